@@ -1,0 +1,3 @@
+from dflowctl.cli import main
+
+main()

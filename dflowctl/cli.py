@@ -1,0 +1,105 @@
+"""The typer app. Only parses and dispatches: each command lives in
+``dflowctl/commands/<name>.py`` and exposes ``register(app)``; commands call
+use-case functions and return an exit code. Errors become exit codes here.
+"""
+
+from __future__ import annotations
+
+import os
+import pkgutil
+import sys
+from importlib import import_module
+
+import typer
+
+from dflowctl import __version__
+from dflowctl.errors import EXIT_FAILED, EXIT_INTERRUPTED, DflowctlError, SpecError
+
+app = typer.Typer(
+    name="dflowctl",
+    help="Declarative workflows for scientific computing on Argo Workflows.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"dflowctl {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+    debug: bool = typer.Option(False, "--debug", help="Show a traceback on internal errors.", envvar="DFLOWCTL_DEBUG"),
+) -> None:
+    if debug:
+        os.environ["DFLOWCTL_DEBUG"] = "1"
+
+
+def _register_commands() -> None:
+    from dflowctl import commands
+
+    for mod in sorted(m.name for m in pkgutil.iter_modules(commands.__path__)):
+        if not mod.startswith("_"):
+            import_module(f"dflowctl.commands.{mod}").register(app)
+
+
+def report(err: DflowctlError) -> None:
+    """Print an error the way users see it: no traceback, one line (or diagnostics)."""
+    if isinstance(err, SpecError):
+        sys.stderr.write(err.format() + "\n")
+        n = len(err.diagnostics)
+        if n > 1:
+            sys.stderr.write(f"{n} problems found\n")
+        return
+    text = f"error: {err.message}"
+    if err.hint:
+        text += f"\n  hint: {err.hint}"
+    sys.stderr.write(text + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Console-script entry point; returns (and exits with) the exit code."""
+    _register_commands()
+    debug = bool(os.environ.get("DFLOWCTL_DEBUG")) or "--debug" in (argv or sys.argv[1:])
+    try:
+        code = app(args=argv, standalone_mode=False)
+    except DflowctlError as err:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        report(err)
+        code = err.exit_code
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        code = EXIT_INTERRUPTED
+    except Exception as err:  # click usage errors and anything unexpected
+        code = _other_error(err, debug)
+    code = int(code or 0)
+    if argv is None:
+        sys.exit(code)
+    return code
+
+
+def _other_error(err: Exception, debug: bool) -> int:
+    # typer may vendor click, so match click's exceptions by shape, not by class
+    name = type(err).__name__
+    if name == "Abort":
+        sys.stderr.write("interrupted\n")
+        return EXIT_INTERRUPTED
+    if hasattr(err, "show") and isinstance(getattr(err, "exit_code", None), int):
+        err.show()
+        return int(err.exit_code)
+    if name == "Exit" and isinstance(getattr(err, "exit_code", None), int):
+        return int(err.exit_code)
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    sys.stderr.write(f"internal error: {name}: {err} (run with --debug for a traceback)\n")
+    return EXIT_FAILED

@@ -1,0 +1,99 @@
+"""Engines run a rendered Argo Workflow and answer for its runs.
+
+Both engines record a run as an Argo ``Workflow`` object (``metadata``,
+``spec``, ``status`` in Argo's exact shape), so ``status``, ``logs`` and
+``download`` are one code path with two back ends. ``get_engine`` is the
+registry; heavy modules (kubernetes, minio) are imported only when the
+``argo`` engine is asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from dflowctl.errors import UsageError
+
+Workflow = dict[str, Any]  # an Argo Workflow object: apiVersion, kind, metadata, spec, status
+OnUpdate = Callable[[Workflow], None]
+
+ENGINE_NAMES = ("local", "argo")
+
+
+@dataclass(frozen=True)
+class LogLine:
+    node_id: str
+    node_name: str  # the node's displayName, e.g. "square(3:3)"
+    text: str  # one line, without the newline
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How to run: given by flags, shared by both engines."""
+
+    wait: bool = True
+    parallelism: int | None = None  # local: processes at once (default: CPU count)
+    on_update: OnUpdate | None = None  # called with the whole Workflow object on every change
+    base_dir: Path | None = None  # where relative workflow-artifact paths are resolved
+    extra: Mapping[str, Any] | None = None  # engine-specific (e.g. dry_run, server_dry_run)
+
+
+class ArtifactStore(Protocol):
+    """Fetches the bytes of one output artifact recorded in a node's outputs."""
+
+    def fetch(self, artifact: Mapping[str, Any], dest: Path, *, force: bool = False) -> list[Path]:
+        """Write the artifact (unpacked: a file, or a directory's contents) to ``dest``.
+
+        Returns the paths written. Writes to a temporary name and renames, so an
+        interrupted fetch leaves no partial file; files already present with
+        identical content are skipped; a different existing file is an error
+        unless ``force``.
+        """
+        ...
+
+
+class Engine(Protocol):
+    name: str
+
+    def submit(self, manifest: Workflow, options: RunOptions) -> Workflow:
+        """Start a run of ``manifest``; with ``options.wait`` follow it to the end.
+
+        Returns the Workflow object (the final one when waiting). The caller
+        decides the exit code from ``status.phase``.
+        """
+        ...
+
+    def list_runs(self) -> list[Workflow]: ...
+
+    def get_run(self, name: str) -> Workflow:
+        """The whole Workflow object; ``NotFoundError`` for an unknown name."""
+        ...
+
+    def watch(self, name: str, on_update: OnUpdate) -> Workflow:
+        """Follow a run until it finishes; returns the final object."""
+        ...
+
+    def logs(self, name: str, node_ids: list[str] | None = None, follow: bool = False) -> Iterator[LogLine]: ...
+
+    def artifact_store(self, name: str) -> ArtifactStore: ...
+
+    def stop(self, name: str, *, terminate: bool = False) -> Workflow: ...
+
+    def retry(self, name: str, options: RunOptions) -> Workflow: ...
+
+    def delete(self, name: str) -> None: ...
+
+
+def get_engine(name: str, settings: Any = None) -> Engine:
+    """The engine called ``name`` ("local" or "argo")."""
+    if name == "local":
+        from dflowctl.engines.local import LocalEngine
+
+        return LocalEngine(settings)
+    if name == "argo":
+        from dflowctl.engines.argo import ArgoEngine
+
+        return ArgoEngine(settings)
+    raise UsageError(f"unknown engine {name!r}", hint="use one of: " + ", ".join(ENGINE_NAMES))

@@ -1,0 +1,109 @@
+"""Settings from flags > environment > config file. Frozen; built once per command.
+
+Secrets (S3 keys, tokens) live here only in memory; they are never printed,
+logged or rendered (``__repr__`` hides them).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from dflowctl.errors import UsageError
+
+CONFIG_PATH = Path("~/.config/dflowctl/config.yaml")
+SECRET_FIELDS = frozenset({"s3_secret_key", "s3_access_key"})
+
+ENV = {
+    "engine": "DFLOWCTL_ENGINE",
+    "namespace": "DFLOWCTL_NAMESPACE",
+    "s3_endpoint": "DFLOWCTL_S3_ENDPOINT",
+    "s3_access_key": "DFLOWCTL_S3_ACCESS_KEY",
+    "s3_secret_key": "DFLOWCTL_S3_SECRET_KEY",
+    "s3_bucket": "DFLOWCTL_S3_BUCKET",
+    "s3_secure": "DFLOWCTL_S3_SECURE",
+    "s3_region": "DFLOWCTL_S3_REGION",
+    "home": "DFLOWCTL_HOME",
+    "kubeconfig": "KUBECONFIG",
+    "context": "DFLOWCTL_CONTEXT",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    engine: str = "local"
+    home: Path = Path(".dflowctl")
+    namespace: str | None = None
+    kubeconfig: str | None = None
+    context: str | None = None
+    s3_endpoint: str | None = None
+    s3_access_key: str | None = field(default=None, repr=False)
+    s3_secret_key: str | None = field(default=None, repr=False)
+    s3_bucket: str | None = None
+    s3_secure: bool | None = None
+    s3_region: str | None = None
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.home / "runs"
+
+    def secrets(self) -> list[str]:
+        """Values that must never appear in output (for scrubbing)."""
+        return [v for v in (self.s3_access_key, self.s3_secret_key) if v]
+
+
+def _config_file(path: Path | None) -> dict[str, Any]:
+    p = (path or Path(os.environ.get("DFLOWCTL_CONFIG", str(CONFIG_PATH)))).expanduser()
+    if not p.is_file():
+        return {}
+    from ruamel.yaml import YAML
+
+    try:
+        data = YAML(typ="safe").load(p.read_text(encoding="utf-8"))
+    except Exception as err:  # any YAML or decoding problem
+        raise UsageError(f"{p}: cannot read config file: {err}".splitlines()[0]) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UsageError(f"{p}: config file must be a mapping of settings")
+    known = {f.name for f in fields(Settings)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise UsageError(f"{p}: unknown setting {unknown[0]!r}", hint="known: " + ", ".join(sorted(known)))
+    return data
+
+
+def _coerce(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name == "home":
+        return Path(str(value)).expanduser()
+    if name == "s3_secure":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("1", "true", "yes", "on"):
+            return True
+        if text in ("0", "false", "no", "off", ""):
+            return False
+        raise UsageError(f"invalid boolean for {name}: {value!r}")
+    return str(value)
+
+
+def load_settings(flags: dict[str, Any] | None = None, *, config_path: Path | None = None) -> Settings:
+    """Flags (non-None values) > environment > config file > defaults."""
+    values: dict[str, Any] = {}
+    for key, val in _config_file(config_path).items():
+        values[key] = _coerce(key, val)
+    for key, var in ENV.items():
+        if os.environ.get(var):
+            values[key] = _coerce(key, os.environ[var])
+    for key, val in (flags or {}).items():
+        if val is not None:
+            values[key] = _coerce(key, val)
+    settings = replace(Settings(), **values)
+    if settings.engine not in ("local", "argo"):
+        raise UsageError(f"unknown engine {settings.engine!r}", hint="use one of: local, argo")
+    return settings
