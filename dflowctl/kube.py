@@ -1,0 +1,491 @@
+"""Kubernetes access: the only module that imports ``kubernetes`` (lazily).
+
+``KubeClient`` loads a kubeconfig (``--kubeconfig``/``KUBECONFIG``/``~/.kube/config``,
+``--context``) or the in-cluster service account, picks the namespace
+(flag > ``DFLOWCTL_NAMESPACE`` > the context's namespace > ``argo``) and makes
+every API call through one chokepoint, :meth:`KubeClient.call`, which retries
+what is safe to retry and turns ``ApiException``/``urllib3`` errors into
+:class:`~dflowctl.errors.ClusterError` (exit 3) with a one-line message a
+user can act on. Objects travel as plain JSON dicts (``_preload_content=False``),
+exactly as the API server sends them.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dflowctl.errors import ClusterError, NotFoundError
+
+ARGO_GROUP = "argoproj.io"
+ARGO_VERSION = "v1alpha1"
+WORKFLOWS = "workflows"
+WORKFLOW_CRD = "workflows.argoproj.io"
+DEFAULT_NAMESPACE = "argo"
+INCLUSTER_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+SAFE_VERBS = frozenset({"get", "list", "watch", "patch", "delete"})
+RETRY_DEADLINE = 60.0  # seconds of consecutive failures before giving up
+WATCH_TIMEOUT = 290  # server-side timeoutSeconds of one watch request
+
+INSTALL_HINT = "install Argo Workflows first; see docs/argo.md"
+
+
+class NoArgoError(ClusterError):
+    """The cluster has no workflows.argoproj.io CRD."""
+
+
+class WatchExpired(Exception):
+    """The watch's resourceVersion is too old (410 Gone): re-list and start again."""
+
+
+@dataclass(frozen=True)
+class Resource:
+    """What a call touches, for error messages: `create` `workflows.argoproj.io` "name"."""
+
+    verb: str
+    kind: str  # e.g. "workflows.argoproj.io", "pods/log", "configmaps"
+    namespace: str | None = None
+    name: str | None = None
+
+    def describe(self) -> str:
+        what = f'{self.kind} "{self.name}"' if self.name else self.kind
+        return f'{what} in namespace "{self.namespace}"' if self.namespace else what
+
+
+def _load_configuration(kubeconfig: str | None, context: str | None) -> tuple[Any, str | None]:
+    """A kubernetes ``Configuration`` and the context's namespace (if any)."""
+    from kubernetes import client, config
+    from kubernetes.config.config_exception import ConfigException
+
+    cfg = client.Configuration()
+    path = kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
+    paths = [p for p in path.split(os.pathsep) if p]
+    has_file = any(Path(p).expanduser().is_file() for p in paths)
+    if not has_file and not kubeconfig and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        try:
+            config.load_incluster_config(client_configuration=cfg)
+        except ConfigException as err:
+            raise ClusterError(f"cannot use the in-cluster service account: {err}") from None
+        ns = None
+        if INCLUSTER_NAMESPACE_FILE.is_file():
+            ns = INCLUSTER_NAMESPACE_FILE.read_text(encoding="utf-8").strip() or None
+        return cfg, ns
+    if not has_file:
+        raise ClusterError(
+            f"no Kubernetes configuration: {path} does not exist and this is not a pod in a cluster",
+            hint="pass --kubeconfig FILE or set KUBECONFIG (see docs/argo.md)",
+        )
+    try:
+        config.load_kube_config(config_file=path, context=context, client_configuration=cfg)
+        contexts, current = config.list_kube_config_contexts(config_file=path)
+    except ConfigException as err:
+        raise ClusterError(f"cannot use kubeconfig {path}: {err}".splitlines()[0]) from None
+    except (OSError, ValueError) as err:
+        raise ClusterError(f"cannot read kubeconfig {path}: {err}".splitlines()[0]) from None
+    chosen = current
+    if context:
+        chosen = next((c for c in contexts or [] if c.get("name") == context), None)
+    ns = ((chosen or {}).get("context") or {}).get("namespace")
+    return cfg, ns
+
+
+def _status_body(err: Any) -> dict[str, Any]:
+    """The ``Status`` object the API server sent with an error, if it sent one."""
+    body = getattr(err, "body", None)
+    if isinstance(body, bytes):
+        body = body.decode("utf-8", "replace")
+    if isinstance(body, str) and body:
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return {"message": body.strip()[:300]}
+        return data if isinstance(data, dict) else {}
+    return {}
+
+
+class KubeClient:
+    """One API client for one command. Cheap to build; the config is read once."""
+
+    def __init__(self, settings: Any = None) -> None:
+        self._kubeconfig: str | None = getattr(settings, "kubeconfig", None)
+        self._context: str | None = getattr(settings, "context", None)
+        self._flag_namespace: str | None = getattr(settings, "namespace", None)
+        self._api: Any = None
+        self._ctx_namespace: str | None = None
+        self._loaded = False
+        self.requests = 0  # API requests made (for benchmarks and tests)
+
+    # -- configuration ------------------------------------------------------------
+
+    def _ensure(self) -> Any:
+        if not self._loaded:
+            from kubernetes import client
+
+            cfg, ns = _load_configuration(self._kubeconfig, self._context)
+            cfg.retries = 0  # retries are ours (see `call`); urllib3's would hide a dead API for long
+            self._ctx_namespace = ns
+            self._api = client.ApiClient(cfg)
+            self._loaded = True
+        return self._api
+
+    @property
+    def namespace(self) -> str:
+        if self._flag_namespace:
+            return self._flag_namespace
+        self._ensure()
+        return self._ctx_namespace or DEFAULT_NAMESPACE
+
+    @property
+    def host(self) -> str:
+        return str(self._ensure().configuration.host)
+
+    def custom(self) -> Any:
+        from kubernetes import client
+
+        return client.CustomObjectsApi(self._ensure())
+
+    def core(self) -> Any:
+        from kubernetes import client
+
+        return client.CoreV1Api(self._ensure())
+
+    # -- the chokepoint -------------------------------------------------------------
+
+    def call(self, res: Resource, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Call ``fn`` (a kubernetes API method), retrying transient failures when safe.
+
+        Returns the raw urllib3 response when ``_preload_content=False`` was passed
+        and it is a stream, else the decoded JSON body. Errors become ClusterError
+        (or NotFoundError for a missing named object).
+        """
+        from kubernetes.client.exceptions import ApiException
+
+        deadline = time.monotonic() + RETRY_DEADLINE
+        delay = 0.2
+        while True:
+            self.requests += 1
+            try:
+                return fn(*args, **kwargs)
+            except ApiException as err:
+                retry = err.status in RETRYABLE_STATUS and (
+                    res.verb in SAFE_VERBS or err.status in (429, 503)
+                )
+                if not retry or time.monotonic() + delay > deadline:
+                    raise self.translate(err, res) from None
+            except Exception as err:
+                if not _is_connection_error(err):
+                    raise
+                if res.verb not in SAFE_VERBS or time.monotonic() + delay > deadline:
+                    raise self.translate(err, res) from None
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+    def translate(self, err: Exception, res: Resource) -> Exception:
+        """Turn a client error into the error users see (never includes credentials)."""
+        from kubernetes.client.exceptions import ApiException
+
+        if not isinstance(err, ApiException):
+            return ClusterError(
+                f"cannot reach the Kubernetes API at {self.host}: {_short_reason(err)}",
+                hint="check that the cluster is running and the kubeconfig/--context points at it "
+                "(kubectl cluster-info)",
+            )
+        status = _status_body(err)
+        code = int(err.status or status.get("code") or 0)
+        message = str(status.get("message") or err.reason or "").strip()
+        details = status.get("details") or {}
+        if code == 401:
+            return ClusterError(
+                f"the Kubernetes API at {self.host} rejected our credentials (401 Unauthorized)",
+                hint="the token or client certificate in your kubeconfig is missing or expired; "
+                "log in again or pick another --context",
+            )
+        if code == 403:
+            return ClusterError(
+                f"forbidden to {res.verb} {res.describe()}: {message}",
+                hint=f"grant this account the role in docs/argo.md "
+                f"(check: kubectl auth can-i {res.verb} {res.kind} -n {res.namespace or self.namespace})",
+            )
+        if code == 404:
+            if details.get("kind") == "namespaces" or message.startswith("namespaces "):
+                ns = details.get("name") or res.namespace
+                return ClusterError(
+                    f'namespace "{ns}" does not exist',
+                    hint=f"create it (kubectl create namespace {ns}) or choose another with -n/--namespace",
+                )
+            if res.name and details.get("name") == res.name:
+                return NotFoundError(f"{res.describe()} not found")
+            if res.kind.endswith(ARGO_GROUP) and not self.argo_installed():
+                return NoArgoError(
+                    "Argo Workflows is not installed in this cluster (no workflows.argoproj.io CRD)",
+                    hint=INSTALL_HINT,
+                )
+            return NotFoundError(f"{res.describe()} not found")
+        if code == 409:
+            return ClusterError(f"cannot {res.verb} {res.describe()}: {message} (409 Conflict)")
+        if code == 422:
+            return ClusterError(
+                f"the API server rejected the {res.kind}: {message}",
+                hint="run `dflowctl render` and check it with Argo's schema",
+            )
+        return ClusterError(f"the Kubernetes API failed to {res.verb} {res.describe()}: {code} {message}")
+
+    # -- probes --------------------------------------------------------------------
+
+    def argo_installed(self) -> bool:
+        """True when the API serves argoproj.io/v1alpha1 workflows (discovery, readable by all)."""
+        from kubernetes.client.exceptions import ApiException
+
+        api = self._ensure()
+        try:
+            self.requests += 1
+            resp = api.call_api(
+                *api.param_serialize(
+                    method="GET",
+                    resource_path=f"/apis/{ARGO_GROUP}/{ARGO_VERSION}",
+                    header_params={"Accept": "application/json"},
+                    auth_settings=["BearerToken"],
+                )
+            )
+            resp.read()
+            data = json.loads(resp.data or b"{}")
+        except ApiException as err:
+            return err.status != 404  # other errors: cannot tell, do not claim Argo is missing
+        except Exception:
+            return True
+        return any(r.get("name") == WORKFLOWS for r in data.get("resources", []))
+
+    # -- core objects ------------------------------------------------------------------
+
+    def get_json(self, res: Resource, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        resp = self.call(res, fn, *args, _preload_content=False, **kwargs)
+        try:
+            return dict(json.loads(resp.data or b"{}"))
+        finally:
+            resp.release_conn()
+
+    def get_namespace(self, name: str) -> dict[str, Any]:
+        return self.get_json(Resource("get", "namespaces", name=name), self.core().read_namespace, name)
+
+    def namespace_exists(self, name: str) -> bool | None:
+        """True/False, or None when we may not read namespaces (then we cannot tell)."""
+        try:
+            self.get_namespace(name)
+        except NotFoundError:
+            return False
+        except ClusterError:
+            return None
+        return True
+
+    def get_configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The ConfigMap object (``metadata``, ``data``), or None when it does not exist."""
+        res = Resource("get", "configmaps", namespace, name)
+        try:
+            return self.get_json(res, self.core().read_namespaced_config_map, name, namespace)
+        except NotFoundError:
+            return None
+
+    def get_secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
+        """The Secret's data, base64-decoded, or None when it does not exist. Never log it."""
+        res = Resource("get", "secrets", namespace, name)
+        try:
+            obj = self.get_json(res, self.core().read_namespaced_secret, name, namespace)
+        except NotFoundError:
+            return None
+        data = obj.get("data") or {}
+        out = {k: base64.b64decode(v) for k, v in data.items()}
+        for k, v in (obj.get("stringData") or {}).items():
+            out[k] = str(v).encode()
+        return out
+
+    def pod_log(self, namespace: str, pod: str, *, follow: bool = False, container: str = "main") -> Any:
+        """The raw (streaming) response of pods/log; iterate with ``stream_lines``."""
+        res = Resource("get", "pods/log", namespace, pod)
+        return self.call(
+            res,
+            self.core().read_namespaced_pod_log,
+            pod,
+            namespace,
+            container=container,
+            follow=follow,
+            _preload_content=False,
+            _request_timeout=(10, None) if follow else (10, 120),
+        )
+
+    # -- custom objects --------------------------------------------------------------
+
+    def wf_resource(self, verb: str, name: str | None = None, namespace: str | None = None) -> Resource:
+        return Resource(verb, "workflows.argoproj.io", namespace or self.namespace, name)
+
+    def create_workflow(self, body: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
+        ns = self.namespace
+        kwargs: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
+        return self.get_json(
+            self.wf_resource("create", None, ns),
+            self.custom().create_namespaced_custom_object,
+            ARGO_GROUP,
+            ARGO_VERSION,
+            ns,
+            WORKFLOWS,
+            body,
+            **kwargs,
+        )
+
+    def get_workflow(self, name: str) -> dict[str, Any]:
+        ns = self.namespace
+        return self.get_json(
+            self.wf_resource("get", name, ns),
+            self.custom().get_namespaced_custom_object,
+            ARGO_GROUP,
+            ARGO_VERSION,
+            ns,
+            WORKFLOWS,
+            name,
+        )
+
+    def list_workflows(self, label_selector: str | None = None, field_selector: str | None = None) -> dict:
+        ns = self.namespace
+        kwargs: dict[str, Any] = {}
+        if label_selector:
+            kwargs["label_selector"] = label_selector
+        if field_selector:
+            kwargs["field_selector"] = field_selector
+        return self.get_json(
+            self.wf_resource("list", None, ns),
+            self.custom().list_namespaced_custom_object,
+            ARGO_GROUP,
+            ARGO_VERSION,
+            ns,
+            WORKFLOWS,
+            **kwargs,
+        )
+
+    def patch_workflow(self, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        ns = self.namespace
+        return self.get_json(
+            self.wf_resource("patch", name, ns),
+            self.custom().patch_namespaced_custom_object,
+            ARGO_GROUP,
+            ARGO_VERSION,
+            ns,
+            WORKFLOWS,
+            name,
+            patch,
+            _content_type="application/merge-patch+json",
+        )
+
+    def delete_workflow(self, name: str) -> dict[str, Any]:
+        ns = self.namespace
+        return self.get_json(
+            self.wf_resource("delete", name, ns),
+            self.custom().delete_namespaced_custom_object,
+            ARGO_GROUP,
+            ARGO_VERSION,
+            ns,
+            WORKFLOWS,
+            name,
+        )
+
+    def watch_workflows(
+        self, resource_version: str, *, field_selector: str | None = None, label_selector: str | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """One watch request: yields its events until the server ends the stream.
+
+        Raises ``WatchExpired`` on 410 Gone. A dropped connection just ends the
+        iteration; the caller reconnects from the last resourceVersion it saw.
+        """
+        ns = self.namespace
+        kwargs: dict[str, Any] = {
+            "watch": True,
+            "resource_version": resource_version,
+            "allow_watch_bookmarks": True,
+            "timeout_seconds": WATCH_TIMEOUT,
+            "_preload_content": False,
+            "_request_timeout": (10, WATCH_TIMEOUT + 30),
+        }
+        if field_selector:
+            kwargs["field_selector"] = field_selector
+        if label_selector:
+            kwargs["label_selector"] = label_selector
+        from kubernetes.client.exceptions import ApiException
+
+        try:
+            resp = self.call(
+                self.wf_resource("watch", None, ns),
+                self.custom().list_namespaced_custom_object,
+                ARGO_GROUP,
+                ARGO_VERSION,
+                ns,
+                WORKFLOWS,
+                **kwargs,
+            )
+        except ClusterError:
+            raise
+        except ApiException as err:  # pragma: no cover - call() translates
+            raise self.translate(err, self.wf_resource("watch")) from None
+        try:
+            for line in stream_lines(resp):
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                if event.get("type") == "ERROR":
+                    obj = event.get("object") or {}
+                    if obj.get("code") == 410:
+                        raise WatchExpired(str(obj.get("message") or "resource version too old"))
+                    raise ClusterError(f"the watch of workflows failed: {obj.get('message') or obj}")
+                yield event
+        except (WatchExpired, ClusterError):
+            raise
+        except Exception as err:
+            if not _is_connection_error(err) and not isinstance(err, ValueError):
+                raise
+            return  # the stream was cut: the caller reconnects
+        finally:
+            resp.release_conn()
+
+
+def stream_lines(resp: Any) -> Iterator[str]:
+    """Lines of a streaming urllib3 response as they arrive (no newline)."""
+    pending = b""
+    for chunk in resp.stream(amt=65536, decode_content=True):
+        pending += chunk
+        while b"\n" in pending:
+            line, pending = pending.split(b"\n", 1)
+            yield line.decode("utf-8", "replace")
+    if pending:
+        yield pending.decode("utf-8", "replace")
+
+
+def _is_connection_error(err: Exception) -> bool:
+    import urllib3.exceptions as u3
+
+    return isinstance(err, (u3.HTTPError, ConnectionError, TimeoutError, OSError))
+
+
+def _short_reason(err: Exception) -> str:
+    """A short reason from a urllib3 error chain (e.g. 'connection refused')."""
+    seen: Exception | None = err
+    for _ in range(6):
+        inner = getattr(seen, "reason", None) or seen.__cause__ or seen.__context__ if seen else None
+        if not isinstance(inner, Exception):
+            break
+        seen = inner
+    text = str(seen or err)
+    low = text.lower()
+    if "refused" in low:
+        return "connection refused"
+    if "timed out" in low or "timeout" in low:
+        return "timed out"
+    if "name or service not known" in low or "nodename nor servname" in low or "resolve" in low:
+        return "host name not found"
+    if "certificate" in low or "ssl" in low:
+        return "TLS error: " + text.split(":")[-1].strip()
+    return text.splitlines()[0][:200] if text else type(err).__name__
