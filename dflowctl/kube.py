@@ -12,7 +12,6 @@ exactly as the API server sends them.
 
 from __future__ import annotations
 
-import base64
 import json
 import os
 import time
@@ -293,18 +292,16 @@ class KubeClient:
         except NotFoundError:
             return None
 
-    def get_secret(self, namespace: str, name: str) -> dict[str, bytes] | None:
-        """The Secret's data, base64-decoded, or None when it does not exist. Never log it."""
+    def get_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Secret object as the API sends it (``data`` values base64-encoded), or None.
+
+        Never print or log it.
+        """
         res = Resource("get", "secrets", namespace, name)
         try:
-            obj = self.get_json(res, self.core().read_namespaced_secret, name, namespace)
+            return self.get_json(res, self.core().read_namespaced_secret, name, namespace)
         except NotFoundError:
             return None
-        data = obj.get("data") or {}
-        out = {k: base64.b64decode(v) for k, v in data.items()}
-        for k, v in (obj.get("stringData") or {}).items():
-            out[k] = str(v).encode()
-        return out
 
     def pod_log(self, namespace: str, pod: str, *, follow: bool = False, container: str = "main") -> Any:
         """The raw (streaming) response of pods/log; iterate with ``stream_lines``."""
