@@ -62,6 +62,8 @@ class Param:
     from_path: str | None = None
     from_ref: str | None = None
     loc: Location | None = None
+    # positions of sub-fields ("default", "from", "op", "when", "parameters.X", ...), for checks
+    locs: Mapping[str, Location] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def required(self) -> bool:
@@ -83,6 +85,8 @@ class ArtifactDecl:
     description: str | None = None
     from_ref: str | None = None
     loc: Location | None = None
+    # positions of sub-fields ("default", "from", "op", "when", "parameters.X", ...), for checks
+    locs: Mapping[str, Location] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -95,6 +99,8 @@ class WorkflowArtifact:
     optional: bool = False
     description: str | None = None
     loc: Location | None = None
+    # positions of sub-fields ("default", "from", "op", "when", "parameters.X", ...), for checks
+    locs: Mapping[str, Location] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -170,6 +176,8 @@ class Step:
     loc: Location | None = None
     # positions of each given parameter/artifact value, for later diagnostics
     value_locs: Mapping[str, Location] = field(default_factory=dict)
+    # positions of sub-fields ("default", "from", "op", "when", "parameters.X", ...), for checks
+    locs: Mapping[str, Location] = field(default_factory=dict, compare=False, repr=False)
 
 
 StepGroup = tuple[Step, ...]  # steps that run in parallel
@@ -206,6 +214,8 @@ class Op:
     steps: tuple[StepGroup, ...] | None = None
     dag: tuple[Step, ...] | None = None
     loc: Location | None = None
+    # positions of sub-fields ("default", "from", "op", "when", "parameters.X", ...), for checks
+    locs: Mapping[str, Location] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def composite(self) -> bool:
@@ -252,6 +262,8 @@ class Workflow:
     tolerations: tuple[Mapping[str, Any], ...] = ()
     priority: int | None = None
     loc: Location | None = None
+    # positions of sub-fields ("default", "from", "op", "when", "parameters.X", ...), for checks
+    locs: Mapping[str, Location] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def base_dir(self) -> Path:

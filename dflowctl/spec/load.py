@@ -1,0 +1,191 @@
+"""Read a YAML file with ruamel's round-trip loader, keeping line/column positions.
+
+Every failure is a ``SpecError`` with one diagnostic that says what is wrong and
+where: a missing or unreadable file, a directory, bytes that are not UTF-8, an
+empty file, YAML syntax, a duplicate key, several documents, a top level that
+is not a mapping. Also used for plain Argo ``Workflow`` files.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dflowctl.errors import Diagnostic, Location, SpecError
+from dflowctl.spec.locate import PathItem, Source, container_position, position
+
+
+@dataclass(frozen=True)
+class YamlDocument:
+    """A loaded file: ``data`` is the ruamel ``CommentedMap`` of the top level."""
+
+    data: Any
+    source: Source
+    path: Path
+
+    @property
+    def file(self) -> str:
+        return self.source.file
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        return self.source.lines
+
+    def loc(self, path: Sequence[PathItem], *, key: bool = False) -> Location:
+        """Where the value at a JSON path is (its key when ``key``)."""
+        return self.source.location(*position(self.data, path, key=key))
+
+    def container_loc(self, path: Sequence[PathItem]) -> Location:
+        """Where the mapping/list at a JSON path is named (its key, or its first line)."""
+        return self.source.location(*container_position(self.data, path))
+
+    def diagnostic(self, message: str, loc: Location | None, hint: str | None = None) -> Diagnostic:
+        return self.source.diagnostic(message, loc, hint)
+
+
+def _fail(
+    message: str, source: Source | None = None, line: int = 0, col: int = 0, hint: str | None = None
+) -> SpecError:
+    if source is None or line <= 0:
+        file = source.file if source is not None else None
+        text = f"{file}: {message}" if file else message
+        return SpecError([Diagnostic(message=text, hint=hint)])
+    return SpecError([source.diagnostic(message, source.location(line, max(col, 1)), hint)])
+
+
+def _read_bytes(path: Path, file: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise SpecError([Diagnostic(f"{file}: no such file")]) from None
+    except IsADirectoryError:
+        raise SpecError([Diagnostic(f"{file}: is a directory, not a YAML file")]) from None
+    except PermissionError:
+        raise SpecError([Diagnostic(f"{file}: cannot read the file: permission denied")]) from None
+    except OSError as err:
+        if err.errno == errno.EISDIR:
+            raise SpecError([Diagnostic(f"{file}: is a directory, not a YAML file")]) from None
+        reason = os.strerror(err.errno) if err.errno else str(err)
+        raise SpecError([Diagnostic(f"{file}: cannot read the file: {reason.lower()}")]) from None
+
+
+def _decode(raw: bytes, file: str) -> str:
+    try:
+        return raw.decode("utf-8-sig" if raw.startswith(b"\xef\xbb\xbf") else "utf-8")
+    except UnicodeDecodeError as err:
+        start = err.start + (3 if raw.startswith(b"\xef\xbb\xbf") else 0)
+        line_start = raw.rfind(b"\n", 0, start) + 1
+        line_end = raw.find(b"\n", start)
+        text = raw[line_start : line_end if line_end >= 0 else len(raw)].decode("utf-8", errors="replace")
+        line = raw.count(b"\n", 0, start) + 1
+        col = len(raw[line_start:start].decode("utf-8", errors="replace")) + 1
+        source = Source(file, tuple([""] * (line - 1) + [text.rstrip("\r")]))
+        raise _fail(
+            f"the file is not valid UTF-8 text (byte 0x{raw[start]:02x})",
+            source,
+            line,
+            col,
+            hint="save the file as UTF-8",
+        ) from None
+
+
+def _yaml_error(err: Exception, source: Source) -> SpecError:
+    from ruamel.yaml.constructor import DuplicateKeyError
+
+    mark = getattr(err, "problem_mark", None)
+    problem = (getattr(err, "problem", None) or str(err)).strip()
+    line, col = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
+    if isinstance(err, DuplicateKeyError):
+        first = getattr(err, "context_mark", None)
+        key = problem.split('"')[1] if problem.count('"') >= 2 else "?"
+        where = ""
+        # context_mark is the mapping's start; find the first occurrence of the key for the message
+        if first is not None:
+            for n in range(first.line + 1, line):
+                text = source.line_text(n) or ""
+                stripped = text.lstrip(" -")
+                if stripped.startswith((f"{key}:", f'"{key}":', f"'{key}':")):
+                    where = f" (first defined on line {n})"
+                    break
+        return _fail(
+            f"duplicate key `{key}`{where}", source, line, col, hint="each key may appear once in a mapping"
+        )
+    if "\t" in problem or "'\\t'" in problem:
+        return _fail(
+            "YAML syntax error: a tab character cannot indent YAML",
+            source,
+            line,
+            col,
+            hint="indent with spaces",
+        )
+    context = getattr(err, "context", None)
+    message = f"YAML syntax error: {problem}"
+    if context and context.strip() != problem:
+        message += f" ({context.strip()})"
+    return _fail(message, source, line, col)
+
+
+def load_yaml(path: Path | str, file: str | None = None) -> YamlDocument:
+    """Load one YAML file whose top level is a mapping. ``file`` is the name used
+    in diagnostics (default: ``path`` as given)."""
+    path = Path(path)
+    file = str(path) if file is None else file
+    text = _decode(_read_bytes(path, file), file)
+    source = Source(file, tuple(text.splitlines()))
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    yaml = YAML(typ="rt")
+    docs: list[Any] = []
+    try:
+        for doc in yaml.load_all(text):
+            docs.append(doc)
+    except YAMLError as err:
+        raise _yaml_error(err, source) from None
+    while len(docs) > 1 and docs[-1] is None:  # a trailing `---` adds an empty document
+        docs.pop()
+    if not docs or (len(docs) == 1 and docs[0] is None):
+        raise _fail("the file is empty", source)
+    if len(docs) > 1:
+        line = _second_document_line(source)
+        raise _fail(
+            f"the file holds {len(docs)} YAML documents; a spec holds exactly one",
+            source,
+            line,
+            1,
+            hint="put each workflow in its own file",
+        )
+    data = docs[0]
+    if not isinstance(data, dict):
+        kind = "a list" if isinstance(data, list) else f"a {type(data).__name__} value"
+        if isinstance(data, str):
+            kind = "a string"
+        lc = getattr(data, "lc", None)
+        line = lc.line + 1 if lc is not None else _first_content_line(source)
+        raise _fail(f"the top level must be a mapping, not {kind}", source, line, 1)
+    return YamlDocument(data=data, source=source, path=path)
+
+
+def _first_content_line(source: Source) -> int:
+    for n, text in enumerate(source.lines, start=1):
+        stripped = text.strip()
+        if stripped and not stripped.startswith(("#", "---", "%")):
+            return n
+    return 1
+
+
+def _second_document_line(source: Source) -> int:
+    seen_content = False
+    for n, text in enumerate(source.lines, start=1):
+        stripped = text.strip()
+        if text.startswith("---"):
+            if seen_content:
+                return n
+            continue
+        if stripped and not stripped.startswith(("#", "%")):
+            seen_content = True
+    return 1
