@@ -33,19 +33,28 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
-    debug: bool = typer.Option(False, "--debug", help="Show a traceback on internal errors.", envvar="DFLOWCTL_DEBUG"),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version."
+    ),
+    debug: bool = typer.Option(
+        False, "--debug", help="Show a traceback on internal errors.", envvar="DFLOWCTL_DEBUG"
+    ),
 ) -> None:
     if debug:
         os.environ["DFLOWCTL_DEBUG"] = "1"
 
 
+# the order commands appear in --help; modules not named here follow alphabetically
+COMMAND_ORDER = ("run", "validate", "render", "status", "logs", "download", "control", "schema")
+
+
 def _register_commands() -> None:
     from dflowctl import commands
 
-    for mod in sorted(m.name for m in pkgutil.iter_modules(commands.__path__)):
-        if not mod.startswith("_"):
-            import_module(f"dflowctl.commands.{mod}").register(app)
+    found = [m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")]
+    rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
+    for mod in sorted(found, key=lambda m: (rank.get(m, len(rank)), m)):
+        import_module(f"dflowctl.commands.{mod}").register(app)
 
 
 def report(err: DflowctlError) -> None:

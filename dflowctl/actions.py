@@ -1,0 +1,214 @@
+"""Use cases behind the commands: prepare a manifest, run it, and answer for runs.
+
+Everything here returns data and never prints; the commands decide what the
+user sees (``console``). Heavy parts (the engines, ``kubernetes``, ``minio``)
+are imported only when used.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from dflowctl.engines import Engine, LogLine, RunOptions, Workflow, get_engine
+from dflowctl.errors import EXIT_FAILED, EXIT_OK, UsageError
+from dflowctl.settings import Settings
+
+ARGO_API_PREFIX = "argoproj.io/"
+SOURCE_KEY_PREFIX = "dflowctl/sources/"
+
+
+@dataclass
+class Prepared:
+    """A manifest ready to submit, and what it needs from this machine.
+
+    ``source_archives`` maps an artifact-repository key to a local archive file
+    (a ``source:`` directory packed reproducibly); the engine puts each one in
+    its repository under that key when it submits.
+    """
+
+    manifest: Workflow
+    base_dir: Path
+    source_archives: dict[str, Path] = field(default_factory=dict)
+
+
+def make_engine(settings: Settings) -> Engine:
+    return get_engine(settings.engine, settings)
+
+
+# ---------------------------------------------------------------- preparing a manifest
+
+
+def _first_document(path: Path) -> Any:
+    from ruamel.yaml import YAML
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UsageError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise UsageError(f"{path}: is a directory, not a spec file") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise UsageError(f"{path}: cannot read: {err}") from None
+    try:
+        return next(iter(YAML(typ="safe", pure=True).load_all(text)), None)
+    except Exception:  # a broken file: the spec loader reports it with positions
+        return None
+
+
+def is_argo_workflow_file(path: Path) -> bool:
+    """True for a plain Argo ``Workflow`` document (its apiVersion is ``argoproj.io/...``)."""
+    doc = _first_document(path)
+    return isinstance(doc, Mapping) and str(doc.get("apiVersion", "")).startswith(ARGO_API_PREFIX)
+
+
+@contextmanager
+def prepared_manifest(
+    path: Path, overrides: Sequence[str] = (), parameter_file: Path | None = None
+) -> Iterator[Prepared]:
+    """The Argo manifest for ``path`` (a dflowctl spec or an Argo Workflow file).
+
+    A context manager: the source archives it packs live in a temporary folder
+    until the block ends.
+    """
+    with tempfile.TemporaryDirectory(prefix="dflowctl-sources-") as tmp:
+        yield prepare(path, overrides, parameter_file, Path(tmp))
+
+
+def prepare(path: Path, overrides: Sequence[str], parameter_file: Path | None, tmp: Path) -> Prepared:
+    """Load and render ``path``; ``source:`` archives are packed into ``tmp``."""
+    if is_argo_workflow_file(path):
+        return Prepared(load_argo_file(path, overrides, parameter_file), path.resolve().parent)
+    from dflowctl.render import render_workflow
+    from dflowctl.spec import load_spec
+
+    wf = load_spec(path, list(overrides) or None, parameter_file)
+    archives, sources = pack_sources(_source_dirs(wf), tmp)
+    return Prepared(render_workflow(wf, sources), wf.base_dir, archives)
+
+
+def _source_dirs(wf: Any) -> list[Path]:
+    dirs = {op.source for op in getattr(wf, "ops", {}).values() if getattr(op, "source", None)}
+    return sorted(dirs)
+
+
+def pack_sources(dirs: Sequence[Path], tmp: Path) -> tuple[dict[str, Path], dict[Path, str]]:
+    """Pack each ``source:`` directory reproducibly; key = its content hash.
+
+    Returns ({key: archive file}, {directory: key}).
+    """
+    if not dirs:
+        return {}, {}
+    from dflowctl.archive import pack_tgz_file
+
+    archives: dict[str, Path] = {}
+    keys: dict[Path, str] = {}
+    for i, directory in enumerate(dirs):
+        if not directory.is_dir():
+            raise UsageError(f"{directory}: source directory does not exist")
+        out = tmp / f"source-{i}.tgz"
+        digest = pack_tgz_file(directory, out, root_name="source", skip_caches=True)
+        key = f"{SOURCE_KEY_PREFIX}{digest}.tgz"
+        archives[key] = out
+        keys[directory] = key
+    return archives, keys
+
+
+def _parameter_values(overrides: Sequence[str], parameter_file: Path | None) -> dict[str, str]:
+    values: dict[str, str] = {}
+    if parameter_file is not None:
+        doc = _first_document(parameter_file)
+        if doc is None:
+            doc = {}
+        if not isinstance(doc, Mapping):
+            raise UsageError(f"{parameter_file}: a parameter file must be a mapping of name: value")
+        for key, val in doc.items():
+            values[str(key)] = val if isinstance(val, str) else json.dumps(val)
+    for item in overrides:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"invalid parameter {item!r}", hint="use -p NAME=VALUE")
+        values[name.strip()] = value
+    return values
+
+
+def load_argo_file(path: Path, overrides: Sequence[str] = (), parameter_file: Path | None = None) -> Workflow:
+    """An Argo Workflow file, checked structurally, with ``-p`` applied to its arguments."""
+    try:
+        from dflowctl import argofile
+    except ImportError:
+        raise UsageError(f"{path}: running Argo Workflow files is not available in this build") from None
+    manifest: Workflow = argofile.load(path)
+    values = _parameter_values(overrides, parameter_file)
+    if values:
+        params = manifest.setdefault("spec", {}).setdefault("arguments", {}).setdefault("parameters", [])
+        known = {p.get("name"): p for p in params}
+        for name, value in values.items():
+            if name not in known:
+                hint = "declared: " + ", ".join(sorted(map(str, known))) if known else None
+                raise UsageError(f"{path}: the workflow has no parameter {name!r}", hint=hint)
+            known[name]["value"] = value
+            known[name].pop("valueFrom", None)
+    return manifest
+
+
+# ---------------------------------------------------------------- runs
+
+
+def run_options(prepared: Prepared, options: RunOptions) -> RunOptions:
+    extra = {**(options.extra or {})}
+    if prepared.source_archives:
+        extra["source_archives"] = dict(prepared.source_archives)
+    return replace(options, base_dir=prepared.base_dir, extra=extra)
+
+
+def submit(engine: Engine, prepared: Prepared, options: RunOptions) -> Workflow:
+    return engine.submit(prepared.manifest, run_options(prepared, options))
+
+
+def exit_code(workflow: Mapping[str, Any]) -> int:
+    """0 unless the run ended Failed or Error (a run still going counts as 0)."""
+    phase = (workflow.get("status") or {}).get("phase")
+    return EXIT_FAILED if phase in ("Failed", "Error") else EXIT_OK
+
+
+def is_finished(workflow: Mapping[str, Any]) -> bool:
+    status = workflow.get("status") or {}
+    return bool(status.get("finishedAt")) or status.get("phase") in ("Succeeded", "Failed", "Error")
+
+
+def logs(engine: Engine, name: str, step: str | None = None, follow: bool = False) -> Iterator[LogLine]:
+    """Log lines of a run, or of the work nodes under ``step`` (all its items/attempts)."""
+    node_ids: list[str] | None = None
+    if step is not None:
+        from dflowctl.download import find_steps
+
+        workflow = engine.get_run(name)
+        node_ids = []
+        for _path, node in find_steps(workflow, step):
+            node_ids.extend(n.id for _, n in node.walk() if n.is_leaf_kind)
+    return engine.logs(name, node_ids, follow)
+
+
+def download(
+    engine: Engine,
+    name: str,
+    *,
+    step: str | None = None,
+    artifact: str | None = None,
+    directory: Path | None = None,
+    force: bool = False,
+) -> tuple[list[Any], Any]:
+    """Fetch output artifacts; returns (the selected items, a ``DownloadResult``)."""
+    from dflowctl.download import fetch_all, select
+
+    workflow = engine.get_run(name)
+    items = select(workflow, step, artifact)
+    base = directory if directory is not None else Path(name)
+    result = fetch_all(engine.artifact_store(name), items, base, force=force)
+    return items, result

@@ -1,0 +1,122 @@
+"""Options and helpers shared by the run commands (not a command itself)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from types import FrameType
+from typing import Any
+
+import typer
+
+from dflowctl.engines import OnUpdate, Workflow
+from dflowctl.errors import EXIT_INTERRUPTED, DflowctlError, UsageError
+from dflowctl.settings import Settings, load_settings
+
+OUTPUT_FORMATS = ("table", "json", "yaml")
+
+ENGINE_OPT = typer.Option(
+    None, "-e", "--engine", help="Engine: local or argo (default: local; env DFLOWCTL_ENGINE)."
+)
+NAMESPACE_OPT = typer.Option(None, "-n", "--namespace", help="Kubernetes namespace (argo engine).")
+KUBECONFIG_OPT = typer.Option(None, "--kubeconfig", help="Path to a kubeconfig file (argo engine).")
+CONTEXT_OPT = typer.Option(None, "--context", help="Kubeconfig context (argo engine).")
+OUTPUT_OPT = typer.Option("table", "-o", "--output", help="Output format: table, json or yaml.")
+
+
+class Interrupted(DflowctlError):
+    """Ctrl-C or SIGTERM while following a run."""
+
+    exit_code = EXIT_INTERRUPTED
+
+
+def settings_from(
+    engine: str | None,
+    namespace: str | None = None,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+) -> Settings:
+    flags = {"engine": engine, "namespace": namespace, "kubeconfig": kubeconfig, "context": context}
+    return load_settings(flags)
+
+
+def check_output(fmt: str) -> str:
+    if fmt not in OUTPUT_FORMATS:
+        raise UsageError(f"unknown output format {fmt!r}", hint="use one of: " + ", ".join(OUTPUT_FORMATS))
+    return fmt
+
+
+def default_wait(engine: str) -> bool:
+    """Local runs always wait; Argo runs wait on a terminal and in CI (env CI set)."""
+    if engine == "local":
+        return True
+    return sys.stdout.isatty() or bool(os.environ.get("CI"))
+
+
+@dataclass
+class Following:
+    """What is known about the run being followed (its name, once the engine gave one)."""
+
+    name: str = ""
+
+    def note(self, workflow: Mapping[str, Any]) -> None:
+        if not self.name:
+            self.name = str((workflow.get("metadata") or {}).get("name") or "")
+
+
+@contextmanager
+def interruptible(following: Following) -> Iterator[None]:
+    """SIGTERM behaves like Ctrl-C while following a run; both end as ``Interrupted`` (exit 130)."""
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    previous: Any = None
+    try:
+        previous = signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # not the main thread
+        previous = None
+    try:
+        yield
+    except KeyboardInterrupt:
+        name = following.name
+        what = f"run {name} stopped" if name else "stopped"
+        hint = f"resume it with: dflowctl retry {name}" if name else None
+        raise Interrupted(f"interrupted: {what}", hint=hint) from None
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def follow(start: Callable[[OnUpdate | None], Workflow], fmt: str, wait: bool) -> int:
+    """Start a run with ``start(on_update)`` and show it: live (or event lines) and a
+    summary for ``table``, only the final object for ``json``/``yaml``. Returns the exit code."""
+    from dflowctl import actions, console
+
+    following = Following()
+    if fmt != "table":
+        with interruptible(following):
+            workflow = start(following.note if wait else None)
+        console.print_object(workflow, fmt)
+        return actions.exit_code(workflow) if wait else 0
+    if not wait:
+        workflow = start(None)
+        name = console.workflow_name(workflow)
+        console.print_name(name)
+        console.info(f"follow it with: dflowctl status {name} --watch")
+        return 0
+    with interruptible(following), console.RunView() as view:
+
+        def on_update(workflow: Workflow) -> None:
+            following.note(workflow)
+            view.update(workflow)
+
+        workflow = start(on_update)
+    if not view.named:
+        console.print_name(console.workflow_name(workflow))
+    console.print_summary(workflow)
+    return actions.exit_code(workflow)

@@ -1,0 +1,81 @@
+"""`dflowctl stop / retry / delete NAME`: control a run."""
+
+from __future__ import annotations
+
+import typer
+
+from dflowctl.commands._common import (
+    CONTEXT_OPT,
+    ENGINE_OPT,
+    KUBECONFIG_OPT,
+    NAMESPACE_OPT,
+    OUTPUT_OPT,
+    check_output,
+    default_wait,
+    follow,
+    settings_from,
+)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("stop")
+    def stop_cmd(
+        name: str = typer.Argument(..., help="The run's name."),
+        terminate: bool = typer.Option(
+            False, "--terminate", help="End it at once, without running exit handlers."
+        ),
+        engine: str | None = ENGINE_OPT,
+        namespace: str | None = NAMESPACE_OPT,
+        kubeconfig: str | None = KUBECONFIG_OPT,
+        context: str | None = CONTEXT_OPT,
+    ) -> int:
+        """Stop a run (its exit handler still runs); --terminate ends it at once."""
+        from dflowctl import actions, console
+
+        eng = actions.make_engine(settings_from(engine, namespace, kubeconfig, context))
+        workflow = eng.stop(name, terminate=terminate)
+        phase = console.workflow_phase(workflow)
+        verb = "terminated" if terminate else "stopped"
+        console.print_paths([f"{name} {verb} ({phase})"])
+        return 0
+
+    @app.command("retry")
+    def retry_cmd(
+        name: str = typer.Argument(..., help="The run's name."),
+        wait: bool | None = typer.Option(None, "--wait/--no-wait", help="Follow the run to its end."),
+        parallelism: int | None = typer.Option(None, "--parallelism", min=1, help="Steps at once (local)."),
+        output: str = OUTPUT_OPT,
+        engine: str | None = ENGINE_OPT,
+        namespace: str | None = NAMESPACE_OPT,
+        kubeconfig: str | None = KUBECONFIG_OPT,
+        context: str | None = CONTEXT_OPT,
+    ) -> int:
+        """Re-run what failed or never ran, keeping the steps that succeeded."""
+        from dflowctl import actions
+        from dflowctl.engines import OnUpdate, RunOptions, Workflow
+
+        fmt = check_output(output)
+        settings = settings_from(engine, namespace, kubeconfig, context)
+        eng = actions.make_engine(settings)
+        do_wait = default_wait(settings.engine) if wait is None else wait
+
+        def start(on_update: OnUpdate | None) -> Workflow:
+            return eng.retry(name, RunOptions(wait=do_wait, parallelism=parallelism, on_update=on_update))
+
+        return follow(start, fmt, do_wait)
+
+    @app.command("delete")
+    def delete_cmd(
+        name: str = typer.Argument(..., help="The run's name."),
+        engine: str | None = ENGINE_OPT,
+        namespace: str | None = NAMESPACE_OPT,
+        kubeconfig: str | None = KUBECONFIG_OPT,
+        context: str | None = CONTEXT_OPT,
+    ) -> int:
+        """Delete a run and its records."""
+        from dflowctl import actions, console
+
+        eng = actions.make_engine(settings_from(engine, namespace, kubeconfig, context))
+        eng.delete(name)
+        console.print_paths([f"{name} deleted"])
+        return 0

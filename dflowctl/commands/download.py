@@ -1,0 +1,39 @@
+"""`dflowctl download NAME`: fetch a run's output artifacts, unpacked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from dflowctl.commands._common import CONTEXT_OPT, ENGINE_OPT, KUBECONFIG_OPT, NAMESPACE_OPT, settings_from
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("download")
+    def download_cmd(
+        name: str = typer.Argument(..., help="The run's name."),
+        step: str | None = typer.Option(None, "--step", "-s", help="Only this step's artifacts."),
+        artifact: str | None = typer.Option(None, "--artifact", "-a", help="Only the artifact of this name."),
+        directory: Path | None = typer.Option(
+            None, "-d", "--dir", help="Where to put them (default: ./<run name>); as DIR/<step>/<artifact>."
+        ),
+        force: bool = typer.Option(False, "--force", help="Overwrite existing files that differ."),
+        engine: str | None = ENGINE_OPT,
+        namespace: str | None = NAMESPACE_OPT,
+        kubeconfig: str | None = KUBECONFIG_OPT,
+        context: str | None = CONTEXT_OPT,
+    ) -> int:
+        """Download output artifacts to DIR/<step>/<artifact>."""
+        from dflowctl import actions, console
+
+        eng = actions.make_engine(settings_from(engine, namespace, kubeconfig, context))
+        items, result = actions.download(
+            eng, name, step=step, artifact=artifact, directory=directory, force=force
+        )
+        console.print_paths(str(p) for p in sorted({*result.written, *result.unchanged}))
+        base = directory if directory is not None else Path(name)
+        unchanged = f", {len(result.unchanged)} already up to date" if result.unchanged else ""
+        written = len(result.written)
+        console.info(f"{len(items)} artifact(s) of {name}: {written} file(s) written{unchanged} in {base}")
+        return 0

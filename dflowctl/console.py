@@ -1,0 +1,530 @@
+"""Everything users see, and the only module that imports ``rich``.
+
+Results go to stdout, progress and diagnostics to stderr. On a terminal a run
+is followed with a live tree; elsewhere (CI, pipes) with one plain line per
+event: no ANSI codes, no carriage returns. ``NO_COLOR`` is honoured.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from types import TracebackType
+from typing import IO, Any
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from dflowctl.tree import (
+    FAILED_PHASES,
+    FINISHED_PHASES,
+    OutputItem,
+    TreeNode,
+    build_tree,
+    duration_seconds,
+    format_duration,
+    parse_time,
+    progress,
+    run_outputs,
+)
+
+ICONS = {
+    "Succeeded": "✔",
+    "Failed": "✖",
+    "Error": "⚠",
+    "Running": "●",
+    "Pending": "◷",
+    "Skipped": "○",
+    "Omitted": "○",
+}
+STYLES = {
+    "Succeeded": "green",
+    "Failed": "red",
+    "Error": "red",
+    "Running": "yellow",
+    "Pending": "dim",
+    "Skipped": "dim",
+    "Omitted": "dim",
+}
+STEP_COLOURS = ("cyan", "magenta", "blue", "green", "yellow", "bright_cyan", "bright_magenta", "bright_blue")
+
+
+def is_terminal(stream: IO[str]) -> bool:
+    """True when ``stream`` is an interactive terminal that can show a live view."""
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+    return tty and os.environ.get("TERM") != "dumb"
+
+
+def _console(stream: IO[str]) -> Console:
+    no_color = bool(os.environ.get("NO_COLOR"))
+    if is_terminal(stream):
+        return Console(file=stream, no_color=no_color, highlight=False)
+    # not a terminal: no colour codes, no wrapping of long lines
+    return Console(file=stream, color_system=None, highlight=False, soft_wrap=True, width=10_000)
+
+
+def out() -> Console:
+    return _console(sys.stdout)
+
+
+def err() -> Console:
+    return _console(sys.stderr)
+
+
+def now_utc() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def workflow_name(workflow: Mapping[str, Any]) -> str:
+    return str((workflow.get("metadata") or {}).get("name") or "")
+
+
+def workflow_phase(workflow: Mapping[str, Any]) -> str:
+    return str((workflow.get("status") or {}).get("phase") or "Pending")
+
+
+# ---------------------------------------------------------------- the step table
+
+
+@dataclass(frozen=True)
+class Row:
+    prefix: str  # tree drawing, e.g. "├─"
+    node: TreeNode | None  # None for a "… N more" line
+    label: str
+
+    def duration(self, now: datetime) -> str:
+        if self.node is None:
+            return ""
+        return format_duration(duration_seconds(self.node.started_at, self.node.finished_at, now))
+
+
+def _collapse(children: list[TreeNode], limit: int | None) -> tuple[list[TreeNode], str | None]:
+    """At most ``limit`` children: the unfinished and failed ones first, then the latest."""
+    if limit is None or len(children) <= limit:
+        return children, None
+    keep = [c for c in children if c.phase not in FINISHED_PHASES or c.phase in FAILED_PHASES][:limit]
+    if len(keep) < limit:
+        rest = [c for c in children if c not in keep]
+        keep += rest[-(limit - len(keep)) :]
+    order = {id(c): i for i, c in enumerate(children)}
+    keep.sort(key=lambda c: order[id(c)])
+    hidden = [c for c in children if c not in keep]
+    counts: dict[str, int] = {}
+    for c in hidden:
+        counts[c.phase] = counts.get(c.phase, 0) + 1
+    detail = ", ".join(f"{n} {phase}" for phase, n in sorted(counts.items()))
+    return keep, f"… {len(hidden)} more ({detail})"
+
+
+def tree_rows(root: TreeNode, *, limit: int | None = None) -> list[Row]:
+    """The tree as rows with box-drawing prefixes, like ``argo get``."""
+    rows = [Row("", root, root.name)]
+
+    def visit(node: TreeNode, indent: str) -> None:
+        kids, more = _collapse(node.children, limit)
+        entries: list[TreeNode | str] = [*kids, *([more] if more else [])]
+        for i, entry in enumerate(entries):
+            last = i == len(entries) - 1
+            branch = "└─" if last else "├─"
+            if isinstance(entry, str):
+                rows.append(Row(indent + branch, None, entry))
+                continue
+            rows.append(Row(indent + branch, entry, entry.display_name))
+            visit(entry, indent + ("  " if last else "│ "))
+
+    visit(root, "")
+    return rows
+
+
+def _message(node: TreeNode | None) -> str:
+    return (node.message or "").replace("\r", " ").replace("\n", " ") if node else ""
+
+
+def step_table(
+    workflow: Mapping[str, Any], *, limit: int | None = None, now: datetime | None = None
+) -> Table:
+    """The step tree as a rich table: STEP, TEMPLATE, PHASE, DURATION, MESSAGE."""
+    now = now or now_utc()
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+    for col in ("STEP", "TEMPLATE", "PHASE", "DURATION", "MESSAGE"):
+        table.add_column(col, no_wrap=col != "MESSAGE")
+    root = build_tree(workflow)
+    if root is None:
+        return table
+    for row in tree_rows(root, limit=limit):
+        node = row.node
+        if node is None:
+            table.add_row(Text(f"{row.prefix}{row.label}", style="dim"), "", "", "", "")
+            continue
+        style = STYLES.get(node.phase, "")
+        step = Text(row.prefix)
+        step.append(ICONS.get(node.phase, "?"), style=style)
+        step.append(" " + row.label)
+        template = node.template if node.is_leaf_kind else ""
+        table.add_row(step, template or "", Text(node.phase, style=style), row.duration(now), _message(node))
+    return table
+
+
+def plain_step_lines(workflow: Mapping[str, Any], now: datetime | None = None) -> list[str]:
+    """The step tree as aligned plain-text lines (no colour), for pipes and files."""
+    now = now or now_utc()
+    root = build_tree(workflow)
+    if root is None:
+        return []
+    cells = [("STEP", "TEMPLATE", "PHASE", "DURATION", "MESSAGE")]
+    for row in tree_rows(root):
+        node = row.node
+        assert node is not None
+        step = f"{row.prefix}{ICONS.get(node.phase, '?')} {row.label}"
+        template = (node.template or "") if node.is_leaf_kind else ""
+        cells.append((step, template, node.phase, row.duration(now), _message(node)))
+    widths = [max(len(c[i]) for c in cells) for i in range(4)]
+    return [
+        "  ".join(c[i].ljust(widths[i]) for i in range(4)).rstrip() + ("  " + c[4] if c[4] else "")
+        for c in cells
+    ]
+
+
+# ---------------------------------------------------------------- following a run
+
+
+def _header(workflow: Mapping[str, Any], now: datetime) -> Text:
+    status = workflow.get("status") or {}
+    phase = workflow_phase(workflow)
+    done, total = progress(workflow)
+    text = Text()
+    text.append(f"{ICONS.get(phase, '?')} ", style=STYLES.get(phase, ""))
+    text.append(workflow_name(workflow), style="bold")
+    text.append(f"  {phase}", style=STYLES.get(phase, ""))
+    text.append(f"  {done}/{total}")
+    elapsed = format_duration(duration_seconds(status.get("startedAt"), status.get("finishedAt"), now))
+    if elapsed:
+        text.append(f"  {elapsed}")
+    return text
+
+
+class _LiveRenderable:
+    """Re-rendered by rich on every refresh, so running durations keep ticking."""
+
+    def __init__(self, limit: int) -> None:
+        self.workflow: Mapping[str, Any] = {}
+        self.limit = limit
+
+    def __rich__(self) -> Group:
+        now = now_utc()
+        if not self.workflow:
+            return Group(Text("submitting…", style="dim"))
+        return Group(_header(self.workflow, now), step_table(self.workflow, limit=self.limit, now=now))
+
+
+def _node_paths(root: TreeNode) -> dict[str, str]:
+    """A readable path per node ("inner/square(3:3)"), root excluded; a retry attempt
+    or loop item is named by itself, not under its group's repeated name."""
+    paths: dict[str, str] = {}
+
+    def visit(node: TreeNode, prefix: str) -> None:
+        for child in node.children:
+            path = f"{prefix}{child.display_name}"
+            paths[child.id] = path
+            inner = prefix if child.type in ("Retry", "TaskGroup") else f"{path}/"
+            visit(child, inner)
+
+    visit(root, "")
+    return paths
+
+
+class PlainEvents:
+    """One line per event for logs that are not a terminal: a work node starting or
+    finishing (phase, duration, message) and the run starting."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.seen: dict[str, str] = {}
+        self.started = False
+
+    def update(self, workflow: Mapping[str, Any]) -> None:
+        lines: list[str] = []
+        if not self.started and workflow_name(workflow):
+            self.started = True
+            lines.append(f"{workflow_name(workflow)} {workflow_phase(workflow)}")
+        root = build_tree(workflow)
+        if root is not None:
+            paths = _node_paths(root)
+            for _, node in root.walk():
+                if node is root or not node.is_leaf_kind:
+                    continue
+                before = self.seen.get(node.id)
+                if before == node.phase or (node.phase == "Pending" and before is None):
+                    continue
+                self.seen[node.id] = node.phase
+                lines.append(self._event(paths.get(node.id, node.display_name), node))
+        if lines:
+            self.stream.write("".join(line + "\n" for line in lines))
+            self.stream.flush()
+
+    @staticmethod
+    def _event(path: str, node: TreeNode) -> str:
+        parts = [path, node.phase]
+        if node.phase in FINISHED_PHASES:
+            dur = format_duration(duration_seconds(node.started_at, node.finished_at))
+            if dur:
+                parts.append(dur)
+        if node.message:
+            parts.append(_message(node))
+        return "  ".join(parts)
+
+
+class RunView:
+    """Follows a run: ``with RunView() as view: engine.submit(..., on_update=view.update)``.
+
+    The first update prints ``Name: <run>`` on stdout; then, on a terminal
+    (stderr), a live tree, otherwise plain event lines on stderr.
+    """
+
+    def __init__(self, *, live: bool | None = None, stream: IO[str] | None = None, limit: int = 12) -> None:
+        self.stream = stream or sys.stderr
+        self.live_mode = is_terminal(self.stream) if live is None else live
+        self.named = False
+        self._plain = PlainEvents(self.stream)
+        self._renderable = _LiveRenderable(limit)
+        self._live: Live | None = None
+
+    def __enter__(self) -> RunView:
+        return self
+
+    def update(self, workflow: Mapping[str, Any]) -> None:
+        if not self.named and workflow_name(workflow):
+            self.named = True
+            print_name(workflow_name(workflow))
+        if not self.live_mode:
+            self._plain.update(workflow)
+            return
+        self._renderable.workflow = workflow
+        if self._live is None:
+            # started after the name is printed, so stdout and the live view do not mix
+            self._live = Live(
+                self._renderable,
+                console=_console(self.stream),
+                refresh_per_second=8,
+                transient=False,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+            self._live.start()
+        else:
+            self._live.refresh()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._live is not None:
+            self._live.stop()
+            self._live = None
+
+
+# ---------------------------------------------------------------- results
+
+
+def print_name(name: str) -> None:
+    sys.stdout.write(f"Name: {name}\n")
+    sys.stdout.flush()
+
+
+def _failed_nodes(root: TreeNode) -> list[TreeNode]:
+    return [n for _, n in root.walk() if n is not root and n.is_leaf_kind and n.phase in FAILED_PHASES]
+
+
+def summary_lines(workflow: Mapping[str, Any]) -> list[str]:
+    """The closing lines of a run: phase, duration, progress, message, failed steps, outputs."""
+    status = workflow.get("status") or {}
+    name = workflow_name(workflow)
+    phase = workflow_phase(workflow)
+    done, total = progress(workflow)
+    dur = format_duration(duration_seconds(status.get("startedAt"), status.get("finishedAt"), now_utc()))
+    head = (
+        f"{ICONS.get(phase, '?')} {name} {phase}" + (f" in {dur}" if dur else "") + f" ({done}/{total} steps)"
+    )
+    lines = [head]
+    if status.get("message"):
+        lines.append(f"  message: {status['message']}")
+    root = build_tree(workflow)
+    if root is not None:
+        paths = _node_paths(root)
+        for node in _failed_nodes(root):
+            msg = f": {_message(node)}" if node.message else ""
+            lines.append(f"  {ICONS[node.phase]} {paths.get(node.id, node.display_name)} {node.phase}{msg}")
+    lines.extend(output_lines(run_outputs(workflow), name))
+    return lines
+
+
+def output_lines(items: Sequence[OutputItem], run_name: str, limit: int = 20) -> list[str]:
+    if not items:
+        return []
+    lines = ["Outputs:"]
+    width = max(len(i.step) for i in items[:limit])
+    for item in items[:limit]:
+        step = item.step.ljust(width)
+        value = item.value.replace("\r", "\\r").replace("\n", "\\n")
+        if len(value) > 200:
+            value = value[:197] + "..."
+        arrow = "->" if item.kind == "artifact" else "="
+        lead = f"{step}  " if width else ""
+        lines.append(f"  {lead}{item.name} {arrow} {value}")
+    if len(items) > limit:
+        lines.append(f"  … {len(items) - limit} more (dflowctl status {run_name} -o yaml)")
+    if any(i.kind == "artifact" for i in items):
+        lines.append(f"Fetch artifacts with: dflowctl download {run_name}")
+    return lines
+
+
+def print_summary(workflow: Mapping[str, Any]) -> None:
+    console = out()
+    phase = workflow_phase(workflow)
+    for i, line in enumerate(summary_lines(workflow)):
+        style = STYLES.get(phase, "") if i == 0 else ""
+        console.print(Text(line, style=style))
+
+
+def print_object(workflow: Mapping[str, Any], fmt: str) -> None:
+    """The Workflow object as JSON or YAML on stdout (for machines)."""
+    sys.stdout.write(dump_object(workflow, fmt))
+    sys.stdout.flush()
+
+
+def dump_object(obj: Any, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n"
+    from io import StringIO
+
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[attr-defined]
+    buf = StringIO()
+    yaml.dump(json.loads(json.dumps(obj, default=str)), buf)
+    return buf.getvalue()
+
+
+def print_run_detail(workflow: Mapping[str, Any]) -> None:
+    """``status NAME``: a header (name, phase, times, progress, message) and the step tree."""
+    status = workflow.get("status") or {}
+    now = now_utc()
+    started = parse_time(status.get("startedAt"))
+    finished = parse_time(status.get("finishedAt"))
+    done, total = progress(workflow)
+    took = duration_seconds(status.get("startedAt"), status.get("finishedAt"), now)
+    fields = [
+        ("Name", workflow_name(workflow)),
+        ("Namespace", str((workflow.get("metadata") or {}).get("namespace") or "")),
+        ("Phase", workflow_phase(workflow)),
+        ("Message", str(status.get("message") or "")),
+        ("Started", started.strftime("%Y-%m-%d %H:%M:%S UTC") if started else ""),
+        ("Finished", finished.strftime("%Y-%m-%d %H:%M:%S UTC") if finished else ""),
+        ("Duration", format_duration(took)),
+        ("Progress", f"{done}/{total}"),
+    ]
+    console = out()
+    for key, value in fields:
+        if value:
+            console.print(f"{key + ':':<11}{value}", markup=False)
+    items = run_outputs(workflow)
+    if items:
+        for line in output_lines(items, workflow_name(workflow)):
+            console.print(line, markup=False)
+    console.print()
+    if is_terminal(sys.stdout):
+        console.print(step_table(workflow, now=now))
+    else:
+        for line in plain_step_lines(workflow, now):
+            console.print(line, markup=False)
+
+
+def age(started: str | None, now: datetime | None = None) -> str:
+    """How long ago: ``12s``, ``5m``, ``3h``, ``2d``."""
+    start = parse_time(started)
+    if start is None:
+        return ""
+    secs = int(((now or now_utc()) - start).total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if secs >= size:
+            return f"{secs // size}{unit}"
+    return f"{max(secs, 0)}s"
+
+
+def run_rows(runs: Iterable[Mapping[str, Any]], now: datetime | None = None) -> list[tuple[str, ...]]:
+    """Rows of the run list: NAME, PHASE, STARTED, DURATION, PROGRESS, MESSAGE (newest first)."""
+    now = now or now_utc()
+    ordered = sorted(runs, key=lambda w: str((w.get("status") or {}).get("startedAt") or ""), reverse=True)
+    rows = []
+    for wf in ordered:
+        status = wf.get("status") or {}
+        done, total = progress(wf)
+        started = age(status.get("startedAt"), now)
+        rows.append(
+            (
+                workflow_name(wf),
+                workflow_phase(wf),
+                f"{started} ago" if started else "",
+                format_duration(duration_seconds(status.get("startedAt"), status.get("finishedAt"), now)),
+                f"{done}/{total}",
+                str(status.get("message") or "").replace("\n", " "),
+            )
+        )
+    return rows
+
+
+def print_runs(runs: Iterable[Mapping[str, Any]]) -> None:
+    rows = run_rows(runs)
+    console = out()
+    if not rows:
+        err().print("No runs found.", markup=False)
+        return
+    headers = ("NAME", "PHASE", "STARTED", "DURATION", "PROGRESS", "MESSAGE")
+    if is_terminal(sys.stdout):
+        table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+        for h in headers:
+            table.add_column(h, no_wrap=h != "MESSAGE")
+        for row in rows:
+            table.add_row(row[0], Text(row[1], style=STYLES.get(row[1], "")), *row[2:])
+        console.print(table)
+        return
+    cells = [headers, *rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(5)]
+    for c in cells:
+        line = "  ".join(c[i].ljust(widths[i]) for i in range(5)) + ("  " + c[5] if c[5] else "")
+        console.print(line.rstrip(), markup=False)
+
+
+class LogPrinter:
+    """Log lines prefixed with the step's display name (as ``argo logs`` prefixes pods)."""
+
+    def __init__(self) -> None:
+        self.console = out()
+        self.colours: dict[str, str] = {}
+
+    def line(self, step: str, text: str) -> None:
+        colour = self.colours.setdefault(step, STEP_COLOURS[len(self.colours) % len(STEP_COLOURS)])
+        out_text = Text(f"{step}: ", style=colour)
+        out_text.append(text.replace("\r", ""))
+        self.console.print(out_text, soft_wrap=True)
+
+
+def print_paths(paths: Iterable[str]) -> None:
+    console = out()
+    for p in paths:
+        console.print(p, markup=False, highlight=False)
+
+
+def info(message: str) -> None:
+    """A note for the user on stderr (not a result)."""
+    err().print(message, markup=False, highlight=False)

@@ -1,0 +1,254 @@
+"""Download a run's output artifacts: one code path for both engines.
+
+Which artifacts is decided from the Workflow object's ``status`` (``--step``,
+``--artifact``); where they go from ``-d DIR`` (default ``./<run name>``),
+as ``DIR/<step>/<artifact>``; the bytes come from the engine's
+``ArtifactStore``. Each artifact is fetched into a staging folder next to its
+destination and then moved into place, so that an existing file with other
+content is never overwritten without ``--force`` and an interrupted download
+leaves no partial file behind.
+"""
+
+from __future__ import annotations
+
+import difflib
+import filecmp
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dflowctl.engines import ArtifactStore
+from dflowctl.errors import NotFoundError, UsageError
+from dflowctl.tree import TreeNode, build_tree
+
+LOOP_SUFFIX = re.compile(r"^(?P<base>.*?)\((?P<index>\d+)(?::.*)?\)$")
+SKIP_BY_DEFAULT = frozenset({"main-logs"})  # Argo's archived logs: only when asked by name
+
+
+@dataclass(frozen=True)
+class Selected:
+    node_id: str
+    step: str  # the step's path of display names, e.g. "inner/square(3:3)"
+    artifact: Mapping[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.artifact.get("name"))
+
+
+@dataclass
+class DownloadResult:
+    written: list[Path] = field(default_factory=list)
+    unchanged: list[Path] = field(default_factory=list)
+
+
+def _artifacts(node: TreeNode) -> list[Mapping[str, Any]]:
+    return [
+        a for a in (node.outputs or {}).get("artifacts") or [] if isinstance(a, Mapping) and a.get("name")
+    ]
+
+
+def _has_location(artifact: Mapping[str, Any]) -> bool:
+    return any(isinstance(v, Mapping) for k, v in artifact.items() if k not in ("archive", "artifactGC"))
+
+
+def matches_step(node: TreeNode, step: str) -> bool:
+    """``step`` names this node: its display name or name, or the step it is a loop
+    item or retry attempt of (``square`` names ``square(3:3)``)."""
+    if step in (node.display_name, node.name):
+        return True
+    m = LOOP_SUFFIX.match(node.display_name)
+    return bool(m and m.group("base") == step)
+
+
+def _children(node: TreeNode, path: str) -> list[tuple[str, TreeNode]]:
+    """``node``'s children with their paths; retry attempts and loop items of a DAG
+    task sit beside their group's name, not under it (``square(3:3)``, not ``square/square(3:3)``)."""
+    if not path:
+        prefix = ""
+    elif node.type in ("Retry", "TaskGroup"):
+        prefix = path.rpartition("/")[0] + "/" if "/" in path else ""
+    else:
+        prefix = f"{path}/"
+    return [(f"{prefix}{_safe(c.display_name)}", c) for c in node.children]
+
+
+def _paths(root: TreeNode) -> Iterator[tuple[str, TreeNode]]:
+    def visit(node: TreeNode, path: str) -> Iterator[tuple[str, TreeNode]]:
+        for child_path, child in _children(node, path):
+            yield child_path, child
+            yield from visit(child, child_path)
+
+    yield from visit(root, "")
+
+
+def _safe(part: str) -> str:
+    """A display name as one safe path component."""
+    cleaned = re.sub(r"[\x00-\x1f/\\]", "_", part).strip()
+    return "_" if cleaned in ("", ".", "..") else cleaned
+
+
+def _work_artifacts(path: str, node: TreeNode) -> list[Selected]:
+    """The artifacts a node produced: its own (a Pod, or a Retry node that carries its
+    successful attempt's), else those of the work nodes under it."""
+    own = _artifacts(node)
+    if own and (node.is_leaf_kind or node.type == "Retry"):
+        return [Selected(node.id, path, a) for a in own]
+    found: list[Selected] = []
+    for child_path, child in _children(node, path):
+        found.extend(_work_artifacts(child_path, child))
+    return found
+
+
+def step_names(root: TreeNode) -> list[str]:
+    names: set[str] = set()
+    for _, node in root.walk():
+        if node is root:
+            continue
+        names.add(node.display_name)
+        m = LOOP_SUFFIX.match(node.display_name)
+        if m:
+            names.add(m.group("base"))
+    return sorted(names)
+
+
+def did_you_mean(word: str, choices: list[str]) -> str | None:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.5)
+    return f"did you mean {close[0]!r}?" if close else None
+
+
+def find_steps(workflow: Mapping[str, Any], step: str) -> list[tuple[str, TreeNode]]:
+    """The nodes ``step`` names (outermost matches only), with their paths.
+
+    ``NotFoundError`` (with a did-you-mean hint) when none does.
+    """
+    root = build_tree(workflow)
+    run = str((workflow.get("metadata") or {}).get("name") or "")
+    if root is None:
+        raise NotFoundError(f"run {run!r} has no steps yet")
+    found: list[tuple[str, TreeNode]] = []
+    inside: list[str] = []
+    for path, node in _paths(root):
+        if any(path.startswith(p + "/") or path.startswith(p + "(") for p in inside):
+            continue
+        if matches_step(node, step) or path == step:
+            found.append((path, node))
+            inside.append(path)
+    if not found:
+        names = step_names(root)
+        hint = did_you_mean(step, names) or ("steps: " + ", ".join(names[:15]) if names else None)
+        raise NotFoundError(f"run {run!r} has no step {step!r}", hint=hint)
+    return found
+
+
+def select(
+    workflow: Mapping[str, Any], step: str | None = None, artifact: str | None = None
+) -> list[Selected]:
+    """The output artifacts to download: all work nodes' (``main-logs`` only when named),
+    or those of ``step``, narrowed to ``artifact``."""
+    run = str((workflow.get("metadata") or {}).get("name") or "")
+    root = build_tree(workflow)
+    if root is None:
+        raise NotFoundError(f"run {run!r} has no steps yet")
+    if step is not None:
+        candidates = [s for path, node in find_steps(workflow, step) for s in _work_artifacts(path, node)]
+    else:
+        candidates = [s for path, node in _children(root, "") for s in _work_artifacts(path, node)]
+    candidates = [c for c in candidates if _has_location(c.artifact)]
+    where = f"step {step!r} of run {run!r}" if step else f"run {run!r}"
+    if artifact is not None:
+        chosen = [c for c in candidates if c.name == artifact]
+        if not chosen:
+            names = sorted({c.name for c in candidates})
+            hint = did_you_mean(artifact, names) or ("artifacts: " + ", ".join(names) if names else None)
+            raise NotFoundError(f"{where} has no output artifact {artifact!r}", hint=hint)
+        return chosen
+    chosen = [c for c in candidates if c.name not in SKIP_BY_DEFAULT]
+    if not chosen:
+        raise NotFoundError(f"{where} has no output artifacts")
+    return chosen
+
+
+def destination(base: Path, item: Selected) -> Path:
+    return base / item.step / _safe(item.name)
+
+
+def _files(root: Path) -> Iterator[Path]:
+    if root.is_file() or root.is_symlink():
+        yield root
+        return
+    for dirpath, _dirs, files in os.walk(root):
+        for name in sorted(files):
+            yield Path(dirpath) / name
+
+
+def _conflicts(staged: Path, dest: Path) -> list[Path]:
+    """Existing paths under ``dest`` that the staged copy would overwrite with other content."""
+    clashes: list[Path] = []
+    for src in _files(staged):
+        target = dest / src.relative_to(staged) if src != staged else dest
+        is_dir = target.is_dir() and not target.is_symlink()
+        if is_dir or (target.exists() and not filecmp.cmp(src, target, shallow=False)):
+            clashes.append(target)
+    # a file where the artifact needs a directory (or a parent of one)
+    for parent in [dest, *dest.parents]:
+        if parent.exists():
+            if parent.is_file() and (staged.is_dir() or parent != dest):
+                clashes.append(parent)
+            break
+    return clashes
+
+
+def _move_into_place(staged: Path, dest: Path, result: DownloadResult) -> None:
+    for src in list(_files(staged)):
+        target = dest / src.relative_to(staged) if src != staged else dest
+        if target.exists() and target.is_file() and filecmp.cmp(src, target, shallow=False):
+            result.unchanged.append(target)
+            continue
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        for parent in reversed(target.parents):
+            if parent.is_file():
+                parent.unlink()  # only reached with --force
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, target)
+        result.written.append(target)
+
+
+def _staging_root(dest: Path) -> Path:
+    """An existing folder on the destination's file system, for the staging copy."""
+    for parent in dest.parents:
+        if parent.is_dir():
+            return parent
+    return Path.cwd()
+
+
+def fetch_all(
+    store: ArtifactStore, items: list[Selected], base: Path, *, force: bool = False
+) -> DownloadResult:
+    """Fetch ``items`` under ``base``; refuse to replace different existing files unless ``force``."""
+    result = DownloadResult()
+    for item in items:
+        dest = destination(base, item)
+        staging = Path(tempfile.mkdtemp(prefix=".dflowctl-download-", dir=_staging_root(dest)))
+        try:
+            staged = staging / _safe(item.name)
+            store.fetch(item.artifact, staged, force=True)
+            if not staged.exists():
+                staged.mkdir()  # an empty directory artifact
+            clashes = _conflicts(staged, dest)
+            if clashes and not force:
+                more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
+                raise UsageError(
+                    f"{clashes[0]} already exists with different content{more}",
+                    hint="use --force to overwrite, or -d DIR to download elsewhere",
+                )
+            _move_into_place(staged, dest, result)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    return result

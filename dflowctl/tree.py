@@ -1,0 +1,257 @@
+"""The step tree of a run, built from an Argo ``status`` dict. Pure; no I/O.
+
+Both engines record runs in Argo's shape, so this one builder serves both.
+It follows what ``argo get`` shows: step groups (``[0]``) are hidden, nodes
+sit under their boundary (the Steps/DAG node that contains them), retry
+attempts sit under their Retry node and loop items under their TaskGroup.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+FINISHED_PHASES = frozenset({"Succeeded", "Failed", "Error", "Skipped", "Omitted"})
+FAILED_PHASES = frozenset({"Failed", "Error"})
+HIDDEN_TYPES = frozenset({"StepGroup"})
+GROUP_TYPES = frozenset({"Steps", "StepGroup", "DAG", "TaskGroup", "Retry"})
+
+
+@dataclass
+class TreeNode:
+    id: str
+    name: str
+    display_name: str
+    type: str
+    phase: str
+    template: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    message: str | None = None
+    outputs: Mapping[str, Any] | None = None
+    children: list[TreeNode] = field(default_factory=list)
+
+    @property
+    def is_leaf_kind(self) -> bool:
+        """A node that does work itself (a pod, a skipped step...), not a group."""
+        return self.type not in GROUP_TYPES
+
+    def walk(self, depth: int = 0) -> Iterator[tuple[int, TreeNode]]:
+        yield depth, self
+        for child in self.children:
+            yield from child.walk(depth + 1)
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """An Argo timestamp (RFC 3339, ``Z`` or offset, optional fraction) as aware UTC."""
+    if not text:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value
+
+
+def duration_seconds(started: str | None, finished: str | None, now: datetime | None = None) -> float | None:
+    """Seconds from ``started`` to ``finished`` (or to ``now`` when still running)."""
+    start = parse_time(started)
+    if start is None:
+        return None
+    end = parse_time(finished) or now
+    if end is None:
+        return None
+    return max((end - start).total_seconds(), 0.0)
+
+
+def format_duration(seconds: float | None) -> str:
+    """``0.4s``, ``12s``, ``3m05s``, ``1h02m`` (empty when unknown)."""
+    if seconds is None:
+        return ""
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{(whole % 3600) // 60:02d}m"
+
+
+def _natural_key(text: str) -> list[Any]:
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
+def _sort_key(node: TreeNode) -> tuple[int, str, list[Any]]:
+    # started nodes first in start order, then the rest by name (as `argo get` does)
+    return (0 if node.started_at else 1, node.started_at or "", _natural_key(node.name))
+
+
+def _make(node_id: str, raw: Mapping[str, Any]) -> TreeNode:
+    return TreeNode(
+        id=node_id,
+        name=str(raw.get("name") or node_id),
+        display_name=str(raw.get("displayName") or raw.get("name") or node_id),
+        type=str(raw.get("type") or ""),
+        phase=str(raw.get("phase") or "Pending"),
+        template=raw.get("templateName"),
+        started_at=raw.get("startedAt") or None,
+        finished_at=raw.get("finishedAt") or None,
+        message=raw.get("message") or None,
+        outputs=raw.get("outputs") or None,
+    )
+
+
+def _display_parent(
+    node_id: str, raw: Mapping[str, Any], nodes: Mapping[str, Any], parents: Mapping[str, list[str]]
+) -> str | None:
+    name = str(raw.get("name") or "")
+    for pid in parents.get(node_id, []):
+        parent = nodes[pid]
+        # retry attempts are "<name>(<n>)", loop items of a DAG task "<name>(<i>:<item>)"
+        if parent.get("type") in ("Retry", "TaskGroup") and name.startswith(f"{parent.get('name')}("):
+            return pid
+    boundary = raw.get("boundaryID")
+    if boundary and boundary in nodes and boundary != node_id:
+        return str(boundary)
+    for pid in parents.get(node_id, []):
+        if nodes[pid].get("type") not in HIDDEN_TYPES:
+            return pid
+    return None
+
+
+def root_id(workflow: Mapping[str, Any]) -> str | None:
+    """The id of the workflow's root node (its id is the workflow's name)."""
+    nodes = (workflow.get("status") or {}).get("nodes") or {}
+    name = (workflow.get("metadata") or {}).get("name")
+    if name in nodes:
+        return str(name)
+    children = {c for raw in nodes.values() for c in raw.get("children") or []}
+    tops = [nid for nid, raw in nodes.items() if nid not in children and not raw.get("boundaryID")]
+    return tops[0] if tops else None
+
+
+def build_tree(workflow: Mapping[str, Any]) -> TreeNode | None:
+    """The display tree of a Workflow object, or None when it has no nodes yet.
+
+    Nodes that belong nowhere else (an ``onExit`` handler) hang off the root.
+    """
+    nodes: Mapping[str, Any] = (workflow.get("status") or {}).get("nodes") or {}
+    rid = root_id(workflow)
+    if rid is None:
+        return None
+    parents: dict[str, list[str]] = {}
+    for pid, raw in nodes.items():
+        for child in raw.get("children") or []:
+            if child in nodes:
+                parents.setdefault(child, []).append(pid)
+    made = {nid: _make(nid, raw) for nid, raw in nodes.items()}
+    root = made[rid]
+    for nid, raw in nodes.items():
+        if nid == rid or raw.get("type") in HIDDEN_TYPES:
+            continue
+        pid = _display_parent(nid, raw, nodes, parents)
+        # a hidden parent's children sit under the hidden node's own display parent
+        while pid is not None and nodes[pid].get("type") in HIDDEN_TYPES:
+            pid = _display_parent(pid, nodes[pid], nodes, parents)
+        (made[pid] if pid is not None and pid != nid else root).children.append(made[nid])
+    for node in made.values():
+        node.children.sort(key=_sort_key)
+    return root
+
+
+def progress(workflow: Mapping[str, Any]) -> tuple[int, int]:
+    """(finished, total) work nodes: Argo's ``status.progress`` or counted from the nodes."""
+    status = workflow.get("status") or {}
+    text = status.get("progress")
+    if isinstance(text, str) and re.fullmatch(r"\d+/\d+", text):
+        done, total = text.split("/")
+        return int(done), int(total)
+    pods = [n for n in (status.get("nodes") or {}).values() if n.get("type") == "Pod"]
+    return sum(1 for n in pods if n.get("phase") in FINISHED_PHASES), len(pods)
+
+
+@dataclass(frozen=True)
+class OutputItem:
+    """One output of a run, for the summary: a parameter value or an artifact's place."""
+
+    step: str  # display name of the node ("" for the workflow's own outputs)
+    kind: str  # "parameter" | "result" | "artifact"
+    name: str
+    value: str  # the value, or where an artifact is (its key)
+
+
+def _outputs_of(step: str, outputs: Mapping[str, Any] | None) -> list[OutputItem]:
+    if not outputs:
+        return []
+    items = [
+        OutputItem(step, "parameter", str(p.get("name")), str(p.get("value", "")))
+        for p in outputs.get("parameters") or []
+    ]
+    if outputs.get("result") is not None:
+        items.append(OutputItem(step, "result", "result", str(outputs["result"])))
+    for art in outputs.get("artifacts") or []:
+        items.append(OutputItem(step, "artifact", str(art.get("name")), artifact_location(art)))
+    return items
+
+
+def artifact_location(artifact: Mapping[str, Any]) -> str:
+    """Where an output artifact is stored, as recorded (``s3://bucket/key`` or the key)."""
+    s3 = artifact.get("s3") or {}
+    key = s3.get("key")
+    if key:
+        return f"s3://{s3['bucket']}/{key}" if s3.get("bucket") else str(key)
+    for kind in ("http", "gcs", "oss", "azure", "artifactory", "hdfs", "git"):
+        loc = artifact.get(kind)
+        if isinstance(loc, Mapping):
+            return str(loc.get("url") or loc.get("key") or loc.get("path") or loc.get("repo") or kind)
+    return str(artifact.get("path") or "")
+
+
+def final_nodes(workflow: Mapping[str, Any]) -> list[str]:
+    """Ids of the nodes whose outputs end the run: the root's ``outboundNodes``,
+    else the work nodes nothing follows (the last steps / leaf tasks)."""
+    nodes: Mapping[str, Any] = (workflow.get("status") or {}).get("nodes") or {}
+    rid = root_id(workflow)
+    if rid is None:
+        return []
+    outbound = [n for n in nodes[rid].get("outboundNodes") or [] if n in nodes]
+    if outbound:
+        return outbound
+    attempts = {c for raw in nodes.values() if raw.get("type") == "Retry" for c in raw.get("children") or []}
+
+    def is_last(nid: str) -> bool:
+        raw = nodes[nid]
+        kids = [c for c in raw.get("children") or [] if c in nodes]
+        if raw.get("type") == "Retry":
+            return all(c in attempts and not nodes[c].get("children") for c in kids)
+        return not kids
+
+    return [
+        nid
+        for nid, raw in nodes.items()
+        if raw.get("type") in ("Pod", "Retry")
+        and nid not in attempts
+        and is_last(nid)
+        and ".onExit" not in str(raw.get("name", ""))
+    ]
+
+
+def run_outputs(workflow: Mapping[str, Any]) -> list[OutputItem]:
+    """The workflow's outputs (``status.outputs``, the root node's) then the final steps' outputs."""
+    status = workflow.get("status") or {}
+    nodes: Mapping[str, Any] = status.get("nodes") or {}
+    items = _outputs_of("", status.get("outputs"))
+    rid = root_id(workflow)
+    if not items and rid is not None:
+        items = _outputs_of("", nodes[rid].get("outputs"))
+    finals = sorted(final_nodes(workflow), key=lambda n: _natural_key(str(nodes[n].get("name", n))))
+    for nid in finals:
+        raw = nodes[nid]
+        items.extend(_outputs_of(str(raw.get("displayName") or raw.get("name") or nid), raw.get("outputs")))
+    return items

@@ -1,0 +1,170 @@
+from __future__ import annotations
+
+import io
+from datetime import datetime, timezone
+
+from dflowctl import console
+from dflowctl.tree import build_tree, final_nodes, format_duration, progress, run_outputs
+from tests import argo_status as st
+
+NOW = datetime(2026, 1, 2, 3, 5, 0, tzinfo=timezone.utc)
+
+
+def shape(node) -> list:
+    return [node.display_name, [shape(c) for c in node.children]] if node.children else [node.display_name]
+
+
+def test_steps_tree_hides_step_groups() -> None:
+    root = build_tree(st.hello())
+    assert root is not None
+    assert shape(root) == ["hello-abcde", [["write"], ["shout"]]]
+
+
+def test_dag_tree_puts_items_under_their_task_and_attempts_under_retry() -> None:
+    root = build_tree(st.fanout(3))
+    assert shape(root) == [
+        "fan-xyz12",
+        [
+            ["split"],
+            [
+                "square",
+                [["square(0:0)"], ["square(1:1)", [["square(1:1)(0)"], ["square(1:1)(1)"]]], ["square(2:2)"]],
+            ],
+            ["total"],
+        ],
+    ]
+
+
+def test_nested_steps_skipped_and_exit_handler() -> None:
+    root = build_tree(st.nested_running())
+    assert shape(root) == ["nest-q1w2e", [["inner", [["a"], ["b"]]], ["maybe"], ["nest-q1w2e.onExit"]]]
+
+
+def test_items_sort_naturally_not_lexically() -> None:
+    wf = st.fanout(12)
+    for raw in wf["status"]["nodes"].values():
+        raw["startedAt"] = st.ts(5)
+    square = next(c for c in build_tree(wf).children if c.display_name == "square")
+    names = [c.display_name for c in square.children]
+    assert names == [f"square({i}:{i})" for i in range(12)]
+
+
+def test_no_nodes_yet() -> None:
+    wf = st.workflow("x", "Pending", [])
+    assert build_tree(wf) is None
+    assert progress(wf) == (0, 0)
+
+
+def test_progress_from_status_or_counted() -> None:
+    assert progress(st.hello("Failed")) == (1, 2)
+    wf = st.nested_running()
+    assert progress(wf) == (1, 3)  # a done; b running; onExit pending
+
+
+def test_durations() -> None:
+    assert [format_duration(s) for s in (None, 0.42, 12.7, 185, 3720)] == [
+        "",
+        "0.4s",
+        "12s",
+        "3m05s",
+        "1h02m",
+    ]
+
+
+def test_final_outputs_follow_outbound_nodes() -> None:
+    items = run_outputs(st.hello())
+    assert [(i.step, i.kind, i.name, i.value) for i in items] == [
+        ("shout", "parameter", "size", "12"),
+        ("shout", "artifact", "loud", "hello-abcde/hello-abcde-shout-1/loud.tgz"),
+    ]
+    fan = run_outputs(st.fanout(4))
+    assert [(i.step, i.name, i.value) for i in fan] == [("total", "sum", "14"), ("total", "result", "done")]
+
+
+def test_final_nodes_without_outbound_are_the_last_work_nodes() -> None:
+    wf = st.fanout(3)
+    wf["status"]["nodes"]["fan-xyz12"].pop("outboundNodes")
+    nodes = wf["status"]["nodes"]
+    assert [nodes[n]["displayName"] for n in final_nodes(wf)] == ["total"]
+    wf = st.hello()
+    wf["status"]["nodes"]["hello-abcde"].pop("outboundNodes")
+    assert [wf["status"]["nodes"][n]["displayName"] for n in final_nodes(wf)] == ["shout"]
+
+
+def test_plain_events_one_line_per_change_no_ansi() -> None:
+    buf = io.StringIO()
+    events = console.PlainEvents(buf)
+    running = st.nested_running()
+    events.update(running)
+    events.update(running)  # nothing changed: nothing printed
+    first = buf.getvalue().splitlines()
+    assert first == [
+        "nest-q1w2e Running",
+        "inner/a  Succeeded  1.0s",
+        "inner/b  Running",
+        "maybe  Skipped  0.0s  when 'false' evaluated false",
+    ]
+    b = next(n for n in running["status"]["nodes"].values() if n["name"].endswith(".b"))
+    b.update(phase="Failed", finishedAt=st.ts(9), message="Error (exit code 2)")
+    events.update(running)
+    assert buf.getvalue().splitlines()[4:] == ["inner/b  Failed  5.0s  Error (exit code 2)"]
+    assert "\x1b" not in buf.getvalue() and "\r" not in buf.getvalue()
+
+
+def test_plain_step_lines() -> None:
+    lines = console.plain_step_lines(st.hello("Failed"), NOW)
+    assert lines[0].split() == ["STEP", "TEMPLATE", "PHASE", "DURATION", "MESSAGE"]
+    assert lines[1].split() == ["✖", "hello-abcde", "Failed", "6.0s"]
+    assert lines[2].split() == ["├─✔", "write", "write-file", "Succeeded", "1.0s"]
+    assert lines[3].split()[:5] == ["└─✖", "shout", "shout", "Failed", "2.0s"]
+    assert lines[3].endswith("Error (exit code 1)")
+
+
+def test_summary_lines_failed_run() -> None:
+    lines = console.summary_lines(st.hello("Failed"))
+    assert lines[0] == "✖ hello-abcde Failed in 6.0s (1/2 steps)"
+    assert "  message: child 'x' failed" in lines
+    assert "  ✖ shout Failed: Error (exit code 1)" in lines
+
+
+def test_summary_lines_outputs_and_download_hint() -> None:
+    lines = console.summary_lines(st.hello())
+    assert lines[0] == "✔ hello-abcde Succeeded in 6.0s (2/2 steps)"
+    assert lines[1:] == [
+        "Outputs:",
+        "  shout  size = 12",
+        "  shout  loud -> hello-abcde/hello-abcde-shout-1/loud.tgz",
+        "Fetch artifacts with: dflowctl download hello-abcde",
+    ]
+
+
+def test_collapse_keeps_failed_and_running_items() -> None:
+    wf = st.fanout(30)
+    by_name = {n["displayName"]: n for n in wf["status"]["nodes"].values()}
+    by_name["square(3:3)"].update(phase="Failed", message="boom")
+    by_name["square(7:7)"].update(phase="Running")
+    del by_name["square(7:7)"]["finishedAt"]
+    rows = console.tree_rows(build_tree(wf), limit=5)
+    labels = [r.label for r in rows]
+    shown = [lab for lab in labels if lab.startswith("square(") and "(1:1)(" not in lab]
+    assert shown == ["square(3:3)", "square(7:7)", "square(27:27)", "square(28:28)", "square(29:29)"]
+    assert labels[labels.index("square(29:29)") + 1] == "… 25 more (25 Succeeded)"
+    assert [r.prefix for r in rows if r.label.startswith("… 25")] == ["│ └─"]
+
+
+def test_run_rows_newest_first() -> None:
+    old = st.hello()
+    new = st.fanout(2)
+    new["status"]["startedAt"] = st.ts(30)
+    rows = console.run_rows([old, new], NOW)
+    assert [r[0] for r in rows] == ["fan-xyz12", "hello-abcde"]
+    assert rows[1] == ("hello-abcde", "Succeeded", "1m ago", "6.0s", "2/2", "")
+
+
+def test_live_view_renders_without_a_terminal() -> None:
+    buf = io.StringIO()
+    with console.RunView(live=True, stream=buf) as view:
+        view.update(st.nested_running())
+        view.update(st.hello())
+    text = buf.getvalue()
+    assert "shout" in text and "write" in text

@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dflowctl.download import destination, fetch_all, find_steps, select
+from dflowctl.errors import NotFoundError, UsageError
+from tests import argo_status as st
+
+
+class DirStore:
+    """An ArtifactStore over a folder of keys (the local engine's layout: artifacts/<key>)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.calls: list[str] = []
+
+    def fetch(self, artifact: Mapping[str, Any], dest: Path, *, force: bool = False) -> list[Path]:
+        src = self.root / artifact["s3"]["key"]
+        self.calls.append(artifact["s3"]["key"])
+        if src.is_dir():
+            shutil.copytree(src, dest)
+            return sorted(p for p in dest.rglob("*") if p.is_file())
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, dest)
+        return [dest]
+
+
+def picked(items) -> list[tuple[str, str]]:
+    return [(i.step, i.name) for i in items]
+
+
+def test_default_selects_every_work_node_but_not_logs() -> None:
+    assert picked(select(st.hello())) == [("write", "out_art"), ("shout", "loud")]
+
+
+def test_step_and_artifact_narrow_the_selection() -> None:
+    assert picked(select(st.hello(), step="shout")) == [("shout", "loud")]
+    assert picked(select(st.hello(), artifact="main-logs")) == [("write", "main-logs")]
+    assert picked(select(st.hello(), step="write", artifact="out_art")) == [("write", "out_art")]
+
+
+def test_fan_out_items_and_retries_are_taken_once() -> None:
+    items = select(st.fanout(3))
+    assert picked(items) == [("square(0:0)", "out"), ("square(1:1)", "out"), ("square(2:2)", "out")]
+    assert picked(select(st.fanout(3), step="square")) == picked(items)
+    assert picked(select(st.fanout(3), step="square(1:1)")) == [("square(1:1)", "out")]
+    assert destination(Path("d"), items[1]) == Path("d/square(1:1)/out")
+
+
+def test_steps_are_found_inside_composites() -> None:
+    wf = st.nested_running()
+    assert [p for p, _ in find_steps(wf, "b")] == ["inner/b"]
+    assert [p for p, _ in find_steps(wf, "inner")] == ["inner"]
+
+
+def test_unknown_step_suggests_the_closest() -> None:
+    with pytest.raises(NotFoundError) as info:
+        select(st.hello(), step="shuot")
+    assert info.value.message == "run 'hello-abcde' has no step 'shuot'"
+    assert info.value.hint == "did you mean 'shout'?"
+    assert info.value.exit_code == 2
+
+
+def test_unknown_artifact_lists_the_ones_there() -> None:
+    with pytest.raises(NotFoundError) as info:
+        select(st.hello(), step="shout", artifact="lod")
+    assert info.value.message == "step 'shout' of run 'hello-abcde' has no output artifact 'lod'"
+    assert info.value.hint == "did you mean 'loud'?"
+    with pytest.raises(NotFoundError, match="has no output artifacts"):
+        select(st.fanout(2), step="split")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> DirStore:
+    root = tmp_path / "repo"
+    wf = "hello-abcde"
+    art = root / wf / f"{wf}-write-file-2" / "out_art.tgz"
+    art.mkdir(parents=True)
+    (art / "msg.txt").write_text("HelloWorld!\n")
+    (art / "sub").mkdir()
+    (art / "sub" / "results.txt").write_text("1\n")
+    loud = root / wf / f"{wf}-shout-1" / "loud.tgz"
+    loud.parent.mkdir(parents=True)
+    loud.write_text("HELLOWORLD!\n")
+    return DirStore(root)
+
+
+def test_fetch_writes_then_skips_identical(tmp_path: Path, store: DirStore) -> None:
+    base = tmp_path / "out"
+    items = select(st.hello())
+    res = fetch_all(store, items, base)
+    assert sorted(p.relative_to(base).as_posix() for p in res.written) == [
+        "shout/loud",
+        "write/out_art/msg.txt",
+        "write/out_art/sub/results.txt",
+    ]
+    assert (base / "write/out_art/msg.txt").read_text() == "HelloWorld!\n"
+    again = fetch_all(store, items, base)
+    assert again.written == [] and len(again.unchanged) == 3
+    assert not [p for p in tmp_path.rglob(".dflowctl-download-*")]
+
+
+def test_different_existing_file_is_refused_without_force(tmp_path: Path, store: DirStore) -> None:
+    base = tmp_path / "out"
+    (base / "shout").mkdir(parents=True)
+    (base / "shout" / "loud").write_text("mine\n")
+    with pytest.raises(UsageError) as info:
+        fetch_all(store, select(st.hello(), step="shout"), base)
+    assert info.value.message == f"{base / 'shout' / 'loud'} already exists with different content"
+    assert "--force" in (info.value.hint or "")
+    assert (base / "shout" / "loud").read_text() == "mine\n"
+    assert not [p for p in tmp_path.rglob(".dflowctl-download-*")]
+    res = fetch_all(store, select(st.hello(), step="shout"), base, force=True)
+    assert res.written == [base / "shout" / "loud"]
+    assert (base / "shout" / "loud").read_text() == "HELLOWORLD!\n"
+
+
+def test_a_file_where_a_directory_goes_is_a_conflict(tmp_path: Path, store: DirStore) -> None:
+    base = tmp_path / "out"
+    (base / "write").mkdir(parents=True)
+    (base / "write" / "out_art").write_text("x")
+    with pytest.raises(UsageError, match="already exists with different content"):
+        fetch_all(store, select(st.hello(), step="write"), base)
+    fetch_all(store, select(st.hello(), step="write"), base, force=True)
+    assert (base / "write/out_art/sub/results.txt").read_text() == "1\n"
