@@ -121,6 +121,7 @@ class KubeClient:
         self._ctx_namespace: str | None = None
         self._loaded = False
         self.requests = 0  # API requests made (for benchmarks and tests)
+        self._contacted = False  # once the API has answered, connection errors are worth retrying
 
     # -- configuration ------------------------------------------------------------
 
@@ -172,23 +173,34 @@ class KubeClient:
         while True:
             self.requests += 1
             try:
-                return fn(*args, **kwargs)
+                result = fn(*args, **kwargs)
+                self._contacted = True
+                return result
             except ApiException as err:
-                retry = err.status in RETRYABLE_STATUS and (
-                    res.verb in SAFE_VERBS or err.status in (429, 503)
-                )
+                self._contacted = True
+                safe = res.verb in SAFE_VERBS or err.status in (429, 503)
+                retry = err.status in RETRYABLE_STATUS and safe
                 if not retry or time.monotonic() + delay > deadline:
                     raise self.translate(err, res) from None
             except Exception as err:
-                if not _is_connection_error(err):
+                if not is_connection_error(err):
                     raise
-                if res.verb not in SAFE_VERBS or time.monotonic() + delay > deadline:
+                # a first contact that fails means a wrong address or a stopped cluster: say so at once
+                if not self._contacted or res.verb not in SAFE_VERBS or time.monotonic() + delay > deadline:
                     raise self.translate(err, res) from None
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
 
     def translate(self, err: Exception, res: Resource) -> Exception:
-        """Turn a client error into the error users see (never includes credentials)."""
+        """Turn a client error into the error users see (never includes credentials).
+
+        The result has a ``status`` attribute: the HTTP code, or 0 when the API was not reached.
+        """
+        out = self._translate(err, res)
+        out.status = int(getattr(err, "status", 0) or 0)  # type: ignore[attr-defined]
+        return out
+
+    def _translate(self, err: Exception, res: Resource) -> Exception:
         from kubernetes.client.exceptions import ApiException
 
         if not isinstance(err, ApiException):
@@ -209,7 +221,7 @@ class KubeClient:
             )
         if code == 403:
             return ClusterError(
-                f"forbidden to {res.verb} {res.describe()}: {message}",
+                message if "forbidden" in message else f"forbidden to {res.verb} {res.describe()}",
                 hint=f"grant this account the role in docs/argo.md "
                 f"(check: kubectl auth can-i {res.verb} {res.kind} -n {res.namespace or self.namespace})",
             )
@@ -442,7 +454,7 @@ class KubeClient:
         except (WatchExpired, ClusterError):
             raise
         except Exception as err:
-            if not _is_connection_error(err) and not isinstance(err, ValueError):
+            if not is_connection_error(err) and not isinstance(err, ValueError):
                 raise
             return  # the stream was cut: the caller reconnects
         finally:
@@ -461,7 +473,7 @@ def stream_lines(resp: Any) -> Iterator[str]:
         yield pending.decode("utf-8", "replace")
 
 
-def _is_connection_error(err: Exception) -> bool:
+def is_connection_error(err: Exception) -> bool:
     import urllib3.exceptions as u3
 
     return isinstance(err, (u3.HTTPError, ConnectionError, TimeoutError, OSError))

@@ -1,0 +1,440 @@
+"""The Argo engine: runs through Argo Workflows via the Kubernetes API.
+
+``submit`` creates the Workflow custom object; following a run is a *watch*
+(resourceVersion kept, reconnect on a dropped stream, re-list on 410 Gone,
+bookmarks), never a polling loop. ``status`` reads ``status.nodes`` (decoding
+``compressedNodes``), logs come from each Pod node's ``pods/log``, stop and
+terminate set ``spec.shutdown``, retry resets what failed as ``argo retry``
+does. All cluster I/O goes through ``dflowctl.kube.KubeClient``.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import gzip
+import json
+import queue
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from dflowctl.argo import COMPLETED_LABEL, PHASE_LABEL, pod_name
+from dflowctl.engines import ArtifactStore, LogLine, OnUpdate, RunOptions, Workflow
+from dflowctl.errors import ClusterError, EngineError, NotFoundError, UsageError
+from dflowctl.kube import KubeClient, WatchExpired, is_connection_error, stream_lines
+
+MANAGED_BY = "app.kubernetes.io/managed-by"
+SUBMISSION_LABEL = "dflowctl.io/submission"
+POD_NAME_FORMAT = "workflows.argoproj.io/pod-name-format"
+TERMINAL = frozenset({"Succeeded", "Failed", "Error"})
+RETRYABLE_NODE = frozenset({"Failed", "Error", "Omitted"})
+
+
+class WorkflowRejectedError(ClusterError):
+    """The Argo controller refused the workflow (``status.message: invalid spec: …``)."""
+
+
+def is_finished(wf: Mapping[str, Any]) -> bool:
+    status = wf.get("status") or {}
+    labels = (wf.get("metadata") or {}).get("labels") or {}
+    return bool(status.get("finishedAt")) or labels.get(COMPLETED_LABEL) == "true"
+
+
+def decode_nodes(wf: Workflow) -> Workflow:
+    """``status.compressedNodes`` (base64 of gzip of the nodes JSON) into ``status.nodes``."""
+    status = wf.get("status") or {}
+    packed = status.get("compressedNodes")
+    if not packed:
+        if status.get("offloadNodeStatusVersion") and not status.get("nodes"):
+            name = (wf.get("metadata") or {}).get("name")
+            raise EngineError(
+                f"the node status of {name} is offloaded to Argo's database; "
+                "the Kubernetes API does not have it",
+                hint="use the Argo Server (argo get) for workflows this large",
+            )
+        return wf
+    raw = base64.b64decode(packed)
+    if raw[:2] != b"\x1f\x8b":
+        raise EngineError(
+            "status.compressedNodes is not gzip (the controller uses another "
+            "WORKFLOW_COMPRESSION_ALGORITHM); dflowctl reads gzip only",
+            hint="set WORKFLOW_COMPRESSION_ALGORITHM=gzip on the workflow controller",
+        )
+    wf = dict(wf)
+    new_status = dict(status)
+    new_status["nodes"] = json.loads(gzip.decompress(raw))
+    new_status.pop("compressedNodes", None)
+    wf["status"] = new_status
+    return wf
+
+
+def encode_nodes(nodes: Mapping[str, Any]) -> str:
+    return base64.b64encode(gzip.compress(json.dumps(nodes, separators=(",", ":")).encode())).decode()
+
+
+def node_pod_name(wf: Mapping[str, Any], node: Mapping[str, Any]) -> str:
+    """The pod of a Pod node (v2 names unless the workflow says v1)."""
+    meta = wf.get("metadata") or {}
+    if (meta.get("annotations") or {}).get(POD_NAME_FORMAT) == "v1":
+        return str(node["id"])
+    template = node.get("templateName") or (node.get("templateRef") or {}).get("template") or ""
+    return pod_name(str(meta.get("name")), str(template), str(node.get("name")))
+
+
+def retry_patch(wf: Workflow, *, compressed: bool = False) -> dict[str, Any]:
+    """The merge patch ``argo retry`` applies: failed Pod nodes go, their ancestors run again.
+
+    Succeeded nodes are kept (their outputs are reused); the workflow is
+    Running again with no finishedAt, ``completed=false`` and no shutdown.
+    """
+    status = wf.get("status") or {}
+    nodes: dict[str, Any] = status.get("nodes") or {}
+    parent: dict[str, str] = {}
+    for nid, node in nodes.items():
+        for child in node.get("children") or []:
+            parent.setdefault(child, nid)
+    drop = {nid for nid, n in nodes.items() if n.get("type") == "Pod" and n.get("phase") in RETRYABLE_NODE}
+    drop |= {nid for nid, n in nodes.items() if n.get("phase") == "Omitted"}
+    reset: set[str] = set()
+    for nid in drop:
+        cur = parent.get(nid)
+        while cur is not None and cur not in reset:
+            reset.add(cur)
+            cur = parent.get(cur)
+    # failed non-Pod nodes below a reset one (e.g. a failed Retry/StepGroup) run again too
+    for nid, n in nodes.items():
+        if n.get("type") != "Pod" and n.get("phase") in RETRYABLE_NODE and nid not in drop:
+            reset.add(nid)
+    changes: dict[str, Any] = {}
+    for nid in drop:
+        changes[nid] = None
+    for nid in reset - drop:
+        node = nodes[nid]
+        changes[nid] = {"phase": "Running", "finishedAt": None, "message": None}
+        kept = [c for c in node.get("children") or [] if c not in drop]
+        if kept != (node.get("children") or []):
+            changes[nid]["children"] = kept
+    meta = wf.get("metadata") or {}
+    patch: dict[str, Any] = {
+        "metadata": {
+            "resourceVersion": meta.get("resourceVersion"),
+            "labels": {COMPLETED_LABEL: "false", PHASE_LABEL: "Running"},
+        },
+        "spec": {"shutdown": None},
+        "status": {"phase": "Running", "finishedAt": None, "message": None},
+    }
+    if compressed:
+        merged = {k: v for k, v in nodes.items() if k not in drop}
+        for nid, ch in changes.items():
+            if ch is not None:
+                merged[nid] = {k: v for k, v in {**merged[nid], **ch}.items() if v is not None}
+        patch["status"]["compressedNodes"] = encode_nodes(merged)
+    else:
+        patch["status"]["nodes"] = changes
+    return patch
+
+
+def resubmit_manifest(wf: Workflow) -> Workflow:
+    """A new Workflow with the same spec (``argo resubmit``)."""
+    meta = wf.get("metadata") or {}
+    labels = {
+        k: v
+        for k, v in (meta.get("labels") or {}).items()
+        if not k.startswith("workflows.argoproj.io/") and k != SUBMISSION_LABEL
+    }
+    labels["workflows.argoproj.io/resubmitted-from-workflow"] = str(meta.get("name"))
+    new_meta: dict[str, Any] = {"generateName": str(meta.get("name")) + "-", "labels": labels}
+    if meta.get("annotations"):
+        new_meta["annotations"] = dict(meta["annotations"])
+    spec = copy.deepcopy(wf.get("spec") or {})
+    spec.pop("shutdown", None)
+    return {"apiVersion": wf.get("apiVersion"), "kind": "Workflow", "metadata": new_meta, "spec": spec}
+
+
+class ArgoEngine:
+    """The ``argo`` engine (see the module doc)."""
+
+    name = "argo"
+
+    def __init__(self, settings: Any = None, *, kube: KubeClient | None = None) -> None:
+        self.settings = settings
+        self.kube = kube or KubeClient(settings)
+
+    # -- submit ------------------------------------------------------------------------------
+
+    def submit(self, manifest: Workflow, options: RunOptions) -> Workflow:
+        extra = dict(options.extra or {})
+        body = copy.deepcopy(dict(manifest))
+        meta = body.setdefault("metadata", {})
+        labels = meta.setdefault("labels", {})
+        labels.setdefault(MANAGED_BY, "dflowctl")
+        meta.pop("namespace", None)
+        if extra.get("dry_run"):
+            meta["namespace"] = self.kube.namespace
+            return body
+        if extra.get("server_dry_run"):
+            return self.kube.create_workflow(body, dry_run=True)
+        created = self._create(body)
+        if not options.wait:
+            return created
+        name = created["metadata"]["name"]
+        final = self.watch(name, options.on_update or (lambda _wf: None))
+        self._raise_if_rejected(final)
+        return final
+
+    def _create(self, body: Workflow) -> Workflow:
+        """Create once, even across 5xx answers (found again by a unique label)."""
+        token = uuid.uuid4().hex[:16]
+        body["metadata"]["labels"][SUBMISSION_LABEL] = token
+        deadline = time.monotonic() + 60
+        delay = 0.5
+        while True:
+            try:
+                return self.kube.create_workflow(body)
+            except ClusterError as err:
+                if getattr(err, "status", 0) not in (500, 502, 503, 504) or time.monotonic() > deadline:
+                    raise
+            found = self.kube.list_workflows(label_selector=f"{SUBMISSION_LABEL}={token}").get("items") or []
+            if found:
+                return dict(found[0])
+            time.sleep(delay)
+            delay = min(delay * 2, 5)
+
+    @staticmethod
+    def _raise_if_rejected(wf: Workflow) -> None:
+        status = wf.get("status") or {}
+        message = str(status.get("message") or "")
+        if status.get("phase") in ("Failed", "Error") and message.startswith("invalid spec"):
+            name = wf["metadata"]["name"]
+            raise WorkflowRejectedError(
+                f"the Argo controller rejected workflow {name}: {message}",
+                hint="check the spec with `dflowctl validate`; the message above is Argo's",
+            )
+
+    # -- reading -------------------------------------------------------------------------
+
+    def list_runs(self) -> list[Workflow]:
+        data = self.kube.list_workflows(label_selector=f"{MANAGED_BY}=dflowctl")
+        items = [decode_nodes(o) for o in data.get("items") or []]
+        if not items:
+            ns = self.kube.namespace
+            if self.kube.namespace_exists(ns) is False:
+                raise ClusterError(
+                    f'namespace "{ns}" does not exist',
+                    hint=f"create it (kubectl create namespace {ns}) or choose another with -n/--namespace",
+                )
+        items.sort(key=lambda o: str((o.get("metadata") or {}).get("creationTimestamp") or ""), reverse=True)
+        return items
+
+    def get_run(self, name: str) -> Workflow:
+        return decode_nodes(self.kube.get_workflow(name))
+
+    # -- following -----------------------------------------------------------------------
+
+    def watch(self, name: str, on_update: OnUpdate) -> Workflow:
+        """Follow ``name`` to its end through a watch; calls ``on_update`` on every change."""
+        wf = self.get_run(name)
+        on_update(wf)
+        if is_finished(wf):
+            return wf
+        rv = str(wf["metadata"].get("resourceVersion") or "")
+        seen = rv
+        selector = f"metadata.name={name}"
+        quick_ends = 0
+        while True:
+            started = time.monotonic()
+            got_event = False
+            try:
+                for event in self.kube.watch_workflows(rv, field_selector=selector):
+                    obj = event.get("object") or {}
+                    rv = str((obj.get("metadata") or {}).get("resourceVersion") or rv)
+                    got_event = True
+                    kind = event.get("type")
+                    if kind == "BOOKMARK":
+                        continue
+                    if kind == "DELETED":
+                        raise NotFoundError(f"workflow {name} was deleted while it was being followed")
+                    if kind not in ("ADDED", "MODIFIED"):
+                        continue
+                    if rv == seen:
+                        continue
+                    seen = rv
+                    wf = decode_nodes(obj)
+                    on_update(wf)
+                    if is_finished(wf):
+                        return wf
+            except WatchExpired:
+                wf = self.get_run(name)  # re-list: our resourceVersion is gone
+                rv = str(wf["metadata"].get("resourceVersion") or "")
+                if rv != seen:
+                    seen = rv
+                    on_update(wf)
+                if is_finished(wf):
+                    return wf
+                continue
+            # the stream ended (server timeout or a dropped connection): resume from rv
+            if got_event or time.monotonic() - started > 5:
+                quick_ends = 0
+            else:
+                quick_ends += 1
+                time.sleep(min(0.1 * 2**quick_ends, 5.0))
+
+    # -- logs ------------------------------------------------------------------------------
+
+    def _pod_nodes(self, wf: Workflow, node_ids: list[str] | None) -> list[dict[str, Any]]:
+        nodes = (wf.get("status") or {}).get("nodes") or {}
+        wanted = set(node_ids) if node_ids is not None else None
+        pods = [
+            dict(n, id=nid)
+            for nid, n in nodes.items()
+            if n.get("type") == "Pod" and (wanted is None or nid in wanted)
+        ]
+        pods.sort(key=lambda n: (str(n.get("startedAt") or "~"), str(n.get("name"))))
+        return pods
+
+    def _read_log(self, wf: Workflow, node: Mapping[str, Any], follow: bool) -> Iterator[LogLine]:
+        pod = node_pod_name(wf, node)
+        ns = wf["metadata"].get("namespace") or self.kube.namespace
+        try:
+            resp = self.kube.pod_log(ns, pod, follow=follow)
+        except NotFoundError:
+            return  # never started, or garbage-collected (podGC)
+        try:
+            for line in stream_lines(resp):
+                yield LogLine(str(node["id"]), str(node.get("displayName") or node.get("name")), line)
+        except Exception as err:
+            if not is_connection_error(err):
+                raise
+        finally:
+            resp.release_conn()
+
+    def logs(self, name: str, node_ids: list[str] | None = None, follow: bool = False) -> Iterator[LogLine]:
+        wf = self.get_run(name)
+        if not follow or is_finished(wf):
+            for node in self._pod_nodes(wf, node_ids):
+                if node.get("phase") == "Pending" and not node.get("startedAt"):
+                    continue
+                yield from self._read_log(wf, node, follow=False)
+            return
+        yield from self._follow_logs(name, node_ids)
+
+    def _follow_logs(self, name: str, node_ids: list[str] | None) -> Iterator[LogLine]:
+        """Stream every pod's log as its node starts, until the workflow ends and all logs are read."""
+        lines: queue.Queue[LogLine | None] = queue.Queue()
+        started: set[str] = set()
+        lock = threading.Lock()
+        readers: list[threading.Thread] = []
+        errors: list[BaseException] = []
+
+        def read(wf: Workflow, node: dict[str, Any]) -> None:
+            try:
+                for line in self._read_log_when_ready(wf, node):
+                    lines.put(line)
+            except BaseException as err:  # reported in the main thread
+                errors.append(err)
+
+        def on_update(wf: Workflow) -> None:
+            for node in self._pod_nodes(wf, node_ids):
+                if node.get("phase") == "Pending" and not node.get("startedAt"):
+                    continue
+                with lock:
+                    if node["id"] in started:
+                        continue
+                    started.add(node["id"])
+                t = threading.Thread(target=read, args=(wf, node), daemon=True)
+                readers.append(t)
+                t.start()
+
+        def follow() -> None:
+            try:
+                KubeFollower(self).watch(name, on_update)
+                for t in list(readers):
+                    t.join()
+            except BaseException as err:
+                errors.append(err)
+            finally:
+                lines.put(None)
+
+        threading.Thread(target=follow, daemon=True).start()
+        while True:
+            item = lines.get()
+            if item is None:
+                break
+            yield item
+        if errors:
+            raise errors[0]
+
+    def _read_log_when_ready(self, wf: Workflow, node: dict[str, Any]) -> Iterator[LogLine]:
+        """Follow one pod's log; a pod that is not there yet is asked for again shortly."""
+        for _ in range(50):
+            got = False
+            for line in self._read_log(wf, node, follow=True):
+                got = True
+                yield line
+            if got or node.get("phase") in TERMINAL:
+                return
+            time.sleep(0.2)
+            try:
+                fresh = self.get_run(str(wf["metadata"]["name"]))
+            except NotFoundError:
+                return
+            node = dict((fresh.get("status") or {}).get("nodes", {}).get(node["id"]) or node, id=node["id"])
+            if node.get("phase") in TERMINAL:
+                yield from self._read_log(fresh, node, follow=False)
+                return
+
+    # -- artifacts --------------------------------------------------------------------
+
+    def artifact_store(self, name: str) -> ArtifactStore:
+        from dflowctl.storage import store_for_run
+
+        return store_for_run(self.get_run(name), self.settings, self.kube)
+
+    # -- control ------------------------------------------------------------------------
+
+    def stop(self, name: str, *, terminate: bool = False) -> Workflow:
+        wf = self.get_run(name)
+        if is_finished(wf):
+            phase = (wf.get("status") or {}).get("phase") or "finished"
+            raise UsageError(f"workflow {name} has already finished ({phase}); nothing to stop")
+        strategy = "Terminate" if terminate else "Stop"
+        return decode_nodes(self.kube.patch_workflow(name, {"spec": {"shutdown": strategy}}))
+
+    def retry(self, name: str, options: RunOptions) -> Workflow:
+        extra = dict(options.extra or {})
+        wf = self.get_run(name)
+        phase = (wf.get("status") or {}).get("phase")
+        if extra.get("resubmit"):
+            created = self._create(resubmit_manifest(wf))
+            if not options.wait:
+                return created
+            return self.watch(created["metadata"]["name"], options.on_update or (lambda _wf: None))
+        if not is_finished(wf) or phase not in ("Failed", "Error"):
+            raise UsageError(
+                f"workflow {name} is {phase or 'not finished'}: only a Failed or Error run can be retried",
+                hint="use --resubmit to run it again from the start",
+            )
+        raw = self.kube.get_workflow(name)
+        compressed = bool((raw.get("status") or {}).get("compressedNodes"))
+        patch = retry_patch(decode_nodes(raw), compressed=compressed)
+        patched = decode_nodes(self.kube.patch_workflow(name, patch))
+        if not options.wait:
+            return patched
+        return self.watch(name, options.on_update or (lambda _wf: None))
+
+    def delete(self, name: str) -> None:
+        self.kube.delete_workflow(name)
+
+
+class KubeFollower:
+    """A second engine view with its own API client (threads must not share one watch)."""
+
+    def __init__(self, engine: ArgoEngine) -> None:
+        self.engine = ArgoEngine(engine.settings, kube=KubeClient(engine.settings))
+        self.engine.kube._flag_namespace = engine.kube.namespace
+
+    def watch(self, name: str, on_update: OnUpdate) -> Workflow:
+        return self.engine.watch(name, on_update)
