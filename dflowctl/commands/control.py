@@ -44,6 +44,9 @@ def register(app: typer.Typer) -> None:
         name: str = typer.Argument(..., help="The run's name."),
         wait: bool | None = typer.Option(None, "--wait/--no-wait", help="Follow the run to its end."),
         parallelism: int | None = typer.Option(None, "--parallelism", min=1, help="Steps at once (local)."),
+        resubmit: bool = typer.Option(
+            False, "--resubmit", help="Run it again from the start as a new run (argo engine)."
+        ),
         output: str = OUTPUT_OPT,
         engine: str | None = ENGINE_OPT,
         namespace: str | None = NAMESPACE_OPT,
@@ -60,7 +63,9 @@ def register(app: typer.Typer) -> None:
         do_wait = default_wait(settings.engine) if wait is None else wait
 
         def start(on_update: OnUpdate | None) -> Workflow:
-            return eng.retry(name, RunOptions(wait=do_wait, parallelism=parallelism, on_update=on_update))
+            extra = {"resubmit": True} if resubmit else None
+            options = RunOptions(wait=do_wait, parallelism=parallelism, on_update=on_update, extra=extra)
+            return eng.retry(name, options)
 
         return follow(start, fmt, do_wait)
 
