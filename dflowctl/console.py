@@ -340,7 +340,20 @@ def print_name(name: str) -> None:
 
 
 def _failed_nodes(root: TreeNode) -> list[TreeNode]:
-    return [n for _, n in root.walk() if n is not root and n.is_leaf_kind and n.phase in FAILED_PHASES]
+    """Failed work nodes, leaving out failures that were recovered (under a node that
+    succeeded: a retried attempt, a step with continueOn)."""
+    found: list[TreeNode] = []
+
+    def visit(node: TreeNode) -> None:
+        for child in node.children:
+            if child.phase == "Succeeded":
+                continue
+            if child.is_leaf_kind and child.phase in FAILED_PHASES:
+                found.append(child)
+            visit(child)
+
+    visit(root)
+    return found
 
 
 def summary_lines(workflow: Mapping[str, Any]) -> list[str]:

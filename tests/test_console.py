@@ -168,3 +168,12 @@ def test_live_view_renders_without_a_terminal() -> None:
         view.update(st.hello())
     text = buf.getvalue()
     assert "shout" in text and "write" in text
+
+
+def test_summary_leaves_out_recovered_failures() -> None:
+    wf = st.fanout(3)
+    assert [ln for ln in console.summary_lines(wf) if "Failed" in ln] == []
+    for raw in wf["status"]["nodes"].values():
+        if raw["type"] in ("Retry", "TaskGroup"):
+            raw["phase"] = "Failed"
+    assert "  ✖ square(1:1)(0) Failed: Error (exit code 1)" in console.summary_lines(wf)
