@@ -1,0 +1,451 @@
+"""Steps and DAG bodies: step uses → Argo steps/tasks, fan-out, fan-in, depends.
+
+A ``Renderer`` holds what one render needs (the workflow, template names already
+taken, leaf variants already made) and appends the templates it creates.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dflowctl.errors import Diagnostic, SpecError
+from dflowctl.render.leaf import FANIN_PARAM, LeafVariant, leaf_template, param_decl, retry_strategy
+from dflowctl.render.values import encode, single_tag, tags
+from dflowctl.spec import model
+
+SCOPE_PARAM = "dflowctl-scope"
+LIFT_PREFIX = "dflowctl-lift-"
+FANIN_ROOT = "{{workflow.name}}/dflowctl/fanin"
+SCOPE_TAG = f"{{{{inputs.parameters.{SCOPE_PARAM}}}}}"
+_TASK_REF = re.compile(r"\btasks\.([a-zA-Z0-9][-a-zA-Z0-9]*)")
+_DEPENDS_NAME = re.compile(r"[a-zA-Z0-9][-a-zA-Z0-9]*")
+_ARTIFACT_TAG = re.compile(
+    r"^(?:(?:steps|tasks)\.[^.]+\.outputs\.artifacts\.[^.]+|inputs\.artifacts\.[^.]+)$"
+)
+_KEEP_TAG = re.compile(r"^(?:item(?:\..*)?|workflow\..*|=.*|retries|pod\.name|node\.name|lastRetry\..*)$")
+
+
+def fail(message: str, loc: Any) -> SpecError:
+    return SpecError([Diagnostic(message, loc)])
+
+
+def plain(value: Any) -> Any:
+    """Model values (tuples, mappings) as plain JSON-able lists and dicts."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    return value
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where a body is rendered: steps or dag, its steps by name, and whether the
+    template carries the ``dflowctl-scope`` parameter (composite ops that fan in)."""
+
+    kind: str  # "steps" | "dag"
+    steps: Mapping[str, model.Step]
+    scoped: bool
+    top: bool
+    template: str
+
+    @property
+    def fanin_root(self) -> str:
+        return f"{FANIN_ROOT}/{SCOPE_TAG}" if self.scoped else FANIN_ROOT
+
+
+class Namer:
+    """Unique template names (Argo: ``^[a-zA-Z0-9][-a-zA-Z0-9]*$``, at most 128)."""
+
+    def __init__(self, taken: set[str]) -> None:
+        self.taken = set(taken)
+
+    def fresh(self, base: str) -> str:
+        base = base[:120].rstrip("-") or "t"
+        name, n = base, 1
+        while name in self.taken:
+            n += 1
+            name = f"{base}-{n}"
+        self.taken.add(name)
+        return name
+
+
+def needs_scope(wf: model.Workflow) -> set[str]:
+    """Composite ops that (directly or through other composites) fan in artifacts."""
+
+    def uses(op: model.Op) -> list[model.Step]:
+        if op.steps is not None:
+            return [s for group in op.steps for s in group]
+        return list(op.dag or ())
+
+    result: set[str] = set()
+    changed = True
+    while changed:
+        changed = False
+        for op in wf.ops.values():
+            if not op.composite or op.name in result:
+                continue
+            for step in uses(op):
+                inner = wf.ops.get(step.op)
+                if inner is None:
+                    continue
+                fans_in = step.foreach is not None and not inner.composite and bool(inner.outputs_artifacts)
+                if fans_in or inner.name in result:
+                    result.add(op.name)
+                    changed = True
+                    break
+    return result
+
+
+class Renderer:
+    def __init__(self, wf: model.Workflow, source_keys: Mapping[Path, str]) -> None:
+        self.wf = wf
+        self.source_keys = source_keys
+        self.names = Namer(set(wf.ops))
+        self.extra: list[dict[str, Any]] = []
+        self.leaf_names: dict[tuple[str, LeafVariant], str] = {}
+        self.composite_names: dict[tuple[str, model.Retry | None], str] = {}
+        self.scoped = needs_scope(wf)
+
+    # ------------------------------------------------------------------ templates
+
+    def base_variant(self, op: model.Op) -> LeafVariant:
+        return LeafVariant(op.retry or self.wf.retry, op.timeout)
+
+    def op_template(self, op: model.Op) -> dict[str, Any]:
+        """The op's own template, named after it."""
+        if op.composite:
+            self.composite_names[(op.name, op.retry)] = op.name
+            return self.composite_template(op, op.name, op.retry)
+        variant = self.base_variant(op)
+        self.leaf_names[(op.name, variant)] = op.name
+        return leaf_template(op, op.name, variant, self._source_key(op))
+
+    def _source_key(self, op: model.Op) -> str | None:
+        return None if op.source is None else self.source_keys[op.source]
+
+    def leaf_for(self, op: model.Op, step: model.Step, fanin: bool) -> str:
+        variant = LeafVariant(step.retry or op.retry or self.wf.retry, step.timeout or op.timeout, fanin)
+        key = (op.name, variant)
+        if key not in self.leaf_names:
+            plain_variant = LeafVariant(variant.retry, variant.timeout) == self.base_variant(op)
+            name = self.names.fresh(f"{op.name}-fanin" if plain_variant else f"{op.name}-{step.name}")
+            self.leaf_names[key] = name
+            self.extra.append(leaf_template(op, name, variant, self._source_key(op)))
+        return self.leaf_names[key]
+
+    def composite_for(self, op: model.Op, step: model.Step) -> str:
+        if step.timeout is not None:
+            raise fail(
+                f"step '{step.name}': a timeout on a composite op is not supported by Argo "
+                "(set `timeout` on the ops it runs, or on the workflow)",
+                step.loc,
+            )
+        retry = step.retry or op.retry
+        key = (op.name, retry)
+        if key not in self.composite_names:
+            name = self.names.fresh(f"{op.name}-{step.name}")
+            self.composite_names[key] = name
+            self.extra.append(self.composite_template(op, name, retry))
+        return self.composite_names[key]
+
+    def composite_template(self, op: model.Op, name: str, retry: model.Retry | None) -> dict[str, Any]:
+        if op.timeout is not None:
+            raise fail(f"op '{op.name}': a timeout on a composite op is not supported by Argo", op.loc)
+        scoped = op.name in self.scoped
+        in_params = [param_decl(p) for p in op.inputs_parameters]
+        if scoped:
+            in_params.append({"name": SCOPE_PARAM, "default": op.name})
+        in_arts = [
+            {"name": a.name, **({"optional": True} if a.optional else {})} for a in op.inputs_artifacts
+        ]
+        tmpl: dict[str, Any] = {"name": name}
+        inputs = {k: v for k, v in (("parameters", in_params), ("artifacts", in_arts)) if v}
+        if inputs:
+            tmpl["inputs"] = inputs
+        body_steps = self._body_steps(op.steps, op.dag)
+        scope = Scope("steps" if op.steps is not None else "dag", body_steps, scoped, False, name)
+        outputs = self.composite_outputs(op, scope)
+        if outputs:
+            tmpl["outputs"] = outputs
+        tmpl.update(self.body(op.steps, op.dag, scope))
+        if retry is not None:
+            tmpl["retryStrategy"] = retry_strategy(retry)
+        return tmpl
+
+    def composite_outputs(self, op: model.Op, scope: Scope) -> dict[str, Any]:
+        params = []
+        for p in op.outputs_parameters:
+            if not p.from_ref:
+                raise fail(
+                    f"output parameter '{p.name}' of composite op '{op.name}' needs `from`", p.loc or op.loc
+                )
+            params.append({"name": p.name, "valueFrom": {"parameter": p.from_ref}})
+        arts = []
+        for a in op.outputs_artifacts:
+            if not a.from_ref:
+                raise fail(
+                    f"output artifact '{a.name}' of composite op '{op.name}' needs `from`", a.loc or op.loc
+                )
+            if self._fanin_source(a.from_ref, scope) is not None:
+                raise fail(
+                    f"output artifact '{a.name}' of composite op '{op.name}' comes from a foreach step; "
+                    "fan-in directories cannot leave a composite op (consume them inside it)",
+                    a.loc or op.loc,
+                )
+            arts.append({"name": a.name, "from": a.from_ref, **({"optional": True} if a.optional else {})})
+        return {k: v for k, v in (("parameters", params), ("artifacts", arts)) if v}
+
+    # ------------------------------------------------------------------ bodies
+
+    @staticmethod
+    def _body_steps(
+        steps: tuple[model.StepGroup, ...] | None, dag: tuple[model.Step, ...] | None
+    ) -> dict[str, model.Step]:
+        flat = [s for g in steps for s in g] if steps is not None else list(dag or ())
+        return {s.name: s for s in flat}
+
+    def body(
+        self, steps: tuple[model.StepGroup, ...] | None, dag: tuple[model.Step, ...] | None, scope: Scope
+    ) -> dict[str, Any]:
+        if steps is not None:
+            return {"steps": [[self.step(s, scope) for s in group] for group in steps]}
+        return {"dag": {"tasks": [self.step(s, scope) for s in dag or ()]}}
+
+    def step(self, step: model.Step, scope: Scope) -> dict[str, Any]:
+        op = self.wf.ops.get(step.op)
+        if op is None:
+            raise fail(f"step '{step.name}' uses unknown op '{step.op}'", step.loc)
+        fanout = step.foreach is not None
+        params = [{"name": k, "value": encode(plain(v))} for k, v in step.parameters.items()]
+        if op.composite:
+            template = self.composite_for(op, step)
+            if op.name in self.scoped:
+                parent = f"{SCOPE_TAG}/" if scope.scoped else ""
+                params.append(
+                    {"name": SCOPE_PARAM, "value": parent + step.name + ("/{{item}}" if fanout else "")}
+                )
+        else:
+            fanin = fanout and bool(op.outputs_artifacts)
+            template = self.leaf_for(op, step, fanin)
+            if fanin:
+                params.append({"name": FANIN_PARAM, "value": f"{scope.fanin_root}/{step.name}"})
+        arts = [self.artifact_arg(name, ref, scope, step) for name, ref in step.artifacts.items()]
+
+        out: dict[str, Any] = {"name": step.name, "template": template}
+        if scope.kind == "dag":
+            depends = self.depends(step, scope)
+            if depends:
+                out["depends"] = depends
+        args = {k: v for k, v in (("parameters", params), ("artifacts", arts)) if v}
+        if args:
+            out["arguments"] = args
+        if step.when:
+            out["when"] = step.when
+        if step.foreach is not None:
+            out.update(foreach(step.foreach))
+        if step.continue_on is not None:
+            cont = {k: True for k in ("failed", "error") if getattr(step.continue_on, k)}
+            if cont:
+                out["continueOn"] = cont
+        if step.foreach is not None and step.foreach.parallelism:
+            return self.wrap(out, op, step.foreach.parallelism, scope)
+        return out
+
+    # ------------------------------------------------------------------ artifacts
+
+    def _fanin_source(self, ref: str, scope: Scope) -> model.Step | None:
+        tag = single_tag(ref)
+        if tag is None:
+            return None
+        parts = tag.split(".")
+        if len(parts) != 5 or parts[0] not in ("steps", "tasks") or parts[2:4] != ["outputs", "artifacts"]:
+            return None
+        src = scope.steps.get(parts[1])
+        return src if src is not None and src.foreach is not None else None
+
+    def artifact_arg(self, name: str, ref: str, scope: Scope, step: model.Step) -> dict[str, Any]:
+        loc = step.value_locs.get(name, step.loc)
+        tag = single_tag(ref)
+        if tag is None:
+            return {"name": name, **literal_artifact(ref, loc)}
+        src = self._fanin_source(ref, scope)
+        if src is not None:
+            src_op = self.wf.ops[src.op]
+            if src_op.composite:
+                raise fail(
+                    f"step '{step.name}' takes artifact '{tag.split('.')[-1]}' of foreach step '{src.name}', "
+                    f"which runs composite op '{src_op.name}': fan-in works for leaf ops only",
+                    loc,
+                )
+            return {"name": name, "s3": {"key": f"{scope.fanin_root}/{src.name}/{tag.split('.')[-1]}"}}
+        parts = tag.split(".")
+        if parts[:2] == ["workflow", "artifacts"] and len(parts) == 3:
+            if not scope.top:
+                raise fail(
+                    f"step '{step.name}': workflow artifacts reach the top-level steps only; "
+                    "pass it to the composite op as an input artifact",
+                    loc,
+                )
+            return {"name": name, "from": f"{{{{inputs.artifacts.{parts[2]}}}}}"}
+        return {"name": name, "from": ref.strip()}
+
+    # ------------------------------------------------------------------ dag depends
+
+    def depends(self, step: model.Step, scope: Scope) -> str | None:
+        texts: list[str] = [encode(plain(v)) for v in step.parameters.values()]
+        texts.extend(step.artifacts.values())
+        if step.when:
+            texts.append(step.when)
+        if step.foreach is not None:
+            fe = step.foreach
+            texts.extend(str(v) for v in (fe.param, fe.count, fe.start, fe.end) if v is not None)
+        refs = {m.group(1) for t in texts for tag in tags(t) for m in _TASK_REF.finditer(tag)}
+        refs = {r for r in refs if r in scope.steps and r != step.name}
+        explicit = step.depends
+        mentioned = set(_DEPENDS_NAME.findall(explicit or ""))
+        missing = [name for name in scope.steps if name in refs and name not in mentioned]
+        if not missing:
+            return explicit
+        if not explicit:
+            return " && ".join(missing)
+        left = f"({explicit})" if "||" in explicit else explicit
+        return " && ".join([left, *missing])
+
+    # ------------------------------------------------------------------ parallelism
+
+    def wrap(self, rendered: dict[str, Any], op: model.Op, parallelism: int, scope: Scope) -> dict[str, Any]:
+        """Argo caps a loop through the ``parallelism`` of the template holding it:
+        the loop moves into a one-step steps template, every outside reference
+        becomes an input of that template."""
+        inner = {k: v for k, v in rendered.items() if k not in ("depends", "when")}
+        lifter = _Lifter()
+        args = inner.get("arguments", {})
+        if "parameters" in args:
+            args["parameters"] = [{**p, "value": lifter.text(p["value"])} for p in args["parameters"]]
+        if "artifacts" in args:
+            args["artifacts"] = [lifter.artifact(a) for a in args["artifacts"]]
+        if "withParam" in inner:
+            inner["withParam"] = lifter.text(inner["withParam"])
+        if "withSequence" in inner:
+            inner["withSequence"] = {k: lifter.text(v) for k, v in inner["withSequence"].items()}
+        name = self.names.fresh(f"{scope.template}-{rendered['name']}")
+        wrapper: dict[str, Any] = {"name": name}
+        w_inputs = {
+            k: v
+            for k, v in (
+                ("parameters", [{"name": n} for n in lifter.params.values()]),
+                ("artifacts", [{"name": n} for n in lifter.artifacts.values()]),
+            )
+            if v
+        }
+        if w_inputs:
+            wrapper["inputs"] = w_inputs
+        out_params = [
+            {
+                "name": p.name,
+                "valueFrom": {"parameter": f"{{{{steps.{rendered['name']}.outputs.parameters.{p.name}}}}}"},
+            }
+            for p in op.outputs_parameters
+        ]
+        if out_params:
+            wrapper["outputs"] = {"parameters": out_params}
+        wrapper["parallelism"] = parallelism
+        wrapper["steps"] = [[inner]]
+        self.extra.append(wrapper)
+
+        outer: dict[str, Any] = {"name": rendered["name"], "template": name}
+        if "depends" in rendered:
+            outer["depends"] = rendered["depends"]
+        outer_args = {
+            k: v
+            for k, v in (
+                ("parameters", [{"name": n, "value": t} for t, n in lifter.params.items()]),
+                ("artifacts", [{"name": n, "from": t} for t, n in lifter.artifacts.items()]),
+            )
+            if v
+        }
+        if outer_args:
+            outer["arguments"] = outer_args
+        if "when" in rendered:
+            outer["when"] = rendered["when"]
+        return outer
+
+
+class _Lifter:
+    """Replaces outside references in a wrapped loop step by inputs of the wrapper."""
+
+    def __init__(self) -> None:
+        self.params: dict[str, str] = {}  # "{{tag}}" -> input name
+        self.artifacts: dict[str, str] = {}
+        self.count = 0
+
+    def _name(self) -> str:
+        name = f"{LIFT_PREFIX}{self.count}"
+        self.count += 1
+        return name
+
+    def text(self, text: Any) -> Any:
+        if not isinstance(text, str):
+            return text
+
+        def repl(match: re.Match[str]) -> str:
+            tag = match.group(1)
+            if _KEEP_TAG.match(tag):
+                return match.group(0)
+            key = f"{{{{{tag}}}}}"
+            if key not in self.params:
+                self.params[key] = self._name()
+            return f"{{{{inputs.parameters.{self.params[key]}}}}}"
+
+        from dflowctl.render.values import TAG
+
+        return TAG.sub(repl, text)
+
+    def artifact(self, art: dict[str, Any]) -> dict[str, Any]:
+        if "from" in art:
+            tag = single_tag(art["from"])
+            if tag is not None and _ARTIFACT_TAG.match(tag):
+                key = f"{{{{{tag}}}}}"
+                if key not in self.artifacts:
+                    self.artifacts[key] = self._name()
+                return {**art, "from": f"{{{{inputs.artifacts.{self.artifacts[key]}}}}}"}
+            return art
+        if "s3" in art:
+            return {**art, "s3": {**art["s3"], "key": self.text(art["s3"]["key"])}}
+        return art
+
+
+def foreach(fe: model.Foreach) -> dict[str, Any]:
+    if fe.kind == "items":
+        return {"withItems": plain(list(fe.items or ()))}
+    if fe.kind == "param":
+        return {"withParam": fe.param}
+    seq: dict[str, Any] = {}
+    if fe.count is not None:
+        seq["count"] = str(fe.count)
+    if fe.start is not None:
+        seq["start"] = str(fe.start)
+    if fe.end is not None:
+        seq["end"] = str(fe.end)
+    if fe.format:
+        seq["format"] = fe.format
+    return {"withSequence": seq}
+
+
+def literal_artifact(ref: str, loc: Any) -> dict[str, Any]:
+    """An artifact given as a location: ``https://…`` (http) or ``s3://BUCKET/KEY`` (key-only s3)."""
+    if ref.startswith(("http://", "https://")):
+        return {"http": {"url": ref}}
+    if ref.startswith("s3://"):
+        bucket, _, key = ref[len("s3://") :].partition("/")
+        if not bucket or not key:
+            raise fail(f"artifact location {ref!r} needs a bucket and a key (s3://BUCKET/KEY)", loc)
+        return {"s3": {"key": key}}
+    raise fail(
+        f"artifact value {ref!r} is neither a {{{{...}}}} reference nor an s3:// or https:// location", loc
+    )

@@ -1,0 +1,303 @@
+# dflowctl bootstrap: runs one Python op inside its container (or the local engine).
+# Standard library only: the image needs nothing but a Python 3 interpreter.
+# The renderer replaces the CONFIG line below with the op's declared interface.
+#
+# Layout (ROOT is $DFLOWCTL_ROOT, default /tmp/dflowctl):
+#   input parameters   env DFLOWCTL_PARAM_<name>   (str raw, other types JSON text)
+#   input artifacts    ROOT/inputs/artifacts/<name>
+#   output parameters  ROOT/outputs/parameters/<name>   (str raw, other types JSON text)
+#   output artifacts   ROOT/outputs/artifacts/<name>
+#   op source code     ROOT/source  (put on sys.path when present)
+#   working directory  ROOT/workdir (unless the op sets `workdir`)
+# Exit codes: 0 success, 1 the op failed or returned wrong outputs.
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import os
+import shutil
+import sys
+import traceback
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+CONFIG: dict[str, Any] = {}  # dflowctl:config
+
+PARAM_ENV_PREFIX = "DFLOWCTL_PARAM_"
+
+
+class OpError(Exception):
+    """A problem reported as one clear line (no traceback)."""
+
+
+def _describe(value: object) -> str:
+    return type(value).__name__
+
+
+def decode_param(name: str, raw: str, ptype: str) -> object:
+    """Turn the wire text of a parameter into a value of its declared type."""
+    if ptype == "str":
+        return raw
+    if ptype == "any":
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return raw
+    if ptype == "bool" and raw.strip().lower() in ("true", "false"):
+        return raw.strip().lower() == "true"
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise OpError(f"input parameter '{name}' is declared {ptype} but got {raw!r}") from None
+    if not type_fits(value, ptype):
+        raise OpError(f"input parameter '{name}' is declared {ptype} but got {raw!r}")
+    if ptype == "float":
+        return float(value)
+    return value
+
+
+def type_fits(value: object, ptype: str) -> bool:
+    if ptype == "any":
+        return True
+    if ptype == "str":
+        return isinstance(value, str)
+    if ptype == "bool":
+        return isinstance(value, bool)
+    if ptype == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if ptype == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if ptype == "list":
+        return isinstance(value, (list, tuple))
+    if ptype == "dict":
+        return isinstance(value, Mapping)
+    return False
+
+
+def encode_param(value: object, ptype: str) -> str:
+    if ptype == "str" or (ptype == "any" and isinstance(value, str)):
+        return str(value)
+    if isinstance(value, tuple):
+        value = list(value)
+    return json.dumps(value)
+
+
+def load_entrypoint(spec: str) -> object:
+    module_name, _, attr = spec.partition(":")
+    try:
+        obj: object = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:
+        if err.name and module_name.split(".")[0] == err.name.split(".")[0]:
+            where = os.pathsep.join(p for p in sys.path if p) or "(empty)"
+            raise OpError(f"cannot import module '{module_name}' (searched: {where})") from None
+        raise
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise OpError(f"module '{module_name}' has no attribute '{attr}'")
+        obj = getattr(obj, part)
+    return obj
+
+
+def _is_list_annotation(annotation: object) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin in (list, tuple) or annotation in (list, tuple):
+        return True
+    if origin is typing.Union:  # Optional[List[Path]]
+        return any(_is_list_annotation(a) for a in typing.get_args(annotation) if a is not type(None))
+    return False
+
+
+def wanted_as_list(entry: object) -> dict[str, bool]:
+    """Which inputs the code wants as a list of paths (List[Path] hints / signs)."""
+    result: dict[str, bool] = {}
+    if inspect.isclass(entry) and hasattr(entry, "get_input_sign"):
+        try:
+            sign = entry.get_input_sign()
+        except Exception:
+            return result
+        for name in CONFIG["inputs"]["artifacts"]:
+            declared = sign.get(name) if hasattr(sign, "get") else None
+            hint = getattr(declared, "type", declared)
+            result[name] = _is_list_annotation(hint)
+        return result
+    if callable(entry):
+        try:
+            hints = typing.get_type_hints(entry)
+        except Exception:
+            hints = getattr(entry, "__annotations__", {}) or {}
+        for name in CONFIG["inputs"]["artifacts"]:
+            hint = hints.get(name)
+            if isinstance(hint, str):
+                result[name] = hint.replace(" ", "").lower().startswith(("list[", "typing.list["))
+            else:
+                result[name] = _is_list_annotation(hint)
+    return result
+
+
+def read_inputs(root: Path, entry: object) -> dict[str, object]:
+    values: dict[str, object] = {}
+    for name, ptype in CONFIG["inputs"]["parameters"].items():
+        raw = os.environ.get(PARAM_ENV_PREFIX + name)
+        if raw is None:
+            raise OpError(f"input parameter '{name}' was not given (env {PARAM_ENV_PREFIX}{name} is unset)")
+        values[name] = decode_param(name, raw, ptype)
+    as_list = wanted_as_list(entry)
+    for name, decl in CONFIG["inputs"]["artifacts"].items():
+        path = root / "inputs" / "artifacts" / name
+        if not path.exists():
+            if decl.get("optional"):
+                values[name] = [] if as_list.get(name) else None
+                continue
+            raise OpError(f"input artifact '{name}' is missing: {path} does not exist")
+        if as_list.get(name):
+            values[name] = sorted(path.iterdir()) if path.is_dir() else [path]
+        else:
+            values[name] = path
+    return values
+
+
+def call_entrypoint(entry: object, inputs: dict[str, object]) -> object:
+    if inspect.isclass(entry) and callable(getattr(entry, "execute", None)):
+        return entry().execute(dict(inputs))
+    if callable(entry):
+        return entry(**inputs)
+    raise OpError(f"'{CONFIG['entrypoint']}' is neither a callable nor an OP class with execute()")
+
+
+def as_outputs(result: object) -> dict[str, object]:
+    declared = [*CONFIG["outputs"]["parameters"], *CONFIG["outputs"]["artifacts"]]
+    if len(declared) == 1 and not (isinstance(result, Mapping) and set(result) == set(declared)):
+        return {declared[0]: result}
+    if result is None:
+        result = {}
+    if not isinstance(result, Mapping):
+        if not declared:
+            return {}
+        raise OpError(
+            f"returned {_describe(result)}, expected a dict with the outputs: {', '.join(declared)}"
+        )
+    unknown = sorted(str(k) for k in result if k not in declared)
+    if unknown:
+        known = ", ".join(declared) or "(none)"
+        raise OpError(f"returned unknown output(s) {', '.join(unknown)}; declared outputs: {known}")
+    return dict(result)
+
+
+def _paths_of(name: str, value: object) -> list[Path]:
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    paths = []
+    for item in items:
+        if not isinstance(item, (str, os.PathLike)):
+            raise OpError(
+                f"output artifact '{name}' must be a path or a list of paths, got {_describe(item)}"
+            )
+        path = Path(item)
+        if not path.exists():
+            raise OpError(f"output artifact '{name}': {path} does not exist")
+        paths.append(path)
+    return paths
+
+
+def _copy(src: Path, dest: Path) -> None:
+    if src.resolve() == dest.resolve():
+        return
+    if src.is_dir():
+        shutil.copytree(src, dest, symlinks=True, dirs_exist_ok=True)
+    else:
+        shutil.copy2(src, dest)
+
+
+def check_outputs(outputs: dict[str, object]) -> None:
+    for name, ptype in CONFIG["outputs"]["parameters"].items():
+        if name not in outputs:
+            raise OpError(f"output parameter '{name}' was not returned")
+        value = outputs[name]
+        if not type_fits(value, ptype):
+            raise OpError(
+                f"output parameter '{name}' is declared {ptype} but the op returned {_describe(value)}"
+            )
+        try:
+            encode_param(value, ptype)
+        except (TypeError, ValueError):
+            raise OpError(
+                f"output parameter '{name}' ({_describe(value)}) cannot be written as JSON"
+            ) from None
+    for name, decl in CONFIG["outputs"]["artifacts"].items():
+        if outputs.get(name) is None:
+            if decl.get("optional"):
+                continue
+            raise OpError(f"output artifact '{name}' was not returned")
+        _paths_of(name, outputs[name])
+
+
+def write_outputs(root: Path, outputs: dict[str, object]) -> None:
+    param_dir = root / "outputs" / "parameters"
+    art_dir = root / "outputs" / "artifacts"
+    param_dir.mkdir(parents=True, exist_ok=True)
+    art_dir.mkdir(parents=True, exist_ok=True)
+    for name, ptype in CONFIG["outputs"]["parameters"].items():
+        (param_dir / name).write_text(encode_param(outputs[name], ptype), encoding="utf-8")
+    for name in CONFIG["outputs"]["artifacts"]:
+        value = outputs.get(name)
+        if value is None:
+            continue
+        dest = art_dir / name
+        paths = _paths_of(name, value)
+        if not isinstance(value, (list, tuple)):
+            _copy(paths[0], dest)
+            continue
+        dest.mkdir(parents=True, exist_ok=True)
+        seen: set[str] = set()
+        for path in paths:
+            if path.name in seen:
+                raise OpError(f"output artifact '{name}': two paths are named '{path.name}'")
+            seen.add(path.name)
+            _copy(path, dest / path.name)
+
+
+def _print_user_traceback(err: BaseException) -> None:
+    own = main.__code__.co_filename
+    tb = err.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == own:
+        tb = tb.tb_next
+    traceback.print_exception(type(err), err, tb)
+
+
+def main() -> int:
+    root = Path(os.environ.get("DFLOWCTL_ROOT", "/tmp/dflowctl"))
+    label = f"op '{CONFIG['op']}' ({CONFIG['entrypoint']})"
+    source = root / "source"
+    if source.is_dir() and str(source) not in sys.path:
+        sys.path.insert(0, str(source))
+    if CONFIG.get("chdir", True):
+        workdir = root / "workdir"
+        workdir.mkdir(parents=True, exist_ok=True)
+        os.chdir(workdir)
+    try:
+        entry = load_entrypoint(CONFIG["entrypoint"])
+        inputs = read_inputs(root, entry)
+        result = call_entrypoint(entry, inputs)
+        outputs = as_outputs(result)
+        check_outputs(outputs)
+        write_outputs(root, outputs)
+    except OpError as err:
+        sys.stdout.flush()
+        sys.stderr.write(f"dflowctl: {label}: {err}\n")
+        return 1
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        return 130
+    except BaseException as err:
+        sys.stdout.flush()
+        _print_user_traceback(err)
+        sys.stderr.write(f"dflowctl: {label} failed: {type(err).__name__}: {err}\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

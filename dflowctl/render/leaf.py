@@ -1,0 +1,222 @@
+"""Leaf ops (python / script / command) as Argo script and container templates."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from dflowctl.errors import Diagnostic, SpecError
+from dflowctl.render.values import encode
+from dflowctl.spec import model
+
+ROOT = "/tmp/dflowctl"
+SOURCE_ARTIFACT = "dflowctl-source"
+SOURCE_PATH = f"{ROOT}/source"
+FANIN_PARAM = "dflowctl-fanin"
+PARAM_ENV_PREFIX = "DFLOWCTL_PARAM_"
+DEFAULT_IMAGE = "python:3.12-slim"
+CONFIG_LINE = "CONFIG: dict[str, Any] = {}  # dflowctl:config"
+
+
+@dataclass(frozen=True)
+class LeafVariant:
+    """What may differ between two templates rendered from the same leaf op."""
+
+    retry: model.Retry | None
+    timeout: str | None
+    fanin: bool = False
+
+
+@cache
+def bootstrap_text() -> str:
+    text = resources.files("dflowctl.render").joinpath("bootstrap.py").read_text(encoding="utf-8")
+    if CONFIG_LINE not in text:
+        raise RuntimeError("render/bootstrap.py lost its CONFIG line")
+    return text
+
+
+def bootstrap_source(op: model.Op) -> str:
+    """The bootstrap with the op's interface embedded as a JSON literal."""
+    config = {
+        "op": op.name,
+        "entrypoint": op.python,
+        "chdir": op.workdir is None,
+        "inputs": {
+            "parameters": {p.name: p.type for p in op.inputs_parameters},
+            "artifacts": {a.name: {"optional": a.optional} for a in op.inputs_artifacts},
+        },
+        "outputs": {
+            "parameters": {p.name: p.type for p in op.outputs_parameters},
+            "artifacts": {a.name: {"optional": a.optional} for a in op.outputs_artifacts},
+        },
+    }
+    text = json.dumps(config)
+    while "{{" in text or "}}" in text:  # Argo substitutes {{...}} in script sources
+        text = text.replace("{{", "{ {").replace("}}", "} }")
+    literal = json.dumps(text)
+    return bootstrap_text().replace(CONFIG_LINE, f"CONFIG: dict[str, Any] = json.loads({literal})", 1)
+
+
+def param_decl(p: model.Param) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": p.name}
+    if not p.required:
+        out["default"] = encode(p.default)
+    if p.enum:
+        out["enum"] = [encode(v) for v in p.enum]
+    if p.description:
+        out["description"] = p.description
+    return out
+
+
+def retry_strategy(retry: model.Retry) -> dict[str, Any]:
+    out: dict[str, Any] = {"limit": retry.limit, "retryPolicy": retry.policy}
+    if retry.backoff is not None:
+        b: dict[str, Any] = {"duration": retry.backoff.duration}
+        if retry.backoff.factor is not None:
+            b["factor"] = retry.backoff.factor
+        if retry.backoff.max is not None:
+            b["maxDuration"] = retry.backoff.max
+        out["backoff"] = b
+    return out
+
+
+def resources_of(res: model.Resources | None) -> dict[str, Any] | None:
+    """cpu → requests; memory → requests and limits; gpu → limits (nvidia.com/gpu)."""
+    if res is None:
+        return None
+    requests: dict[str, str] = {}
+    limits: dict[str, str] = {}
+    if res.cpu is not None:
+        requests["cpu"] = str(res.cpu)
+    if res.memory is not None:
+        requests["memory"] = limits["memory"] = str(res.memory)
+    if res.gpu:
+        limits["nvidia.com/gpu"] = str(res.gpu)
+    out: dict[str, Any] = {}
+    if requests:
+        out["requests"] = requests
+    if limits:
+        out["limits"] = limits
+    return out or None
+
+
+def _env(op: model.Op, param_prefix: str, pythonpath: bool) -> list[dict[str, Any]]:
+    env: list[dict[str, Any]] = [
+        {"name": param_prefix + p.name, "value": f"{{{{inputs.parameters.{p.name}}}}}"}
+        for p in op.inputs_parameters
+    ]
+    if pythonpath:
+        env.append({"name": "PYTHONPATH", "value": SOURCE_PATH})
+    env.extend({"name": k, "value": v} for k, v in op.env.items())
+    env.extend(
+        {"name": k, "valueFrom": {"secretKeyRef": {"name": ref.secret, "key": ref.key}}}
+        for k, ref in op.secret_env.items()
+    )
+    return env
+
+
+def _artifact(name: str, path: str, optional: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": name, "path": path}
+    if optional:
+        out["optional"] = True
+    return out
+
+
+def _require_path(op: model.Op, art: model.ArtifactDecl, kind: str) -> str:
+    if art.path:
+        return art.path
+    raise SpecError(
+        [Diagnostic(f"{kind} artifact '{art.name}' of op '{op.name}' needs a `path`", art.loc or op.loc)]
+    )
+
+
+def leaf_template(op: model.Op, name: str, variant: LeafVariant, source_key: str | None) -> dict[str, Any]:
+    """The Argo template for one leaf op (``variant`` says retry, timeout, fan-in)."""
+    python = op.kind == "python"
+    in_params = [param_decl(p) for p in op.inputs_parameters]
+    if variant.fanin:
+        in_params.append({"name": FANIN_PARAM})
+    in_arts = [
+        _artifact(
+            a.name,
+            f"{ROOT}/inputs/artifacts/{a.name}" if python else _require_path(op, a, "input"),
+            a.optional,
+        )
+        for a in op.inputs_artifacts
+    ]
+    if source_key is not None:
+        in_arts.append({"name": SOURCE_ARTIFACT, "path": SOURCE_PATH, "s3": {"key": source_key}})
+    out_params = [
+        {
+            "name": p.name,
+            "valueFrom": {"path": f"{ROOT}/outputs/parameters/{p.name}" if python else _param_path(op, p)},
+        }
+        for p in op.outputs_parameters
+    ]
+    out_arts = []
+    for a in op.outputs_artifacts:
+        art = _artifact(
+            a.name,
+            f"{ROOT}/outputs/artifacts/{a.name}" if python else _require_path(op, a, "output"),
+            a.optional,
+        )
+        if variant.fanin:
+            art["archive"] = {"none": {}}
+            art["s3"] = {"key": f"{{{{inputs.parameters.{FANIN_PARAM}}}}}/{a.name}/{{{{pod.name}}}}"}
+        out_arts.append(art)
+
+    tmpl: dict[str, Any] = {"name": name}
+    inputs = _non_empty(parameters=in_params, artifacts=in_arts)
+    if inputs:
+        tmpl["inputs"] = inputs
+    outputs = _non_empty(parameters=out_params, artifacts=out_arts)
+    if outputs:
+        tmpl["outputs"] = outputs
+    tmpl.update(_body(op, python, source_key is not None))
+    if variant.retry is not None:
+        tmpl["retryStrategy"] = retry_strategy(variant.retry)
+    if variant.timeout is not None:
+        tmpl["timeout"] = variant.timeout
+    return tmpl
+
+
+def _param_path(op: model.Op, p: model.Param) -> str:
+    if p.from_path:
+        return p.from_path
+    raise SpecError(
+        [Diagnostic(f"output parameter '{p.name}' of op '{op.name}' needs `from: /path`", p.loc or op.loc)]
+    )
+
+
+def _non_empty(**lists: list[Any]) -> dict[str, Any]:
+    return {k: v for k, v in lists.items() if v}
+
+
+def _body(op: model.Op, python: bool, has_source: bool) -> dict[str, Any]:
+    container: dict[str, Any] = {"image": op.image or DEFAULT_IMAGE}
+    if op.kind == "command":
+        if not op.image:
+            raise SpecError([Diagnostic(f"op '{op.name}' runs a command and needs an `image`", op.loc)])
+        if op.command:
+            container["command"] = list(op.command)
+        if op.args:
+            container["args"] = list(op.args)
+    elif python:
+        container["command"] = ["python3"]
+    else:
+        container["command"] = [op.shell or "sh"]
+    env = _env(op, PARAM_ENV_PREFIX if python else "", pythonpath=has_source and not python)
+    if env:
+        container["env"] = env
+    res = resources_of(op.resources)
+    if res:
+        container["resources"] = res
+    if op.workdir:
+        container["workingDir"] = op.workdir
+    if op.kind == "command":
+        return {"container": container}
+    container["source"] = bootstrap_source(op) if python else (op.script or "")
+    return {"script": container}
