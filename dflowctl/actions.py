@@ -20,7 +20,6 @@ from dflowctl.errors import EXIT_FAILED, EXIT_OK, UsageError
 from dflowctl.settings import Settings
 
 ARGO_API_PREFIX = "argoproj.io/"
-SOURCE_KEY_PREFIX = "dflowctl/sources/"
 
 
 @dataclass
@@ -84,38 +83,33 @@ def prepare(path: Path, overrides: Sequence[str], parameter_file: Path | None, t
     """Load and render ``path``; ``source:`` archives are packed into ``tmp``."""
     if is_argo_workflow_file(path):
         return Prepared(load_argo_file(path, overrides, parameter_file), path.resolve().parent)
-    from dflowctl.render import render_workflow
+    from dflowctl.render import render_workflow, upload_paths
     from dflowctl.spec import load_spec
 
     wf = load_spec(path, list(overrides) or None, parameter_file)
-    archives, sources = pack_sources(_source_dirs(wf), tmp)
+    archives, sources = pack_uploads(upload_paths(wf), tmp)
     return Prepared(render_workflow(wf, sources), wf.base_dir, archives)
 
 
-def _source_dirs(wf: Any) -> list[Path]:
-    dirs = {op.source for op in getattr(wf, "ops", {}).values() if getattr(op, "source", None)}
-    return sorted(dirs)
+def pack_uploads(paths: Sequence[Path], tmp: Path) -> tuple[dict[str, Path], dict[Path, str]]:
+    """Pack each local path a run needs (``source:`` folders, local workflow artifacts)
+    reproducibly into ``tmp``; the key is the archive's content hash.
 
-
-def pack_sources(dirs: Sequence[Path], tmp: Path) -> tuple[dict[str, Path], dict[Path, str]]:
-    """Pack each ``source:`` directory reproducibly; key = its content hash.
-
-    Returns ({key: archive file}, {directory: key}).
+    Returns ({key: archive file}, {path: key}); a missing path is left for the
+    renderer to report with its position in the spec.
     """
-    if not dirs:
-        return {}, {}
-    from dflowctl.archive import pack_tgz_file
+    from dflowctl.render import source_archive
 
     archives: dict[str, Path] = {}
     keys: dict[Path, str] = {}
-    for i, directory in enumerate(dirs):
-        if not directory.is_dir():
-            raise UsageError(f"{directory}: source directory does not exist")
-        out = tmp / f"source-{i}.tgz"
-        digest = pack_tgz_file(directory, out, root_name="source", skip_caches=True)
-        key = f"{SOURCE_KEY_PREFIX}{digest}.tgz"
-        archives[key] = out
-        keys[directory] = key
+    for path in sorted(set(paths)):
+        if not path.exists():
+            continue
+        data, key = source_archive(path)
+        if key not in archives:
+            archives[key] = tmp / key.rsplit("/", 1)[-1]
+            archives[key].write_bytes(data)
+        keys[path] = key
     return archives, keys
 
 

@@ -69,8 +69,13 @@ class Following:
 
 
 @contextmanager
-def interruptible(following: Following) -> Iterator[None]:
-    """SIGTERM behaves like Ctrl-C while following a run; both end as ``Interrupted`` (exit 130)."""
+def interruptible(following: Following, effect: str = "watching") -> Iterator[None]:
+    """SIGTERM behaves like Ctrl-C; both end as ``Interrupted`` (exit 130).
+
+    ``effect`` says what the interruption did to the run: ``stopped`` (the local
+    engine ends its run), ``detached`` (an Argo run goes on in the cluster) or
+    ``watching`` (only the command stopped).
+    """
 
     def on_term(signum: int, frame: FrameType | None) -> None:
         raise KeyboardInterrupt
@@ -83,23 +88,32 @@ def interruptible(following: Following) -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        name = following.name
-        what = f"run {name} stopped" if name else "stopped"
-        hint = f"resume it with: dflowctl retry {name}" if name else None
-        raise Interrupted(f"interrupted: {what}", hint=hint) from None
+        raise _interrupted(following.name, effect) from None
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
 
-def follow(start: Callable[[OnUpdate | None], Workflow], fmt: str, wait: bool) -> int:
+def _interrupted(name: str, effect: str) -> Interrupted:
+    if name and effect == "stopped":
+        return Interrupted(f"interrupted: run {name} stopped", hint=f"resume it with: dflowctl retry {name}")
+    if name and effect == "detached":
+        return Interrupted(
+            f"interrupted: run {name} goes on in the cluster",
+            hint=f"follow it: dflowctl status {name} -e argo --watch; stop it: dflowctl stop {name} -e argo",
+        )
+    return Interrupted("interrupted")
+
+
+def follow(start: Callable[[OnUpdate | None], Workflow], fmt: str, wait: bool, engine: str) -> int:
     """Start a run with ``start(on_update)`` and show it: live (or event lines) and a
     summary for ``table``, only the final object for ``json``/``yaml``. Returns the exit code."""
     from dflowctl import actions, console
 
     following = Following()
+    effect = "stopped" if engine == "local" else "detached"
     if fmt != "table":
-        with interruptible(following):
+        with interruptible(following, effect):
             workflow = start(following.note if wait else None)
         console.print_object(workflow, fmt)
         return actions.exit_code(workflow) if wait else 0
@@ -109,7 +123,7 @@ def follow(start: Callable[[OnUpdate | None], Workflow], fmt: str, wait: bool) -
         console.print_name(name)
         console.info(f"follow it with: dflowctl status {name} --watch")
         return 0
-    with interruptible(following), console.RunView() as view:
+    with interruptible(following, effect), console.RunView() as view:
 
         def on_update(workflow: Workflow) -> None:
             following.note(workflow)

@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
             options = RunOptions(wait=do_wait, parallelism=parallelism, on_update=on_update, extra=extra)
             return eng.retry(name, options)
 
-        return follow(start, fmt, do_wait)
+        return follow(start, fmt, do_wait, settings.engine)
 
     @app.command("delete")
     def delete_cmd(

@@ -71,4 +71,4 @@ def register(app: typer.Typer) -> None:
                 options = RunOptions(wait=do_wait, parallelism=parallelism, on_update=on_update)
                 return actions.submit(eng, prepared, options)
 
-            return follow(start, fmt, do_wait)
+            return follow(start, fmt, do_wait, settings.engine)
