@@ -1,0 +1,114 @@
+"""What a container image would run, with the host's programs standing in for the image's.
+
+Images are not pulled. Argo's emissary runs ``command + args``; when a template
+gives no ``command`` the image's ENTRYPOINT applies, which for the common base
+images (busybox, alpine, debian, ubuntu, python, docker/whalesay, ...) is empty,
+so ``args[0]`` is the program; with neither, the image's CMD runs (``sh``,
+``bash`` or ``python3``). A script template runs ``command + [script path]``.
+``python`` falls back to ``python3`` when the host has no ``python``.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+# Image CMD of well-known images, by repository name (tag and registry ignored).
+_DEFAULT_CMD: dict[str, list[str]] = {
+    "busybox": ["sh"],
+    "alpine": ["/bin/sh"],
+    "debian": ["bash"],
+    "ubuntu": ["/bin/bash"],
+    "centos": ["/bin/bash"],
+    "fedora": ["/bin/bash"],
+    "python": ["python3"],
+    "docker/whalesay": ["/bin/bash"],
+    "argoproj/argosay": ["/argosay"],
+}
+
+_PYTHON = re.compile(r"^python(3(\.\d+)?)?$")
+_VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.\-]*)\)")
+
+
+class CommandError(Exception):
+    """The template's command cannot be worked out; the text is the pod's message."""
+
+
+def image_name(image: str | None) -> str:
+    """``docker.io/library/python:3.11-slim@sha256:..`` -> ``python``."""
+    if not image:
+        return ""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name = name[: len(name) - len(last)] + last.split(":", 1)[0]
+    parts = name.split("/")
+    if len(parts) > 1 and ("." in parts[0] or ":" in parts[0] or parts[0] == "localhost"):
+        parts = parts[1:]
+    if parts and parts[0] == "library":
+        parts = parts[1:]
+    return "/".join(parts)
+
+
+def is_python_image(image: str | None) -> bool:
+    name = image_name(image)
+    return name == "python" or name.endswith("/python")
+
+
+def default_cmd(image: str | None) -> list[str]:
+    name = image_name(image)
+    if name in _DEFAULT_CMD:
+        return list(_DEFAULT_CMD[name])
+    if is_python_image(image):
+        return ["python3"]
+    raise CommandError(
+        f"image {image!r} has no command in the template and its default command is not known locally; "
+        "give `command:` in the template"
+    )
+
+
+def is_python(program: str) -> bool:
+    return bool(_PYTHON.match(program.rsplit("/", 1)[-1]))
+
+
+def argv_for(kind: str, body: Mapping[str, Any], script_path: str | None = None) -> list[str]:
+    """The process argv for a ``container`` or ``script`` template body (paths as the pod sees them)."""
+    command = [str(x) for x in body.get("command") or []]
+    args = [str(x) for x in body.get("args") or []]
+    if kind == "script":
+        if not command:
+            command = ["python3"] if is_python_image(body.get("image")) else ["sh"]
+        assert script_path is not None
+        return [*command, script_path, *args]
+    if command:
+        return [*command, *args]
+    if args:
+        return args
+    return default_cmd(body.get("image"))
+
+
+def host_program(argv: Sequence[str], path: str) -> list[str]:
+    """``argv`` with ``python`` replaced by ``python3`` when only the latter exists on ``path``."""
+    out = list(argv)
+    if (
+        out
+        and out[0] == "python"
+        and shutil.which("python", path=path) is None
+        and shutil.which("python3", path=path) is not None
+    ):
+        out[0] = "python3"
+    return out
+
+
+def expand_vars(text: str, env: Mapping[str, str]) -> str:
+    """Kubernetes ``$(VAR)`` expansion in command, args and env values; ``$$`` is a literal ``$``."""
+
+    def repl(m: re.Match[str]) -> str:
+        if m.group(0) == "$$":
+            return "$"
+        name = m.group(1)
+        return env[name] if name in env else m.group(0)
+
+    return _VAR.sub(repl, text)

@@ -1,0 +1,117 @@
+"""Private absolute paths for pods: which method this machine allows, and what it means for paths.
+
+Two methods, detected once per file system and cached:
+
+``overlay``
+    The pod runs in its own mount namespace with a copy-on-write overlay of the
+    host's ``/`` (upper layer: ``<work_dir>/root``) and an empty private
+    ``/tmp`` (``<work_dir>/root/tmp``). Everything it writes anywhere lands in
+    ``<work_dir>/root/<path>``; the host's files are untouched. Needs root (or
+    CAP_SYS_ADMIN) and overlayfs.
+
+``remap``
+    No namespaces: absolute container paths the template names (artifact and
+    parameter paths, ``workingDir``, and anything under ``/tmp``) are rewritten
+    in command, args, script source and env values to ``<work_dir>/root/<path>``,
+    and ``DFLOWCTL_ROOT=<work_dir>/root`` tells dflowctl's Python bootstrap to do
+    the same for its own paths.
+
+In both, the host file for container path ``P`` is ``<work_dir>/root/P``
+(``host_path``). ``DFLOWCTL_ISOLATION=overlay|remap`` forces a method.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
+
+OVERLAY = "overlay"
+REMAP = "remap"
+METHODS = (OVERLAY, REMAP)
+ENV_FORCE = "DFLOWCTL_ISOLATION"
+ENV_ROOT = "DFLOWCTL_ROOT"
+
+SERVER_FILE = Path(__file__).with_name("_podserver.py")
+
+_cache: dict[int, str] = {}
+_lock = threading.Lock()
+# overlayfs options are comma separated and lowerdir uses ':'; such paths cannot be given.
+_UNSAFE_FOR_OVERLAY = re.compile(r"[,:\\\s]")
+
+
+def method_for(work_dir: Path) -> str:
+    """The isolation method for pods whose private folders live under ``work_dir``."""
+    forced = os.environ.get(ENV_FORCE, "").strip().lower()
+    if forced in METHODS:
+        return forced
+    if _UNSAFE_FOR_OVERLAY.search(str(work_dir.resolve())):
+        return REMAP
+    base = _existing_ancestor(work_dir)
+    dev = base.stat().st_dev
+    with _lock:
+        if dev not in _cache:
+            _cache[dev] = OVERLAY if _probe(base) else REMAP
+        return _cache[dev]
+
+
+def _existing_ancestor(path: Path) -> Path:
+    path = path.resolve()
+    while not path.exists():
+        path = path.parent
+    return path
+
+
+def _probe(base: Path) -> bool:
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        probe_dir = Path(tempfile.mkdtemp(prefix=".dflowctl-probe-", dir=base))
+    except OSError:
+        return False
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-S", "-E", "-s", str(SERVER_FILE), "--probe", str(probe_dir)],
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=20,
+        )
+        return proc.returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+    finally:
+        shutil.rmtree(probe_dir, ignore_errors=True)
+
+
+def host_path(root: Path, container_path: str) -> Path:
+    """Where container path ``container_path`` lives on the host for a pod whose root is ``root``."""
+    rel = PurePosixPath(os.path.normpath("/" + container_path.lstrip("/"))).relative_to("/")
+    return root / rel if str(rel) != "." else root
+
+
+# Characters that may be part of a path: a match must not be preceded or followed by them.
+_PATH_CHARS = r"A-Za-z0-9_.\-"
+
+
+class Remapper:
+    """Rewrites container absolute paths in text to their host places under ``root``."""
+
+    def __init__(self, root: Path, paths: Iterable[str]) -> None:
+        self.root = root
+        prefixes = {"/tmp"}
+        for p in paths:
+            norm = os.path.normpath("/" + p.lstrip("/")) if p else "/"
+            if norm != "/":
+                prefixes.add(norm)
+        ordered = sorted(prefixes, key=len, reverse=True)
+        alternatives = "|".join(re.escape(p) for p in ordered)
+        self._re = re.compile(rf"(?<![{_PATH_CHARS}/])({alternatives})(?![{_PATH_CHARS}])")
+
+    def __call__(self, text: str) -> str:
+        return self._re.sub(lambda m: str(host_path(self.root, m.group(1))), text)
