@@ -1,0 +1,37 @@
+"""`dflowctl render SPEC`: print the Argo Workflow that `run -e argo` would submit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from dflowctl.errors import UsageError
+
+FORMATS = ("yaml", "json")
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("render")
+    def render_cmd(
+        spec: Path = typer.Argument(..., help="A dflowctl workflow spec."),
+        parameter: list[str] = typer.Option([], "-p", "--parameter", help="Set a parameter: NAME=VALUE."),
+        parameter_file: Path | None = typer.Option(
+            None, "--parameter-file", "-f", help="A YAML/JSON file of parameter values."
+        ),
+        output: str = typer.Option("yaml", "-o", "--output", help="Output format: yaml or json."),
+    ) -> int:
+        """Print the Argo Workflow (argoproj.io/v1alpha1) rendered from a spec."""
+        import sys
+
+        from dflowctl.render import render_workflow
+        from dflowctl.render.dump import dump_json, dump_yaml
+        from dflowctl.spec import load_spec
+        from dflowctl.spec.params import parse_pairs
+
+        if output not in FORMATS:
+            raise UsageError(f"unknown output format {output!r}", hint="use one of: yaml, json")
+        wf = load_spec(spec, parse_pairs(parameter) or None, parameter_file)
+        manifest = render_workflow(wf)
+        sys.stdout.write(dump_json(manifest) if output == "json" else dump_yaml(manifest))
+        return 0
