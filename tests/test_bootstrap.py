@@ -367,3 +367,28 @@ def test_rendered_source_is_safe_for_argo_substitution(user_src: Path) -> None:
     source = script_of(op)
     assert "{{" not in source and "}}" not in source
     compile(source, "script", "exec")
+
+
+def test_rendered_hello_example_runs(tmp_path: Path) -> None:
+    """The script source exactly as `dflowctl render specs/hello.yaml` carries it."""
+    from dflowctl.spec import load_spec
+
+    rendered = render_workflow(load_spec(SPECS / "hello.yaml", {"msg": "Hello dflowctl"}))
+    tmpl = next(t for t in rendered["spec"]["templates"] if t["name"] == "write-file")
+    root = tmp_path / "root"
+    shutil.copytree(SPECS / "ops", root / "source")
+    (tmp_path / "script").write_text(tmpl["script"]["source"], encoding="utf-8")
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DFLOWCTL_ROOT": str(root)}
+    for var in tmpl["script"]["env"]:  # what Argo substitutes from the step's arguments
+        env[var["name"]] = (
+            var["value"]
+            .replace("{{inputs.parameters.msg}}", "Hello dflowctl")
+            .replace("{{inputs.parameters.number}}", "1")
+        )
+    proc = subprocess.run(
+        [PYTHON, "script"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = root / "outputs" / "artifacts" / "out_art"
+    assert (out / "msg.txt").read_text() == "Hello dflowctl\n"
+    assert (out / "results.txt").read_text() == "number: 1\nlength: 14\n"
