@@ -135,8 +135,8 @@ def _diagnostics(err: ValidationError, doc: YamlDocument) -> Iterator[Diagnostic
     if kind == "required" and isinstance(err.instance, dict):
         for name in err.validator_value:
             if name not in err.instance:
-                where = describe(path, root) if path else "the top level"
-                yield doc.diagnostic(f"missing required key `{name}` in {where}", doc.container_loc(path))
+                where = f"in {describe(path, root)}" if path else "at the top level"
+                yield doc.diagnostic(f"missing required key `{name}` {where}", doc.container_loc(path))
         return
     what = _what(path, root)
     loc = doc.loc(path)
@@ -145,7 +145,7 @@ def _diagnostics(err: ValidationError, doc: YamlDocument) -> Iterator[Diagnostic
         expected = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
         yield doc.diagnostic(
             f"{what} must be {_or(TYPE_NAMES.get(t, t) for t in expected)}, not {_actual(value)}",
-            loc,
+            doc.container_loc(path) if isinstance(value, (dict, list)) else loc,
             _type_hint(value, expected, path),
         )
     elif kind == "const":

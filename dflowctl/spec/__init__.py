@@ -1,0 +1,48 @@
+"""The spec front end: load → JSON Schema → typed model → semantic checks.
+
+``load_spec`` is the one entry point; it raises ``SpecError`` holding every
+problem found (each with FILE:LINE:COL), or ``UsageError`` for bad ``-p`` /
+``--parameter-file`` values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from dflowctl.errors import SpecError
+from dflowctl.spec import model
+from dflowctl.spec.load import YamlDocument, load_yaml
+
+__all__ = ["YamlDocument", "load_spec", "load_yaml", "validate_document"]
+
+
+def validate_document(doc: YamlDocument, spec_path: Path | None = None) -> model.Workflow:
+    """A loaded document → the checked model; ``SpecError`` with all problems."""
+    from dflowctl.spec.build import build_workflow
+    from dflowctl.spec.checks import check_workflow
+    from dflowctl.spec.schema import schema_diagnostics
+
+    problems = schema_diagnostics(doc)
+    if problems:
+        raise SpecError(problems)
+    wf, problems = build_workflow(doc, (spec_path or doc.path).absolute())
+    problems += check_workflow(wf, doc.source)
+    if problems:
+        raise SpecError(problems)
+    return wf
+
+
+def load_spec(
+    path: Path | str,
+    overrides: Mapping[str, str] | None = None,
+    parameter_file: Path | None = None,
+) -> model.Workflow:
+    """Load, validate and check a spec file; apply ``-p`` / ``--parameter-file`` values."""
+    doc = load_yaml(path)
+    wf = validate_document(doc)
+    if overrides or parameter_file is not None:
+        from dflowctl.spec.params import apply_parameters
+
+        wf = apply_parameters(wf, overrides, parameter_file)
+    return wf

@@ -1,0 +1,89 @@
+"""Small value grammars shared by the checks and ``-p`` parsing: parameter types,
+durations, Kubernetes quantities, ``module:callable``, names."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Sequence
+from typing import Any
+
+DURATION = re.compile(r"^(?:(?:\d+(?:\.\d+)?|\.\d+)(?:ns|us|µs|ms|s|m|h))+$")
+QUANTITY = re.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
+ENTRYPOINT = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
+ARGO_NAME = re.compile(r"^[a-zA-Z0-9][-a-zA-Z0-9]*$")
+WORKFLOW_NAME = re.compile(r"^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?$")
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MAX_WORKFLOW_NAME = 63
+MAX_ARGO_NAME = 128
+
+TYPE_WORDS = {
+    "str": "a string",
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "list": "a list",
+    "dict": "a mapping",
+    "any": "any value",
+}
+
+
+def is_duration(text: str) -> bool:
+    """Go's ``time.ParseDuration`` syntax without sign: ``90s``, ``10m``, ``1h30m``, ``1.5h``."""
+    return bool(DURATION.match(text))
+
+
+def is_quantity(text: str) -> bool:
+    """A non-negative Kubernetes resource quantity: ``500m``, ``2``, ``0.5``, ``512Mi``, ``1G``, ``1e3``."""
+    return bool(QUANTITY.match(text))
+
+
+def fits(value: Any, type_: str) -> bool:
+    """Does a literal value fit a parameter type? ``None`` fits nothing but ``any``."""
+    if type_ == "any":
+        return True
+    if type_ == "str":
+        return isinstance(value, str)
+    if type_ == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if type_ == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if type_ == "bool":
+        return isinstance(value, bool)
+    if type_ == "list":
+        return isinstance(value, list)
+    if type_ == "dict":
+        return isinstance(value, dict)
+    return False
+
+
+def kind_of(value: Any) -> str:
+    """How a value reads in a message: ``a string ("one")``, ``an integer (3)``."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"a boolean ({'true' if value else 'false'})"
+    if isinstance(value, int):
+        return f"an integer ({value})"
+    if isinstance(value, float):
+        return f"a number ({value})"
+    if isinstance(value, str):
+        shown = value if len(value) <= 30 else value[:27] + "..."
+        return f'a string ("{shown}")'
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    return f"a {type(value).__name__}"
+
+
+def did_you_mean(word: str, choices: Sequence[str]) -> str | None:
+    lowered = {c.lower(): c for c in choices}
+    if word.lower() in lowered and lowered[word.lower()] != word:
+        return f"did you mean `{lowered[word.lower()]}`?"
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean `{close[0]}`?" if close else None
+
+
+def listing(names: Sequence[str]) -> str:
+    return ", ".join(names) if names else "(none)"
