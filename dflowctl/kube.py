@@ -292,8 +292,8 @@ class KubeClient:
             self.get_namespace(name)
         except NotFoundError:
             return False
-        except ClusterError:
-            return None
+        except ClusterError as err:
+            return False if getattr(err, "status", 0) == 404 else None
         return True
 
     def get_configmap(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -326,7 +326,7 @@ class KubeClient:
             container=container,
             follow=follow,
             _preload_content=False,
-            _request_timeout=(10, None) if follow else (10, 120),
+            _request_timeout=(10, 86400) if follow else (10, 120),
         )
 
     # -- custom objects --------------------------------------------------------------

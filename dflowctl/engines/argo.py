@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from dflowctl.argo import COMPLETED_LABEL, PHASE_LABEL, pod_name
@@ -177,6 +178,7 @@ class ArgoEngine:
             return body
         if extra.get("server_dry_run"):
             return self.kube.create_workflow(body, dry_run=True)
+        self._upload_sources(body, extra.get("source_archives") or {})
         created = self._create(body)
         if not options.wait:
             return created
@@ -184,6 +186,19 @@ class ArgoEngine:
         final = self.watch(name, options.on_update or (lambda _wf: None))
         self._raise_if_rejected(final)
         return final
+
+    def _upload_sources(self, body: Workflow, archives: Mapping[str, Any]) -> None:
+        """Put each ``source:`` archive in the artifact repository (content-addressed: once)."""
+        if not archives:
+            return
+        from dflowctl.storage import store_for_run
+
+        probe = {"metadata": {"namespace": self.kube.namespace, "name": body["metadata"].get("generateName")}}
+        probe["spec"] = body.get("spec") or {}
+        store = store_for_run(probe, self.settings, self.kube)
+        for key, path in sorted(archives.items()):
+            if not store.exists(key):
+                store.put_file(Path(path), key)
 
     def _create(self, body: Workflow) -> Workflow:
         """Create once, even across 5xx answers (found again by a unique label)."""

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 ARGO = ("argoproj.io", "v1alpha1", "workflows")
 GENERATE_CHARS = "bcdfghjklmnpqrstvwxz2456789"
@@ -302,6 +302,8 @@ class FakeKube:
         self.cut_watch_after: int | None = None
         self.cut_watches = 0  # how many watch streams to cut
         self.expire_next_watch = 0
+        self.before_watch: Callable[[], None] | None = None  # called as each watch request starts
+        self.stream_generation = 0  # bumped by drop_streams()
         self.request_log: list[str] = []
         self._log_lock = threading.Lock()
         self._httpd: ThreadingHTTPServer | None = None
@@ -350,6 +352,12 @@ class FakeKube:
             ns,
             {"apiVersion": "v1", "kind": "Secret", "metadata": meta, "type": "Opaque", "data": enc},
         )
+
+    def drop_streams(self) -> None:
+        """Cut every open watch stream now (as an API server restart or a proxy would)."""
+        with self.store.cond:
+            self.stream_generation += 1
+            self.store.cond.notify_all()
 
     def requests_matching(self, text: str) -> int:
         with self._log_lock:
@@ -435,7 +443,7 @@ class _Handler(BaseHTTPRequestHandler):
         parts = urlsplit(self.path)
         query = {key: vals[-1] for key, vals in parse_qs(parts.query).items()}
         with k._log_lock:
-            k.request_log.append(f"{method} {self.path}")
+            k.request_log.append(f"{method} {unquote(self.path)}")
         body_read = False
         try:
             if k.delay:
@@ -795,6 +803,9 @@ class _Handler(BaseHTTPRequestHandler):
             return label_match(lsel, obj["metadata"].get("labels") or {}) and field_match(fsel, obj)
 
         matches({"metadata": {"name": "", "namespace": ns}})  # selector syntax errors before streaming
+        if k.before_watch is not None:
+            k.before_watch()
+        generation = k.stream_generation
         cut_after = None
         if k.cut_watches > 0 and k.cut_watch_after is not None:
             k.cut_watches -= 1
@@ -832,10 +843,15 @@ class _Handler(BaseHTTPRequestHandler):
                     self._chunk(json.dumps({"type": type_, "object": obj}).encode() + b"\n")
                     sent += 1
                 pending = []
+                if k.stream_generation != generation:
+                    self._cut()
+                    return
                 with store.cond:
                     wait = min(deadline, next_bookmark) - time.monotonic()
                     if wait > 0 and not any(e.rv > last for e in store.events[-50:]):
                         store.cond.wait(timeout=wait)
+                    if k.stream_generation != generation:
+                        continue
                     if last < store.compacted:
                         err = status_body(
                             410, "Expired", f"too old resource version: {last} ({store.compacted})"
