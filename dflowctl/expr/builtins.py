@@ -1,0 +1,704 @@
+"""expr-lang's builtin functions, and the functions Argo adds to the environment.
+
+Argo's environment (util/expr/env): ``asInt`` (= expr's ``int``), ``asFloat``
+(= ``float``), ``jsonpath(json, path)``, ``toJson`` (compact ``json.Marshal``)
+and ``sprig`` (Sprig's generic functions, see sprig.py).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import json
+import math
+import statistics
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from dflowctl.expr import gotime
+from dflowctl.expr.jsonpath import query as _jsonpath_query
+from dflowctl.expr.values import ExprError, go_json, go_sprint, is_number, is_sequence, type_name
+
+if TYPE_CHECKING:
+    from dflowctl.expr.evaluator import Compiled, Frame
+
+
+def invoke(name: str, fn: Callable[..., Any], args: list[Any]) -> Any:
+    try:
+        return fn(*args)
+    except ExprError:
+        raise
+    except TypeError as exc:
+        raise ExprError(f"{name}(): {exc}") from None
+    except (ValueError, KeyError, IndexError, OverflowError, ZeroDivisionError, AttributeError) as exc:
+        raise ExprError(f"{name}(): {exc}") from None
+
+
+# -- conversions --------------------------------------------------------------------------
+
+
+def to_int(x: Any) -> int:
+    """expr's ``int`` (Argo's ``asInt``)."""
+    if isinstance(x, bool):
+        raise ExprError(f"invalid operation: int({type_name(x)})")
+    if isinstance(x, int):
+        return x
+    if isinstance(x, float):
+        if math.isnan(x) or math.isinf(x):
+            raise ExprError(f"invalid operation: int({go_sprint(x)})")
+        return int(x)
+    if isinstance(x, str):
+        s = x
+        body = s[1:] if s[:1] in "+-" else s
+        if not body.isdigit() or not body.isascii():
+            raise ExprError(f'strconv.Atoi: parsing "{x}": invalid syntax')
+        return int(s)
+    raise ExprError(f"invalid operation: int({type_name(x)})")
+
+
+def to_float(x: Any) -> float:
+    """expr's ``float`` (Argo's ``asFloat``)."""
+    if isinstance(x, bool):
+        raise ExprError(f"invalid operation: float({type_name(x)})")
+    if isinstance(x, (int, float)):
+        return float(x)
+    if isinstance(x, str):
+        s = x
+        if s != s.strip() or not s or "_" in s:
+            raise ExprError(f'strconv.ParseFloat: parsing "{x}": invalid syntax')
+        low = s.lower().lstrip("+-")
+        if low in ("inf", "infinity", "nan"):
+            return float(s)
+        try:
+            return float(s)
+        except ValueError:
+            raise ExprError(f'strconv.ParseFloat: parsing "{x}": invalid syntax') from None
+    raise ExprError(f"invalid operation: float({type_name(x)})")
+
+
+def from_json(text: Any) -> Any:
+    """Decode like Go's ``json.Unmarshal`` into ``interface{}``: every number is a float64."""
+    if not isinstance(text, str):
+        raise ExprError(f"fromJSON needs a string, got {type_name(text)}")
+    try:
+        return json.loads(text, parse_int=float, parse_constant=_bad_constant)
+    except json.JSONDecodeError as exc:
+        raise ExprError(f"invalid JSON: {exc.msg} at position {exc.pos}") from None
+
+
+def _bad_constant(name: str) -> Any:
+    raise ExprError(f"invalid JSON value {name}")
+
+
+def _indent_json(value: Any, indent: str = "  ", level: int = 0) -> str:
+    pad = indent * (level + 1)
+    end = indent * level
+    if isinstance(value, Mapping) and value:
+        items = sorted(value.items(), key=lambda kv: str(kv[0]))
+        inner = ",\n".join(f"{pad}{go_json(str(k))}: {_indent_json(v, indent, level + 1)}" for k, v in items)
+        return "{\n" + inner + "\n" + end + "}"
+    if is_sequence(value) and value:
+        inner = ",\n".join(pad + _indent_json(v, indent, level + 1) for v in value)
+        return "[\n" + inner + "\n" + end + "]"
+    return go_json(value)
+
+
+def jsonpath(json_str: Any, path: Any) -> Any:
+    """Argo's ``jsonpath(jsonString, path)``."""
+    if not isinstance(json_str, str):
+        raise ExprError(f"jsonpath needs a JSON string, got {type_name(json_str)}")
+    if not isinstance(path, str):
+        raise ExprError(f"jsonpath needs a path string, got {type_name(path)}")
+    return _jsonpath_query(path, from_json(json_str))
+
+
+# -- expr-lang builtins -------------------------------------------------------------------------
+
+
+def _len(x: Any) -> int:
+    if isinstance(x, (str, Mapping)) or is_sequence(x):
+        return len(x)
+    raise ExprError(f"invalid argument for len (type {type_name(x)})")
+
+
+def _abs(x: Any) -> Any:
+    if not is_number(x):
+        raise ExprError(f"invalid argument for abs (type {type_name(x)})")
+    return abs(x)
+
+
+def _num(name: str, x: Any) -> float:
+    if not is_number(x):
+        raise ExprError(f"invalid argument for {name} (type {type_name(x)})")
+    return float(x)
+
+
+def _round(x: Any) -> float:
+    v = _num("round", x)
+    return float(math.floor(v + 0.5)) if v >= 0 else -float(math.floor(-v + 0.5))
+
+
+def _flatten_numbers(name: str, args: tuple[Any, ...]) -> list[Any]:
+    out: list[Any] = []
+    for a in args:
+        if is_sequence(a):
+            out.extend(_flatten_numbers(name, tuple(a)))
+        elif is_number(a):
+            out.append(a)
+        else:
+            raise ExprError(f"invalid argument for {name} (type {type_name(a)})")
+    return out
+
+
+def _max(*args: Any) -> Any:
+    nums = _flatten_numbers("max", args)
+    if not nums:
+        raise ExprError("not enough arguments to call max")
+    return max(nums)
+
+
+def _min(*args: Any) -> Any:
+    nums = _flatten_numbers("min", args)
+    if not nums:
+        raise ExprError("not enough arguments to call min")
+    return min(nums)
+
+
+def _mean(*args: Any) -> float:
+    nums = _flatten_numbers("mean", args)
+    return float(statistics.fmean(nums)) if nums else 0.0
+
+
+def _median(*args: Any) -> float:
+    nums = _flatten_numbers("median", args)
+    return float(statistics.median(nums)) if nums else 0.0
+
+
+def _str_arg(name: str, x: Any) -> str:
+    if not isinstance(x, str):
+        raise ExprError(f"invalid argument for {name} (type {type_name(x)})")
+    return x
+
+
+def _trim(s: Any, chars: Any = None) -> str:
+    s = _str_arg("trim", s)
+    return s.strip() if chars is None else s.strip(_str_arg("trim", chars))
+
+
+def _trim_prefix(s: Any, prefix: Any = " ") -> str:
+    s, p = _str_arg("trimPrefix", s), _str_arg("trimPrefix", prefix)
+    return s[len(p) :] if p and s.startswith(p) else s
+
+
+def _trim_suffix(s: Any, suffix: Any = " ") -> str:
+    s, p = _str_arg("trimSuffix", s), _str_arg("trimSuffix", suffix)
+    return s[: -len(p)] if p and s.endswith(p) else s
+
+
+def _split(s: Any, sep: Any, n: Any = -1) -> list[str]:
+    s, sep = _str_arg("split", s), _str_arg("split", sep)
+    n = to_int(n)
+    if n == 0:
+        return []
+    if sep == "":
+        parts = list(s)
+        if n > 0 and len(parts) > n:
+            parts = [*parts[: n - 1], "".join(parts[n - 1 :])]
+        return parts
+    return s.split(sep, n - 1) if n > 0 else s.split(sep)
+
+
+def _split_after(s: Any, sep: Any, n: Any = -1) -> list[str]:
+    parts = _split(s, sep, n)
+    return [p + sep for p in parts[:-1]] + parts[-1:]
+
+
+def _replace(s: Any, old: Any, new: Any) -> str:
+    return _str_arg("replace", s).replace(_str_arg("replace", old), _str_arg("replace", new))
+
+
+def _repeat(s: Any, n: Any) -> str:
+    n = to_int(n)
+    if n < 0:
+        raise ExprError("strings: negative Repeat count")
+    return _str_arg("repeat", s) * n
+
+
+def _index_of(s: Any, sub: Any) -> int:
+    return _str_arg("indexOf", s).find(_str_arg("indexOf", sub))
+
+
+def _last_index_of(s: Any, sub: Any) -> int:
+    return _str_arg("lastIndexOf", s).rfind(_str_arg("lastIndexOf", sub))
+
+
+def _seq_arg(name: str, x: Any) -> list[Any]:
+    if not is_sequence(x):
+        raise ExprError(f"invalid argument for {name} (type {type_name(x)})")
+    return list(x)
+
+
+def _first(x: Any) -> Any:
+    if x is None:
+        return None
+    seq = _seq_arg("first", x)
+    return seq[0] if seq else None
+
+
+def _last(x: Any) -> Any:
+    if x is None:
+        return None
+    seq = _seq_arg("last", x)
+    return seq[-1] if seq else None
+
+
+def _get(obj: Any, key: Any) -> Any:
+    if isinstance(obj, Mapping):
+        return obj.get(key)
+    if is_sequence(obj) and isinstance(key, int) and not isinstance(key, bool):
+        n = len(obj)
+        idx = key + n if key < 0 else key
+        return obj[idx] if 0 <= idx < n else None
+    return None
+
+
+def _keys(m: Any) -> list[Any]:
+    if not isinstance(m, Mapping):
+        raise ExprError(f"invalid argument for keys (type {type_name(m)})")
+    return list(m.keys())
+
+
+def _values(m: Any) -> list[Any]:
+    if not isinstance(m, Mapping):
+        raise ExprError(f"invalid argument for values (type {type_name(m)})")
+    return list(m.values())
+
+
+def _join(arr: Any, sep: Any = "") -> str:
+    items = _seq_arg("join", arr)
+    if not all(isinstance(i, str) for i in items):
+        raise ExprError("join needs an array of strings")
+    return _str_arg("join", sep).join(items)
+
+
+def _sort_key(v: Any) -> Any:
+    if is_number(v):
+        return (0, v, "")
+    if isinstance(v, str):
+        return (1, 0, v)
+    raise ExprError(f"cannot sort {type_name(v)}")
+
+
+def _sort(arr: Any, order: Any = "asc") -> list[Any]:
+    items = _seq_arg("sort", arr)
+    if order not in ("asc", "desc"):
+        raise ExprError(f"unknown order {go_sprint(order)}, use asc or desc")
+    return sorted(items, key=_sort_key, reverse=order == "desc")
+
+
+def _uniq(arr: Any) -> list[Any]:
+    from dflowctl.expr.evaluator import equal
+
+    out: list[Any] = []
+    for v in _seq_arg("uniq", arr):
+        if not any(equal(v, o) for o in out):
+            out.append(v)
+    return out
+
+
+def _concat(*arrs: Any) -> list[Any]:
+    out: list[Any] = []
+    for a in arrs:
+        out.extend(_seq_arg("concat", a))
+    return out
+
+
+def _flatten(arr: Any) -> list[Any]:
+    out: list[Any] = []
+    for v in _seq_arg("flatten", arr):
+        if is_sequence(v):
+            out.extend(_flatten(v))
+        else:
+            out.append(v)
+    return out
+
+
+def _type(v: Any) -> str:
+    if v is None:
+        return "nil"
+    if isinstance(v, bool):
+        return "bool"
+    if isinstance(v, int):
+        return "int"
+    if isinstance(v, float):
+        return "float"
+    if isinstance(v, str):
+        return "string"
+    if isinstance(v, Mapping):
+        return "map"
+    if is_sequence(v):
+        return "array"
+    if isinstance(v, _dt.datetime):
+        return "time.Time"
+    if isinstance(v, _dt.timedelta):
+        return "time.Duration"
+    return "func" if callable(v) else "unknown"
+
+
+def _to_pairs(m: Any) -> list[list[Any]]:
+    if not isinstance(m, Mapping):
+        raise ExprError(f"invalid argument for toPairs (type {type_name(m)})")
+    return [[k, v] for k, v in m.items()]
+
+
+def _from_pairs(arr: Any) -> dict[Any, Any]:
+    out: dict[Any, Any] = {}
+    for pair in _seq_arg("fromPairs", arr):
+        p = _seq_arg("fromPairs", pair)
+        if len(p) != 2:
+            raise ExprError("fromPairs needs pairs of two")
+        out[p[0]] = p[1]
+    return out
+
+
+def _to_base64(s: Any) -> str:
+    return base64.b64encode(_str_arg("toBase64", s).encode()).decode()
+
+
+def _from_base64(s: Any) -> str:
+    try:
+        return base64.b64decode(_str_arg("fromBase64", s), validate=True).decode("utf-8", "replace")
+    except (ValueError, base64.binascii.Error) as exc:  # type: ignore[attr-defined]
+        raise ExprError(f"illegal base64 data: {exc}") from None
+
+
+def _now() -> _dt.datetime:
+    return _dt.datetime.now().astimezone()
+
+
+def _duration(s: Any) -> _dt.timedelta:
+    return gotime.parse_duration(_str_arg("duration", s))
+
+
+def _date(s: Any, layout: Any = None, tz: Any = None) -> _dt.datetime:
+    if isinstance(s, _dt.datetime):
+        return s
+    text = _str_arg("date", s)
+    if layout is None:
+        return gotime.parse_time(text)
+    return gotime.parse_time_layout(text, _str_arg("date", layout))
+
+
+def _take(arr: Any, n: Any) -> list[Any]:
+    return _seq_arg("take", arr)[: max(0, to_int(n))]
+
+
+def _reverse(arr: Any) -> list[Any]:
+    return list(reversed(_seq_arg("reverse", arr)))
+
+
+def _to_json_indent(v: Any) -> str:
+    return _indent_json(v)
+
+
+def _string(v: Any) -> str:
+    return go_sprint(v)
+
+
+def _bit(name: str, fn: Callable[[int, int], int]) -> Callable[[Any, Any], int]:
+    def op(a: Any, b: Any) -> int:
+        return fn(to_int(a), to_int(b))
+
+    op.__name__ = name
+    return op
+
+
+BUILTINS: dict[str, Callable[..., Any]] = {
+    "len": _len,
+    "abs": _abs,
+    "ceil": lambda x: float(math.ceil(_num("ceil", x))),
+    "floor": lambda x: float(math.floor(_num("floor", x))),
+    "round": _round,
+    "int": to_int,
+    "float": to_float,
+    "string": _string,
+    "trim": _trim,
+    "trimPrefix": _trim_prefix,
+    "trimSuffix": _trim_suffix,
+    "upper": lambda s: _str_arg("upper", s).upper(),
+    "lower": lambda s: _str_arg("lower", s).lower(),
+    "split": _split,
+    "splitAfter": _split_after,
+    "replace": _replace,
+    "repeat": _repeat,
+    "indexOf": _index_of,
+    "lastIndexOf": _last_index_of,
+    "hasPrefix": lambda s, p: _str_arg("hasPrefix", s).startswith(_str_arg("hasPrefix", p)),
+    "hasSuffix": lambda s, p: _str_arg("hasSuffix", s).endswith(_str_arg("hasSuffix", p)),
+    "max": _max,
+    "min": _min,
+    "mean": _mean,
+    "median": _median,
+    "first": _first,
+    "last": _last,
+    "get": _get,
+    "keys": _keys,
+    "values": _values,
+    "toJSON": _to_json_indent,
+    "fromJSON": from_json,
+    "toBase64": _to_base64,
+    "fromBase64": _from_base64,
+    "now": _now,
+    "duration": _duration,
+    "date": _date,
+    "join": _join,
+    "reverse": _reverse,
+    "sort": _sort,
+    "uniq": _uniq,
+    "concat": _concat,
+    "flatten": _flatten,
+    "type": _type,
+    "toPairs": _to_pairs,
+    "fromPairs": _from_pairs,
+    "take": _take,
+    "bitand": _bit("bitand", lambda a, b: a & b),
+    "bitor": _bit("bitor", lambda a, b: a | b),
+    "bitxor": _bit("bitxor", lambda a, b: a ^ b),
+    "bitnand": _bit("bitnand", lambda a, b: a & ~b),
+    "bitshl": _bit("bitshl", lambda a, b: a << b),
+    "bitshr": _bit("bitshr", lambda a, b: a >> b),
+    "bitnot": lambda a: ~to_int(a),
+}
+
+
+# -- predicate builtins -------------------------------------------------------------------------
+
+
+def _items(name: str, f: Frame, args: list[Compiled], nargs: tuple[int, ...]) -> list[Any]:
+    if len(args) not in nargs:
+        raise ExprError(f"wrong number of arguments to {name}")
+    coll = args[0](f)
+    if coll is None:
+        return []
+    if isinstance(coll, Mapping):
+        return list(coll.values())
+    if not is_sequence(coll):
+        raise ExprError(f"cannot iterate over {type_name(coll)} in {name}")
+    return list(coll)
+
+
+def _each(f: Frame, pred: Compiled, items: list[Any], extra: dict[str, Any] | None = None) -> Any:
+    """Yield (item, predicate result) with `#` and `#index` set."""
+    for i, item in enumerate(items):
+        frame = {"value": item, "index": i}
+        if extra:
+            frame.update(extra)
+        f.ptrs.append(frame)
+        try:
+            yield item, pred(f)
+        finally:
+            f.ptrs.pop()
+
+
+def _bool_result(name: str, v: Any) -> bool:
+    if not isinstance(v, bool):
+        raise ExprError(f"predicate of {name} must return a bool, got {type_name(v)}")
+    return v
+
+
+def _p_all(f: Frame, args: list[Compiled]) -> bool:
+    items = _items("all", f, args, (2,))
+    return all(_bool_result("all", r) for _, r in _each(f, args[1], items))
+
+
+def _p_any(f: Frame, args: list[Compiled]) -> bool:
+    items = _items("any", f, args, (2,))
+    return any(_bool_result("any", r) for _, r in _each(f, args[1], items))
+
+
+def _p_none(f: Frame, args: list[Compiled]) -> bool:
+    items = _items("none", f, args, (2,))
+    return not any(_bool_result("none", r) for _, r in _each(f, args[1], items))
+
+
+def _p_one(f: Frame, args: list[Compiled]) -> bool:
+    items = _items("one", f, args, (2,))
+    return sum(1 for _, r in _each(f, args[1], items) if _bool_result("one", r)) == 1
+
+
+def _p_filter(f: Frame, args: list[Compiled]) -> list[Any]:
+    items = _items("filter", f, args, (2,))
+    return [item for item, r in _each(f, args[1], items) if _bool_result("filter", r)]
+
+
+def _p_map(f: Frame, args: list[Compiled]) -> list[Any]:
+    items = _items("map", f, args, (2,))
+    return [r for _, r in _each(f, args[1], items)]
+
+
+def _p_count(f: Frame, args: list[Compiled]) -> int:
+    items = _items("count", f, args, (1, 2))
+    if len(args) == 1:
+        return sum(1 for i in items if _bool_result("count", i))
+    return sum(1 for _, r in _each(f, args[1], items) if _bool_result("count", r))
+
+
+def _p_sum(f: Frame, args: list[Compiled]) -> Any:
+    items = _items("sum", f, args, (1, 2))
+    values = items if len(args) == 1 else [r for _, r in _each(f, args[1], items)]
+    return sum(_flatten_numbers("sum", tuple(values)), 0)
+
+
+def _p_find(f: Frame, args: list[Compiled]) -> Any:
+    items = _items("find", f, args, (2,))
+    for item, r in _each(f, args[1], items):
+        if _bool_result("find", r):
+            return item
+    return None
+
+
+def _p_find_index(f: Frame, args: list[Compiled]) -> int:
+    items = _items("findIndex", f, args, (2,))
+    for i, (_, r) in enumerate(_each(f, args[1], items)):
+        if _bool_result("findIndex", r):
+            return i
+    return -1
+
+
+def _p_find_last(f: Frame, args: list[Compiled]) -> Any:
+    items = _items("findLast", f, args, (2,))
+    found = None
+    for item, r in _each(f, args[1], items):
+        if _bool_result("findLast", r):
+            found = item
+    return found
+
+
+def _p_find_last_index(f: Frame, args: list[Compiled]) -> int:
+    items = _items("findLastIndex", f, args, (2,))
+    found = -1
+    for i, (_, r) in enumerate(_each(f, args[1], items)):
+        if _bool_result("findLastIndex", r):
+            found = i
+    return found
+
+
+def _p_group_by(f: Frame, args: list[Compiled]) -> dict[Any, list[Any]]:
+    items = _items("groupBy", f, args, (2,))
+    out: dict[Any, list[Any]] = {}
+    for item, r in _each(f, args[1], items):
+        out.setdefault(r, []).append(item)
+    return out
+
+
+def _p_sort_by(f: Frame, args: list[Compiled]) -> list[Any]:
+    items = _items("sortBy", f, args, (2, 3))
+    order = args[2](f) if len(args) == 3 else "asc"
+    keyed = [(r, item) for item, r in _each(f, args[1], items)]
+    keyed.sort(key=lambda kv: _sort_key(kv[0]), reverse=order == "desc")
+    return [item for _, item in keyed]
+
+
+def _p_reduce(f: Frame, args: list[Compiled]) -> Any:
+    items = _items("reduce", f, args, (2, 3))
+    if len(args) == 3:
+        acc = args[2](f)
+    else:
+        if not items:
+            raise ExprError("reduce of empty array with no initial value")
+        acc, items = items[0], items[1:]
+    for i, item in enumerate(items):
+        f.ptrs.append({"value": item, "index": i, "acc": acc})
+        try:
+            acc = args[1](f)
+        finally:
+            f.ptrs.pop()
+    return acc
+
+
+PREDICATE_BUILTINS: dict[str, Callable[[Frame, list[Compiled]], Any]] = {
+    "all": _p_all,
+    "any": _p_any,
+    "none": _p_none,
+    "one": _p_one,
+    "filter": _p_filter,
+    "map": _p_map,
+    "count": _p_count,
+    "sum": _p_sum,
+    "find": _p_find,
+    "findIndex": _p_find_index,
+    "findLast": _p_find_last,
+    "findLastIndex": _p_find_last_index,
+    "groupBy": _p_group_by,
+    "sortBy": _p_sort_by,
+    "reduce": _p_reduce,
+}
+
+
+# -- methods on times and durations -----------------------------------------------------------
+
+
+def call_method(obj: Any, name: str, args: list[Any]) -> Any:
+    if isinstance(obj, _dt.timedelta):
+        secs = obj.total_seconds()
+        table: dict[str, Callable[[], Any]] = {
+            "Seconds": lambda: secs,
+            "Minutes": lambda: secs / 60,
+            "Hours": lambda: secs / 3600,
+            "Milliseconds": lambda: int(secs * 1000),
+            "Microseconds": lambda: int(secs * 1_000_000),
+            "Nanoseconds": lambda: round(secs * 1e9),
+            "String": lambda: go_sprint(obj),
+            "Abs": lambda: abs(obj),
+        }
+        if name in table and not args:
+            return table[name]()
+    if isinstance(obj, _dt.datetime):
+        t = obj
+        simple: dict[str, Callable[[], Any]] = {
+            "Year": lambda: t.year,
+            "Month": lambda: t.month,
+            "Day": lambda: t.day,
+            "Hour": lambda: t.hour,
+            "Minute": lambda: t.minute,
+            "Second": lambda: t.second,
+            "Nanosecond": lambda: t.microsecond * 1000,
+            "YearDay": lambda: t.timetuple().tm_yday,
+            "Weekday": lambda: (t.weekday() + 1) % 7,
+            "Unix": lambda: int(_aware(t).timestamp()),
+            "UnixMilli": lambda: int(_aware(t).timestamp() * 1000),
+            "UnixNano": lambda: int(_aware(t).timestamp() * 1_000_000) * 1000,
+            "UTC": lambda: _aware(t).astimezone(_dt.timezone.utc),
+            "Local": lambda: _aware(t).astimezone(),
+            "String": lambda: go_sprint(t),
+            "IsZero": lambda: t == _dt.datetime(1, 1, 1, tzinfo=t.tzinfo),
+        }
+        if name in simple and not args:
+            return simple[name]()
+        if name == "Format" and len(args) == 1:
+            return gotime.format_time(t, _str_arg("Format", args[0]))
+        if name in ("Sub",) and len(args) == 1 and isinstance(args[0], _dt.datetime):
+            return _aware(t) - _aware(args[0])
+        if name == "Add" and len(args) == 1 and isinstance(args[0], _dt.timedelta):
+            return t + args[0]
+        if name in ("Before", "After", "Equal") and len(args) == 1 and isinstance(args[0], _dt.datetime):
+            a, b = _aware(t), _aware(args[0])
+            return a < b if name == "Before" else a > b if name == "After" else a == b
+    raise ExprError(f"type {type_name(obj)} has no method {name}")
+
+
+def _aware(t: _dt.datetime) -> _dt.datetime:
+    return t if t.tzinfo is not None else t.astimezone()
+
+
+def argo_functions() -> dict[str, Any]:
+    """The names Argo adds to every expression environment."""
+    from dflowctl.expr.sprig import SPRIG
+
+    return {
+        "asInt": to_int,
+        "asFloat": to_float,
+        "jsonpath": jsonpath,
+        "toJson": go_json,
+        "sprig": SPRIG,
+    }
