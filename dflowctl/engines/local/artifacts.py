@@ -1,0 +1,138 @@
+"""The local artifact repository: S3 keys as relative paths under ``runs/<name>/artifacts``.
+
+Artifacts are stored as Argo stores them: tar+gzip (``<name>.tgz``) by default,
+unpacked files and folders for ``archive: {none: {}}``. A key that names a
+folder (a prefix) is one directory artifact; that is how fan-in works.
+Packing and unpacking are ``dflowctl.archive``'s, shared with the Argo engine.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from dflowctl import archive
+from dflowctl.errors import NotFoundError, UsageError
+
+
+def is_archived(artifact: Mapping[str, Any]) -> bool:
+    """Whether Argo stores this artifact as an archive (tar+gzip unless ``archive`` says otherwise)."""
+    arch = artifact.get("archive")
+    if not isinstance(arch, Mapping) or not arch:
+        return True
+    return "none" not in arch
+
+
+def _is_zip(artifact: Mapping[str, Any]) -> bool:
+    arch = artifact.get("archive")
+    return isinstance(arch, Mapping) and "zip" in arch
+
+
+def default_key(wf_name: str, pod: str, artifact: Mapping[str, Any]) -> str:
+    """Argo's key when no keyFormat is set: ``<wf>/<pod>/<file name>``."""
+    if is_archived(artifact):
+        ext = ".zip" if _is_zip(artifact) else ".tgz"
+        return f"{wf_name}/{pod}/{artifact['name']}{ext}"
+    base = PurePosixPath(str(artifact.get("path") or artifact["name"])).name or str(artifact["name"])
+    return f"{wf_name}/{pod}/{base}"
+
+
+def safe_key(key: str) -> str:
+    stripped = key.strip().lstrip("/")
+    parts = PurePosixPath(stripped).parts
+    if not stripped or any(p in ("..", ".") for p in parts):
+        raise UsageError(f"invalid artifact key {key!r}")
+    return stripped
+
+
+class LocalRepository:
+    """Reads and writes artifacts by key under one folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+
+    def path_of(self, key: str) -> Path:
+        return self.root / safe_key(key).rstrip("/")
+
+    def exists(self, key: str) -> bool:
+        return self.path_of(key).exists()
+
+    def put(self, key: str, source: Path, artifact: Mapping[str, Any]) -> None:
+        """Store ``source`` (a file or folder; it may be moved away) under ``key``."""
+        dest = self.path_of(key)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        if is_archived(artifact):
+            tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+            if _is_zip(artifact):
+                base = shutil.make_archive(str(tmp), "zip", root_dir=source.parent, base_dir=source.name)
+                os.replace(base, dest)
+            else:
+                archive.pack_tgz_file(source, tmp)
+                os.replace(tmp, dest)
+            return
+        if dest.is_dir() and not dest.is_symlink():
+            shutil.rmtree(dest)
+        elif dest.exists() or dest.is_symlink():
+            dest.unlink()
+        try:
+            os.replace(source, dest)
+        except OSError:
+            if source.is_dir():
+                shutil.copytree(source, dest, symlinks=True)
+            else:
+                shutil.copy2(source, dest)
+
+    def materialize(self, key: str, scratch: Path) -> Path:
+        """A host path with the artifact's content: the stored file or folder itself, or
+        an archive's content unpacked under the (new, empty) folder ``scratch``."""
+        path = self.path_of(key)
+        if not path.exists():
+            raise FileNotFoundError(key)
+        if path.is_file() and key.endswith((".tgz", ".tar.gz", ".zip")):
+            scratch.mkdir(parents=True, exist_ok=True)
+            return archive.unpack(path, scratch, what=key)
+        return path
+
+
+class LocalArtifactStore:
+    """``ArtifactStore`` for local runs: copies (and unpacks) from the run's repository."""
+
+    def __init__(self, root: Path) -> None:
+        self.repo = LocalRepository(root)
+
+    def fetch(self, artifact: Mapping[str, Any], dest: Path, *, force: bool = False) -> list[Path]:
+        """Write the artifact at ``dest``: a file artifact as the file ``dest``, a folder
+        artifact as the folder ``dest`` with its contents."""
+        s3 = artifact.get("s3")
+        key = s3.get("key") if isinstance(s3, Mapping) else None
+        name = artifact.get("name", "?")
+        if not key:
+            raise NotFoundError(f"artifact {name!r} has no stored location")
+        archive.clean_stale(dest)
+        staging = archive.staging_dir(dest)
+        try:
+            try:
+                src = self.repo.materialize(str(key), staging / "unpacked")
+            except FileNotFoundError:
+                raise NotFoundError(f"artifact {name!r} ({key}) is missing from the run's records") from None
+            if src.is_relative_to(staging):
+                item = src
+            else:  # stored unpacked: copy, never move out of the repository
+                item = staging / "copy"
+                if src.is_dir():
+                    shutil.copytree(src, item, symlinks=True)
+                else:
+                    shutil.copy2(src, item)
+            written, _ = archive.place_tree(item, dest, force=force)
+            return written
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+
+
+def temp_dir(parent: Path, prefix: str) -> Path:
+    parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir=parent))

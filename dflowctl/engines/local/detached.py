@@ -1,0 +1,50 @@
+"""``python -m dflowctl.engines.local.detached RUN_DIR [--parallelism N] [--retry]``.
+
+Runs a recorded local run in the background (``dflowctl run --no-wait``, ``retry
+--no-wait``). SIGTERM (``dflowctl stop``) ends it the way Ctrl-C ends a run in
+the foreground; the record then says it was stopped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+from types import FrameType
+
+from dflowctl.engines.local.engine import run_controller
+from dflowctl.engines.local.records import RunDir
+
+
+def _on_term(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="dflowctl-local-run")
+    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("--parallelism", type=int, default=None)
+    parser.add_argument("--retry", action="store_true")
+    args = parser.parse_args(argv)
+    run = RunDir(args.run_dir)
+    signal.signal(signal.SIGTERM, _on_term)
+    workflow = run.load_workflow()
+    previous = None
+    if args.retry:
+        prev_path = run.path / "previous.json"
+        previous = json.loads(prev_path.read_text(encoding="utf-8"))
+        prev_path.unlink(missing_ok=True)
+        status = previous.get("status") or {}
+        workflow = {k: v for k, v in previous.items() if k != "status"}
+        workflow["status"] = {"phase": "Running", "startedAt": status.get("startedAt")}
+    try:
+        run_controller(run, workflow, parallelism=args.parallelism, on_update=None, previous=previous)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,180 @@
+"""Run records on disk: ``$DFLOWCTL_HOME/runs/<name>/`` (see docs/architecture.md).
+
+Every file is written atomically (temporary name, then rename), so a crash or
+a kill leaves a readable record.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import secrets
+import string
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dflowctl.errors import NotFoundError
+
+_ALPHABET = string.ascii_lowercase + string.digits
+MAX_NAME = 63
+
+
+@dataclass(frozen=True)
+class RunDir:
+    """The folder holding one run's record."""
+
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def manifest(self) -> Path:
+        return self.path / "manifest.yaml"
+
+    @property
+    def workflow(self) -> Path:
+        return self.path / "workflow.json"
+
+    @property
+    def logs(self) -> Path:
+        return self.path / "logs"
+
+    @property
+    def artifacts(self) -> Path:
+        return self.path / "artifacts"
+
+    @property
+    def work(self) -> Path:
+        return self.path / "work"
+
+    @property
+    def pid(self) -> Path:
+        return self.path / "pid"
+
+    @property
+    def shutdown(self) -> Path:
+        """Written by ``stop``: the strategy ("Stop" or "Terminate") the run must follow."""
+        return self.path / "shutdown"
+
+    def log_path(self, node_id: str) -> Path:
+        return self.logs / f"{node_id}.log"
+
+    def create(self) -> None:
+        for folder in (self.path, self.logs, self.artifacts, self.work):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def load_workflow(self) -> dict[str, Any]:
+        try:
+            data = json.loads(self.workflow.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise NotFoundError(f"run {self.name!r} has no record") from None
+        except (OSError, ValueError) as err:
+            raise NotFoundError(f"run {self.name!r}: cannot read its record: {err}") from None
+        if not isinstance(data, dict):
+            raise NotFoundError(f"run {self.name!r}: its record is not a Workflow object")
+        return data
+
+    def running_pid(self) -> int | None:
+        """The pid of the live process running this run, if there is one."""
+        try:
+            pid = int(self.pid.read_text(encoding="utf-8").strip())
+        except (OSError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            return pid
+        return pid
+
+
+def write_atomic(path: Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
+    if isinstance(data, str):
+        tmp.write_text(data, encoding="utf-8")
+    else:
+        tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def write_yaml(path: Path, data: Any) -> None:
+    import io
+
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="safe", pure=True)
+    yaml.default_flow_style = False
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[attr-defined,assignment]
+    buf = io.StringIO()
+    yaml.dump(data, buf)
+    write_atomic(path, buf.getvalue())
+
+
+def read_yaml(path: Path) -> Any:
+    from ruamel.yaml import YAML
+
+    return YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+
+
+def random_suffix(length: int = 5) -> str:
+    """Kubernetes' generateName suffix: lowercase letters and digits."""
+    return "".join(secrets.choice(_ALPHABET) for _ in range(length))
+
+
+class RunStore:
+    """All run records under one ``runs`` folder."""
+
+    def __init__(self, runs_dir: Path) -> None:
+        self.root = runs_dir
+
+    def new_run(self, metadata: dict[str, Any]) -> RunDir:
+        """A fresh, unused run folder named like Kubernetes names the Workflow."""
+        name = metadata.get("name")
+        if name:
+            run = RunDir(self.root / str(name))
+            if run.path.exists():
+                from dflowctl.errors import UsageError
+
+                raise UsageError(
+                    f"a run named {name!r} already exists",
+                    hint="delete it first (dflowctl delete) or use metadata.generateName",
+                )
+            run.create()
+            return run
+        prefix = str(metadata.get("generateName") or "workflow-")[: MAX_NAME - 5]
+        self.root.mkdir(parents=True, exist_ok=True)
+        for _ in range(100):
+            path = self.root / (prefix + random_suffix())
+            try:
+                path.mkdir()
+            except FileExistsError:
+                continue
+            run = RunDir(path)
+            run.create()
+            return run
+        raise RuntimeError("cannot find a free run name")  # pragma: no cover - 36**5 names
+
+    def names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if (p / "workflow.json").is_file())
+
+    def get(self, name: str) -> RunDir:
+        run = RunDir(self.root / name)
+        if name and "/" not in name and name not in (".", "..") and run.workflow.is_file():
+            return run
+        known = self.names()
+        close = difflib.get_close_matches(name, known, n=1)
+        if close:
+            hint = f"did you mean {close[0]!r}?"
+        elif known:
+            hint = "list runs with: dflowctl status"
+        else:
+            hint = f"there are no local runs in {self.root}"
+        raise NotFoundError(f"unknown run {name!r}", hint=hint)

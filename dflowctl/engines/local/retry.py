@@ -1,0 +1,130 @@
+"""``retryStrategy``: a Retry node whose children are the attempts ``<name>(<n>)``.
+
+As Argo's ``processNodeRetries``: ``limit`` more attempts after the first,
+``retryPolicy`` (OnFailure by default, Always when only ``expression`` is given),
+``expression`` over ``lastRetry.*``, and ``backoff`` (duration * factor^n,
+capped, within maxDuration).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from dflowctl import expr
+from dflowctl.argo import parse_duration, parse_rfc3339
+from dflowctl.engines.local.scope import ArtifactScope, Scope, TemplateError, walk_strings
+
+if TYPE_CHECKING:
+    from dflowctl.engines.local.controller import Controller
+
+
+def _policy(strategy: Mapping[str, Any]) -> str:
+    policy = strategy.get("retryPolicy")
+    if policy:
+        return str(policy)
+    return "Always" if strategy.get("expression") else "OnFailure"
+
+
+def _should_retry(policy: str, phase: str) -> bool:
+    if policy == "Always":
+        return phase in ("Failed", "Error")
+    if policy == "OnError":
+        return phase == "Error"
+    if policy == "OnFailure":
+        return phase == "Failed"
+    return False  # OnTransientError: nothing on a host is a transient Kubernetes error
+
+
+def _seconds(value: Any, what: str) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError:
+        raise TemplateError(f"invalid {what} {value!r}") from None
+
+
+def _duration_of(node: Mapping[str, Any]) -> str:
+    try:
+        return str(int(parse_rfc3339(node["finishedAt"]) - parse_rfc3339(node["startedAt"])))
+    except (KeyError, ValueError):
+        return "0"
+
+
+def execute_with_retries(
+    ctl: Controller,
+    name: str,
+    display: str,
+    tmpl_name: str,
+    tmpl: dict[str, Any],
+    scope: Scope,
+    in_arts: ArtifactScope,
+    boundary: str | None,
+    strategy: Mapping[str, Any],
+) -> dict[str, Any] | None:
+    book = ctl.book
+    node = book.create(name, display, "Retry", tmpl_name or None, boundary, inputs=tmpl.get("inputs"))
+    try:
+        strategy = walk_strings(dict(strategy), lambda s: expr.substitute(s, scope, strict=False))
+        limit = None if strategy.get("limit") in (None, "") else int(str(strategy["limit"]).strip())
+        backoff = strategy.get("backoff") or {}
+        base = _seconds(backoff["duration"], "backoff.duration") if backoff.get("duration") else 0.0
+        factor = float(str(backoff.get("factor", 1) or 1))
+        cap = _seconds(backoff["cap"], "backoff.cap") if backoff.get("cap") else None
+        max_duration = (
+            _seconds(backoff["maxDuration"], "backoff.maxDuration") if backoff.get("maxDuration") else None
+        )
+    except (ValueError, TemplateError) as err:
+        book.finish(node, "Error", f"invalid retryStrategy: {err}")
+        return node
+    policy = _policy(strategy)
+    started = time.time()
+    attempt = 0
+    while True:
+        child = ctl.execute_once(
+            f"{name}({attempt})", f"{display}({attempt})", tmpl_name, tmpl, scope, in_arts, boundary, attempt
+        )
+        if child is None:
+            book.finish(node, "Failed", ctl.interrupted_message())
+            return node
+        book.add_child(node["id"], child["id"])
+        phase = child.get("phase", "Error")
+        if phase in ("Succeeded", "Skipped"):
+            book.finish(node, phase, "", outputs=child.get("outputs"))
+            return node
+        message = child.get("message", "")
+        if ctl.cancel.is_set():
+            book.finish(node, phase, ctl.interrupted_message())
+            return node
+        if not _should_retry(policy, phase):
+            book.finish(node, phase, message)
+            return node
+        if strategy.get("expression"):
+            outputs = child.get("outputs") or {}
+            last = {
+                "exitCode": str(outputs.get("exitCode", "-1")),
+                "status": phase,
+                "duration": _duration_of(child),
+                "message": message,
+            }
+            try:
+                again = expr.evaluate_retry_expression(str(strategy["expression"]), last, scope)
+            except expr.ExprError as err:
+                book.finish(node, "Error", f"retryStrategy.expression: {err}")
+                return node
+            if not again:
+                book.finish(node, phase, message)
+                return node
+        if limit is not None and attempt >= limit:
+            book.finish(node, phase, "No more retries left")
+            return node
+        wait = base * factor**attempt if base else 0.0
+        if cap is not None:
+            wait = min(wait, cap)
+        if max_duration is not None and time.time() - started + wait > max_duration:
+            book.finish(node, phase, "Max duration limit exceeded")
+            return node
+        if wait and ctl.cancel.wait(wait):
+            book.finish(node, phase, ctl.interrupted_message())
+            return node
+        attempt += 1

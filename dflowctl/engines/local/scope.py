@@ -1,0 +1,195 @@
+"""Argo's variable scopes and loop expansion for the local controller.
+
+A scope is flat, as Argo's: ``{"inputs.parameters.x": "1", "steps.a.outputs.result": "..."}``;
+values are strings. Artifacts are kept apart (``ArtifactScope``) since they are
+objects, referenced only by ``from: "{{steps.a.outputs.artifacts.x}}"``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from dflowctl.errors import DflowctlError
+
+Scope = dict[str, str]
+ArtifactScope = dict[str, dict[str, Any]]
+
+_LOOP_INDEX = re.compile(r"\((\d+)(?::.*)?\)$")
+
+
+class TemplateError(DflowctlError):
+    """A problem in the workflow found while running it (Argo marks the node Error)."""
+
+
+def go_json(value: Any) -> str:
+    """JSON as Go's ``json.Marshal`` writes it: compact, map keys sorted."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+def param_string(value: Any) -> str:
+    """A parameter value as Argo keeps it (``AnyString``)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return go_json(value)
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return repr(value)
+    return str(value)
+
+
+def item_string(item: Any) -> str:
+    """``{{item}}`` and ``%v`` of an Argo ``Item``: strings as is, anything else as JSON."""
+    if isinstance(item, str):
+        return item
+    return param_string(item)
+
+
+def item_vars(item: Any) -> Scope:
+    """The scope an item adds: ``item``, and ``item.<key>`` for a map."""
+    out = {"item": item_string(item)}
+    if isinstance(item, Mapping):
+        for key, val in item.items():
+            out[f"item.{key}"] = item_string(val)
+    return out
+
+
+def item_label(item: Any) -> str:
+    """The ``desc`` Argo puts in an expanded node name ``<name>(<i>:<desc>)``."""
+    if isinstance(item, Mapping):
+        return ",".join(sorted(f"{k}:{item_string(v)}" for k, v in item.items()))
+    return item_string(item)
+
+
+def loop_name(name: str, index: int, item: Any) -> str:
+    return f"{name}({index}:{item_label(item)})"
+
+
+def loop_index(node_name: str) -> int:
+    match = _LOOP_INDEX.search(node_name)
+    return int(match.group(1)) if match else 0
+
+
+def expand_sequence(seq: Mapping[str, Any]) -> list[str]:
+    """``withSequence``: ``count``/``start``/``end`` (inclusive, counting down too) and ``format``."""
+
+    def as_int(key: str, default: int | None) -> int | None:
+        raw = seq.get(key)
+        if raw is None or raw == "":
+            return default
+        try:
+            return int(str(raw).strip())
+        except ValueError:
+            raise TemplateError(f"withSequence.{key} {raw!r} is not an integer") from None
+
+    count = as_int("count", None)
+    start = as_int("start", 0) or 0
+    end = as_int("end", None)
+    if count is not None and end is not None:
+        raise TemplateError("only one of count or end can be defined in withSequence")
+    if count is not None:
+        numbers = list(range(start, start + count))
+    elif end is not None:
+        numbers = list(range(start, end + 1)) if end >= start else list(range(start, end - 1, -1))
+    else:
+        raise TemplateError("either count or end must be defined in withSequence")
+    fmt = seq.get("format")
+    if not fmt:
+        return [str(n) for n in numbers]
+    out = []
+    for n in numbers:
+        try:
+            out.append(str(fmt) % n)
+        except (TypeError, ValueError):
+            raise TemplateError(f"withSequence.format {fmt!r} cannot format {n}") from None
+    return out
+
+
+def loop_items(step: Mapping[str, Any]) -> list[Any] | None:
+    """The items a step or task fans out over, or None when it does not loop."""
+    if step.get("withItems") is not None:
+        items = step["withItems"]
+        if not isinstance(items, list):
+            raise TemplateError("withItems must be a list")
+        return items
+    if step.get("withParam") is not None:
+        raw = step["withParam"]
+        if isinstance(raw, list):
+            return raw
+        try:
+            items = json.loads(str(raw))
+        except ValueError as err:
+            raise TemplateError(
+                f"withParam value could not be parsed as a JSON list: {str(raw).strip()}: {err}"
+            ) from None
+        if not isinstance(items, list):
+            raise TemplateError(f"withParam value could not be parsed as a JSON list: {str(raw).strip()}")
+        return items
+    if step.get("withSequence") is not None:
+        return expand_sequence(step["withSequence"])
+    return None
+
+
+def walk_strings(obj: Any, fn: Callable[[str], str]) -> Any:
+    """A copy of ``obj`` with ``fn`` applied to every string (keys untouched)."""
+    if isinstance(obj, str):
+        return fn(obj) if "{{" in obj else obj
+    if isinstance(obj, Mapping):
+        return {k: walk_strings(v, fn) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [walk_strings(v, fn) for v in obj]
+    return obj
+
+
+def node_scope(prefix: str, node: Mapping[str, Any], scope: Scope, arts: ArtifactScope) -> None:
+    """Argo's ``buildLocalScope``: what ``steps.X.*`` / ``tasks.X.*`` resolve to."""
+    scope[f"{prefix}.id"] = str(node.get("id", ""))
+    scope[f"{prefix}.status"] = str(node.get("phase", ""))
+    if node.get("startedAt"):
+        scope[f"{prefix}.startedAt"] = str(node["startedAt"])
+    if node.get("finishedAt"):
+        scope[f"{prefix}.finishedAt"] = str(node["finishedAt"])
+    outputs = node.get("outputs") or {}
+    if outputs.get("exitCode") is not None:
+        scope[f"{prefix}.exitCode"] = str(outputs["exitCode"])
+    if outputs.get("result") is not None:
+        scope[f"{prefix}.outputs.result"] = str(outputs["result"])
+    for param in outputs.get("parameters") or []:
+        if "value" in param:
+            scope[f"{prefix}.outputs.parameters.{param['name']}"] = str(param["value"])
+    for art in outputs.get("artifacts") or []:
+        arts[f"{prefix}.outputs.artifacts.{art['name']}"] = dict(art)
+
+
+def aggregate_scope(prefix: str, children: Sequence[Mapping[str, Any]], scope: Scope) -> None:
+    """Argo's ``processAggregateNodeOutputs``: a loop's outputs as JSON lists, in item order."""
+    ordered = sorted(
+        (c for c in children if c.get("type") != "Retry"), key=lambda c: loop_index(str(c.get("name", "")))
+    )
+    params: list[dict[str, str]] = []
+    values: dict[str, list[str]] = {}
+    results: list[Any] = []
+    for child in ordered:
+        outputs = child.get("outputs")
+        if not outputs or child.get("phase") != "Succeeded":
+            continue
+        if outputs.get("parameters"):
+            one = {}
+            for p in outputs["parameters"]:
+                one[p["name"]] = str(p.get("value", ""))
+                values.setdefault(p["name"], []).append(str(p.get("value", "")))
+            params.append(one)
+        if outputs.get("result") is not None:
+            text = str(outputs["result"])
+            try:
+                results.append(json.loads(text))
+            except ValueError:
+                results.append(text)
+    scope[f"{prefix}.outputs.result"] = go_json(results)
+    scope[f"{prefix}.outputs.parameters"] = go_json(params)
+    for name, vals in values.items():
+        scope[f"{prefix}.outputs.parameters.{name}"] = go_json(vals)
