@@ -267,6 +267,11 @@ def _print_exception(exc: BaseException) -> None:
     tb = exc.__traceback__
     if tb is not None and tb.tb_frame.f_code.co_filename == __file__:
         tb = tb.tb_next
+    exc.__traceback__ = tb  # the default hook prints the exception's own traceback
+    try:
+        sys.stdout.flush()  # as the interpreter does before printing an uncaught exception
+    except Exception:
+        pass
     sys.excepthook(type(exc), exc, tb)
 
 

@@ -95,6 +95,12 @@ def host_path(root: Path, container_path: str) -> Path:
     return root / rel if str(rel) != "." else root
 
 
+# Top-level folders of the host whose other contents a remapped pod must still reach.
+SYSTEM_DIRS = frozenset(
+    {"bin", "boot", "dev", "etc", "home", "lib", "lib32", "lib64", "libx32", "media", "opt", "proc"}
+    | {"root", "run", "sbin", "srv", "sys", "usr", "var"}
+)
+
 # Characters that may be part of a path: a match must not be preceded or followed by them.
 _PATH_CHARS = r"A-Za-z0-9_.\-"
 
@@ -106,12 +112,23 @@ class Remapper:
         self.root = root
         prefixes = {"/tmp"}
         for p in paths:
-            norm = os.path.normpath("/" + p.lstrip("/")) if p else "/"
-            if norm != "/":
-                prefixes.add(norm)
+            norm = PurePosixPath(os.path.normpath("/" + p.lstrip("/")))
+            if str(norm) == "/":
+                continue
+            prefixes.add(str(norm))
+            # Its folders too (a script may `mkdir -p /mnt/out`), unless they are the system's own.
+            if norm.parts[1] not in SYSTEM_DIRS:
+                prefixes.update(str(a) for a in norm.parents if str(a) != "/")
         ordered = sorted(prefixes, key=len, reverse=True)
-        alternatives = "|".join(re.escape(p) for p in ordered)
+        # The root itself comes first and is kept as it is: text is never rewritten twice.
+        alternatives = "|".join(re.escape(p) for p in [str(root), *ordered])
         self._re = re.compile(rf"(?<![{_PATH_CHARS}/])({alternatives})(?![{_PATH_CHARS}])")
 
     def __call__(self, text: str) -> str:
-        return self._re.sub(lambda m: str(host_path(self.root, m.group(1))), text)
+        root = str(self.root)
+
+        def repl(m: re.Match[str]) -> str:
+            found = m.group(1)
+            return found if found == root else str(host_path(self.root, found))
+
+        return self._re.sub(repl, text)

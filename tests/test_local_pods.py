@@ -1,0 +1,484 @@
+"""The local pod runner with real processes: templates, outputs, failures, isolation, killing, speed."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dflowctl.engines.local import isolation
+from dflowctl.engines.local.pods import (
+    CANCEL_MESSAGE,
+    DEADLINE_MESSAGE,
+    RESULT_LIMIT,
+    PodRequest,
+    PodResult,
+    PodRunner,
+)
+
+pytestmark = pytest.mark.timeout(60)
+
+OVERLAY_OK = (
+    isolation.method_for(Path.cwd()) == isolation.OVERLAY if sys.platform.startswith("linux") else False
+)
+MODES = [
+    pytest.param(
+        isolation.OVERLAY, marks=pytest.mark.skipif(not OVERLAY_OK, reason="no private mount views here")
+    ),
+    isolation.REMAP,
+]
+
+
+@pytest.fixture(params=MODES)
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv(isolation.ENV_FORCE, request.param)
+    return str(request.param)
+
+
+@pytest.fixture
+def runner() -> Iterator[PodRunner]:
+    r = PodRunner(parallelism=4)
+    yield r
+    r.close()
+
+
+def run(
+    runner: PodRunner,
+    tmp_path: Path,
+    template: Mapping[str, Any],
+    name: str = "pod",
+    cancel: threading.Event | None = None,
+    **kw: Any,
+) -> PodResult:
+    req = PodRequest(
+        pod_name=name,
+        template=template,
+        work_dir=tmp_path / name,
+        input_artifacts=kw.pop("inputs", []),
+        log_path=tmp_path / "logs" / f"{name}.log",
+        **kw,
+    )
+    return runner.run(req, cancel or threading.Event())
+
+
+def log_of(tmp_path: Path, name: str = "pod") -> str:
+    return (tmp_path / "logs" / f"{name}.log").read_text()
+
+
+def sh(script: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": "t",
+        "container": {"image": "busybox", "command": ["sh", "-c"], "args": [script]},
+        **extra,
+    }
+
+
+def py_script(source: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": "t",
+        "script": {"image": "python:3.11", "command": ["python3"], "source": source},
+        **extra,
+    }
+
+
+def gone(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return any(line.startswith("State:") and "Z" in line.split()[1] for line in fh)
+    except FileNotFoundError:
+        return True
+
+
+# ---------------------------------------------------------------- templates and outputs
+
+
+def test_container_outputs_result_log(runner: PodRunner, tmp_path: Path, mode: str) -> None:
+    tmpl = sh(
+        "echo hello; echo oops >&2; printf 'v1\\n' > /tmp/p.txt; mkdir -p /mnt/out/sub; "
+        "echo a > /mnt/out/a.txt; echo b > /mnt/out/sub/b.txt; echo file > /tmp/f.txt",
+        outputs={
+            "parameters": [{"name": "p", "valueFrom": {"path": "/tmp/p.txt"}}],
+            "artifacts": [{"name": "dir", "path": "/mnt/out"}, {"name": "file", "path": "/tmp/f.txt"}],
+        },
+    )
+    res = run(runner, tmp_path, tmpl)
+    assert (res.phase, res.exit_code, res.message) == ("Succeeded", 0, "")
+    assert res.result == "hello"
+    assert res.parameters == {"p": "v1"}
+    assert res.artifacts["file"].read_text() == "file\n"
+    d = res.artifacts["dir"]
+    assert sorted(str(p.relative_to(d)) for p in d.rglob("*.txt")) == ["a.txt", "sub/b.txt"]
+    assert (d / "sub" / "b.txt").read_text() == "b\n"
+    log = log_of(tmp_path)
+    assert "hello\n" in log and "oops\n" in log
+    assert res.started_at <= res.finished_at
+    assert not Path("/mnt/out/a.txt").exists()  # the host's /mnt is untouched
+
+
+def test_script_sh_and_python(runner: PodRunner, tmp_path: Path, mode: str) -> None:
+    res = run(
+        runner,
+        tmp_path,
+        {"name": "s", "script": {"image": "alpine", "command": ["sh"], "source": "echo $((6*7))"}},
+    )
+    assert (res.phase, res.result) == ("Succeeded", "42")
+    src = "import sys, os\nprint('argv', len(sys.argv), sys.argv[0])\nprint(os.getcwd())\n"
+    res = run(runner, tmp_path, py_script(src), name="py")
+    assert res.phase == "Succeeded"
+    lines = (res.result or "").splitlines()
+    assert lines[0].startswith("argv 1 ") and lines[0].endswith("/argo/staging/script")
+    assert lines[1] == ("/" if mode == isolation.OVERLAY else str((tmp_path / "py" / "root").resolve()))
+
+
+def test_parameter_default_and_missing_outputs(runner: PodRunner, tmp_path: Path, mode: str) -> None:
+    with_default = sh(
+        "true", outputs={"parameters": [{"name": "p", "valueFrom": {"path": "/tmp/none", "default": "dft"}}]}
+    )
+    res = run(runner, tmp_path, with_default, name="a")
+    assert (res.phase, res.parameters) == ("Succeeded", {"p": "dft"})
+
+    no_default = sh("true", outputs={"parameters": [{"name": "p", "valueFrom": {"path": "/tmp/none"}}]})
+    res = run(runner, tmp_path, no_default, name="b")
+    assert res.phase == "Error"
+    assert res.message == "open /var/run/argo/outputs/parameters/tmp/none: no such file or directory"
+
+    art = sh("true", outputs={"artifacts": [{"name": "a", "path": "/mnt/nothing"}]})
+    res = run(runner, tmp_path, art, name="c")
+    assert res.phase == "Error" and res.message.endswith("no such file or directory")
+    assert "/mnt/nothing" in res.message
+
+    optional = sh("true", outputs={"artifacts": [{"name": "a", "path": "/mnt/nothing", "optional": True}]})
+    res = run(runner, tmp_path, optional, name="d")
+    assert (res.phase, dict(res.artifacts)) == ("Succeeded", {})
+
+
+def test_failed_step_keeps_failed_phase_even_with_missing_outputs(runner: PodRunner, tmp_path: Path) -> None:
+    tmpl = sh(
+        "echo partial; exit 3", outputs={"parameters": [{"name": "p", "valueFrom": {"path": "/tmp/none"}}]}
+    )
+    res = run(runner, tmp_path, tmpl)
+    assert (res.phase, res.exit_code, res.message, res.result) == (
+        "Failed",
+        3,
+        "Error (exit code 3)",
+        "partial",
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "code", "in_log"),
+    [
+        ("raise SystemExit(4)", 4, ""),
+        ("import sys; sys.exit('bad input')", 1, "bad input"),
+        ("def f():\n    return 1 / 0\nf()", 1, "ZeroDivisionError: division by zero"),
+        ("import os; os._exit(7)", 7, ""),
+    ],
+)
+def test_python_exit_codes(runner: PodRunner, tmp_path: Path, source: str, code: int, in_log: str) -> None:
+    res = run(runner, tmp_path, py_script(source))
+    assert (res.phase, res.exit_code, res.message) == ("Failed", code, f"Error (exit code {code})")
+    log = log_of(tmp_path)
+    assert in_log in log
+    if "Traceback" in log:  # the traceback a fresh python3 prints: the script's frames only
+        assert "_podserver" not in log and 'File "/argo/staging/script"' in log
+
+
+def test_unknown_program_is_an_error(runner: PodRunner, tmp_path: Path) -> None:
+    res = run(
+        runner, tmp_path, {"name": "c", "container": {"image": "docker/whalesay", "command": ["cowsay-xyz"]}}
+    )
+    assert res.phase == "Error"
+    assert res.message == 'exec: "cowsay-xyz": executable file not found in $PATH'
+
+
+def test_image_defaults_and_working_dir(runner: PodRunner, tmp_path: Path, mode: str) -> None:
+    res = run(
+        runner, tmp_path, {"name": "c", "container": {"image": "busybox", "args": ["echo", "only", "args"]}}
+    )
+    assert (res.phase, res.result) == ("Succeeded", "only args")
+    res = run(runner, tmp_path, {"name": "c", "container": {"image": "alpine:3.19"}}, name="cmd")
+    assert res.phase == "Succeeded"  # the image's CMD (sh) with no input
+    res = run(
+        runner, tmp_path, {"name": "c", "container": {"image": "example.com/unknown:1"}}, name="unknown"
+    )
+    assert res.phase == "Error" and "give `command:`" in res.message
+    wd = {"name": "c", "container": {"image": "busybox", "command": ["sh", "-c", "pwd; echo x > rel.txt"]}}
+    wd["container"]["workingDir"] = "/work/here"
+    wd["outputs"] = {"artifacts": [{"name": "r", "path": "/work/here/rel.txt"}]}
+    res = run(runner, tmp_path, wd, name="wd")
+    assert res.phase == "Succeeded", res.message
+    assert res.artifacts["r"].read_text() == "x\n"
+    if mode == isolation.OVERLAY:
+        assert res.result == "/work/here"
+
+
+def test_input_artifacts_are_private_copies(runner: PodRunner, tmp_path: Path, mode: str) -> None:
+    src_file = tmp_path / "in.txt"
+    src_file.write_text("one\n")
+    src_dir = tmp_path / "indir"
+    (src_dir / "deep").mkdir(parents=True)
+    (src_dir / "deep" / "x").write_text("x")
+    tmpl = sh("cat /tmp/message; ls /mnt/in/deep; echo changed > /tmp/message")
+    res = run(runner, tmp_path, tmpl, inputs=[("/tmp/message", src_file), ("/mnt/in", src_dir)])
+    assert (res.phase, res.result) == ("Succeeded", "one\nx")
+    assert src_file.read_text() == "one\n"
+
+
+def test_env_sources_and_no_host_leak(
+    runner: PodRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DFLOWCTL_TEST_HOST_SECRET", "leak")
+    tmpl = {
+        "name": "e",
+        "container": {
+            "image": "busybox",
+            "command": ["sh", "-c", 'echo "$A|$B|$C|${DFLOWCTL_TEST_HOST_SECRET:-none}|$HOSTNAME|$(A)"'],
+            "env": [
+                {"name": "A", "value": "a"},
+                {"name": "B", "value": "<$(A)>"},
+                {"name": "C", "value": "tmpl"},
+            ],
+        },
+    }
+    res = run(runner, tmp_path, tmpl, name="my-pod", env={"C": "engine"})
+    assert res.result == "a|<a>|engine|none|my-pod|a"
+
+    secret = {"name": "s", "container": {"image": "busybox", "command": ["true"]}}
+    secret["container"]["env"] = [{"name": "K", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]
+    res = run(runner, tmp_path, secret, name="secret")
+    assert res.phase == "Error"
+    assert (
+        res.message == "env K: valueFrom.secretKeyRef cannot be read on the host (no cluster); use `-e argo`"
+    )
+
+
+def test_result_keeps_last_256k_and_strips_one_newline(runner: PodRunner, tmp_path: Path) -> None:
+    src = "import sys\nsys.stdout.write('a' * 300000 + 'END\\n\\n')"
+    res = run(runner, tmp_path, py_script(src))
+    assert res.result is not None and len(res.result.encode()) == RESULT_LIMIT
+    assert res.result.endswith("END\n")
+    assert len(log_of(tmp_path)) == 300005
+
+
+# ---------------------------------------------------------------- isolation
+
+
+def test_parallel_pods_writing_the_same_absolute_paths(runner: PodRunner, tmp_path: Path, mode: str) -> None:
+    results: dict[int, PodResult] = {}
+
+    def one(i: int) -> None:
+        tmpl = sh(
+            f"echo {i} > /tmp/same.txt; mkdir -p /out; echo {i} > /out/same.txt; sleep 0.3; "
+            "cat /tmp/same.txt /out/same.txt",
+            outputs={"parameters": [{"name": "v", "valueFrom": {"path": "/out/same.txt"}}]},
+        )
+        results[i] = run(runner, tmp_path, tmpl, name=f"p{i}")
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for i, res in results.items():
+        assert (res.phase, res.result, res.parameters["v"]) == ("Succeeded", f"{i}\n{i}", str(i))
+    assert not Path("/out/same.txt").exists()
+
+
+def test_parallelism_bound(tmp_path: Path) -> None:
+    src = "import time, sys\nt = time.time()\ntime.sleep(0.3)\nprint(t, time.time())"
+    out: list[PodResult] = []
+    with PodRunner(parallelism=2) as r:
+        threads = [
+            threading.Thread(target=lambda i=i: out.append(run(r, tmp_path, py_script(src), name=f"p{i}")))
+            for i in range(6)
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    spans = [tuple(map(float, (res.result or "").split())) for res in out]
+    assert len(spans) == 6
+    edges = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans], key=lambda e: (e[0], e[1]))
+    running = peak = 0
+    for _, step in edges:
+        running += step
+        peak = max(peak, running)
+    assert peak == 2
+
+
+# ---------------------------------------------------------------- time limits and killing
+
+
+def test_timeout_kills_with_argo_deadline_message(runner: PodRunner, tmp_path: Path) -> None:
+    t0 = time.monotonic()
+    res = run(runner, tmp_path, sh("echo started; sleep 30"), timeout=0.5)
+    assert time.monotonic() - t0 < 3
+    assert (res.phase, res.message) == ("Failed", DEADLINE_MESSAGE)
+    assert res.result == "started"
+
+
+def test_sigterm_ignored_then_sigkill(runner: PodRunner, tmp_path: Path) -> None:
+    t0 = time.monotonic()
+    res = run(runner, tmp_path, sh("trap '' TERM; sleep 30 & wait; sleep 30"), timeout=0.3)
+    assert 2.0 <= time.monotonic() - t0 < 4.5
+    assert res.phase == "Failed" and res.exit_code == 137
+
+
+@pytest.mark.parametrize("kind", ["sh", "python"])
+def test_cancel_kills_the_whole_group(runner: PodRunner, tmp_path: Path, mode: str, kind: str) -> None:
+    if kind == "sh":
+        tmpl = sh("sleep 60 & echo $! > /tmp/gc.pid; wait")
+    else:
+        tmpl = py_script(
+            "import subprocess, time\n"
+            "p = subprocess.Popen(['sleep', '60'])\n"
+            "open('/tmp/gc.pid', 'w').write(str(p.pid))\n"
+            "time.sleep(60)\n"
+        )
+    cancel = threading.Event()
+    box: list[PodResult] = []
+    th = threading.Thread(target=lambda: box.append(run(runner, tmp_path, tmpl, cancel=cancel)))
+    th.start()
+    pid_file = tmp_path / "pod" / "root" / "tmp" / "gc.pid"
+    deadline = time.monotonic() + 10
+    while not (pid_file.exists() and pid_file.read_text().strip()) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    grandchild = int(pid_file.read_text())
+    assert not gone(grandchild)
+    t0 = time.monotonic()
+    cancel.set()
+    th.join(5)
+    assert time.monotonic() - t0 < 2.5
+    assert box and (box[0].phase, box[0].message) == ("Failed", CANCEL_MESSAGE)
+    while not gone(grandchild) and time.monotonic() - t0 < 2:
+        time.sleep(0.02)
+    assert gone(grandchild)
+
+
+def test_kill_all_ends_everything_within_2s(tmp_path: Path) -> None:
+    r = PodRunner(parallelism=3)
+    box: list[PodResult] = []
+    threads = [
+        threading.Thread(
+            target=lambda i=i: box.append(run(r, tmp_path, sh("trap '' TERM; sleep 60"), name=f"k{i}"))
+        )
+        for i in range(4)  # one of them waits for a slot
+    ]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    t0 = time.monotonic()
+    r.kill_all()
+    for t in threads:
+        t.join(5)
+    assert time.monotonic() - t0 < 3
+    assert len(box) == 4 and all((x.phase, x.message) == ("Failed", CANCEL_MESSAGE) for x in box)
+    after = run(r, tmp_path, sh("echo again"), name="after")  # the runner still works afterwards
+    assert (after.phase, after.result) == ("Succeeded", "again")
+    r.close()
+
+
+# ---------------------------------------------------------------- warm fork server
+
+
+PARITY_SOURCES = [
+    "import os, sys\nprint(sys.argv[1:], os.environ['X'], os.getcwd())\nprint('err', file=sys.stderr)\n"
+    "open('/tmp/o', 'w').write(__name__)",
+    "import sys\nprint('before')\nsys.exit(5)",
+    "print('x')\nraise ValueError('nope')",
+    "import json, random\nprint(json.dumps({'r': 0 <= random.random() < 1}))",
+]
+
+
+@pytest.mark.parametrize("source", PARITY_SOURCES)
+def test_warm_and_fresh_python_give_the_same_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, source: str
+) -> None:
+    tmpl = py_script(
+        source, outputs={"parameters": [{"name": "o", "valueFrom": {"path": "/tmp/o", "default": "-"}}]}
+    )
+    tmpl["script"]["args"] = ["a1", "a2"]
+    got = []
+    for fork in ("1", "0"):
+        monkeypatch.setenv("DFLOWCTL_FORK_SERVER", fork)
+        with PodRunner(1) as r:
+            res = run(r, tmp_path, tmpl, name=f"f{fork}", env={"X": "xv"})
+        log = log_of(tmp_path, f"f{fork}").replace(str(tmp_path / f"f{fork}"), "<work>")
+        # stdout and stderr are two pipes: compare the log's lines, not their interleaving
+        got.append(
+            (
+                res.phase,
+                res.exit_code,
+                res.message,
+                res.result,
+                dict(res.parameters),
+                sorted(log.splitlines()),
+            )
+        )
+    assert got[0] == got[1]
+
+
+def test_warm_children_get_fresh_random_state(runner: PodRunner, tmp_path: Path) -> None:
+    values = {
+        run(runner, tmp_path, py_script("import random; print(random.random())"), name=f"r{i}").result
+        for i in range(4)
+    }
+    assert len(values) == 4
+
+
+def test_python_command_forms_and_pythonpath(runner: PodRunner, tmp_path: Path, mode: str) -> None:
+    lib = tmp_path / "lib"
+    (lib / "mymod").mkdir(parents=True)
+    (lib / "mymod" / "__init__.py").write_text("VALUE = 'from-lib'\n")
+    tmpl = {
+        "name": "c",
+        "container": {
+            "image": "python:3.11",
+            "command": ["python3", "-u", "-c", "import sys, mymod; print(mymod.VALUE, sys.argv)", "x"],
+        },
+    }
+    res = run(
+        runner,
+        tmp_path,
+        tmpl,
+        inputs=[("/tmp/dflowctl/source", lib)],
+        env={"PYTHONPATH": "/tmp/dflowctl/source"},
+    )
+    assert (res.phase, res.result) == ("Succeeded", "from-lib ['-c', 'x']"), log_of(tmp_path)
+
+
+@pytest.mark.slow
+def test_fork_server_runs_100_python_items_faster_than_fresh_interpreters(tmp_path: Path) -> None:
+    src = "import json, sys\nprint(json.dumps({'x': 1}))"
+    t0 = time.perf_counter()
+    for _ in range(5):
+        subprocess.run(["python3", "-c", "pass"], check=True)
+    fresh = (time.perf_counter() - t0) / 5
+    n = 100
+    with PodRunner(parallelism=2) as r:
+        run(r, tmp_path, py_script(src), name="warmup")
+        t0 = time.perf_counter()
+        out: list[PodResult] = []
+        lock = threading.Lock()
+
+        def worker(ids: list[int]) -> None:
+            for i in ids:
+                res = run(r, tmp_path, py_script(src), name=f"i{i}")
+                with lock:
+                    out.append(res)
+
+        threads = [threading.Thread(target=worker, args=(list(range(k, n, 4)),)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        per_item = (time.perf_counter() - t0) / n
+    assert len(out) == n and all(x.phase == "Succeeded" and x.result == '{"x": 1}' for x in out)
+    assert per_item < fresh, (per_item, fresh)
+    assert per_item < 0.05
