@@ -37,7 +37,8 @@ def test_json_format() -> None:
             "file": BAD,
             "line": 34,
             "col": 26,
-            "message": "step `shout` uses `write.outputs.artifacts.out`, but op `write-file` has no output artifact `out`",
+            "message": "step `shout` uses `write.outputs.artifacts.out`, "
+            "but op `write-file` has no output artifact `out`",
             "hint": "did you mean `out_art`? op `write-file` has output artifacts: out_art",
         }
     ]
@@ -54,7 +55,8 @@ def test_github_format() -> None:
     assert res.returncode == 2
     lines = res.stdout.splitlines()
     assert lines[0] == (
-        f"::error file={BAD2},line=9,col=24::`cpu` of op `write-file` is not a Kubernetes quantity: `2 cores` "
+        f"::error file={BAD2},line=9,col=24::"
+        "`cpu` of op `write-file` is not a Kubernetes quantity: `2 cores` "
         "(hint: write e.g. `500m` or `2` for cpu, `512Mi` or `1Gi` for memory)"
     )
     assert lines[-1] == "::error file=no-such.yaml::no-such.yaml: no such file"
