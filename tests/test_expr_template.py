@@ -6,7 +6,15 @@ import time
 
 import pytest
 
-from dflowctl.expr import ExprError, build_env, find_tags, substitute
+from dflowctl.expr import (
+    ExprError,
+    build_env,
+    find_tags,
+    item_scope,
+    loop_node_name,
+    substitute,
+    substitute_tree,
+)
 
 
 def test_simple_tags_with_and_without_spaces() -> None:
@@ -147,3 +155,38 @@ def test_many_simple_substitutions_are_very_fast() -> None:
         substitute(template, scope)
     elapsed = time.perf_counter() - start
     assert elapsed < 0.5, f"10,000 simple substitutions took {elapsed:.2f}s"
+
+
+def test_substitute_tree_keys_values_and_scalars() -> None:
+    tree = {"name": "{{x}}", "{{x}}-key": [1, True, None, "a {{= asInt(x) + 1 }}"], "n": 2.5}
+    assert substitute_tree(tree, {"x": "1"}) == {"name": "1", "1-key": [1, True, None, "a 2"], "n": 2.5}
+    assert substitute_tree(["{{y}}"], {}, strict=False) == ["{{y}}"]
+    with pytest.raises(ExprError):
+        substitute_tree({"a": ["{{y}}"]}, {})
+
+
+def test_item_scope_and_names() -> None:
+    assert item_scope("a b") == {"item": "a b"}
+    assert item_scope(3) == {"item": "3"}
+    assert item_scope(2.5) == {"item": "2.5"}
+    assert item_scope(True) == {"item": "true"}
+    assert item_scope({"os": "debian", "version": 9, "tags": ["x"], "m": {"k": 1}}) == {
+        "item": '{"m":{"k":1},"os":"debian","tags":["x"],"version":9}',
+        "item.os": "debian",
+        "item.version": "9",
+        "item.tags": '["x"]',
+        "item.m": '{"k":1}',
+    }
+    assert item_scope(["a", 1]) == {"item": '["a",1]'}
+    assert loop_node_name("print", 0, "hello") == "print(0:hello)"
+    assert loop_node_name("t", 1, {"version": 9, "os": "debian"}) == "t(1:os:debian,version:9)"
+    assert loop_node_name("t", 2, ["a", 1]) == "t(2:[a 1])"
+
+
+def test_item_scope_feeds_substitute() -> None:
+    scope = item_scope({"evenness": "even", "value": 4})
+    assert (
+        substitute("{{item.evenness}}/{{item.value}}/{{item}}", scope)
+        == 'even/4/{"evenness":"even","value":4}'
+    )
+    assert substitute("{{=asInt(item.value) * 2}}", scope) == "8"

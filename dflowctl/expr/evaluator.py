@@ -427,6 +427,25 @@ def compile_expr(source: str) -> Compiled:
     return _compile(parse(source))
 
 
+def _roots(node: Any, out: set[str]) -> None:
+    if isinstance(node, tuple) and node:
+        if node[0] in ("ident", "call"):
+            out.add(node[1])
+        for child in node[1:]:
+            _roots(child, out)
+    elif isinstance(node, list):
+        for child in node:
+            _roots(child, out)
+
+
+@functools.lru_cache(maxsize=4096)
+def root_names(source: str) -> frozenset[str] | None:
+    """The top-level names an expression reads (None: it reads ``$env``, so all)."""
+    names: set[str] = set()
+    _roots(parse(source), names)
+    return None if "$env" in names else frozenset(names)
+
+
 def run_raw(source: str, env: Mapping[str, Any]) -> Any:
     """Evaluate; errors are ExprError with the bare reason (no expression text)."""
     try:

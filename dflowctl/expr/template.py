@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dflowctl.expr.builtins import argo_functions
-from dflowctl.expr.evaluator import run, run_raw
+from dflowctl.expr.evaluator import root_names, run, run_raw
 from dflowctl.expr.values import ExprError, go_sprint, render_value, type_name
 
 _LIT = 0
@@ -55,6 +55,23 @@ def _parse_template(text: str) -> tuple[Segment, ...]:
     return tuple(segs)
 
 
+@functools.lru_cache(maxsize=8192)
+def _template_roots(text: str) -> frozenset[str] | None:
+    """The top-level names all expression tags of ``text`` read (None: everything)."""
+    roots: set[str] = set()
+    for kind, payload, _ in _parse_template(text):
+        if kind != _EXPR:
+            continue
+        try:
+            names = root_names(payload)
+        except ExprError:
+            continue  # reported when evaluated
+        if names is None:
+            return None
+        roots |= names
+    return frozenset(roots)
+
+
 def find_tags(text: str) -> list[str]:
     """The simple tag names in ``text`` (trimmed), in order; expressions are left out."""
     if "{{" not in text:
@@ -62,18 +79,20 @@ def find_tags(text: str) -> list[str]:
     return [payload for kind, payload, _ in _parse_template(text) if kind == _TAG]
 
 
-def build_env(scope: Mapping[str, Any]) -> dict[str, Any]:
+def build_env(scope: Mapping[str, Any], roots: frozenset[str] | None = None) -> dict[str, Any]:
     """The nested environment for expressions, from a flat dotted scope.
 
     ``{"inputs.parameters.x": "1", "item": {"a": 1}}`` becomes
     ``{"inputs": {"parameters": {"x": "1"}}, "item": {"a": 1}}``. When a name is both
     a value and a prefix of others (``inputs.parameters`` and
     ``inputs.parameters.x``), the children win, merged into the value if it is a
-    mapping. Argo's functions are added at the top level.
+    mapping. Argo's functions are added at the top level. ``roots``: only the
+    names under these top-level names are needed (an expression's free names).
     """
     root: dict[str, Any] = {}
     owned: set[int] = {id(root)}
-    for key in sorted(scope, key=lambda k: k.count(".")):
+    keys = scope if roots is None else [k for k in scope if k.partition(".")[0] in roots]
+    for key in sorted(keys, key=lambda k: k.count(".")):
         value = scope[key]
         parts = key.split(".")
         cur = root
@@ -135,7 +154,7 @@ def substitute(text: str, scope: Mapping[str, Any], *, strict: bool = True) -> s
             out.append("{{" + raw + "}}")
             continue
         if env is None:
-            env = build_env(scope)
+            env = build_env(scope, _template_roots(text))
         try:
             result = run_raw(payload, env)
         except ExprError as exc:
@@ -152,6 +171,26 @@ def substitute(text: str, scope: Mapping[str, Any], *, strict: bool = True) -> s
             raise ExprError(f"failed to evaluate {{{{{raw}}}}}: the expression gave a {type_name(result)}")
         out.append(go_sprint(result))
     return "".join(out)
+
+
+def substitute_tree(obj: Any, scope: Mapping[str, Any], *, strict: bool = True) -> Any:
+    """:func:`substitute` every string (mapping keys too) in a JSON-like tree.
+
+    Argo substitutes over a template's JSON text, so keys are substituted as well;
+    numbers, booleans and None are left as they are. Returns a new tree.
+    """
+    if isinstance(obj, str):
+        return substitute(obj, scope, strict=strict)
+    if isinstance(obj, Mapping):
+        return {
+            (substitute(k, scope, strict=strict) if isinstance(k, str) else k): substitute_tree(
+                v, scope, strict=strict
+            )
+            for k, v in obj.items()
+        }
+    if isinstance(obj, (list, tuple)):
+        return [substitute_tree(v, scope, strict=strict) for v in obj]
+    return obj
 
 
 def _nested_tag(raw: str, scope: Mapping[str, Any]) -> str | None:
