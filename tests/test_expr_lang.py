@@ -310,3 +310,22 @@ def test_render_value() -> None:
     assert render_value("s") == "s"
     assert render_value(None) == "null"
     assert render_value([{"b": 1, "a": 2}]) == '[{"a":2,"b":1}]'
+
+
+def test_chained_comparisons() -> None:
+    assert ev("1 < 2 < 3") is True
+    assert ev("1 < 3 < 2") is False
+    assert ev("1 < 2 <= 2 == true") is False  # (1<2) && (2<=2) && (2==true)
+
+
+def test_optional_chain_short_circuits() -> None:
+    assert ev("a?.b.c.d", a=None) is None
+    assert ev("a?.b[0]", a=None) is None
+    assert ev("a?.['b']", a={"b": 1}) == 1
+
+
+def test_coalesce_cannot_mix_with_other_operators() -> None:
+    with pytest.raises(ExprError, match="cannot be mixed"):
+        ev("nil ?? 1 + 2")
+    assert ev("(nil ?? 1) + 2") == 3
+    assert ev("nil ?? nil ?? 4") == 4

@@ -48,6 +48,7 @@ BINARY: dict[str, tuple[int, bool]] = {
     "^": (100, True),
     "??": (500, False),
 }
+_COMPARISON = 20
 UNARY: dict[str, int] = {"not": 50, "!": 50, "-": 90, "+": 90}
 _NEGATABLE = {"in", "matches", "contains", "startsWith", "endsWith"}
 
@@ -126,6 +127,7 @@ class Parser:
         if precedence == 0 and self._is(IDENT, "let"):
             return self.parse_let()
         node = self.parse_primary()
+        prev_op = ""
         while True:
             t = self.tok
             op: str | None = None
@@ -142,13 +144,19 @@ class Parser:
             prec, right = BINARY[op]
             if prec < precedence:
                 break
+            if prev_op == "??" and op != "??":
+                self._error(f"operator ({op}) and coalesce expressions (??) cannot be mixed; use parentheses")
             self._advance()
             if negate:
                 self._advance()
-            rhs = self.parse_expression(prec if right else prec + 1)
-            node = ("binary", op, node, rhs)
-            if negate:
-                node = ("unary", "not", node)
+            if prec == _COMPARISON and not negate:
+                node = self.parse_comparison(node, op)
+            else:
+                rhs = self.parse_expression(prec if right else prec + 1)
+                node = ("binary", op, node, rhs)
+                if negate:
+                    node = ("unary", "not", node)
+            prev_op = op
         if precedence == 0:
             node = self.parse_conditional(node)
             while self._is_op("|"):
@@ -156,6 +164,20 @@ class Parser:
                 node = self.parse_pipe(node)
                 node = self.parse_conditional(node)
         return node
+
+    def parse_comparison(self, left: Node, op: str) -> Node:
+        """``a < b < c`` is ``a < b && b < c`` (expr-lang chains comparisons)."""
+        root: Node | None = None
+        while True:
+            right = self.parse_expression(_COMPARISON + 1)
+            cmp: Node = ("binary", op, left, right)
+            root = cmp if root is None else ("binary", "&&", root, cmp)
+            t = self.tok
+            if not (t.kind in (OP, IDENT) and t.value in BINARY and BINARY[str(t.value)][0] == _COMPARISON):
+                return root
+            op = str(t.value)
+            left = right
+            self._advance()
 
     def parse_let(self) -> Node:
         self._advance()
@@ -292,14 +314,17 @@ class Parser:
         return args
 
     def parse_postfix(self, node: Node) -> Node:
+        # once `?.` met nil, the rest of the chain reads nil too
+        chained = False
         while True:
             t = self.tok
             if t.kind != OP:
                 return node
             if t.value in (".", "?."):
-                optional = t.value == "?."
+                optional = chained or t.value == "?."
+                chained = optional
                 self._advance()
-                if optional and self._is_op("["):
+                if t.value == "?." and self._is_op("["):
                     self._advance()
                     node = self._parse_index(node, optional=True)
                     continue
@@ -312,7 +337,7 @@ class Parser:
                     node = ("member", node, ("lit", name), optional)
             elif t.value == "[":
                 self._advance()
-                node = self._parse_index(node, optional=False)
+                node = self._parse_index(node, optional=chained)
             else:
                 return node
 
