@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +53,10 @@ class Scope:
     scoped: bool
     top: bool
     template: str
+
+    @cached_property
+    def order(self) -> dict[str, int]:
+        return {name: i for i, name in enumerate(self.steps)}
 
     @property
     def fanin_root(self) -> str:
@@ -308,7 +313,7 @@ class Renderer:
         refs = {r for r in refs if r in scope.steps and r != step.name}
         explicit = step.depends
         mentioned = set(_DEPENDS_NAME.findall(explicit or ""))
-        missing = [name for name in scope.steps if name in refs and name not in mentioned]
+        missing = sorted((r for r in refs if r not in mentioned), key=scope.order.__getitem__)
         if not missing:
             return explicit
         if not explicit:
