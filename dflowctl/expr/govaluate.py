@@ -8,13 +8,18 @@ need two numbers or two strings; ``=~``/``!~`` search with a regular expression;
 ``&& || !`` need booleans and short-circuit; ``+`` adds numbers or concatenates
 when a side is a string; ``- * / % **`` need numbers; ``?:``, ``??``, ``in``
 over ``(a, b)``, bitwise ``& | ^ << >> ~``; strings end at the next quote of either
-kind; a word with a dot (``a.b``) is an error, as in govaluate.
+kind, and a quoted date/time (``'2024-01-02'``, RFC 3339) becomes its Unix seconds; a
+word with a dot (``a.b``) is an error, as in govaluate. Precedence, loosest first:
+``?: ??``, ``||``, ``&&``, comparators, ``& | ^``, ``<< >>``, ``+ -``, ``* / %``,
+``**``, prefix ``- ! ~``.
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 import functools
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -64,7 +69,49 @@ Token = tuple[str, Any]
 
 
 def _is_symbol_char(ch: str) -> bool:
-    return not (ch.isdigit() or ch.isalpha() or ch in "()[]" or ch.isspace())
+    return not (ch.isdigit() or ch.isalpha() or ch in "()'\"" or ch.isspace())
+
+
+_EPOCH = _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+_TIME_FORMS = (
+    re.compile(r"(?P<d>\d{4}-\d{2}-\d{2})"),
+    re.compile(r"(?P<d>\d{4}-\d{2}-\d{2}) (?P<H>\d{2}):(?P<M>\d{2})"),
+    re.compile(r"(?P<d>\d{4}-\d{2}-\d{2}) (?P<H>\d{2}):(?P<M>\d{2}):(?P<S>\d{2})(?P<z>[+-]\d{2}:\d{2})?"),
+    re.compile(
+        r"(?P<d>\d{4}-\d{2}-\d{2})T(?P<H>\d{2})(?::(?P<M>\d{2})(?::(?P<S>\d{2})(?P<f>\.\d{1,9})?)?)?"
+        r"(?P<z>Z|[+-]\d{2}:?\d{2})"
+    ),
+)
+_KITCHEN = re.compile(r"(\d{1,2}):(\d{2})(AM|PM)")
+
+
+def _try_time(text: str) -> float | None:
+    """govaluate's tryParseTime: a quoted date or time becomes its Unix seconds."""
+    m = _KITCHEN.fullmatch(text)
+    if m:
+        hour = int(m.group(1)) % 12 + (12 if m.group(3) == "PM" else 0)
+        if int(m.group(1)) > 12 or int(m.group(2)) > 59:
+            return None
+        return float(-62167219200 + hour * 3600 + int(m.group(2)) * 60)
+    for form in _TIME_FORMS:
+        m = form.fullmatch(text)
+        if not m:
+            continue
+        g = m.groupdict()
+        try:
+            base = _dt.datetime.strptime(g["d"], "%Y-%m-%d").replace(tzinfo=_dt.timezone.utc)
+            base = base.replace(
+                hour=int(g.get("H") or 0), minute=int(g.get("M") or 0), second=int(g.get("S") or 0)
+            )
+        except ValueError:
+            return None
+        zone = g.get("z")
+        if zone and zone != "Z":
+            sign = -1 if zone[0] == "-" else 1
+            digits = zone[1:].replace(":", "")
+            base -= sign * _dt.timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        return float((base - _EPOCH) // _dt.timedelta(seconds=1))
+    return None
 
 
 def _describe(tok: Token) -> str:
@@ -141,7 +188,9 @@ def tokenize(text: str) -> list[Token]:
                 j += 1
             if j >= n:
                 raise ExprError("Unclosed string literal")
-            toks.append((STRING, "".join(buf)))
+            text_value = "".join(buf)
+            when_time = _try_time(text_value)
+            toks.append((STRING, text_value) if when_time is None else (NUMERIC, when_time))
             i = j + 1
             continue
         if ch == "(":
@@ -164,12 +213,13 @@ def tokenize(text: str) -> list[Token]:
 
 
 # Binary operators by precedence level, lowest first.
+# (govaluate's stagePlanner: comparators bind looser than bitwise operators)
 _LEVELS: tuple[frozenset[str], ...] = (
     frozenset({"?", ":", "??"}),
     frozenset({"||"}),
     frozenset({"&&"}),
-    frozenset({"&", "|", "^"}),
     frozenset({"==", "!=", ">", ">=", "<", "<=", "=~", "!~", "in"}),
+    frozenset({"&", "|", "^"}),
     frozenset({"<<", ">>"}),
     frozenset({"+", "-"}),
     frozenset({"*", "/", "%"}),
