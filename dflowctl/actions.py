@@ -86,7 +86,7 @@ def prepare(path: Path, overrides: Sequence[str], parameter_file: Path | None, t
     from dflowctl.render import render_workflow, upload_paths
     from dflowctl.spec import load_spec
 
-    wf = load_spec(path, list(overrides) or None, parameter_file)
+    wf = load_spec(path, parse_overrides(overrides) or None, parameter_file)
     archives, sources = pack_uploads(upload_paths(wf), tmp)
     return Prepared(render_workflow(wf, sources), wf.base_dir, archives)
 
@@ -113,6 +113,17 @@ def pack_uploads(paths: Sequence[Path], tmp: Path) -> tuple[dict[str, Path], dic
     return archives, keys
 
 
+def parse_overrides(overrides: Sequence[str]) -> dict[str, str]:
+    """``-p NAME=VALUE`` flags as a mapping (a later flag wins)."""
+    values: dict[str, str] = {}
+    for item in overrides:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"invalid parameter {item!r}", hint="use -p NAME=VALUE")
+        values[name.strip()] = value
+    return values
+
+
 def _parameter_values(overrides: Sequence[str], parameter_file: Path | None) -> dict[str, str]:
     values: dict[str, str] = {}
     if parameter_file is not None:
@@ -123,11 +134,7 @@ def _parameter_values(overrides: Sequence[str], parameter_file: Path | None) -> 
             raise UsageError(f"{parameter_file}: a parameter file must be a mapping of name: value")
         for key, val in doc.items():
             values[str(key)] = val if isinstance(val, str) else json.dumps(val)
-    for item in overrides:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise UsageError(f"invalid parameter {item!r}", hint="use -p NAME=VALUE")
-        values[name.strip()] = value
+    values.update(parse_overrides(overrides))
     return values
 
 

@@ -27,8 +27,7 @@ from dflowctl.tree import (
     OutputItem,
     TreeNode,
     build_tree,
-    duration_seconds,
-    format_duration,
+    format_span,
     parse_time,
     progress,
     run_outputs,
@@ -104,7 +103,7 @@ class Row:
     def duration(self, now: datetime) -> str:
         if self.node is None:
             return ""
-        return format_duration(duration_seconds(self.node.started_at, self.node.finished_at, now))
+        return format_span(self.node.started_at, self.node.finished_at, now)
 
 
 def _collapse(children: list[TreeNode], limit: int | None) -> tuple[list[TreeNode], str | None]:
@@ -206,7 +205,7 @@ def _header(workflow: Mapping[str, Any], now: datetime) -> Text:
     text.append(workflow_name(workflow), style="bold")
     text.append(f"  {phase}", style=STYLES.get(phase, ""))
     text.append(f"  {done}/{total}")
-    elapsed = format_duration(duration_seconds(status.get("startedAt"), status.get("finishedAt"), now))
+    elapsed = format_span(status.get("startedAt"), status.get("finishedAt"), now)
     if elapsed:
         text.append(f"  {elapsed}")
     return text
@@ -275,7 +274,7 @@ class PlainEvents:
     def _event(path: str, node: TreeNode) -> str:
         parts = [path, node.phase]
         if node.phase in FINISHED_PHASES:
-            dur = format_duration(duration_seconds(node.started_at, node.finished_at))
+            dur = format_span(node.started_at, node.finished_at)
             if dur:
                 parts.append(dur)
         if node.message:
@@ -362,7 +361,7 @@ def summary_lines(workflow: Mapping[str, Any]) -> list[str]:
     name = workflow_name(workflow)
     phase = workflow_phase(workflow)
     done, total = progress(workflow)
-    dur = format_duration(duration_seconds(status.get("startedAt"), status.get("finishedAt"), now_utc()))
+    dur = format_span(status.get("startedAt"), status.get("finishedAt"), now_utc())
     head = (
         f"{ICONS.get(phase, '?')} {name} {phase}" + (f" in {dur}" if dur else "") + f" ({done}/{total} steps)"
     )
@@ -435,7 +434,7 @@ def print_run_detail(workflow: Mapping[str, Any]) -> None:
     started = parse_time(status.get("startedAt"))
     finished = parse_time(status.get("finishedAt"))
     done, total = progress(workflow)
-    took = duration_seconds(status.get("startedAt"), status.get("finishedAt"), now)
+    took = format_span(status.get("startedAt"), status.get("finishedAt"), now)
     fields = [
         ("Name", workflow_name(workflow)),
         ("Namespace", str((workflow.get("metadata") or {}).get("namespace") or "")),
@@ -443,7 +442,7 @@ def print_run_detail(workflow: Mapping[str, Any]) -> None:
         ("Message", str(status.get("message") or "")),
         ("Started", started.strftime("%Y-%m-%d %H:%M:%S UTC") if started else ""),
         ("Finished", finished.strftime("%Y-%m-%d %H:%M:%S UTC") if finished else ""),
-        ("Duration", format_duration(took)),
+        ("Duration", took),
         ("Progress", f"{done}/{total}"),
     ]
     console = out()
@@ -488,7 +487,7 @@ def run_rows(runs: Iterable[Mapping[str, Any]], now: datetime | None = None) -> 
                 workflow_name(wf),
                 workflow_phase(wf),
                 f"{started} ago" if started else "",
-                format_duration(duration_seconds(status.get("startedAt"), status.get("finishedAt"), now)),
+                format_span(status.get("startedAt"), status.get("finishedAt"), now),
                 f"{done}/{total}",
                 str(status.get("message") or "").replace("\n", " "),
             )

@@ -83,6 +83,18 @@ def format_duration(seconds: float | None) -> str:
     return f"{whole // 3600}h{(whole % 3600) // 60:02d}m"
 
 
+def format_span(started: str | None, finished: str | None, now: datetime | None = None) -> str:
+    """The duration between two Argo timestamps, no more precise than they are
+    (Argo records whole seconds: ``3s``; with fractions: ``0.4s``)."""
+    seconds = duration_seconds(started, finished, now)
+    if seconds is None:
+        return ""
+    whole_seconds = "." not in (started or "") and (finished is None or "." not in finished)
+    if whole_seconds and seconds < 10:
+        return f"{int(seconds)}s"
+    return format_duration(seconds)
+
+
 def _natural_key(text: str) -> list[Any]:
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
 
@@ -193,7 +205,7 @@ def _outputs_of(step: str, outputs: Mapping[str, Any] | None) -> list[OutputItem
         OutputItem(step, "parameter", str(p.get("name")), str(p.get("value", "")))
         for p in outputs.get("parameters") or []
     ]
-    if outputs.get("result") is not None:
+    if outputs.get("result") not in (None, ""):
         items.append(OutputItem(step, "result", "result", str(outputs["result"])))
     for art in outputs.get("artifacts") or []:
         items.append(OutputItem(step, "artifact", str(art.get("name")), artifact_location(art)))

@@ -121,14 +121,14 @@ def test_run_prints_name_events_summary(engine: FakeEngine, capsys: pytest.Captu
     assert engine.manifest["params"] == ["msg=Hi"]
     assert engine.options is not None and engine.options.wait
     assert out.splitlines()[0] == "Name: hello-abcde"
-    assert "✔ hello-abcde Succeeded in 6.0s (2/2 steps)" in out
+    assert "✔ hello-abcde Succeeded in 6s (2/2 steps)" in out
     assert "  shout  size = 12" in out
     assert err.splitlines() == [
         "hello-abcde Running",
         "write  Running",
-        "write  Succeeded  1.0s",
+        "write  Succeeded  1s",
         "shout  Running",
-        "shout  Succeeded  2.0s",
+        "shout  Succeeded  2s",
     ]
     assert "\x1b" not in out + err
 
@@ -138,7 +138,7 @@ def test_failed_run_exits_1(engine: FakeEngine, capsys: pytest.CaptureFixture[st
     code, out, err = cli_run(capsys, "run", "x.yaml")
     assert code == 1
     assert "  ✖ shout Failed: Error (exit code 1)" in out
-    assert "shout  Failed  2.0s  Error (exit code 1)" in err
+    assert "shout  Failed  2s  Error (exit code 1)" in err
 
 
 def test_run_json_prints_only_the_object(engine: FakeEngine, capsys: pytest.CaptureFixture[str]) -> None:

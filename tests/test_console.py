@@ -100,36 +100,36 @@ def test_plain_events_one_line_per_change_no_ansi() -> None:
     first = buf.getvalue().splitlines()
     assert first == [
         "nest-q1w2e Running",
-        "inner/a  Succeeded  1.0s",
+        "inner/a  Succeeded  1s",
         "inner/b  Running",
-        "maybe  Skipped  0.0s  when 'false' evaluated false",
+        "maybe  Skipped  0s  when 'false' evaluated false",
     ]
     b = next(n for n in running["status"]["nodes"].values() if n["name"].endswith(".b"))
     b.update(phase="Failed", finishedAt=st.ts(9), message="Error (exit code 2)")
     events.update(running)
-    assert buf.getvalue().splitlines()[4:] == ["inner/b  Failed  5.0s  Error (exit code 2)"]
+    assert buf.getvalue().splitlines()[4:] == ["inner/b  Failed  5s  Error (exit code 2)"]
     assert "\x1b" not in buf.getvalue() and "\r" not in buf.getvalue()
 
 
 def test_plain_step_lines() -> None:
     lines = console.plain_step_lines(st.hello("Failed"), NOW)
     assert lines[0].split() == ["STEP", "TEMPLATE", "PHASE", "DURATION", "MESSAGE"]
-    assert lines[1].split() == ["✖", "hello-abcde", "Failed", "6.0s"]
-    assert lines[2].split() == ["├─✔", "write", "write-file", "Succeeded", "1.0s"]
-    assert lines[3].split()[:5] == ["└─✖", "shout", "shout", "Failed", "2.0s"]
+    assert lines[1].split() == ["✖", "hello-abcde", "Failed", "6s"]
+    assert lines[2].split() == ["├─✔", "write", "write-file", "Succeeded", "1s"]
+    assert lines[3].split()[:5] == ["└─✖", "shout", "shout", "Failed", "2s"]
     assert lines[3].endswith("Error (exit code 1)")
 
 
 def test_summary_lines_failed_run() -> None:
     lines = console.summary_lines(st.hello("Failed"))
-    assert lines[0] == "✖ hello-abcde Failed in 6.0s (1/2 steps)"
+    assert lines[0] == "✖ hello-abcde Failed in 6s (1/2 steps)"
     assert "  message: child 'x' failed" in lines
     assert "  ✖ shout Failed: Error (exit code 1)" in lines
 
 
 def test_summary_lines_outputs_and_download_hint() -> None:
     lines = console.summary_lines(st.hello())
-    assert lines[0] == "✔ hello-abcde Succeeded in 6.0s (2/2 steps)"
+    assert lines[0] == "✔ hello-abcde Succeeded in 6s (2/2 steps)"
     assert lines[1:] == [
         "Outputs:",
         "  shout  size = 12",
@@ -158,7 +158,7 @@ def test_run_rows_newest_first() -> None:
     new["status"]["startedAt"] = st.ts(30)
     rows = console.run_rows([old, new], NOW)
     assert [r[0] for r in rows] == ["fan-xyz12", "hello-abcde"]
-    assert rows[1] == ("hello-abcde", "Succeeded", "1m ago", "6.0s", "2/2", "")
+    assert rows[1] == ("hello-abcde", "Succeeded", "1m ago", "6s", "2/2", "")
 
 
 def test_live_view_renders_without_a_terminal() -> None:
@@ -177,3 +177,13 @@ def test_summary_leaves_out_recovered_failures() -> None:
         if raw["type"] in ("Retry", "TaskGroup"):
             raw["phase"] = "Failed"
     assert "  ✖ square(1:1)(0) Failed: Error (exit code 1)" in console.summary_lines(wf)
+
+
+def test_spans_are_no_more_precise_than_the_timestamps() -> None:
+    from dflowctl.tree import format_span
+
+    assert format_span("2026-01-02T03:04:00Z", "2026-01-02T03:04:03Z") == "3s"
+    assert format_span("2026-01-02T03:04:00.100Z", "2026-01-02T03:04:00.520Z") == "0.4s"
+    assert format_span("2026-01-02T03:04:00Z", "2026-01-02T03:06:05Z") == "2m05s"
+    assert format_span("2026-01-02T03:04:00Z", None, NOW) == "1m00s"
+    assert format_span(None, None) == ""

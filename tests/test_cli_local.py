@@ -1,0 +1,219 @@
+"""End to end through the real entry point: `python -m dflowctl` in a subprocess, the real
+spec loader, renderer and local engine, run records in a private $DFLOWCTL_HOME."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO, SPECS, run_cli
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def run_name(stdout: str) -> str:
+    m = re.search(r"^Name: (\S+)$", stdout, re.M)
+    assert m, stdout
+    return m.group(1)
+
+
+@pytest.fixture(scope="module")
+def hello_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, subprocess.CompletedProcess[str]]:
+    """One HelloWorld run shared by the read-only tests below."""
+    home = tmp_path_factory.mktemp("home")
+    env = {"DFLOWCTL_HOME": str(home), "DFLOWCTL_CONFIG": str(home / "none.yaml")}
+    res = run_cli("run", str(SPECS / "hello.yaml"), env=env, cwd=home)
+    return home, run_name(res.stdout), res
+
+
+def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return run_cli(
+        *args, cwd=home, env={"DFLOWCTL_HOME": str(home), "DFLOWCTL_CONFIG": str(home / "none.yaml")}
+    )
+
+
+def test_hello_succeeds_and_prints_its_outputs(hello_run) -> None:
+    _, name, res = hello_run
+    assert res.returncode == 0, res.stderr
+    assert re.fullmatch(r"hello-[a-z0-9]{5}", name)
+    assert f"✔ {name} Succeeded in " in res.stdout
+    assert "(2/2 steps)" in res.stdout
+    assert "  shout  size = 12" in res.stdout  # "HELLOWORLD!\n"
+    assert re.search(r"^  shout  loud -> \S+", res.stdout, re.M)
+    # not a terminal: one plain line per event on stderr, no colour codes, no carriage returns
+    events = res.stderr.splitlines()
+    assert events[0] == f"{name} Running"
+    finished = [e for e in events if "Succeeded" in e]
+    assert [e.split()[0] for e in finished] == ["write", "shout"]
+    assert all(re.fullmatch(r"(write|shout)  Succeeded  \d+(\.\d)?s", e) for e in finished)
+    assert set(events[1:]) - set(finished) <= {"write  Running", "shout  Running"}
+    assert "\x1b" not in res.stdout + res.stderr and "\r" not in res.stdout + res.stderr
+
+
+def test_download_hello_artifacts(hello_run, tmp_path: Path) -> None:
+    home, name, _ = hello_run
+    out = tmp_path / "out"
+    res = cli(home, "download", name, "-d", str(out))
+    assert res.returncode == 0, res.stderr
+    assert (out / "write" / "out_art" / "msg.txt").read_text() == "HelloWorld!\n"
+    assert (out / "write" / "out_art" / "results.txt").read_text() == "number: 1\nlength: 11\n"
+    loud = out / "shout" / "loud"
+    assert (loud.read_text() if loud.is_file() else (loud / "out.txt").read_text()) == "HELLOWORLD!\n"
+    assert str(out / "write" / "out_art" / "msg.txt") in res.stdout.splitlines()
+    again = cli(home, "download", name, "-d", str(out))
+    assert again.returncode == 0 and "already up to date" in again.stderr
+
+
+def test_download_default_dir_step_and_artifact(hello_run) -> None:
+    home, name, _ = hello_run
+    res = cli(home, "download", name, "--step", "write", "--artifact", "out_art")
+    assert res.returncode == 0, res.stderr
+    assert (home / name / "write" / "out_art" / "msg.txt").read_text() == "HelloWorld!\n"
+    assert not (home / name / "shout").exists()
+
+
+def test_download_refuses_to_overwrite_a_different_file(hello_run, tmp_path: Path) -> None:
+    home, name, _ = hello_run
+    out = tmp_path / "o"
+    assert cli(home, "download", name, "--step", "write", "-d", str(out)).returncode == 0
+    msg = out / "write" / "out_art" / "msg.txt"
+    msg.write_text("edited\n")
+    res = cli(home, "download", name, "--step", "write", "-d", str(out))
+    assert res.returncode == 2
+    assert res.stderr.splitlines()[0] == f"error: {msg} already exists with different content"
+    assert msg.read_text() == "edited\n"
+    res = cli(home, "download", name, "--step", "write", "-d", str(out), "--force")
+    assert res.returncode == 0, res.stderr
+    assert msg.read_text() == "HelloWorld!\n"
+
+
+def test_unknown_run_step_artifact_are_clear_errors(hello_run) -> None:
+    home, name, _ = hello_run
+    res = cli(home, "status", "hello-nope1")
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr.startswith("error: ") and "hello-nope1" in res.stderr
+    assert "Traceback" not in res.stderr
+    res = cli(home, "download", name, "--step", "shuot")
+    assert res.returncode == 2
+    assert res.stderr == f"error: run {name!r} has no step 'shuot'\n  hint: did you mean 'shout'?\n"
+    res = cli(home, "download", name, "--step", "shout", "--artifact", "lowd")
+    assert res.returncode == 2
+    assert res.stderr == (
+        f"error: step 'shout' of run {name!r} has no output artifact 'lowd'\n  hint: did you mean 'loud'?\n"
+    )
+    res = cli(home, "logs", name, "--step", "nope")
+    assert res.returncode == 2 and "has no step 'nope'" in res.stderr
+
+
+def test_status_list_tree_and_json(hello_run) -> None:
+    home, name, _ = hello_run
+    res = cli(home, "status")
+    assert res.returncode == 0, res.stderr
+    row = next(line for line in res.stdout.splitlines() if line.startswith(name))
+    assert row.split()[1] == "Succeeded" and "2/2" in row.split()
+    res = cli(home, "status", name)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert f"Name:      {name}" in lines and "Phase:     Succeeded" in lines
+    steps = [ln.split()[:4] for ln in lines if ln.startswith(("├─", "└─"))]
+    assert steps[0][:3] == ["├─✔", "write", "write-file"] and steps[0][3] == "Succeeded"
+    assert steps[1][:4] == ["└─✔", "shout", "shout", "Succeeded"]
+    wf = json.loads(cli(home, "status", name, "-o", "json").stdout)
+    assert wf["metadata"]["name"] == name and wf["status"]["phase"] == "Succeeded"
+
+
+def test_fanout_sum_and_json_output(dflowctl_home: Path, tmp_path: Path) -> None:
+    res = run_cli("run", str(SPECS / "fanout.yaml"), "-p", "n=5", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "  total  total = 30" in res.stdout  # 0+1+4+9+16
+    res = run_cli("run", str(SPECS / "fanout.yaml"), "-o", "json", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    wf = json.loads(res.stdout)  # nothing but the object on stdout
+    total = [n for n in wf["status"]["nodes"].values() if n["displayName"] == "total"]
+    params = {p["name"]: p["value"] for p in total[0]["outputs"]["parameters"]}
+    assert params["total"] == "285"  # sum of squares 0..9
+
+
+def test_failed_run_exits_1_with_its_message(dflowctl_home: Path, tmp_path: Path) -> None:
+    res = run_cli("run", str(SPECS / "retry.yaml"), "-p", "failures=9", cwd=tmp_path)
+    assert res.returncode == 1, res.stderr
+    name = run_name(res.stdout)
+    assert f"✖ {name} Failed" in res.stdout
+    assert re.search(r"^  ✖ flaky\S* (Failed|Error)", res.stdout, re.M)
+    logs = run_cli("logs", name, "--step", "flaky", cwd=tmp_path)
+    assert logs.returncode == 0, logs.stderr
+    assert re.search(r"^flaky\S*: attempt 0$", logs.stdout, re.M)
+    assert re.search(r"^flaky\S*: attempt 3$", logs.stdout, re.M)
+
+
+def test_bad_spec_and_parameter_are_bad_input(dflowctl_home: Path, tmp_path: Path) -> None:
+    res = run_cli("run", str(tmp_path / "missing.yaml"), cwd=tmp_path)
+    assert res.returncode == 2 and "missing.yaml" in res.stderr and "Traceback" not in res.stderr
+    res = run_cli("run", str(SPECS / "fanout.yaml"), "-p", "n=lots", cwd=tmp_path)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+
+
+def test_dry_run_prints_the_manifest(dflowctl_home: Path) -> None:
+    res = run_cli("run", "specs/hello.yaml", "--dry-run", "-o", "json")
+    assert res.returncode == 0, res.stderr
+    manifest = json.loads(res.stdout)
+    assert manifest["kind"] == "Workflow" and manifest["metadata"]["generateName"] == "hello-"
+    assert not (dflowctl_home / "runs").exists() or not any((dflowctl_home / "runs").iterdir())
+
+
+SLOW_SPEC = """\
+apiVersion: dflowctl/v1alpha1
+kind: Workflow
+metadata: {name: slow}
+spec:
+  ops:
+    nap:
+      image: alpine:3.20
+      script: |
+        echo napping
+        sleep 60
+  steps:
+    - name: nap
+      op: nap
+"""
+
+
+def test_ctrl_c_stops_the_run_and_exits_130(dflowctl_home: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "slow.yaml"
+    spec.write_text(SLOW_SPEC)
+    env = {**os.environ, "NO_COLOR": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dflowctl", "run", str(spec)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    deadline = time.monotonic() + 30
+    seen = []
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        seen.append(line)
+        if line.strip() == "nap  Running":
+            break
+    else:
+        proc.kill()
+        pytest.fail("the step never started: " + "".join(seen))
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 130, err
+    name = run_name(out)
+    assert f"error: interrupted: run {name} stopped" in err
+    assert f"hint: resume it with: dflowctl retry {name}" in err
+    wf = json.loads(run_cli("status", name, "-o", "json").stdout)
+    assert wf["status"]["phase"] in ("Failed", "Error")
