@@ -329,3 +329,13 @@ def test_coalesce_cannot_mix_with_other_operators() -> None:
         ev("nil ?? 1 + 2")
     assert ev("(nil ?? 1) + 2") == 3
     assert ev("nil ?? nil ?? 4") == 4
+
+
+def test_render_value_times() -> None:
+    t = dt.datetime(2024, 5, 6, 7, 8, 9, 500000, tzinfo=dt.timezone.utc)
+    assert render_value(t) == "2024-05-06T07:08:09Z"
+    assert render_value(dt.datetime(2024, 5, 6)) == "2024-05-06T00:00:00Z"
+    assert render_value(dt.timedelta(seconds=90)) == "1m30s"
+    assert go_json(t) == '"2024-05-06T07:08:09.5Z"'
+    tz = dt.timezone(dt.timedelta(hours=2))
+    assert render_value(dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=tz)) == "2024-05-06T07:08:09+02:00"

@@ -231,18 +231,31 @@ def go_json(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ",".join(go_json(v) for v in value) + "]"
     if isinstance(value, _dt.datetime):
-        return _json_str(value.isoformat().replace("+00:00", "Z"))
+        return _json_str(_rfc3339_nano(value))
     if isinstance(value, _dt.timedelta):
         ns = (value.days * 86400 + value.seconds) * 1_000_000_000 + value.microseconds * 1000
         return str(ns)
     raise ExprError(f"json: unsupported type: {type_name(value)}")
 
 
+def _rfc3339_nano(t: _dt.datetime) -> str:
+    """time.Time's JSON form (RFC 3339 with the fraction when there is one)."""
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=_dt.timezone.utc)
+    base = rfc3339(t)
+    if t.microsecond:
+        frac = f".{t.microsecond:06d}".rstrip("0")
+        cut = 19
+        base = base[:cut] + frac + base[cut:]
+    return base
+
+
 def render_value(value: Any) -> str:
     """How a non-string scope value is written into a simple `{{tag}}`.
 
-    Strings as they are; numbers plain; bool ``true``/``false``; lists, dicts and
-    None as compact JSON (Go's json.Marshal).
+    Strings as they are; numbers plain; bool ``true``/``false``; times as RFC 3339;
+    durations as Go prints them; lists, dicts and None as compact JSON (Go's
+    json.Marshal).
     """
     if isinstance(value, str):
         return value
@@ -252,7 +265,19 @@ def render_value(value: Any) -> str:
         return str(value)
     if isinstance(value, float):
         return go_float_json(value) if math.isfinite(value) else go_float_v(value)
+    if isinstance(value, _dt.datetime):
+        return rfc3339(value)
+    if isinstance(value, _dt.timedelta):
+        return go_sprint(value)
     return go_json(value)
+
+
+def rfc3339(t: _dt.datetime) -> str:
+    """``t.Format(time.RFC3339)``: ``2024-05-06T07:08:09Z`` (naive times are taken as UTC)."""
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=_dt.timezone.utc)
+    text = t.replace(microsecond=0).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def is_number(value: Any) -> bool:
