@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -106,22 +107,37 @@ class Row:
         return format_span(self.node.started_at, self.node.finished_at, now)
 
 
-def _collapse(children: list[TreeNode], limit: int | None) -> tuple[list[TreeNode], str | None]:
-    """At most ``limit`` children: the unfinished and failed ones first, then the latest."""
+_LOOP_ITEM = re.compile(r".*\(\d+(:.*)?\)$")
+
+
+def _collapse(children: list[TreeNode], limit: int | None) -> list[TreeNode | str]:
+    """At most ``limit`` children, chosen in this order: unfinished or failed ones,
+    steps that are not loop items, then the latest; a "… N more" line stands where
+    the first hidden child was."""
     if limit is None or len(children) <= limit:
-        return children, None
-    keep = [c for c in children if c.phase not in FINISHED_PHASES or c.phase in FAILED_PHASES][:limit]
-    if len(keep) < limit:
-        rest = [c for c in children if c not in keep]
-        keep += rest[-(limit - len(keep)) :]
-    order = {id(c): i for i, c in enumerate(children)}
-    keep.sort(key=lambda c: order[id(c)])
-    hidden = [c for c in children if c not in keep]
+        return list(children)
+
+    def rank(item: tuple[int, TreeNode]) -> tuple[int, int]:
+        pos, c = item
+        if c.phase not in FINISHED_PHASES or c.phase in FAILED_PHASES:
+            return (0, pos)
+        if not _LOOP_ITEM.match(c.display_name):
+            return (1, pos)
+        return (2, -pos)
+
+    keep = {id(c) for _, c in sorted(enumerate(children), key=rank)[:limit]}
+    hidden = [c for c in children if id(c) not in keep]
     counts: dict[str, int] = {}
     for c in hidden:
         counts[c.phase] = counts.get(c.phase, 0) + 1
     detail = ", ".join(f"{n} {phase}" for phase, n in sorted(counts.items()))
-    return keep, f"… {len(hidden)} more ({detail})"
+    entries: list[TreeNode | str] = []
+    for c in children:
+        if id(c) in keep:
+            entries.append(c)
+        elif c is hidden[0]:
+            entries.append(f"… {len(hidden)} more ({detail})")
+    return entries
 
 
 def tree_rows(root: TreeNode, *, limit: int | None = None) -> list[Row]:
@@ -129,8 +145,7 @@ def tree_rows(root: TreeNode, *, limit: int | None = None) -> list[Row]:
     rows = [Row("", root, root.name)]
 
     def visit(node: TreeNode, indent: str) -> None:
-        kids, more = _collapse(node.children, limit)
-        entries: list[TreeNode | str] = [*kids, *([more] if more else [])]
+        entries = _collapse(node.children, limit)
         for i, entry in enumerate(entries):
             last = i == len(entries) - 1
             branch = "└─" if last else "├─"

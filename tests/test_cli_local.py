@@ -217,3 +217,58 @@ def test_ctrl_c_stops_the_run_and_exits_130(dflowctl_home: Path, tmp_path: Path)
     assert f"hint: resume it with: dflowctl retry {name}" in err
     wf = json.loads(run_cli("status", name, "-o", "json").stdout)
     assert wf["status"]["phase"] in ("Failed", "Error")
+
+
+def run_on_a_terminal(args: list[str], env: dict[str, str], timeout: float = 60) -> tuple[int, str]:
+    """Run dflowctl with stdout and stderr on a pseudo-terminal; returns (exit code, all output)."""
+    import pty
+    import select
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dflowctl", *args],
+        cwd=REPO,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=follower,
+        stderr=follower,
+    )
+    os.close(follower)
+    chunks = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([leader], [], [], 0.2)
+        if ready:
+            try:
+                data = os.read(leader, 65536)
+            except OSError:  # the terminal closed: the process ended
+                break
+            if not data:
+                break
+            chunks.append(data)
+        elif proc.poll() is not None:
+            break
+    os.close(leader)
+    code = proc.wait(timeout=10)
+    return code, b"".join(chunks).decode("utf-8", "replace")
+
+
+def test_terminal_gets_a_live_coloured_tree(dflowctl_home: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "DFLOWCTL_ENGINE", "CI")}
+    env.update(TERM="xterm-256color", COLUMNS="120", LINES="40")
+    code, text = run_on_a_terminal(["run", str(SPECS / "fanout.yaml"), "-p", "n=20"], env)
+    assert code == 0, text
+    assert "\x1b[32m" in text  # green for Succeeded
+    assert re.search(r"STEP\S*\s.*TEMPLATE", text)  # the live table's header
+    assert "more (" in text  # 20 items are collapsed to the ones that matter
+    assert re.search(r"Succeeded in \d+s \(21/21 steps\)", text)
+    assert "total = 2470" in text
+
+
+def test_no_color_on_a_terminal(dflowctl_home: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DFLOWCTL_ENGINE", "CI")}
+    env.update(TERM="xterm-256color", COLUMNS="120", NO_COLOR="1")
+    code, text = run_on_a_terminal(["run", str(SPECS / "hello.yaml")], env)
+    assert code == 0, text
+    assert not re.search(r"\x1b\[[0-9;]*3[0-7]m", text)  # no foreground colours
+    assert "size = 12" in text

@@ -148,8 +148,24 @@ def test_collapse_keeps_failed_and_running_items() -> None:
     labels = [r.label for r in rows]
     shown = [lab for lab in labels if lab.startswith("square(") and "(1:1)(" not in lab]
     assert shown == ["square(3:3)", "square(7:7)", "square(27:27)", "square(28:28)", "square(29:29)"]
-    assert labels[labels.index("square(29:29)") + 1] == "… 25 more (25 Succeeded)"
-    assert [r.prefix for r in rows if r.label.startswith("… 25")] == ["│ └─"]
+    # the "more" line stands where the first hidden item was (square(0:0))
+    assert labels[labels.index("square(3:3)") - 1] == "… 25 more (25 Succeeded)"
+    assert [r.prefix for r in rows if r.label.startswith("… 25")] == ["│ ├─"]
+
+
+def test_collapse_keeps_steps_that_are_not_loop_items() -> None:
+    wf = st.fanout(30)
+    root = build_tree(wf)
+    root.children = [*root.children[1].children, root.children[2]]  # items and `total` as siblings
+    labels = [r.label for r in console.tree_rows(root, limit=4)]
+    assert labels == [
+        "fan-xyz12",
+        "… 27 more (27 Succeeded)",
+        "square(27:27)",
+        "square(28:28)",
+        "square(29:29)",
+        "total",
+    ]
 
 
 def test_run_rows_newest_first() -> None:
