@@ -159,9 +159,10 @@ def read_inputs(root: Path, entry: object) -> dict[str, object]:
     return values
 
 
-def call_entrypoint(entry: object, inputs: dict[str, object]) -> object:
+def call_entrypoint(entry: Any, inputs: dict[str, object]) -> object:
     if inspect.isclass(entry) and callable(getattr(entry, "execute", None)):
-        return entry().execute(dict(inputs))
+        instance: Any = entry()
+        return instance.execute(dict(inputs))
     if callable(entry):
         return entry(**inputs)
     raise OpError(f"'{CONFIG['entrypoint']}' is neither a callable nor an OP class with execute()")
