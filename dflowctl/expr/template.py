@@ -91,7 +91,11 @@ def build_env(scope: Mapping[str, Any], roots: frozenset[str] | None = None) -> 
     """
     root: dict[str, Any] = {}
     owned: set[int] = {id(root)}
-    keys = scope if roots is None else [k for k in scope if k.partition(".")[0] in roots]
+    if roots is None:
+        keys: Any = scope
+    else:
+        prefixes = _prefixes(roots)
+        keys = [k for k in scope if k in roots or k.startswith(prefixes)]
     for key in sorted(keys, key=lambda k: k.count(".")):
         value = scope[key]
         parts = key.split(".")
@@ -114,6 +118,11 @@ def build_env(scope: Mapping[str, Any], roots: frozenset[str] | None = None) -> 
             cur[last] = value
     root.update(ARGO_FUNCTIONS)
     return root
+
+
+@functools.lru_cache(maxsize=1024)
+def _prefixes(roots: frozenset[str]) -> tuple[str, ...]:
+    return tuple(r + "." for r in roots)
 
 
 def evaluate_expr(expr: str, env: Mapping[str, Any]) -> Any:
