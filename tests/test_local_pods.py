@@ -393,6 +393,7 @@ PARITY_SOURCES = [
     "import sys\nprint('before')\nsys.exit(5)",
     "print('x')\nraise ValueError('nope')",
     "import json, random\nprint(json.dumps({'r': 0 <= random.random() < 1}))",
+    "print('unclosed'",
 ]
 
 
@@ -482,3 +483,17 @@ def test_fork_server_runs_100_python_items_faster_than_fresh_interpreters(tmp_pa
     assert len(out) == n and all(x.phase == "Succeeded" and x.result == '{"x": 1}' for x in out)
     assert per_item < fresh, (per_item, fresh)
     assert per_item < 0.05
+
+
+def test_pod_modules_shadow_preloaded_ones_as_in_a_fresh_python(
+    runner: PodRunner, tmp_path: Path, mode: str
+) -> None:
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "textwrap.py").write_text("MINE = True\n")  # the warm interpreter has preloaded textwrap
+    src = "import textwrap\nprint(getattr(textwrap, 'MINE', False))"
+    env = {"PYTHONPATH": "/tmp/dflowctl/source"}
+    res = run(runner, tmp_path, py_script(src), inputs=[("/tmp/dflowctl/source", lib)], env=env)
+    assert (res.phase, res.result) == ("Succeeded", "True")
+    res = run(runner, tmp_path, py_script(src), name="plain")  # and the next pod gets the standard one
+    assert (res.phase, res.result) == ("Succeeded", "False")

@@ -222,6 +222,7 @@ def _run_python(spec: dict) -> int:
     if "random" in sys.modules:
         sys.modules["random"].seed()  # a fresh interpreter would have its own seed
 
+    code = py.get("_code")
     if py["kind"] == "file":
         filename = py["target"]
         try:
@@ -241,6 +242,7 @@ def _run_python(spec: dict) -> int:
         first = ""
         sys.argv = ["-c", *py["args"]]
     sys.path[:] = [first, *py.get("path", []), *sys.path[1:]]
+    _unshadow([first, *py.get("path", [])])
     main = types.ModuleType("__main__")
     main.__dict__["__builtins__"] = builtins
     main.__file__ = filename if py["kind"] == "file" else None  # type: ignore[assignment]
@@ -248,7 +250,8 @@ def _run_python(spec: dict) -> int:
         del main.__file__
     sys.modules["__main__"] = main
     try:
-        code = compile(source, filename, "exec", dont_inherit=True)
+        if code is None:
+            code = compile(source, filename, "exec", dont_inherit=True)
         exec(code, main.__dict__)
         rc = 0
     except SystemExit as exc:
@@ -334,15 +337,66 @@ def _load(path: str) -> dict:
         return json.load(fh)
 
 
+_PRELOADED: set[str] = set()  # top-level modules the server imported beyond a fresh interpreter's
+_CODE_CACHE: dict[tuple[str, str], object] = {}
+_CODE_CACHE_SIZE = 64
+
+
+def _precompile(spec: dict) -> None:
+    """Compile the pod's Python source once per distinct source; children inherit the code object.
+
+    A fan-out runs the same script for every item (values come in env), and
+    compiling a large script costs more than forking.
+    """
+    py = spec.get("py") if spec.get("mode") == "python" else None
+    if not py or py.get("source") is None:
+        return
+    key = (py["target"], py["source"])
+    code = _CODE_CACHE.get(key)
+    if code is None:
+        try:
+            code = compile(
+                py["source"].encode("utf-8", "surrogateescape"), py["target"], "exec", dont_inherit=True
+            )
+        except (SyntaxError, ValueError):
+            return  # the child compiles again and reports it as python3 would
+        if len(_CODE_CACHE) >= _CODE_CACHE_SIZE:
+            _CODE_CACHE.pop(next(iter(_CODE_CACHE)))
+        _CODE_CACHE[key] = code
+    py["_code"] = code
+
+
+def _unshadow(entries: list[str]) -> None:
+    """Forget preloaded modules that a module in the pod's own path entries would shadow.
+
+    A fresh interpreter would import the pod's ``json.py`` (say) from its
+    PYTHONPATH; the warm one must not hand it the standard library's instead.
+    """
+    if not _PRELOADED:
+        return
+    for entry in entries:
+        try:
+            names = os.listdir(entry or ".")
+        except OSError:
+            continue
+        for name in names:
+            stem = name[:-3] if name.endswith(".py") else name
+            if stem in _PRELOADED:
+                for mod in [m for m in sys.modules if m == stem or m.startswith(stem + ".")]:
+                    del sys.modules[mod]
+
+
 def serve(fd: int, preload: list[str]) -> None:
     import importlib
 
     sock = socket.socket(fileno=fd)
+    at_startup = set(sys.modules)
     for name in preload:
         try:
             importlib.import_module(name)
         except Exception:
             pass
+    _PRELOADED.update({m.split(".")[0] for m in sys.modules if m not in at_startup})
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
@@ -392,6 +446,7 @@ def serve(fd: int, preload: list[str]) -> None:
             msg = json.loads(data)
             try:
                 spec = _load(msg["spec"])
+                _precompile(spec)
                 pid = os.fork()
             except OSError as exc:
                 send({"id": msg["id"], "error": f"could not start the pod: {exc}"})

@@ -13,8 +13,8 @@ Two methods, detected once per file system and cached:
     No namespaces: absolute container paths the template names (artifact and
     parameter paths, ``workingDir``, and anything under ``/tmp``) are rewritten
     in command, args, script source and env values to ``<work_dir>/root/<path>``,
-    and ``DFLOWCTL_ROOT=<work_dir>/root`` tells dflowctl's Python bootstrap to do
-    the same for its own paths.
+    and ``DFLOWCTL_ROOT=<work_dir>/root/tmp/dflowctl`` tells dflowctl's Python
+    bootstrap where its ``/tmp/dflowctl`` is.
 
 In both, the host file for container path ``P`` is ``<work_dir>/root/P``
 (``host_path``). ``DFLOWCTL_ISOLATION=overlay|remap`` forces a method.
@@ -36,7 +36,8 @@ OVERLAY = "overlay"
 REMAP = "remap"
 METHODS = (OVERLAY, REMAP)
 ENV_FORCE = "DFLOWCTL_ISOLATION"
-ENV_ROOT = "DFLOWCTL_ROOT"
+ENV_ROOT = "DFLOWCTL_ROOT"  # the bootstrap's stand-in for BOOTSTRAP_ROOT (render/bootstrap.py)
+BOOTSTRAP_ROOT = "/tmp/dflowctl"
 
 SERVER_FILE = Path(__file__).with_name("_podserver.py")
 

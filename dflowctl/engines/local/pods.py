@@ -245,11 +245,14 @@ class PodRunner:
 
         _place_inputs(root, req.input_artifacts)
         script_path = None
+        source = None
         if kind == "script":
             host_script = isolation.host_path(root, SCRIPT_PATH)
             host_script.parent.mkdir(parents=True, exist_ok=True)
             source = str(body.get("source") or "")
-            host_script.write_text(remap(source) if remap else source, encoding="utf-8")
+            if remap:
+                source = remap(source)
+            host_script.write_text(source, encoding="utf-8")
             host_script.chmod(0o755)
             script_path = str(host_script) if remap else SCRIPT_PATH
         try:
@@ -261,7 +264,7 @@ class PodRunner:
             for k in list(env):
                 if k not in BASE_ENV_KEYS:
                     env[k] = remap(env[k])
-            env[isolation.ENV_ROOT] = str(root)
+            env[isolation.ENV_ROOT] = str(isolation.host_path(root, isolation.BOOTSTRAP_ROOT))
         argv = [images.expand_vars(a, env) for a in argv]
         argv = images.host_program(argv, env.get("PATH", os.defpath))
 
@@ -280,6 +283,8 @@ class PodRunner:
             cwd = str(isolation.host_path(root, working_dir))
 
         py, python, preload = self._python_plan(argv, env)
+        if py is not None and py["kind"] == "file" and py["target"] == script_path:
+            py["source"] = source  # compiled once by the warm interpreter, for every item
         return _Plan(argv, env, cwd, working_dir, view, method, root, py, python, preload)
 
     def _python_plan(
