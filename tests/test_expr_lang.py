@@ -339,3 +339,13 @@ def test_render_value_times() -> None:
     assert go_json(t) == '"2024-05-06T07:08:09.5Z"'
     tz = dt.timezone(dt.timedelta(hours=2))
     assert render_value(dt.datetime(2024, 5, 6, 7, 8, 9, tzinfo=tz)) == "2024-05-06T07:08:09+02:00"
+
+
+def test_map_literal_keys() -> None:
+    assert ev("{1: 'a', b: 2, 'c d': 3, ('e' + 'f'): 4}") == {"1": "a", "b": 2, "c d": 3, "ef": 4}
+    assert ev("{a: 1,}.a") == 1
+
+
+def test_env_functions_override_builtins_and_argo_functions_are_always_there() -> None:
+    assert evaluate_expr("upper('x')", {"upper": lambda s: s + "!"}) == "x!"
+    assert evaluate_expr("asInt('2') + len(x)", {"x": [1, 2]}) == 4

@@ -269,7 +269,8 @@ class Parser:
             t = self.tok
             if t.kind in (IDENT, STR, NUM):
                 self._advance()
-                key: Node = ("lit", t.value)
+                # expr-lang: a number key is its text, like an identifier key
+                key: Node = ("lit", t.value if t.kind != NUM else str(t.value))
             elif self._is_op("("):
                 self._advance()
                 key = self.parse_expression(0)

@@ -131,7 +131,7 @@ def evaluate_expr(expr: str, env: Mapping[str, Any]) -> Any:
     Argo's functions (``asInt``, ``asFloat``, ``jsonpath``, ``toJson``, ``sprig``) are
     available unless ``env`` defines the same names.
     """
-    full: Mapping[str, Any] = env if "sprig" in env else ChainMap(dict(env), dict(ARGO_FUNCTIONS))
+    full: Mapping[str, Any] = env if "sprig" in env else ChainMap(env, ARGO_FUNCTIONS)  # type: ignore[arg-type]
     return run(expr, full)
 
 
