@@ -555,3 +555,46 @@ def test_source_archive_is_reproducible_and_skips_caches(tmp_path: Path) -> None
         assert {m.mtime for m in tar.getmembers()} == {0}
     (src / "top.py").write_text("Y = 3\n")
     assert source_key(src) != key
+
+
+def test_dag_fan_out_with_parallelism_and_composite_on_exit(tmp_path: Path) -> None:
+    make = py("make", outputs_parameters=(P("items", "list"),))
+    comp = m.Op(
+        "sos",
+        "dag",
+        inputs_parameters=(P("n", "int"),),
+        dag=(
+            S(
+                "sq",
+                "square",
+                parameters={"x": "{{item}}"},
+                foreach=m.Foreach("range", count="{{inputs.parameters.n}}"),
+            ),
+            S("sum", "sum-files", artifacts={"files": "{{tasks.sq.outputs.artifacts.result}}"}),
+        ),
+    )
+    dag = (
+        S("make", "make"),
+        S(
+            "sq",
+            "square",
+            parameters={"x": "{{item}}"},
+            foreach=m.Foreach("param", param="{{tasks.make.outputs.parameters.items}}", parallelism=2),
+        ),
+        S("sum", "sum-files", artifacts={"files": "{{tasks.sq.outputs.artifacts.result}}"}),
+    )
+    out = render_workflow(wf_of(PRODUCER, CONSUMER, make, comp, dag=dag, on_exit="sos"))
+    ts = templates(out)
+    make_t, sq, total = ts["main"]["dag"]["tasks"]
+    assert "depends" not in make_t
+    assert sq["depends"] == "make" and sq["template"] == "main-sq"
+    assert total["depends"] == "sq"
+    assert total["arguments"]["artifacts"] == [
+        {"name": "files", "s3": {"key": "{{workflow.name}}/dflowctl/fanin/sq/result"}}
+    ]
+    assert ts["main-sq"]["steps"][0][0]["withParam"] == "{{inputs.parameters.dflowctl-lift-0}}"
+    assert out["spec"]["onExit"] == "sos"
+    assert ts["sos"]["inputs"]["parameters"][-1] == {"name": "dflowctl-scope", "default": "sos"}
+    inner_sum = ts["sos"]["dag"]["tasks"][1]
+    assert inner_sum["depends"] == "sq"
+    argo_validate(out, tmp_path)
