@@ -190,3 +190,29 @@ def test_item_scope_feeds_substitute() -> None:
         == 'even/4/{"evenness":"even","value":4}'
     )
     assert substitute("{{=asInt(item.value) * 2}}", scope) == "8"
+
+
+def test_argo_variables_doc_examples() -> None:
+    """The expression examples of Argo's docs/variables.md, as tags."""
+    scope = {
+        "inputs.parameters.my-int-param": "7",
+        "inputs.parameters.my-float-param": "2.5",
+        "inputs.parameters.my-string-param": "  padded  ",
+        "inputs.parameters.json": '{"some": {"path": "found"}}',
+        "steps.my-step.outputs.result": "out",
+    }
+    cases = {
+        "{{=[1, 2]}}": "[1 2]",
+        "{{=filter([1, 2], { # > 1})}}": "[2]",
+        "{{=map([1, 2], { # * 2 })}}": "[2 4]",
+        "{{=asInt(inputs.parameters['my-int-param'])}}": "7",
+        "{{=asFloat(inputs.parameters['my-float-param'])}}": "2.5",
+        "{{=string(1)}}": "1",
+        "{{=toJson([1, 2])}}": "[1,2]",
+        "{{=jsonpath(inputs.parameters.json, '$.some.path')}}": "found",
+        "{{=sprig.trim(inputs.parameters['my-string-param'])}}": "padded",
+        "{{=sprig.int('not a number')}}": "0",
+        "{{=steps['my-step'].outputs.result}}": "out",
+    }
+    for text, expected in cases.items():
+        assert substitute(text, scope) == expected, text
