@@ -24,10 +24,12 @@ from dflowctl.engines.argo import ArgoEngine, WorkflowRejectedError, decode_node
 from dflowctl.errors import EXIT_UNREACHABLE, ClusterError, NotFoundError, UsageError
 from dflowctl.kube import NoArgoError
 from dflowctl.settings import Settings
-from tests.k8s.fixtures import NAMESPACE, fake_kube  # noqa: F401
+from tests.k8s import fixtures
+from tests.k8s.fixtures import NAMESPACE
 from tests.k8s.server import FakeKube, PodLog
 
 pytestmark = pytest.mark.timeout(60)
+fake_kube = fixtures.fake_kube  # the fixture
 
 MANIFEST: dict[str, Any] = {
     "apiVersion": "argoproj.io/v1alpha1",
@@ -103,7 +105,7 @@ def follow(engine: ArgoEngine, name: str) -> tuple[dict[str, Any], list[dict[str
 # ------------------------------------------------------------------------------------ basics
 
 
-def test_submit_creates_the_workflow_and_lists_it(fake_kube: FakeKube) -> None:  # noqa: F811
+def test_submit_creates_the_workflow_and_lists_it(fake_kube: FakeKube) -> None:
     eng = engine_for(fake_kube)
     created = eng.submit(MANIFEST, RunOptions(wait=False))
     name = created["metadata"]["name"]
@@ -116,7 +118,7 @@ def test_submit_creates_the_workflow_and_lists_it(fake_kube: FakeKube) -> None: 
     assert "namespace" not in MANIFEST["metadata"]  # the caller's manifest is not changed
 
 
-def test_list_uses_a_label_selector_and_ignores_other_workflows(fake_kube: FakeKube) -> None:  # noqa: F811
+def test_list_uses_a_label_selector_and_ignores_other_workflows(fake_kube: FakeKube) -> None:
     eng = engine_for(fake_kube)
     mine = eng.submit(MANIFEST, RunOptions(wait=False))["metadata"]["name"]
     other = {**MANIFEST, "metadata": {"name": "not-ours"}}
@@ -125,7 +127,7 @@ def test_list_uses_a_label_selector_and_ignores_other_workflows(fake_kube: FakeK
     assert fake_kube.requests_matching("labelSelector=app.kubernetes.io/managed-by=dflowctl") == 1
 
 
-def test_dry_run_creates_nothing_and_server_dry_run_asks_the_server(fake_kube: FakeKube) -> None:  # noqa: F811
+def test_dry_run_creates_nothing_and_server_dry_run_asks_the_server(fake_kube: FakeKube) -> None:
     eng = engine_for(fake_kube)
     local = eng.submit(MANIFEST, RunOptions(wait=False, extra={"dry_run": True}))
     assert local["metadata"]["namespace"] == "argo" and "name" not in local["metadata"]
@@ -136,14 +138,14 @@ def test_dry_run_creates_nothing_and_server_dry_run_asks_the_server(fake_kube: F
     assert fake_kube.store.items("workflows", NAMESPACE) == []
 
 
-def test_namespace_flag_beats_the_context(fake_kube: FakeKube) -> None:  # noqa: F811
+def test_namespace_flag_beats_the_context(fake_kube: FakeKube) -> None:
     fake_kube.add_namespace("team")
     eng = engine_for(fake_kube, namespace="team")
     created = eng.submit(MANIFEST, RunOptions(wait=False))
     assert created["metadata"]["namespace"] == "team"
 
 
-def test_get_decodes_compressed_nodes(fake_kube: FakeKube) -> None:  # noqa: F811
+def test_get_decodes_compressed_nodes(fake_kube: FakeKube) -> None:
     nodes = {"w-1": {"id": "w-1", "name": "w", "phase": "Succeeded", "type": "Steps"}}
     packed = base64.b64encode(gzip.compress(json.dumps(nodes).encode())).decode()
     wf = {**MANIFEST, "metadata": {"name": "w"}, "status": {"phase": "Succeeded", "compressedNodes": packed}}
@@ -152,7 +154,7 @@ def test_get_decodes_compressed_nodes(fake_kube: FakeKube) -> None:  # noqa: F81
     assert got["status"]["nodes"] == nodes and "compressedNodes" not in got["status"]
 
 
-def test_unknown_run_is_not_found(fake_kube: FakeKube) -> None:  # noqa: F811
+def test_unknown_run_is_not_found(fake_kube: FakeKube) -> None:
     with pytest.raises(NotFoundError, match=r'workflows\.argoproj\.io "nope"'):
         engine_for(fake_kube).get_run("nope")
 
@@ -160,7 +162,7 @@ def test_unknown_run_is_not_found(fake_kube: FakeKube) -> None:  # noqa: F811
 # ------------------------------------------------------------------------------------ following
 
 
-def test_watch_follows_to_the_end_with_one_request_per_stream(fake_kube: FakeKube) -> None:  # noqa: F811
+def test_watch_follows_to_the_end_with_one_request_per_stream(fake_kube: FakeKube) -> None:
     eng = engine_for(fake_kube)
     name = eng.submit(MANIFEST, RunOptions(wait=False))["metadata"]["name"]
     play(fake_kube, name, steps=5)
@@ -172,7 +174,7 @@ def test_watch_follows_to_the_end_with_one_request_per_stream(fake_kube: FakeKub
     assert fake_kube.requests_matching("allowWatchBookmarks=true") == 1
 
 
-def test_submit_with_wait_returns_the_final_object(fake_kube: FakeKube) -> None:  # noqa: F811
+def test_submit_with_wait_returns_the_final_object(fake_kube: FakeKube) -> None:
     eng = engine_for(fake_kube)
     seen: list[dict[str, Any]] = []
     orig = fake_kube.store.put
@@ -192,7 +194,7 @@ def test_submit_with_wait_returns_the_final_object(fake_kube: FakeKube) -> None:
     "fault",
     ["cut stream", "burst of 500s", "410 gone", "compacted history", "slow api"],
 )
-def test_watch_survives_faults(fake_kube: FakeKube, fault: str) -> None:  # noqa: F811
+def test_watch_survives_faults(fake_kube: FakeKube, fault: str) -> None:
     eng = engine_for(fake_kube)
     name = eng.submit(MANIFEST, RunOptions(wait=False))["metadata"]["name"]
     if fault == "cut stream":
@@ -228,7 +230,7 @@ def test_watch_survives_faults(fake_kube: FakeKube, fault: str) -> None:  # noqa
         )
 
 
-def test_watch_resumes_from_the_last_bookmark(fake_kube: FakeKube) -> None:  # noqa: F811
+def test_watch_resumes_from_the_last_bookmark(fake_kube: FakeKube) -> None:
     eng = engine_for(fake_kube)
     name = eng.submit(MANIFEST, RunOptions(wait=False))["metadata"]["name"]
     noise_rv = {"rv": 0}
@@ -251,7 +253,7 @@ def test_watch_resumes_from_the_last_bookmark(fake_kube: FakeKube) -> None:  # n
     assert len(rvs) >= 2 and rvs[1] >= noise_rv["rv"] > rvs[0]
 
 
-def test_deleted_while_followed(fake_kube: FakeKube) -> None:  # noqa: F811
+def test_deleted_while_followed(fake_kube: FakeKube) -> None:
     eng = engine_for(fake_kube)
     name = eng.submit(MANIFEST, RunOptions(wait=False))["metadata"]["name"]
     threading.Timer(0.3, lambda: fake_kube.store.remove("workflows", NAMESPACE, name)).start()
@@ -294,13 +296,13 @@ def test_missing_kubeconfig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         ArgoEngine(Settings(kubeconfig=str(tmp_path / "none"))).list_runs()
 
 
-def test_bad_token_is_401(fake_kube: FakeKube, tmp_path: Path) -> None:  # noqa: F811
+def test_bad_token_is_401(fake_kube: FakeKube, tmp_path: Path) -> None:
     cfg = fake_kube.kubeconfig(tmp_path / "kc-bad", token="wrong")
     with pytest.raises(ClusterError, match=r"rejected our credentials \(401 Unauthorized\)"):
         ArgoEngine(Settings(kubeconfig=str(cfg))).list_runs()
 
 
-def test_forbidden_names_verb_and_resource(fake_kube: FakeKube, tmp_path: Path) -> None:  # noqa: F811
+def test_forbidden_names_verb_and_resource(fake_kube: FakeKube, tmp_path: Path) -> None:
     fake_kube.add_user("viewer-token", "system:serviceaccount:argo:viewer", {("list", "workflows")})
     cfg = fake_kube.kubeconfig(tmp_path / "kc-viewer", token="viewer-token")
     eng = ArgoEngine(Settings(kubeconfig=str(cfg)))
@@ -314,7 +316,7 @@ def test_forbidden_names_verb_and_resource(fake_kube: FakeKube, tmp_path: Path) 
     assert err.value.hint and "kubectl auth can-i create workflows.argoproj.io -n argo" in err.value.hint
 
 
-def test_missing_namespace(fake_kube: FakeKube) -> None:  # noqa: F811
+def test_missing_namespace(fake_kube: FakeKube) -> None:
     eng = engine_for(fake_kube, namespace="nowhere")
     with pytest.raises(ClusterError, match='namespace "nowhere" does not exist'):
         eng.submit(MANIFEST, RunOptions(wait=False))
@@ -322,7 +324,7 @@ def test_missing_namespace(fake_kube: FakeKube) -> None:  # noqa: F811
         eng.list_runs()
 
 
-def test_missing_crd(fake_kube: FakeKube) -> None:  # noqa: F811
+def test_missing_crd(fake_kube: FakeKube) -> None:
     fake_kube.crd_installed = False
     eng = engine_for(fake_kube)
     for action in (
@@ -336,13 +338,13 @@ def test_missing_crd(fake_kube: FakeKube) -> None:  # noqa: F811
             action()
 
 
-def test_api_server_rejects_invalid_object(fake_kube: FakeKube) -> None:  # noqa: F811
+def test_api_server_rejects_invalid_object(fake_kube: FakeKube) -> None:
     bad = {**MANIFEST, "metadata": {"labels": {}}}
     with pytest.raises(ClusterError, match="name or generateName is required"):
         engine_for(fake_kube).submit(bad, RunOptions(wait=False))
 
 
-def test_controller_rejection_is_shown_as_such(fake_kube: FakeKube) -> None:  # noqa: F811
+def test_controller_rejection_is_shown_as_such(fake_kube: FakeKube) -> None:
     eng = engine_for(fake_kube)
     orig = fake_kube.store.put
 
@@ -364,7 +366,7 @@ def test_controller_rejection_is_shown_as_such(fake_kube: FakeKube) -> None:  # 
     assert e.value.exit_code == EXIT_UNREACHABLE
 
 
-def test_a_500_on_create_does_not_create_twice(fake_kube: FakeKube) -> None:  # noqa: F811
+def test_a_500_on_create_does_not_create_twice(fake_kube: FakeKube) -> None:
     orig = fake_kube.store.put
     calls = {"n": 0}
 
@@ -386,7 +388,7 @@ def test_a_500_on_create_does_not_create_twice(fake_kube: FakeKube) -> None:  # 
 # ------------------------------------------------------------------------------------ control
 
 
-def test_stop_and_terminate_set_spec_shutdown(fake_kube: FakeKube) -> None:  # noqa: F811
+def test_stop_and_terminate_set_spec_shutdown(fake_kube: FakeKube) -> None:
     eng = engine_for(fake_kube)
     name = eng.submit(MANIFEST, RunOptions(wait=False))["metadata"]["name"]
     assert eng.stop(name)["spec"]["shutdown"] == "Stop"
@@ -443,7 +445,7 @@ def test_retry_patch_resets_failed_nodes_and_keeps_succeeded() -> None:
     assert patch["spec"] == {"shutdown": None}
 
 
-def test_retry_through_the_api(fake_kube: FakeKube) -> None:  # noqa: F811
+def test_retry_through_the_api(fake_kube: FakeKube) -> None:
     fake_kube.store.put("workflows", NAMESPACE, failed_run())
     eng = engine_for(fake_kube)
     out = eng.retry("r", RunOptions(wait=False))
@@ -457,7 +459,7 @@ def test_retry_through_the_api(fake_kube: FakeKube) -> None:  # noqa: F811
         eng.retry("r", RunOptions(wait=False))
 
 
-def test_retry_keeps_compressed_nodes_compressed(fake_kube: FakeKube) -> None:  # noqa: F811
+def test_retry_keeps_compressed_nodes_compressed(fake_kube: FakeKube) -> None:
     wf = failed_run()
     nodes = wf["status"].pop("nodes")
     wf["status"]["compressedNodes"] = base64.b64encode(gzip.compress(json.dumps(nodes).encode())).decode()
@@ -468,7 +470,7 @@ def test_retry_keeps_compressed_nodes_compressed(fake_kube: FakeKube) -> None:  
     assert len(decode_nodes(raw)["status"]["nodes"]) == 5 == len(out["status"]["nodes"])
 
 
-def test_resubmit_creates_a_new_run(fake_kube: FakeKube) -> None:  # noqa: F811
+def test_resubmit_creates_a_new_run(fake_kube: FakeKube) -> None:
     fake_kube.store.put("workflows", NAMESPACE, failed_run())
     out = engine_for(fake_kube).retry("r", RunOptions(wait=False, extra={"resubmit": True}))
     assert out["metadata"]["name"].startswith("r-") and "status" not in out
@@ -476,7 +478,7 @@ def test_resubmit_creates_a_new_run(fake_kube: FakeKube) -> None:  # noqa: F811
     assert "shutdown" not in out["spec"]
 
 
-def test_delete(fake_kube: FakeKube) -> None:  # noqa: F811
+def test_delete(fake_kube: FakeKube) -> None:
     eng = engine_for(fake_kube)
     name = eng.submit(MANIFEST, RunOptions(wait=False))["metadata"]["name"]
     eng.delete(name)
@@ -489,7 +491,7 @@ def test_delete(fake_kube: FakeKube) -> None:  # noqa: F811
 # ------------------------------------------------------------------------------------ logs
 
 
-def test_logs_read_each_pod_by_its_v2_name(fake_kube: FakeKube, tmp_path: Path) -> None:  # noqa: F811
+def test_logs_read_each_pod_by_its_v2_name(fake_kube: FakeKube, tmp_path: Path) -> None:
     from dflowctl.argo import pod_name
 
     wf = failed_run()
@@ -511,7 +513,7 @@ def test_logs_read_each_pod_by_its_v2_name(fake_kube: FakeKube, tmp_path: Path) 
     assert fake_kube.requests_matching("/log?container=main") >= 4
 
 
-def test_logs_follow_streams_until_the_run_ends(fake_kube: FakeKube, tmp_path: Path) -> None:  # noqa: F811
+def test_logs_follow_streams_until_the_run_ends(fake_kube: FakeKube, tmp_path: Path) -> None:
     from dflowctl.argo import pod_name
 
     eng = engine_for(fake_kube)

@@ -338,8 +338,15 @@ class ArgoEngine:
 
     def _follow_logs(self, name: str, node_ids: list[str] | None) -> Iterator[LogLine]:
         """Stream every pod's log as its node starts, until the workflow ends and all logs are read."""
-        lines: queue.Queue[LogLine | None] = queue.Queue()
         started: set[str] = set()
+        wf = self.get_run(name)
+        for node in self._pod_nodes(wf, node_ids):  # what has ended already comes first, in order
+            if node.get("phase") in TERMINAL:
+                started.add(node["id"])
+                yield from self._read_log(wf, node, follow=False)
+        if is_finished(wf):
+            return
+        lines: queue.Queue[LogLine | None] = queue.Queue()
         lock = threading.Lock()
         readers: list[threading.Thread] = []
         errors: list[BaseException] = []

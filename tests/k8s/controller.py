@@ -103,16 +103,13 @@ class Controller:
             running = key in self._running and self._running[key].is_alive()
         if kind == "DELETED":
             if running:
-                self._engine().stop(meta["name"], terminate=True)
+                self._shutdown(meta["name"], "Terminate")
             return
         if kind == "ADDED" and not status.get("phase") and not running:
             self._spawn(key, obj, retry=False)
             return
         if running and spec.get("shutdown"):
-            try:
-                self._engine().stop(meta["name"], terminate=spec["shutdown"] == "Terminate")
-            except DflowctlError:
-                pass
+            self._shutdown(meta["name"], "Terminate" if spec["shutdown"] == "Terminate" else "Stop")
             return
         labels = meta.get("labels") or {}
         retried = status.get("phase") == "Running" and not status.get("finishedAt")
@@ -124,6 +121,17 @@ class Controller:
         with self._lock:
             self._running[key] = t
         t.start()
+
+    def _shutdown(self, name: str, strategy: str) -> None:
+        """Ask the in-process local run to stop (its controller reads the run's ``shutdown`` file).
+
+        Not ``LocalEngine.stop``: that signals the run's pid, which here is the test process.
+        """
+        from dflowctl.engines.local.records import RunDir, write_atomic
+
+        run = RunDir(self.home / "runs" / name)
+        if run.path.is_dir():
+            write_atomic(run.shutdown, strategy)
 
     def _engine(self) -> Any:
         from dflowctl.engines.local import LocalEngine

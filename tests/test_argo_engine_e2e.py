@@ -1,0 +1,279 @@
+"""End to end on the Argo engine: the real CLI, the real kubernetes and minio clients.
+
+The cluster is the stand-in (tests/k8s): its controller runs each submitted
+Workflow with the local engine and stores outputs in a loopback S3 server
+(moto) in Argo's key layout, so `dflowctl run -e argo`, `status`, `logs`,
+`download`, `stop`, `retry` and `delete` go the whole way.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import SPECS, run_cli
+from tests.k8s import fixtures
+from tests.k8s.fixtures import NAMESPACE, ArgoCluster
+
+# fixtures used here
+argo_cluster = fixtures.argo_cluster
+fake_kube = fixtures.fake_kube
+s3 = fixtures.s3
+s3_server = fixtures.s3_server
+
+pytestmark = pytest.mark.timeout(180)
+
+EXAMPLES = sorted(p.name for p in SPECS.glob("*.yaml"))
+
+
+def cli(cluster: ArgoCluster, *args: str, timeout: float = 90) -> Any:
+    return run_cli(*args, env=cluster.env, timeout=timeout)
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def only_run(cluster: ArgoCluster) -> dict[str, Any]:
+    items = cluster.kube.store.items("workflows", NAMESPACE)
+    assert len(items) == 1
+    return items[0]
+
+
+def wait_for(cond: Any, timeout: float = 30, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = cond()
+        if got:
+            return got
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_every_example_runs_on_argo_like_local(
+    argo_cluster: ArgoCluster, tmp_path: Path, example: str
+) -> None:
+    spec = str(SPECS / example)
+    local_env = {"DFLOWCTL_HOME": str(tmp_path / "local-home"), "DFLOWCTL_ENGINE": "local"}
+    local = run_cli("run", "--wait", spec, env=local_env, timeout=120)
+    on_argo = cli(argo_cluster, "run", "-e", "argo", "--wait", spec, timeout=120)
+    assert on_argo.returncode == local.returncode, on_argo.stdout + on_argo.stderr
+    assert "Traceback" not in on_argo.stderr
+    wf = only_run(argo_cluster)
+    name = wf["metadata"]["name"]
+    assert wf["status"]["phase"] == ("Succeeded" if local.returncode == 0 else "Failed")
+    assert wf["metadata"]["labels"]["workflows.argoproj.io/completed"] == "true"
+    assert (
+        wf["status"]["artifactRepositoryRef"]["artifactRepository"]["s3"]["bucket"] == argo_cluster.s3.bucket
+    )
+
+    local_name = json.loads(run_cli("status", "-o", "json", env=local_env).stdout)[0]["metadata"]["name"]
+    got_local = run_cli("download", local_name, "-d", str(tmp_path / "local"), env=local_env)
+    got_argo = cli(argo_cluster, "download", name, "-d", str(tmp_path / "argo"))
+    assert got_argo.returncode == got_local.returncode, got_argo.stderr
+    assert tree(tmp_path / "argo") == tree(tmp_path / "local")
+
+    status = cli(argo_cluster, "status", name)
+    assert status.returncode == 0 and name in status.stdout
+    listing = cli(argo_cluster, "status", "-o", "json")
+    assert [w["metadata"]["name"] for w in json.loads(listing.stdout)] == [name]
+
+
+def workflow_file(tmp_path: Path, script: str, name: str = "e2e") -> Path:
+    """A two-step spec: `first` echoes, then `second` runs ``script``."""
+    spec = {
+        "apiVersion": "dflowctl/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": name},
+        "spec": {
+            "ops": {
+                "ok": {"image": "alpine:3.20", "script": "echo first-ok\n"},
+                "work": {"image": "alpine:3.20", "script": script + "\n"},
+            },
+            "steps": [{"name": "first", "op": "ok"}, {"name": "second", "op": "work"}],
+        },
+    }
+    path = tmp_path / f"{name}.yaml"
+    path.write_text(json.dumps(spec, indent=2))
+    return path
+
+
+@pytest.fixture
+def marker_dir() -> Iterator[Path]:
+    """A folder outside /tmp (the local engine gives each pod its own /tmp)."""
+    base = Path("/var/tmp")
+    if not os.access(base, os.W_OK):
+        pytest.skip("/var/tmp is not writable")
+    path = Path(tempfile.mkdtemp(prefix="dflowctl-e2e-", dir=base))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_run_status_logs_retry_delete(argo_cluster: ArgoCluster, tmp_path: Path, marker_dir: Path) -> None:
+    marker = marker_dir / "fixed"
+    script = (
+        f'echo "line one"\necho "line two"\n[ -f {marker} ] || {{ echo broken >&2; exit 3; }}\necho fixed'
+    )
+    spec = workflow_file(tmp_path, script)
+    first = cli(argo_cluster, "run", "-e", "argo", "--wait", str(spec))
+    assert first.returncode == 1, first.stdout + first.stderr
+    wf = only_run(argo_cluster)
+    name = wf["metadata"]["name"]
+    assert wf["status"]["phase"] == "Failed"
+
+    status = cli(argo_cluster, "status", name)
+    assert status.returncode == 0
+    assert "first" in status.stdout and "second" in status.stdout and "Failed" in status.stdout
+
+    logs = cli(argo_cluster, "logs", name)
+    assert logs.returncode == 0, logs.stderr
+    for text in ("first-ok", "line one", "line two", "broken"):
+        assert text in logs.stdout
+
+    nodes = wf["status"]["nodes"]
+    ok_node = next(n for n in nodes.values() if n.get("displayName") == "first")
+    marker.write_text("yes")
+    again = cli(argo_cluster, "retry", name, "--wait")
+    assert again.returncode == 0, again.stdout + again.stderr
+    wf = only_run(argo_cluster)
+    assert wf["status"]["phase"] == "Succeeded"
+    kept = wf["status"]["nodes"][ok_node["id"]]
+    assert kept["phase"] == "Succeeded" and kept["startedAt"] == ok_node["startedAt"]  # not run again
+    assert "fixed" in cli(argo_cluster, "logs", name).stdout
+
+    gone = cli(argo_cluster, "delete", name)
+    assert gone.returncode == 0, gone.stderr
+    assert argo_cluster.kube.store.items("workflows", NAMESPACE) == []
+    missing = cli(argo_cluster, "status", name)
+    assert missing.returncode == 2 and name in missing.stderr
+
+
+def test_stop_a_running_workflow(argo_cluster: ArgoCluster, tmp_path: Path) -> None:
+    spec = workflow_file(tmp_path, "echo started\nsleep 60\necho never", name="long")
+    submitted = cli(argo_cluster, "run", "-e", "argo", "--no-wait", str(spec))
+    assert submitted.returncode == 0, submitted.stderr
+    name = only_run(argo_cluster)["metadata"]["name"]
+    assert name in submitted.stdout
+
+    def second_running() -> bool:
+        nodes = (only_run(argo_cluster).get("status") or {}).get("nodes") or {}
+        return any(n.get("displayName") == "second" and n.get("phase") == "Running" for n in nodes.values())
+
+    wait_for(second_running, what="the long step to start")
+    stopped = cli(argo_cluster, "stop", name)
+    assert stopped.returncode == 0, stopped.stderr
+    assert only_run(argo_cluster)["spec"]["shutdown"] == "Stop"
+    final = wait_for(
+        lambda: (only_run(argo_cluster).get("status") or {}).get("finishedAt") and only_run(argo_cluster),
+        what="the run to stop",
+    )
+    assert final["status"]["phase"] in ("Failed", "Error")
+    waited = cli(argo_cluster, "status", name)
+    assert "never" not in cli(argo_cluster, "logs", name).stdout
+    assert waited.returncode == 0
+
+
+def test_follow_logs_live(argo_cluster: ArgoCluster, tmp_path: Path) -> None:
+    spec = workflow_file(tmp_path, "for i in 1 2 3; do echo tick $i; sleep 0.3; done", name="ticks")
+    cli(argo_cluster, "run", "-e", "argo", "--no-wait", str(spec))
+    name = only_run(argo_cluster)["metadata"]["name"]
+    got = cli(argo_cluster, "logs", name, "-f", timeout=60)
+    assert got.returncode == 0, got.stderr
+    lines = [ln for ln in got.stdout.splitlines() if "tick" in ln or "first-ok" in ln]
+    assert len(lines) == 4 and lines[-1].endswith("tick 3")
+
+
+@pytest.mark.parametrize("fault", ["cut stream", "burst of 500s", "410 gone", "slow api"])
+def test_run_survives_api_faults(argo_cluster: ArgoCluster, tmp_path: Path, fault: str) -> None:
+    kube = argo_cluster.kube
+    if fault == "cut stream":
+        kube.cut_watch_after, kube.cut_watches = 1, 2
+    elif fault == "burst of 500s":
+        kube.fail_next, kube.fail_match = 5, "GET /apis/argoproj.io"
+    elif fault == "410 gone":
+        kube.expire_next_watch = 2
+    else:
+        kube.delay = 0.2
+    spec = workflow_file(tmp_path, "echo working; sleep 0.5; echo done", name="faulty")
+    got = cli(argo_cluster, "run", "-e", "argo", "--wait", str(spec))
+    assert got.returncode == 0, got.stdout + got.stderr
+    assert "Succeeded" in got.stdout
+    assert only_run(argo_cluster)["status"]["phase"] == "Succeeded"
+
+
+def test_clear_errors_exit_3(argo_cluster: ArgoCluster, tmp_path: Path) -> None:
+    spec = str(workflow_file(tmp_path, "echo hi"))
+    kube = argo_cluster.kube
+    cases: list[tuple[dict[str, str], str]] = []
+    kube.add_user("viewer", "system:serviceaccount:argo:viewer", {("list", "workflows")})
+    viewer = kube.kubeconfig(tmp_path / "viewer", token="viewer")
+    cases.append(
+        ({"KUBECONFIG": str(viewer)}, 'workflows.argoproj.io is forbidden: User "system:serviceaccount')
+    )
+    bad = kube.kubeconfig(tmp_path / "bad", token="not-a-token")
+    cases.append(({"KUBECONFIG": str(bad)}, "401 Unauthorized"))
+    cases.append(({"DFLOWCTL_NAMESPACE": "nowhere"}, 'namespace "nowhere" does not exist'))
+    for env, message in cases:
+        got = run_cli("run", "-e", "argo", "--wait", spec, env={**argo_cluster.env, **env})
+        assert got.returncode == 3, (env, got.stdout, got.stderr)
+        assert message in got.stderr and "Traceback" not in got.stderr
+    kube.crd_installed = False
+    got = cli(argo_cluster, "status")
+    assert got.returncode == 3
+    assert "Argo Workflows is not installed in this cluster (no workflows.argoproj.io CRD)" in got.stderr
+    kube.stop()
+    got = cli(argo_cluster, "status")
+    assert got.returncode == 3 and "cannot reach the Kubernetes API" in got.stderr
+
+
+def test_no_secret_in_any_output(argo_cluster: ArgoCluster, tmp_path: Path) -> None:
+    """Every byte dflowctl printed or wrote, and what it sent: no bearer token, no S3 key."""
+    secrets = [argo_cluster.kube.token.encode(), argo_cluster.s3.secret_key.encode()]
+    outputs: list[str] = []
+    spec = str(SPECS / "hello.yaml")
+    for args in (
+        ("run", "-e", "argo", "--wait", spec),
+        ("run", "-e", "argo", "--dry-run", spec),
+        ("run", "-e", "argo", "--server-dry-run", "-o", "yaml", spec),
+        ("status",),
+        ("status", "-o", "json"),
+    ):
+        got = cli(argo_cluster, *args)
+        outputs += [got.stdout, got.stderr]
+    name = next(w for w in argo_cluster.kube.store.items("workflows", NAMESPACE))["metadata"]["name"]
+    for args in (
+        ("status", name, "-o", "yaml"),
+        ("logs", name),
+        ("download", name, "-d", str(tmp_path / "out")),
+    ):
+        got = cli(argo_cluster, *args)
+        outputs += [got.stdout, got.stderr]
+    blob = "\n".join(outputs).encode()
+    written = [p for root in (argo_cluster.home, tmp_path / "out") if root.exists() for p in root.rglob("*")]
+    blob += b"".join(p.read_bytes() for p in written if p.is_file())
+    blob += json.dumps(argo_cluster.kube.store.items("workflows", NAMESPACE)).encode()
+    blob += "\n".join(argo_cluster.kube.request_log).encode()
+    assert b"hello-" in blob  # the grep sees real output
+    for secret in secrets:
+        assert secret not in blob
+
+
+def test_watch_is_used_not_polling(argo_cluster: ArgoCluster, tmp_path: Path) -> None:
+    script = "; ".join(f"echo {i}; sleep 0.1" for i in range(10))
+    spec = workflow_file(tmp_path, script, name="quiet")
+    got = cli(argo_cluster, "run", "-e", "argo", "--wait", str(spec))
+    assert got.returncode == 0, got.stderr
+    log = argo_cluster.kube.request_log
+    workflow_gets = [r for r in log if r.startswith("GET /apis/argoproj.io") and "watch=true" not in r]
+    assert sum("watch=true" in r for r in log) == 1
+    assert len(workflow_gets) <= 2  # the first GET (+ the namespace check's list, if any)
