@@ -349,3 +349,17 @@ def test_map_literal_keys() -> None:
 def test_env_functions_override_builtins_and_argo_functions_are_always_there() -> None:
     assert evaluate_expr("upper('x')", {"upper": lambda s: s + "!"}) == "x!"
     assert evaluate_expr("asInt('2') + len(x)", {"x": [1, 2]}) == 4
+
+
+def test_deep_nesting_is_an_error_not_a_crash() -> None:
+    from dflowctl.expr import evaluate_depends, evaluate_when, substitute
+
+    deep = "(" * 3000 + "1" + ")" * 3000
+    with pytest.raises(ExprError):
+        ev(deep)
+    with pytest.raises(ExprError):
+        substitute("{{=" + deep + "}}", {})
+    with pytest.raises(ExprError):
+        evaluate_when("(" * 3000 + "true" + ")" * 3000)
+    with pytest.raises(ExprError):
+        evaluate_depends("(" * 3000 + "A" + ")" * 3000, {})

@@ -186,7 +186,10 @@ class _Parser:
 @functools.lru_cache(maxsize=2048)
 def _compile(expr: str) -> _Compiled:
     p = _Parser(expr)
-    pred = p.parse()
+    try:
+        pred = p.parse()
+    except RecursionError:
+        raise ExprError(f"invalid depends {expr!r}: nested too deeply") from None
     return _Compiled(pred, frozenset(p.tasks))
 
 
@@ -207,7 +210,10 @@ def evaluate_depends(expr: str, results: Mapping[str, TaskResult]) -> bool | Non
         res = results.get(task)
         if res is None or not res.fulfilled:
             return None
-    return bool(compiled.pred(results))
+    try:
+        return bool(compiled.pred(results))
+    except RecursionError:
+        raise ExprError(f"invalid depends {expr!r}: nested too deeply") from None
 
 
 def dependencies_to_depends(dependencies: Iterable[str]) -> str:

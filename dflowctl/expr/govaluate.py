@@ -460,7 +460,10 @@ def evaluate_when(text: str) -> bool:
     if text == "":
         return True
     try:
-        result = _compile(text)()
+        try:
+            result = _compile(text)()
+        except RecursionError:
+            raise ExprError("the expression is nested too deeply") from None
     except ExprError as exc:
         hint = (
             ' (hint: try wrapping the affected expression in quotes ("))'

@@ -64,8 +64,8 @@ def _template_roots(text: str) -> frozenset[str] | None:
             continue
         try:
             names = root_names(payload)
-        except ExprError:
-            continue  # reported when evaluated
+        except (ExprError, RecursionError):
+            return None  # the error is reported when the tag is evaluated
         if names is None:
             return None
         roots |= names
