@@ -20,7 +20,7 @@ from dflowctl.expr.jsonpath import query as _jsonpath_query
 from dflowctl.expr.values import ExprError, go_json, go_sprint, is_number, is_sequence, type_name
 
 if TYPE_CHECKING:
-    from dflowctl.expr.evaluator import Compiled, Frame
+    pass
 
 
 def invoke(name: str, fn: Callable[..., Any], args: list[Any]) -> Any:
@@ -138,11 +138,11 @@ def _round(x: Any) -> float:
     return float(math.floor(v + 0.5)) if v >= 0 else -float(math.floor(-v + 0.5))
 
 
-def _flatten_numbers(name: str, args: tuple[Any, ...]) -> list[Any]:
+def flatten_numbers(name: str, args: tuple[Any, ...]) -> list[Any]:
     out: list[Any] = []
     for a in args:
         if is_sequence(a):
-            out.extend(_flatten_numbers(name, tuple(a)))
+            out.extend(flatten_numbers(name, tuple(a)))
         elif is_number(a):
             out.append(a)
         else:
@@ -151,26 +151,26 @@ def _flatten_numbers(name: str, args: tuple[Any, ...]) -> list[Any]:
 
 
 def _max(*args: Any) -> Any:
-    nums = _flatten_numbers("max", args)
+    nums = flatten_numbers("max", args)
     if not nums:
         raise ExprError("not enough arguments to call max")
     return max(nums)
 
 
 def _min(*args: Any) -> Any:
-    nums = _flatten_numbers("min", args)
+    nums = flatten_numbers("min", args)
     if not nums:
         raise ExprError("not enough arguments to call min")
     return min(nums)
 
 
 def _mean(*args: Any) -> float:
-    nums = _flatten_numbers("mean", args)
+    nums = flatten_numbers("mean", args)
     return float(statistics.fmean(nums)) if nums else 0.0
 
 
 def _median(*args: Any) -> float:
-    nums = _flatten_numbers("median", args)
+    nums = flatten_numbers("median", args)
     return float(statistics.median(nums)) if nums else 0.0
 
 
@@ -281,7 +281,7 @@ def _join(arr: Any, sep: Any = "") -> str:
     return _str_arg("join", sep).join(items)
 
 
-def _sort_key(v: Any) -> Any:
+def sort_key(v: Any) -> Any:
     if is_number(v):
         return (0, v, "")
     if isinstance(v, str):
@@ -293,7 +293,7 @@ def _sort(arr: Any, order: Any = "asc") -> list[Any]:
     items = _seq_arg("sort", arr)
     if order not in ("asc", "desc"):
         raise ExprError(f"unknown order {go_sprint(order)}, use asc or desc")
-    return sorted(items, key=_sort_key, reverse=order == "desc")
+    return sorted(items, key=sort_key, reverse=order == "desc")
 
 
 def _uniq(arr: Any) -> list[Any]:
@@ -468,170 +468,6 @@ BUILTINS: dict[str, Callable[..., Any]] = {
     "bitshl": _bit("bitshl", lambda a, b: a << b),
     "bitshr": _bit("bitshr", lambda a, b: a >> b),
     "bitnot": lambda a: ~to_int(a),
-}
-
-
-# -- predicate builtins -------------------------------------------------------------------------
-
-
-def _items(name: str, f: Frame, args: list[Compiled], nargs: tuple[int, ...]) -> list[Any]:
-    if len(args) not in nargs:
-        raise ExprError(f"wrong number of arguments to {name}")
-    coll = args[0](f)
-    if coll is None:
-        return []
-    if isinstance(coll, Mapping):
-        return list(coll.values())
-    if not is_sequence(coll):
-        raise ExprError(f"cannot iterate over {type_name(coll)} in {name}")
-    return list(coll)
-
-
-def _each(f: Frame, pred: Compiled, items: list[Any], extra: dict[str, Any] | None = None) -> Any:
-    """Yield (item, predicate result) with `#` and `#index` set."""
-    for i, item in enumerate(items):
-        frame = {"value": item, "index": i}
-        if extra:
-            frame.update(extra)
-        f.ptrs.append(frame)
-        try:
-            yield item, pred(f)
-        finally:
-            f.ptrs.pop()
-
-
-def _bool_result(name: str, v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise ExprError(f"predicate of {name} must return a bool, got {type_name(v)}")
-    return v
-
-
-def _p_all(f: Frame, args: list[Compiled]) -> bool:
-    items = _items("all", f, args, (2,))
-    return all(_bool_result("all", r) for _, r in _each(f, args[1], items))
-
-
-def _p_any(f: Frame, args: list[Compiled]) -> bool:
-    items = _items("any", f, args, (2,))
-    return any(_bool_result("any", r) for _, r in _each(f, args[1], items))
-
-
-def _p_none(f: Frame, args: list[Compiled]) -> bool:
-    items = _items("none", f, args, (2,))
-    return not any(_bool_result("none", r) for _, r in _each(f, args[1], items))
-
-
-def _p_one(f: Frame, args: list[Compiled]) -> bool:
-    items = _items("one", f, args, (2,))
-    return sum(1 for _, r in _each(f, args[1], items) if _bool_result("one", r)) == 1
-
-
-def _p_filter(f: Frame, args: list[Compiled]) -> list[Any]:
-    items = _items("filter", f, args, (2,))
-    return [item for item, r in _each(f, args[1], items) if _bool_result("filter", r)]
-
-
-def _p_map(f: Frame, args: list[Compiled]) -> list[Any]:
-    items = _items("map", f, args, (2,))
-    return [r for _, r in _each(f, args[1], items)]
-
-
-def _p_count(f: Frame, args: list[Compiled]) -> int:
-    items = _items("count", f, args, (1, 2))
-    if len(args) == 1:
-        return sum(1 for i in items if _bool_result("count", i))
-    return sum(1 for _, r in _each(f, args[1], items) if _bool_result("count", r))
-
-
-def _p_sum(f: Frame, args: list[Compiled]) -> Any:
-    items = _items("sum", f, args, (1, 2))
-    values = items if len(args) == 1 else [r for _, r in _each(f, args[1], items)]
-    return sum(_flatten_numbers("sum", tuple(values)), 0)
-
-
-def _p_find(f: Frame, args: list[Compiled]) -> Any:
-    items = _items("find", f, args, (2,))
-    for item, r in _each(f, args[1], items):
-        if _bool_result("find", r):
-            return item
-    return None
-
-
-def _p_find_index(f: Frame, args: list[Compiled]) -> int:
-    items = _items("findIndex", f, args, (2,))
-    for i, (_, r) in enumerate(_each(f, args[1], items)):
-        if _bool_result("findIndex", r):
-            return i
-    return -1
-
-
-def _p_find_last(f: Frame, args: list[Compiled]) -> Any:
-    items = _items("findLast", f, args, (2,))
-    found = None
-    for item, r in _each(f, args[1], items):
-        if _bool_result("findLast", r):
-            found = item
-    return found
-
-
-def _p_find_last_index(f: Frame, args: list[Compiled]) -> int:
-    items = _items("findLastIndex", f, args, (2,))
-    found = -1
-    for i, (_, r) in enumerate(_each(f, args[1], items)):
-        if _bool_result("findLastIndex", r):
-            found = i
-    return found
-
-
-def _p_group_by(f: Frame, args: list[Compiled]) -> dict[Any, list[Any]]:
-    items = _items("groupBy", f, args, (2,))
-    out: dict[Any, list[Any]] = {}
-    for item, r in _each(f, args[1], items):
-        out.setdefault(r, []).append(item)
-    return out
-
-
-def _p_sort_by(f: Frame, args: list[Compiled]) -> list[Any]:
-    items = _items("sortBy", f, args, (2, 3))
-    order = args[2](f) if len(args) == 3 else "asc"
-    keyed = [(r, item) for item, r in _each(f, args[1], items)]
-    keyed.sort(key=lambda kv: _sort_key(kv[0]), reverse=order == "desc")
-    return [item for _, item in keyed]
-
-
-def _p_reduce(f: Frame, args: list[Compiled]) -> Any:
-    items = _items("reduce", f, args, (2, 3))
-    if len(args) == 3:
-        acc = args[2](f)
-    else:
-        if not items:
-            raise ExprError("reduce of empty array with no initial value")
-        acc, items = items[0], items[1:]
-    for i, item in enumerate(items):
-        f.ptrs.append({"value": item, "index": i, "acc": acc})
-        try:
-            acc = args[1](f)
-        finally:
-            f.ptrs.pop()
-    return acc
-
-
-PREDICATE_BUILTINS: dict[str, Callable[[Frame, list[Compiled]], Any]] = {
-    "all": _p_all,
-    "any": _p_any,
-    "none": _p_none,
-    "one": _p_one,
-    "filter": _p_filter,
-    "map": _p_map,
-    "count": _p_count,
-    "sum": _p_sum,
-    "find": _p_find,
-    "findIndex": _p_find_index,
-    "findLast": _p_find_last,
-    "findLastIndex": _p_find_last_index,
-    "groupBy": _p_group_by,
-    "sortBy": _p_sort_by,
-    "reduce": _p_reduce,
 }
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from dflowctl.expr import builtins as _b
 from dflowctl.expr.parser import Node, parse
+from dflowctl.expr.predicates import PREDICATE_BUILTINS
 from dflowctl.expr.values import ExprError, go_sprint, is_number, is_sequence, type_name
 
 Compiled = Callable[["Frame"], Any]
@@ -371,8 +372,8 @@ def _compile_binary(op: str, ln: Node, rn: Node) -> Compiled:
 
 
 def _compile_call(name: str, args: list[Node]) -> Compiled:
-    if name in _b.PREDICATE_BUILTINS:
-        impl = _b.PREDICATE_BUILTINS[name]
+    if name in PREDICATE_BUILTINS:
+        impl = PREDICATE_BUILTINS[name]
         compiled = [_compile(a) for a in args]
 
         def pred_call(f: Frame) -> Any:
