@@ -87,3 +87,13 @@ def test_render_never_imports_kubernetes_or_minio() -> None:
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("apiVersion: argoproj.io/v1alpha1\n")
+
+
+def test_render_cli_parameter_file(tmp_path: Path) -> None:
+    params = tmp_path / "params.yaml"
+    params.write_text("msg: Hello from a file\n", encoding="utf-8")
+    proc = run_cli("render", "specs/hello.yaml", "--parameter-file", str(params), "-o", "json", timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    manifest = json.loads(proc.stdout)
+    assert manifest["spec"]["arguments"]["parameters"] == [{"name": "msg", "value": "Hello from a file"}]
+    assert manifest["metadata"]["generateName"] == "hello-"
