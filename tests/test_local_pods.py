@@ -41,8 +41,10 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
     return str(request.param)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def runner() -> Iterator[PodRunner]:
+    """One runner (and so one set of warm servers) for the module; the isolation method is
+    read per pod, so the `mode` fixture still applies."""
     r = PodRunner(parallelism=4)
     yield r
     r.close()

@@ -151,6 +151,7 @@ class PodRunner:
         self.parallelism = max(1, parallelism or os.cpu_count() or 1)
         self._slots = threading.Semaphore(self.parallelism)
         self._lock = threading.Lock()
+        self._server_lock = threading.Lock()
         self._servers: dict[tuple[str, tuple[str, ...] | None], ForkServer | None] = {}
         self._active: set[_Proc] = set()
         self._generation = 0
@@ -190,7 +191,7 @@ class PodRunner:
     def close(self) -> None:
         self._closed = True
         self.kill_all()
-        with self._lock:
+        with self._server_lock:
             servers = [s for s in self._servers.values() if s is not None]
             self._servers.clear()
         for s in servers:
@@ -319,12 +320,13 @@ class PodRunner:
 
     def _server(self, python: str, preload: tuple[str, ...] | None) -> ForkServer | None:
         key = (python, preload)
-        with self._lock:
+        # Started under a lock of its own: a burst of pods must not start a burst of
+        # servers, and kill_all must not wait for a server's start.
+        with self._server_lock:
             if key in self._servers:
                 srv = self._servers[key]
                 if srv is None or srv.alive:
                     return srv
-            # Started under the lock: a burst of pods must not start a burst of servers.
             try:
                 srv = ForkServer(python, preload, server_env())
             except ForkServerError:
