@@ -15,7 +15,7 @@ from typing import Any
 from dflowctl.errors import Diagnostic, Location
 from dflowctl.spec import model as m
 from dflowctl.spec.load import YamlDocument
-from dflowctl.spec.locate import PathItem
+from dflowctl.spec.locate import PathItem, lc_pair
 
 OP_KINDS = ("python", "script", "command", "steps", "dag")
 LEAF_ONLY = ("image", "source", "env", "secret_env", "resources", "workdir", "timeout")
@@ -49,13 +49,47 @@ class _Builder:
         self.doc = doc
         self.spec_path = spec_path
         self.diags: list[Diagnostic] = []
+        self.nodes: dict[tuple[PathItem, ...], Any] = {(): doc.data}
 
     # positions -----------------------------------------------------------
+    def _node(self, path: tuple[PathItem, ...]) -> Any:
+        """The node at ``path``, walking from the nearest node already seen."""
+        node = self.nodes.get(path)
+        if node is None and path:
+            parent = self._node(path[:-1])
+            try:
+                node = parent[path[-1]]
+            except (KeyError, IndexError, TypeError):
+                return None
+            self.nodes[path] = node
+        return node
+
+    def _pos(self, path: Sequence[PathItem], *, key: bool) -> Location:
+        parent = self._node(tuple(path[:-1])) if path else None
+        pair = lc_pair(parent, path[-1], key=key) if parent is not None else None
+        if pair is None:
+            return self.doc.loc(path, key=key)
+        return self.doc.source.location(pair[0] + 1, pair[1] + 1)
+
+    def vloc(self, node: Any, key: PathItem, path: Sequence[PathItem]) -> Location:
+        """Where ``node[key]`` is (its key when the value is empty); ``path`` is the fallback."""
+        pair = lc_pair(node, key, key=False)
+        return self.doc.source.location(pair[0] + 1, pair[1] + 1) if pair else self.at(path)
+
+    def kloc(self, node: Any, key: PathItem, path: Sequence[PathItem]) -> Location:
+        pair = lc_pair(node, key, key=True)
+        return self.doc.source.location(pair[0] + 1, pair[1] + 1) if pair else self.key_at(path)
+
     def at(self, path: Sequence[PathItem]) -> Location:
-        return self.doc.loc(path)
+        return self._pos(path, key=False)
 
     def key_at(self, path: Sequence[PathItem]) -> Location:
-        return self.doc.loc(path, key=True)
+        return self._pos(path, key=True)
+
+    def container_at(self, path: Sequence[PathItem]) -> Location:
+        if path and isinstance(path[-1], int):
+            return self._pos(path, key=False)
+        return self.doc.container_loc(path)
 
     def error(self, message: str, loc: Location, hint: str | None = None) -> None:
         self.diags.append(self.doc.diagnostic(message, loc, hint))
@@ -63,7 +97,7 @@ class _Builder:
     def locs(
         self, node: Mapping[str, Any], path: Sequence[PathItem], keys: Sequence[str]
     ) -> dict[str, Location]:
-        return {k: self.at([*path, k]) for k in keys if k in node}
+        return {k: self.vloc(node, k, [*path, k]) for k in keys if k in node}
 
     # workflow ----------------------------------------------------------------
     def workflow(self) -> m.Workflow:
@@ -295,9 +329,9 @@ class _Builder:
         arts = node.get("artifacts") or {}
         locs = self.locs(node, path, ("name", "op", "when", "timeout", "depends", "parameters", "artifacts"))
         for k in params:
-            locs[f"parameters.{k}"] = self.key_at([*path, "parameters", k])
+            locs[f"parameters.{k}"] = self.kloc(params, k, [*path, "parameters", k])
         for k in arts:
-            locs[f"artifacts.{k}"] = self.key_at([*path, "artifacts", k])
+            locs[f"artifacts.{k}"] = self.kloc(arts, k, [*path, "artifacts", k])
         depends = node.get("depends")
         if isinstance(depends, list):
             for i in range(len(depends)):
@@ -305,8 +339,8 @@ class _Builder:
             depends_text: str | None = " && ".join(str(d) for d in depends)
         else:
             depends_text = _opt_str(depends)
-        value_locs = {str(k): self.at([*path, "artifacts", k]) for k in arts}
-        value_locs.update({str(k): self.at([*path, "parameters", k]) for k in params})
+        value_locs = {str(k): self.vloc(arts, k, [*path, "artifacts", k]) for k in arts}
+        value_locs.update({str(k): self.vloc(params, k, [*path, "parameters", k]) for k in params})
         return m.Step(
             name=str(node["name"]),
             op=str(node["op"]),
@@ -323,14 +357,14 @@ class _Builder:
             retry=self.retry(node["retry"], [*path, "retry"]) if "retry" in node else None,
             timeout=_opt_str(node.get("timeout")),
             depends=depends_text,
-            loc=self.doc.container_loc(path),
+            loc=self.container_at(path),
             value_locs=value_locs,
             locs=locs,
         )
 
     def foreach(self, node: Mapping[str, Any], path: list[PathItem], locs: dict[str, Location]) -> m.Foreach:
         kinds = [k for k in ("items", "param", "range") if k in node]
-        loc = self.doc.container_loc(path)
+        loc = self.container_at(path)
         if not kinds:
             self.error("`foreach` needs one of `items`, `param` or `range`", loc)
         elif len(kinds) > 1:

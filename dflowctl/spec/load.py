@@ -4,6 +4,9 @@ Every failure is a ``SpecError`` with one diagnostic that says what is wrong and
 where: a missing or unreadable file, a directory, bytes that are not UTF-8, an
 empty file, YAML syntax, a duplicate key, several documents, a top level that
 is not a mapping. Also used for plain Argo ``Workflow`` files.
+
+Large files go through ``spec.fastyaml`` (libyaml's C composer, same result and
+positions); ruamel handles the rest and every error.
 """
 
 from __future__ import annotations
@@ -136,6 +139,11 @@ def load_yaml(path: Path | str, file: str | None = None) -> YamlDocument:
     file = str(path) if file is None else file
     text = _decode(_read_bytes(path, file), file)
     source = Source(file, tuple(text.splitlines()))
+    from dflowctl.spec.fastyaml import fast_load
+
+    fast = fast_load(text)
+    if fast is not None:
+        return YamlDocument(data=fast, source=source, path=path)
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 

@@ -55,7 +55,7 @@ class Source:
         return loc
 
 
-def _lc_pair(node: Any, item: PathItem, *, key: bool) -> tuple[int, int] | None:
+def lc_pair(node: Any, item: PathItem, *, key: bool) -> tuple[int, int] | None:
     lc = getattr(node, "lc", None)
     if lc is None:
         return None
@@ -82,7 +82,7 @@ def position(root: Any, path: Sequence[PathItem], *, key: bool = False) -> tuple
     node = root
     for i, item in enumerate(path):
         last = i == len(path) - 1
-        pair = _lc_pair(node, item, key=key and last)
+        pair = lc_pair(node, item, key=key and last)
         if pair is None:
             break
         best = (pair[0] + 1, pair[1] + 1)
