@@ -85,7 +85,25 @@ def schema() -> dict[str, Any]:
 def _validator() -> Any:
     from jsonschema import Draft202012Validator
 
-    return Draft202012Validator(schema())
+    # local `$ref`s inlined: the same schema, validated about twice as fast
+    inlined = _inline({k: v for k, v in schema().items() if k != "$defs"}, schema().get("$defs", {}))
+    return Draft202012Validator(inlined)
+
+
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    """Replace each ``{"$ref": "#/$defs/X", ...}`` by X merged with the siblings
+    (the schema only puts annotations such as ``description`` beside a ``$ref``,
+    and has no recursive definition)."""
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            merged = dict(_inline(defs[ref[len("#/$defs/") :]], defs))
+            merged.update({k: _inline(v, defs) for k, v in node.items() if k != "$ref"})
+            return merged
+        return {k: _inline(v, defs) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_inline(v, defs) for v in node]
+    return node
 
 
 def schema_diagnostics(doc: YamlDocument) -> list[Diagnostic]:
