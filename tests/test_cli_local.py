@@ -272,3 +272,49 @@ def test_no_color_on_a_terminal(dflowctl_home: Path) -> None:
     assert code == 0, text
     assert not re.search(r"\x1b\[[0-9;]*3[0-7]m", text)  # no foreground colours
     assert "size = 12" in text
+
+
+TICKS_SPEC = """\
+apiVersion: dflowctl/v1alpha1
+kind: Workflow
+metadata: {name: ticks}
+spec:
+  ops:
+    tick:
+      image: alpine:3.20
+      script: |
+        for i in 1 2 3; do echo "tick $i"; sleep 0.3; done
+  steps:
+    - name: a
+      op: tick
+    - name: b
+      op: tick
+"""
+
+
+@pytest.mark.slow
+def test_no_wait_then_watch_logs_and_control(dflowctl_home: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "ticks.yaml"
+    spec.write_text(TICKS_SPEC)
+    res = run_cli("run", str(spec), "--no-wait", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    name = run_name(res.stdout)
+    assert res.stdout == f"Name: {name}\n"
+    assert f"dflowctl status {name} --watch" in res.stderr
+    watch = run_cli("status", name, "--watch", cwd=tmp_path)  # follows until the run ends
+    assert watch.returncode == 0, watch.stderr
+    assert "Phase:     Succeeded" in watch.stdout.splitlines()
+    assert [e for e in watch.stderr.splitlines() if "Succeeded" in e][-1].startswith("b  Succeeded  ")
+    name2 = run_name(run_cli("run", str(spec), "--no-wait", cwd=tmp_path).stdout)
+    logs = run_cli("logs", name2, "-f", cwd=tmp_path)  # follows until the run ends
+    assert logs.returncode == 0, logs.stderr
+    assert logs.stdout.splitlines() == [f"{s}: tick {i}" for s in "ab" for i in (1, 2, 3)]
+    only_b = run_cli("logs", name, "--step", "b", cwd=tmp_path)
+    assert only_b.stdout.splitlines() == ["b: tick 1", "b: tick 2", "b: tick 3"]
+    again = run_cli("retry", name, cwd=tmp_path)
+    assert again.returncode == 2 and again.stderr.startswith("error: ") and "Traceback" not in again.stderr
+    stop = run_cli("stop", name, cwd=tmp_path)
+    assert stop.returncode == 2 and stop.stderr.startswith("error: ")
+    assert run_cli("delete", name, cwd=tmp_path).stdout == f"{name} deleted\n"
+    gone = run_cli("status", name, cwd=tmp_path)
+    assert gone.returncode == 2 and f"unknown run {name!r}" in gone.stderr
