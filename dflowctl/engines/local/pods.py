@@ -31,7 +31,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from dflowctl.engines.local import images, isolation
@@ -591,23 +591,89 @@ def _error(message: str, started: float) -> PodResult:
     return PodResult("Error", None, message, None, {}, {}, started, time.time())
 
 
-def _locate(plan: _Plan, container_path: str) -> Path | None:
-    """The host file or dir holding ``container_path`` after the pod ran, if any."""
-    hp = isolation.host_path(plan.root, container_path)
+_MAX_LINKS = 40
+
+
+def _lstat(path: Path) -> os.stat_result | None:
     try:
-        st = hp.lstat()
+        return path.lstat()
     except OSError:
-        st = None
-    if st is not None:
-        if stat.S_ISCHR(st.st_mode) and st.st_rdev == 0:
-            return None  # an overlay whiteout: the pod deleted it
-        return hp
-    norm = os.path.normpath("/" + container_path.lstrip("/"))
-    if plan.method == isolation.OVERLAY and not (norm == "/tmp" or norm.startswith("/tmp/")):
-        base = Path(norm)
-        if base.exists():
-            return base  # there "in the image" and left unchanged by the pod
-    return None
+        return None
+
+
+def _resolve(plan: _Plan, container_path: str) -> tuple[PurePosixPath, bool] | None:
+    """Follow ``container_path`` as the pod sees it (symlinks resolved inside its view).
+
+    Returns the symlink-free container path and whether it lives in the pod's own
+    layer (``<root>/...``) or, in overlay mode, only in the host's file system
+    that the pod saw unchanged ("the image"). None when it does not exist.
+    A symlink never leads outside the pod's view: an absolute target is a
+    container path again.
+    """
+    overlay = plan.method == isolation.OVERLAY
+    pending = list(PurePosixPath(_norm(container_path)).parts[1:])
+    cur = PurePosixPath("/")
+    own = True
+    links = 0
+    while pending:
+        name = pending.pop(0)
+        if name in ("", "."):
+            continue
+        if name == "..":
+            cur = cur.parent
+            continue
+        nxt = cur / name
+        host = isolation.host_path(plan.root, str(nxt))
+        st = _lstat(host)
+        own = True
+        if st is None and overlay and not _under_tmp(nxt):
+            host = Path(str(nxt))  # unchanged by the pod: the host's own file
+            st = _lstat(host)
+            own = False
+        if st is None or (own and stat.S_ISCHR(st.st_mode) and st.st_rdev == 0):
+            return None  # missing, or an overlay whiteout (the pod deleted it)
+        if stat.S_ISLNK(st.st_mode):
+            links += 1
+            if links > _MAX_LINKS:
+                return None
+            target = PurePosixPath(os.readlink(host))
+            if target.is_absolute():
+                cur = PurePosixPath("/")
+                pending = list(target.parts[1:]) + pending
+            else:
+                pending = list(target.parts) + pending
+            continue
+        cur = nxt
+    return cur, own
+
+
+def _under_tmp(path: PurePosixPath) -> bool:
+    return path == PurePosixPath("/tmp") or PurePosixPath("/tmp") in path.parents
+
+
+def _locate(plan: _Plan, container_path: str, *, take: bool) -> Path | None:
+    """The host file or dir holding ``container_path`` after the pod ran, if any.
+
+    The result is always inside the pod's private root (a caller may move it
+    away): with ``take``, something the pod saw unchanged on the host is copied
+    in first; without, it may be the host's file, for reading only.
+    """
+    found = _resolve(plan, container_path)
+    if found is None:
+        return None
+    path, own = found
+    dest = isolation.host_path(plan.root, str(path))
+    if own:
+        return dest
+    src = Path(str(path))
+    if not take:
+        return src
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if src.is_dir():
+        shutil.copytree(src, dest, symlinks=True, dirs_exist_ok=True)
+    else:
+        shutil.copy2(src, dest, follow_symlinks=False)
+    return dest
 
 
 def _collect_outputs(
@@ -622,7 +688,7 @@ def _collect_outputs(
         path = vf.get("path")
         if not path:
             continue
-        found = _locate(plan, path)
+        found = _locate(plan, path, take=False)
         value: str | None = None
         if found is not None and found.is_file():
             value = found.read_bytes().decode("utf-8", "replace")
@@ -642,7 +708,11 @@ def _collect_outputs(
         path = a.get("path")
         if not path:
             continue
-        found = _locate(plan, path)
+        try:
+            found = _locate(plan, path, take=True)
+        except OSError as exc:
+            problem = problem or f"failed to save outputs: {path}: {exc.strerror or exc}"
+            continue
         if found is not None:
             arts[a["name"]] = found
         elif not a.get("optional"):
