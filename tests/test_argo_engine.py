@@ -200,7 +200,7 @@ def test_watch_survives_faults(fake_kube: FakeKube, fault: str) -> None:
     if fault == "cut stream":
         fake_kube.cut_watch_after, fake_kube.cut_watches = 1, 3
     elif fault == "burst of 500s":
-        fake_kube.fail_next, fake_kube.fail_match = 6, "GET /apis/argoproj.io"
+        fake_kube.fail_next, fake_kube.fail_match = 4, "GET /apis/argoproj.io"
     elif fault == "410 gone":
         fake_kube.expire_next_watch = 2
     elif fault == "slow api":
