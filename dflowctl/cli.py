@@ -101,11 +101,12 @@ def _other_error(err: Exception, debug: bool) -> int:
     if name == "Abort":
         sys.stderr.write("interrupted\n")
         return EXIT_INTERRUPTED
-    if hasattr(err, "show") and isinstance(getattr(err, "exit_code", None), int):
+    exit_code = getattr(err, "exit_code", None)
+    if hasattr(err, "show") and isinstance(exit_code, int):
         err.show()
-        return int(err.exit_code)
-    if name == "Exit" and isinstance(getattr(err, "exit_code", None), int):
-        return int(err.exit_code)
+        return exit_code
+    if name == "Exit" and isinstance(exit_code, int):
+        return exit_code
     if debug:
         import traceback
 

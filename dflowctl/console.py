@@ -421,9 +421,9 @@ def print_summary(workflow: Mapping[str, Any]) -> None:
         console.print(Text(line, style=style))
 
 
-def print_object(workflow: Mapping[str, Any], fmt: str) -> None:
-    """The Workflow object as JSON or YAML on stdout (for machines)."""
-    sys.stdout.write(dump_object(workflow, fmt))
+def print_object(obj: Any, fmt: str) -> None:
+    """A Workflow object (or a list of them) as JSON or YAML on stdout (for machines)."""
+    sys.stdout.write(dump_object(obj, fmt))
     sys.stdout.flush()
 
 
@@ -436,7 +436,7 @@ def dump_object(obj: Any, fmt: str) -> str:
 
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
-    yaml.sort_base_mapping_type_on_output = False  # type: ignore[attr-defined]
+    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
     buf = StringIO()
     yaml.dump(json.loads(json.dumps(obj, default=str)), buf)
     return buf.getvalue()
@@ -492,7 +492,7 @@ def run_rows(runs: Iterable[Mapping[str, Any]], now: datetime | None = None) -> 
     """Rows of the run list: NAME, PHASE, STARTED, DURATION, PROGRESS, MESSAGE (newest first)."""
     now = now or now_utc()
     ordered = sorted(runs, key=lambda w: str((w.get("status") or {}).get("startedAt") or ""), reverse=True)
-    rows = []
+    rows: list[tuple[str, ...]] = []
     for wf in ordered:
         status = wf.get("status") or {}
         done, total = progress(wf)

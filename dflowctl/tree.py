@@ -158,19 +158,21 @@ def build_tree(workflow: Mapping[str, Any]) -> TreeNode | None:
     if rid is None:
         return None
     parents: dict[str, list[str]] = {}
-    for pid, raw in nodes.items():
+    for parent_id, raw in nodes.items():
         for child in raw.get("children") or []:
             if child in nodes:
-                parents.setdefault(child, []).append(pid)
+                parents.setdefault(child, []).append(parent_id)
     made = {nid: _make(nid, raw) for nid, raw in nodes.items()}
     root = made[rid]
     for nid, raw in nodes.items():
         if nid == rid or raw.get("type") in HIDDEN_TYPES:
             continue
-        pid = _display_parent(nid, raw, nodes, parents)
+        pid: str | None = _display_parent(nid, raw, nodes, parents)
         # a hidden parent's children sit under the hidden node's own display parent
-        while pid is not None and nodes[pid].get("type") in HIDDEN_TYPES:
+        hops = 0
+        while pid is not None and nodes[pid].get("type") in HIDDEN_TYPES and hops < len(nodes):
             pid = _display_parent(pid, nodes[pid], nodes, parents)
+            hops += 1
         (made[pid] if pid is not None and pid != nid else root).children.append(made[nid])
     for node in made.values():
         node.children.sort(key=_sort_key)

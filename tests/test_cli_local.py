@@ -318,3 +318,32 @@ def test_no_wait_then_watch_logs_and_control(dflowctl_home: Path, tmp_path: Path
     assert run_cli("delete", name, cwd=tmp_path).stdout == f"{name} deleted\n"
     gone = run_cli("status", name, cwd=tmp_path)
     assert gone.returncode == 2 and f"unknown run {name!r}" in gone.stderr
+
+
+def test_yaml_output_is_only_the_object(dflowctl_home: Path, tmp_path: Path) -> None:
+    import yaml
+
+    res = run_cli("run", str(SPECS / "hello.yaml"), "-p", "msg=Hi", "-o", "yaml", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr == ""  # no live view, no events: the object is the whole answer
+    wf = yaml.safe_load(res.stdout)
+    assert wf["status"]["phase"] == "Succeeded"
+    shout = next(n for n in wf["status"]["nodes"].values() if n["displayName"] == "shout")
+    assert {p["name"]: p["value"] for p in shout["outputs"]["parameters"]} == {"size": "3"}  # "HI\n"
+
+
+def test_usage_errors(dflowctl_home: Path, tmp_path: Path) -> None:
+    res = run_cli("status", cwd=tmp_path)
+    assert (res.returncode, res.stdout, res.stderr) == (0, "", "No runs found.\n")
+    res = run_cli("status", "-o", "xml", cwd=tmp_path)
+    assert res.returncode == 2
+    assert res.stderr == "error: unknown output format 'xml'\n  hint: use one of: table, json, yaml\n"
+    res = run_cli("run", str(SPECS / "hello.yaml"), "--server-dry-run", cwd=tmp_path)
+    assert (res.returncode, res.stderr) == (
+        2,
+        "error: --server-dry-run needs the argo engine\n  hint: add -e argo\n",
+    )
+    res = run_cli("run", str(SPECS / "hello.yaml"), "-p", "msg", cwd=tmp_path)
+    assert (res.returncode, res.stderr) == (2, "error: invalid parameter 'msg'\n  hint: use -p NAME=VALUE\n")
+    res = run_cli("run", str(SPECS / "hello.yaml"), "-e", "cloud", cwd=tmp_path)
+    assert res.returncode == 2 and "unknown engine 'cloud'" in res.stderr
