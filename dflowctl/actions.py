@@ -43,32 +43,38 @@ def make_engine(settings: Settings) -> Engine:
 # ---------------------------------------------------------------- preparing a manifest
 
 
-def _first_document(path: Path) -> Any:
-    from ruamel.yaml import YAML
-
+def _read_text(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise UsageError(f"{path}: no such file") from None
     except IsADirectoryError:
-        raise UsageError(f"{path}: is a directory, not a spec file") from None
+        raise UsageError(f"{path}: is a directory, not a file") from None
     except (OSError, UnicodeDecodeError) as err:
         raise UsageError(f"{path}: cannot read: {err}") from None
+
+
+def _documents(path: Path) -> list[Any]:
+    from ruamel.yaml import YAML
+
+    text = _read_text(path)
     try:
-        return next(iter(YAML(typ="safe", pure=True).load_all(text)), None)
+        return list(YAML(typ="safe", pure=True).load_all(text))
     except Exception:  # a broken file: the spec loader reports it with positions
-        return None
+        return []
 
 
 def is_argo_workflow_file(path: Path) -> bool:
-    """True for a plain Argo ``Workflow`` document (its apiVersion is ``argoproj.io/...``)."""
-    doc = _first_document(path)
-    return isinstance(doc, Mapping) and str(doc.get("apiVersion", "")).startswith(ARGO_API_PREFIX)
+    """True for a plain Argo Workflow file (a document whose apiVersion is ``argoproj.io/...``)."""
+    return any(
+        isinstance(doc, Mapping) and str(doc.get("apiVersion", "")).startswith(ARGO_API_PREFIX)
+        for doc in _documents(path)
+    )
 
 
 @contextmanager
 def prepared_manifest(
-    path: Path, overrides: Sequence[str] = (), parameter_file: Path | None = None
+    path: Path, overrides: Sequence[str] = (), parameter_file: Path | None = None, engine: str = "local"
 ) -> Iterator[Prepared]:
     """The Argo manifest for ``path`` (a dflowctl spec or an Argo Workflow file).
 
@@ -76,13 +82,24 @@ def prepared_manifest(
     until the block ends.
     """
     with tempfile.TemporaryDirectory(prefix="dflowctl-sources-") as tmp:
-        yield prepare(path, overrides, parameter_file, Path(tmp))
+        yield prepare(path, overrides, parameter_file, Path(tmp), engine)
 
 
-def prepare(path: Path, overrides: Sequence[str], parameter_file: Path | None, tmp: Path) -> Prepared:
-    """Load and render ``path``; ``source:`` archives are packed into ``tmp``."""
+def prepare(
+    path: Path, overrides: Sequence[str], parameter_file: Path | None, tmp: Path, engine: str = "local"
+) -> Prepared:
+    """Load and render ``path``; ``source:`` archives are packed into ``tmp``.
+
+    An Argo Workflow file is taken as it is (with ``-p`` applied); for the local
+    engine, what it cannot run on this host is reported before anything runs.
+    """
     if is_argo_workflow_file(path):
-        return Prepared(load_argo_file(path, overrides, parameter_file), path.resolve().parent)
+        manifest = load_argo_file(path, overrides, parameter_file)
+        if engine == "local":
+            from dflowctl.argofile import check_local
+
+            check_local(path)
+        return Prepared(manifest, path.resolve().parent)
     from dflowctl.render import render_workflow, upload_paths
     from dflowctl.spec import load_spec
 
@@ -127,9 +144,8 @@ def parse_overrides(overrides: Sequence[str]) -> dict[str, str]:
 def _parameter_values(overrides: Sequence[str], parameter_file: Path | None) -> dict[str, str]:
     values: dict[str, str] = {}
     if parameter_file is not None:
-        doc = _first_document(parameter_file)
-        if doc is None:
-            doc = {}
+        docs = _documents(parameter_file)
+        doc = docs[0] if docs and docs[0] is not None else {}
         if not isinstance(doc, Mapping):
             raise UsageError(f"{parameter_file}: a parameter file must be a mapping of name: value")
         for key, val in doc.items():
@@ -140,10 +156,8 @@ def _parameter_values(overrides: Sequence[str], parameter_file: Path | None) -> 
 
 def load_argo_file(path: Path, overrides: Sequence[str] = (), parameter_file: Path | None = None) -> Workflow:
     """An Argo Workflow file, checked structurally, with ``-p`` applied to its arguments."""
-    try:
-        from dflowctl import argofile
-    except ImportError:
-        raise UsageError(f"{path}: running Argo Workflow files is not available in this build") from None
+    from dflowctl import argofile
+
     manifest: Workflow = argofile.load(path)
     values = _parameter_values(overrides, parameter_file)
     if values:

@@ -262,9 +262,9 @@ def run_outputs(workflow: Mapping[str, Any]) -> list[OutputItem]:
     nodes: Mapping[str, Any] = status.get("nodes") or {}
     items = _outputs_of("", status.get("outputs"))
     rid = root_id(workflow)
-    if not items and rid is not None:
-        items = _outputs_of("", nodes[rid].get("outputs"))
     finals = sorted(final_nodes(workflow), key=lambda n: _natural_key(str(nodes[n].get("name", n))))
+    if not items and rid is not None and rid not in finals:
+        items = _outputs_of("", nodes[rid].get("outputs"))
     for nid in finals:
         raw = nodes[nid]
         items.extend(_outputs_of(str(raw.get("displayName") or raw.get("name") or nid), raw.get("outputs")))

@@ -347,3 +347,42 @@ def test_usage_errors(dflowctl_home: Path, tmp_path: Path) -> None:
     assert (res.returncode, res.stderr) == (2, "error: invalid parameter 'msg'\n  hint: use -p NAME=VALUE\n")
     res = run_cli("run", str(SPECS / "hello.yaml"), "-e", "cloud", cwd=tmp_path)
     assert res.returncode == 2 and "unknown engine 'cloud'" in res.stderr
+
+
+ARGO_FILE = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: argo-hello-
+spec:
+  entrypoint: main
+  arguments:
+    parameters:
+      - name: message
+        value: hello
+  templates:
+    - name: main
+      inputs:
+        parameters:
+          - name: message
+      script:
+        image: python:3.12-alpine
+        command: [python3]
+        source: |
+          print("{{inputs.parameters.message}}".upper())
+"""
+
+
+def test_a_plain_argo_workflow_file_runs_with_parameters(dflowctl_home: Path, tmp_path: Path) -> None:
+    wf_file = tmp_path / "argo-hello.yaml"
+    wf_file.write_text(ARGO_FILE)
+    res = run_cli("run", str(wf_file), "-p", "message=bonjour", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    name = run_name(res.stdout)
+    assert name.startswith("argo-hello-")
+    assert f"  {name}  result = BONJOUR" in res.stdout.splitlines()
+    res = run_cli("run", str(wf_file), "-p", "nope=1", cwd=tmp_path)
+    assert res.returncode == 2
+    assert (
+        res.stderr == f"error: {wf_file}: the workflow has no parameter 'nope'\n  hint: declared: message\n"
+    )

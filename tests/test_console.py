@@ -203,3 +203,11 @@ def test_spans_are_no_more_precise_than_the_timestamps() -> None:
     assert format_span("2026-01-02T03:04:00Z", "2026-01-02T03:06:05Z") == "2m05s"
     assert format_span("2026-01-02T03:04:00Z", None, NOW) == "1m00s"
     assert format_span(None, None) == ""
+
+
+def test_a_one_pod_workflow_shows_its_outputs_once() -> None:
+    root = st.node(
+        "one-abcde", "one-abcde", "Pod", "Succeeded", template="main", end=1, outputs={"result": "HI"}
+    )
+    items = run_outputs(st.workflow("one-abcde", "Succeeded", [root]))
+    assert [(i.step, i.name, i.value) for i in items] == [("one-abcde", "result", "HI")]

@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
         settings = settings_from(engine, namespace, kubeconfig, context)
         if server_dry_run and settings.engine != "argo":
             raise UsageError("--server-dry-run needs the argo engine", hint="add -e argo")
-        with actions.prepared_manifest(spec, parameter, parameter_file) as prepared:
+        with actions.prepared_manifest(spec, parameter, parameter_file, settings.engine) as prepared:
             if settings.engine == "local" and not dry_run and actions.is_argo_workflow_file(spec):
                 from dflowctl import argofile
 
