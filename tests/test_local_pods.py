@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
@@ -499,3 +500,90 @@ def test_pod_modules_shadow_preloaded_ones_as_in_a_fresh_python(
     assert (res.phase, res.result) == ("Succeeded", "True")
     res = run(runner, tmp_path, py_script(src), name="plain")  # and the next pod gets the standard one
     assert (res.phase, res.result) == ("Succeeded", "False")
+
+
+# ---------------------------------------------------------------- outputs never lead out of the pod
+
+
+@pytest.fixture
+def host_dir() -> Iterator[Path]:
+    """A folder of the host outside /tmp (so not hidden from overlay pods), with one file."""
+    import shutil
+    import tempfile
+
+    base = Path("/var/tmp")
+    if not base.is_dir():
+        pytest.skip("no /var/tmp")
+    folder = Path(tempfile.mkdtemp(prefix="dflowctl-pods-test-", dir=base))
+    (folder / "file.txt").write_text("host\n")
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _taken(res: PodResult, name: str, tmp_path: Path) -> Path:
+    """Do what the engine may do with an output artifact: move it away."""
+    found = res.artifacts[name]
+    assert tmp_path in found.resolve().parents or found.resolve() == tmp_path
+    dest = tmp_path / f"taken-{name}"
+    os.replace(found, dest)
+    return dest
+
+
+def test_unchanged_host_path_as_output_is_a_private_copy(
+    runner: PodRunner, tmp_path: Path, host_dir: Path, mode: str
+) -> None:
+    tmpl = sh("true", outputs={"artifacts": [{"name": "d", "path": str(host_dir)}]})
+    res = run(runner, tmp_path, tmpl)
+    if mode == isolation.REMAP:
+        assert res.phase == "Error"  # remapped pods only see their own root for declared paths
+    else:
+        assert res.phase == "Succeeded", res.message
+        assert (_taken(res, "d", tmp_path) / "file.txt").read_text() == "host\n"
+    assert (host_dir / "file.txt").read_text() == "host\n"
+
+
+def test_symlinks_in_outputs_resolve_inside_the_pod_view(
+    runner: PodRunner, tmp_path: Path, host_dir: Path, mode: str
+) -> None:
+    tmpl = sh(
+        f"ln -s {host_dir} /tmp/link; ln -s /tmp/loop /tmp/loop; "
+        "mkdir -p /tmp/real; echo mine > /tmp/real/f; ln -s /tmp/real /tmp/rel",
+        outputs={
+            "artifacts": [
+                {"name": "through-parent", "path": "/tmp/link/file.txt", "optional": True},
+                {"name": "link", "path": "/tmp/link", "optional": True},
+                {"name": "loop", "path": "/tmp/loop", "optional": True},
+                {"name": "own", "path": "/tmp/rel/f"},
+            ]
+        },
+    )
+    res = run(runner, tmp_path, tmpl)
+    assert res.phase == "Succeeded", res.message
+    assert "loop" not in res.artifacts
+    assert _taken(res, "own", tmp_path).read_text() == "mine\n"
+    if mode == isolation.OVERLAY:
+        assert _taken(res, "through-parent", tmp_path).read_text() == "host\n"
+        assert (_taken(res, "link", tmp_path) / "file.txt").read_text() == "host\n"
+    else:
+        assert "through-parent" not in res.artifacts and "link" not in res.artifacts
+    assert (host_dir / "file.txt").read_text() == "host\n"
+    assert sorted(p.name for p in host_dir.iterdir()) == ["file.txt"]
+
+
+def test_nested_output_artifacts_can_each_be_moved_away(runner: PodRunner, tmp_path: Path, mode: str) -> None:
+    tmpl = sh(
+        "mkdir -p /mnt/out; echo a > /mnt/out/a.txt; echo b > /mnt/out/b.txt",
+        outputs={
+            "artifacts": [
+                {"name": "dir", "path": "/mnt/out"},
+                {"name": "file", "path": "/mnt/out/a.txt"},
+                {"name": "same", "path": "/mnt/out"},
+            ]
+        },
+    )
+    res = run(runner, tmp_path, tmpl)
+    assert res.phase == "Succeeded", res.message
+    moved = {name: _taken(res, name, tmp_path) for name in ("file", "dir", "same")}
+    assert moved["file"].read_text() == "a\n"
+    for name in ("dir", "same"):
+        assert sorted(p.name for p in moved[name].iterdir()) == ["a.txt", "b.txt"]

@@ -637,6 +637,12 @@ def _resolve(plan: _Plan, container_path: str) -> tuple[PurePosixPath, bool] | N
             if links > _MAX_LINKS:
                 return None
             target = PurePosixPath(os.readlink(host))
+            if not overlay and target.is_absolute():
+                # A remapped pod's absolute links are host paths: only its own root is followed.
+                try:
+                    target = PurePosixPath("/") / target.relative_to(plan.root)
+                except ValueError:
+                    return None
             if target.is_absolute():
                 cur = PurePosixPath("/")
                 pending = list(target.parts[1:]) + pending
@@ -651,28 +657,36 @@ def _under_tmp(path: PurePosixPath) -> bool:
     return path == PurePosixPath("/tmp") or PurePosixPath("/tmp") in path.parents
 
 
-def _locate(plan: _Plan, container_path: str, *, take: bool) -> Path | None:
+def _locate(plan: _Plan, container_path: str) -> Path | None:
     """The host file or dir holding ``container_path`` after the pod ran, if any.
 
-    The result is always inside the pod's private root (a caller may move it
-    away): with ``take``, something the pod saw unchanged on the host is copied
-    in first; without, it may be the host's file, for reading only.
+    Either inside the pod's private root, or (overlay mode, a path the pod saw
+    unchanged) the host's own file: for reading only, see ``_take``.
     """
     found = _resolve(plan, container_path)
     if found is None:
         return None
     path, own = found
-    dest = isolation.host_path(plan.root, str(path))
-    if own:
-        return dest
-    src = Path(str(path))
-    if not take:
-        return src
+    return isolation.host_path(plan.root, str(path)) if own else Path(str(path))
+
+
+def _take(plan: _Plan, name: str, found: Path, taken: list[Path]) -> Path:
+    """An output artifact the engine may move away: inside this attempt's folder, and
+    sharing nothing with the artifacts taken before it (else a private copy)."""
+    mine = plan.root in found.parents or found == plan.root
+    overlaps = any(found == t or found in t.parents or t in found.parents for t in taken)
+    if mine and not overlaps:
+        return found
+    dest = plan.root.parent / ".outputs" / name / (found.name or "root")
+    if dest.is_dir() and not dest.is_symlink():
+        shutil.rmtree(dest)
+    elif dest.exists() or dest.is_symlink():
+        dest.unlink()
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if src.is_dir():
-        shutil.copytree(src, dest, symlinks=True, dirs_exist_ok=True)
+    if found.is_dir() and not found.is_symlink():
+        shutil.copytree(found, dest, symlinks=True)
     else:
-        shutil.copy2(src, dest, follow_symlinks=False)
+        shutil.copy2(found, dest, follow_symlinks=False)
     return dest
 
 
@@ -688,7 +702,7 @@ def _collect_outputs(
         path = vf.get("path")
         if not path:
             continue
-        found = _locate(plan, path, take=False)
+        found = _locate(plan, path)
         value: str | None = None
         if found is not None and found.is_file():
             value = found.read_bytes().decode("utf-8", "replace")
@@ -704,16 +718,19 @@ def _collect_outputs(
                 )
             continue
         params[p["name"]] = value[:-1] if value.endswith("\n") else value
+    taken: list[Path] = []
     for a in outputs.get("artifacts") or []:
         path = a.get("path")
         if not path:
             continue
-        try:
-            found = _locate(plan, path, take=True)
-        except OSError as exc:
-            problem = problem or f"failed to save outputs: {path}: {exc.strerror or exc}"
-            continue
+        found = _locate(plan, path)
         if found is not None:
+            try:
+                found = _take(plan, a["name"], found, taken)
+            except OSError as exc:
+                problem = problem or f"failed to save outputs: {path}: {exc.strerror or exc}"
+                continue
+            taken.append(found)
             arts[a["name"]] = found
         elif not a.get("optional"):
             problem = (
