@@ -541,3 +541,42 @@ def test_logs_follow_streams_until_the_run_ends(fake_kube: FakeKube, tmp_path: P
     got = [ln.text for ln in eng.logs(name, follow=True)]
     assert got == ["first", "second"]
     assert fake_kube.requests_matching("follow=true") >= 1
+
+
+# ------------------------------------------------------------------------------------ configuration
+
+
+def _two_contexts(kube: FakeKube, path: Path) -> Path:
+    cfg = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "fake", "cluster": {"server": kube.url}}],
+        "users": [{"name": "fake", "user": {"token": kube.token}}],
+        "contexts": [
+            {"name": "plain", "context": {"cluster": "fake", "user": "fake"}},
+            {"name": "team", "context": {"cluster": "fake", "user": "fake", "namespace": "team"}},
+        ],
+        "current-context": "team",
+    }
+    path.write_text(json.dumps(cfg))
+    return path
+
+
+def test_namespace_comes_from_the_context_else_argo(fake_kube: FakeKube, tmp_path: Path) -> None:
+    from dflowctl.kube import KubeClient
+
+    cfg = str(_two_contexts(fake_kube, tmp_path / "kc"))
+    assert KubeClient(Settings(kubeconfig=cfg)).namespace == "team"
+    assert KubeClient(Settings(kubeconfig=cfg, context="plain")).namespace == "argo"
+    assert KubeClient(Settings(kubeconfig=cfg, context="plain", namespace="x")).namespace == "x"
+
+
+def test_unknown_context_is_a_cluster_error(fake_kube: FakeKube, tmp_path: Path) -> None:
+    cfg = str(_two_contexts(fake_kube, tmp_path / "kc"))
+    with pytest.raises(ClusterError, match="cannot use kubeconfig"):
+        ArgoEngine(Settings(kubeconfig=cfg, context="nope")).list_runs()
+
+
+def test_kubeconfig_env_var_is_used(fake_kube: FakeKube, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(fake_kube.kubeconfig_path))  # type: ignore[attr-defined]
+    assert ArgoEngine(Settings()).list_runs() == []
