@@ -386,3 +386,24 @@ def test_a_plain_argo_workflow_file_runs_with_parameters(dflowctl_home: Path, tm
     assert (
         res.stderr == f"error: {wf_file}: the workflow has no parameter 'nope'\n  hint: declared: message\n"
     )
+
+
+def test_local_runs_never_import_kubernetes_or_minio(dflowctl_home: Path, tmp_path: Path) -> None:
+    env = {**os.environ, "NO_COLOR": "1"}
+    for args in (["run", str(SPECS / "hello.yaml")], ["status"]):
+        res = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "dflowctl", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert res.returncode == 0, res.stderr
+        imported = {
+            ln.split("|")[-1].strip().split(".")[0]
+            for ln in res.stderr.splitlines()
+            if ln.startswith("import time:")
+        }
+        assert "rich" in imported  # the probe sees imports at all
+        assert {"kubernetes", "minio"} & imported == set()

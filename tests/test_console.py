@@ -211,3 +211,21 @@ def test_a_one_pod_workflow_shows_its_outputs_once() -> None:
     )
     items = run_outputs(st.workflow("one-abcde", "Succeeded", [root]))
     assert [(i.step, i.name, i.value) for i in items] == [("one-abcde", "result", "HI")]
+
+
+def test_rich_is_imported_by_console_only() -> None:
+    import ast
+    from pathlib import Path
+
+    import dflowctl
+
+    package = Path(dflowctl.__file__).parent
+    users = []
+    for path in sorted(package.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            if any(n == "rich" or n.startswith("rich.") for n in names):
+                users.append(path.relative_to(package).as_posix())
+    assert sorted(set(users)) == ["console.py"]
