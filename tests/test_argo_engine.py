@@ -21,7 +21,7 @@ import pytest
 
 from dflowctl.engines import RunOptions
 from dflowctl.engines.argo import ArgoEngine, WorkflowRejectedError, decode_nodes, retry_patch
-from dflowctl.errors import EXIT_UNREACHABLE, ClusterError, NotFoundError, UsageError
+from dflowctl.errors import EXIT_UNREACHABLE, ClusterError, EngineError, NotFoundError, UsageError
 from dflowctl.kube import NoArgoError
 from dflowctl.settings import Settings
 from tests.k8s import fixtures
@@ -580,3 +580,28 @@ def test_unknown_context_is_a_cluster_error(fake_kube: FakeKube, tmp_path: Path)
 def test_kubeconfig_env_var_is_used(fake_kube: FakeKube, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KUBECONFIG", str(fake_kube.kubeconfig_path))  # type: ignore[attr-defined]
     assert ArgoEngine(Settings()).list_runs() == []
+
+
+def test_unknown_run_suggests_a_close_name(fake_kube: FakeKube) -> None:
+    eng = engine_for(fake_kube)
+    name = eng.submit(MANIFEST, RunOptions(wait=False))["metadata"]["name"]
+    with pytest.raises(NotFoundError) as err:
+        eng.get_run(name[:-1] + ("x" if name[-1] != "x" else "y"))
+    assert err.value.hint == f"did you mean {name!r}?"
+
+
+def test_unreadable_node_status_is_explained(fake_kube: FakeKube) -> None:
+    zstd = base64.b64encode(b"\x28\xb5\x2f\xfd rest").decode()
+    fake_kube.store.put(
+        "workflows", NAMESPACE, {**MANIFEST, "metadata": {"name": "z"}, "status": {"compressedNodes": zstd}}
+    )
+    fake_kube.store.put(
+        "workflows",
+        NAMESPACE,
+        {**MANIFEST, "metadata": {"name": "o"}, "status": {"offloadNodeStatusVersion": "fnv:1"}},
+    )
+    eng = engine_for(fake_kube)
+    with pytest.raises(EngineError, match="not gzip"):
+        eng.get_run("z")
+    with pytest.raises(EngineError, match="offloaded to Argo's database"):
+        eng.get_run("o")

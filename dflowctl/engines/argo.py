@@ -245,7 +245,24 @@ class ArgoEngine:
         return items
 
     def get_run(self, name: str) -> Workflow:
-        return decode_nodes(self.kube.get_workflow(name))
+        try:
+            return decode_nodes(self.kube.get_workflow(name))
+        except NotFoundError as err:
+            raise NotFoundError(err.message, hint=self._name_hint(name)) from None
+
+    def _name_hint(self, name: str) -> str:
+        import difflib
+
+        try:
+            known = [str(w["metadata"]["name"]) for w in self.list_runs()]
+        except (ClusterError, NotFoundError):
+            return "list runs with: dflowctl status -e argo"
+        close = difflib.get_close_matches(name, known, n=1)
+        if close:
+            return f"did you mean {close[0]!r}?"
+        if known:
+            return "list runs with: dflowctl status -e argo"
+        return f'there are no dflowctl runs in namespace "{self.kube.namespace}"'
 
     # -- following -----------------------------------------------------------------------
 
