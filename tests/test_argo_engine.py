@@ -29,7 +29,9 @@ from tests.k8s.fixtures import NAMESPACE
 from tests.k8s.server import FakeKube, PodLog
 
 pytestmark = pytest.mark.timeout(60)
-fake_kube = fixtures.fake_kube  # the fixture
+fake_kube = fixtures.fake_kube  # the fixtures used here
+s3 = fixtures.s3
+s3_server = fixtures.s3_server
 
 MANIFEST: dict[str, Any] = {
     "apiVersion": "argoproj.io/v1alpha1",
@@ -605,3 +607,16 @@ def test_unreadable_node_status_is_explained(fake_kube: FakeKube) -> None:
         eng.get_run("z")
     with pytest.raises(EngineError, match="offloaded to Argo's database"):
         eng.get_run("o")
+
+
+def test_logs_of_a_deleted_pod_come_from_the_archived_log(fake_kube: FakeKube, s3: Any) -> None:
+    fixtures.artifact_repository(fake_kube, s3)
+    wf = failed_run()
+    b_id = next(nid for nid, n in wf["status"]["nodes"].items() if n["name"] == "r[1].b")
+    key = f"r/r-b-{b_id.split('-')[-1]}/main.log"
+    wf["status"]["nodes"][b_id]["outputs"] = {"artifacts": [{"name": "main-logs", "s3": {"key": key}}]}
+    wf["status"]["artifactRepositoryRef"] = {"configMap": "artifact-repositories", "key": "default-v1"}
+    fake_kube.store.put("workflows", NAMESPACE, wf)
+    s3.put(key, b"archived one\narchived two\n")
+    lines = list(engine_for(fake_kube).logs("r", [b_id]))
+    assert [(ln.node_name, ln.text) for ln in lines] == [("b", "archived one"), ("b", "archived two")]

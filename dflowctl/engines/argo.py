@@ -15,6 +15,7 @@ import copy
 import gzip
 import json
 import queue
+import tempfile
 import threading
 import time
 import uuid
@@ -333,7 +334,9 @@ class ArgoEngine:
         try:
             resp = self.kube.pod_log(ns, pod, follow=follow)
         except NotFoundError:
-            return  # never started, or garbage-collected (podGC)
+            # never started, or deleted (podGC): Argo may have archived the log (archiveLogs)
+            yield from self._archived_log(wf, node)
+            return
         try:
             for line in stream_lines(resp):
                 yield LogLine(str(node["id"]), str(node.get("displayName") or node.get("name")), line)
@@ -342,6 +345,23 @@ class ArgoEngine:
                 raise
         finally:
             resp.release_conn()
+
+    def _archived_log(self, wf: Workflow, node: Mapping[str, Any]) -> Iterator[LogLine]:
+        """The ``main-logs`` artifact Argo keeps when the repository has ``archiveLogs: true``."""
+        arts = (node.get("outputs") or {}).get("artifacts") or []
+        art = next((a for a in arts if a.get("name") == "main-logs" and a.get("s3")), None)
+        if art is None:
+            return
+        from dflowctl.storage import store_for_run
+
+        display = str(node.get("displayName") or node.get("name"))
+        with tempfile.TemporaryDirectory(prefix="dflowctl-log-") as tmp:
+            dest = Path(tmp) / "main.log"
+            store_for_run(wf, self.settings, self.kube).fetch(art, dest)
+            files = [dest] if dest.is_file() else sorted(p for p in dest.rglob("*") if p.is_file())
+            for path in files:
+                for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+                    yield LogLine(str(node["id"]), display, line)
 
     def logs(self, name: str, node_ids: list[str] | None = None, follow: bool = False) -> Iterator[LogLine]:
         wf = self.get_run(name)
