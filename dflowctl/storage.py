@@ -303,6 +303,10 @@ class S3Store:
             while True:
                 try:
                     resp = self.client.get_object(bucket, obj.key, offset=done)
+                    if done and resp.status != 206:  # range ignored: start again
+                        done = 0
+                        out.seek(0)
+                        out.truncate()
                     try:
                         for chunk in resp.stream(CHUNK):
                             out.write(chunk)

@@ -62,3 +62,40 @@ def test_wrong_key_is_access_denied(
     for secret in (s3_auth.secret_key, changes["secret_key"]):
         assert secret not in everything
     assert not (tmp_path / "f").exists()
+
+
+def test_credentials_from_the_namespace_secret(s3_auth: S3Env, tmp_path: Path) -> None:
+    """Quick-start layout: ConfigMap names an in-cluster endpoint and a Secret; the user
+    overrides only the endpoint (as after `kubectl port-forward`)."""
+    import base64
+
+    from dflowctl.repository import resolve_repository
+    from dflowctl.settings import Settings
+    from dflowctl.storage import store_for_run
+
+    b64 = lambda text: base64.b64encode(text.encode()).decode()  # noqa: E731
+    repo_yaml = (
+        f"s3:\n  bucket: {s3_auth.bucket}\n  endpoint: minio:9000\n  insecure: true\n"
+        "  accessKeySecret: {name: my-minio-cred, key: accesskey}\n"
+        "  secretKeySecret: {name: my-minio-cred, key: secretkey}\n"
+    )
+
+    class Kube:
+        def get_configmap(self, namespace: str, name: str) -> dict | None:
+            if (namespace, name) != ("argo", "artifact-repositories"):
+                return None
+            ann = {"workflows.argoproj.io/default-artifact-repository": "default-v1"}
+            return {"metadata": {"annotations": ann}, "data": {"default-v1": repo_yaml}}
+
+        def get_secret(self, namespace: str, name: str) -> dict | None:
+            if (namespace, name) != ("argo", "my-minio-cred"):
+                return None
+            return {"data": {"accesskey": b64(s3_auth.access_key), "secretkey": b64(s3_auth.secret_key)}}
+
+    wf = {"metadata": {"name": "wf-1", "namespace": "argo"}, "status": {}}
+    internal = resolve_repository(wf, Settings(), Kube())
+    assert internal.endpoint == "minio:9000" and internal.secure is False
+    store = store_for_run(wf, Settings(s3_endpoint=s3_auth.host), Kube())
+    s3_auth.client.put_object(s3_auth.bucket, "wf-1/p/out.txt", io.BytesIO(b"from secret"), 11)
+    store.fetch({"name": "o", "archive": {"none": {}}, "s3": {"key": "wf-1/p/out.txt"}}, tmp_path / "o")
+    assert (tmp_path / "o").read_bytes() == b"from secret"
