@@ -105,6 +105,21 @@ def _reason(err: BaseException) -> str:
     return "connection failed"
 
 
+def _is_local(err: BaseException) -> bool:
+    """An error of this machine's file system (not of the network)."""
+    import errno
+
+    if not isinstance(err, OSError) or isinstance(err, (ConnectionError, TimeoutError)):
+        return False
+    local = (errno.ENOSPC, errno.EACCES, errno.EROFS, errno.EDQUOT, errno.ENOTDIR, errno.EISDIR, errno.EEXIST)
+    return bool(err.filename) or err.errno in local
+
+
+def local_error(err: OSError) -> UsageError:
+    where = f"{err.filename}: " if err.filename else ""
+    return UsageError(f"cannot write the download: {where}{err.strerror or err}")
+
+
 def _transient_types() -> tuple[type[BaseException], ...]:
     import urllib3.exceptions as u3
 
@@ -195,6 +210,8 @@ class S3Store:
         except DflowctlError:
             raise
         except Exception as err:
+            if isinstance(err, OSError) and _is_local(err):
+                raise local_error(err) from None
             raise self.translate(err, action, key, bucket or self.repo.bucket) from None
 
     def translate(self, err: BaseException, action: str, key: str | None, bucket: str) -> StorageError:
@@ -379,6 +396,12 @@ class S3Store:
         ``dest`` becomes the artifact: a file, or a directory holding its files.
         Returns the paths written (files skipped as identical are not listed).
         """
+        try:
+            return self._fetch(artifact, Path(dest), force)
+        except OSError as err:  # the local side: permissions, disk full, a file in the way
+            raise local_error(err) from None
+
+    def _fetch(self, artifact: Mapping[str, Any], dest: Path, force: bool) -> list[Path]:
         name = str(artifact.get("name") or "artifact")
         s3 = artifact.get("s3") or {}
         key = s3.get("key") if isinstance(s3, Mapping) else None

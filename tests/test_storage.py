@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from dflowctl.archive import ConflictError, UnsafeArchiveError
-from dflowctl.errors import StorageError
+from dflowctl.errors import DflowctlError, StorageError
 from dflowctl.storage import ProgressEvent, S3Store, source_key
 
 if TYPE_CHECKING:
@@ -236,6 +236,22 @@ def test_missing_bucket_and_key_messages(s3: S3Env, tmp_path: Path) -> None:
     assert str(info.value) == f"S3 bucket 'no-such-bucket' does not exist at {s3.url}"
     assert info.value.exit_code == 3
     assert not (tmp_path / "x").exists()
+
+
+def test_local_write_problems_are_reported_not_raised(s3: S3Env, tmp_path: Path) -> None:
+    s3.put("clash/a", b"file")
+    s3.put("clash/a/b", b"under a directory of the same name")
+    with pytest.raises(DflowctlError) as info:
+        S3Store(s3.repo(), workers=1).fetch(
+            {"name": "c", "archive": {"none": {}}, "s3": {"key": "clash"}}, tmp_path / "c"
+        )
+    assert "c/a" in str(info.value) and info.value.exit_code == 2
+    (tmp_path / "blocker").write_text("a file where a directory must go")
+    s3.put("k/x.txt", b"x")
+    with pytest.raises(DflowctlError, match="cannot write the download"):
+        S3Store(s3.repo()).fetch(
+            {"name": "x", "archive": {"none": {}}, "s3": {"key": "k/x.txt"}}, tmp_path / "blocker" / "x"
+        )
 
 
 def closed_port() -> int:
