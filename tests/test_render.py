@@ -598,3 +598,102 @@ def test_dag_fan_out_with_parallelism_and_composite_on_exit(tmp_path: Path) -> N
     inner_sum = ts["sos"]["dag"]["tasks"][1]
     assert inner_sum["depends"] == "sq"
     argo_validate(out, tmp_path)
+
+
+TRICKY = [
+    "",
+    " a",
+    "a ",
+    "yes",
+    "No",
+    "ON",
+    "y",
+    "Y",
+    "~",
+    "null",
+    "Null",
+    "true",
+    "False",
+    "1",
+    "1.5",
+    "-1",
+    "+1",
+    "0x10",
+    "0o7",
+    "1e3",
+    ".inf",
+    ".NaN",
+    "2001-12-14",
+    "1:20",
+    "a: b",
+    "a:b",
+    "#x",
+    "a #b",
+    "{{x}}",
+    "[1]",
+    "{a}",
+    "*a",
+    "&a",
+    "!x",
+    "%x",
+    "@x",
+    "`x",
+    "'q'",
+    '"dq"',
+    "---",
+    "...",
+    "- a",
+    "? a",
+    "| a",
+    "> a",
+    "<<",
+    "=",
+    "a=b",
+    "/abs/path",
+    "nvidia.com/gpu",
+    "uni é ☃",
+    "\u2028",
+    "a\r\nb",
+    "tab\there",
+    "a\nb",
+    "a\nb\n",
+    "a\nb\n\n",
+    "\nfirst-empty",
+    " lead\nx",
+    "x\n\ty\n",
+    "multi\n  indented\n",
+    "trailing spaces  \nx",
+    "ws line\n   \nx",
+    "key: value\n- item\n",
+    "# comment\nx\n",
+    "a\n\n\nb\n",
+    "\\back\\slash",
+    "x\n ",
+]
+
+
+def test_yaml_dump_round_trips(tmp_path: Path) -> None:
+    import yaml as pyyaml
+    from ruamel.yaml import YAML
+
+    from dflowctl.render.dump import dump_yaml
+
+    data: dict[str, Any] = {
+        "strings": TRICKY,
+        "keys": {s or "empty": s for s in TRICKY if s},
+        "nested": [
+            [{"a": [1, 2.5, None, True, False]}, []],
+            {},
+            [[["deep"]]],
+            {"x": {"y": {"z": "multi\nline\n"}}},
+        ],
+        "numbers": [0, -3, 1.25, 10**20],
+        "literal_in_list": ["one\ntwo\n", {"k": "three\nfour"}],
+    }
+    text = dump_yaml(data)
+    assert YAML(typ="safe", pure=True).load(text) == data
+    assert pyyaml.safe_load(text) == data
+    manifest = render_workflow(wf_of(sh("s", "echo 1\necho 2\n"), steps=((S("s", "s"),),)))
+    text = dump_yaml(manifest)
+    assert pyyaml.safe_load(text) == manifest
+    assert "      source: |\n        echo 1\n        echo 2\n" in text
