@@ -252,6 +252,11 @@ class S3Store:
                 f"S3 endpoint {url} did not answer like S3 while {action} {where}",
                 hint="is it the S3 API port (MinIO: 9000, not the console's 9001)?",
             )
+        if isinstance(err, ValueError):  # minio checks names before sending anything
+            return StorageError(
+                f"cannot use {where} at {url}: {str(err).splitlines()[0]}",
+                hint="check the bucket (DFLOWCTL_S3_BUCKET) and the artifact's key",
+            )
         reason = _reason(err)
         if _is_cluster_internal(self.repo.endpoint):
             hint = (

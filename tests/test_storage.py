@@ -235,6 +235,8 @@ def test_missing_bucket_and_key_messages(s3: S3Env, tmp_path: Path) -> None:
         other.fetch({"name": "x", "s3": {"key": "a.tgz"}}, tmp_path / "x")
     assert str(info.value) == f"S3 bucket 'no-such-bucket' does not exist at {s3.url}"
     assert info.value.exit_code == 3
+    with pytest.raises(StorageError, match=r"cannot use s3://b/a\.tgz at .*invalid bucket name b"):
+        S3Store(s3.repo(bucket="b")).fetch({"name": "x", "s3": {"key": "a.tgz"}}, tmp_path / "x")
     assert not (tmp_path / "x").exists()
 
 
