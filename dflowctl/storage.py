@@ -81,6 +81,14 @@ def _is_cluster_internal(host: str) -> bool:
     return "." not in name or name.endswith((".svc", ".cluster.local", ".svc.cluster.local"))
 
 
+def _service_of(endpoint: str, secure: bool) -> tuple[str, str, str]:
+    """``minio.argo.svc:9000`` -> ("minio", "argo", "9000"); namespace defaults to argo."""
+    host, _, port = endpoint.partition(":")
+    labels = host.split(".")
+    ns = labels[1] if len(labels) > 1 and labels[1] not in ("svc", "") else "argo"
+    return labels[0], ns, port or ("443" if secure else "80")
+
+
 def _reason(err: BaseException) -> str:
     text = f"{type(err).__name__} {err}".lower()
     for needle, reason in (
@@ -259,10 +267,11 @@ class S3Store:
             )
         reason = _reason(err)
         if _is_cluster_internal(self.repo.endpoint):
+            svc, ns, port = _service_of(self.repo.endpoint, self.repo.secure)
             hint = (
                 f"{self.repo.endpoint} (from {self.repo.origin}) is a cluster-internal address; from this "
-                "machine run `kubectl -n argo port-forward svc/minio 9000:9000` and set "
-                "DFLOWCTL_S3_ENDPOINT=localhost:9000"
+                f"machine run `kubectl -n {ns} port-forward svc/{svc} {port}:{port}` and set "
+                f"DFLOWCTL_S3_ENDPOINT=localhost:{port}"
             )
         else:
             hint = "check the endpoint (DFLOWCTL_S3_ENDPOINT) and that the S3 server is running"

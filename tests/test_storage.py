@@ -274,7 +274,10 @@ def test_unreachable_endpoint(s3: S3Env, tmp_path: Path) -> None:
     assert "DFLOWCTL_S3_ENDPOINT" in (info.value.hint or "")
     internal = S3Store(s3.repo(endpoint="minio:9000", origin="ConfigMap argo/x key y"))
     err = internal.translate(ConnectionRefusedError("refused"), "downloading", "k", "b")
-    assert "port-forward" in (err.hint or "") and "ConfigMap argo/x" in (err.hint or "")
+    assert "port-forward svc/minio 9000:9000" in (err.hint or "") and "ConfigMap argo/x" in (err.hint or "")
+    other = S3Store(s3.repo(endpoint="store.data.svc.cluster.local:9100"))
+    hint = other.translate(ConnectionRefusedError("refused"), "downloading", "k", "b").hint or ""
+    assert "kubectl -n data port-forward svc/store 9100:9100" in hint and "localhost:9100" in hint
     for e in (info.value, err):
         assert s3.secret_key not in f"{e} {e.hint}"
 
