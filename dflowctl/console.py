@@ -25,10 +25,13 @@ from rich.text import Text
 from dflowctl.tree import (
     FAILED_PHASES,
     FINISHED_PHASES,
+    GROUP_TYPES,
     OutputItem,
     TreeNode,
     build_tree,
     format_span,
+    make_node,
+    node_path,
     parse_time,
     progress,
     run_outputs,
@@ -267,20 +270,25 @@ class PlainEvents:
 
     def update(self, workflow: Mapping[str, Any]) -> None:
         lines: list[str] = []
-        if not self.started and workflow_name(workflow):
+        name = workflow_name(workflow)
+        if not self.started and name:
             self.started = True
-            lines.append(f"{workflow_name(workflow)} {workflow_phase(workflow)}")
-        root = build_tree(workflow)
-        if root is not None:
-            paths = _node_paths(root)
-            for _, node in root.walk():
-                if node is root or not node.is_leaf_kind:
-                    continue
-                before = self.seen.get(node.id)
-                if before == node.phase or (node.phase == "Pending" and before is None):
-                    continue
-                self.seen[node.id] = node.phase
-                lines.append(self._event(paths.get(node.id, node.display_name), node))
+            lines.append(f"{name} {workflow_phase(workflow)}")
+        # straight from the nodes, not the tree: cheap enough for every update of a big fan-out
+        changed: list[TreeNode] = []
+        for nid, raw in ((workflow.get("status") or {}).get("nodes") or {}).items():
+            if nid == name or raw.get("type") in GROUP_TYPES:
+                continue
+            phase = str(raw.get("phase") or "Pending")
+            before = self.seen.get(nid)
+            if before == phase or (phase == "Pending" and before is None):
+                continue
+            self.seen[nid] = phase
+            node = make_node(nid, raw)
+            node.display_name = node_path(name, raw)
+            changed.append(node)
+        changed.sort(key=lambda n: (n.finished_at or n.started_at or "", n.display_name))
+        lines.extend(self._event(n.display_name, n) for n in changed)
         if lines:
             self.stream.write("".join(line + "\n" for line in lines))
             self.stream.flush()
@@ -324,18 +332,18 @@ class RunView:
             return
         self._renderable.workflow = workflow
         if self._live is None:
-            # started after the name is printed, so stdout and the live view do not mix
+            # started after the name is printed, so stdout and the live view do not mix;
+            # it redraws itself a few times a second (not on every update: big fan-outs
+            # send many, and drawing competes with the engine for the interpreter)
             self._live = Live(
                 self._renderable,
                 console=_console(self.stream),
-                refresh_per_second=8,
+                refresh_per_second=4,
                 transient=False,
                 redirect_stdout=False,
                 redirect_stderr=False,
             )
             self._live.start()
-        else:
-            self._live.refresh()
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

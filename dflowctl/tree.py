@@ -104,7 +104,7 @@ def _sort_key(node: TreeNode) -> tuple[int, str, list[Any]]:
     return (0 if node.started_at else 1, node.started_at or "", _natural_key(node.name))
 
 
-def _make(node_id: str, raw: Mapping[str, Any]) -> TreeNode:
+def make_node(node_id: str, raw: Mapping[str, Any]) -> TreeNode:
     return TreeNode(
         id=node_id,
         name=str(raw.get("name") or node_id),
@@ -137,6 +137,48 @@ def _display_parent(
     return None
 
 
+def node_path(workflow_name: str, raw: Mapping[str, Any]) -> str:
+    """A readable path for a node from its Argo name, without building the tree:
+    ``wf[0].inner[1].b`` → ``inner/b``, ``wf.square(1:1)(0)`` → ``square(1:1)(0)``.
+
+    Step-group markers (``[0]``) are dropped, dots outside parentheses separate
+    levels. A name that does not parse (unbalanced brackets in a loop item) gives
+    the node's display name.
+    """
+    name = str(raw.get("name") or "")
+    fallback = str(raw.get("displayName") or name)
+    if not name.startswith(workflow_name) or name == workflow_name:
+        return fallback
+    rest = name[len(workflow_name) :]
+    segments: list[str] = []
+    current: list[str] = []
+    depth = 0
+    i = 0
+    while i < len(rest):
+        ch = rest[i]
+        if depth == 0 and ch == "[":
+            end = rest.find("]", i)
+            if end < 0 or not rest[i + 1 : end].isdigit():
+                return fallback
+            i = end + 1
+            continue
+        if depth == 0 and ch == ".":
+            if current:
+                segments.append("".join(current))
+            current = []
+        else:
+            depth += 1 if ch == "(" else -1 if ch == ")" else 0
+            if depth < 0:
+                return fallback
+            current.append(ch)
+        i += 1
+    if current:
+        segments.append("".join(current))
+    if depth != 0 or not segments:
+        return fallback
+    return "/".join(segments)
+
+
 def root_id(workflow: Mapping[str, Any]) -> str | None:
     """The id of the workflow's root node (its id is the workflow's name)."""
     nodes = (workflow.get("status") or {}).get("nodes") or {}
@@ -162,7 +204,7 @@ def build_tree(workflow: Mapping[str, Any]) -> TreeNode | None:
         for child in raw.get("children") or []:
             if child in nodes:
                 parents.setdefault(child, []).append(parent_id)
-    made = {nid: _make(nid, raw) for nid, raw in nodes.items()}
+    made = {nid: make_node(nid, raw) for nid, raw in nodes.items()}
     root = made[rid]
     for nid, raw in nodes.items():
         if nid == rid or raw.get("type") in HIDDEN_TYPES:

@@ -98,11 +98,11 @@ def test_plain_events_one_line_per_change_no_ansi() -> None:
     events.update(running)
     events.update(running)  # nothing changed: nothing printed
     first = buf.getvalue().splitlines()
-    assert first == [
+    assert first == [  # in the order things happened
         "nest-q1w2e Running",
+        "maybe  Skipped  0s  when 'false' evaluated false",
         "inner/a  Succeeded  1s",
         "inner/b  Running",
-        "maybe  Skipped  0s  when 'false' evaluated false",
     ]
     b = next(n for n in running["status"]["nodes"].values() if n["name"].endswith(".b"))
     b.update(phase="Failed", finishedAt=st.ts(9), message="Error (exit code 2)")
@@ -229,3 +229,33 @@ def test_rich_is_imported_by_console_only() -> None:
             if any(n == "rich" or n.startswith("rich.") for n in names):
                 users.append(path.relative_to(package).as_posix())
     assert sorted(set(users)) == ["console.py"]
+
+
+def test_node_paths_from_argo_names() -> None:
+    from dflowctl.tree import node_path
+
+    def path(name: str, display: str = "?") -> str:
+        return node_path("wf-1", {"name": name, "displayName": display})
+
+    assert path("wf-1[0].write") == "write"
+    assert path("wf-1[0].inner[1].b") == "inner/b"
+    assert path("wf-1.square(3:3)") == "square(3:3)"
+    assert path("wf-1.square(1:1)(0)") == "square(1:1)(0)"
+    assert path('wf-1[0].fan(0:{"a":1.5,"b":[1,2]})') == 'fan(0:{"a":1.5,"b":[1,2]})'
+    assert path("wf-1.task.inner-task") == "task/inner-task"
+    assert path("wf-1.onExit") == "onExit"
+    assert path("wf-1[0].odd(0:a)b)", "odd(0:a)b)") == "odd(0:a)b)"  # unbalanced: the display name
+    assert path("wf-1", "wf-1") == "wf-1"
+
+
+def test_plain_paths_match_the_tree_paths() -> None:
+    from dflowctl.tree import node_path
+
+    for wf in (st.hello(), st.fanout(3), st.nested_running()):
+        name = wf["metadata"]["name"]
+        tree_paths = console._node_paths(build_tree(wf))
+        for nid, raw in wf["status"]["nodes"].items():
+            if nid in tree_paths and raw["type"] not in ("StepGroup", "TaskGroup", "Retry", "Steps", "DAG"):
+                if raw["name"].endswith(".onExit"):
+                    continue
+                assert node_path(name, raw) == tree_paths[nid]
