@@ -134,6 +134,11 @@ def test_fanout_sum_and_json_output(dflowctl_home: Path, tmp_path: Path) -> None
     res = run_cli("run", str(SPECS / "fanout.yaml"), "-p", "n=5", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert "  total  total = 30" in res.stdout  # 0+1+4+9+16
+    name = run_name(res.stdout)
+    got = run_cli("download", name, "--step", "square", "-d", str(tmp_path / "sq"), cwd=tmp_path)
+    assert got.returncode == 0, got.stderr
+    values = {p.parent.name: p.read_text().strip() for p in (tmp_path / "sq").glob("*/result")}
+    assert values == {f"square({i}:{i})": str(i * i) for i in range(5)}
     res = run_cli("run", str(SPECS / "fanout.yaml"), "-o", "json", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     wf = json.loads(res.stdout)  # nothing but the object on stdout
