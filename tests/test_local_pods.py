@@ -587,3 +587,16 @@ def test_nested_output_artifacts_can_each_be_moved_away(runner: PodRunner, tmp_p
     assert moved["file"].read_text() == "a\n"
     for name in ("dir", "same"):
         assert sorted(p.name for p in moved[name].iterdir()) == ["a.txt", "b.txt"]
+
+
+def test_host_problems_are_an_error_result_not_an_exception(runner: PodRunner, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    req = PodRequest("p", sh("true"), tmp_path / "w", [], blocker / "logs" / "p.log")
+    res = runner.run(req, threading.Event())
+    assert res.phase == "Error" and res.message.startswith("the local engine could not run the pod: ")
+    res = run(runner, tmp_path, sh("true"), inputs=[("/tmp/in", tmp_path / "missing")])
+    assert (res.phase, res.message) == (
+        "Error",
+        f"input artifact for /tmp/in: {tmp_path / 'missing'} does not exist",
+    )

@@ -169,7 +169,11 @@ class PodRunner:
         try:
             if cancel.is_set() or generation != self._generation or self._closed:
                 return _cancelled(started)
-            return self._run(req, cancel, time.time())
+            started = time.time()
+            try:
+                return self._run(req, cancel, started, generation)
+            except OSError as exc:  # the host refused a folder, a copy, a pipe: not the pod's doing
+                return _error(f"the local engine could not run the pod: {exc}", started)
         finally:
             self._slots.release()
 
@@ -205,14 +209,14 @@ class PodRunner:
 
     # ------------------------------------------------------------------ one pod
 
-    def _run(self, req: PodRequest, cancel: threading.Event, started: float) -> PodResult:
+    def _run(self, req: PodRequest, cancel: threading.Event, started: float, generation: int) -> PodResult:
         req.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(req.log_path, "wb", buffering=0) as log:
             try:
                 plan = self._plan(req)
             except PodSetupError as exc:
                 return _error(str(exc), started)
-            return self._execute(req, plan, log, cancel, started)
+            return self._execute(req, plan, log, cancel, started, generation)
 
     def _plan(self, req: PodRequest) -> _Plan:
         tmpl = req.template
@@ -376,7 +380,13 @@ class PodRunner:
         return _Proc(popen.pid, popen=popen)
 
     def _execute(
-        self, req: PodRequest, plan: _Plan, log: Any, cancel: threading.Event, started: float
+        self,
+        req: PodRequest,
+        plan: _Plan,
+        log: Any,
+        cancel: threading.Event,
+        started: float,
+        generation: int,
     ) -> PodResult:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
@@ -384,16 +394,20 @@ class PodRunner:
         spec_path = Path(req.work_dir).resolve() / ".pod-spec.json"
         try:
             proc = self._launch(plan, spec_path, (out_w, err_w, st_w))
-        except OSError as exc:
-            for fd in (out_r, out_w, err_r, err_w, st_r, st_w):
+        except BaseException as exc:
+            for fd in (out_r, err_r, st_r):
                 os.close(fd)
-            return _error(f"could not start the pod: {exc}", started)
+            if isinstance(exc, OSError):
+                return _error(f"could not start the pod: {exc}", started)
+            raise
         finally:
+            # Only the pod holds the write ends now: their EOF means it (and its group) is done.
             for fd in (out_w, err_w, st_w):
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+                os.close(fd)
         with self._lock:
             self._active.add(proc)
+            if generation != self._generation:
+                proc.cancelled = True  # kill_all ran while this pod was starting
         try:
             code, reason, stdout = self._supervise(proc, req, out_r, err_r, log, cancel, started)
         finally:
