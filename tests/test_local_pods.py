@@ -391,8 +391,8 @@ def test_kill_all_ends_everything_within_2s(tmp_path: Path) -> None:
 
 
 PARITY_SOURCES = [
-    "import os, sys\nprint(sys.argv[1:], os.environ['X'], os.getcwd())\nprint('err', file=sys.stderr)\n"
-    "open('/tmp/o', 'w').write(__name__)",
+    "import os, sys\nprint(sys.argv[1:], os.environ['X'], os.getcwd(), sys.path)\n"
+    "print('err', file=sys.stderr)\nopen('/tmp/o', 'w').write(__name__)",
     "import sys\nprint('before')\nsys.exit(5)",
     "print('x')\nraise ValueError('nope')",
     "import json, random\nprint(json.dumps({'r': 0 <= random.random() < 1}))",

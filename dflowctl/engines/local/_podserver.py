@@ -241,7 +241,7 @@ def _run_python(spec: dict) -> int:
         source = py["target"].encode("utf-8", "surrogateescape")
         first = ""
         sys.argv = ["-c", *py["args"]]
-    sys.path[:] = [first, *py.get("path", []), *sys.path[1:]]
+    sys.path[:] = [first, *py.get("path", []), *sys.path]  # the server dropped its own first entry
     _unshadow([first, *py.get("path", [])])
     main = types.ModuleType("__main__")
     main.__dict__["__builtins__"] = builtins
