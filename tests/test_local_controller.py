@@ -560,3 +560,109 @@ def test_records_are_readable_and_listed(engine: LocalEngine, dflowctl_home: Pat
     assert err.value.hint == f"did you mean {name!r}?"
     engine.delete(name)
     assert not folder.exists()
+
+
+# ---------------------------------------------------------------------- stop, interrupt, retry
+
+
+def _gated(shared: Path) -> dict[str, Any]:
+    """Step a counts its runs; step b waits while the gate file exists."""
+    main = {
+        "name": "main",
+        "steps": [[{"name": "a", "template": "count"}], [{"name": "b", "template": "wait"}]],
+    }
+    count = sh("count", f"echo run >> {shared}/a")
+    wait = sh("wait", f"while [ -e {shared}/gate ]; do sleep 0.05; done; echo done")
+    return workflow("main", [main, count, wait])
+
+
+def _wait_for(engine: LocalEngine, name: str, suffix: str, phase: str) -> None:
+    import time
+
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            node = by_name(engine.get_run(name), suffix)
+        except (KeyError, Exception):
+            node = {}
+        if node.get("phase") == phase:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{suffix} never became {phase}")
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if text.encode() in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_stop_then_retry_reuses_what_succeeded(engine: LocalEngine, shared_dir: Path) -> None:
+    import time
+
+    (shared_dir / "gate").touch()
+    wf = engine.submit(_gated(shared_dir), RunOptions(wait=False))
+    name = wf["metadata"]["name"]
+    _wait_for(engine, name, "[1].b", "Running")
+    t0 = time.time()
+    stopped = engine.stop(name)
+    assert time.time() - t0 < 5
+    assert stopped["status"]["phase"] == "Failed"
+    assert stopped["status"]["message"] == "Stopped with strategy 'Stop'"
+    assert by_name(stopped, "[1].b")["phase"] == "Failed"
+    assert _processes_mentioning(f"{shared_dir}/gate") == []
+    first_a = by_name(stopped, "[0].a")
+    (shared_dir / "gate").unlink()
+    final = engine.retry(name, RunOptions(wait=True))
+    assert final["status"]["phase"] == "Succeeded", final["status"].get("message")
+    assert (shared_dir / "a").read_text().splitlines() == ["run"]  # a was not run again
+    assert by_name(final, "[0].a") == first_a
+    assert by_name(final, "[1].b")["outputs"]["result"] == "done"
+
+
+def test_interrupt_ends_pods_and_records_the_stop(dflowctl_home: Path, shared_dir: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (shared_dir / "gate").touch()
+    manifest = json.dumps(_gated(shared_dir))
+    code = (
+        "import json, sys\n"
+        "from dflowctl.engines import RunOptions\n"
+        "from dflowctl.engines.local import LocalEngine\n"
+        "try:\n"
+        f"    LocalEngine().submit(json.loads({manifest!r}), RunOptions(wait=True))\n"
+        "except KeyboardInterrupt:\n"
+        "    sys.exit(130)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code])
+    try:
+        deadline = time.time() + 30
+        runs = dflowctl_home / "runs"
+        while time.time() < deadline and not list(runs.glob("*/logs/*.log")):
+            time.sleep(0.05)
+        engine = LocalEngine(load_settings())
+        name = engine.list_runs()[0]["metadata"]["name"]
+        _wait_for(engine, name, "[1].b", "Running")
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=10) == 130
+    finally:
+        proc.kill()
+    time.sleep(0.1)
+    assert _processes_mentioning(f"{shared_dir}/gate") == []
+    wf = engine.get_run(name)
+    assert wf["status"]["phase"] == "Failed"
+    assert wf["status"]["message"] == "Stopped with strategy 'Terminate'"
+    (shared_dir / "gate").unlink()
+    final = engine.retry(name, RunOptions(wait=True))
+    assert final["status"]["phase"] == "Succeeded"
+    assert (shared_dir / "a").read_text().splitlines() == ["run"]

@@ -92,10 +92,25 @@ class LocalRepository:
         path = self.path_of(key)
         if not path.exists():
             raise FileNotFoundError(key)
-        if path.is_file() and key.endswith((".tgz", ".tar.gz", ".zip")):
+        if path.is_file() and (key.endswith((".tgz", ".tar.gz", ".zip")) or _is_tgz(path)):
             scratch.mkdir(parents=True, exist_ok=True)
             return archive.unpack(path, scratch, what=key)
         return path
+
+
+def _is_tgz(path: Path) -> bool:
+    """A tar+gzip file whatever its key (a key given in the template need not end in .tgz);
+    Argo's executor, too, unpacks an input by its content."""
+    import tarfile
+
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(2) != b"\x1f\x8b":
+                return False
+        with tarfile.open(path, "r:gz") as tar:
+            return tar.next() is not None
+    except (OSError, tarfile.TarError, EOFError):
+        return False
 
 
 class LocalArtifactStore:

@@ -8,6 +8,7 @@ the foreground; the record then says it was stopped.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import signal
 import sys
@@ -30,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     run = RunDir(args.run_dir)
     signal.signal(signal.SIGTERM, _on_term)
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1 PID`: stacks into controller.log
     workflow = run.load_workflow()
     previous = None
     if args.retry:

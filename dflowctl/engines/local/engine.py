@@ -58,25 +58,29 @@ def run_controller(
     ctl = Controller(workflow, run, runner, on_update=on_update, previous=previous)
     write_atomic(run.pid, str(os.getpid()))
     outcome: dict[str, Any] = {}
+    done = threading.Event()
 
     def target() -> None:
         try:
             outcome["wf"] = ctl.run()
         except BaseException as err:  # reported in the caller's thread
             outcome["error"] = err
+        finally:
+            done.set()
 
+    # Wait on an Event, not Thread.join: a KeyboardInterrupt inside join() can leave the
+    # thread looking finished while it still runs (CPython gh-90882).
     thread = threading.Thread(target=target, name="dflowctl-controller", daemon=True)
     interrupted = False
     try:
         thread.start()
-        while thread.is_alive():
-            thread.join(0.1)
+        while not done.wait(0.1):
             if run.shutdown.exists() and ctl.shutdown is None:
                 ctl.stop(_read_strategy(run))
     except KeyboardInterrupt:
         interrupted = True
         ctl.stop(_read_strategy(run) if run.shutdown.exists() else "Terminate")
-        thread.join(10)
+        done.wait(15)
     finally:
         runner.close()
         run.pid.unlink(missing_ok=True)
