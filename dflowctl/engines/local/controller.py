@@ -353,6 +353,13 @@ class Controller:
                 scope[f"inputs.artifacts.{a['name']}.path"] = str(a["path"])
             artifacts.append(a)
             in_arts[f"inputs.artifacts.{a['name']}"] = a
+        outs = tmpl.get("outputs") or {}
+        for a in outs.get("artifacts") or []:
+            if a.get("path"):
+                scope[f"outputs.artifacts.{a['name']}.path"] = str(a["path"])
+        for p in outs.get("parameters") or []:
+            if (p.get("valueFrom") or {}).get("path"):
+                scope[f"outputs.parameters.{p['name']}.path"] = str(p["valueFrom"]["path"])
         if params or artifacts:
             inputs = {}
             if params:
@@ -418,8 +425,10 @@ class Controller:
             return self.book.create(
                 name, display, "Skipped", holder.get("template"), boundary, phase="Error", message=str(err)
             )
-        retry = tmpl.get("retryStrategy") or self.spec.get("retryStrategy")
-        if retry:
+        retry = tmpl.get("retryStrategy")
+        if retry is None:
+            retry = self.spec.get("retryStrategy")
+        if retry is not None:  # `retryStrategy: {}` retries without limit
             from dflowctl.engines.local.retry import execute_with_retries
 
             node = execute_with_retries(self, name, display, tmpl_name, tmpl, scope, in_arts, boundary, retry)
