@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 # Image CMD of well-known images, by repository name (tag and registry ignored).
@@ -27,6 +29,11 @@ _DEFAULT_CMD: dict[str, list[str]] = {
     "docker/whalesay": ["/bin/bash"],
     "argoproj/argosay": ["/argosay"],
 }
+
+# Image ENTRYPOINT of well-known images whose entrypoint is not empty.
+_ENTRYPOINT: dict[str, list[str]] = {"argoproj/argosay": ["/argosay"]}
+# Programs of images that the package stands in for on the host (argosay: Argo's test image).
+_STAND_INS: dict[str, Path] = {"/argosay": Path(__file__).with_name("argosay.py")}
 
 _PYTHON = re.compile(r"^python(3(\.\d+)?)?$")
 _VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.\-]*)\)")
@@ -82,6 +89,8 @@ def argv_for(kind: str, body: Mapping[str, Any], script_path: str | None = None)
             command = ["python3"] if is_python_image(body.get("image")) else ["sh"]
         assert script_path is not None
         return [*command, script_path, *args]
+    if not command and image_name(body.get("image")) in _ENTRYPOINT:
+        command = list(_ENTRYPOINT[image_name(body.get("image"))])
     if command:
         return [*command, *args]
     if args:
@@ -92,6 +101,8 @@ def argv_for(kind: str, body: Mapping[str, Any], script_path: str | None = None)
 def host_program(argv: Sequence[str], path: str) -> list[str]:
     """``argv`` with ``python`` replaced by ``python3`` when only the latter exists on ``path``."""
     out = list(argv)
+    if out and out[0] in _STAND_INS:
+        return [sys.executable, str(_STAND_INS[out[0]]), *out[1:]]
     if (
         out
         and out[0] == "python"
