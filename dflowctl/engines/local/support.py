@@ -1,0 +1,324 @@
+"""What the local engine cannot do on this host, found before anything runs.
+
+``unsupported(workflow, at)`` walks a Workflow object and returns one diagnostic
+per feature that needs a cluster (Kubernetes resources, volumes, sidecars,
+daemons, ConfigMaps and Secrets, templates stored in the cluster, artifact
+stores other than the run's own repository, suspend without a duration,
+synchronization) or a program this host lacks (an image's command that is not on
+``PATH``, Windows images). ``at(path)`` gives the position of a JSON path in the
+file (location and source line). Fields that only matter to Kubernetes'
+scheduling or bookkeeping (labels, podGC, nodeSelector, resources, metrics, ttl,
+pod metadata, dnsConfig, imagePullSecrets, securityContext, serviceAccountName,
+tolerations, affinity, priority, podSpecPatch, memoize, archiveLocation,
+artifactRepositoryRef, ...) are accepted and ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from dflowctl.engines.local import images
+from dflowctl.errors import Diagnostic, Location
+
+PathItem = str | int
+Locate = Callable[[Sequence[PathItem]], tuple[Location | None, str | None]]
+HINT = "run it on a cluster with `-e argo`"
+PREFIX = "not supported by the local engine: "
+
+# template kinds a host process cannot stand in for
+_KIND_REASONS = {
+    "resource": "`resource` templates (they create Kubernetes objects)",
+    "containerSet": "`containerSet` templates (several containers sharing volumes in one pod)",
+    "plugin": "executor `plugin` templates (they need the plugin's sidecar)",
+    "http": "`http` templates (the Argo agent makes the request in the cluster)",
+    "data": "`data` templates (they read artifact storage through the Argo agent)",
+}
+_POD_FIELDS = {
+    "volumes": "volumes (Kubernetes volumes are not mounted on the host)",
+    "sidecars": "sidecars (containers beside the main one in a pod)",
+    "initContainers": "initContainers",
+}
+_ARTIFACT_STORES = ("git", "gcs", "azure", "oss", "hdfs", "artifactory", "plugin", "http")
+_SHELLS = ("sh", "bash", "ash", "dash", "zsh")
+# images whose programs the host stands in for (besides those images.py knows the CMD of)
+_HOST_IMAGES = ("busybox", "alpine", "debian", "ubuntu", "python", "centos", "fedora")
+
+
+_SHELL_WORDS = frozenset(
+    [
+        "set",
+        "export",
+        "cd",
+        "echo",
+        "printf",
+        "if",
+        "for",
+        "while",
+        "until",
+        "case",
+        "[",
+        "[[",
+        "test",
+        "true",
+        "false",
+        "exit",
+        "sleep",
+        "cat",
+        "ls",
+        "mkdir",
+        "{",
+        "(",
+        "!",
+        ".",
+        "source",
+        "eval",
+        "exec",
+        "trap",
+        "read",
+        "wait",
+    ]
+)
+
+
+class _Walker:
+    def __init__(self, at: Locate, path_env: str) -> None:
+        self.at = at
+        self.path_env = path_env
+        self.items: list[Diagnostic] = []
+        self._seen: set[tuple[PathItem, ...]] = set()
+
+    def add(self, feature: str, path: Sequence[PathItem], hint: str = HINT) -> None:
+        key = tuple(path)
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        loc, line = self.at(path)
+        self.items.append(Diagnostic(PREFIX + feature, loc, hint, line))
+
+
+def unsupported(workflow: Mapping[str, Any], at: Locate, path_env: str | None = None) -> list[Diagnostic]:
+    """Every reason the local engine cannot run ``workflow`` here (empty: it can)."""
+    w = _Walker(at, os.environ.get("PATH", os.defpath) if path_env is None else path_env)
+    spec = workflow.get("spec")
+    if not isinstance(spec, Mapping):
+        return []
+    base: list[PathItem] = ["spec"]
+    if spec.get("workflowTemplateRef") is not None:
+        w.add("workflowTemplateRef (the template is stored in the cluster)", [*base, "workflowTemplateRef"])
+    if spec.get("suspend"):
+        w.add("spec.suspend (the workflow waits for `argo resume`)", [*base, "suspend"])
+    for key in ("volumes", "volumeClaimTemplates"):
+        if spec.get(key):
+            w.add(f"{key} (Kubernetes volumes are not mounted on the host)", [*base, key])
+    if spec.get("synchronization"):
+        w.add(
+            "synchronization (semaphores and mutexes are held by the controller in the cluster)",
+            [*base, "synchronization"],
+        )
+    _hooks(w, spec.get("hooks"), [*base, "hooks"])
+    _params(w, (spec.get("arguments") or {}).get("parameters"), [*base, "arguments", "parameters"])
+    _artifacts(w, (spec.get("arguments") or {}).get("artifacts"), [*base, "arguments", "artifacts"])
+    if _is_windows_selector(spec.get("nodeSelector")):
+        w.add("Windows nodes (nodeSelector kubernetes.io/os: windows)", [*base, "nodeSelector"])
+    defaults = spec.get("templateDefaults") if isinstance(spec.get("templateDefaults"), Mapping) else {}
+    for i, tmpl in enumerate(spec.get("templates") or []):
+        if isinstance(tmpl, Mapping):
+            _template(w, tmpl, [*base, "templates", i], defaults)
+    return w.items
+
+
+def _is_windows_selector(sel: Any) -> bool:
+    return isinstance(sel, Mapping) and str(sel.get("kubernetes.io/os", "")).lower() == "windows"
+
+
+def _hooks(w: _Walker, hooks: Any, path: list[PathItem]) -> None:
+    if isinstance(hooks, Mapping):
+        for key, _hook in hooks.items():
+            if key != "exit":
+                w.add(f"lifecycle hook `{key}` (hooks other than `exit`)", [*path, key])
+
+
+def _params(w: _Walker, items: Any, path: list[PathItem]) -> None:
+    for i, p in enumerate(items or []):
+        if not isinstance(p, Mapping):
+            continue
+        vf = p.get("valueFrom")
+        if isinstance(vf, Mapping):
+            if vf.get("configMapKeyRef") is not None:
+                w.add(
+                    "parameter values from a ConfigMap (configMapKeyRef)",
+                    [*path, i, "valueFrom", "configMapKeyRef"],
+                )
+            if vf.get("supplied") is not None:
+                w.add(
+                    "supplied parameters (set by `argo resume`/`argo node set`)",
+                    [*path, i, "valueFrom", "supplied"],
+                )
+            if vf.get("event") is not None:
+                w.add("parameters from events", [*path, i, "valueFrom", "event"])
+            for key in ("jsonPath", "jqFilter"):
+                if vf.get(key) is not None:
+                    w.add(f"valueFrom.{key} (it reads a Kubernetes resource)", [*path, i, "valueFrom", key])
+
+
+def _artifacts(w: _Walker, items: Any, path: list[PathItem]) -> None:
+    for i, a in enumerate(items or []):
+        if not isinstance(a, Mapping):
+            continue
+        for store in _ARTIFACT_STORES:
+            if a.get(store) is not None:
+                why = "the host has no access to it" if store != "http" else "the engine does not fetch URLs"
+                w.add(f"{store} artifacts ({why})", [*path, i, store])
+        s3 = a.get("s3")
+        if isinstance(s3, Mapping) and any(
+            s3.get(k) for k in ("bucket", "endpoint", "accessKeySecret", "secretKeySecret")
+        ):
+            w.add(
+                "s3 artifacts with their own bucket/endpoint (only key-only keys in the run's repository)",
+                [*path, i, "s3"],
+            )
+        if a.get("artifactGC") is not None:
+            pass  # garbage collection of a store the host does not use: ignored
+
+
+def _template(w: _Walker, tmpl: Mapping[str, Any], path: list[PathItem], defaults: Mapping[str, Any]) -> None:
+    for kind, why in _KIND_REASONS.items():
+        if tmpl.get(kind) is not None:
+            w.add(why, [*path, kind])
+    suspend = tmpl.get("suspend")
+    if suspend is not None and not (isinstance(suspend, Mapping) and suspend.get("duration") is not None):
+        w.add("suspend templates without a duration (they wait for `argo resume`)", [*path, "suspend"])
+    for key, why in _POD_FIELDS.items():
+        if tmpl.get(key):
+            w.add(why, [*path, key])
+    if tmpl.get("daemon"):
+        w.add(
+            "daemon templates (a pod kept running beside the workflow, reached by its IP)", [*path, "daemon"]
+        )
+    if tmpl.get("synchronization"):
+        w.add(
+            "synchronization (semaphores and mutexes are held by the controller in the cluster)",
+            [*path, "synchronization"],
+        )
+    if _is_windows_selector(tmpl.get("nodeSelector")):
+        w.add("Windows nodes (nodeSelector kubernetes.io/os: windows)", [*path, "nodeSelector"])
+    _hooks(w, tmpl.get("hooks"), [*path, "hooks"])
+    inputs = tmpl.get("inputs") if isinstance(tmpl.get("inputs"), Mapping) else {}
+    outputs = tmpl.get("outputs") if isinstance(tmpl.get("outputs"), Mapping) else {}
+    _params(w, inputs.get("parameters"), [*path, "inputs", "parameters"])
+    _params(w, outputs.get("parameters"), [*path, "outputs", "parameters"])
+    _artifacts(w, inputs.get("artifacts"), [*path, "inputs", "artifacts"])
+    _artifacts(w, outputs.get("artifacts"), [*path, "outputs", "artifacts"])
+    for kind in ("container", "script"):
+        body = tmpl.get(kind)
+        if isinstance(body, Mapping):
+            merged = (
+                {**(defaults.get(kind) or {}), **body} if isinstance(defaults.get(kind), Mapping) else body
+            )
+            _container(w, kind, merged, [*path, kind])
+    for key in ("steps",):
+        for g, group in enumerate(tmpl.get(key) or []):
+            for s, step in enumerate(group or []):
+                if isinstance(step, Mapping):
+                    _call(w, step, [*path, key, g, s], defaults)
+    dag = tmpl.get("dag")
+    if isinstance(dag, Mapping):
+        for t, task in enumerate(dag.get("tasks") or []):
+            if isinstance(task, Mapping):
+                _call(w, task, [*path, "dag", "tasks", t], defaults)
+
+
+def _call(w: _Walker, holder: Mapping[str, Any], path: list[PathItem], defaults: Mapping[str, Any]) -> None:
+    if holder.get("templateRef") is not None:
+        w.add("templateRef (WorkflowTemplates are stored in the cluster)", [*path, "templateRef"])
+    if isinstance(holder.get("inline"), Mapping):
+        _template(w, holder["inline"], [*path, "inline"], defaults)
+    _hooks(w, holder.get("hooks"), [*path, "hooks"])
+    args = holder.get("arguments") if isinstance(holder.get("arguments"), Mapping) else {}
+    _params(w, args.get("parameters"), [*path, "arguments", "parameters"])
+    _artifacts(w, args.get("artifacts"), [*path, "arguments", "artifacts"])
+
+
+def _container(w: _Walker, kind: str, body: Mapping[str, Any], path: list[PathItem]) -> None:
+    if body.get("volumeMounts"):
+        w.add("volumeMounts (Kubernetes volumes are not mounted on the host)", [*path, "volumeMounts"])
+    if body.get("envFrom"):
+        w.add("envFrom (ConfigMaps and Secrets are read in the cluster)", [*path, "envFrom"])
+    for i, env in enumerate(body.get("env") or []):
+        vf = env.get("valueFrom") if isinstance(env, Mapping) else None
+        if isinstance(vf, Mapping):
+            for ref in ("configMapKeyRef", "secretKeyRef", "resourceFieldRef"):
+                if vf.get(ref) is not None:
+                    w.add(f"env from {ref} (no cluster to read it from)", [*path, "env", i, "valueFrom", ref])
+    image = str(body.get("image") or "")
+    if "{{" in image:
+        return
+    name = images.image_name(image)
+    if "windows" in name or "nanoserver" in name or "servercore" in name:
+        w.add(f"Windows image `{image}`", [*path, "image"])
+        return
+    try:
+        argv = images.argv_for(kind, body, "/argo/staging/script")
+    except images.CommandError:
+        w.add(
+            f"image `{image}` without a command (its entrypoint is not known on the host)", [*path, "image"]
+        )
+        return
+    if not argv or "{{" in argv[0] or "$(" in argv[0]:
+        return
+    where: list[PathItem] = (
+        [*path, "command"]
+        if body.get("command")
+        else [*path, "args"]
+        if body.get("args")
+        else [*path, "image"]
+    )
+    program = images.host_program(argv, w.path_env)[0]
+    if not _on_host(program, w.path_env):
+        w.add(f"image `{image}`: its program `{program}` is not on this host", where)
+        return
+    host_image = name in _HOST_IMAGES or images.is_python_image(image)
+    if not host_image and kind == "container" and program.rsplit("/", 1)[-1] in _SHELLS:
+        first = _shell_first_program(argv)
+        if first and not _on_host(first, w.path_env):
+            w.add(f"image `{image}`: its program `{first}` is not on this host", where)
+
+
+def _on_host(program: str, path_env: str) -> bool:
+    if program.startswith("/"):
+        return (
+            os.access(program, os.X_OK) or shutil.which(program.rsplit("/", 1)[-1], path=path_env) is not None
+        )
+    if images.is_python(program):
+        return (
+            shutil.which(program, path=path_env) is not None
+            or shutil.which("python3", path=path_env) is not None
+        )
+    return shutil.which(program, path=path_env) is not None
+
+
+def _shell_first_program(argv: Sequence[str]) -> str | None:
+    """The first word of ``sh -c 'SCRIPT'`` (an image's own tool, like `go` or `influx`)."""
+    if "-c" not in argv:
+        return None
+    i = argv.index("-c")
+    if i + 1 >= len(argv):
+        return None
+    script = argv[i + 1]
+    try:
+        words = shlex.split(script, comments=True)
+    except ValueError:
+        return None
+    for word in words:
+        if "=" in word and not word.startswith(("=", "/")) and word.split("=", 1)[0].isidentifier():
+            continue  # VAR=value prefix
+        if word in _SHELL_WORDS:
+            return None  # a shell script proper: its tools are checked when it runs
+        if "{{" in word or "$" in word:
+            return None
+        return word
+    return None
