@@ -600,3 +600,10 @@ def test_host_problems_are_an_error_result_not_an_exception(runner: PodRunner, t
         "Error",
         f"input artifact for /tmp/in: {tmp_path / 'missing'} does not exist",
     )
+
+
+def test_warm_children_follow_their_own_env_for_tz_and_tmpdir(runner: PodRunner, tmp_path: Path) -> None:
+    src = "import tempfile, time\nprint(tempfile.gettempdir(), time.strftime('%Z', time.localtime(0)))"
+    a = run(runner, tmp_path, py_script(src), name="a", env={"TMPDIR": "/var/tmp", "TZ": "UTC"})
+    b = run(runner, tmp_path, py_script(src), name="b", env={"TZ": "JST-9"})
+    assert (a.result, b.result) == ("/var/tmp UTC", "/tmp JST"), (a.message, b.message)

@@ -221,6 +221,11 @@ def _run_python(spec: dict) -> int:
     sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
     if "random" in sys.modules:
         sys.modules["random"].seed()  # a fresh interpreter would have its own seed
+    if "tempfile" in sys.modules:
+        sys.modules["tempfile"].tempdir = None  # found again from this pod's TMPDIR
+    import time
+
+    time.tzset()  # this pod's TZ
 
     code = py.get("_code")
     if py["kind"] == "file":
