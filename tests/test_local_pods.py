@@ -458,7 +458,10 @@ def test_python_command_forms_and_pythonpath(runner: PodRunner, tmp_path: Path, 
 
 
 @pytest.mark.slow
-def test_fork_server_runs_100_python_items_faster_than_fresh_interpreters(tmp_path: Path) -> None:
+def test_fork_server_runs_100_python_items_faster_than_fresh_interpreters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DFLOWCTL_FORK_SERVER", "1")
     src = "import json, sys\nprint(json.dumps({'x': 1}))"
     t0 = time.perf_counter()
     for _ in range(5):
