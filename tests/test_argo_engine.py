@@ -620,3 +620,23 @@ def test_logs_of_a_deleted_pod_come_from_the_archived_log(fake_kube: FakeKube, s
     s3.put(key, b"archived one\narchived two\n")
     lines = list(engine_for(fake_kube).logs("r", [b_id]))
     assert [(ln.node_name, ln.text) for ln in lines] == [("b", "archived one"), ("b", "archived two")]
+
+
+def test_the_api_server_prunes_and_validates_with_argos_crd(fake_kube: FakeKube) -> None:
+    if fake_kube.crd is None:
+        pytest.skip("../shared (Argo's CRD) is absent")
+    eng = engine_for(fake_kube)
+    odd = json.loads(json.dumps(MANIFEST))
+    odd["spec"]["templates"][0]["retryStrategy"] = {
+        "limit": 2,
+        "policy": "OnFailure",
+    }  # `policy` is not Argo's
+    created = eng.submit(odd, RunOptions(wait=False))
+    assert created["spec"]["templates"][0]["retryStrategy"] == {"limit": 2}
+    assert fake_kube.pruned == ["spec.templates[0].retryStrategy.policy"]
+    bad = json.loads(json.dumps(MANIFEST))
+    bad["spec"]["parallelism"] = "many"
+    with pytest.raises(
+        ClusterError, match=r"the API server rejected the workflows\.argoproj\.io: .*spec\.parallelism"
+    ):
+        eng.submit(bad, RunOptions(wait=False))

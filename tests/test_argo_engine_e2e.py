@@ -72,6 +72,7 @@ def test_every_example_runs_on_argo_like_local(
         local = local_job.result()
     assert on_argo.returncode == local.returncode, on_argo.stdout + on_argo.stderr
     assert "Traceback" not in on_argo.stderr
+    assert argo_cluster.kube.pruned == [], "fields Argo's CRD does not know (the API server drops them)"
     wf = only_run(argo_cluster)
     name = wf["metadata"]["name"]
     assert wf["status"]["phase"] == ("Succeeded" if local.returncode == 0 else "Failed")

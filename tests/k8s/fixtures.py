@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import SHARED
 from tests.k8s.controller import Controller
 from tests.k8s.server import FakeKube
 from tests.s3server import S3Env, s3, s3_server  # noqa: F401
@@ -28,9 +29,13 @@ NAMESPACE = "argo"
 CRED_SECRET = "my-minio-cred"
 
 
+ARGO_CRD = SHARED / "reference" / "argo" / "argoproj.io_workflows.yaml"
+
+
 @pytest.fixture
 def fake_kube(tmp_path: Path) -> Iterator[FakeKube]:
-    kube = FakeKube(bookmark_interval=0.5).start()
+    """The stand-in; with ../shared present it prunes and validates Workflows with Argo's CRD."""
+    kube = FakeKube(bookmark_interval=0.5, crd=ARGO_CRD if ARGO_CRD.is_file() else None).start()
     kube.add_namespace(NAMESPACE)
     kube.kubeconfig_path = kube.kubeconfig(tmp_path / "kubeconfig")  # type: ignore[attr-defined]
     yield kube

@@ -183,6 +183,64 @@ def json_patch(doc: Any, ops: list[dict[str, Any]]) -> Any:
     return doc
 
 
+# -- the CRD's structural schema: pruning and validation --------------------------------------
+
+_CRD_SCHEMAS: dict[str, tuple[dict[str, Any], Any]] = {}
+
+
+def crd_schema(path: Path) -> tuple[dict[str, Any], Any]:
+    """(openAPIV3Schema, validator) of the storage version of the CRD in ``path`` (cached)."""
+    key = str(path)
+    if key not in _CRD_SCHEMAS:
+        import jsonschema
+        import yaml
+
+        loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        with open(path, encoding="utf-8") as f:
+            crd = next(
+                d
+                for d in yaml.load_all(f, Loader=loader)
+                if d and d.get("kind") == "CustomResourceDefinition"
+            )
+        versions = crd["spec"]["versions"]
+        schema = next(v for v in versions if v.get("storage"))["schema"]["openAPIV3Schema"]
+        _CRD_SCHEMAS[key] = (schema, jsonschema.Draft7Validator(schema))
+    return _CRD_SCHEMAS[key]
+
+
+def prune(obj: Any, schema: dict[str, Any], path: str, dropped: list[str]) -> None:
+    """Drop fields the structural schema does not know, as the API server does (silently)."""
+    if isinstance(obj, dict):
+        props = schema.get("properties")
+        addl = schema.get("additionalProperties")
+        keep_unknown = bool(schema.get("x-kubernetes-preserve-unknown-fields"))
+        for key in list(obj):
+            sub = f"{path}.{key}"
+            if props is not None and key in props:
+                prune(obj[key], props[key], sub, dropped)
+            elif isinstance(addl, dict):
+                prune(obj[key], addl, sub, dropped)
+            elif not keep_unknown and addl is not True:
+                del obj[key]
+                dropped.append(sub)
+    elif isinstance(obj, list) and isinstance(schema.get("items"), dict):
+        for i, item in enumerate(obj):
+            prune(item, schema["items"], f"{path}[{i}]", dropped)
+
+
+def structural_errors(obj: dict[str, Any], validator: Any) -> list[dict[str, str]]:
+    """The API server's 422 causes for ``obj`` (CEL rules are not evaluated)."""
+    causes = []
+    for err in sorted(validator.iter_errors(obj), key=lambda e: list(map(str, e.absolute_path))):
+        field = ""
+        for part in err.absolute_path:
+            field += f"[{part}]" if isinstance(part, int) else (f".{part}" if field else str(part))
+        causes.append(
+            {"reason": "FieldValueInvalid", "message": f"Invalid value: {err.message}", "field": field}
+        )
+    return causes
+
+
 # -- the store -----------------------------------------------------------------------------
 
 
@@ -288,8 +346,12 @@ class User:
 class FakeKube:
     """The stand-in API server. Start with ``start()``; ``url`` and ``token`` to connect."""
 
-    def __init__(self, *, token: str | None = None, bookmark_interval: float = 1.0) -> None:
+    def __init__(
+        self, *, token: str | None = None, bookmark_interval: float = 1.0, crd: Path | None = None
+    ) -> None:
         self.store = Store()
+        self.crd = crd  # Argo's CRD file: objects are pruned and validated against it, as the API server does
+        self.pruned: list[str] = []  # fields the API server would have dropped from what clients sent
         self.token = token or "dflowctl-test-" + uuid.uuid4().hex
         self.users: dict[str, User] = {self.token: User("system:serviceaccount:argo:dflowctl-admin")}
         self.namespaces: set[str] = set()
@@ -661,7 +723,7 @@ class _Handler(BaseHTTPRequestHandler):
                 else:
                     new = merge_patch(cur, body)
                 new["metadata"]["name"] = name
-                return new
+                return self._admit(new, record=False)
 
             if query.get("dryRun") == "All":
                 cur = k.store.get("workflows", ns, name)
@@ -690,6 +752,33 @@ class _Handler(BaseHTTPRequestHandler):
                 },
             )
         raise ApiError(status_body(405, "MethodNotAllowed", "the server does not allow this method"))
+
+    def _admit(self, obj: dict[str, Any], *, record: bool = True) -> dict[str, Any]:
+        """Prune unknown fields and check the structural schema of the Workflow CRD (if given)."""
+        k = self.kube
+        if k.crd is None:
+            return obj
+        schema, validator = crd_schema(k.crd)
+        meta = obj.pop("metadata", None)  # ObjectMeta is the server's own, not the CRD's schema
+        dropped: list[str] = []
+        prune(obj, schema, "", dropped)
+        if meta is not None:
+            obj["metadata"] = meta
+        if record:
+            k.pruned += [d.lstrip(".") for d in dropped if not d.startswith(".metadata")]
+        causes = structural_errors(obj, validator)
+        if causes:
+            name = (obj.get("metadata") or {}).get("name") or ""
+            text = ", ".join(f"{c['field']}: {c['message']}" for c in causes[:5])
+            raise ApiError(
+                status_body(
+                    422,
+                    "Invalid",
+                    f'Workflow.argoproj.io "{name}" is invalid: {text}',
+                    {"name": name, "group": "argoproj.io", "kind": "Workflow", "causes": causes},
+                )
+            )
+        return obj
 
     def _create(self, ns: str, query: dict[str, str], body: Any) -> None:
         k = self.kube
@@ -746,6 +835,8 @@ class _Handler(BaseHTTPRequestHandler):
                     {"name": name, "group": "argoproj.io", "kind": "Workflow"},
                 )
             )
+        body = self._admit(body)
+        meta = body["metadata"]
         meta["namespace"] = ns
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now_iso()
