@@ -462,7 +462,9 @@ class Checker:
         if op is not None:
             self.step_inputs(step, op, body)
         for name, value in step.parameters.items():
-            self.value_refs(value, step.value_locs.get(name), use, "parameter", f"parameter `{name}`")
+            # an input the op does not have is reported once, not also for the kind of its value
+            expect: Expect = "parameter" if op is None or op.input_param(name) is not None else "any"
+            self.value_refs(value, step.value_locs.get(name), use, expect, f"parameter `{name}`")
         for name, value in step.artifacts.items():
             loc = step.value_locs.get(name)
             ref = single_ref(value)
@@ -523,14 +525,14 @@ class Checker:
                 self.error(f"op `{op.name}` has no input artifact `{name}`", loc, hint)
         where = step.locs.get("op", step.loc)
         for p in op.inputs_parameters:
-            if p.required and p.name not in step.parameters:
+            if p.required and p.name not in step.parameters and p.name not in step.artifacts:
                 self.error(
                     f"{who} does not give input parameter `{p.name}` ({p.type}) that op `{op.name}` requires",
                     where,
                     f"add `{p.name}: ...` under `parameters`",
                 )
         for a in op.inputs_artifacts:
-            if not a.optional and a.name not in step.artifacts:
+            if not a.optional and a.name not in step.artifacts and a.name not in step.parameters:
                 self.error(
                     f"{who} does not give input artifact `{a.name}` that op `{op.name}` requires",
                     where,
@@ -599,7 +601,7 @@ class Checker:
             )
         else:
             self.error(
-                f"`{ref.text}` is an artifact; {use.consumer or 'this'} takes parameters only",
+                f"`{ref.text}` is an artifact; it cannot be the value of {use.consumer or 'a parameter'}",
                 use.where,
                 "pass artifacts under `artifacts:`",
             )

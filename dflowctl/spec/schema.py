@@ -64,7 +64,7 @@ TYPE_NAMES = {
 def _schema_path() -> Path:
     from importlib.resources import files
 
-    packaged = files("dflowctl").joinpath("_schemas", SCHEMA_NAME)
+    packaged = files("dflowctl").joinpath("_schemas").joinpath(SCHEMA_NAME)
     if packaged.is_file():
         return Path(str(packaged))
     return Path(__file__).resolve().parents[2] / "schemas" / SCHEMA_NAME
@@ -162,7 +162,7 @@ def _diagnostics(err: ValidationError, doc: YamlDocument) -> Iterator[Diagnostic
     if kind == "type":
         expected = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
         yield doc.diagnostic(
-            f"{what} must be {_or(TYPE_NAMES.get(t, t) for t in expected)}, not {_actual(value)}",
+            f"{what} must be {_or([TYPE_NAMES.get(str(t), str(t)) for t in expected])}, not {_actual(value)}",
             doc.container_loc(path) if isinstance(value, (dict, list)) else loc,
             _type_hint(value, expected, path),
         )
