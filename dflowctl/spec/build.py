@@ -242,6 +242,8 @@ class _Builder:
             node, path, ("python", "script", "source", "timeout", "workdir", "image", "command", "args")
         )
         locs.update({f"key.{k}": self.key_at([*path, k]) for k in node})
+        if len(kinds) != 1:
+            locs["unclear-kind"] = self.key_at(path)  # reported here; the checks skip kind-specific rules
         resources = node.get("resources")
         if resources is not None:
             locs.update({f"resources.{k}": self.at([*path, "resources", k]) for k in resources})

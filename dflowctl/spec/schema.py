@@ -110,13 +110,27 @@ def schema_diagnostics(doc: YamlDocument) -> list[Diagnostic]:
     """Every schema problem of a loaded spec, one diagnostic each."""
     errors = list(_flatten(_validator().iter_errors(doc.data)))
     typed = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
+    # a missing key that an unknown key next to it is a misspelling of is one problem, not two
+    misspelt: set[tuple[Any, ...]] = set()
+    for e in errors:
+        if e.validator == "additionalProperties" and isinstance(e.instance, dict):
+            allowed = list((e.schema.get("properties") or {}).keys())
+            for key in e.instance:
+                if key not in allowed:
+                    guess = _suggest(str(key), allowed)
+                    if guess is not None:
+                        misspelt.add((*e.absolute_path, guess))
     seen: set[tuple[Any, ...]] = set()
     out: list[Diagnostic] = []
     for err in errors:
         path = tuple(err.absolute_path)
         if path in typed and err.validator != "type":
             continue
-        for diag in _diagnostics(err, doc):
+        if err.validator == "required" and isinstance(err.instance, dict):
+            names = [n for n in err.validator_value if n not in err.instance and (*path, n) not in misspelt]
+            if not names:
+                continue
+        for diag in _diagnostics(err, doc, misspelt):
             key = (diag.location, diag.message)
             if key not in seen:
                 seen.add(key)
@@ -137,7 +151,9 @@ def _flatten(errors: Iterator[ValidationError]) -> Iterator[ValidationError]:
             yield err
 
 
-def _diagnostics(err: ValidationError, doc: YamlDocument) -> Iterator[Diagnostic]:
+def _diagnostics(
+    err: ValidationError, doc: YamlDocument, misspelt: set[tuple[Any, ...]]
+) -> Iterator[Diagnostic]:
     path = list(err.absolute_path)
     root = doc.data
     kind = err.validator
@@ -152,7 +168,7 @@ def _diagnostics(err: ValidationError, doc: YamlDocument) -> Iterator[Diagnostic
         return
     if kind == "required" and isinstance(err.instance, dict):
         for name in err.validator_value:
-            if name not in err.instance:
+            if name not in err.instance and (*path, name) not in misspelt:
                 where = f"in {describe(path, root)}" if path else "at the top level"
                 yield doc.diagnostic(f"missing required key `{name}` {where}", doc.container_loc(path))
         return
@@ -255,6 +271,19 @@ def _key_hint(key: str, allowed: Sequence[str], path: Sequence[Any]) -> str | No
         if name.lower().replace("_", "") == norm:
             return f"did you mean `{name}`?"
     return _did_you_mean(key, allowed) or (f"valid keys here: {', '.join(allowed)}" if allowed else None)
+
+
+def _suggest(key: str, allowed: Sequence[str]) -> str | None:
+    """The allowed key that ``key`` most likely meant, if any."""
+    alias = ALIASES.get(key)
+    if alias is not None and alias in allowed:
+        return alias
+    norm = key.lower().replace("_", "").replace("-", "")
+    for name in allowed:
+        if name.lower().replace("_", "") == norm:
+            return name
+    close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
+    return close[0] if close else None
 
 
 def _did_you_mean(word: str, choices: Sequence[str]) -> str | None:
