@@ -360,6 +360,14 @@ class Controller:
         for p in outs.get("parameters") or []:
             if (p.get("valueFrom") or {}).get("path"):
                 scope[f"outputs.parameters.{p['name']}.path"] = str(p["valueFrom"]["path"])
+        outputs = tmpl.get("outputs") or {}
+        for p in outputs.get("parameters") or []:
+            path = (p.get("valueFrom") or {}).get("path")
+            if path:
+                scope[f"outputs.parameters.{p['name']}.path"] = str(path)
+        for a in outputs.get("artifacts") or []:
+            if a.get("path"):
+                scope[f"outputs.artifacts.{a['name']}.path"] = str(a["path"])
         if params or artifacts:
             inputs = {}
             if params:
@@ -394,6 +402,14 @@ class Controller:
         return None
 
     # ------------------------------------------------------------------ execute
+
+    def width(self, sem: Slots | None) -> int:
+        """How many children of one group may be under way at once (threads, not pods):
+        the template's parallelism, else enough to keep every pod slot busy even when
+        children are composite and wait on their own children."""
+        if sem is not None:
+            return sem.size
+        return max(64, 4 * self.run_slots.size)
 
     def check_running(self) -> None:
         if self.cancel.is_set():

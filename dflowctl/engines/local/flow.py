@@ -91,15 +91,31 @@ def _slot(sem: Slots | None, ctl: Controller) -> Iterator[bool]:
         sem.release()
 
 
-def _parallel(fns: list[Callable[[], None]]) -> None:
-    """Run ``fns`` at once (in threads); the first runs in this thread."""
-    if len(fns) == 1:
-        fns[0]()
+def _parallel(fns: list[Callable[[], None]], width: int) -> None:
+    """Run ``fns`` concurrently on at most ``width`` threads (this one included), in order.
+
+    A bounded pool rather than a thread per item: a 1,000-item fan-out then costs a
+    few thread starts, while pods are bounded anyway by the runner's parallelism.
+    """
+    if len(fns) == 1 or width <= 1:
+        for fn in fns:
+            fn()
         return
-    threads = [threading.Thread(target=fn, daemon=True) for fn in fns[1:]]
+    queue = iter(fns)
+    lock = threading.Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                fn = next(queue, None)
+            if fn is None:
+                return
+            fn()
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(min(width, len(fns)) - 1)]
     for t in threads:
         t.start()
-    fns[0]()
+    work()
     for t in threads:
         t.join()
 
@@ -365,7 +381,7 @@ def _run_group(
         return go
 
     if all_entries:
-        _parallel([runner(e) for e in all_entries])
+        _parallel([runner(e) for e in all_entries], ctl.width(sem))
     # the group's phase (first unsuccessful child in order), then what later groups see
     phase, message = "Succeeded", ""
     for step, _, entries in plan:
@@ -656,7 +672,7 @@ def _run_task(
 
         return go
 
-    _parallel([runner(e) for e in entries])
+    _parallel([runner(e) for e in entries], ctl.width(sem))
     phase, message = "Succeeded", ""
     for entry in entries:
         child = results.get(entry.name)

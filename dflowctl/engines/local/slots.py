@@ -16,7 +16,8 @@ class Slots:
     _registry_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, size: int) -> None:
-        self.free = max(1, int(size))
+        self.size = max(1, int(size))
+        self.free = self.size
         self.cond = threading.Condition()
         with Slots._registry_lock:
             Slots._all.add(self)

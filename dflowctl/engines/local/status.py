@@ -185,7 +185,7 @@ class NodeBook:
                 labels[COMPLETED_LABEL] = "true"
             else:
                 labels[COMPLETED_LABEL] = "false"
-            return json.dumps(self.wf, indent=1, ensure_ascii=False)
+            return json.dumps(self.wf, separators=(",", ":"), ensure_ascii=False)
 
 
 class StatusWriter:
