@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from dflowctl.errors import SpecError
 from dflowctl.spec import load_spec, load_yaml
-from tests.conftest import REPO
+from tests.conftest import ARGO_EXAMPLES, REPO
 
 VALID = REPO / "tests" / "data" / "valid"
 
@@ -76,3 +78,93 @@ def test_diagnostics_name_the_file_as_given(tmp_path: Path, monkeypatch: pytest.
     with pytest.raises(SpecError) as info:
         load_spec("sub/x.yaml")
     assert all(d.location and d.location.file == "sub/x.yaml" for d in info.value.diagnostics)
+
+
+def _positions(node: Any, path: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], tuple[int, int]]:
+    out: dict[tuple[Any, ...], tuple[int, int]] = {}
+    if isinstance(node, dict):
+        out[path] = (node.lc.line, node.lc.col)
+        for k, v in node.items():
+            out[(*path, k, "key")] = tuple(node.lc.key(k))
+            if v is not None:
+                out[(*path, k, "value")] = tuple(node.lc.value(k))
+            out.update(_positions(v, (*path, k)))
+    elif isinstance(node, list):
+        out[path] = (node.lc.line, node.lc.col)
+        for i, v in enumerate(node):
+            out[(*path, i, "item")] = tuple(node.lc.item(i))
+            out.update(_positions(v, (*path, i)))
+    return out
+
+
+def _yaml_files() -> list[Path]:
+    files = sorted((REPO / "tests" / "data").rglob("*.yaml")) + sorted((REPO / "specs").glob("*.yaml"))
+    return files + sorted(ARGO_EXAMPLES.glob("*.yaml"))
+
+
+@pytest.mark.timeout(120)
+def test_fast_path_agrees_with_ruamel() -> None:
+    """The libyaml fast path gives ruamel's round-trip tree, values and positions, or steps aside."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    from dflowctl.spec.fastyaml import fast_load
+
+    taken = 0
+    for path in _yaml_files():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        fast = fast_load(text)
+        try:
+            docs = list(YAML(typ="rt").load_all(text))
+        except YAMLError:
+            assert fast is None, path
+            continue
+        if fast is None:
+            continue
+        taken += 1
+        assert json.dumps(fast, sort_keys=True, default=repr) == json.dumps(
+            docs[0], sort_keys=True, default=repr
+        ), path
+        assert _positions(fast) == _positions(docs[0]), path
+    assert taken >= 20
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: !!str 1\n",  # explicit tag
+        "a: &x {k: 1}\nb:\n  <<: *x\n",  # merge key
+        "a: 0x1f\n",  # hex int: ruamel keeps its format
+        "a: 1_000\n",
+        "a: 2001-12-14\n",  # timestamp
+        "a: 1\na: 2\n",  # duplicate key: ruamel reports it
+        "a: 1\n---\nb: 2\n",
+        "- 1\n",
+        "a: [1\n",
+    ],
+)
+def test_fast_path_steps_aside(text: str) -> None:
+    from dflowctl.spec.fastyaml import fast_load
+
+    assert fast_load(text) is None
+
+
+def test_fast_path_scalars() -> None:
+    from dflowctl.spec.fastyaml import fast_load
+
+    data = fast_load("a: yes\nb: true\nc: ~\nd: 1.5\ne: -3\nf: '3'\ng: 1e3\nh: .5\ni: null\nj: on\n")
+    assert data == {
+        "a": "yes",
+        "b": True,
+        "c": None,
+        "d": 1.5,
+        "e": -3,
+        "f": "3",
+        "g": 1000.0,
+        "h": 0.5,
+        "i": None,
+        "j": "on",
+    }
