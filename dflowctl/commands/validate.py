@@ -21,11 +21,26 @@ def validate_files(specs: list[Path]) -> list[tuple[str, list[Diagnostic]]]:
     results: list[tuple[str, list[Diagnostic]]] = []
     for spec in specs:
         try:
-            load_spec(spec)
+            if _is_argo_file(spec):
+                from dflowctl import argofile
+
+                argofile.load(spec)  # an Argo Workflow file: Argo's structural rules
+            else:
+                load_spec(spec)
             results.append((str(spec), []))
         except SpecError as err:
             results.append((str(spec), err.diagnostics))
     return results
+
+
+def _is_argo_file(spec: Path) -> bool:
+    from dflowctl.actions import is_argo_workflow_file
+    from dflowctl.errors import UsageError
+
+    try:
+        return is_argo_workflow_file(spec)
+    except UsageError:  # missing or unreadable: the spec loader reports it
+        return False
 
 
 def _github_escape(text: str, *, prop: bool = False) -> str:
