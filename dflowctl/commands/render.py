@@ -14,7 +14,7 @@ FORMATS = ("yaml", "json")
 def register(app: typer.Typer) -> None:
     @app.command("render")
     def render_cmd(
-        spec: Path = typer.Argument(..., help="A dflowctl workflow spec."),
+        spec: Path = typer.Argument(..., help="A dflowctl workflow spec, or an Argo Workflow file."),
         parameter: list[str] = typer.Option([], "-p", "--parameter", help="Set a parameter: NAME=VALUE."),
         parameter_file: Path | None = typer.Option(
             None, "--parameter-file", "-f", help="A YAML/JSON file of parameter values."
@@ -31,7 +31,12 @@ def register(app: typer.Typer) -> None:
 
         if output not in FORMATS:
             raise UsageError(f"unknown output format {output!r}", hint="use one of: yaml, json")
-        wf = load_spec(spec, parse_pairs(parameter) or None, parameter_file)
-        manifest = render_workflow(wf)
+        from dflowctl import actions
+
+        if actions.is_argo_workflow_file(spec):  # printed as it is, with -p applied to its arguments
+            manifest = actions.load_argo_file(spec, parameter, parameter_file)
+        else:
+            wf = load_spec(spec, parse_pairs(parameter) or None, parameter_file)
+            manifest = render_workflow(wf)
         sys.stdout.write(dump_json(manifest) if output == "json" else dump_yaml(manifest))
         return 0
