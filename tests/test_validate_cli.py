@@ -72,3 +72,12 @@ def test_schema_command_prints_the_schema() -> None:
     res = run_cli("schema")
     assert res.returncode == 0
     assert json.loads(res.stdout)["title"] == "dflowctl workflow spec"
+
+
+def test_missing_file_and_directory() -> None:
+    res = run_cli("validate", "no-such.yaml", "tests/data")
+    assert res.returncode == 2
+    assert res.stdout == ""
+    assert res.stderr == (
+        "no-such.yaml: no such file\ntests/data: is a directory, not a YAML file\n2 problems found in 2 files\n"
+    )
