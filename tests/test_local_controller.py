@@ -666,3 +666,107 @@ def test_interrupt_ends_pods_and_records_the_stop(dflowctl_home: Path, shared_di
     final = engine.retry(name, RunOptions(wait=True))
     assert final["status"]["phase"] == "Succeeded"
     assert (shared_dir / "a").read_text().splitlines() == ["run"]
+
+
+# ---------------------------------------------------------------------- more of Argo's semantics
+
+
+def test_template_fail_fast_stops_new_loop_items(engine: LocalEngine) -> None:
+    main = {
+        "name": "main",
+        "parallelism": 1,
+        "failFast": True,
+        "steps": [
+            [
+                {
+                    "name": "u",
+                    "template": "u",
+                    "withItems": [0, 0, 1, 0],
+                    "arguments": {"parameters": [{"name": "code", "value": "{{item}}"}]},
+                }
+            ]
+        ],
+    }
+    u = sh("u", "exit {{inputs.parameters.code}}", inputs={"parameters": [{"name": "code"}]})
+    wf = run(engine, workflow("main", [main, u]))
+    names = sorted(n["displayName"] for n in wf["status"]["nodes"].values() if n["type"] == "Pod")
+    assert names == ["u(0:0)", "u(1:0)", "u(2:1)"]  # u(3:0) never started
+    assert wf["status"]["phase"] == "Failed"
+
+
+def test_dag_without_fail_fast_runs_the_other_branches(engine: LocalEngine) -> None:
+    dag = {
+        "name": "main",
+        "dag": {
+            "failFast": False,
+            "tasks": [
+                {"name": "bad", "template": "bad"},
+                {"name": "slow", "template": "ok"},
+                {"name": "after", "template": "ok", "depends": "slow"},
+            ],
+        },
+    }
+    wf = run(engine, workflow("main", [dag, sh("bad", "exit 1"), sh("ok", "sleep 0.2")]))
+    assert by_name(wf, ".after")["phase"] == "Succeeded"
+    assert wf["status"]["phase"] == "Failed"
+
+
+def test_step_exit_hook_inline_template_and_input_artifact_key(engine: LocalEngine) -> None:
+    make = sh(
+        "make",
+        "echo payload > /tmp/f",
+        outputs={
+            "artifacts": [
+                {
+                    "name": "f",
+                    "path": "/tmp/f",
+                    "archive": {"none": {}},
+                    "s3": {"key": "{{workflow.name}}/shared/f.txt"},
+                }
+            ]
+        },
+    )
+    read = sh(
+        "read",
+        "cat /in/f",
+        inputs={
+            "artifacts": [{"name": "f", "path": "/in/f", "s3": {"key": "{{workflow.name}}/shared/f.txt"}}]
+        },
+    )
+    main = {
+        "name": "main",
+        "steps": [
+            [{"name": "make", "template": "make", "hooks": {"exit": {"template": "bye"}}}],
+            [{"name": "read", "template": "read"}],
+            [
+                {
+                    "name": "inline",
+                    "inline": {"container": {"image": "alpine", "command": ["echo", "in line"]}},
+                }
+            ],
+        ],
+    }
+    wf = run(engine, workflow("main", [main, make, read, sh("bye", "echo bye")]))
+    assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
+    made = by_name(wf, "[0].make")
+    hook = by_name(wf, "[0].make.onExit")
+    assert hook["displayName"] == "make.onExit" and hook["outputs"]["result"] == "bye"
+    assert hook["id"] in made["children"]
+    assert by_name(wf, "[1].read")["outputs"]["result"] == "payload"
+    inline = by_name(wf, "[2].inline")
+    assert inline["outputs"]["result"] == "in line" and "templateName" not in inline
+
+
+def test_suspend_with_duration_and_missing_parameter(engine: LocalEngine) -> None:
+    main = {
+        "name": "main",
+        "steps": [[{"name": "wait", "template": "wait"}], [{"name": "need", "template": "need"}]],
+    }
+    wait = {"name": "wait", "suspend": {"duration": "1"}}
+    need = sh("need", "echo {{inputs.parameters.x}}", inputs={"parameters": [{"name": "x"}]})
+    wf = run(engine, workflow("main", [main, wait, need]))
+    assert by_name(wf, "[0].wait")["type"] == "Suspend"
+    assert by_name(wf, "[0].wait")["phase"] == "Succeeded"
+    need_node = by_name(wf, "[1].need")
+    assert (need_node["phase"], need_node["message"]) == ("Error", "inputs.parameters.x was not supplied")
+    assert wf["status"]["phase"] == "Failed"

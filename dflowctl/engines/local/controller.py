@@ -336,7 +336,7 @@ class Controller:
         in_arts: ArtifactScope = {}
         artifacts = []
         for a in inputs.get("artifacts") or []:
-            a = dict(a)
+            a = walk_strings(dict(a), lambda s: expr.substitute(s, scope, strict=False))
             arg = arg_arts.get(a["name"])
             if arg is not None:
                 located = self.locate_artifact(arg, arts_scope)

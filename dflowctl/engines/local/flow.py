@@ -320,7 +320,9 @@ def run_steps(
             book.link_on_create(gid, parents)
         gnode = book.create(gname, f"[{index}]", "StepGroup", tmpl_name or None, sid)
         last_group = gnode
-        phase, message = _run_group(ctl, gnode, group or [], local, arts, sem, sid)
+        phase, message = _run_group(
+            ctl, gnode, group or [], local, arts, sem, sid, bool(tmpl.get("failFast"))
+        )
         if phase != "Succeeded":
             outbound = [o for c in book.get(gid).get("children") or [] for o in book.outbound(c)]  # type: ignore[union-attr]
             return _finish_composite(ctl, node, tmpl, "Failed", message, local, arts, outbound)
@@ -340,6 +342,7 @@ def _run_group(
     arts: ArtifactScope,
     sem: Slots | None,
     sid: str,
+    fail_fast: bool = False,
 ) -> tuple[str, str]:
     book = ctl.book
     gname, gid = gnode["name"], gnode["id"]
@@ -373,10 +376,17 @@ def _run_group(
     book.reserve(gid, [node_id(ctl.name, e.name) for e in all_entries])
     results: dict[str, Node | None] = {}
 
+    halted = threading.Event()  # template failFast: a failed child stops new ones starting
+
     def runner(entry: Entry) -> Callable[[], None]:
         def go() -> None:
+            if halted.is_set():
+                return
             book.link_on_create(node_id(ctl.name, entry.name), [gid])
-            results[entry.name] = _run_entry(ctl, entry, sid, arts, sem, local, "steps")
+            child = results[entry.name] = _run_entry(ctl, entry, sid, arts, sem, local, "steps")
+            failed = child is not None and child.get("phase") in FAILED_OR_ERROR
+            if fail_fast and failed and not _continues(entry.spec, str(child.get("phase"))):  # type: ignore[union-attr]
+                halted.set()
 
         return go
 
@@ -392,6 +402,8 @@ def _run_group(
         for spec, child in children:
             if phase != "Succeeded":
                 break
+            if child is None and halted.is_set():
+                continue
             if child is None:
                 phase, message = "Failed", ctl.interrupted_message()
             elif child.get("phase") not in SUCCESSFUL and not _continues(spec, child.get("phase", "")):
