@@ -55,10 +55,6 @@ def register(app: typer.Typer) -> None:
         if server_dry_run and settings.engine != "argo":
             raise UsageError("--server-dry-run needs the argo engine", hint="add -e argo")
         with actions.prepared_manifest(spec, parameter, parameter_file, settings.engine) as prepared:
-            if settings.engine == "local" and not dry_run and actions.is_argo_workflow_file(spec):
-                from dflowctl import argofile
-
-                argofile.check_local(spec)  # what this host cannot run, refused before anything runs
             if dry_run:
                 console.print_object(prepared.manifest, "json" if fmt == "json" else "yaml")
                 return 0
