@@ -281,8 +281,13 @@ class LocalEngine:
             import json
 
             write_atomic(run.path / "previous.json", json.dumps(previous))
+            going = copy.deepcopy(previous)
+            going["status"]["phase"] = "Running"
+            for key in ("finishedAt", "message"):
+                going["status"].pop(key, None)
+            write_atomic(run.workflow, json.dumps(going))
             self._detach(run, options.parallelism, retry=True)
-            return previous
+            return going
         return run_controller(
             run, fresh, parallelism=options.parallelism, on_update=options.on_update, previous=previous
         )

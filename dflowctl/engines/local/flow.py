@@ -191,6 +191,18 @@ def _exit_hook(
     )
 
 
+def _node_scope(ctl: Controller, prefix: str, node: Node, scope: Scope, arts: ArtifactScope) -> None:
+    """``node_scope``; for a Skipped/Omitted node, its template's ``valueFrom.default``
+    outputs stand in (Argo >= 4.0.7) so that consumers still resolve."""
+    node_scope(prefix, node, scope, arts)
+    if node.get("phase") in ("Skipped", "Omitted"):
+        tmpl = ctl.templates.get(str(node.get("templateName", ""))) or {}
+        for p in (tmpl.get("outputs") or {}).get("parameters") or []:
+            default = (p.get("valueFrom") or {}).get("default")
+            if default is not None:
+                scope.setdefault(f"{prefix}.outputs.parameters.{p['name']}", str(default))
+
+
 def _loop_nodes(ctl: Controller, items: list[Node]) -> list[Node]:
     """Item nodes for aggregation: a Retry node stands for its attempts (as Argo's name-prefix scan)."""
     out: list[Node] = []
@@ -414,7 +426,7 @@ def _run_group(
             items = [n for e in entries if (n := results.get(e.name)) is not None]
             aggregate_scope(prefix, _loop_nodes(ctl, items), local)
         elif entries and (child := results.get(entries[0].name)) is not None:
-            node_scope(prefix, child, local, arts)
+            _node_scope(ctl, prefix, child, local, arts)
     book.finish(gnode, phase, message)
     return phase, message
 
@@ -544,7 +556,7 @@ def run_dag(
             if tnode.get("type") == "TaskGroup":
                 kids = [k for c in tnode.get("children") or [] if (k := book.get(c)) is not None]
                 aggregate_scope(prefix, _loop_nodes(ctl, kids), local)
-            node_scope(prefix, tnode, local, arts)
+            _node_scope(ctl, prefix, tnode, local, arts)
             done[task] = tnode
             running.discard(task)
             failed = tnode.get("phase") in FAILED_OR_ERROR and fail_fast
