@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -611,3 +612,61 @@ def test_warm_children_follow_their_own_env_for_tz_and_tmpdir(runner: PodRunner,
     a = run(runner, tmp_path, py_script(src), name="a", env={"TMPDIR": "/var/tmp", "TZ": "UTC"})
     b = run(runner, tmp_path, py_script(src), name="b", env={"TZ": "JST-9"})
     assert (a.result, b.result) == ("/var/tmp UTC", "/tmp JST"), (a.message, b.message)
+
+
+MOUNT_SCRIPT = """
+import os, subprocess, sys, threading
+from pathlib import Path
+from dflowctl.engines.local.pods import PodRequest, PodRunner
+mnt, work = Path(sys.argv[1]), Path(sys.argv[2])
+subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(mnt)], check=True)
+(mnt / "host.txt").write_text("host\\n")
+tmpl = {
+    "name": "m",
+    "container": {"image": "busybox", "command": ["sh", "-c",
+        f"cat {mnt}/host.txt {mnt}/in/data.txt; echo pod > {mnt}/host.txt; echo new > {mnt}/new.txt"]},
+    "outputs": {"artifacts": [
+        {"name": "new", "path": f"{mnt}/new.txt"}, {"name": "host", "path": f"{mnt}/host.txt"},
+    ]},
+}
+src = work / "data.txt"
+src.write_text("input\\n")
+with PodRunner(1) as runner:
+    req = PodRequest("m", tmpl, work / "pod", [(f"{mnt}/in/data.txt", src)], work / "m.log")
+    res = runner.run(req, threading.Event())
+print(res.phase, res.message, repr(res.result))
+print(res.artifacts["new"].read_text().strip(), res.artifacts["host"].read_text().strip())
+print(sorted(os.listdir(mnt)), (mnt / "host.txt").read_text().strip())
+"""
+
+
+@pytest.mark.skipif(not OVERLAY_OK or shutil.which("unshare") is None, reason="needs private mount views")
+def test_other_mounted_file_systems_are_private_too(tmp_path: Path) -> None:
+    mnt = Path("/var/tmp") / f"dflowctl-mnt-{os.getpid()}"
+    mnt.mkdir()
+    try:
+        # A private mount namespace for the test itself: the tmpfs never appears on the host.
+        proc = subprocess.run(
+            [
+                "unshare",
+                "--mount",
+                "--propagation",
+                "private",
+                sys.executable,
+                "-c",
+                MOUNT_SCRIPT,
+                str(mnt),
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        mnt.rmdir()
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == [
+        "Succeeded  'host\\ninput'",
+        "new pod",
+        "['host.txt'] host",
+    ]

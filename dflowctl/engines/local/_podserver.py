@@ -85,52 +85,81 @@ def _unescape(field: str) -> str:
     return "".join(out)
 
 
-def _top_mounts() -> list[str]:
-    """Mount points other than / that are not inside another one (rbind brings the rest)."""
-    points = []
+# Mounts bound into a pod's view as they are (shared with the host): the kernel's own.
+SHARED_MOUNTS = ("/proc", "/sys", "/dev", "/run")
+
+
+def _mount_points() -> list[str]:
+    """Every mount point but /, parents before children."""
+    points = set()
     with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as fh:
         for line in fh:
             parts = line.split(" ")
             if len(parts) > 4:
-                points.append(_unescape(parts[4]))
-    points = sorted({p for p in points if p != "/"}, key=len)
-    top: list[str] = []
-    for p in points:
-        if not any(p.startswith(t + "/") for t in top):
-            top.append(p)
-    return top
+                points.add(_unescape(parts[4]))
+    points.discard("/")
+    return sorted(points, key=lambda p: (p.count("/"), p))
+
+
+def _inside(path: str, base: str) -> bool:
+    return path == base or path.startswith(base.rstrip("/") + "/")
 
 
 def enter_view(view: dict[str, str]) -> None:
-    """Make this process see a private copy-on-write ``/``: new mount namespace, overlay, chroot.
+    """Make this process see a private copy-on-write ``/``: new mount namespace, overlays, chroot.
 
-    Writes anywhere go to ``view["upper"]`` (``/tmp`` to ``view["tmp"]``); the
-    host's files stay as they are. Other mounts (/proc, /dev, /sys, ...) are
-    bound in as they are.
+    The root file system and every other mounted one get a copy-on-write overlay
+    whose upper layer is ``view["upper"]/<mount point>``, so writes anywhere land
+    in ``view["upper"]/<path>`` and the host's files stay as they are; ``/tmp`` is
+    the empty private ``view["tmp"]``. The kernel's own mounts (/proc, /sys, /dev,
+    /run) and file mounts are bound in as they are.
     """
     libc = _libc()
     if libc.unshare(CLONE_NEWNS) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"unshare(CLONE_NEWNS): {os.strerror(err)}")
     _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)
-    mounts = _top_mounts()
-    merged = view["merged"]
-    options = f"lowerdir=/,upperdir={view['upper']},workdir={view['work']}"
-    _mount(libc, "overlay", merged, "overlay", 0, options)
-    for point in mounts:
-        if point == "/tmp" or point.startswith("/tmp/"):
+    merged, upper, work = view["merged"], view["upper"], view["work"]
+    # Decide every layer and make its folders before the first overlay exists: an
+    # overlay's upper folder must not change under it.
+    layers: list[tuple[str, str | None]] = [("/", work)]  # (mount point, overlay work dir or None: bind)
+    bound: list[str] = []
+    for n, point in enumerate(_mount_points()):
+        if _inside(point, "/tmp") or any(_inside(point, b) for b in bound):
             continue
-        target = merged + point
-        try:
-            if not os.path.isdir(target):
+        shared = any(_inside(point, m) for m in SHARED_MOUNTS) or not os.path.isdir(point)
+        if shared or _unsafe(point, upper + point, f"{work}-{n}"):
+            layers.append((point, None))
+            bound.append(point)
+        else:
+            layers.append((point, f"{work}-{n}"))
+    for point, layer_work in layers:
+        if layer_work is not None:
+            os.makedirs(upper + point.rstrip("/"), exist_ok=True)
+            os.makedirs(layer_work, exist_ok=True)
+    for point, layer_work in layers:
+        target = merged + point.rstrip("/")
+        if layer_work is not None:
+            options = f"lowerdir={point},upperdir={upper + point.rstrip('/')},workdir={layer_work}"
+            try:
+                _mount(libc, "overlay", target, "overlay", 0, options)
                 continue
+            except OSError:
+                if point == "/":
+                    raise
+        try:
             _mount(libc, point, target, None, MS_BIND | MS_REC)
         except OSError:
-            if point in ("/proc", "/dev", "/sys"):
+            if point in SHARED_MOUNTS[:3]:
                 raise
     _mount(libc, view["tmp"], merged + "/tmp", None, MS_BIND)
     os.chroot(merged)
     os.chdir("/")
+
+
+def _unsafe(*paths: str) -> bool:
+    """overlayfs options are comma separated and lowerdir uses ':'."""
+    return any(c in p for p in paths for c in ",:\\")
 
 
 # ---------------------------------------------------------------- one pod process
@@ -222,7 +251,7 @@ def _run_python(spec: dict) -> int:
     if "random" in sys.modules:
         sys.modules["random"].seed()  # a fresh interpreter would have its own seed
     if "tempfile" in sys.modules:
-        sys.modules["tempfile"].tempdir = None  # found again from this pod's TMPDIR
+        setattr(sys.modules["tempfile"], "tempdir", None)  # noqa: B010  (found again from TMPDIR)
     import time
 
     time.tzset()  # this pod's TZ

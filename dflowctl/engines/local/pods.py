@@ -227,7 +227,7 @@ class PodRunner:
         work = Path(req.work_dir).resolve()
         work.mkdir(parents=True, exist_ok=True)
         root = work / "root"
-        for old in (root, work / ".overlay-work"):
+        for old in [root, *work.glob(".overlay-work*")]:
             if old.exists():
                 shutil.rmtree(old)
         (root / "tmp").mkdir(parents=True)
