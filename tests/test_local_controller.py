@@ -770,3 +770,15 @@ def test_suspend_with_duration_and_missing_parameter(engine: LocalEngine) -> Non
     need_node = by_name(wf, "[1].need")
     assert (need_node["phase"], need_node["message"]) == ("Error", "inputs.parameters.x was not supplied")
     assert wf["status"]["phase"] == "Failed"
+
+
+def test_detached_run_can_be_watched_and_its_logs_followed(engine: LocalEngine) -> None:
+    main = {"name": "main", "steps": [[{"name": "a", "template": "talk"}], [{"name": "b", "template": "talk"}]]}
+    talk = sh("talk", "echo one; sleep 0.3; echo two")
+    wf = engine.submit(workflow("main", [main, talk]), RunOptions(wait=False))
+    name = wf["metadata"]["name"]
+    lines = [(line.node_name, line.text) for line in engine.logs(name, follow=True)]
+    assert lines == [("a", "one"), ("a", "two"), ("b", "one"), ("b", "two")]
+    seen: list[str] = []
+    final = engine.watch(name, lambda w: seen.append(w["status"]["phase"]))
+    assert final["status"]["phase"] == "Succeeded" and seen[-1] == "Succeeded"
