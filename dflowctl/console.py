@@ -309,12 +309,14 @@ class RunView:
     """Follows a run: ``with RunView() as view: engine.submit(..., on_update=view.update)``.
 
     The first update prints ``Name: <run>`` on stdout; then, on a terminal
-    (stderr), a live tree, otherwise plain event lines on stderr.
+    (stderr, and not in CI), a live tree, otherwise plain event lines on stderr.
     """
 
     def __init__(self, *, live: bool | None = None, stream: IO[str] | None = None, limit: int = 12) -> None:
         self.stream = stream or sys.stderr
-        self.live_mode = is_terminal(self.stream) if live is None else live
+        # CI logs are files even when the runner gives a pseudo-terminal: plain lines there
+        auto = is_terminal(self.stream) and not os.environ.get("CI")
+        self.live_mode = auto if live is None else live
         self.named = False
         self._plain = PlainEvents(self.stream)
         self._renderable = _LiveRenderable(limit)

@@ -412,3 +412,13 @@ def test_local_runs_never_import_kubernetes_or_minio(dflowctl_home: Path, tmp_pa
         }
         assert "rich" in imported  # the probe sees imports at all
         assert {"kubernetes", "minio"} & imported == set()
+
+
+def test_ci_gets_plain_lines_even_on_a_terminal(dflowctl_home: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DFLOWCTL_ENGINE",)}
+    env.update(TERM="xterm-256color", COLUMNS="120", NO_COLOR="1", CI="true")
+    code, text = run_on_a_terminal(["run", str(SPECS / "hello.yaml")], env)
+    assert code == 0, text
+    lines = text.replace("\r\n", "\n").splitlines()
+    assert any(re.fullmatch(r"shout  Succeeded  \d+(\.\d)?s", ln) for ln in lines), text
+    assert "STEP" not in text  # no live table
