@@ -123,3 +123,34 @@ def expand_vars(text: str, env: Mapping[str, str]) -> str:
         return env[name] if name in env else m.group(0)
 
     return _VAR.sub(repl, text)
+
+
+def unrunnable(template: Mapping[str, Any], path: str | None = None) -> str | None:
+    """Why this host cannot run the template's program, or None (for checks before a run).
+
+    ``path`` is the search path (default: this process's PATH). Commands still
+    holding ``{{...}}`` tags or ``$(VAR)`` references are not judged.
+    """
+    import os
+
+    kind = "script" if "script" in template else "container" if "container" in template else None
+    if kind is None:
+        return None
+    body = template[kind]
+    try:
+        argv = argv_for(kind, body, "/argo/staging/script")
+    except CommandError as exc:
+        return str(exc)
+    search = path if path is not None else os.environ.get("PATH", os.defpath)
+    argv = host_program(argv, search)
+    program = argv[0] if argv else ""
+    if not program or "{{" in program or "$(" in program:
+        return None
+    if "/" in program:
+        found = os.path.isfile(program) and os.access(program, os.X_OK)
+    else:
+        found = shutil.which(program, path=search) is not None
+    if found:
+        return None
+    image = body.get("image") or "?"
+    return f"image {image}: its program {program!r} is not on this host"
