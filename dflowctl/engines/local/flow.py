@@ -534,6 +534,17 @@ def run_dag(
     deps = {t: _dependencies(spec, names) for t, spec in tasks.items()}
     logic = {t: _depends_logic(spec) for t, spec in tasks.items()}
     targets = str(dag["target"]).split() if dag.get("target") else _leaves(tasks, deps)
+    if dag.get("target"):  # only the tasks the targets need run (Argo's dag.target)
+        need: set[str] = set()
+        todo = [t for t in targets if t in tasks]
+        while todo:
+            t = todo.pop()
+            if t not in need:
+                need.add(t)
+                todo.extend(deps[t])
+        tasks = {t: spec for t, spec in tasks.items() if t in need}
+        deps = {t: d for t, d in deps.items() if t in need}
+        logic = {t: e for t, e in logic.items() if t in need}
     fail_fast = dag.get("failFast", True) is not False
     sem = _parallelism(tmpl)
     local: Scope = dict(scope)
