@@ -51,10 +51,16 @@ def test_unrunnable_names_the_missing_program() -> None:
         images.unrunnable(whalesay)
         == "image docker/whalesay: its program 'cowsay-not-here' is not on this host"
     )
-    argosay = {"name": "a", "container": {"image": "argoproj/argosay:v2"}}
+    absolute = {"name": "a", "container": {"image": "example.com/tool:1", "command": ["/opt/not-here/tool"]}}
     assert (
-        images.unrunnable(argosay) == "image argoproj/argosay:v2: its program '/argosay' is not on this host"
+        images.unrunnable(absolute)
+        == "image example.com/tool:1: its program '/opt/not-here/tool' is not on this host"
     )
+    assert (
+        images.unrunnable({"name": "a", "container": {"image": "argoproj/argosay:v2"}}) is None
+    )  # a stand-in
+    unknown = {"name": "u", "container": {"image": "example.com/tool:1"}}
+    assert "give `command:`" in str(images.unrunnable(unknown))
     assert (
         images.unrunnable({"name": "s", "container": {"image": "busybox", "command": ["sh", "-c", "true"]}})
         is None
