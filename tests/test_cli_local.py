@@ -243,6 +243,32 @@ def test_ctrl_c_stops_the_run_exits_130_and_retry_finishes_it(dflowctl_home: Pat
     assert "nap: woke" in logs
 
 
+@pytest.mark.slow
+def test_sigterm_is_an_interruption_too(dflowctl_home: Path, tmp_path: Path) -> None:
+    spec = tmp_path / "slow.yaml"
+    spec.write_text(SLOW_SPEC)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dflowctl", "run", str(spec), "-p", f"until={int(time.time()) + 120}"],
+        cwd=REPO,
+        env={**os.environ, "NO_COLOR": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stderr is not None
+    for line in proc.stderr:
+        if line.strip() == "nap  Running":
+            break
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=15)
+    assert proc.returncode == 130, err
+    assert time.monotonic() - started < 5
+    name = run_name(out)
+    assert f"error: interrupted: run {name} stopped" in err
+    assert json.loads(run_cli("status", name, "-o", "json").stdout)["status"]["phase"] in ("Failed", "Error")
+
+
 def run_on_a_terminal(args: list[str], env: dict[str, str], timeout: float = 60) -> tuple[int, str]:
     """Run dflowctl with stdout and stderr on a pseudo-terminal; returns (exit code, all output)."""
     import pty
