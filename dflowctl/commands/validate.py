@@ -16,21 +16,39 @@ FORMATS = ("text", "json", "github")
 def validate_files(specs: list[Path]) -> list[tuple[str, list[Diagnostic]]]:
     """(file as given, its problems) for each spec; no problems means valid."""
     from dflowctl.errors import SpecError
-    from dflowctl.spec import load_spec
 
     results: list[tuple[str, list[Diagnostic]]] = []
     for spec in specs:
         try:
-            if _is_argo_file(spec):
-                from dflowctl import argofile
-
-                argofile.load(spec)  # an Argo Workflow file: Argo's structural rules
-            else:
-                load_spec(spec)
+            _check_one(spec)
             results.append((str(spec), []))
         except SpecError as err:
             results.append((str(spec), err.diagnostics))
     return results
+
+
+def _check_one(spec: Path) -> None:
+    """Load the file once; an Argo Workflow file (apiVersion argoproj.io/...) gets
+    Argo's structural checks (``argofile``), anything else is a dflowctl spec."""
+    from dflowctl import argofile
+    from dflowctl.errors import SpecError
+    from dflowctl.spec import load_yaml, validate_document
+
+    try:
+        doc = load_yaml(spec)
+    except SpecError as err:
+        # Argo files may hold several documents, one of them the Workflow
+        first = err.diagnostics[0].message if err.diagnostics else ""
+        if "YAML documents" in first and _is_argo_file(spec):
+            argofile.load(spec)
+            return
+        raise
+    if argofile.looks_like_argo_workflow(doc.data):
+        problems = argofile.check(doc)
+        if problems:
+            raise SpecError(problems)
+        return
+    validate_document(doc)
 
 
 def _is_argo_file(spec: Path) -> bool:

@@ -184,7 +184,9 @@ def _diagnostics(
         )
     elif kind == "const":
         hint = None
-        if path == ["apiVersion"] and str(value).startswith("argoproj.io"):
+        if isinstance(value, str) and value.lower() == str(err.validator_value).lower():
+            hint = f"did you mean `{err.validator_value}`?"
+        elif path == ["apiVersion"] and str(value).startswith("argoproj.io"):
             hint = (
                 "this looks like an Argo Workflow manifest; dflowctl specs use apiVersion dflowctl/v1alpha1"
             )
