@@ -35,6 +35,7 @@ from dflowctl.tree import (
     parse_time,
     progress,
     run_outputs,
+    walk_paths,
 )
 
 ICONS = {
@@ -244,19 +245,8 @@ class _LiveRenderable:
 
 
 def _node_paths(root: TreeNode) -> dict[str, str]:
-    """A readable path per node ("inner/square(3:3)"), root excluded; a retry attempt
-    or loop item is named by itself, not under its group's repeated name."""
-    paths: dict[str, str] = {}
-
-    def visit(node: TreeNode, prefix: str) -> None:
-        for child in node.children:
-            path = f"{prefix}{child.display_name}"
-            paths[child.id] = path
-            inner = prefix if child.type in ("Retry", "TaskGroup") else f"{path}/"
-            visit(child, inner)
-
-    visit(root, "")
-    return paths
+    """A readable path per node ("inner/square(3:3)"), root excluded."""
+    return {node.id: path for path, node in walk_paths(root)}
 
 
 class PlainEvents:

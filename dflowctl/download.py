@@ -24,7 +24,7 @@ from typing import Any
 
 from dflowctl.engines import ArtifactStore
 from dflowctl.errors import NotFoundError, UsageError
-from dflowctl.tree import TreeNode, build_tree
+from dflowctl.tree import TreeNode, build_tree, child_paths, walk_paths
 
 LOOP_SUFFIX = re.compile(r"^(?P<base>.*?)\((?P<index>\d+)(?::.*)?\)$")
 SKIP_BY_DEFAULT = frozenset({"main-logs"})  # Argo's archived logs: only when asked by name
@@ -67,24 +67,11 @@ def matches_step(node: TreeNode, step: str) -> bool:
 
 
 def _children(node: TreeNode, path: str) -> list[tuple[str, TreeNode]]:
-    """``node``'s children with their paths; retry attempts and loop items of a DAG
-    task sit beside their group's name, not under it (``square(3:3)``, not ``square/square(3:3)``)."""
-    if not path:
-        prefix = ""
-    elif node.type in ("Retry", "TaskGroup"):
-        prefix = path.rpartition("/")[0] + "/" if "/" in path else ""
-    else:
-        prefix = f"{path}/"
-    return [(f"{prefix}{_safe(c.display_name)}", c) for c in node.children]
+    return child_paths(node, path, lambda n: _safe(n.display_name))
 
 
 def _paths(root: TreeNode) -> Iterator[tuple[str, TreeNode]]:
-    def visit(node: TreeNode, path: str) -> Iterator[tuple[str, TreeNode]]:
-        for child_path, child in _children(node, path):
-            yield child_path, child
-            yield from visit(child, child_path)
-
-    yield from visit(root, "")
+    return walk_paths(root, lambda n: _safe(n.display_name))
 
 
 def _safe(part: str) -> str:

@@ -9,7 +9,7 @@ attempts sit under their Retry node and loop items under their TaskGroup.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -219,6 +219,34 @@ def build_tree(workflow: Mapping[str, Any]) -> TreeNode | None:
     for node in made.values():
         node.children.sort(key=_sort_key)
     return root
+
+
+def child_paths(
+    node: TreeNode, path: str, label: Callable[[TreeNode], str] = lambda n: n.display_name
+) -> list[tuple[str, TreeNode]]:
+    """``node``'s children with their readable paths ("inner/b"); retry attempts and
+    loop items of a DAG task sit beside their group's name, not under it
+    (``square(3:3)``, not ``square/square(3:3)``). ``path`` is ``node``'s own ("" for the root)."""
+    if not path:
+        prefix = ""
+    elif node.type in ("Retry", "TaskGroup"):
+        prefix = path.rpartition("/")[0] + "/" if "/" in path else ""
+    else:
+        prefix = f"{path}/"
+    return [(f"{prefix}{label(c)}", c) for c in node.children]
+
+
+def walk_paths(
+    root: TreeNode, label: Callable[[TreeNode], str] = lambda n: n.display_name
+) -> Iterator[tuple[str, TreeNode]]:
+    """Every node under ``root`` (depth first) with its readable path."""
+
+    def visit(node: TreeNode, path: str) -> Iterator[tuple[str, TreeNode]]:
+        for child_path, child in child_paths(node, path, label):
+            yield child_path, child
+            yield from visit(child, child_path)
+
+    yield from visit(root, "")
 
 
 def progress(workflow: Mapping[str, Any]) -> tuple[int, int]:
