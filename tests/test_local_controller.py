@@ -773,7 +773,10 @@ def test_suspend_with_duration_and_missing_parameter(engine: LocalEngine) -> Non
 
 
 def test_detached_run_can_be_watched_and_its_logs_followed(engine: LocalEngine) -> None:
-    main = {"name": "main", "steps": [[{"name": "a", "template": "talk"}], [{"name": "b", "template": "talk"}]]}
+    main = {
+        "name": "main",
+        "steps": [[{"name": "a", "template": "talk"}], [{"name": "b", "template": "talk"}]],
+    }
     talk = sh("talk", "echo one; sleep 0.3; echo two")
     wf = engine.submit(workflow("main", [main, talk]), RunOptions(wait=False))
     name = wf["metadata"]["name"]

@@ -122,7 +122,6 @@ class LocalEngine:
         meta = wf.setdefault("metadata", {})
         run = self.store.new_run(meta)
         meta["name"] = run.name
-        meta.pop("generateName", None) if "generateName" not in manifest.get("metadata", {}) else None
         meta.setdefault("namespace", self.settings.namespace or "default")
         meta.setdefault("creationTimestamp", rfc3339())
         import uuid
