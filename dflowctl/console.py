@@ -116,8 +116,8 @@ _LOOP_ITEM = re.compile(r".*\(\d+(:.*)?\)$")
 
 def _collapse(children: list[TreeNode], limit: int | None) -> list[TreeNode | str]:
     """At most ``limit`` children, chosen in this order: unfinished or failed ones,
-    steps that are not loop items, then the latest; a "… N more" line stands where
-    the first hidden child was."""
+    then finished steps that are not loop items, then finished items, latest first;
+    a "… N more" line stands where the first hidden child was."""
     if limit is None or len(children) <= limit:
         return list(children)
 
@@ -126,7 +126,7 @@ def _collapse(children: list[TreeNode], limit: int | None) -> list[TreeNode | st
         if c.phase not in FINISHED_PHASES or c.phase in FAILED_PHASES:
             return (0, pos)
         if not _LOOP_ITEM.match(c.display_name):
-            return (1, pos)
+            return (1, -pos)
         return (2, -pos)
 
     keep = {id(c) for _, c in sorted(enumerate(children), key=rank)[:limit]}
