@@ -252,6 +252,9 @@ def test_env_sources_and_no_host_leak(
     }
     res = run(runner, tmp_path, tmpl, name="my-pod", env={"C": "engine"})
     assert res.result == "a|<a>|engine|none|my-pod|a"
+    if isolation.method_for(tmp_path) == isolation.OVERLAY:
+        res = run(runner, tmp_path, sh("hostname"), name="my-pod-" + "x" * 70)
+        assert res.result == ("my-pod-" + "x" * 70)[:63]
 
     secret = {"name": "s", "container": {"image": "busybox", "command": ["true"]}}
     secret["container"]["env"] = [{"name": "K", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}]

@@ -30,6 +30,7 @@ import socket
 import sys
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
 MS_BIND = 1 << 12
 MS_REC = 1 << 14
 MS_PRIVATE = 1 << 18
@@ -118,6 +119,11 @@ def enter_view(view: dict[str, str]) -> None:
     if libc.unshare(CLONE_NEWNS) != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"unshare(CLONE_NEWNS): {os.strerror(err)}")
+    hostname = view.get("hostname")
+    if hostname and libc.unshare(CLONE_NEWUTS) == 0:
+        # A pod's host name is its name (Kubernetes cuts it to 63 characters).
+        name = hostname[:63].encode()
+        libc.sethostname(name, len(name))
     _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)
     merged, upper, work = view["merged"], view["upper"], view["work"]
     # Decide every layer and make its folders before the first overlay exists: an

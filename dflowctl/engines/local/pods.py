@@ -280,6 +280,7 @@ class PodRunner:
                 "work": str(work / ".overlay-work"),
                 "merged": str(work / ".overlay-root"),
                 "tmp": str(root / "tmp"),
+                "hostname": req.pod_name,
             }
             for d in ("work", "merged"):
                 Path(view[d]).mkdir(parents=True, exist_ok=True)
