@@ -1,0 +1,353 @@
+"""Plain Argo Workflow files: structural checks with positions, local-engine refusals, the CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from dflowctl import argofile
+from dflowctl.engines.local import argosay, support
+from dflowctl.errors import NotSupportedError, SpecError
+from tests.conftest import ARGO_EXAMPLES, run_cli
+
+pytestmark = pytest.mark.timeout(60)
+
+HELLO = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: hello-
+spec:
+  entrypoint: main
+  arguments:
+    parameters:
+    - name: message
+      value: hello world
+  templates:
+  - name: main
+    inputs:
+      parameters:
+      - name: message
+        value: "{{workflow.parameters.message}}"
+    container:
+      image: busybox
+      command: [echo]
+      args: ["{{inputs.parameters.message}}"]
+"""
+
+
+def _write(tmp_path: Path, text: str, name: str = "wf.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path
+
+
+def _problems(path: Path) -> list[str]:
+    with pytest.raises(SpecError) as err:
+        argofile.load(path)
+    return [d.one_line() for d in err.value.diagnostics]
+
+
+def test_load_gives_plain_data_as_written(tmp_path: Path) -> None:
+    wf = argofile.load(_write(tmp_path, HELLO))
+    assert type(wf) is dict and type(wf["spec"]["templates"]) is list
+    assert wf["spec"]["templates"][0]["container"]["args"] == ["{{inputs.parameters.message}}"]
+    assert list(wf) == ["apiVersion", "kind", "metadata", "spec"]
+
+
+def test_structural_problems_all_at_once_with_positions(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        """\
+        apiVersion: argoproj.io/v1alpha1
+        kind: Workflow
+        metadata:
+          generateName: Bad_Name-
+        spec:
+          entrypoint: nope
+          onExit: gone
+          templates:
+          - name: main
+            steps:
+            - - name: a
+                template: missing
+              - name: a
+                template: leaf
+          - name: leaf
+            container: {image: busybox, command: [true]}
+            script: {image: busybox, source: "true"}
+          - name: leaf
+            dag:
+              tasks:
+              - name: x
+                template: leaf
+                depends: "y.Succeeded || x"
+              - name: bad_task
+                template: leaf
+                dependencies: [zz]
+          - name: empty
+          - name: params
+            inputs:
+              parameters:
+              - name: p
+              - name: p
+              - name: "no spaces"
+            container: {image: busybox}
+        """,
+    )
+    f = str(path)
+    assert _problems(path) == [
+        f"{f}:4:17: invalid metadata.generateName `Bad_Name-` "
+        "(lower-case letters, digits, `-` and `.`, at most 63 characters)",
+        f"{f}:6:15: entrypoint template `nope` is not defined (templates: empty, leaf, main, params)",
+        f"{f}:7:11: onExit template `gone` is not defined (templates: empty, leaf, main, params)",
+        f"{f}:12:19: template `missing` is not defined (templates: empty, leaf, main, params)",
+        f"{f}:13:15: duplicate step name `a` in one group",
+        f"{f}:17:5: template `leaf` has 2 template types (container, script); it may have one",
+        f"{f}:18:11: duplicate template name `leaf`",
+        f"{f}:23:18: task `x` depends on `y`, which is not a task of this dag",
+        f"{f}:24:15: invalid task name `bad_task` "
+        "(use letters, digits and `-`, starting with a letter or digit)",
+        f"{f}:26:24: task `bad_task` depends on `zz`, which is not a task of this dag",
+        f"{f}:27:5: template `empty` has no template type (give it one of: container, script, steps, dag, "
+        "suspend, resource, containerSet, data, http, plugin)",
+        f"{f}:32:15: duplicate input parameter `p`",
+        f"{f}:33:15: invalid input parameter name `no spaces` (use letters, digits, `-` and `_`)",
+    ]
+
+
+def test_other_kinds_and_versions_are_named(tmp_path: Path) -> None:
+    path = _write(tmp_path, HELLO.replace("kind: Workflow", "kind: CronWorkflow"))
+    (msg,) = _problems(path)
+    assert msg.startswith(f"{path}:2:7: kind must be `Workflow` (is `CronWorkflow`)")
+    path = _write(tmp_path, HELLO.replace("v1alpha1", "v2"))
+    assert _problems(path) == [
+        f"{path}:1:13: apiVersion must be `argoproj.io/v1alpha1`, not `argoproj.io/v2`"
+    ]
+
+
+def test_yaml_errors_keep_their_positions(tmp_path: Path) -> None:
+    path = _write(tmp_path, HELLO.replace("  entrypoint: main\n", "  entrypoint: main\n  entrypoint: x\n"))
+    (msg,) = _problems(path)
+    assert msg.startswith(f"{path}:7:3: duplicate key `entrypoint`")
+
+
+def _refusals(path: Path) -> list[str]:
+    with pytest.raises(NotSupportedError) as err:
+        argofile.check_local(path)
+    return [d.one_line() for d in err.value.diagnostics]
+
+
+def test_local_refusals_name_each_feature_with_its_position(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        """\
+        apiVersion: argoproj.io/v1alpha1
+        kind: Workflow
+        metadata: {generateName: x-}
+        spec:
+          entrypoint: main
+          volumes: [{name: v, emptyDir: {}}]
+          templates:
+          - name: main
+            steps:
+            - - name: a
+                templateRef: {name: t, template: u}
+              - name: b
+                template: k8s
+          - name: k8s
+            resource: {action: create, manifest: "{}"}
+          - name: side
+            sidecars: [{name: s, image: nginx}]
+            container:
+              image: busybox
+              command: [sh, -c, "echo"]
+              env:
+              - name: S
+                valueFrom: {secretKeyRef: {name: s, key: k}}
+          - name: wait
+            suspend: {}
+          - name: gif
+            container: {image: v4tech/imagemagick, command: [no-such-convert, a.gif, b.png]}
+          - name: sh-tool
+            container: {image: golang:1.18, command: [sh, -c], args: ["go build ./..."]}
+          - name: art
+            container: {image: busybox, command: ["true"]}
+            outputs:
+              artifacts:
+              - {name: a, path: /a, gcs: {bucket: b, key: k}}
+        """,
+    )
+    f, hint, NS = str(path), "(run it on a cluster with `-e argo`)", "not supported by the local engine: "
+    assert _refusals(path) == [
+        f"{f}:6:3: {NS}volumes (Kubernetes volumes are not mounted on the host) {hint}",
+        f"{f}:11:9: {NS}templateRef (WorkflowTemplates are stored in the cluster) {hint}",
+        f"{f}:15:5: {NS}`resource` templates (they create Kubernetes objects) {hint}",
+        f"{f}:17:5: {NS}sidecars (containers beside the main one in a pod) {hint}",
+        f"{f}:23:21: {NS}env from secretKeyRef (no cluster to read it from) {hint}",
+        f"{f}:25:5: {NS}suspend templates without a duration (they wait for `argo resume`) {hint}",
+        f"{f}:27:44: {NS}image `v4tech/imagemagick`: "
+        f"its program `no-such-convert` is not on this host {hint}",
+        f"{f}:29:37: {NS}image `golang:1.18`: its program `go` is not on this host {hint}",
+        f"{f}:34:29: {NS}gcs artifacts (the host has no access to it) {hint}",
+    ]
+
+
+def test_what_a_host_can_do_is_not_refused(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        """\
+        apiVersion: argoproj.io/v1alpha1
+        kind: Workflow
+        metadata: {generateName: x-, labels: {a: b}}
+        spec:
+          entrypoint: main
+          podGC: {strategy: OnPodSuccess}
+          ttlStrategy: {secondsAfterCompletion: 10}
+          serviceAccountName: sa
+          imagePullSecrets: [{name: r}]
+          nodeSelector: {disk: ssd}
+          templates:
+          - name: main
+            metadata: {labels: {x: y}}
+            podSpecPatch: '{"containers":[{"name":"main"}]}'
+            nodeSelector: {disk: ssd}
+            suspend: {duration: "1s"}
+          - name: py
+            script: {image: "python:alpine3.23", command: [python], source: "print(1)",
+                     resources: {limits: {memory: 1Gi}}}
+          - name: say
+            container: {image: "argoproj/argosay:v2", args: [echo, hi, /tmp/x]}
+          - name: raw
+            container: {image: alpine:3.23, command: [sh, -c, "cat /in; echo $HOSTNAME"]}
+            inputs:
+              artifacts: [{name: in, path: /in, raw: {data: hello}}]
+            outputs:
+              artifacts: [{name: o, path: /in, s3: {key: "my/key"}}]
+        """,
+    )
+    argofile.check_local(path)  # does not raise
+
+
+def test_program_lookup_uses_the_path_given() -> None:
+    wf = {"spec": {"templates": [{"name": "t", "container": {"image": "alpine", "command": ["echo", "x"]}}]}}
+    assert support.unsupported(wf, lambda p: (None, None), path_env="/nonexistent") != []
+    assert support.unsupported(wf, lambda p: (None, None)) == []
+
+
+def test_argosay_stand_in(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert argosay.main([]) == 0 and capsys.readouterr().out == "hello argo\n"
+    target = tmp_path / "a" / "b" / "file"
+    assert argosay.main(["echo", "hello", str(target)]) == 0
+    assert target.read_text() == "hello"
+    assert argosay.main(["cat", str(target)]) == 0 and capsys.readouterr().out == "hello"
+    assert argosay.main(["assert_contains", str(target), "ell"]) == 0
+    assert argosay.main(["assert_contains", str(target), "nope"]) == 1
+    assert argosay.main(["exit", "13"]) == 13
+    assert argosay.main(["sleep", "10ms"]) == 0
+    assert argosay.parse_duration("1m30.5s") == 90.5
+    assert argosay.main(["sleep", "1d"]) == 1 and "invalid duration" in capsys.readouterr().err
+    assert argosay.main(["fly"]) == 1
+
+
+# ---------------------------------------------------------------- through the CLI
+
+
+def test_cli_run_validate_render_status_logs(tmp_path: Path, dflowctl_home: Path) -> None:
+    path = _write(tmp_path, HELLO)
+    res = run_cli("validate", str(path))
+    assert (res.returncode, res.stdout) == (0, f"{path}: ok\n")
+    res = run_cli("render", str(path), "-p", "message=hi there", "-o", "json")
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["spec"]["arguments"]["parameters"] == [
+        {"name": "message", "value": "hi there"}
+    ]
+    res = run_cli("render", str(path), "-p", "nope=1")
+    assert res.returncode == 2 and "the workflow has no parameter 'nope'" in res.stderr
+    res = run_cli("run", str(path), "-p", "message=hi there", "-o", "json")
+    assert res.returncode == 0, res.stderr
+    wf = json.loads(res.stdout)
+    name = wf["metadata"]["name"]
+    assert name.startswith("hello-") and wf["status"]["phase"] == "Succeeded"
+    res = run_cli("logs", name)
+    assert res.returncode == 0 and res.stdout.rstrip().endswith("hi there")
+    res = run_cli("status", name, "-o", "json")
+    assert res.returncode == 0 and json.loads(res.stdout)["status"]["phase"] == "Succeeded"
+
+
+def test_cli_refuses_before_running(tmp_path: Path, dflowctl_home: Path) -> None:
+    text = HELLO.replace(
+        "      image: busybox\n", "      image: busybox\n      volumeMounts: [{name: v, mountPath: /v}]\n"
+    )
+    path = _write(tmp_path, text)
+    res = run_cli("run", str(path))
+    assert res.returncode == 2
+    assert res.stderr.startswith(
+        f"{path}:19:7: not supported by the local engine: volumeMounts "
+        "(Kubernetes volumes are not mounted on the host)"
+    )
+    assert "hint: run it on a cluster with `-e argo`" in res.stderr
+    assert not (dflowctl_home / "runs").exists() or not any((dflowctl_home / "runs").iterdir())
+
+
+@pytest.fixture
+def shared_dir() -> Iterator[Path]:
+    """A folder pods write to and the test reads: /tmp is private to each pod."""
+    base = Path("/dev/shm")
+    if not base.is_dir():
+        pytest.skip("no /dev/shm to share files with pods")
+    folder = Path(tempfile.mkdtemp(prefix="dflowctl-test-", dir=base))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_cli_failed_run_and_retry(tmp_path: Path, shared_dir: Path, dflowctl_home: Path) -> None:
+    flag = shared_dir / "flag"
+    path = _write(
+        tmp_path,
+        f"""\
+        apiVersion: argoproj.io/v1alpha1
+        kind: Workflow
+        metadata: {{name: flaky}}
+        spec:
+          entrypoint: main
+          templates:
+          - name: main
+            steps:
+            - - {{name: first, template: ok}}
+            - - {{name: second, template: gate}}
+          - name: ok
+            container: {{image: busybox, command: [sh, -c, "echo ok >> {shared_dir}/count"]}}
+          - name: gate
+            container: {{image: busybox, command: [sh, -c, "test -e {flag}"]}}
+        """,
+    )
+    res = run_cli("run", str(path))
+    assert res.returncode == 1
+    flag.touch()
+    res = run_cli("retry", "flaky")
+    assert res.returncode == 0, res.stderr
+    assert (shared_dir / "count").read_text() == "ok\n"  # `first` was not run again
+
+
+@pytest.mark.skipif(not ARGO_EXAMPLES.is_dir(), reason="Argo's examples are absent")
+def test_every_example_passes_the_structural_checks_or_is_named_invalid() -> None:
+    from tests.test_conformance import INVALID
+
+    bad = {}
+    for path in sorted(ARGO_EXAMPLES.glob("*.yaml")):
+        if "kind: Workflow\n" not in path.read_text(encoding="utf-8"):
+            continue
+        try:
+            argofile.load(path)
+        except NotSupportedError:
+            continue
+        except SpecError as err:
+            bad[path.name] = err.diagnostics[0].message
+    assert sorted(bad) == sorted(INVALID)
