@@ -34,6 +34,7 @@ class Prepared:
     manifest: Workflow
     base_dir: Path
     source_archives: dict[str, Path] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -94,12 +95,13 @@ def prepare(
     engine, what it cannot run on this host is reported before anything runs.
     """
     if is_argo_workflow_file(path):
-        manifest = load_argo_file(path, overrides, parameter_file)
+        warnings: list[str] = []
+        manifest = load_argo_file(path, overrides, parameter_file, warnings)
         if engine == "local":
             from dflowctl.argofile import check_local
 
             check_local(path)
-        return Prepared(manifest, path.resolve().parent)
+        return Prepared(manifest, path.resolve().parent, warnings=warnings)
     from dflowctl.render import render_workflow, upload_paths
     from dflowctl.spec import load_spec
 
@@ -132,13 +134,9 @@ def pack_uploads(paths: Sequence[Path], tmp: Path) -> tuple[dict[str, Path], dic
 
 def parse_overrides(overrides: Sequence[str]) -> dict[str, str]:
     """``-p NAME=VALUE`` flags as a mapping (a later flag wins)."""
-    values: dict[str, str] = {}
-    for item in overrides:
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip():
-            raise UsageError(f"invalid parameter {item!r}", hint="use -p NAME=VALUE")
-        values[name.strip()] = value
-    return values
+    from dflowctl.spec.params import parse_pairs
+
+    return parse_pairs(overrides)
 
 
 def _parameter_values(overrides: Sequence[str], parameter_file: Path | None) -> dict[str, str]:
@@ -154,8 +152,17 @@ def _parameter_values(overrides: Sequence[str], parameter_file: Path | None) -> 
     return values
 
 
-def load_argo_file(path: Path, overrides: Sequence[str] = (), parameter_file: Path | None = None) -> Workflow:
-    """An Argo Workflow file, checked structurally, with ``-p`` applied to its arguments."""
+def load_argo_file(
+    path: Path,
+    overrides: Sequence[str] = (),
+    parameter_file: Path | None = None,
+    warnings: list[str] | None = None,
+) -> Workflow:
+    """An Argo Workflow file, checked structurally, with ``-p`` applied to its arguments.
+
+    As ``argo submit`` does, a parameter the file does not declare is added to
+    ``spec.arguments.parameters``; a note saying so is appended to ``warnings``.
+    """
     from dflowctl import argofile
 
     manifest: Workflow = argofile.load(path)
@@ -165,8 +172,13 @@ def load_argo_file(path: Path, overrides: Sequence[str] = (), parameter_file: Pa
         known = {p.get("name"): p for p in params}
         for name, value in values.items():
             if name not in known:
-                hint = "declared: " + ", ".join(sorted(map(str, known))) if known else None
-                raise UsageError(f"{path}: the workflow has no parameter {name!r}", hint=hint)
+                declared = ", ".join(sorted(map(str, known))) or "none"
+                (warnings if warnings is not None else []).append(
+                    f"{path}: parameter {name!r} is not declared in spec.arguments (declared: {declared});"
+                    " passing it as `argo submit` does"
+                )
+                known[name] = {"name": name}
+                params.append(known[name])
             known[name]["value"] = value
             known[name].pop("valueFrom", None)
     return manifest

@@ -394,7 +394,10 @@ def test_usage_errors(dflowctl_home: Path, tmp_path: Path) -> None:
         "error: --server-dry-run needs the argo engine\n  hint: add -e argo\n",
     )
     res = run_cli("run", str(SPECS / "hello.yaml"), "-p", "msg", cwd=tmp_path)
-    assert (res.returncode, res.stderr) == (2, "error: invalid parameter 'msg'\n  hint: use -p NAME=VALUE\n")
+    assert (res.returncode, res.stderr) == (
+        2,
+        "error: -p expects NAME=VALUE, not `msg`\n  hint: e.g. -p msg=Hello\n",
+    )
     res = run_cli("run", str(SPECS / "hello.yaml"), "-e", "cloud", cwd=tmp_path)
     assert res.returncode == 2 and "unknown engine 'cloud'" in res.stderr
 
@@ -431,11 +434,14 @@ def test_a_plain_argo_workflow_file_runs_with_parameters(dflowctl_home: Path, tm
     name = run_name(res.stdout)
     assert name.startswith("argo-hello-")
     assert f"  {name}  result = BONJOUR" in res.stdout.splitlines()
-    res = run_cli("run", str(wf_file), "-p", "nope=1", cwd=tmp_path)
-    assert res.returncode == 2
-    assert (
-        res.stderr == f"error: {wf_file}: the workflow has no parameter 'nope'\n  hint: declared: message\n"
+    res = run_cli("run", str(wf_file), "-p", "nope=1", "-o", "json", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr  # like `argo submit`: passed on, with a warning
+    assert res.stderr == (
+        f"warning: {wf_file}: parameter 'nope' is not declared in spec.arguments (declared: message);"
+        " passing it as `argo submit` does\n"
     )
+    params = json.loads(res.stdout)["spec"]["arguments"]["parameters"]
+    assert params == [{"name": "message", "value": "hello"}, {"name": "nope", "value": "1"}]
 
 
 def test_local_runs_never_import_kubernetes_or_minio(dflowctl_home: Path, tmp_path: Path) -> None:

@@ -55,6 +55,8 @@ def register(app: typer.Typer) -> None:
         if server_dry_run and settings.engine != "argo":
             raise UsageError("--server-dry-run needs the argo engine", hint="add -e argo")
         with actions.prepared_manifest(spec, parameter, parameter_file, settings.engine) as prepared:
+            for warning in prepared.warnings:
+                console.info(f"warning: {warning}")
             if dry_run:
                 console.print_object(prepared.manifest, "json" if fmt == "json" else "yaml")
                 return 0
