@@ -351,3 +351,30 @@ def test_every_example_passes_the_structural_checks_or_is_named_invalid() -> Non
         except SpecError as err:
             bad[path.name] = err.diagnostics[0].message
     assert sorted(bad) == sorted(INVALID)
+
+
+def test_cli_download_from_an_argo_file_run(tmp_path: Path, dflowctl_home: Path) -> None:
+    path = _write(
+        tmp_path,
+        """\
+        apiVersion: argoproj.io/v1alpha1
+        kind: Workflow
+        metadata: {name: art}
+        spec:
+          entrypoint: main
+          templates:
+          - name: main
+            steps:
+            - - {name: make, template: make}
+          - name: make
+            container: {image: alpine:3.23, command: [sh, -c, "echo -n hello > /tmp/hello.txt"]}
+            outputs:
+              artifacts: [{name: hello, path: /tmp/hello.txt}]
+        """,
+    )
+    res = run_cli("run", str(path))
+    assert res.returncode == 0, res.stderr
+    out = tmp_path / "out"
+    res = run_cli("download", "art", "-d", str(out))
+    assert res.returncode == 0, res.stderr
+    assert (out / "make" / "hello").read_text() == "hello"
