@@ -353,21 +353,35 @@ def print_name(name: str) -> None:
     sys.stdout.flush()
 
 
-def _failed_nodes(root: TreeNode) -> list[TreeNode]:
-    """Failed work nodes, leaving out failures that were recovered (under a node that
-    succeeded: a retried attempt, a step with continueOn)."""
-    found: list[TreeNode] = []
+def failure_lines(root: TreeNode, limit: int = 10) -> list[str]:
+    """What failed, leaving out failures that were recovered (under a node that
+    succeeded: a retried attempt, a step with continueOn). A step that ran out of
+    retries is one line: its last attempt's message and the number of attempts."""
+    paths = _node_paths(root)
+    lines: list[str] = []
 
     def visit(node: TreeNode) -> None:
         for child in node.children:
             if child.phase == "Succeeded":
                 continue
-            if child.is_leaf_kind and child.phase in FAILED_PHASES:
-                found.append(child)
-            visit(child)
+            path = paths.get(child.id, child.display_name)
+            attempts = [c for c in child.children if c.is_leaf_kind] if child.type == "Retry" else []
+            if attempts and child.phase in FAILED_PHASES:
+                last = attempts[-1]
+                msg = f": {_message(last)}" if last.message else ""
+                lines.append(
+                    f"  {ICONS[child.phase]} {path} {child.phase}{msg} (after {len(attempts)} attempts)"
+                )
+            elif child.is_leaf_kind and child.phase in FAILED_PHASES:
+                msg = f": {_message(child)}" if child.message else ""
+                lines.append(f"  {ICONS[child.phase]} {path} {child.phase}{msg}")
+            else:
+                visit(child)
 
     visit(root)
-    return found
+    if len(lines) > limit:
+        lines = [*lines[:limit], f"  … {len(lines) - limit} more failed (dflowctl status {root.name})"]
+    return lines
 
 
 def summary_lines(workflow: Mapping[str, Any]) -> list[str]:
@@ -377,18 +391,13 @@ def summary_lines(workflow: Mapping[str, Any]) -> list[str]:
     phase = workflow_phase(workflow)
     done, total = progress(workflow)
     dur = format_span(status.get("startedAt"), status.get("finishedAt"), now_utc())
-    head = (
-        f"{ICONS.get(phase, '?')} {name} {phase}" + (f" in {dur}" if dur else "") + f" ({done}/{total} steps)"
-    )
-    lines = [head]
+    took = f" in {dur}" if dur else ""
+    lines = [f"{ICONS.get(phase, '?')} {name} {phase}{took} (progress {done}/{total})"]
     if status.get("message"):
         lines.append(f"  message: {status['message']}")
     root = build_tree(workflow)
     if root is not None:
-        paths = _node_paths(root)
-        for node in _failed_nodes(root):
-            msg = f": {_message(node)}" if node.message else ""
-            lines.append(f"  {ICONS[node.phase]} {paths.get(node.id, node.display_name)} {node.phase}{msg}")
+        lines.extend(failure_lines(root))
     lines.extend(output_lines(run_outputs(workflow), name))
     return lines
 

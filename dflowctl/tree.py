@@ -332,10 +332,19 @@ def run_outputs(workflow: Mapping[str, Any]) -> list[OutputItem]:
     nodes: Mapping[str, Any] = status.get("nodes") or {}
     items = _outputs_of("", status.get("outputs"))
     rid = root_id(workflow)
-    finals = sorted(final_nodes(workflow), key=lambda n: _natural_key(str(nodes[n].get("name", n))))
+    # an attempt stands for its step: show the Retry node (it carries the same outputs)
+    retry_of = {
+        c: nid for nid, raw in nodes.items() if raw.get("type") == "Retry" for c in raw.get("children") or []
+    }
+    finals = list(dict.fromkeys(retry_of.get(n, n) for n in final_nodes(workflow)))
+    finals.sort(key=lambda n: _natural_key(str(nodes[n].get("name", n))))
     if not items and rid is not None and rid not in finals:
         items = _outputs_of("", nodes[rid].get("outputs"))
     for nid in finals:
         raw = nodes[nid]
-        items.extend(_outputs_of(str(raw.get("displayName") or raw.get("name") or nid), raw.get("outputs")))
+        outputs = raw.get("outputs")
+        if not outputs and nid in retry_of.values():  # outputs recorded on the attempt only
+            last = [c for c in raw.get("children") or [] if c in nodes][-1:]
+            outputs = nodes[last[0]].get("outputs") if last else None
+        items.extend(_outputs_of(str(raw.get("displayName") or raw.get("name") or nid), outputs))
     return items

@@ -45,7 +45,7 @@ def test_hello_succeeds_and_prints_its_outputs(hello_run) -> None:
     assert res.returncode == 0, res.stderr
     assert re.fullmatch(r"hello-[a-z0-9]{5}", name)
     assert f"✔ {name} Succeeded in " in res.stdout
-    assert "(2/2 steps)" in res.stdout
+    assert "(progress 2/2)" in res.stdout
     assert "  shout  size = 12" in res.stdout  # "HELLOWORLD!\n"
     assert re.search(r"^  shout  loud -> \S+", res.stdout, re.M)
     # not a terminal: one plain line per event on stderr, no colour codes, no carriage returns
@@ -152,11 +152,14 @@ def test_failed_run_exits_1_with_its_message(dflowctl_home: Path, tmp_path: Path
     assert res.returncode == 1, res.stderr
     name = run_name(res.stdout)
     assert f"✖ {name} Failed" in res.stdout
-    assert re.search(r"^  ✖ flaky\S* (Failed|Error)", res.stdout, re.M)
+    assert "  ✖ flaky Failed: Error (exit code 1) (after 4 attempts)" in res.stdout.splitlines()
     logs = run_cli("logs", name, "--step", "flaky", cwd=tmp_path)
     assert logs.returncode == 0, logs.stderr
     assert re.search(r"^flaky\S*: attempt 0$", logs.stdout, re.M)
     assert re.search(r"^flaky\S*: attempt 3$", logs.stdout, re.M)
+    ok = run_cli("run", str(SPECS / "retry.yaml"), cwd=tmp_path)  # fails twice, then succeeds
+    assert ok.returncode == 0, ok.stderr
+    assert "  flaky  attempt = 2" in ok.stdout.splitlines()  # the step's outputs, under its own name
 
 
 def test_bad_spec_and_parameter_are_bad_input(dflowctl_home: Path, tmp_path: Path) -> None:
@@ -311,7 +314,7 @@ def test_terminal_gets_a_live_coloured_tree(dflowctl_home: Path) -> None:
     assert "\x1b[32m" in text  # green for Succeeded
     assert re.search(r"STEP\S*\s.*TEMPLATE", text)  # the live table's header
     assert "more (" in text  # 20 items are collapsed to the ones that matter
-    assert re.search(r"Succeeded in \d+s \(21/21 steps\)", text)
+    assert re.search(r"Succeeded in \d+s \(progress 21/21\)", text)
     assert "total = 2470" in text
 
 

@@ -122,14 +122,14 @@ def test_plain_step_lines() -> None:
 
 def test_summary_lines_failed_run() -> None:
     lines = console.summary_lines(st.hello("Failed"))
-    assert lines[0] == "✖ hello-abcde Failed in 6s (1/2 steps)"
+    assert lines[0] == "✖ hello-abcde Failed in 6s (progress 1/2)"
     assert "  message: child 'x' failed" in lines
     assert "  ✖ shout Failed: Error (exit code 1)" in lines
 
 
 def test_summary_lines_outputs_and_download_hint() -> None:
     lines = console.summary_lines(st.hello())
-    assert lines[0] == "✔ hello-abcde Succeeded in 6s (2/2 steps)"
+    assert lines[0] == "✔ hello-abcde Succeeded in 6s (progress 2/2)"
     assert lines[1:] == [
         "Outputs:",
         "  shout  size = 12",
@@ -190,9 +190,19 @@ def test_summary_leaves_out_recovered_failures() -> None:
     wf = st.fanout(3)
     assert [ln for ln in console.summary_lines(wf) if "Failed" in ln] == []
     for raw in wf["status"]["nodes"].values():
-        if raw["type"] in ("Retry", "TaskGroup"):
-            raw["phase"] = "Failed"
-    assert "  ✖ square(1:1)(0) Failed: Error (exit code 1)" in console.summary_lines(wf)
+        if raw["type"] in ("Retry", "TaskGroup") or raw["displayName"] == "square(1:1)(1)":
+            raw.update(phase="Failed", message="Error (exit code 3)")
+    failed = [ln for ln in console.summary_lines(wf) if "Failed" in ln]
+    assert failed == ["  ✖ square(1:1) Failed: Error (exit code 3) (after 2 attempts)"]
+
+
+def test_outputs_of_a_retried_step_are_shown_under_its_name() -> None:
+    wf = st.fanout(3)
+    nodes = wf["status"]["nodes"]
+    attempt = next(nid for nid, n in nodes.items() if n["displayName"] == "square(1:1)(1)")
+    nodes["fan-xyz12"]["outboundNodes"] = [attempt]
+    items = run_outputs(wf)
+    assert [(i.step, i.name) for i in items] == [("square(1:1)", "out")]
 
 
 def test_spans_are_no_more_precise_than_the_timestamps() -> None:
