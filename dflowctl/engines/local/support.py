@@ -119,7 +119,10 @@ def unsupported(workflow: Mapping[str, Any], at: Locate, path_env: str | None = 
             "synchronization (semaphores and mutexes are held by the controller in the cluster)",
             [*base, "synchronization"],
         )
-    _hooks(w, spec.get("hooks"), [*base, "hooks"])
+    if isinstance(spec.get("hooks"), Mapping):
+        for key in spec["hooks"]:
+            hint = " at the workflow level (use spec.onExit)" if key == "exit" else ""
+            w.add(f"lifecycle hook `{key}`{hint}", [*base, "hooks", key])
     _params(w, (spec.get("arguments") or {}).get("parameters"), [*base, "arguments", "parameters"])
     _artifacts(w, (spec.get("arguments") or {}).get("artifacts"), [*base, "arguments", "artifacts"])
     if _is_windows_selector(spec.get("nodeSelector")):
