@@ -268,8 +268,9 @@ def test_cli_run_validate_render_status_logs(tmp_path: Path, dflowctl_home: Path
     assert json.loads(res.stdout)["spec"]["arguments"]["parameters"] == [
         {"name": "message", "value": "hi there"}
     ]
-    res = run_cli("render", str(path), "-p", "nope=1")
-    assert res.returncode == 2 and "the workflow has no parameter 'nope'" in res.stderr
+    res = run_cli("render", str(path), "-p", "nope=1", "-o", "json")  # passed on, as `argo submit` does
+    assert res.returncode == 0, res.stderr
+    assert json.loads(res.stdout)["spec"]["arguments"]["parameters"][-1] == {"name": "nope", "value": "1"}
     res = run_cli("run", str(path), "-p", "message=hi there", "-o", "json")
     assert res.returncode == 0, res.stderr
     wf = json.loads(res.stdout)
