@@ -672,25 +672,41 @@ def _under_tmp(path: PurePosixPath) -> bool:
     return path == PurePosixPath("/tmp") or PurePosixPath("/tmp") in path.parents
 
 
-def _locate(plan: _Plan, container_path: str) -> Path | None:
-    """The host file or dir holding ``container_path`` after the pod ran, if any.
+def _locate(plan: _Plan, container_path: str) -> tuple[Path, str] | None:
+    """Where ``container_path`` is after the pod ran, if anywhere, and how it is held:
 
-    Either inside the pod's private root, or (overlay mode, a path the pod saw
-    unchanged) the host's own file: for reading only, see ``_take``.
+    ``own``: in the pod's private root; ``host``: the host's own file or folder, which
+    the pod saw unchanged (overlay mode; for reading only, see ``_take``);
+    ``merged``: a folder the pod changed in part (overlay mode): its own layer holds
+    only the changes to the host's folder.
     """
     found = _resolve(plan, container_path)
     if found is None:
         return None
     path, own = found
-    return isolation.host_path(plan.root, str(path)) if own else Path(str(path))
+    if not own:
+        return Path(str(path)), "host"
+    mine = isolation.host_path(plan.root, str(path))
+    lower = Path(str(path))
+    if (
+        plan.method == isolation.OVERLAY
+        and not _under_tmp(path)
+        and str(path) != "/"
+        and mine.is_dir()
+        and not mine.is_symlink()
+        and lower.is_dir()
+        and not lower.is_symlink()
+        and not _opaque(mine)
+    ):
+        return mine, "merged"
+    return mine, "own"
 
 
-def _take(plan: _Plan, name: str, found: Path, taken: list[Path]) -> Path:
+def _take(plan: _Plan, name: str, found: Path, how: str, taken: list[Path]) -> Path:
     """An output artifact the engine may move away: inside this attempt's folder, and
     sharing nothing with the artifacts taken before it (else a private copy)."""
-    mine = plan.root in found.parents or found == plan.root
     overlaps = any(found == t or found in t.parents or t in found.parents for t in taken)
-    if mine and not overlaps:
+    if how == "own" and not overlaps:
         return found
     dest = plan.root.parent / ".outputs" / name / (found.name or "root")
     if dest.is_dir() and not dest.is_symlink():
@@ -698,11 +714,56 @@ def _take(plan: _Plan, name: str, found: Path, taken: list[Path]) -> Path:
     elif dest.exists() or dest.is_symlink():
         dest.unlink()
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if found.is_dir() and not found.is_symlink():
-        shutil.copytree(found, dest, symlinks=True)
+    if how == "merged":
+        _copy_tree(
+            Path("/") / found.relative_to(plan.root), dest
+        )  # the host's folder, then the pod's changes
+        _apply_layer(found, dest)
+    elif found.is_dir() and not found.is_symlink():
+        _copy_tree(found, dest)
     else:
         shutil.copy2(found, dest, follow_symlinks=False)
     return dest
+
+
+def _special(st: os.stat_result) -> bool:
+    return not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode))
+
+
+def _copy_tree(src: Path, dest: Path) -> None:
+    """Files, folders and links only (a FIFO or device in a host folder is left out)."""
+
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        return [n for n in names if (st := _lstat(Path(folder) / n)) is None or _special(st)]
+
+    shutil.copytree(src, dest, symlinks=True, ignore=ignore)
+
+
+def _opaque(folder: Path) -> bool:
+    try:
+        return os.getxattr(folder, "trusted.overlay.opaque", follow_symlinks=False) == b"y"
+    except OSError:
+        return False
+
+
+def _apply_layer(layer: Path, dest: Path) -> None:
+    """Apply an overlay upper folder's changes (files, whiteouts, opaque folders) onto ``dest``."""
+    dest.mkdir(exist_ok=True)
+    for entry in os.scandir(layer):
+        target = dest / entry.name
+        st = entry.stat(follow_symlinks=False)
+        is_dir = stat.S_ISDIR(st.st_mode)
+        old = _lstat(target)
+        if old is not None and (not is_dir or not stat.S_ISDIR(old.st_mode) or _opaque(Path(entry.path))):
+            if stat.S_ISDIR(old.st_mode):
+                shutil.rmtree(target)
+            else:
+                target.unlink()
+        if is_dir:
+            _apply_layer(Path(entry.path), target)
+        elif not _special(st):
+            shutil.copy2(entry.path, target, follow_symlinks=False)
+        # else: a whiteout (the pod deleted it) or another special file: nothing
 
 
 def _collect_outputs(
@@ -717,7 +778,8 @@ def _collect_outputs(
         path = vf.get("path")
         if not path:
             continue
-        found = _locate(plan, path)
+        located = _locate(plan, path)
+        found = located[0] if located is not None else None
         value: str | None = None
         if found is not None and found.is_file():
             value = found.read_bytes().decode("utf-8", "replace")
@@ -738,10 +800,10 @@ def _collect_outputs(
         path = a.get("path")
         if not path:
             continue
-        found = _locate(plan, path)
-        if found is not None:
+        located = _locate(plan, path)
+        if located is not None:
             try:
-                found = _take(plan, a["name"], found, taken)
+                found = _take(plan, a["name"], *located, taken)
             except OSError as exc:
                 problem = problem or f"failed to save outputs: {path}: {exc.strerror or exc}"
                 continue
