@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dflowctl.engines import Engine, LogLine, RunOptions, Workflow, get_engine
 from dflowctl.errors import EXIT_FAILED, EXIT_OK, UsageError
 from dflowctl.settings import Settings
+
+if TYPE_CHECKING:
+    from dflowctl.download import DownloadResult, Selected
 
 ARGO_API_PREFIX = "argoproj.io/"
 
@@ -222,20 +225,26 @@ def logs(engine: Engine, name: str, step: str | None = None, follow: bool = Fals
     return engine.logs(name, node_ids, follow)
 
 
+def select_artifacts(
+    engine: Engine, name: str, *, step: str | None = None, artifact: str | None = None
+) -> list[Selected]:
+    """The output artifacts of run ``name`` that ``download`` would fetch."""
+    from dflowctl.download import select
+
+    return select(engine.get_run(name), step, artifact)
+
+
 def download(
     engine: Engine,
     name: str,
+    items: list[Selected],
     *,
-    step: str | None = None,
-    artifact: str | None = None,
     directory: Path | None = None,
     force: bool = False,
-) -> tuple[list[Any], Any]:
-    """Fetch output artifacts; returns (the selected items, a ``DownloadResult``)."""
-    from dflowctl.download import fetch_all, select
+    on_fetched: Callable[[Selected], None] | None = None,
+) -> DownloadResult:
+    """Fetch ``items`` (from ``select_artifacts``) to ``directory`` (default ``./<name>``)."""
+    from dflowctl.download import fetch_all
 
-    workflow = engine.get_run(name)
-    items = select(workflow, step, artifact)
     base = directory if directory is not None else Path(name)
-    result = fetch_all(engine.artifact_store(name), items, base, force=force)
-    return items, result
+    return fetch_all(engine.artifact_store(name), items, base, force=force, on_fetched=on_fetched)

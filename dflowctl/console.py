@@ -19,6 +19,7 @@ from typing import IO, Any
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
@@ -553,6 +554,41 @@ class LogPrinter:
         out_text = Text(f"{step}: ", style=colour)
         out_text.append(text.replace("\r", ""))
         self.console.print(out_text, soft_wrap=True)
+
+
+class DownloadProgress:
+    """A progress bar on stderr while artifacts arrive (on a terminal, not in CI);
+    nothing otherwise. ``advance`` may be called from worker threads."""
+
+    def __init__(self, total: int, stream: IO[str] | None = None) -> None:
+        self.stream = stream or sys.stderr
+        self.total = total
+        self._progress: Progress | None = None
+        self._task: Any = None
+
+    def __enter__(self) -> DownloadProgress:
+        if self.total > 1 and is_terminal(self.stream) and not os.environ.get("CI"):
+            self._progress = Progress(
+                TextColumn("downloading"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=_console(self.stream),
+                transient=True,
+            )
+            self._task = self._progress.add_task("artifacts", total=self.total)
+            self._progress.start()
+        return self
+
+    def advance(self, _item: object = None) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task)
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._progress is not None:
+            self._progress.stop()
 
 
 def print_paths(paths: Iterable[str]) -> None:

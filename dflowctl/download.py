@@ -17,7 +17,8 @@ import os
 import re
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,26 +217,62 @@ def _staging_root(dest: Path) -> Path:
 
 
 def fetch_all(
-    store: ArtifactStore, items: list[Selected], base: Path, *, force: bool = False
+    store: ArtifactStore,
+    items: list[Selected],
+    base: Path,
+    *,
+    force: bool = False,
+    workers: int = 8,
+    on_fetched: Callable[[Selected], None] | None = None,
 ) -> DownloadResult:
-    """Fetch ``items`` under ``base``; refuse to replace different existing files unless ``force``."""
+    """Fetch ``items`` under ``base``, several at once.
+
+    Everything is fetched into a staging folder first; if any file would replace
+    an existing one with other content, nothing is written (unless ``force``).
+    ``on_fetched`` is called (from a worker thread) as each artifact arrives.
+    """
     result = DownloadResult()
-    for item in items:
-        dest = destination(base, item)
-        staging = Path(tempfile.mkdtemp(prefix=".dflowctl-download-", dir=_staging_root(dest)))
-        try:
-            staged = staging / _safe(item.name)
-            store.fetch(item.artifact, staged, force=True)
-            if not staged.exists():
-                staged.mkdir()  # an empty directory artifact
-            clashes = _conflicts(staged, dest)
-            if clashes and not force:
-                more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
-                raise UsageError(
-                    f"{clashes[0]} already exists with different content{more}",
-                    hint="use --force to overwrite, or -d DIR to download elsewhere",
-                )
-            _move_into_place(staged, dest, result)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+    if not items:
+        return result
+    staging = Path(tempfile.mkdtemp(prefix=".dflowctl-download-", dir=_staging_root(base / "_")))
+    try:
+        staged = [staging / str(i) / _safe(item.name) for i, item in enumerate(items)]
+
+        def fetch(i: int) -> None:
+            staged[i].parent.mkdir()
+            store.fetch(items[i].artifact, staged[i], force=True)
+            if not staged[i].exists():
+                staged[i].mkdir()  # an empty directory artifact
+            if on_fetched is not None:
+                on_fetched(items[i])
+
+        _run_all(fetch, len(items), workers)
+        clashes = [c for i, item in enumerate(items) for c in _conflicts(staged[i], destination(base, item))]
+        if clashes and not force:
+            more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
+            raise UsageError(
+                f"{clashes[0]} already exists with different content{more}",
+                hint="use --force to overwrite, or -d DIR to download elsewhere",
+            )
+        for i, item in enumerate(items):
+            _move_into_place(staged[i], destination(base, item), result)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return result
+
+
+def _run_all(task: Callable[[int], None], count: int, workers: int) -> None:
+    """``task(0) … task(count - 1)`` on a thread pool; the first error (or Ctrl-C)
+    cancels what has not started and is raised."""
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, count)), thread_name_prefix="dflowctl-download")
+    try:
+        futures = [pool.submit(task, i) for i in range(count)]
+        wait(futures, return_when=FIRST_EXCEPTION)
+        for future in futures:
+            error = future.exception() if future.done() else None
+            if error is not None:
+                raise error
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)

@@ -128,3 +128,59 @@ def test_a_file_where_a_directory_goes_is_a_conflict(tmp_path: Path, store: DirS
         fetch_all(store, select(st.hello(), step="write"), base)
     fetch_all(store, select(st.hello(), step="write"), base, force=True)
     assert (base / "write/out_art/sub/results.txt").read_text() == "1\n"
+
+
+def test_one_conflict_means_nothing_is_written(tmp_path: Path, store: DirStore) -> None:
+    base = tmp_path / "out"
+    (base / "shout").mkdir(parents=True)
+    (base / "shout" / "loud").write_text("mine\n")
+    with pytest.raises(UsageError, match="already exists with different content"):
+        fetch_all(store, select(st.hello()), base)
+    assert not (base / "write").exists()  # the other artifact was not placed either
+    assert sorted(p.name for p in base.iterdir()) == ["shout"]
+
+
+def test_a_failing_fetch_leaves_nothing_behind(tmp_path: Path, store: DirStore) -> None:
+    from dflowctl.errors import StorageError
+
+    class Broken(DirStore):
+        def fetch(self, artifact: Mapping[str, Any], dest: Path, *, force: bool = False) -> list[Path]:
+            if artifact["name"] == "loud":
+                dest.write_text("half")  # a partial file, then the connection drops
+                raise StorageError("S3 connection dropped")
+            return super().fetch(artifact, dest, force=force)
+
+    base = tmp_path / "out"
+    arrived: list[str] = []
+    with pytest.raises(StorageError, match="connection dropped"):
+        fetch_all(Broken(store.root), select(st.hello()), base, on_fetched=lambda i: arrived.append(i.name))
+    assert not base.exists() or not any(base.rglob("*"))
+    assert not list(tmp_path.rglob(".dflowctl-download-*"))
+    assert set(arrived) <= {"out_art"}
+
+
+def test_many_artifacts_are_fetched_concurrently(tmp_path: Path) -> None:
+    import threading
+    import time
+
+    wf = st.fanout(16)
+    for raw in wf["status"]["nodes"].values():
+        for art in (raw.get("outputs") or {}).get("artifacts") or []:
+            key = tmp_path / "repo" / art["s3"]["key"]
+            key.parent.mkdir(parents=True, exist_ok=True)
+            key.write_text(art["s3"]["key"])
+    active, peak, lock = [0], [0], threading.Lock()
+
+    class Slow(DirStore):
+        def fetch(self, artifact: Mapping[str, Any], dest: Path, *, force: bool = False) -> list[Path]:
+            with lock:
+                active[0] += 1
+                peak[0] = max(peak[0], active[0])
+            time.sleep(0.05)
+            with lock:
+                active[0] -= 1
+            return super().fetch(artifact, dest, force=force)
+
+    res = fetch_all(Slow(tmp_path / "repo"), select(wf, step="square"), tmp_path / "out", workers=4)
+    assert len(res.written) == 16 and peak[0] == 4
+    assert (tmp_path / "out" / "square(7:7)" / "out").read_text() == "fan-xyz12/sq-7/out.tgz"

@@ -28,9 +28,11 @@ def register(app: typer.Typer) -> None:
         from dflowctl import actions, console
 
         eng = actions.make_engine(settings_from(engine, namespace, kubeconfig, context))
-        items, result = actions.download(
-            eng, name, step=step, artifact=artifact, directory=directory, force=force
-        )
+        items = actions.select_artifacts(eng, name, step=step, artifact=artifact)
+        with console.DownloadProgress(len(items)) as progress:
+            result = actions.download(
+                eng, name, items, directory=directory, force=force, on_fetched=progress.advance
+            )
         console.print_paths(str(p) for p in sorted({*result.written, *result.unchanged}))
         base = directory if directory is not None else Path(name)
         unchanged = f", {len(result.unchanged)} already up to date" if result.unchanged else ""
