@@ -703,3 +703,24 @@ def test_host_folder_changed_in_part_is_output_whole(
         "sub/fresh.txt": "fresh\n",
     }
     assert host_now == before
+
+
+def test_a_host_folder_the_pod_replaced_does_not_show_through(
+    runner: PodRunner, tmp_path: Path, host_dir: Path
+) -> None:
+    if isolation.method_for(tmp_path) != isolation.OVERLAY:
+        pytest.skip("overlay views only")
+    tmpl = sh(
+        f"rm -r {host_dir} && mkdir {host_dir} && echo only > {host_dir}/only.txt",
+        outputs={
+            "artifacts": [
+                {"name": "old", "path": f"{host_dir}/file.txt", "optional": True},
+                {"name": "dir", "path": str(host_dir)},
+            ]
+        },
+    )
+    res = run(runner, tmp_path, tmpl)
+    assert res.phase == "Succeeded", res.message
+    assert "old" not in res.artifacts
+    assert sorted(p.name for p in _taken(res, "dir", tmp_path).iterdir()) == ["only.txt"]
+    assert (host_dir / "file.txt").read_text() == "host\n"

@@ -641,7 +641,7 @@ def _resolve(plan: _Plan, container_path: str) -> tuple[PurePosixPath, bool] | N
         host = isolation.host_path(plan.root, str(nxt))
         st = _lstat(host)
         own = True
-        if st is None and overlay and not _under_tmp(nxt):
+        if st is None and overlay and not _under_tmp(nxt) and _lower_visible(plan, nxt):
             host = Path(str(nxt))  # unchanged by the pod: the host's own file
             st = _lstat(host)
             own = False
@@ -666,6 +666,20 @@ def _resolve(plan: _Plan, container_path: str) -> tuple[PurePosixPath, bool] | N
             continue
         cur = nxt
     return cur, own
+
+
+def _lower_visible(plan: _Plan, path: PurePosixPath) -> bool:
+    """Whether the host's ``path`` shows through the pod's layer: no folder above it was
+    replaced by the pod (by a file, or by a new folder: an opaque one)."""
+    for folder in path.parents:
+        st = _lstat(isolation.host_path(plan.root, str(folder)))
+        if st is None:
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            return False
+        if str(folder) != "/" and _opaque(isolation.host_path(plan.root, str(folder))):
+            return False
+    return True
 
 
 def _under_tmp(path: PurePosixPath) -> bool:
