@@ -9,6 +9,9 @@ from pathlib import Path
 
 import pytest
 
+# loopback S3 server (moto) fixtures: s3_server, s3, s3_proxy, s3_auth (see tests/s3server.py)
+pytest_plugins = ["tests.s3server"]
+
 REPO = Path(__file__).resolve().parent.parent
 SPECS = REPO / "specs"
 SHARED = Path(os.environ.get("DFLOWCTL_SHARED", REPO.parent / "shared")).resolve()

@@ -24,7 +24,6 @@ from dflowctl.storage import ProgressEvent, S3Store, source_key
 if TYPE_CHECKING:
     from tests.s3server import ProxiedS3, S3Env
 
-pytest_plugins = ["tests.s3server"]
 
 POD = "wf-x7k2p/wf-x7k2p-gen-1234567890"
 

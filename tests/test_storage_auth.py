@@ -18,7 +18,6 @@ from dflowctl.storage import S3Store
 if TYPE_CHECKING:
     from tests.s3server import S3Env
 
-pytest_plugins = ["tests.s3server"]
 pytestmark = pytest.mark.timeout(120)
 
 
