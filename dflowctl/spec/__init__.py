@@ -13,6 +13,7 @@ from pathlib import Path
 from dflowctl.errors import SpecError
 from dflowctl.spec import model
 from dflowctl.spec.load import YamlDocument, load_yaml
+from dflowctl.spec.locate import gc_paused
 
 __all__ = ["YamlDocument", "load_spec", "load_yaml", "validate_document"]
 
@@ -23,11 +24,12 @@ def validate_document(doc: YamlDocument, spec_path: Path | None = None) -> model
     from dflowctl.spec.checks import check_workflow
     from dflowctl.spec.schema import schema_diagnostics
 
-    problems = schema_diagnostics(doc)
-    if problems:
-        raise SpecError(problems)
-    wf, problems = build_workflow(doc, (spec_path or doc.path).absolute())
-    problems += check_workflow(wf, doc.source)
+    with gc_paused():
+        problems = schema_diagnostics(doc)
+        if problems:
+            raise SpecError(problems)
+        wf, problems = build_workflow(doc, (spec_path or doc.path).absolute())
+        problems += check_workflow(wf, doc.source)
     if problems:
         raise SpecError(problems)
     return wf

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from dflowctl.errors import Diagnostic, Location, SpecError
-from dflowctl.spec.locate import PathItem, Source, container_position, position
+from dflowctl.spec.locate import PathItem, Source, container_position, gc_paused, position
 
 
 @dataclass(frozen=True)
@@ -135,6 +135,11 @@ def _yaml_error(err: Exception, source: Source) -> SpecError:
 def load_yaml(path: Path | str, file: str | None = None) -> YamlDocument:
     """Load one YAML file whose top level is a mapping. ``file`` is the name used
     in diagnostics (default: ``path`` as given)."""
+    with gc_paused():
+        return _load_yaml(Path(path), file)
+
+
+def _load_yaml(path: Path, file: str | None) -> YamlDocument:
     path = Path(path)
     file = str(path) if file is None else file
     text = _decode(_read_bytes(path, file), file)

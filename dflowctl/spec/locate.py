@@ -9,7 +9,9 @@ has a position.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -102,3 +104,17 @@ def container_position(root: Any, path: Sequence[PathItem]) -> tuple[int, int]:
     if isinstance(path[-1], str):
         return position(root, path, key=True)
     return position(root, path)
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building large trees: with tens of
+    thousands of new containers, its repeated full passes cost more than the work
+    (5x on a 10,000-step spec). Nothing built here is cyclic garbage."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
