@@ -283,3 +283,53 @@ def test_watch_is_used_not_polling(argo_cluster: ArgoCluster, tmp_path: Path) ->
     workflow_gets = [r for r in log if r.startswith("GET /apis/argoproj.io") and "watch=true" not in r]
     assert sum("watch=true" in r for r in log) == 1
     assert len(workflow_gets) <= 2  # the first GET (+ the namespace check's list, if any)
+
+
+def test_local_inputs_are_uploaded_once_and_reach_the_run(argo_cluster: ArgoCluster, tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.txt").write_text("alpha\n")
+    (tmp_path / "note.txt").write_text("beta\n")
+    spec = {
+        "apiVersion": "dflowctl/v1alpha1",
+        "kind": "Workflow",
+        "metadata": {"name": "inputs"},
+        "spec": {
+            "artifacts": {"folder": "./data", "note": "./note.txt"},
+            "ops": {
+                "join": {
+                    "image": "alpine:3.20",
+                    "script": "cat /in/folder/a.txt /in/note > /out.txt\n",
+                    "inputs": {"artifacts": {"folder": {"path": "/in/folder"}, "note": {"path": "/in/note"}}},
+                    "outputs": {"artifacts": {"joined": {"path": "/out.txt"}}},
+                }
+            },
+            "steps": [
+                {
+                    "name": "join",
+                    "op": "join",
+                    "artifacts": {
+                        "folder": "{{workflow.artifacts.folder}}",
+                        "note": "{{workflow.artifacts.note}}",
+                    },
+                }
+            ],
+        },
+    }
+    path = tmp_path / "inputs.yaml"
+    path.write_text(json.dumps(spec))
+    first = cli(argo_cluster, "run", "-e", "argo", "--wait", str(path))
+    assert first.returncode == 0, first.stdout + first.stderr
+    client, bucket = argo_cluster.s3.client, argo_cluster.s3.bucket
+    uploaded = {
+        o.object_name: o.last_modified for o in client.list_objects(bucket, "dflowctl/", recursive=True)
+    }
+    assert len(uploaded) == 2, uploaded  # the folder and the file, content-addressed
+    time.sleep(1.1)  # S3 times have a resolution of one second
+    second = cli(argo_cluster, "run", "-e", "argo", "--wait", str(path))
+    assert second.returncode == 0, second.stderr
+    again = {o.object_name: o.last_modified for o in client.list_objects(bucket, "dflowctl/", recursive=True)}
+    assert again == uploaded  # unchanged inputs are not uploaded twice
+    name = json.loads(cli(argo_cluster, "status", "-o", "json").stdout)[0]["metadata"]["name"]
+    got = cli(argo_cluster, "download", name, "-d", str(tmp_path / "out"))
+    assert got.returncode == 0, got.stderr
+    assert tree(tmp_path / "out") == {"join/joined": b"alpha\nbeta\n"}
