@@ -123,6 +123,13 @@ class KubeClient:
         self.requests = 0  # API requests made (for benchmarks and tests)
         self._contacted = False  # once the API has answered, connection errors are worth retrying
 
+    def clone(self) -> KubeClient:
+        """Another client for the same cluster and namespace (for a second thread)."""
+        other = KubeClient()
+        other._kubeconfig, other._context = self._kubeconfig, self._context
+        other._flag_namespace = self.namespace
+        return other
+
     # -- configuration ------------------------------------------------------------
 
     def _ensure(self) -> Any:

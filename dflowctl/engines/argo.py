@@ -409,7 +409,8 @@ class ArgoEngine:
 
         def follow() -> None:
             try:
-                KubeFollower(self).watch(name, on_update)
+                # its own client: a watch stream must not share a connection pool with the readers
+                ArgoEngine(self.settings, kube=self.kube.clone()).watch(name, on_update)
                 for t in list(readers):
                     t.join()
             except BaseException as err:
@@ -486,14 +487,3 @@ class ArgoEngine:
 
     def delete(self, name: str) -> None:
         self.kube.delete_workflow(name)
-
-
-class KubeFollower:
-    """A second engine view with its own API client (threads must not share one watch)."""
-
-    def __init__(self, engine: ArgoEngine) -> None:
-        self.engine = ArgoEngine(engine.settings, kube=KubeClient(engine.settings))
-        self.engine.kube._flag_namespace = engine.kube.namespace
-
-    def watch(self, name: str, on_update: OnUpdate) -> Workflow:
-        return self.engine.watch(name, on_update)
