@@ -67,6 +67,10 @@ class _Object:
     etag: str
 
 
+class _Aborted(BaseException):
+    """Stops a transfer in a worker thread after Ctrl-C in the main thread."""
+
+
 class _Transient(Exception):
     """A transfer broke off mid-way; worth resuming."""
 
@@ -162,6 +166,7 @@ class S3Store:
         self._client: Any = None
         self._lock = threading.Lock()
         self._progress_lock = threading.Lock()
+        self._abort = threading.Event()
 
     def __repr__(self) -> str:
         return f"S3Store({self.repo.url}, bucket={self.repo.bucket!r})"
@@ -340,6 +345,8 @@ class S3Store:
                         out.truncate()
                     try:
                         for chunk in resp.stream(CHUNK):
+                            if self._abort.is_set():
+                                raise _Aborted()
                             out.write(chunk)
                             done += len(chunk)
                             self._emit(ProgressEvent(advance=len(chunk)))
@@ -504,18 +511,27 @@ class S3Store:
         return [p for p, wrote in results if wrote]
 
     def _parallel(self, jobs: Sequence[Callable[[], Any]]) -> list[Any]:
-        """Run ``jobs`` on the thread pool; the first error cancels the rest and is raised."""
+        """Run ``jobs`` on the thread pool; the first error cancels the rest and is raised.
+
+        On Ctrl-C the transfers in flight stop at their next chunk (their temp
+        files removed) and no further job starts.
+        """
         if len(jobs) <= 1:
             return [job() for job in jobs]
-        with ThreadPoolExecutor(max_workers=min(self.workers, len(jobs))) as pool:
-            futures: list[Future[Any]] = [pool.submit(job) for job in jobs]
-            _done, pending = wait(futures, return_when=FIRST_EXCEPTION)
-            for f in pending:
-                f.cancel()
-            for f in futures:
-                if f.done() and not f.cancelled() and f.exception() is not None:
-                    raise f.exception()  # type: ignore[misc]
-            return [f.result() for f in futures]
+        pool = ThreadPoolExecutor(max_workers=min(self.workers, len(jobs)), thread_name_prefix="dflowctl-s3")
+        futures: list[Future[Any]] = [pool.submit(job) for job in jobs]
+        try:
+            wait(futures, return_when=FIRST_EXCEPTION)
+        except BaseException:
+            self._abort.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            self._abort.clear()
+            raise
+        pool.shutdown(wait=True, cancel_futures=True)
+        for f in futures:
+            if not f.cancelled() and f.exception() is not None:
+                raise f.exception()  # type: ignore[misc]
+        return [f.result() for f in futures]
 
     def fetch_many(
         self, items: Sequence[tuple[Mapping[str, Any], Path]], *, force: bool = False

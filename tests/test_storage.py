@@ -317,3 +317,31 @@ def test_minio_is_imported_lazily() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_ctrl_c_stops_a_parallel_download_cleanly(s3: S3Env, tmp_path: Path) -> None:
+    import signal
+    import threading
+
+    for i in range(40):
+        s3.put(f"many/f{i:02d}", os.urandom(200_000))
+    store = S3Store(s3.repo(), workers=2)
+    main = threading.main_thread().ident
+    assert main is not None and threading.current_thread() is threading.main_thread()
+    sent: list[int] = []
+
+    def hook(event: ProgressEvent) -> None:
+        if event.file is not None and not sent:
+            sent.append(1)
+            signal.pthread_kill(main, signal.SIGINT)  # Ctrl-C, delivered to the main thread
+
+    store.on_progress = hook
+    with pytest.raises(KeyboardInterrupt):
+        store.fetch({"name": "m", "archive": {"none": {}}, "s3": {"key": "many"}}, tmp_path / "d")
+    files = [p for p in (tmp_path / "d").rglob("*") if p.is_file()]
+    assert 1 <= len(files) < 40 and leftovers(tmp_path) == []
+    assert all(p.stat().st_size == 200_000 for p in files)
+    store.on_progress = None  # a re-run finishes the rest
+    assert len(
+        store.fetch({"name": "m", "archive": {"none": {}}, "s3": {"key": "many"}}, tmp_path / "d")
+    ) == 40 - len(files)
