@@ -79,5 +79,7 @@ def test_missing_file_and_directory() -> None:
     assert res.returncode == 2
     assert res.stdout == ""
     assert res.stderr == (
-        "no-such.yaml: no such file\ntests/data: is a directory, not a YAML file\n2 problems found in 2 files\n"
+        "no-such.yaml: no such file\n"
+        "tests/data: is a directory, not a YAML file\n"
+        "2 problems found in 2 files\n"
     )
