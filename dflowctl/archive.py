@@ -1,4 +1,4 @@
-"""Argo's artifact archives: safe unpacking, deterministic packing, placing files.
+"""Argo's artifact archives: safe unpacking, and placing files by rename.
 
 Argo stores an output artifact as ``<name>.tgz`` (tar + gzip, the default),
 ``<name>.zip`` (``archive: zip``) or as is (``archive: none``: a file, or a
@@ -16,9 +16,6 @@ rename only (``place_tree``), so an interrupted run leaves no partial file.
 from __future__ import annotations
 
 import filecmp
-import gzip
-import hashlib
-import io
 import os
 import shutil
 import stat
@@ -28,12 +25,11 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path, PurePosixPath
-from typing import IO, BinaryIO
+from typing import IO
 
 from dflowctl.errors import DflowctlError, UsageError
 
 CHUNK = 1024 * 1024
-CACHE_DIRS = ("__pycache__", ".git", ".mypy_cache", ".pytest_cache", ".ruff_cache")
 STAGING_PREFIX = ".dflowctl-tmp-"
 
 
@@ -301,97 +297,3 @@ def _now() -> float:
     import time
 
     return time.time()
-
-
-# --------------------------------------------------------------------------- packing
-
-
-def pack_tgz(path: Path, out: BinaryIO, *, root_name: str | None = None, skip_caches: bool = False) -> None:
-    """Write ``path`` (file or directory) as a reproducible tar+gzip to ``out``.
-
-    Same content gives the same bytes (sorted names, zero times and owners,
-    normalised modes), so the archive can be addressed by its hash. The single
-    top-level entry is ``root_name`` (default: the basename).
-    """
-    if not path.exists():
-        raise UsageError(f"{path}: no such file or directory")
-    root = root_name or path.name
-    with (
-        gzip.GzipFile(filename="", mode="wb", fileobj=out, mtime=0, compresslevel=6) as gz,
-        tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tf,
-    ):
-        entries = [path] if not path.is_dir() else [path, *_walk_sorted(path, skip_caches)]
-        for p in entries:
-            name = root if p == path else f"{root}/{p.relative_to(path).as_posix()}"
-            ti = tarfile.TarInfo(name)
-            ti.mtime = 0
-            ti.uid = ti.gid = 0
-            ti.uname = ti.gname = ""
-            if p.is_symlink():
-                ti.type = tarfile.SYMTYPE
-                ti.linkname = os.readlink(p)
-                ti.mode = 0o777
-                tf.addfile(ti)
-            elif p.is_dir():
-                ti.type = tarfile.DIRTYPE
-                ti.mode = 0o755
-                tf.addfile(ti)
-            elif p.is_file():
-                ti.size = p.stat().st_size
-                ti.mode = _file_mode(p.stat().st_mode)
-                with open(p, "rb") as fh:
-                    tf.addfile(ti, fh)
-            # sockets, fifos and devices are not packed
-
-
-def _walk_sorted(root: Path, skip_caches: bool) -> Iterator[Path]:
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
-        base = Path(dirpath)
-        keep = []
-        for name in dirnames:
-            p = base / name
-            if p.is_symlink() or (skip_caches and name in CACHE_DIRS):
-                if p.is_symlink():
-                    yield p
-                continue
-            keep.append(name)
-        dirnames[:] = keep
-        for name in keep:
-            yield base / name
-        for name in sorted(filenames):
-            if skip_caches and name.endswith((".pyc", ".pyo")):
-                continue
-            yield base / name
-
-
-class _HashingWriter(io.RawIOBase):
-    def __init__(self, out: BinaryIO) -> None:
-        self.out = out
-        self.sha = hashlib.sha256()
-        self.size = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: bytes) -> int:  # type: ignore[override]
-        self.sha.update(data)
-        self.size += len(data)
-        self.out.write(data)
-        return len(data)
-
-
-def pack_tgz_file(path: Path, dest: Path, *, root_name: str | None = None, skip_caches: bool = False) -> str:
-    """Pack ``path`` reproducibly into the file ``dest``; returns the archive's sha256 (hex)."""
-    with open(dest, "wb") as fh:
-        writer = _HashingWriter(fh)
-        pack_tgz(path, writer, root_name=root_name, skip_caches=skip_caches)  # type: ignore[arg-type]
-    return writer.sha.hexdigest()
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()

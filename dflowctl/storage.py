@@ -7,8 +7,9 @@ safely (``dflowctl.archive``) and puts it at ``dest`` by rename only. Existing
 identical files are skipped (size + ETag, else content); files of a directory
 download in parallel; a dropped connection resumes with a ranged GET.
 
-Upload helpers serve ``run -e argo``: ``upload_source`` (content-addressed
-``dflowctl/sources/<sha256>.tgz``, skipped when present) and ``upload_input``.
+Uploads for ``run -e argo``: ``put_if_absent`` puts a content-addressed archive
+(``dflowctl/sources/<sha256>.tgz``, made by ``dflowctl.render.source_archive``)
+unless its key exists; ``put_file`` streams any file.
 
 Every minio/urllib3 error goes through ``S3Store.errors`` and comes out as a
 one-line ``StorageError`` (exit 3): unreachable endpoint, missing bucket, missing
@@ -23,7 +24,6 @@ import http.client
 import os
 import re
 import shutil
-import tempfile
 import threading
 import time
 import uuid
@@ -40,8 +40,6 @@ from dflowctl.repository import S3Repository, resolve_repository
 
 CHUNK = 1024 * 1024
 PART_SUFFIX = ".dflowctl-part-"
-SOURCES_PREFIX = "dflowctl/sources/"
-INPUTS_PREFIX = "dflowctl/inputs/"
 DEFAULT_WORKERS = 16
 UPLOAD_PART_SIZE = 16 * 1024 * 1024
 
@@ -546,53 +544,20 @@ class S3Store:
         with self.errors("uploading", key):
             self.client.fput_object(self.repo.bucket, key, str(path), part_size=UPLOAD_PART_SIZE)
 
-    def upload_source(self, path: Path) -> str:
-        """Upload a ``source:`` directory as ``dflowctl/sources/<sha256>.tgz``; returns the key.
+    def put_if_absent(self, path: Path, key: str) -> bool:
+        """Upload ``path`` to a content-addressed ``key`` unless it is there already.
 
-        Content-addressed: an unchanged directory gives the same key and is not
-        uploaded again.
+        Returns True when it was uploaded. ``run -e argo`` uses it for the archives
+        ``dflowctl.render.source_archive`` makes (``dflowctl/sources/<sha256>.tgz``):
+        an unchanged directory is not uploaded twice.
         """
-        with tempfile.TemporaryDirectory(prefix="dflowctl-src-") as tmp:
-            packed = Path(tmp) / "source.tgz"
-            digest = archive.pack_tgz_file(Path(path), packed, root_name="source", skip_caches=True)
-            key = f"{SOURCES_PREFIX}{digest}.tgz"
-            if not self.exists(key):
-                self.put_file(packed, key)
-        return key
-
-    def upload_input(self, path: Path) -> dict[str, Any]:
-        """Upload a workflow input artifact given as a local file or directory.
-
-        Returns the fields to merge into the Argo artifact (``s3.key`` and, for a
-        file, ``archive: none`` so that Argo never unpacks it). Content-addressed;
-        skipped when the key exists.
-        """
-        path = Path(path)
-        if path.is_file():
-            digest = archive.file_sha256(path)
-            key = f"{INPUTS_PREFIX}{digest}/{path.name}"
-            if not self.exists(key):
-                self.put_file(path, key)
-            return {"s3": {"key": key}, "archive": {"none": {}}}
-        if not path.is_dir():
-            raise UsageError(f"{path}: input artifact not found")
-        with tempfile.TemporaryDirectory(prefix="dflowctl-in-") as tmp:
-            packed = Path(tmp) / "input.tgz"
-            digest = archive.pack_tgz_file(path, packed, root_name=path.name)
-            key = f"{INPUTS_PREFIX}{digest}.tgz"
-            if not self.exists(key):
-                self.put_file(packed, key)
-        return {"s3": {"key": key}}
+        if self.exists(key):
+            return False
+        self.put_file(Path(path), key)
+        return True
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def source_key(path: Path) -> str:
-    """The key ``upload_source`` would use for ``path`` (no S3 access; for --dry-run)."""
-    with tempfile.TemporaryDirectory(prefix="dflowctl-src-") as tmp:
-        digest = archive.pack_tgz_file(Path(path), Path(tmp) / "s.tgz", root_name="source", skip_caches=True)
-    return f"{SOURCES_PREFIX}{digest}.tgz"
 
 
 def _format_of(artifact: Mapping[str, Any], key: str) -> str:

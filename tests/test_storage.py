@@ -19,7 +19,7 @@ import pytest
 
 from dflowctl.archive import ConflictError, UnsafeArchiveError
 from dflowctl.errors import DflowctlError, StorageError
-from dflowctl.storage import ProgressEvent, S3Store, source_key
+from dflowctl.storage import ProgressEvent, S3Store
 
 if TYPE_CHECKING:
     from tests.s3server import ProxiedS3, S3Env
@@ -282,24 +282,26 @@ def test_unreachable_endpoint(s3: S3Env, tmp_path: Path) -> None:
 
 
 def test_uploads_are_content_addressed(s3_proxy: ProxiedS3, tmp_path: Path, sample_dir: Path) -> None:
-    store = S3Store(s3_proxy.env.repo())
-    key = store.upload_source(sample_dir)
-    assert key == source_key(sample_dir) and key.startswith("dflowctl/sources/") and key.endswith(".tgz")
-    up = s3_proxy.proxy.bytes_up
-    assert store.upload_source(sample_dir) == key
-    assert s3_proxy.proxy.bytes_up - up < 2_000  # one HEAD, no PUT
-    (sample_dir / "a.txt").write_text("changed\n")
-    assert store.upload_source(sample_dir) != key
-    # the source archive unpacks (as Argo does) to the directory's contents
-    store.fetch({"name": "src", "s3": {"key": key}}, tmp_path / "unpacked")
-    assert (tmp_path / "unpacked" / "sub" / "deeper" / "c.txt").read_text() == "gamma\n"
+    from dflowctl.render import source_archive
 
-    file_art = store.upload_input(sample_dir / "a.txt")
-    assert file_art["archive"] == {"none": {}} and file_art["s3"]["key"].endswith("/a.txt")
-    dir_art = store.upload_input(sample_dir)
-    store.fetch({"name": "i", **file_art}, tmp_path / "i1")
-    store.fetch({"name": "i", **dir_art}, tmp_path / "i2")
-    assert (tmp_path / "i1").read_text() == "changed\n" and tree(tmp_path / "i2") == tree(sample_dir)
+    store = S3Store(s3_proxy.env.repo())
+    data, key = source_archive(sample_dir)
+    packed = tmp_path / "src.tgz"
+    packed.write_bytes(data)
+    assert key.startswith("dflowctl/sources/") and key.endswith(".tgz")
+    assert store.put_if_absent(packed, key) is True
+    up = s3_proxy.proxy.bytes_up
+    assert store.put_if_absent(packed, key) is False
+    assert s3_proxy.proxy.bytes_up - up < 2_000  # one HEAD, no PUT
+    # the archive unpacks (as Argo's executor does) to the directory's contents
+    store.fetch({"name": "src", "s3": {"key": key}}, tmp_path / "unpacked")
+    assert tree(tmp_path / "unpacked") == tree(sample_dir)
+    # a local file as a workflow input artifact travels the same way
+    data, key = source_archive(sample_dir / "a.txt")
+    packed.write_bytes(data)
+    store.put_if_absent(packed, key)
+    store.fetch({"name": "in", "s3": {"key": key}}, tmp_path / "in.txt")
+    assert (tmp_path / "in.txt").read_text() == "alpha\n"
 
 
 def test_fetch_many_in_parallel(s3: S3Env, tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ def test_right_key_reads(s3_auth: S3Env, tmp_path: Path) -> None:
     store = S3Store(s3_auth.repo())
     store.fetch({"name": "f", "archive": {"none": {}}, "s3": {"key": "a/file"}}, tmp_path / "f")
     assert (tmp_path / "f").read_bytes() == b"ok"
-    assert store.upload_source(Path(__file__).parent / "data").startswith("dflowctl/sources/")
+    assert store.put_if_absent(Path(__file__), "dflowctl/sources/x.tgz") is True
 
 
 @pytest.mark.parametrize(
@@ -52,7 +52,9 @@ def test_wrong_key_is_access_denied(
     assert "s3://dflowctl-test/a/file" in str(err)
     assert "\n" not in str(err) and "access and secret key" in (err.hint or "")
     with pytest.raises(StorageError, match="S3 access denied"):
-        store.upload_source(Path(__file__).parent / "data")
+        store.put_if_absent(Path(__file__), "dflowctl/sources/x.tgz")
+    with pytest.raises(StorageError, match="S3 access denied"):
+        store.put_file(Path(__file__), "dflowctl/sources/y.tgz")
     with pytest.raises(StorageError, match=f"S3 access denied \\({code}\\) while listing") as listing:
         store.list_prefix("a/")  # a GET: the answer's body names the S3 error code
     assert s3_auth.secret_key not in f"{listing.value} {listing.value.hint}"
