@@ -277,12 +277,16 @@ def _check_template(
     if isinstance(outputs, Mapping):
         _check_params(c, outputs.get("parameters"), [*path, "outputs", "parameters"], "output parameter")
         _check_params(c, outputs.get("artifacts"), [*path, "outputs", "artifacts"], "output artifact")
-    script = tmpl.get("script")
-    if isinstance(script, Mapping) and script.get("source") is None:
+    defaults = (c.doc.data.get("spec") or {}).get("templateDefaults")
+    defaults = defaults if isinstance(defaults, Mapping) else {}
+
+    def given(kind: str, key: str) -> bool:  # in the template, or in spec.templateDefaults
+        return any(isinstance(b, Mapping) and bool(b.get(key)) for b in (tmpl.get(kind), defaults.get(kind)))
+
+    if isinstance(tmpl.get("script"), Mapping) and not given("script", "source"):
         c.add(f"{label}: script needs source", [*path, "script"])
     for kind in ("container", "script"):
-        body = tmpl.get(kind)
-        if isinstance(body, Mapping) and not body.get("image"):
+        if isinstance(tmpl.get(kind), Mapping) and not given(kind, "image"):
             c.add(f"{label}: {kind} needs an image", [*path, kind])
     steps = tmpl.get("steps")
     if steps is not None:

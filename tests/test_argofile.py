@@ -379,3 +379,24 @@ def test_cli_download_from_an_argo_file_run(tmp_path: Path, dflowctl_home: Path)
     res = run_cli("download", "art", "-d", str(out))
     assert res.returncode == 0, res.stderr
     assert (out / "make" / "hello").read_text() == "hello"
+
+
+def test_template_defaults_supply_image_and_source(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        """\
+        apiVersion: argoproj.io/v1alpha1
+        kind: Workflow
+        metadata: {generateName: td-}
+        spec:
+          entrypoint: main
+          templateDefaults:
+            container: {image: busybox}
+          templates:
+          - name: main
+            container: {command: [echo, hi]}
+          - name: other
+            script: {source: "echo"}
+        """,
+    )
+    assert _problems(path) == [f"{path}:12:5: template `other`: script needs an image"]

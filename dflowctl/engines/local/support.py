@@ -127,11 +127,15 @@ def unsupported(workflow: Mapping[str, Any], at: Locate, path_env: str | None = 
     _artifacts(w, (spec.get("arguments") or {}).get("artifacts"), [*base, "arguments", "artifacts"])
     if _is_windows_selector(spec.get("nodeSelector")):
         w.add("Windows nodes (nodeSelector kubernetes.io/os: windows)", [*base, "nodeSelector"])
-    defaults = spec.get("templateDefaults") if isinstance(spec.get("templateDefaults"), Mapping) else {}
+    defaults = _mapping(spec.get("templateDefaults"))
     for i, tmpl in enumerate(spec.get("templates") or []):
         if isinstance(tmpl, Mapping):
             _template(w, tmpl, [*base, "templates", i], defaults)
     return w.items
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
 
 
 def _is_windows_selector(sel: Any) -> bool:
@@ -210,8 +214,7 @@ def _template(w: _Walker, tmpl: Mapping[str, Any], path: list[PathItem], default
     if _is_windows_selector(tmpl.get("nodeSelector")):
         w.add("Windows nodes (nodeSelector kubernetes.io/os: windows)", [*path, "nodeSelector"])
     _hooks(w, tmpl.get("hooks"), [*path, "hooks"])
-    inputs = tmpl.get("inputs") if isinstance(tmpl.get("inputs"), Mapping) else {}
-    outputs = tmpl.get("outputs") if isinstance(tmpl.get("outputs"), Mapping) else {}
+    inputs, outputs = _mapping(tmpl.get("inputs")), _mapping(tmpl.get("outputs"))
     _params(w, inputs.get("parameters"), [*path, "inputs", "parameters"])
     _params(w, outputs.get("parameters"), [*path, "outputs", "parameters"])
     _artifacts(w, inputs.get("artifacts"), [*path, "inputs", "artifacts"])
@@ -241,7 +244,7 @@ def _call(w: _Walker, holder: Mapping[str, Any], path: list[PathItem], defaults:
     if isinstance(holder.get("inline"), Mapping):
         _template(w, holder["inline"], [*path, "inline"], defaults)
     _hooks(w, holder.get("hooks"), [*path, "hooks"])
-    args = holder.get("arguments") if isinstance(holder.get("arguments"), Mapping) else {}
+    args = _mapping(holder.get("arguments"))
     _params(w, args.get("parameters"), [*path, "arguments", "parameters"])
     _artifacts(w, args.get("artifacts"), [*path, "arguments", "artifacts"])
 
