@@ -21,6 +21,7 @@ import shutil
 import stat
 import tarfile
 import tempfile
+import time
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -287,13 +288,7 @@ def clean_stale(near: Path) -> None:
     for p in parent.iterdir():
         if p.name.startswith(STAGING_PREFIX) and p.is_dir() and not p.is_symlink():
             try:
-                if p.stat().st_mtime < _now() - 60:  # old: not a concurrent run's
+                if p.stat().st_mtime < time.time() - 60:  # old: not a concurrent run's
                     shutil.rmtree(p, ignore_errors=True)
             except OSError:
                 pass
-
-
-def _now() -> float:
-    import time
-
-    return time.time()

@@ -216,6 +216,10 @@ def tgz_of_bytes(name: str, data: bytes) -> bytes:
 def test_stale_part_files_from_a_killed_run_are_removed(s3: S3Env, tmp_path: Path) -> None:
     s3.put("k/file", b"content")
     (tmp_path / ".file.dflowctl-part-deadbeef").write_bytes(b"half")
+    stale = tmp_path / ".dflowctl-tmp-killed"  # a staging folder of a killed archive download
+    (stale / "root").mkdir(parents=True)
+    (stale / "archive").write_bytes(b"half")
+    os.utime(stale, (1, 1))
     S3Store(s3.repo()).fetch(
         {"name": "f", "archive": {"none": {}}, "s3": {"key": "k/file"}}, tmp_path / "file"
     )
