@@ -108,6 +108,9 @@ def _inline(node: Any, defs: dict[str, Any]) -> Any:
 
 def schema_diagnostics(doc: YamlDocument) -> list[Diagnostic]:
     """Every schema problem of a loaded spec, one diagnostic each."""
+    foreign = _foreign_document(doc)
+    if foreign is not None:
+        return [foreign]
     errors = list(_flatten(_validator().iter_errors(doc.data)))
     typed = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
     # a missing key that an unknown key next to it is a misspelling of is one problem, not two
@@ -136,6 +139,21 @@ def schema_diagnostics(doc: YamlDocument) -> list[Diagnostic]:
                 seen.add(key)
                 out.append(diag)
     return out
+
+
+def _foreign_document(doc: YamlDocument) -> Diagnostic | None:
+    """Another kind of YAML document (a Kubernetes object, ...): one problem, not a
+    list of every key that a spec does not have."""
+    api = doc.data.get("apiVersion")
+    if not isinstance(api, str) or api.startswith("dflowctl/") or api.startswith("argoproj.io"):
+        return None
+    kind = doc.data.get("kind")
+    what = f"apiVersion `{api}`" + (f", kind `{kind}`" if isinstance(kind, str) else "")
+    return doc.diagnostic(
+        f"not a dflowctl spec ({what})",
+        doc.loc(["apiVersion"]),
+        "a dflowctl spec starts with `apiVersion: dflowctl/v1alpha1` and `kind: Workflow`",
+    )
 
 
 def _flatten(errors: Iterator[ValidationError]) -> Iterator[ValidationError]:
