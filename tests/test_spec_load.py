@@ -168,3 +168,16 @@ def test_fast_path_scalars() -> None:
         "i": None,
         "j": "on",
     }
+
+
+def test_character_yaml_does_not_allow(tmp_path: Path) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text('apiVersion: dflowctl/v1alpha1\nkind: Workflow\nmetadata: {name: "a\fb"}\n')
+    with pytest.raises(SpecError) as info:
+        load_yaml(spec, file="s.yaml")
+    assert _only(info.value) == (
+        "s.yaml:3:20: the file holds a character YAML does not allow (U+000C)\n"
+        '  metadata: {name: "a\fb"}\n'
+        "  " + " " * 19 + "^\n"
+        "  hint: remove it, or write it as an escape in a double-quoted string (e.g. \\f)"
+    )

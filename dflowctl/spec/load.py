@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,23 @@ def _decode(raw: bytes, file: str) -> str:
         ) from None
 
 
+def _reader_error(err: Exception, text: str, source: Source) -> SpecError:
+    """A character YAML does not allow anywhere (control characters, ...)."""
+    pos = int(getattr(err, "position", 0) or 0)
+    before = text[:pos]
+    line = len(LINE_BREAK.findall(before)) + 1
+    col = pos - max((m.end() for m in LINE_BREAK.finditer(before)), default=0) + 1
+    char = getattr(err, "character", None)
+    code = f"U+{char:04X}" if isinstance(char, int) else repr(char)
+    return _fail(
+        f"the file holds a character YAML does not allow ({code})",
+        source,
+        line,
+        col,
+        hint="remove it, or write it as an escape in a double-quoted string (e.g. \\f)",
+    )
+
+
 def _yaml_error(err: Exception, source: Source) -> SpecError:
     from ruamel.yaml.constructor import DuplicateKeyError
 
@@ -143,7 +161,7 @@ def _load_yaml(path: Path, file: str | None) -> YamlDocument:
     path = Path(path)
     file = str(path) if file is None else file
     text = _decode(_read_bytes(path, file), file)
-    source = Source(file, tuple(text.splitlines()))
+    source = Source(file, split_lines(text))
     from dflowctl.spec.fastyaml import fast_load
 
     fast = fast_load(text)
@@ -151,12 +169,15 @@ def _load_yaml(path: Path, file: str | None) -> YamlDocument:
         return YamlDocument(data=fast, source=source, path=path)
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
+    from ruamel.yaml.reader import ReaderError
 
     yaml = YAML(typ="rt")
     docs: list[Any] = []
     try:
         for doc in yaml.load_all(text):
             docs.append(doc)
+    except ReaderError as err:
+        raise _reader_error(err, text, source) from None
     except YAMLError as err:
         raise _yaml_error(err, source) from None
     while len(docs) > 1 and docs[-1] is None:  # a trailing `---` adds an empty document
@@ -181,6 +202,18 @@ def _load_yaml(path: Path, file: str | None) -> YamlDocument:
         line = lc.line + 1 if lc is not None else _first_content_line(source)
         raise _fail(f"the top level must be a mapping, not {kind}", source, line, 1)
     return YamlDocument(data=data, source=source, path=path)
+
+
+LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+
+
+def split_lines(text: str) -> tuple[str, ...]:
+    """The lines as YAML parsers count them (str.splitlines also breaks at form
+    feeds and other characters that YAML keeps inside a line)."""
+    lines = LINE_BREAK.split(text)
+    if lines and lines[-1] == "":
+        lines.pop()
+    return tuple(lines)
 
 
 def _first_content_line(source: Source) -> int:
