@@ -71,7 +71,10 @@ class LocalRepository:
                 base = shutil.make_archive(str(tmp), "zip", root_dir=source.parent, base_dir=source.name)
                 os.replace(base, dest)
             else:
-                archive.pack_tgz_file(source, tmp)
+                import tarfile
+
+                with tarfile.open(tmp, "w:gz") as tar:  # one top-level item, as Argo's executor packs
+                    tar.add(source, arcname=source.name)
                 os.replace(tmp, dest)
             return
         if dest.is_dir() and not dest.is_symlink():
