@@ -253,7 +253,9 @@ def template_outputs(
         params.append(entry)
     artifacts = []
     for a in spec.get("artifacts") or []:
-        located = ctl.locate_artifact(a, arts)
+        located = (
+            _from_expression(a, scope, arts) if a.get("fromExpression") else ctl.locate_artifact(a, arts)
+        )
         if located is None:
             continue
         art = {k: v for k, v in a.items() if k not in ("from", "fromExpression")}
@@ -265,6 +267,25 @@ def template_outputs(
     if artifacts:
         out["artifacts"] = artifacts
     return out
+
+
+_ART_TOKEN = "\x00artifact:"
+
+
+def _from_expression(a: Mapping[str, Any], scope: Scope, arts: ArtifactScope) -> dict[str, Any] | None:
+    """An output artifact's ``fromExpression``: the expression picks one of the artifacts in
+    scope (``steps.x.outputs.artifacts.y``), which stand in the environment as tokens."""
+    from dflowctl.engines.local.scope import TemplateError
+
+    tokens = {key: _ART_TOKEN + key for key in arts}
+    value = expr.evaluate_expr(str(a["fromExpression"]), expr.build_env({**scope, **tokens}))
+    key = value[len(_ART_TOKEN) :] if isinstance(value, str) and value.startswith(_ART_TOKEN) else None
+    found = arts.get(key) if key else None
+    if found is None:
+        if a.get("optional"):
+            return None
+        raise TemplateError(f"Unable to resolve fromExpression: {a['fromExpression']}")
+    return {k: v for k, v in found.items() if k not in ("name", "path", "globalName")}
 
 
 def _text(value: Any) -> str:
