@@ -275,8 +275,7 @@ def _sequence(o: Outcome) -> None:
 
 
 def _conditional_parameters(o: Outcome) -> None:
-    flip = o.result("flip-coin")
-    assert o.output(o.workflow["metadata"]["name"], "stepresult") == flip
+    assert o.output(o.workflow["metadata"]["name"], "stepresult") == o.result("flip-coin")
 
 
 def _forever(o: Outcome) -> None:
@@ -432,7 +431,21 @@ def _retry_conditional(o: Outcome) -> None:
     assert codes[-1] == "1" and all(c == "2" for c in codes[:-1]) and len(codes) <= 11
 
 
+def _root(o: Outcome) -> dict[str, Any]:
+    return o.node(o.workflow["metadata"]["name"])
+
+
+def _conditional_artifacts(o: Outcome) -> None:
+    # 'The main template's output artifact named "result" will be set to the executed step's output'
+    flip = o.result("flip-coin")
+    (art,) = _root(o)["outputs"]["artifacts"]
+    assert art["name"] == "result" and f"-{flip}-" in art["s3"]["key"]
+
+
 VALUES: dict[str, Callable[[Outcome], None]] = {
+    "conditional-artifacts.yaml": _conditional_artifacts,
+    "dag-conditional-artifacts.yaml": _conditional_artifacts,
+    "dag-conditional-parameters.yaml": _conditional_parameters,
     "parallelism-limit.yaml": _parallelism_limit,
     "parallelism-template-limit.yaml": _parallelism_limit,
     "parallelism-nested-workflow.yaml": _parallelism_nested_workflow,
