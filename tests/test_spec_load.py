@@ -9,7 +9,7 @@ import pytest
 
 from dflowctl.errors import SpecError
 from dflowctl.spec import load_spec, load_yaml
-from tests.conftest import ARGO_EXAMPLES, REPO
+from tests.conftest import ARGO_EXAMPLES, REPO, SHARED
 
 VALID = REPO / "tests" / "data" / "valid"
 
@@ -181,3 +181,18 @@ def test_character_yaml_does_not_allow(tmp_path: Path) -> None:
         "  " + " " * 19 + "^\n"
         "  hint: remove it, or write it as an escape in a double-quoted string (e.g. \\f)"
     )
+
+
+def test_spec_md_example_itself_validates(tmp_path: Path) -> None:
+    """The HelloWorld block of ../shared/design/SPEC.md, read from there."""
+    spec_md = SHARED / "design" / "SPEC.md"
+    if not spec_md.exists():
+        pytest.skip(f"{spec_md} is absent")
+    text = spec_md.read_text(encoding="utf-8")
+    block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "ops").mkdir()  # its `source: ./ops`
+    spec = tmp_path / "hello.yaml"
+    spec.write_text(block, encoding="utf-8")
+    wf = load_spec(spec)
+    assert wf.name == "hello" and set(wf.ops) == {"write-file", "shout"}
+    assert block == (VALID / "hello.yaml").read_text(encoding="utf-8")
