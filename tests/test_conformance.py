@@ -442,7 +442,62 @@ def _conditional_artifacts(o: Outcome) -> None:
     assert art["name"] == "result" and f"-{flip}-" in art["s3"]["key"]
 
 
+def _placeholders(o: Outcome) -> None:
+    assert o.output(o.workflow["metadata"]["name"], "actual-lines-count") == "3"
+
+
+def _disable_fail_fast(o: Outcome) -> None:
+    # failFast: false: B (sleep 30) and what depends on it finish although C failed
+    phases = o.phases()
+    assert [phases[t] for t in "ABCDE"] == ["Succeeded", "Succeeded", "Failed", "Succeeded", "Succeeded"]
+    assert [n["phase"] for n in o.pods("C")] == ["Failed"] * 4  # retryStrategy limit 3
+
+
+def _dag_task_timeout(o: Outcome) -> None:
+    assert [o.phases()[t] for t in "ABC"] == ["Succeeded", "Failed", "Succeeded"]
+
+
+def _sequential_steps(o: Outcome) -> None:
+    assert _lines(o.log("unit-step")) == ["succeeds 1", "succeeds 2", "succeeds 3", "will fail and stop here"]
+
+
+def _step_timeout(o: Outcome) -> None:
+    assert o.phases() == {"sleep1": "Failed", "sleep2": "Failed"}
+
+
+def _workflow_timeout(o: Outcome) -> None:
+    assert [n["phase"] for n in o.pods("sleep-one-day")] == ["Failed"] * 3
+    assert o.message == "Step exceeded its deadline"
+
+
+def _dag_nested(o: Outcome) -> None:
+    assert sorted(_lines(o.log())) == sorted(a + b for a in "ABCD" for b in "ABCD")
+
+
+def _colored_logs(o: Outcome) -> None:
+    assert len(_lines(o.log())) == 99
+
+
+def _loops_param_result(o: Outcome) -> None:
+    assert sorted(int(n["inputs"]["parameters"][0]["value"]) for n in o.pods("sleep")) == list(range(20, 31))
+    assert all(o.logs[n["id"]].endswith("done\n") for n in o.pods("sleep"))
+
+
+def _global_parameters(o: Outcome) -> None:
+    assert o.log().strip() == "hello world"
+
+
 VALUES: dict[str, Callable[[Outcome], None]] = {
+    "artifact-path-placeholders.yaml": _placeholders,
+    "dag-disable-failFast.yaml": _disable_fail_fast,
+    "dag-task-level-timeout.yaml": _dag_task_timeout,
+    "loops-arbitrary-sequential-steps.yaml": _sequential_steps,
+    "step-level-timeout.yaml": _step_timeout,
+    "timeouts-workflow.yaml": _workflow_timeout,
+    "dag-nested.yaml": _dag_nested,
+    "colored-logs.yaml": _colored_logs,
+    "loops-param-result.yaml": _loops_param_result,
+    "global-parameters.yaml": _global_parameters,
     "conditional-artifacts.yaml": _conditional_artifacts,
     "dag-conditional-artifacts.yaml": _conditional_artifacts,
     "dag-conditional-parameters.yaml": _conditional_parameters,
