@@ -41,6 +41,7 @@ from dflowctl.repository import S3Repository, resolve_repository
 CHUNK = 1024 * 1024
 PART_SUFFIX = ".dflowctl-part-"
 DEFAULT_WORKERS = 16
+POOL_PREFIX = "dflowctl-s3"
 UPLOAD_PART_SIZE = 16 * 1024 * 1024
 
 
@@ -514,9 +515,9 @@ class S3Store:
         On Ctrl-C the transfers in flight stop at their next chunk (their temp
         files removed) and no further job starts.
         """
-        if len(jobs) <= 1:
-            return [job() for job in jobs]
-        pool = ThreadPoolExecutor(max_workers=min(self.workers, len(jobs)), thread_name_prefix="dflowctl-s3")
+        if len(jobs) <= 1 or threading.current_thread().name.startswith(POOL_PREFIX):
+            return [job() for job in jobs]  # already on a worker: the pool bounds concurrency
+        pool = ThreadPoolExecutor(max_workers=min(self.workers, len(jobs)), thread_name_prefix=POOL_PREFIX)
         futures: list[Future[Any]] = [pool.submit(job) for job in jobs]
         try:
             wait(futures, return_when=FIRST_EXCEPTION)

@@ -313,8 +313,20 @@ def test_fetch_many_in_parallel(s3: S3Env, tmp_path: Path) -> None:
     for i in range(20):
         s3.put(f"{POD}-{i}/o.tgz", tgz_of_bytes("o.txt", f"item {i}".encode()))
         items.append(({"name": "o", "s3": {"key": f"{POD}-{i}/o.tgz"}}, tmp_path / f"o{i}.txt"))
-    written = S3Store(s3.repo(), workers=8).fetch_many(items)
-    assert len(written) == 20 and (tmp_path / "o7.txt").read_text() == "item 7"
+    for i in range(30):
+        s3.put(f"{POD}-dir/d/f{i}", b"x" * i)
+    items.append(({"name": "d", "archive": {"none": {}}, "s3": {"key": f"{POD}-dir/d"}}, tmp_path / "d"))
+    import threading
+
+    def ours() -> int:
+        return sum(t.name.startswith("dflowctl-s3") for t in threading.enumerate())
+
+    peak: list[int] = []
+    store = S3Store(s3.repo(), workers=8, on_progress=lambda _e: peak.append(ours()))
+    written = store.fetch_many(items)
+    assert len(written) == 20 + 30 and (tmp_path / "o7.txt").read_text() == "item 7"
+    assert (tmp_path / "d" / "f29").read_bytes() == b"x" * 29
+    assert 1 < max(peak) <= 8  # nested directory downloads do not multiply the threads
 
 
 def test_minio_is_imported_lazily() -> None:
