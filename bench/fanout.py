@@ -36,6 +36,8 @@ sys.path.insert(0, str(REPO))
 from dflowctl.engines.local.pods import PodRequest, PodRunner  # noqa: E402
 
 SPEC = REPO / "specs" / "fanout.yaml"
+REFERENCE_DFLOW_S_PER_ITEM = 0.84  # issue 3: dflow debug mode at N=100 on this machine class
+REFERENCE_DFLOW_N1000 = (237, 600.0)  # shared DFLOW_NOTES: items done at N=1000 when stopped, seconds
 DFLOW_SCRIPT = Path(__file__).with_name("dflow_fanout.py")
 
 
@@ -199,6 +201,23 @@ def main() -> None:
             f"{slope / spawn_real:.2f}x a direct interpreter start ({spawn_real * 1000:.1f} ms)"
         )
     print("(ms/item = wall / N, everything included: CLI start, render, controller, records, pods)")
+    if not with_dflow:
+        # Not measured here: the figure issue 3 gives for this machine class, for scale only.
+        ref = REFERENCE_DFLOW_S_PER_ITEM
+        by_n = {n: wall / n for n, wall, *_ in rows}
+        if 100 in by_n:
+            print(
+                f"reference, not measured: issue 3 gives dflow debug mode ~{ref:.2f} s/item at N=100 on this "
+                f"machine class; dflowctl here: {by_n[100] * 1000:.1f} ms/item ({ref / by_n[100]:.0f}x less)"
+            )
+        if 1000 in by_n:
+            done, limit = REFERENCE_DFLOW_N1000
+            print(
+                f"reference, not measured: at N=1000 dflow debug mode finished {done}/1000 items in {limit:.0f} s "
+                f"({limit / done:.2f} s/item; {limit / 1000:.2f} s/item counting all 1000); dflowctl here: "
+                f"{by_n[1000] * 1000:.1f} ms/item ({limit / done / by_n[1000]:.0f}x, at least "
+                f"{limit / 1000 / by_n[1000]:.0f}x less)"
+            )
 
 
 if __name__ == "__main__":
