@@ -400,3 +400,22 @@ def test_template_defaults_supply_image_and_source(tmp_path: Path) -> None:
         """,
     )
     assert _problems(path) == [f"{path}:12:5: template `other`: script needs an image"]
+
+
+def test_a_file_of_several_documents_gives_its_workflow(tmp_path: Path) -> None:
+    config = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {k: v}\n---\n"
+    text = config + HELLO.replace(
+        "      value: hello world\n",
+        "      valueFrom: {configMapKeyRef: {name: c, key: k}}\n",
+    )
+    path = _write(tmp_path, text)
+    wf = argofile.load(path)
+    assert wf["kind"] == "Workflow" and wf["metadata"] == {"generateName": "hello-"}
+    assert _refusals(path) == [
+        f"{path}:15:19: not supported by the local engine: parameter values from a ConfigMap "
+        "(configMapKeyRef) (run it on a cluster with `-e argo`)"
+    ]
+    two = _write(tmp_path, HELLO + "---\n" + HELLO, "two.yaml")
+    with pytest.raises(NotSupportedError) as err:
+        argofile.load(two)
+    assert err.value.diagnostics[0].one_line().startswith(f"{two}:22:1: not supported: 2 Workflow documents")
