@@ -724,3 +724,20 @@ def test_a_host_folder_the_pod_replaced_does_not_show_through(
     assert "old" not in res.artifacts
     assert sorted(p.name for p in _taken(res, "dir", tmp_path).iterdir()) == ["only.txt"]
     assert (host_dir / "file.txt").read_text() == "host\n"
+
+
+def test_kill_all_also_ends_what_pods_left_in_sessions_of_their_own(tmp_path: Path) -> None:
+    if shutil.which("setsid") is None:
+        pytest.skip("no setsid program")
+    with PodRunner(parallelism=2) as r:
+        res = run(
+            r, tmp_path, sh("setsid sleep 60 > /dev/null 2>&1 < /dev/null & echo $! > /tmp/d.pid; sleep 0.2")
+        )
+        assert res.phase == "Succeeded", res.message
+        daemon = int((tmp_path / "pod" / "root" / "tmp" / "d.pid").read_text())
+        assert not gone(daemon)  # outlived its pod: it left the pod's process group
+        r.kill_all()
+        deadline = time.monotonic() + 2
+        while not gone(daemon) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert gone(daemon)

@@ -31,6 +31,7 @@ import sys
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
+PR_SET_CHILD_SUBREAPER = 36
 MS_BIND = 1 << 12
 MS_REC = 1 << 14
 MS_PRIVATE = 1 << 18
@@ -426,6 +427,42 @@ def _unshadow(entries: list[str]) -> None:
                     del sys.modules[mod]
 
 
+def _own_children() -> list[int]:
+    pids: list[int] = []
+    try:
+        for tid in os.listdir("/proc/self/task"):
+            with open(f"/proc/self/task/{tid}/children", encoding="ascii") as fh:
+                pids += [int(p) for p in fh.read().split()]
+    except OSError:
+        pass
+    return pids
+
+
+def _kill_orphans(pods: set[int], sig: int) -> None:
+    """Signal the children of this server that are not pods: what pods left behind.
+
+    Their own children become ours in turn as they end, so sweep a few times.
+    """
+    import time
+
+    for _ in range(20):
+        orphans = [p for p in _own_children() if p not in pods]
+        if not orphans:
+            return
+        for pid in orphans:
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(pid, sig)
+                except OSError:
+                    pass
+        time.sleep(0.01)
+        for pid in orphans:  # only them: a pod's exit status belongs to the runner
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+
+
 def serve(fd: int, preload: list[str]) -> None:
     import importlib
 
@@ -438,6 +475,9 @@ def serve(fd: int, preload: list[str]) -> None:
             pass
     _PRELOADED.update({m.split(".")[0] for m in sys.modules if m not in at_startup})
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Processes a pod leaves behind in a session of their own (daemons) become this
+    # server's children when their parent ends, so that they can still be ended.
+    _libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     os.set_blocking(wake_r, False)
@@ -484,6 +524,9 @@ def serve(fd: int, preload: list[str]) -> None:
             if not data:
                 break
             msg = json.loads(data)
+            if "kill_orphans" in msg:
+                _kill_orphans(set(children), int(msg["kill_orphans"]))
+                continue
             try:
                 spec = _load(msg["spec"])
                 _precompile(spec)
@@ -501,12 +544,13 @@ def serve(fd: int, preload: list[str]) -> None:
             children[pid] = msg["id"]
             send({"id": msg["id"], "pid": pid})
         reap()
-    # The runner went away: no pod may outlive it.
+    # The runner went away: no pod (nor anything a pod left behind) may outlive it.
     for pid in list(children):
         try:
             os.killpg(pid, signal.SIGKILL)
         except OSError:
             pass
+    _kill_orphans(set(), signal.SIGKILL)
 
 
 def probe(directory: str) -> int:

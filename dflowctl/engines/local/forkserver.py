@@ -147,6 +147,17 @@ class ForkServer:
             raise ForkServerError("the fork server did not answer")
         return ch
 
+    def kill_orphans(self, sig: int) -> None:
+        """Signal what pods left behind in sessions of their own (they are the server's
+        children now): pods themselves are not touched."""
+        with self._lock:
+            if not self._alive:
+                return
+            try:
+                self._sock.send(json.dumps({"kill_orphans": sig}).encode())
+            except OSError:
+                pass
+
     def close(self) -> None:
         """Stop the server; it SIGKILLs the process groups of pods still running."""
         self._alive = False

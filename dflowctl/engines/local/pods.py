@@ -191,6 +191,10 @@ class PodRunner:
             time.sleep(0.02)
         for p in procs:
             p.signal(signal.SIGKILL)  # also whatever the main process left behind in its group
+        with self._server_lock:
+            servers = [s for s in self._servers.values() if s is not None]
+        for s in servers:
+            s.kill_orphans(signal.SIGKILL)  # and what left the group (daemons)
 
     def close(self) -> None:
         self._closed = True
