@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -360,6 +361,7 @@ def failure_lines(root: TreeNode, limit: int = 10) -> list[str]:
     retries is one line: its last attempt's message and the number of attempts."""
     paths = _node_paths(root)
     lines: list[str] = []
+    failed: list[str] = []
 
     def visit(node: TreeNode) -> None:
         for child in node.children:
@@ -367,6 +369,8 @@ def failure_lines(root: TreeNode, limit: int = 10) -> list[str]:
                 continue
             path = paths.get(child.id, child.display_name)
             attempts = [c for c in child.children if c.is_leaf_kind] if child.type == "Retry" else []
+            if (attempts or child.is_leaf_kind) and child.phase in FAILED_PHASES:
+                failed.append(path)
             if attempts and child.phase in FAILED_PHASES:
                 last = attempts[-1]
                 msg = f": {_message(last)}" if last.message else ""
@@ -382,6 +386,8 @@ def failure_lines(root: TreeNode, limit: int = 10) -> list[str]:
     visit(root)
     if len(lines) > limit:
         lines = [*lines[:limit], f"  … {len(lines) - limit} more failed (dflowctl status {root.name})"]
+    if failed:
+        lines.append(f"See the log with: dflowctl logs {root.name} --step {shlex.quote(failed[0])}")
     return lines
 
 

@@ -125,6 +125,7 @@ def test_summary_lines_failed_run() -> None:
     assert lines[0] == "✖ hello-abcde Failed in 6s (progress 1/2)"
     assert "  message: child 'x' failed" in lines
     assert "  ✖ shout Failed: Error (exit code 1)" in lines
+    assert "See the log with: dflowctl logs hello-abcde --step shout" in lines
 
 
 def test_summary_lines_outputs_and_download_hint() -> None:
@@ -194,6 +195,7 @@ def test_summary_leaves_out_recovered_failures() -> None:
             raw.update(phase="Failed", message="Error (exit code 3)")
     failed = [ln for ln in console.summary_lines(wf) if "Failed" in ln]
     assert failed == ["  ✖ square(1:1) Failed: Error (exit code 3) (after 2 attempts)"]
+    assert "See the log with: dflowctl logs fan-xyz12 --step 'square(1:1)'" in console.summary_lines(wf)
 
 
 def test_outputs_of_a_retried_step_are_shown_under_its_name() -> None:
