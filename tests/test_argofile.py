@@ -419,3 +419,25 @@ def test_a_file_of_several_documents_gives_its_workflow(tmp_path: Path) -> None:
     with pytest.raises(NotSupportedError) as err:
         argofile.load(two)
     assert err.value.diagnostics[0].one_line().startswith(f"{two}:22:1: not supported: 2 Workflow documents")
+
+
+def test_tools_of_foreign_images_called_from_sh_are_looked_up(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("sh", "cat", "sleep"):
+        found = shutil.which(tool)
+        assert found is not None
+        (bin_dir / tool).symlink_to(found)
+
+    def refusals(image: str, script: str) -> list[str]:
+        body = {"image": image, "command": ["sh", "-c"], "args": [script]}
+        wf = {"spec": {"templates": [{"name": "t", "container": body}]}}
+        return [d.message for d in support.unsupported(wf, lambda p: (None, None), path_env=str(bin_dir))]
+
+    jq = "not supported by the local engine: image `stedolan/jq`: its program `jq` is not on this host"
+    assert refusals("stedolan/jq", "cat /tmp/items | jq '.[1]'") == [jq]
+    assert refusals("docker:19.03.13", "until docker ps >& /tmp/out; do sleep 3; done") == [
+        "not supported by the local engine: image `docker:19.03.13`: its program `docker` is not on this host"
+    ]
+    assert refusals("stedolan/jq", "for i in 1 2; do X=1 cat /tmp/$i; done; echo $(cat x)") == []
+    assert refusals("busybox", "jq .") == []  # busybox, alpine, ...: the script runs on the host's tools

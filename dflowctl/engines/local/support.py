@@ -16,6 +16,7 @@ artifactRepositoryRef, ...) are accepted and ignored.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import shutil
 from collections.abc import Callable, Mapping, Sequence
@@ -48,31 +49,49 @@ _SHELLS = ("sh", "bash", "ash", "dash", "zsh")
 _HOST_IMAGES = ("busybox", "alpine", "debian", "ubuntu", "python", "centos", "fedora")
 
 
+# shell keywords and builtins: not programs to look for
 _SHELL_WORDS = frozenset(
     [
-        "set",
-        "export",
-        "cd",
-        "echo",
-        "printf",
         "if",
+        "then",
+        "else",
+        "elif",
+        "fi",
         "for",
+        "in",
+        "do",
+        "done",
         "while",
         "until",
         "case",
+        "esac",
+        "function",
+        "select",
+        "time",
+        "{",
+        "}",
+        "(",
+        ")",
+        "!",
         "[",
         "[[",
+        "]]",
+        "set",
+        "unset",
+        "export",
+        "readonly",
+        "local",
+        "cd",
+        "echo",
+        "printf",
         "test",
         "true",
         "false",
         "exit",
-        "sleep",
-        "cat",
-        "ls",
-        "mkdir",
-        "{",
-        "(",
-        "!",
+        "return",
+        "break",
+        "continue",
+        "shift",
         ".",
         "source",
         "eval",
@@ -80,8 +99,18 @@ _SHELL_WORDS = frozenset(
         "trap",
         "read",
         "wait",
+        "command",
+        "type",
+        "alias",
+        "ulimit",
+        "umask",
+        "let",
+        "declare",
+        "typeset",
     ]
 )
+_LEADING = frozenset(["if", "elif", "while", "until", "!", "time", "then", "do", "else", "{", "("])
+_SEGMENT = re.compile(r"\|\||&&|(?<![<>])&(?!>)|[|;\n`]|\$\(|\bthen\b|\bdo\b|\belse\b")
 
 
 class _Walker:
@@ -289,9 +318,10 @@ def _container(w: _Walker, kind: str, body: Mapping[str, Any], path: list[PathIt
         return
     host_image = name in _HOST_IMAGES or images.is_python_image(image)
     if not host_image and kind == "container" and program.rsplit("/", 1)[-1] in _SHELLS:
-        first = _shell_first_program(argv)
-        if first and not _on_host(first, w.path_env):
-            w.add(f"image `{image}`: its program `{first}` is not on this host", where)
+        for program in _shell_programs(argv):
+            if not _on_host(program, w.path_env):
+                w.add(f"image `{image}`: its program `{program}` is not on this host", where)
+                break
 
 
 def _on_host(program: str, path_env: str) -> bool:
@@ -307,24 +337,30 @@ def _on_host(program: str, path_env: str) -> bool:
     return shutil.which(program, path=path_env) is not None
 
 
-def _shell_first_program(argv: Sequence[str]) -> str | None:
-    """The first word of ``sh -c 'SCRIPT'`` (an image's own tool, like `go` or `influx`)."""
-    if "-c" not in argv:
-        return None
-    i = argv.index("-c")
-    if i + 1 >= len(argv):
-        return None
-    script = argv[i + 1]
-    try:
-        words = shlex.split(script, comments=True)
-    except ValueError:
-        return None
-    for word in words:
-        if "=" in word and not word.startswith(("=", "/")) and word.split("=", 1)[0].isidentifier():
-            continue  # VAR=value prefix
-        if word in _SHELL_WORDS:
-            return None  # a shell script proper: its tools are checked when it runs
-        if "{{" in word or "$" in word:
-            return None
-        return word
-    return None
+def _shell_programs(argv: Sequence[str]) -> list[str]:
+    """The programs ``sh -c 'SCRIPT'`` calls (the first word of each command), in order:
+    an image's own tools (``go``, ``influx``, ``jq``) are looked up on the host."""
+    if "-c" not in argv or argv.index("-c") + 1 >= len(argv):
+        return []
+    script = argv[argv.index("-c") + 1]
+    out: list[str] = []
+    for segment in _SEGMENT.split(script):
+        try:
+            words = shlex.split(segment, comments=True)
+        except ValueError:
+            continue
+        while words and (re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", words[0]) or words[0] in _LEADING):
+            words = words[1:]  # VAR=value prefixes, `until cmd`, `! cmd`
+        if not words:
+            continue
+        word = words[0]
+        if (
+            word in _SHELL_WORDS
+            or "{{" in word
+            or "$" in word
+            or word in out
+            or not re.match(r"^[\w./+-]+$", word)
+        ):
+            continue
+        out.append(word)
+    return out
