@@ -87,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         code = EXIT_INTERRUPTED
+    except BrokenPipeError:  # `dflowctl logs NAME | head`: the reader has gone; stop quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        code = EXIT_FAILED
     except Exception as err:  # click usage errors and anything unexpected
         code = _other_error(err, debug)
     code = int(code or 0)
