@@ -355,7 +355,7 @@ def print_name(name: str) -> None:
     sys.stdout.flush()
 
 
-def failure_lines(root: TreeNode, limit: int = 10) -> list[str]:
+def failure_lines(root: TreeNode, limit: int = 10, flags: str = "") -> list[str]:
     """What failed, leaving out failures that were recovered (under a node that
     succeeded: a retried attempt, a step with continueOn). A step that ran out of
     retries is one line: its last attempt's message and the number of attempts."""
@@ -385,14 +385,16 @@ def failure_lines(root: TreeNode, limit: int = 10) -> list[str]:
 
     visit(root)
     if len(lines) > limit:
-        lines = [*lines[:limit], f"  … {len(lines) - limit} more failed (dflowctl status {root.name})"]
+        lines = [*lines[:limit], f"  … {len(lines) - limit} more failed (dflowctl status {root.name}{flags})"]
     if failed:
-        lines.append(f"See the log with: dflowctl logs {root.name} --step {shlex.quote(failed[0])}")
+        lines.append(f"See the log with: dflowctl logs {root.name}{flags} --step {shlex.quote(failed[0])}")
     return lines
 
 
-def summary_lines(workflow: Mapping[str, Any]) -> list[str]:
-    """The closing lines of a run: phase, duration, progress, message, failed steps, outputs."""
+def summary_lines(workflow: Mapping[str, Any], flags: str = "") -> list[str]:
+    """The closing lines of a run: phase, duration, progress, message, failed steps, outputs.
+
+    ``flags`` (e.g. `` -e argo``) go into the commands suggested to the user."""
     status = workflow.get("status") or {}
     name = workflow_name(workflow)
     phase = workflow_phase(workflow)
@@ -404,12 +406,12 @@ def summary_lines(workflow: Mapping[str, Any]) -> list[str]:
         lines.append(f"  message: {status['message']}")
     root = build_tree(workflow)
     if root is not None:
-        lines.extend(failure_lines(root))
-    lines.extend(output_lines(run_outputs(workflow), name))
+        lines.extend(failure_lines(root, flags=flags))
+    lines.extend(output_lines(run_outputs(workflow), name, flags=flags))
     return lines
 
 
-def output_lines(items: Sequence[OutputItem], run_name: str, limit: int = 20) -> list[str]:
+def output_lines(items: Sequence[OutputItem], run_name: str, limit: int = 20, flags: str = "") -> list[str]:
     if not items:
         return []
     lines = ["Outputs:"]
@@ -423,16 +425,16 @@ def output_lines(items: Sequence[OutputItem], run_name: str, limit: int = 20) ->
         lead = f"{step}  " if width else ""
         lines.append(f"  {lead}{item.name} {arrow} {value}")
     if len(items) > limit:
-        lines.append(f"  … {len(items) - limit} more (dflowctl status {run_name} -o yaml)")
+        lines.append(f"  … {len(items) - limit} more (dflowctl status {run_name}{flags} -o yaml)")
     if any(i.kind == "artifact" for i in items):
-        lines.append(f"Fetch artifacts with: dflowctl download {run_name}")
+        lines.append(f"Fetch artifacts with: dflowctl download {run_name}{flags}")
     return lines
 
 
-def print_summary(workflow: Mapping[str, Any]) -> None:
+def print_summary(workflow: Mapping[str, Any], flags: str = "") -> None:
     console = out()
     phase = workflow_phase(workflow)
-    for i, line in enumerate(summary_lines(workflow)):
+    for i, line in enumerate(summary_lines(workflow, flags)):
         style = STYLES.get(phase, "") if i == 0 else ""
         console.print(Text(line, style=style))
 
@@ -458,7 +460,7 @@ def dump_object(obj: Any, fmt: str) -> str:
     return buf.getvalue()
 
 
-def print_run_detail(workflow: Mapping[str, Any]) -> None:
+def print_run_detail(workflow: Mapping[str, Any], flags: str = "") -> None:
     """``status NAME``: a header (name, phase, times, progress, message) and the step tree."""
     status = workflow.get("status") or {}
     now = now_utc()
@@ -482,7 +484,7 @@ def print_run_detail(workflow: Mapping[str, Any]) -> None:
             console.print(f"{key + ':':<11}{value}", markup=False)
     items = run_outputs(workflow)
     if items:
-        for line in output_lines(items, workflow_name(workflow)):
+        for line in output_lines(items, workflow_name(workflow), flags=flags):
             console.print(line, markup=False)
     console.print()
     if is_terminal(sys.stdout):

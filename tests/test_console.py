@@ -271,3 +271,9 @@ def test_plain_paths_match_the_tree_paths() -> None:
                 if raw["name"].endswith(".onExit"):
                     continue
                 assert node_path(name, raw) == tree_paths[nid]
+
+
+def test_suggested_commands_carry_the_flags() -> None:
+    lines = console.summary_lines(st.hello("Failed"), " -e argo")
+    assert "See the log with: dflowctl logs hello-abcde -e argo --step shout" in lines
+    assert "Fetch artifacts with: dflowctl download hello-abcde -e argo" in lines

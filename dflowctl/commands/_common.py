@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Callable, Iterator, Mapping
@@ -44,6 +45,18 @@ def settings_from(
     return load_settings(flags)
 
 
+def address_flags(
+    engine: str | None = None,
+    namespace: str | None = None,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+) -> str:
+    """The flags given on this command line that a follow-up command needs to find
+    the same run (`` -e argo -n ns``), for the commands we suggest."""
+    pairs = [("-e", engine), ("-n", namespace), ("--kubeconfig", kubeconfig), ("--context", context)]
+    return "".join(f" {flag} {shlex.quote(value)}" for flag, value in pairs if value)
+
+
 def check_output(fmt: str) -> str:
     if fmt not in OUTPUT_FORMATS:
         raise UsageError(f"unknown output format {fmt!r}", hint="use one of: " + ", ".join(OUTPUT_FORMATS))
@@ -69,7 +82,7 @@ class Following:
 
 
 @contextmanager
-def interruptible(following: Following, effect: str = "watching") -> Iterator[None]:
+def interruptible(following: Following, effect: str = "watching", flags: str = "") -> Iterator[None]:
     """SIGTERM behaves like Ctrl-C; both end as ``Interrupted`` (exit 130).
 
     ``effect`` says what the interruption did to the run: ``stopped`` (the local
@@ -88,24 +101,28 @@ def interruptible(following: Following, effect: str = "watching") -> Iterator[No
     try:
         yield
     except KeyboardInterrupt:
-        raise _interrupted(following.name, effect) from None
+        raise _interrupted(following.name, effect, flags) from None
     finally:
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
 
 
-def _interrupted(name: str, effect: str) -> Interrupted:
+def _interrupted(name: str, effect: str, flags: str = "") -> Interrupted:
     if name and effect == "stopped":
-        return Interrupted(f"interrupted: run {name} stopped", hint=f"resume it with: dflowctl retry {name}")
+        return Interrupted(
+            f"interrupted: run {name} stopped", hint=f"resume it with: dflowctl retry {name}{flags}"
+        )
     if name and effect == "detached":
         return Interrupted(
             f"interrupted: run {name} goes on in the cluster",
-            hint=f"follow it: dflowctl status {name} -e argo --watch; stop it: dflowctl stop {name} -e argo",
+            hint=f"follow it: dflowctl status {name}{flags} --watch; stop it: dflowctl stop {name}{flags}",
         )
     return Interrupted("interrupted")
 
 
-def follow(start: Callable[[OnUpdate | None], Workflow], fmt: str, wait: bool, engine: str) -> int:
+def follow(
+    start: Callable[[OnUpdate | None], Workflow], fmt: str, wait: bool, engine: str, flags: str = ""
+) -> int:
     """Start a run with ``start(on_update)`` and show it: live (or event lines) and a
     summary for ``table``, only the final object for ``json``/``yaml``. Returns the exit code."""
     from dflowctl import actions, console
@@ -113,7 +130,7 @@ def follow(start: Callable[[OnUpdate | None], Workflow], fmt: str, wait: bool, e
     following = Following()
     effect = "stopped" if engine == "local" else "detached"
     if fmt != "table":
-        with interruptible(following, effect):
+        with interruptible(following, effect, flags):
             workflow = start(following.note if wait else None)
         console.print_object(workflow, fmt)
         return actions.exit_code(workflow) if wait else 0
@@ -121,9 +138,9 @@ def follow(start: Callable[[OnUpdate | None], Workflow], fmt: str, wait: bool, e
         workflow = start(None)
         name = console.workflow_name(workflow)
         console.print_name(name)
-        console.info(f"follow it with: dflowctl status {name} --watch")
+        console.info(f"follow it with: dflowctl status {name}{flags} --watch")
         return 0
-    with interruptible(following, effect), console.RunView() as view:
+    with interruptible(following, effect, flags), console.RunView() as view:
 
         def on_update(workflow: Workflow) -> None:
             following.note(workflow)
@@ -132,5 +149,5 @@ def follow(start: Callable[[OnUpdate | None], Workflow], fmt: str, wait: bool, e
         workflow = start(on_update)
     if not view.named:
         console.print_name(console.workflow_name(workflow))
-    console.print_summary(workflow)
+    console.print_summary(workflow, flags)
     return actions.exit_code(workflow)

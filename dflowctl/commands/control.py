@@ -10,6 +10,7 @@ from dflowctl.commands._common import (
     KUBECONFIG_OPT,
     NAMESPACE_OPT,
     OUTPUT_OPT,
+    address_flags,
     check_output,
     default_wait,
     follow,
@@ -67,7 +68,8 @@ def register(app: typer.Typer) -> None:
             options = RunOptions(wait=do_wait, parallelism=parallelism, on_update=on_update, extra=extra)
             return eng.retry(name, options)
 
-        return follow(start, fmt, do_wait, settings.engine)
+        flags = address_flags(engine, namespace, kubeconfig, context)
+        return follow(start, fmt, do_wait, settings.engine, flags)
 
     @app.command("delete")
     def delete_cmd(

@@ -12,6 +12,7 @@ from dflowctl.commands._common import (
     KUBECONFIG_OPT,
     NAMESPACE_OPT,
     OUTPUT_OPT,
+    address_flags,
     check_output,
     default_wait,
     follow,
@@ -73,4 +74,5 @@ def register(app: typer.Typer) -> None:
                 options = RunOptions(wait=do_wait, parallelism=parallelism, on_update=on_update)
                 return actions.submit(eng, prepared, options)
 
-            return follow(start, fmt, do_wait, settings.engine)
+            flags = address_flags(engine, namespace, kubeconfig, context)
+            return follow(start, fmt, do_wait, settings.engine, flags)

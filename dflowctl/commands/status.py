@@ -11,6 +11,7 @@ from dflowctl.commands._common import (
     NAMESPACE_OPT,
     OUTPUT_OPT,
     Following,
+    address_flags,
     check_output,
     interruptible,
     settings_from,
@@ -54,7 +55,7 @@ def register(app: typer.Typer) -> None:
                 with interruptible(following):
                     workflow = eng.watch(name, following.note)
         if fmt == "table":
-            console.print_run_detail(workflow)
+            console.print_run_detail(workflow, address_flags(engine, namespace, kubeconfig, context))
         else:
             console.print_object(workflow, fmt)
         return 0
