@@ -785,3 +785,31 @@ def test_detached_run_can_be_watched_and_its_logs_followed(engine: LocalEngine) 
     seen: list[str] = []
     final = engine.watch(name, lambda w: seen.append(w["status"]["phase"]))
     assert final["status"]["phase"] == "Succeeded" and seen[-1] == "Succeeded"
+
+
+def test_parallel_steps_writing_the_same_absolute_path_do_not_collide(engine: LocalEngine) -> None:
+    write = sh(
+        "write",
+        "echo -n {{inputs.parameters.v}} > /tmp/same.txt; sleep 0.3; cat /tmp/same.txt",
+        inputs={"parameters": [{"name": "v"}]},
+        outputs={"parameters": [{"name": "v", "valueFrom": {"path": "/tmp/same.txt"}}]},
+    )
+    main = {
+        "name": "main",
+        "steps": [
+            [
+                {
+                    "name": "w",
+                    "template": "write",
+                    "withItems": ["left", "right", "third"],
+                    "arguments": {"parameters": [{"name": "v", "value": "{{item}}"}]},
+                }
+            ]
+        ],
+    }
+    wf = run(engine, workflow("main", [main, write]))
+    assert wf["status"]["phase"] == "Succeeded"
+    for i, v in enumerate(["left", "right", "third"]):
+        node = by_name(wf, f"[0].w({i}:{v})")
+        assert node["outputs"]["result"] == v
+        assert node["outputs"]["parameters"][0]["value"] == v
