@@ -10,8 +10,11 @@ the package. ``pods.py`` / ``forkserver.py`` are its only callers.
 
 A pod spec (JSON file) has: ``argv``, ``env``, ``cwd`` (as the pod sees it),
 ``mode`` ("exec" or "python"), ``py`` (for python mode: ``kind`` "file"|"code",
-``target``, ``args``, ``path``: PYTHONPATH entries), ``view`` (null, or
-``{"upper", "work", "merged", "tmp"}`` for a private overlay of ``/``).
+``target``, ``args``, ``path``: PYTHONPATH entries, ``source``: the script's
+text, compiled once per distinct text), ``view`` (null, or ``{"upper", "work",
+"merged", "tmp", "hostname"}`` for a private copy-on-write view: ``enter_view``).
+A message ``{"kill_orphans": SIG}`` signals what pods left behind (the server is
+their subreaper).
 
 In the pod process fd 0 is /dev/null, fds 1/2 are the stdout/stderr pipes and
 fd 3 is the status pipe (close-on-exec): a setup or exec failure is written

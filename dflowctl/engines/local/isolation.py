@@ -4,8 +4,10 @@ Two methods, detected once per file system and cached:
 
 ``overlay``
     The pod runs in its own mount namespace with a copy-on-write overlay of the
-    host's ``/`` (upper layer: ``<work_dir>/root``) and an empty private
-    ``/tmp`` (``<work_dir>/root/tmp``). Everything it writes anywhere lands in
+    host's ``/`` (upper layer: ``<work_dir>/root``) and of every other mounted
+    file system ``M`` (upper: ``<work_dir>/root/M``; the kernel's /proc, /sys,
+    /dev, /run are shared), and an empty private ``/tmp``
+    (``<work_dir>/root/tmp``). Everything it writes anywhere lands in
     ``<work_dir>/root/<path>``; the host's files are untouched. Needs root (or
     CAP_SYS_ADMIN) and overlayfs.
 
