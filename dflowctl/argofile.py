@@ -41,10 +41,6 @@ MAX_NAME = 128
 MAX_OBJECT_NAME = 63
 
 
-def looks_like_argo_workflow(data: Any) -> bool:
-    return isinstance(data, Mapping) and str(data.get("apiVersion", "")).startswith("argoproj.io/")
-
-
 def load_document(path: Path | str) -> YamlDocument:
     """The file's Workflow document with positions; a file of several YAML documents
     (as some Argo examples are) gives its one ``kind: Workflow`` document."""
@@ -58,10 +54,17 @@ def load_document(path: Path | str) -> YamlDocument:
 
 def _workflow_of_many(path: Path) -> YamlDocument:
     from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
 
     text = path.read_text(encoding="utf-8")
     source = Source(str(path), tuple(text.splitlines()))
-    docs = [d for d in YAML(typ="rt").load_all(text) if isinstance(d, Mapping)]
+    try:
+        docs = [d for d in YAML(typ="rt").load_all(text) if isinstance(d, Mapping)]
+    except YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        loc = Location(str(path), mark.line + 1, mark.column + 1) if mark is not None else None
+        problem = (getattr(err, "problem", None) or str(err)).strip()
+        raise SpecError([source.diagnostic(f"YAML syntax error: {problem}", loc)]) from None
     flows = [d for d in docs if d.get("kind") == KIND]
     if not flows:
         raise SpecError([Diagnostic(f"{path}: the file holds no `kind: Workflow` document")])
@@ -95,7 +98,7 @@ def plain(value: Any) -> Any:
         return float(value)
     if isinstance(value, str):
         return str(value)
-    return value
+    return str(value)  # timestamps and other tagged scalars: text, as Kubernetes' YAML-to-JSON gives
 
 
 def load(path: Path | str) -> dict[str, Any]:
