@@ -813,3 +813,22 @@ def test_parallel_steps_writing_the_same_absolute_path_do_not_collide(engine: Lo
         node = by_name(wf, f"[0].w({i}:{v})")
         assert node["outputs"]["result"] == v
         assert node["outputs"]["parameters"][0]["value"] == v
+
+
+def test_exit_handler_runs_after_the_workflow_deadline(engine: LocalEngine) -> None:
+    main = {"name": "main", "steps": [[{"name": "a", "template": "slow"}]]}
+    wf = run(
+        engine,
+        workflow(
+            "main",
+            [main, sh("slow", "sleep 30"), sh("bye", "sleep 1.5; echo {{workflow.status}}")],
+            activeDeadlineSeconds=1,
+            onExit="bye",
+        ),
+    )
+    name = wf["metadata"]["name"]
+    a = by_name(wf, "[0].a")
+    assert (a["phase"], a["message"]) == ("Failed", "Step exceeded its deadline")
+    exit_node = wf["status"]["nodes"][node_id(name, f"{name}.onExit")]
+    assert exit_node["phase"] == "Succeeded" and exit_node["outputs"]["result"] == "Failed"
+    assert wf["status"]["phase"] == "Failed"

@@ -86,6 +86,7 @@ class Controller:
         self.cancel = threading.Event()
         self.shutdown: str | None = None
         self.deadline_hit = False
+        self.in_exit_handler = False
         self.templates = self._templates()
         par = self.spec.get("parallelism")
         self.pod_slots = Slots(int(par)) if par else None
@@ -203,7 +204,7 @@ class Controller:
         return timer
 
     def _deadline_exceeded(self) -> None:
-        if self.cancel.is_set():
+        if self.cancel.is_set() or self.in_exit_handler:
             return
         self.deadline_hit = True
         self.cancel.set()
@@ -224,10 +225,13 @@ class Controller:
 
     def _run_exit_handler(self, root: dict[str, Any] | None) -> dict[str, Any] | None:
         on_exit = self.spec.get("onExit")
-        if not on_exit or self.deadline_hit or self.shutdown == "Terminate":
+        if not on_exit or self.shutdown == "Terminate":
             return None
-        if self.shutdown == "Stop":
-            self.cancel = threading.Event()  # `stop` runs exit handlers
+        # `stop` runs exit handlers, and the workflow's deadline does not apply to them
+        self.deadline = None
+        self.in_exit_handler = True
+        if self.cancel.is_set():
+            self.cancel = threading.Event()
         phase = root["phase"] if root else "Failed"
         self.globals["workflow.status"] = "Error" if phase == "Error" else phase
         self.globals["workflow.failures"] = self._failures()
