@@ -8,8 +8,10 @@ Packing and unpacking are ``dflowctl.archive``'s, shared with the Argo engine.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import threading
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
@@ -114,6 +116,44 @@ def _is_tgz(path: Path) -> bool:
             return tar.next() is not None
     except (OSError, tarfile.TarError, EOFError):
         return False
+
+
+class UnpackCache:
+    """Archives unpacked once per run and shared by the pods that read them.
+
+    Pods get copies of their inputs (the pod runner copies), so one unpacked tree
+    can serve a 1,000-item fan-out that reads the same archive (e.g. a ``source:``
+    folder). Entries are keyed by the archive's key, size and mtime.
+    """
+
+    def __init__(self, repo: LocalRepository, folder: Path) -> None:
+        self.repo = repo
+        self.folder = folder
+        self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._done: dict[str, Path] = {}
+
+    def materialize(self, key: str, scratch: Path) -> Path:
+        path = self.repo.path_of(key)
+        if not (path.is_file() and key.endswith((".tgz", ".tar.gz", ".zip"))):
+            return self.repo.materialize(key, scratch)
+        stat = path.stat()
+        ident = hashlib.sha256(f"{key}\0{stat.st_size}\0{stat.st_mtime_ns}".encode()).hexdigest()[:32]
+        with self._lock:
+            if ident in self._done:
+                return self._done[ident]
+            lock = self._locks.setdefault(ident, threading.Lock())
+        with lock:
+            if ident in self._done:
+                return self._done[ident]
+            target = self.folder / ident
+            if target.exists():
+                shutil.rmtree(target)
+            target.mkdir(parents=True)
+            result = self.repo.materialize(key, target)
+            with self._lock:
+                self._done[ident] = result
+            return result
 
 
 class LocalArtifactStore:

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 
 from dflowctl import expr
 from dflowctl.argo import FAILED_OR_ERROR, node_id, parse_duration, pod_name, rfc3339
-from dflowctl.engines.local.artifacts import LocalRepository, default_key, temp_dir
+from dflowctl.engines.local.artifacts import LocalRepository, UnpackCache, default_key, temp_dir
 from dflowctl.engines.local.records import RunDir
 from dflowctl.engines.local.scope import ArtifactScope, Scope, TemplateError, param_string, walk_strings
 from dflowctl.engines.local.slots import Slots
@@ -83,6 +83,7 @@ class Controller:
         self.book = NodeBook(workflow)
         self.writer = StatusWriter(self.book, run.workflow, on_update)
         self.repo = LocalRepository(run.artifacts)
+        self.unpacked = UnpackCache(self.repo, run.work / ".unpacked")
         self.cancel = threading.Event()
         self.shutdown: str | None = None
         self.deadline_hit = False
@@ -180,6 +181,7 @@ class Controller:
             if timer is not None:
                 timer.cancel()
             self._drop_dangling()
+            shutil.rmtree(self.unpacked.folder, ignore_errors=True)
             self.writer.close()
         return self.wf
 
@@ -622,7 +624,7 @@ class Controller:
         s3 = art.get("s3")
         if isinstance(s3, Mapping) and s3.get("key"):
             try:
-                host = self.repo.materialize(str(s3["key"]), scratch)
+                host = self.unpacked.materialize(str(s3["key"]), scratch)
             except FileNotFoundError:
                 if art.get("optional"):
                     return None
