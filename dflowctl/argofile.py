@@ -41,6 +41,11 @@ MAX_NAME = 128
 MAX_OBJECT_NAME = 63
 
 
+def looks_like_argo_workflow(data: Any) -> bool:
+    """A loaded top level that is an Argo object (``apiVersion: argoproj.io/...``)."""
+    return isinstance(data, Mapping) and str(data.get("apiVersion", "")).startswith("argoproj.io/")
+
+
 def load_document(path: Path | str) -> YamlDocument:
     """The file's Workflow document with positions; a file of several YAML documents
     (as some Argo examples are) gives its one ``kind: Workflow`` document."""
