@@ -487,7 +487,27 @@ def _global_parameters(o: Outcome) -> None:
     assert o.log().strip() == "hello world"
 
 
+def _verbose_snippets(o: Outcome) -> None:
+    # temps [34, 27, 15, 57, 46] (base64 in the parameter): average 179 / 5, min 15, max 57
+    assert (
+        o.log().strip() == "The week's average temperature was 35.8 with a minimum of 15 and a maximum of 57."
+    )
+
+
+def _destructure_complex(o: Outcome) -> None:
+    # jsonpath results printed as Go prints them ([]interface{}, map[string]interface{})
+    assert o.log().strip() == "[43][43][map[age:43 name:Baris]][Baris Mo Jai]"
+
+
+def _exit_step_level(o: Outcome) -> None:
+    for step in ("hello1", "hello2a", "hello2b"):
+        assert o.log(step).strip() == step and o.log(f"{step}.onExit").strip() == "step cleanup"
+
+
 VALUES: dict[str, Callable[[Outcome], None]] = {
+    "expression-reusing-verbose-snippets.yaml": _verbose_snippets,
+    "expression-destructure-json-complex.yaml": _destructure_complex,
+    "exit-handler-step-level.yaml": _exit_step_level,
     "artifact-path-placeholders.yaml": _placeholders,
     "dag-disable-failFast.yaml": _disable_fail_fast,
     "dag-task-level-timeout.yaml": _dag_task_timeout,
