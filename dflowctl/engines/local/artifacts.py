@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import threading
 import tempfile
+import threading
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
