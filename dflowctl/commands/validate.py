@@ -11,6 +11,7 @@ import typer
 from dflowctl.errors import EXIT_BAD_INPUT, Diagnostic
 
 FORMATS = ("text", "json", "github")
+ARGO_API_PREFIX = "argoproj.io/"
 
 
 def validate_files(specs: list[Path]) -> list[tuple[str, list[Diagnostic]]]:
@@ -43,7 +44,7 @@ def _check_one(spec: Path) -> None:
             argofile.load(spec)
             return
         raise
-    if argofile.looks_like_argo_workflow(doc.data):
+    if str(doc.data.get("apiVersion", "")).startswith(ARGO_API_PREFIX):
         problems = argofile.check(doc)
         if problems:
             raise SpecError(problems)
