@@ -284,6 +284,10 @@ class Controller:
             if message:
                 status["message"] = message
             status["finishedAt"] = rfc3339()
+            status["conditions"] = [
+                {"type": "PodRunning", "status": "False"},
+                {"type": "Completed", "status": "True"},
+            ]
             self.book.touch()
 
     def _drop_dangling(self) -> None:
