@@ -198,11 +198,10 @@ class LocalEngine:
                 on_update(wf)
                 if (wf.get("status") or {}).get("finishedAt"):
                     return wf
-            else:
-                wf = self._load(run)
-                if (wf.get("status") or {}).get("finishedAt"):
-                    on_update(wf)
-                    return wf
+            elif run.running_pid() is None and not _recent(run):
+                wf = self._load(run)  # its process is gone: the record says how it ended
+                on_update(wf)
+                return wf
             time.sleep(POLL)
 
     def logs(self, name: str, node_ids: list[str] | None = None, follow: bool = False) -> Iterator[LogLine]:
