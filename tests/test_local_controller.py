@@ -832,3 +832,59 @@ def test_exit_handler_runs_after_the_workflow_deadline(engine: LocalEngine) -> N
     exit_node = wf["status"]["nodes"][node_id(name, f"{name}.onExit")]
     assert exit_node["phase"] == "Succeeded" and exit_node["outputs"]["result"] == "Failed"
     assert wf["status"]["phase"] == "Failed"
+
+
+def test_recursion_and_sequence_format(engine: LocalEngine) -> None:
+    countdown = {
+        "name": "countdown",
+        "inputs": {"parameters": [{"name": "n"}]},
+        "steps": [
+            [
+                {
+                    "name": "say",
+                    "template": "say",
+                    "arguments": {"parameters": [{"name": "n", "value": "{{inputs.parameters.n}}"}]},
+                }
+            ],
+            [
+                {
+                    "name": "again",
+                    "template": "countdown",
+                    "when": "{{inputs.parameters.n}} > 1",
+                    "arguments": {
+                        "parameters": [{"name": "n", "value": "{{=asInt(inputs.parameters.n) - 1}}"}]
+                    },
+                }
+            ],
+        ],
+    }
+    say = sh("say", "echo n={{inputs.parameters.n}}", inputs={"parameters": [{"name": "n"}]})
+    main = {
+        "name": "main",
+        "steps": [
+            [
+                {
+                    "name": "down",
+                    "template": "countdown",
+                    "arguments": {"parameters": [{"name": "n", "value": "3"}]},
+                }
+            ],
+            [
+                {
+                    "name": "hex",
+                    "template": "say",
+                    "withSequence": {"start": "9", "end": "11", "format": "%02X"},
+                    "arguments": {"parameters": [{"name": "n", "value": "{{item}}"}]},
+                }
+            ],
+        ],
+    }
+    wf = run(engine, workflow("main", [main, countdown, say]))
+    assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
+    said = sorted(n["outputs"]["result"] for n in wf["status"]["nodes"].values() if n["displayName"] == "say")
+    assert said == ["n=1", "n=2", "n=3"]
+    last = by_name(wf, "[0].down[1].again[1].again[1].again")
+    assert (last["phase"], last["message"]) == ("Skipped", "when '1 > 1' evaluated false")
+    assert [
+        by_name(wf, f"[1].hex({i}:{h})")["outputs"]["result"] for i, h in enumerate(["09", "0A", "0B"])
+    ] == ["n=09", "n=0A", "n=0B"]
