@@ -351,7 +351,7 @@ def run_steps(
             prev = last_group.get("children") or []
             parents = [o for c in prev for o in book.outbound(c)] if prev else [last_group["id"]]
             book.link_on_create(gid, parents)
-        gnode = book.create(gname, f"[{index}]", "StepGroup", tmpl_name or None, sid)
+        gnode = book.create(gname, f"[{index}]", "StepGroup", None, sid)
         last_group = gnode
         phase, message = _run_group(
             ctl, gnode, group or [], local, arts, sem, sid, bool(tmpl.get("failFast"))
