@@ -125,6 +125,7 @@ def marker_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.mark.slow
 def test_run_status_logs_retry_delete(argo_cluster: ArgoCluster, tmp_path: Path, marker_dir: Path) -> None:
     marker = marker_dir / "fixed"
     script = (
@@ -242,6 +243,7 @@ def test_clear_errors_exit_3(argo_cluster: ArgoCluster, tmp_path: Path) -> None:
     assert got.returncode == 3 and "cannot reach the Kubernetes API" in got.stderr
 
 
+@pytest.mark.slow
 def test_no_secret_in_any_output(argo_cluster: ArgoCluster, tmp_path: Path) -> None:
     """Every byte dflowctl printed or wrote, and what it sent: no bearer token, no S3 key."""
     secrets = [argo_cluster.kube.token.encode(), argo_cluster.s3.secret_key.encode()]
@@ -285,6 +287,7 @@ def test_watch_is_used_not_polling(argo_cluster: ArgoCluster, tmp_path: Path) ->
     assert len(workflow_gets) <= 2  # the first GET (+ the namespace check's list, if any)
 
 
+@pytest.mark.slow
 def test_local_inputs_are_uploaded_once_and_reach_the_run(argo_cluster: ArgoCluster, tmp_path: Path) -> None:
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "a.txt").write_text("alpha\n")
