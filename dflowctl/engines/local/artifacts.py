@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import tempfile
 import threading
 from collections.abc import Mapping
@@ -63,10 +64,27 @@ class LocalRepository:
     def exists(self, key: str) -> bool:
         return self.path_of(key).exists()
 
+    def writable_path(self, key: str) -> Path:
+        """``path_of(key)`` with its folders created, refusing (OSError) a key that passes
+        through a link: a folder artifact stored as is may hold links (``link -> /etc``),
+        and writing through one would change the host's files."""
+        dest = self.path_of(key)
+        self.root.mkdir(parents=True, exist_ok=True)
+        folder = self.root
+        for part in dest.parent.relative_to(self.root).parts:
+            folder = folder / part
+            try:
+                mode = folder.lstat().st_mode
+            except FileNotFoundError:
+                folder.mkdir(exist_ok=True)
+                mode = folder.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                raise OSError(f"artifact key {key!r} passes through the link {folder.relative_to(self.root)}")
+        return dest
+
     def put(self, key: str, source: Path, artifact: Mapping[str, Any]) -> None:
         """Store ``source`` (a file or folder; it may be moved away) under ``key``."""
-        dest = self.path_of(key)
-        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest = self.writable_path(key)
         if is_archived(artifact):
             tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
             if _is_zip(artifact):

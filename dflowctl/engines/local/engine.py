@@ -142,9 +142,7 @@ class LocalEngine:
         archives = (options.extra or {}).get("source_archives") or {}
         repo = LocalRepository(run.artifacts)
         for key, path in archives.items():
-            dest = repo.path_of(str(key))
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, dest)
+            shutil.copyfile(path, repo.writable_path(str(key)))
 
     def _detach(self, run: RunDir, parallelism: int | None, *, retry: bool) -> None:
         cmd = [sys.executable, "-m", "dflowctl.engines.local.detached", str(run.path.resolve())]

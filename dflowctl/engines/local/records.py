@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dflowctl.errors import NotFoundError
+from dflowctl.errors import NotFoundError, UsageError
 
 _ALPHABET = string.ascii_lowercase + string.digits
 MAX_NAME = 63
@@ -93,6 +93,15 @@ class RunDir:
         return pid
 
 
+def _check_name(name: str) -> None:
+    """A run's folder is one entry of ``runs/``: never a path that leads elsewhere."""
+    if name in ("", ".", "..") or "/" in name or "\0" in name:
+        raise UsageError(
+            f"invalid run name {name!r}",
+            hint="a Kubernetes object name: lower-case letters, digits, '-', '.'",
+        )
+
+
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(3)}.tmp")
@@ -137,10 +146,9 @@ class RunStore:
         """A fresh, unused run folder named like Kubernetes names the Workflow."""
         name = metadata.get("name")
         if name:
+            _check_name(str(name))
             run = RunDir(self.root / str(name))
             if run.path.exists():
-                from dflowctl.errors import UsageError
-
                 raise UsageError(
                     f"a run named {name!r} already exists",
                     hint="delete it first (dflowctl delete) or use metadata.generateName",
@@ -148,6 +156,7 @@ class RunStore:
             run.create()
             return run
         prefix = str(metadata.get("generateName") or "workflow-")[: MAX_NAME - 5]
+        _check_name(prefix + "x")
         self.root.mkdir(parents=True, exist_ok=True)
         for _ in range(100):
             path = self.root / (prefix + random_suffix())
