@@ -741,3 +741,24 @@ def test_kill_all_also_ends_what_pods_left_in_sessions_of_their_own(tmp_path: Pa
         while not gone(daemon) and time.monotonic() < deadline:
             time.sleep(0.02)
         assert gone(daemon)
+
+
+def test_an_output_found_through_a_link_out_of_the_root_is_never_handed_out(tmp_path: Path) -> None:
+    """Defence in depth: the engine moves what ``_take`` returns, so a path whose folders
+    lead out of the pod's root (say a folder swapped for a link after the pod resolved
+    its outputs) is refused, never moved."""
+    from dflowctl.engines.local.pods import _Plan, _take
+
+    root = tmp_path.resolve() / "work" / "root"
+    (root / "d").mkdir(parents=True)
+    host = tmp_path.resolve() / "host"
+    host.mkdir()
+    (host / "f").write_text("host\n")
+    (root / "tmp").symlink_to(host)
+    plan = _Plan([], {}, "/", "/", None, isolation.REMAP, root, None, None, None)
+    for found in (root / "tmp" / "f", host / "f", root / ".." / ".." / "host" / "f"):
+        with pytest.raises(OSError, match="is not inside the pod's root"):
+            _take(plan, "a", found, "own", [])
+    assert _take(plan, "a", root / "d", "own", []) == root / "d"
+    assert _take(plan, "a", root, "own", []) == root
+    assert (host / "f").read_text() == "host\n"

@@ -725,6 +725,8 @@ def _take(plan: _Plan, name: str, found: Path, how: str, taken: list[Path]) -> P
     sharing nothing with the artifacts taken before it (else a private copy)."""
     overlaps = any(found == t or found in t.parents or t in found.parents for t in taken)
     if how == "own" and not overlaps:
+        if not _in_root(plan, found):  # never hand out a host path to be moved (it once was /etc)
+            raise OSError(f"{found} is not inside the pod's root")
         return found
     dest = plan.root.parent / ".outputs" / name / (found.name or "root")
     if dest.is_dir() and not dest.is_symlink():
@@ -742,6 +744,15 @@ def _take(plan: _Plan, name: str, found: Path, how: str, taken: list[Path]) -> P
     else:
         shutil.copy2(found, dest, follow_symlinks=False)
     return dest
+
+
+def _in_root(plan: _Plan, path: Path) -> bool:
+    """``path`` is the pod's root or lies in it, with no link on the way leading out."""
+    if path == plan.root:
+        return True
+    root = os.path.realpath(plan.root)
+    folder = os.path.realpath(path.parent)
+    return folder == root or folder.startswith(root + os.sep)
 
 
 def _special(st: os.stat_result) -> bool:
