@@ -279,7 +279,9 @@ class PlainEvents:
             node = make_node(nid, raw)
             node.display_name = node_path(name, raw)
             changed.append(node)
-        changed.sort(key=lambda n: (n.finished_at or n.started_at or "", n.display_name))
+        # in the order things happened; within one second, in the order the nodes were created
+        order = {node.id: i for i, node in enumerate(changed)}
+        changed.sort(key=lambda n: (n.finished_at or n.started_at or "", order[n.id]))
         lines.extend(self._event(n.display_name, n) for n in changed)
         if lines:
             self.stream.write("".join(line + "\n" for line in lines))

@@ -277,3 +277,12 @@ def test_suggested_commands_carry_the_flags() -> None:
     lines = console.summary_lines(st.hello("Failed"), " -e argo")
     assert "See the log with: dflowctl logs hello-abcde -e argo --step shout" in lines
     assert "Fetch artifacts with: dflowctl download hello-abcde -e argo" in lines
+
+
+def test_events_in_one_second_keep_the_order_nodes_were_created() -> None:
+    wf = st.hello()
+    for raw in wf["status"]["nodes"].values():
+        raw.update(startedAt=st.ts(1), finishedAt=st.ts(1))
+    buf = io.StringIO()
+    console.PlainEvents(buf).update(wf)
+    assert [line.split()[0] for line in buf.getvalue().splitlines()[1:]] == ["write", "shout"]
