@@ -363,3 +363,30 @@ def test_deep_nesting_is_an_error_not_a_crash() -> None:
         evaluate_when("(" * 3000 + "true" + ")" * 3000)
     with pytest.raises(ExprError):
         evaluate_depends("(" * 3000 + "A" + ")" * 3000, {})
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("1h30m", 5400.0),
+        ("-1.5s", -1.5),
+        ("300ms", 0.3),
+        ("1.s", 1.0),
+        (".5m", 30.0),
+        ("0", 0.0),
+        ("-0", 0.0),
+    ],
+)
+def test_go_parse_duration(text: str, seconds: float) -> None:
+    from dflowctl.expr.gotime import parse_duration
+
+    assert parse_duration(text).total_seconds() == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", " ", "90", "1.5", "00", "1d", "1h-1m", "--1s", "s"])
+def test_go_parse_duration_wants_units(text: str) -> None:
+    """Go's ``time.ParseDuration``: a number needs a unit (a lone zero aside)."""
+    from dflowctl.expr.gotime import parse_duration
+
+    with pytest.raises(ExprError, match="time: invalid duration"):
+        parse_duration(text)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import re
 
+from dflowctl.argo import parse_duration as argo_duration
 from dflowctl.expr.values import ExprError
 
 # Go layout chunks, longest first at each position (as time.nextStdChunk sees them).
@@ -160,40 +161,22 @@ def _render_chunk(t: _dt.datetime, chunk: str) -> str:
     return _offset(t, ":" in body, z, seconds=len(body.replace(":", "")) == 6)
 
 
-_DUR_UNITS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "μs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
-_DUR_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_BARE_NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
 
 
 def parse_duration(text: str) -> _dt.timedelta:
-    """``time.ParseDuration``: "1h30m", "-1.5s", "300ms"."""
+    """``time.ParseDuration``: "1h30m", "-1.5s", "300ms".
+
+    The grammar and units are ``argo.parse_duration``'s; Go wants a unit on
+    every number except a lone zero, where Argo's fields also take bare seconds.
+    """
     s = text.strip()
-    if s in ("0", "+0", "-0"):
-        return _dt.timedelta(0)
-    sign = 1
-    if s[:1] in "+-":
-        sign = -1 if s[0] == "-" else 1
-        s = s[1:]
-    if not s:
+    if s not in ("0", "+0", "-0") and _BARE_NUMBER.fullmatch(s):
         raise ExprError(f"time: invalid duration {text!r}")
-    pos = 0
-    seconds = 0.0
-    for m in _DUR_RE.finditer(s):
-        if m.start() != pos:
-            raise ExprError(f"time: invalid duration {text!r}")
-        seconds += float(m.group(1)) * _DUR_UNITS[m.group(2)]
-        pos = m.end()
-    if pos != len(s):
-        raise ExprError(f"time: invalid duration {text!r}")
-    return _dt.timedelta(seconds=sign * seconds)
+    try:
+        return _dt.timedelta(seconds=argo_duration(s))
+    except ValueError:
+        raise ExprError(f"time: invalid duration {text!r}") from None
 
 
 def parse_time(text: str) -> _dt.datetime:
