@@ -697,3 +697,19 @@ def test_yaml_dump_round_trips(tmp_path: Path) -> None:
     text = dump_yaml(manifest)
     assert pyyaml.safe_load(text) == manifest
     assert "      source: |\n        echo 1\n        echo 2\n" in text
+
+
+@pytest.mark.parametrize(
+    ("timeout", "seconds"),
+    [("2h", 7200), ("1h30m", 5400), ("1.5m", 90), ("100ms", 1), ("500us", 1), (".5h", 1800), ("600", 600)],
+)
+def test_workflow_timeout_seconds(timeout: str, seconds: int) -> None:
+    """Every duration the spec checks accept renders (µs and `.5h` included)."""
+    out = render_workflow(wf_of(sh("a"), steps=((S("a", "a"),),), timeout=timeout))
+    assert out["spec"]["activeDeadlineSeconds"] == seconds
+
+
+@pytest.mark.parametrize("timeout", ["-1m", "1.5", "ten minutes", "1d", ""])
+def test_workflow_timeout_not_a_duration(timeout: str) -> None:
+    with pytest.raises(UsageError, match="not a duration"):
+        render_workflow(wf_of(sh("a"), steps=((S("a", "a"),),), timeout=timeout))

@@ -7,11 +7,11 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from dflowctl.argo import parse_duration
 from dflowctl.errors import UsageError
+from dflowctl.spec.values import is_duration
 
 TAG = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
 
 
 def encode(value: Any) -> str:
@@ -36,18 +36,13 @@ def single_tag(text: str) -> str | None:
 
 
 def duration_seconds(text: str | int | float) -> int:
-    """Whole seconds of a duration like ``90s``, ``10m``, ``1h30m`` or a bare number of seconds."""
+    """Whole seconds (at least 1) of a spec duration (``90s``, ``10m``, ``1h30m``:
+    what ``spec.values.is_duration`` accepts) or of a bare whole number of seconds."""
     if isinstance(text, (int, float)):
         return int(text)
     s = text.strip()
-    if re.fullmatch(r"\d+", s):
+    if s.isdecimal():
         return int(s)
-    pos, total = 0, 0.0
-    for match in _DURATION_PART.finditer(s):
-        if match.start() != pos:
-            break
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        pos = match.end()
-    if pos != len(s) or not s:
+    if not is_duration(s):
         raise UsageError(f"not a duration: {text!r} (use e.g. 90s, 10m, 2h)")
-    return max(int(total), 1)
+    return max(int(parse_duration(s)), 1)
