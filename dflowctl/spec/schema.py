@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dflowctl.errors import Diagnostic
+from dflowctl.spec.values import did_you_mean
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
@@ -214,7 +215,7 @@ def _diagnostics(
         yield doc.diagnostic(
             f"{what} must be one of {', '.join(choices)}; not {_show(value)}",
             loc,
-            _did_you_mean(str(value), choices),
+            did_you_mean(str(value), choices),
         )
     elif kind in ("minimum", "exclusiveMinimum"):
         yield doc.diagnostic(f"{what} must be at least {err.validator_value}, not {_show(value)}", loc)
@@ -283,14 +284,12 @@ def _type_hint(value: Any, expected: list[str], path: Sequence[Any]) -> str | No
 def _key_hint(key: str, allowed: Sequence[str], path: Sequence[Any]) -> str | None:
     if key == "depends" and "when" in allowed:
         return "`depends` is only for tasks in a `dag`; steps run in order"
-    alias = ALIASES.get(key)
-    if alias is not None and alias in allowed:
-        return f"dflowctl calls it `{alias}`"
-    norm = key.lower().replace("_", "").replace("-", "")
-    for name in allowed:
-        if name.lower().replace("_", "") == norm:
-            return f"did you mean `{name}`?"
-    return _did_you_mean(key, allowed) or (f"valid keys here: {', '.join(allowed)}" if allowed else None)
+    guess = _suggest(key, allowed)
+    if guess is None:
+        return f"valid keys here: {', '.join(allowed)}" if allowed else None
+    if guess == ALIASES.get(key):
+        return f"dflowctl calls it `{guess}`"
+    return f"did you mean `{guess}`?"
 
 
 def _suggest(key: str, allowed: Sequence[str]) -> str | None:
@@ -304,14 +303,6 @@ def _suggest(key: str, allowed: Sequence[str]) -> str | None:
             return name
     close = difflib.get_close_matches(key, list(allowed), n=1, cutoff=0.6)
     return close[0] if close else None
-
-
-def _did_you_mean(word: str, choices: Sequence[str]) -> str | None:
-    lowered = {c.lower(): c for c in choices}
-    if word.lower() in lowered:
-        return f"did you mean `{lowered[word.lower()]}`?"
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean `{close[0]}`?" if close else None
 
 
 def _dotted(path: Sequence[Any]) -> str:
