@@ -265,13 +265,26 @@ def place_tree(item: Path, dest: Path, *, force: bool) -> tuple[list[Path], list
             raise ConflictError(f"{dest}: a file is in the way of a downloaded directory", hint="use --force")
         dest.unlink()
     dest.mkdir(parents=True, exist_ok=True)
+    checked: set[Path] = set()
     for src in iter_files(item):
         target = dest / src.relative_to(item)
+        check_within(dest, target, checked)
         (written if place_file(src, target, force=force) else skipped).append(target)
     for dirpath, dirnames, _ in os.walk(item):  # empty directories of the artifact
         for name in dirnames:
             (dest / Path(dirpath, name).relative_to(item)).mkdir(parents=True, exist_ok=True)
     return written, skipped
+
+
+def check_within(root: Path, target: Path, checked: set[Path]) -> None:
+    """Refuse ``target`` (a path under ``root``) when a link already in ``root`` would
+    carry the write out of it. ``checked`` caches the folders found safe."""
+    folder = target.parent
+    if folder in checked:
+        return
+    if not _inside(root, folder):
+        raise UnsafeArchiveError(f"{target}: refusing to write through a link leading out of {root}")
+    checked.add(folder)
 
 
 def staging_dir(near: Path) -> Path:

@@ -498,9 +498,11 @@ class S3Store:
                 )
             dest.unlink()
         plan: list[tuple[_Object, Path]] = []
+        checked: set[Path] = set()
         for o in objs:
             rel = archive.safe_relpath(o.key[len(prefix) :], what=f"s3://{bucket}/{prefix}")
             plan.append((o, dest / rel))
+            archive.check_within(dest, dest / rel, checked)
         if dest.is_dir():
             _clean_parts_tree(dest)
         self._emit(ProgressEvent(total=sum(o.size for o in objs)))

@@ -180,3 +180,25 @@ def test_place_tree_skips_identical_and_refuses_different(tmp_path: Path) -> Non
 @pytest.mark.parametrize("name", ["a/b", "./a", "a//b"])
 def test_safe_relpath_accepts_plain_names(name: str) -> None:
     assert ".." not in archive.safe_relpath(name, what="t").parts
+
+
+def test_place_tree_never_writes_through_a_link_out_of_the_destination(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "f.txt").write_text("host\n")
+    dest = tmp_path / "dest"
+    (dest / "real").mkdir(parents=True)
+    (dest / "sub").symlink_to(outside)  # left there by an earlier download, say
+    (dest / "in").symlink_to("real")  # a link that stays inside is fine
+    item = tmp_path / "item"
+    (item / "sub").mkdir(parents=True)
+    (item / "sub" / "f.txt").write_text("artifact\n")
+    with pytest.raises(UnsafeArchiveError, match="refusing to write through a link leading out of"):
+        archive.place_tree(item, dest, force=True)
+    assert (outside / "f.txt").read_text() == "host\n"
+    assert sorted(p.name for p in outside.iterdir()) == ["f.txt"]
+    ok = tmp_path / "ok"
+    (ok / "in").mkdir(parents=True)
+    (ok / "in" / "g.txt").write_text("g\n")
+    written, _ = archive.place_tree(ok, dest, force=False)
+    assert written == [dest / "in" / "g.txt"] and (dest / "real" / "g.txt").read_text() == "g\n"

@@ -363,3 +363,18 @@ def test_ctrl_c_stops_a_parallel_download_cleanly(s3: S3Env, tmp_path: Path) -> 
     assert len(
         store.fetch({"name": "m", "archive": {"none": {}}, "s3": {"key": "many"}}, tmp_path / "d")
     ) == 40 - len(files)
+
+
+def test_directory_download_never_writes_through_a_link_out_of_dest(s3: S3Env, tmp_path: Path) -> None:
+    s3.put(f"{POD}/dir-none/sub/f.txt", b"artifact")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    dest = tmp_path / "d"
+    dest.mkdir()
+    (dest / "sub").symlink_to(outside)
+    store = S3Store(s3.repo())
+    with pytest.raises(UnsafeArchiveError, match="refusing to write through a link leading out of"):
+        store.fetch(
+            {"name": "d", "archive": {"none": {}}, "s3": {"key": f"{POD}/dir-none"}}, dest, force=True
+        )
+    assert list(outside.iterdir()) == []
