@@ -18,6 +18,24 @@ HEAVY = ("kubernetes", "minio")
     "spec", ["tests/data/valid/everything.yaml", "tests/data/invalid/unknown_output.yaml"]
 )
 def test_validate_does_not_import_heavy_modules(spec: str) -> None:
+    imported = _imported_by_validate(spec)
+    assert "dflowctl" in imported and "jsonschema" in imported  # the probe sees imports at all
+    assert [m for m in HEAVY if m in imported] == []
+
+
+@pytest.mark.timeout(60)
+def test_validate_small_spec_skips_pyyaml() -> None:
+    """Below spec.load.FAST_PATH_MIN_CHARS ruamel alone parses the file: PyYAML's
+    import would cost more than it saves."""
+    from dflowctl.spec.load import FAST_PATH_MIN_CHARS
+
+    spec = "specs/hello.yaml"
+    assert len((REPO / spec).read_text(encoding="utf-8")) < FAST_PATH_MIN_CHARS
+    imported = _imported_by_validate(spec)
+    assert "ruamel" in imported and "yaml" not in imported
+
+
+def _imported_by_validate(spec: str) -> set[str]:
     env = {**os.environ, "NO_COLOR": "1"}
     res = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "dflowctl", "validate", spec],
@@ -28,10 +46,8 @@ def test_validate_does_not_import_heavy_modules(spec: str) -> None:
         timeout=60,
     )
     assert res.returncode in (0, 2), res.stderr
-    imported = {
+    return {
         line.split("|")[-1].strip().split(".")[0]
         for line in res.stderr.splitlines()
         if line.startswith("import time:")
     }
-    assert "dflowctl" in imported and "jsonschema" in imported  # the probe sees imports at all
-    assert [m for m in HEAVY if m in imported] == []

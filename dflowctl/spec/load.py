@@ -5,8 +5,9 @@ where: a missing or unreadable file, a directory, bytes that are not UTF-8, an
 empty file, YAML syntax, a duplicate key, several documents, a top level that
 is not a mapping. Also used for plain Argo ``Workflow`` files.
 
-Large files go through ``spec.fastyaml`` (libyaml's C composer, same result and
-positions); ruamel handles the rest and every error.
+Large files (``FAST_PATH_MIN_CHARS`` and up) go through ``spec.fastyaml``
+(libyaml's C composer, same result and positions); ruamel handles the rest and
+every error.
 """
 
 from __future__ import annotations
@@ -21,6 +22,9 @@ from typing import Any
 
 from dflowctl.errors import Diagnostic, Location, SpecError
 from dflowctl.spec.locate import PathItem, Source, container_position, gc_paused, position
+
+# Below ~2 KB ruamel parses a file faster than PyYAML (libyaml) takes to import.
+FAST_PATH_MIN_CHARS = 2048
 
 
 @dataclass(frozen=True)
@@ -162,11 +166,12 @@ def _load_yaml(path: Path, file: str | None) -> YamlDocument:
     file = str(path) if file is None else file
     text = _decode(_read_bytes(path, file), file)
     source = Source(file, split_lines(text))
-    from dflowctl.spec.fastyaml import fast_load
+    if len(text) >= FAST_PATH_MIN_CHARS:
+        from dflowctl.spec.fastyaml import fast_load
 
-    fast = fast_load(text)
-    if fast is not None:
-        return YamlDocument(data=fast, source=source, path=path)
+        fast = fast_load(text)
+        if fast is not None:
+            return YamlDocument(data=fast, source=source, path=path)
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
     from ruamel.yaml.reader import ReaderError
