@@ -116,3 +116,41 @@ def test_a_run_name_is_one_folder_under_runs(dflowctl_home: Path, name: str) -> 
     assert not (dflowctl_home / "escape").exists()
     assert not (dflowctl_home / "up-").exists()
     assert [p.name for p in dflowctl_home.parent.iterdir() if p.name.startswith("up-")] == []
+
+
+@pytest.mark.timeout(60)
+def test_artifact_names_never_lead_out_of_the_pod_folders(dflowctl_home: Path, tmp_path: Path) -> None:
+    """The engine takes manifests that did not go through ``argofile``: an artifact name
+    naming a folder of its own must not be a way to the host's files."""
+    victim = _victim(tmp_path)
+    (victim / "out").mkdir()
+    (victim / "out" / "kept").write_text("host\n")
+    up = "../" * 40 + str(victim).lstrip("/")
+    reader = {
+        "name": "read",
+        "container": {"image": "alpine:3.19", "command": ["true"]},
+        "inputs": {"artifacts": [{"name": f"{up}/keep", "path": "/tmp/in", "raw": {"data": "pod\n"}}]},
+    }
+    writer = {
+        "name": "write",
+        "container": {"image": "alpine:3.19", "command": ["sh", "-c", "mkdir -p /tmp/out"]},
+        "outputs": {"artifacts": [{"name": "a", "path": "/tmp/out"}, {"name": up, "path": "/tmp/out"}]},
+    }
+    engine = LocalEngine(load_settings())
+    messages = []
+    for tmpl in (reader, writer):
+        manifest = {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Workflow",
+            "metadata": {"generateName": "t-"},
+            "spec": {"entrypoint": tmpl["name"], "templates": [tmpl]},
+        }
+        wf = engine.submit(manifest, RunOptions(wait=True))
+        name = wf["metadata"]["name"]
+        node = wf["status"]["nodes"][node_id(name, name)]
+        assert node["phase"] == "Error"
+        messages.append(node["message"])
+    assert messages[0] == f"invalid input artifact name {up + '/keep'!r}"
+    assert messages[1] == f"failed to save outputs: /tmp/out: invalid output artifact name {up!r}"
+    assert (victim / "keep").read_text() == "host file\n"
+    assert (victim / "out" / "kept").read_text() == "host\n"

@@ -614,6 +614,8 @@ class Controller:
             path = art.get("path")
             if not path:
                 continue
+            if not _plain_name(art["name"]):  # it names a folder of ours
+                raise TemplateError(f"invalid input artifact name {art['name']!r}")
             host = self._artifact_host_path(art, scratch / "in" / art["name"])
             if host is None:
                 continue
@@ -703,6 +705,12 @@ class Controller:
         out = {k: v for k, v in art.items() if k not in ("s3", "from", "optional")}
         out["s3"] = {"key": key}
         return out
+
+
+def _plain_name(name: Any) -> bool:
+    """One path component: never a way out of the folder it is joined to."""
+    text = str(name)
+    return text not in ("", ".", "..") and "/" not in text and "\0" not in text
 
 
 def _pod_request(**fields: Any) -> Any:
