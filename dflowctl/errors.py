@@ -8,7 +8,7 @@ or refused; 130 interrupted.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -120,17 +120,3 @@ class StorageError(DflowctlError):
     """The artifact store (S3/MinIO) could not be reached, or refused."""
 
     exit_code = EXIT_UNREACHABLE
-
-
-@dataclass
-class DiagnosticSink:
-    """Collects diagnostics so that every problem is reported in one pass."""
-
-    items: list[Diagnostic] = field(default_factory=list)
-
-    def add(self, diag: Diagnostic) -> None:
-        self.items.append(diag)
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            raise SpecError(self.items)

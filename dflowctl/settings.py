@@ -14,7 +14,6 @@ from typing import Any
 from dflowctl.errors import UsageError
 
 CONFIG_PATH = Path("~/.config/dflowctl/config.yaml")
-SECRET_FIELDS = frozenset({"s3_secret_key", "s3_access_key"})
 
 ENV = {
     "engine": "DFLOWCTL_ENGINE",
