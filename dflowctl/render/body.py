@@ -13,9 +13,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from dflowctl.errors import Diagnostic, SpecError
 from dflowctl.render.leaf import FANIN_PARAM, LeafVariant, leaf_template, param_decl, retry_strategy
-from dflowctl.render.values import encode, single_tag, tags
+from dflowctl.render.values import TAG, encode, fail, single_tag, tags
 from dflowctl.spec import model
 
 SCOPE_PARAM = "dflowctl-scope"
@@ -28,10 +27,6 @@ _ARTIFACT_TAG = re.compile(
     r"^(?:(?:steps|tasks)\.[^.]+\.outputs\.artifacts\.[^.]+|inputs\.artifacts\.[^.]+)$"
 )
 _KEEP_TAG = re.compile(r"^(?:item(?:\..*)?|workflow\..*|=.*|retries|pod\.name|node\.name|lastRetry\..*)$")
-
-
-def fail(message: str, loc: Any) -> SpecError:
-    return SpecError([Diagnostic(message, loc)])
 
 
 def plain(value: Any) -> Any:
@@ -406,8 +401,6 @@ class _Lifter:
             if key not in self.params:
                 self.params[key] = self._name()
             return f"{{{{inputs.parameters.{self.params[key]}}}}}"
-
-        from dflowctl.render.values import TAG
 
         return TAG.sub(repl, text)
 

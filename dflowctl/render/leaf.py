@@ -8,8 +8,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from dflowctl.errors import Diagnostic, SpecError
-from dflowctl.render.values import encode
+from dflowctl.render.values import encode, fail
 from dflowctl.spec import model
 
 ROOT = "/tmp/dflowctl"
@@ -128,9 +127,7 @@ def _artifact(name: str, path: str, optional: bool) -> dict[str, Any]:
 def _require_path(op: model.Op, art: model.ArtifactDecl, kind: str) -> str:
     if art.path:
         return art.path
-    raise SpecError(
-        [Diagnostic(f"{kind} artifact '{art.name}' of op '{op.name}' needs a `path`", art.loc or op.loc)]
-    )
+    raise fail(f"{kind} artifact '{art.name}' of op '{op.name}' needs a `path`", art.loc or op.loc)
 
 
 def leaf_template(op: model.Op, name: str, variant: LeafVariant, source_key: str | None) -> dict[str, Any]:
@@ -186,9 +183,7 @@ def leaf_template(op: model.Op, name: str, variant: LeafVariant, source_key: str
 def _param_path(op: model.Op, p: model.Param) -> str:
     if p.from_path:
         return p.from_path
-    raise SpecError(
-        [Diagnostic(f"output parameter '{p.name}' of op '{op.name}' needs `from: /path`", p.loc or op.loc)]
-    )
+    raise fail(f"output parameter '{p.name}' of op '{op.name}' needs `from: /path`", p.loc or op.loc)
 
 
 def _non_empty(**lists: list[Any]) -> dict[str, Any]:
@@ -199,7 +194,7 @@ def _body(op: model.Op, python: bool, has_source: bool) -> dict[str, Any]:
     container: dict[str, Any] = {"image": op.image or DEFAULT_IMAGE}
     if op.kind == "command":
         if not op.image:
-            raise SpecError([Diagnostic(f"op '{op.name}' runs a command and needs an `image`", op.loc)])
+            raise fail(f"op '{op.name}' runs a command and needs an `image`", op.loc)
         if op.command:
             container["command"] = list(op.command)
         if op.args:

@@ -8,10 +8,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from dflowctl.argo import parse_duration
-from dflowctl.errors import UsageError
+from dflowctl.errors import Diagnostic, Location, SpecError, UsageError
 from dflowctl.spec.values import is_duration
 
 TAG = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
+
+
+def fail(message: str, loc: Location | None) -> SpecError:
+    """A one-problem ``SpecError`` (for models that did not come through the spec checks)."""
+    return SpecError([Diagnostic(message, loc)])
 
 
 def encode(value: Any) -> str:

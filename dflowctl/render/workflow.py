@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dflowctl.errors import Diagnostic, SpecError, UsageError
+from dflowctl.errors import UsageError
 from dflowctl.render.body import Renderer, Scope, literal_artifact
-from dflowctl.render.values import duration_seconds, encode
+from dflowctl.render.values import duration_seconds, encode, fail
 from dflowctl.spec import model
 
 API_VERSION = "argoproj.io/v1alpha1"
@@ -57,17 +57,17 @@ def render(wf: model.Workflow, keys: Mapping[Path, str]) -> dict[str, Any]:
         spec["entrypoint"] = main
     elif wf.entrypoint is not None:
         if wf.entrypoint not in wf.ops:
-            raise SpecError([Diagnostic(f"entrypoint '{wf.entrypoint}' is not an op", wf.loc)])
+            raise fail(f"entrypoint '{wf.entrypoint}' is not an op", wf.loc)
         spec["entrypoint"] = wf.entrypoint
     else:
-        raise SpecError([Diagnostic("the spec has neither `steps`, `dag` nor `entrypoint`", wf.loc)])
+        raise fail("the spec has neither `steps`, `dag` nor `entrypoint`", wf.loc)
 
     arguments = workflow_arguments(wf, keys)
     if arguments:
         spec["arguments"] = arguments
     if wf.on_exit is not None:
         if wf.on_exit not in wf.ops:
-            raise SpecError([Diagnostic(f"on_exit '{wf.on_exit}' is not an op", wf.loc)])
+            raise fail(f"on_exit '{wf.on_exit}' is not an op", wf.loc)
         spec["onExit"] = wf.on_exit
     spec.update(workflow_fields(wf))
     spec["templates"] = [*templates, *op_templates, *r.extra]
