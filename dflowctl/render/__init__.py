@@ -13,7 +13,7 @@ from typing import Any
 
 from dflowctl.errors import Diagnostic, SpecError
 from dflowctl.render.sources import source_archive, source_key
-from dflowctl.render.workflow import is_local, local_artifact_path, upload_paths
+from dflowctl.render.workflow import is_local, local_artifact_path, render, upload_paths
 from dflowctl.spec import model
 
 __all__ = ["render_workflow", "source_archive", "source_key", "upload_paths"]
@@ -26,8 +26,6 @@ def render_workflow(wf: model.Workflow, sources: Mapping[Path, str] | None = Non
     workflow artifacts) to its repository key; paths it lacks are archived here
     to compute their content-addressed key (``source_key``).
     """
-    from dflowctl.render.workflow import render
-
     keys = dict(sources or {})
     missing = [p for p in upload_paths(wf) if p not in keys]
     if missing:
