@@ -1,4 +1,4 @@
-"""Argo's artifact archives: safe unpacking, and placing files by rename.
+"""Argo's artifact archives: packing, safe unpacking, and placing files by rename.
 
 Argo stores an output artifact as ``<name>.tgz`` (tar + gzip, the default),
 ``<name>.zip`` (``archive: zip``) or as is (``archive: none``: a file, or a
@@ -7,6 +7,7 @@ itself (a file, or a directory named after it); like Argo's executor, unpacking
 makes that single item the destination, and an archive with several top-level
 items becomes a directory.
 
+Packing (``pack``) writes one top-level item, as Argo's executor does.
 Unpacking is safe: absolute names, ``..``, links that point outside the archive,
 devices and fifos are refused with ``UnsafeArchiveError`` and nothing is
 written outside a private staging directory. Files reach their destination by
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import filecmp
 import os
+import secrets
 import shutil
 import stat
 import tarfile
@@ -192,6 +194,19 @@ def is_zip(path: Path) -> bool:
         return fh.read(4) == b"PK\x03\x04"
 
 
+def is_tgz(path: Path) -> bool:
+    """A tar+gzip file with at least one entry, whatever its name (Argo's executor,
+    too, unpacks an input by its content)."""
+    try:
+        with open(path, "rb") as fh:
+            if fh.read(2) != b"\x1f\x8b":
+                return False
+        with tarfile.open(path, "r:gz") as tar:
+            return tar.next() is not None
+    except (OSError, tarfile.TarError, EOFError):
+        return False
+
+
 def unpack(archive: Path, staging: Path, *, what: str, fmt: str | None = None) -> Path:
     """Unpack ``archive`` (tgz or zip) under the empty directory ``staging``.
 
@@ -213,6 +228,29 @@ def unpack(archive: Path, staging: Path, *, what: str, fmt: str | None = None) -
     if len(items) == 1 and not items[0].is_symlink():
         return items[0]
     return root
+
+
+# --------------------------------------------------------------------------- packing
+
+
+def pack(source: Path, dest: Path, *, fmt: str = "tar") -> None:
+    """Pack ``source`` (a file or folder) the way Argo's executor does: one top-level
+    item named after it, tar+gzip (``fmt="tar"``) or zip. Written under a temporary
+    name next to ``dest``, then renamed, so ``dest`` is never partial."""
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        if fmt == "zip":
+            os.replace(
+                shutil.make_archive(str(tmp), "zip", root_dir=source.parent, base_dir=source.name), dest
+            )
+        else:
+            with tarfile.open(tmp, "w:gz") as tar:
+                tar.add(source, arcname=source.name)
+            os.replace(tmp, dest)
+    finally:
+        for left in (tmp, tmp.with_name(tmp.name + ".zip")):
+            if left.is_file() and not left.is_symlink():
+                left.unlink()
 
 
 # --------------------------------------------------------------------------- placing

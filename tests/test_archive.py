@@ -202,3 +202,24 @@ def test_place_tree_never_writes_through_a_link_out_of_the_destination(tmp_path:
     (ok / "in" / "g.txt").write_text("g\n")
     written, _ = archive.place_tree(ok, dest, force=False)
     assert written == [dest / "in" / "g.txt"] and (dest / "real" / "g.txt").read_text() == "g\n"
+
+
+@pytest.mark.parametrize("fmt", ["tar", "zip"])
+def test_pack_writes_one_top_level_item_that_unpack_returns(tmp_path: Path, fmt: str) -> None:
+    src = tmp_path / "out"
+    (src / "sub").mkdir(parents=True)
+    (src / "a.txt").write_text("a\n")
+    (src / "sub" / "b.txt").write_text("b\n")
+    (tmp_path / "repo").mkdir()
+    packed = tmp_path / "repo" / "out.pkg"
+    archive.pack(src, packed, fmt=fmt)
+    archive.pack(src / "a.txt", tmp_path / "repo" / "a.pkg", fmt=fmt)
+    assert sorted(p.name for p in (tmp_path / "repo").iterdir()) == ["a.pkg", "out.pkg"]  # no temporaries
+    assert archive.is_tgz(packed) is (fmt == "tar") and archive.is_zip(packed) is (fmt == "zip")
+    (tmp_path / "s1").mkdir()
+    item = archive.unpack(packed, tmp_path / "s1", what="t")
+    assert item.name == "out" and (item / "sub" / "b.txt").read_text() == "b\n"
+    (tmp_path / "s2").mkdir()
+    single = archive.unpack(tmp_path / "repo" / "a.pkg", tmp_path / "s2", what="t")
+    assert single.name == "a.txt" and single.read_text() == "a\n"
+    assert (src / "a.txt").read_text() == "a\n"  # the source is left as it was

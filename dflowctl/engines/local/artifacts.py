@@ -86,16 +86,7 @@ class LocalRepository:
         """Store ``source`` (a file or folder; it may be moved away) under ``key``."""
         dest = self.writable_path(key)
         if is_archived(artifact):
-            tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-            if _is_zip(artifact):
-                base = shutil.make_archive(str(tmp), "zip", root_dir=source.parent, base_dir=source.name)
-                os.replace(base, dest)
-            else:
-                import tarfile
-
-                with tarfile.open(tmp, "w:gz") as tar:  # one top-level item, as Argo's executor packs
-                    tar.add(source, arcname=source.name)
-                os.replace(tmp, dest)
+            archive.pack(source, dest, fmt="zip" if _is_zip(artifact) else "tar")
             return
         if dest.is_dir() and not dest.is_symlink():
             shutil.rmtree(dest)
@@ -115,25 +106,10 @@ class LocalRepository:
         path = self.path_of(key)
         if not path.exists():
             raise FileNotFoundError(key)
-        if path.is_file() and (key.endswith((".tgz", ".tar.gz", ".zip")) or _is_tgz(path)):
+        if path.is_file() and (key.endswith((".tgz", ".tar.gz", ".zip")) or archive.is_tgz(path)):
             scratch.mkdir(parents=True, exist_ok=True)
             return archive.unpack(path, scratch, what=key)
         return path
-
-
-def _is_tgz(path: Path) -> bool:
-    """A tar+gzip file whatever its key (a key given in the template need not end in .tgz);
-    Argo's executor, too, unpacks an input by its content."""
-    import tarfile
-
-    try:
-        with open(path, "rb") as fh:
-            if fh.read(2) != b"\x1f\x8b":
-                return False
-        with tarfile.open(path, "r:gz") as tar:
-            return tar.next() is not None
-    except (OSError, tarfile.TarError, EOFError):
-        return False
 
 
 class UnpackCache:

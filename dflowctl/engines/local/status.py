@@ -90,9 +90,6 @@ class NodeBook:
     def get(self, nid: str) -> dict[str, Any] | None:
         return self.nodes.get(nid)
 
-    def by_name(self, name: str) -> dict[str, Any] | None:
-        return self.nodes.get(node_id(self.wf_name, name))
-
     def update(self, node: Mapping[str, Any], **fields: Any) -> None:
         with self.lock:
             target = self.nodes[node["id"]]
