@@ -131,6 +131,20 @@ def local_error(err: OSError) -> UsageError:
     return UsageError(f"cannot write the download: {where}{err.strerror or err}")
 
 
+def _no_bucket(bucket: str, url: str) -> StorageError:
+    return StorageError(
+        f"S3 bucket {bucket!r} does not exist at {url}",
+        hint="check DFLOWCTL_S3_BUCKET or the bucket of the artifact repository",
+    )
+
+
+def _no_key(key: str | None, bucket: str, url: str) -> StorageError:
+    return StorageError(
+        f"S3 key {key!r} not found in bucket {bucket!r} at {url}",
+        hint="the artifact was not saved, or was deleted (artifact GC); check the run's status",
+    )
+
+
 def _transient_types() -> tuple[type[BaseException], ...]:
     import urllib3.exceptions as u3
 
@@ -238,15 +252,9 @@ class S3Store:
         if isinstance(err, S3Error):
             code = err.code or ""
             if code == "NoSuchBucket":
-                return StorageError(
-                    f"S3 bucket {bucket!r} does not exist at {url}",
-                    hint="check DFLOWCTL_S3_BUCKET or the bucket of the artifact repository",
-                )
+                return _no_bucket(bucket, url)
             if code in ("NoSuchKey", "NoSuchObject", "ResourceNotFound"):
-                return StorageError(
-                    f"S3 key {key!r} not found in bucket {bucket!r} at {url}",
-                    hint="the artifact was not saved, or was deleted (artifact GC); check the run's status",
-                )
+                return _no_key(key, bucket, url)
             if code in ("AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled"):
                 return StorageError(
                     f"S3 access denied ({code}) while {action} {where} at {url}", hint=creds_hint
@@ -308,14 +316,8 @@ class S3Store:
         with self.errors("reading", key, bucket):
             bucket_ok = self.client.bucket_exists(bucket)
         if not bucket_ok:
-            return StorageError(
-                f"S3 bucket {bucket!r} does not exist at {self.repo.url}",
-                hint="check DFLOWCTL_S3_BUCKET or the bucket of the artifact repository",
-            )
-        return StorageError(
-            f"S3 key {key!r} not found in bucket {bucket!r} at {self.repo.url}",
-            hint="the artifact was not saved, or was deleted (artifact GC); check the run's status",
-        )
+            return _no_bucket(bucket, self.repo.url)
+        return _no_key(key, bucket, self.repo.url)
 
     def list_prefix(self, prefix: str, bucket: str | None = None) -> list[_Object]:
         b = bucket or self.repo.bucket
