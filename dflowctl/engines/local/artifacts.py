@@ -88,10 +88,7 @@ class LocalRepository:
         if is_archived(artifact):
             archive.pack(source, dest, fmt="zip" if _is_zip(artifact) else "tar")
             return
-        if dest.is_dir() and not dest.is_symlink():
-            shutil.rmtree(dest)
-        elif dest.exists() or dest.is_symlink():
-            dest.unlink()
+        remove(dest)
         try:
             os.replace(source, dest)
         except OSError:
@@ -183,6 +180,14 @@ class LocalArtifactStore:
             return written
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def remove(path: Path) -> None:
+    """Remove the file, folder or link at ``path`` (a link itself, never what it points to)."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
 
 
 def temp_dir(parent: Path, prefix: str) -> Path:

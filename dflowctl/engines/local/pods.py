@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from dflowctl.engines.local import images, isolation
+from dflowctl.engines.local import artifacts, images, isolation
 from dflowctl.engines.local._podserver import DEFAULT_PRELOAD
 from dflowctl.engines.local.forkserver import Child, ForkServer, ForkServerError, server_env
 
@@ -731,10 +731,7 @@ def _take(plan: _Plan, name: str, found: Path, how: str, taken: list[Path]) -> P
     if name in ("", ".", "..") or "/" in name or "\0" in name:  # it names a folder of ours
         raise OSError(f"invalid output artifact name {name!r}")
     dest = plan.root.parent / ".outputs" / name / (found.name or "root")
-    if dest.is_dir() and not dest.is_symlink():
-        shutil.rmtree(dest)
-    elif dest.exists() or dest.is_symlink():
-        dest.unlink()
+    artifacts.remove(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     if how == "merged":
         _copy_tree(
