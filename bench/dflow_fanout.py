@@ -2,22 +2,20 @@
 
 Square each of 0..n-1 in its own step (dflow Slices over `argo_range(n)`), each
 writing its result to a file artifact; then sum all the files in one step.
-Prints `total=<sum>` on the last line. Needs `pip install pydflow` (the
-`bench` extra). Usage: python bench/dflow_fanout.py N
-"""
+Prints `total=<sum>` on the last line. Needs `pip install pydflow` (the `bench`
+extra) and that interpreter's `python3` first on PATH (debug mode runs every
+step with `python3`). Usage: python bench/dflow_fanout.py N
 
-from __future__ import annotations
+No `from __future__ import annotations` here: dflow pastes this file's text up
+to each OP class into every step's script, where a future import is a
+SyntaxError; and dflow reads `typing.List` in signatures at run time.
+"""
 
 import sys
 from pathlib import Path
-from typing import List  # noqa: UP035  (dflow reads typing.List in its signatures)
+from typing import List  # noqa: UP035
 
-from dflow import Step, Workflow, argo_range, config
-from dflow.python import OP, OPIO, Artifact, OPIOSign, PythonOPTemplate, Slices
-
-config["mode"] = "debug"
-config["detach"] = False
-config["debug_workdir"] = "."
+from dflow.python import OP, OPIO, Artifact, OPIOSign
 
 
 class Square(OP):
@@ -31,7 +29,7 @@ class Square(OP):
 
     @OP.exec_sign_check
     def execute(self, op_in: OPIO) -> OPIO:
-        out = Path("square.txt")
+        out = Path(f"square-{op_in['x']}.txt")  # one name per item: dflow merges the slices' files
         out.write_text(f"{op_in['x'] * op_in['x']}\n", encoding="utf-8")
         return OPIO({"result": out})
 
@@ -52,6 +50,12 @@ class SumFiles(OP):
 
 
 def main(n: int) -> int:
+    from dflow import Step, Workflow, argo_range, config
+    from dflow.python import PythonOPTemplate, Slices
+
+    config["mode"] = "debug"
+    config["detach"] = False
+    config["debug_workdir"] = "."
     square = Step(
         "square",
         PythonOPTemplate(

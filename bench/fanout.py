@@ -1,44 +1,60 @@
-"""Fan-out/fan-in benchmark of the local engine (issue 3): dflowctl vs python3 spawns vs dflow debug mode.
+"""Fan-out/fan-in benchmark of the local engine (issue 3): dflowctl vs one interpreter start vs dflow.
 
-For N in --sizes (default 10,100,1000) it runs `dflowctl run specs/fanout.yaml -p n=N`
-(the real CLI, in a subprocess; the sum is checked), and reports the wall time,
-the wall time per item, and the marginal cost of one more item (slope between the
-smallest and largest N) against the cost of one bare `python3 -c pass` spawn.
-It also times the pod runner alone (N tiny Python pods, no controller).
+For each N in --sizes (default 10,100,1000) it runs `dflowctl run specs/fanout.yaml
+-p n=N` (the real CLI in a subprocess, local engine; the sum is checked) and
+reports the wall time, the per-item overhead (wall per item beyond the op's own
+work, the op timed in-process) and the cost of one bare `python3 -c pass`.
 
 When dflow (`pip install pydflow`, the `bench` extra) is importable by the
-interpreter given with --dflow-python (default: this one), the same workflow
-written with dflow (bench/dflow_fanout.py) runs in dflow's debug mode side by
-side, with a time limit per run (--dflow-timeout, default 600 s).
+interpreter given with --dflow-python or $DFLOWCTL_BENCH_DFLOW_PYTHON (default:
+this one), the same workflow written with dflow (bench/dflow_fanout.py) runs in
+dflow's debug mode right after, with a time cap per N (--dflow-timeout). A run
+stopped at the cap counts its finished items from dflow's debug work dir and
+reports a lower bound (cap / N per item) and the rate it reached (cap / items).
 
-Prints ratios; it is not a test. Usage:
-    python bench/fanout.py [--sizes 10,100,1000] [--dflow-python PY] [--dflow-timeout S]
+Prints a table and whether issue 3's targets are met; it is not a test. Usage:
+    python bench/fanout.py [--sizes 10,100,1000] [--dflow-python PY] [--dflow-timeout 240]
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-from dflowctl.engines.local.pods import PodRequest, PodRunner  # noqa: E402
-
 SPEC = REPO / "specs" / "fanout.yaml"
-REFERENCE_DFLOW_S_PER_ITEM = 0.84  # issue 3: dflow debug mode at N=100 on this machine class
-REFERENCE_DFLOW_N1000 = (237, 600.0)  # shared DFLOW_NOTES: items done at N=1000 when stopped, seconds
+OPS = REPO / "specs" / "ops" / "numbers.py"
 DFLOW_SCRIPT = Path(__file__).with_name("dflow_fanout.py")
+TARGET_RATIO = 50.0
+
+
+@dataclass
+class DflowRun:
+    elapsed: float  # seconds until it finished or was stopped
+    finished: bool
+    items_done: int
+
+
+def expected_total(n: int) -> int:
+    return sum(i * i for i in range(n))
+
+
+def real_python3() -> str:
+    """The interpreter `python3` on PATH starts (not a pyenv-style shim in front of it)."""
+    found = shutil.which("python3") or sys.executable
+    out = subprocess.run([found, "-c", "import sys; print(sys.executable)"], capture_output=True, text=True)
+    return out.stdout.strip() or found
 
 
 def spawn_cost(python: str, repeats: int = 20) -> float:
@@ -51,6 +67,24 @@ def spawn_cost(python: str, repeats: int = 20) -> float:
     return statistics.median(times)
 
 
+def op_work_per_item(work: Path, repeats: int = 1000) -> float:
+    """Seconds the fan-out op itself (numbers.square: compute, write its file) takes per item."""
+    spec = importlib.util.spec_from_file_location("bench_numbers", OPS)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    here = Path.cwd()
+    work.mkdir(parents=True, exist_ok=True)
+    os.chdir(work)
+    try:
+        t0 = time.perf_counter()
+        for x in range(repeats):
+            module.square(x)
+        return (time.perf_counter() - t0) / repeats
+    finally:
+        os.chdir(here)
+
+
 def run_dflowctl(n: int, home: Path) -> float:
     env = {**os.environ, "DFLOWCTL_HOME": str(home), "NO_COLOR": "1"}
     env.pop("DFLOWCTL_ENGINE", None)
@@ -60,164 +94,219 @@ def run_dflowctl(n: int, home: Path) -> float:
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"dflowctl run failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
-    wf = json.loads(proc.stdout)
+    nodes = json.loads(proc.stdout)["status"]["nodes"].values()
     totals = [
         p["value"]
-        for node in wf["status"]["nodes"].values()
+        for node in nodes
         if node.get("displayName") == "total"
         for p in (node.get("outputs") or {}).get("parameters", [])
         if p["name"] == "total"
     ]
-    expected = sum(i * i for i in range(n))
-    if totals != [str(expected)]:
-        raise SystemExit(f"wrong total for n={n}: {totals} (expected {expected})")
+    if totals != [str(expected_total(n))]:
+        raise SystemExit(f"dflowctl: wrong total for n={n}: {totals} (expected {expected_total(n)})")
     return wall
 
 
-def run_pods_alone(n: int, work: Path) -> float:
-    """N pods of a small Python script through the pod runner only (as many at once as CPUs)."""
-    tmpl = {
-        "name": "item",
-        "script": {
-            "image": "python:3.12-slim",
-            "command": ["python3"],
-            "source": "import json, os\nx = int(os.environ['X'])\nopen('/tmp/out.txt', 'w').write(json.dumps(x * x))\n",
-        },
-        "outputs": {"parameters": [{"name": "sq", "valueFrom": {"path": "/tmp/out.txt"}}]},
-    }
-    runner = PodRunner()
-    cancel = threading.Event()
-
-    def one(i: int) -> str:
-        req = PodRequest(f"item-{i}", tmpl, work / f"p{i}", [], work / "logs" / f"{i}.log", env={"X": str(i)})
-        res = runner.run(req, cancel)
-        if res.phase != "Succeeded":
-            raise SystemExit(f"pod {i} {res.phase}: {res.message}")
-        return res.parameters["sq"]
-
-    try:
-        one(-1)  # start the warm interpreter outside the timing, as a run of many items amortises it
-        t0 = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=runner.parallelism * 2) as pool:
-            values = list(pool.map(one, range(n)))
-        wall = time.perf_counter() - t0
-    finally:
-        runner.close()
-    assert values == [str(i * i) for i in range(n)]
-    return wall
+def dflow_env(python: str) -> dict[str, str]:
+    """dflow's debug mode runs every step with `python3`: put the dflow interpreter's bin first."""
+    bindir = str(Path(python).absolute().parent)  # not resolved: a venv's python is a symlink
+    return {**os.environ, "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
 
 
 def dflow_available(python: str) -> bool:
     try:
-        return (
-            subprocess.run([python, "-c", "import dflow"], capture_output=True, timeout=120).returncode == 0
-        )
+        proc = subprocess.run([python, "-c", "import dflow"], capture_output=True, timeout=120)
     except (OSError, subprocess.SubprocessError):
         return False
+    return proc.returncode == 0
 
 
-def run_dflow(python: str, n: int, work: Path, timeout: float) -> float | None:
-    """Wall seconds of the dflow debug-mode run, or None when it did not finish in time."""
+def dflow_items_done(work: Path) -> int:
+    """Fan-out items dflow finished: step folders named `square` whose phase is Succeeded."""
+    done = 0
+    for name_file in work.glob("*/*/name"):
+        step = name_file.parent
+        phase = step / "phase"
+        try:
+            if name_file.read_text().strip() == "square" and phase.read_text().strip() == "Succeeded":
+                done += 1
+        except OSError:
+            continue
+    return done
+
+
+def run_dflow(python: str, n: int, work: Path, cap: float) -> DflowRun:
+    proc = subprocess.Popen(
+        [python, str(DFLOW_SCRIPT), str(n)],
+        cwd=work,
+        env=dflow_env(python),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group: a stop at the cap reaches every step
+    )
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(
-            [python, str(DFLOW_SCRIPT), str(n)], cwd=work, capture_output=True, text=True, timeout=timeout
-        )
+        out, err = proc.communicate(timeout=cap)
     except subprocess.TimeoutExpired:
-        return None
-    wall = time.perf_counter() - t0
-    lines = proc.stdout.strip().splitlines()
-    if proc.returncode != 0 or not lines or lines[-1] != f"total={sum(i * i for i in range(n))}":
-        tail = (proc.stdout + proc.stderr)[-1500:]
-        raise SystemExit(f"dflow run failed for n={n} (exit {proc.returncode}):\n{tail}")
-    return wall
+        elapsed = time.perf_counter() - t0
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        return DflowRun(elapsed, False, dflow_items_done(work))
+    elapsed = time.perf_counter() - t0
+    lines = out.strip().splitlines()
+    if proc.returncode != 0 or not lines or lines[-1] != f"total={expected_total(n)}":
+        raise SystemExit(f"dflow run failed for n={n} (exit {proc.returncode}):\n{(out + err)[-1500:]}")
+    return DflowRun(elapsed, True, dflow_items_done(work))
+
+
+@dataclass
+class Row:
+    n: int
+    wall: float
+    overhead: float  # seconds per item beyond the op's own work
+    spawn: float
+    dflow: DflowRun | None
+
+    def dflow_cells(self) -> tuple[str, str, str]:
+        """dflow wall, dflow s/item, dflow/dflowctl per item; `>=` when stopped at the cap."""
+        d = self.dflow
+        if d is None:
+            return "-", "-", "-"
+        per = self.wall / self.n
+        if d.finished:
+            return f"{d.elapsed:.1f}", f"{d.elapsed / self.n:.3f}", f"{d.elapsed / self.n / per:.0f}x"
+        rate = f"{d.elapsed / d.items_done:.2f}" if d.items_done else "inf"
+        rate_ratio = f"{d.elapsed / d.items_done / per:.0f}x" if d.items_done else "inf"
+        return (
+            f">={d.elapsed:.0f} ({d.items_done}/{self.n} done)",
+            f">={d.elapsed / self.n:.3f} (~{rate})",
+            f">={d.elapsed / self.n / per:.0f}x (~{rate_ratio})",
+        )
+
+
+def print_table(rows: list[Row]) -> None:
+    head = [
+        "N",
+        "dflowctl s",
+        "ms/item",
+        "overhead ms/item",
+        "spawn ms",
+        "dflow s",
+        "dflow s/item",
+        "dflow/dflowctl",
+    ]
+    cells = [
+        [
+            str(r.n),
+            f"{r.wall:.2f}",
+            f"{r.wall / r.n * 1000:.1f}",
+            f"{r.overhead * 1000:.1f}",
+            f"{r.spawn * 1000:.1f}",
+            *r.dflow_cells(),
+        ]
+        for r in rows
+    ]
+    widths = [max(len(c[i]) for c in [head, *cells]) for i in range(len(head))]
+    for line in [head, *cells]:
+        print("  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True)))
+
+
+def print_targets(rows: list[Row], with_dflow: bool) -> None:
+    last = rows[-1]
+    verdict = "MET" if last.overhead < last.spawn else "NOT MET"
+    print(
+        f"target per-item overhead < one interpreter start, N={last.n}: {last.overhead * 1000:.1f} ms "
+        f"vs {last.spawn * 1000:.1f} ms -> {verdict}"
+    )
+    if len(rows) >= 2:
+        first = rows[0]
+        slope = (last.wall - first.wall) / (last.n - first.n)
+        print(
+            f"  marginal cost of one more item (N={first.n}..{last.n}): {slope * 1000:.1f} ms "
+            f"= {slope / last.spawn:.2f}x an interpreter start"
+        )
+    if not with_dflow or last.dflow is None:
+        print(f"target >= {TARGET_RATIO:.0f}x faster per item than dflow: not measured (no dflow)")
+        return
+    d, per = last.dflow, last.wall / last.n
+    if d.finished:
+        ratio = d.elapsed / last.n / per
+        verdict = "MET" if ratio >= TARGET_RATIO else "NOT MET"
+        print(
+            f"target >= {TARGET_RATIO:.0f}x faster per item than dflow, N={last.n}: {ratio:.0f}x -> {verdict}"
+        )
+        return
+    bound = d.elapsed / last.n / per
+    rate = d.elapsed / d.items_done / per if d.items_done else float("inf")
+    if bound >= TARGET_RATIO:
+        verdict = "MET (proven by the lower bound)"
+    elif rate >= TARGET_RATIO:
+        verdict = (
+            f"MET at dflow's observed rate, not proven: the lower bound is {bound:.0f}x "
+            f"(a cap of {TARGET_RATIO * last.wall:.0f} s would prove it)"
+        )
+    else:
+        verdict = "NOT MET"
+    print(
+        f"target >= {TARGET_RATIO:.0f}x faster per item than dflow, N={last.n}: dflow stopped at the "
+        f"{d.elapsed:.0f} s cap with {d.items_done}/{last.n} items done; >= {bound:.0f}x "
+        f"(cap / N), ~{rate:.0f}x (cap / items done) -> {verdict}"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="10,100,1000")
-    ap.add_argument("--dflow-python", default=sys.executable)
-    ap.add_argument("--dflow-timeout", type=float, default=600.0)
+    ap.add_argument("--dflow-python", default=os.environ.get("DFLOWCTL_BENCH_DFLOW_PYTHON") or sys.executable)
+    ap.add_argument("--dflow-timeout", type=float, default=240.0, help="cap per N, seconds")
     ap.add_argument("--no-dflow", action="store_true")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
 
-    python3 = shutil.which("python3") or sys.executable
-    real = os.path.realpath(sys.executable)
-    spawn = spawn_cost(python3)
-    spawn_real = spawn_cost(real) if os.path.realpath(python3) != real else spawn
-    print(f"machine: {os.cpu_count()} CPUs; python3 on PATH = {python3}")
-    print(
-        f"bare spawn `python3 -c pass`: {spawn * 1000:.1f} ms ({real} directly: {spawn_real * 1000:.1f} ms)"
-    )
-
+    python3 = real_python3()
+    on_path = shutil.which("python3") or python3
+    print(f"machine: {os.cpu_count()} CPUs; load average at start: {os.getloadavg()}")
+    print(f"interpreter start = median `python3 -c pass` of {python3}", end="")
+    if os.path.realpath(on_path) != os.path.realpath(python3):
+        print(f" (through {on_path} on PATH: {spawn_cost(on_path, 5) * 1000:.1f} ms)")
+    else:
+        print()
     with_dflow = not args.no_dflow and dflow_available(args.dflow_python)
-    if not with_dflow:
-        print("dflow: not importable (pip install pydflow, or --dflow-python PY): dflow column skipped")
+    if with_dflow:
+        print(f"dflow: {args.dflow_python}, debug mode, cap {args.dflow_timeout:.0f} s per N")
+    else:
+        print("dflow: not importable (pip install pydflow, or --dflow-python PY): dflow columns skipped")
 
-    rows = []
+    rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="dflowctl-bench-") as tmp:
         base = Path(tmp)
+        op_time = op_work_per_item(base / "op")
+        print(f"op's own work (numbers.square in-process): {op_time * 1e6:.0f} us per item")
         for n in sizes:
+            spawn = spawn_cost(python3)
             home = base / f"home-{n}"
             home.mkdir()
             wall = run_dflowctl(n, home)
-            alone = run_pods_alone(n, base / f"pods-{n}")
-            dflow_wall = None
-            dflow_note = "-"
+            shutil.rmtree(home, ignore_errors=True)
+            dflow = None
             if with_dflow:
                 dwork = base / f"dflow-{n}"
                 dwork.mkdir()
-                dflow_wall = run_dflow(args.dflow_python, n, dwork, args.dflow_timeout)
-                dflow_note = (
-                    f"{dflow_wall:.1f}" if dflow_wall is not None else f">{args.dflow_timeout:.0f} (timeout)"
-                )
-            rows.append((n, wall, alone, dflow_wall, dflow_note))
-            shutil.rmtree(home, ignore_errors=True)
-            shutil.rmtree(base / f"pods-{n}", ignore_errors=True)
+                dflow = run_dflow(args.dflow_python, n, dwork, args.dflow_timeout)
+                shutil.rmtree(dwork, ignore_errors=True)
+            rows.append(Row(n, wall, wall / n - op_time, spawn, dflow))
+            print(f"  N={n} done (load average {os.getloadavg()[0]:.2f})", flush=True)
 
     print()
-    head = f"{'N':>6} {'dflowctl s':>11} {'ms/item':>8} {'x spawn':>8} {'runner ms/item':>15} {'dflow s':>16} {'dflow/dflowctl':>15}"
-    print(head)
-    print("-" * len(head))
-    for n, wall, alone, dflow_wall, dflow_note in rows:
-        per = wall / n
-        ratio = "-"
-        if dflow_wall is not None:
-            ratio = f"{(dflow_wall / n) / per:.0f}x"
-        elif with_dflow:
-            ratio = f">{(args.dflow_timeout / n) / per:.0f}x"
-        print(
-            f"{n:>6} {wall:>11.2f} {per * 1000:>8.1f} {per / spawn:>8.2f} {alone / n * 1000:>15.2f} "
-            f"{dflow_note:>16} {ratio:>15}"
-        )
-    if len(rows) >= 2:
-        (n0, w0, *_), (n1, w1, *_) = rows[0], rows[-1]
-        slope = (w1 - w0) / (n1 - n0)
-        print()
-        print(
-            f"marginal cost of one more item (N={n0}..{n1}): {slope * 1000:.1f} ms "
-            f"= {slope / spawn:.2f}x a `python3 -c pass` spawn ({spawn * 1000:.1f} ms), "
-            f"{slope / spawn_real:.2f}x a direct interpreter start ({spawn_real * 1000:.1f} ms)"
-        )
-    print("(ms/item = wall / N, everything included: CLI start, render, controller, records, pods)")
-    if not with_dflow:
-        # Not measured here: the figure issue 3 gives for this machine class, for scale only.
-        ref = REFERENCE_DFLOW_S_PER_ITEM
-        by_n = {n: wall / n for n, wall, *_ in rows}
-        if 100 in by_n:
-            print(
-                f"reference, not measured: issue 3 gives dflow debug mode ~{ref:.2f} s/item at N=100 on this "
-                f"machine class; dflowctl here: {by_n[100] * 1000:.1f} ms/item ({ref / by_n[100]:.0f}x less)"
-            )
-        if 1000 in by_n:
-            done, limit = REFERENCE_DFLOW_N1000
-            print(
-                f"reference, not measured: at N=1000 dflow debug mode finished {done}/1000 items in {limit:.0f} s "
-                f"({limit / done:.2f} s/item; {limit / 1000:.2f} s/item counting all 1000); dflowctl here: "
-                f"{by_n[1000] * 1000:.1f} ms/item ({limit / done / by_n[1000]:.0f}x, at least "
-                f"{limit / 1000 / by_n[1000]:.0f}x less)"
-            )
+    print_table(rows)
+    print("(ms/item = wall / N, all included: CLI start, render, controller, records, pods;")
+    print(
+        " overhead = ms/item minus the op's own work; spawn = one interpreter start, measured before each N;"
+    )
+    print(" dflow '>=': stopped at the cap, bound = cap / N, '~' = cap / items done)")
+    print()
+    print_targets(rows, with_dflow)
 
 
 if __name__ == "__main__":
