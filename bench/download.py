@@ -3,9 +3,13 @@
 Two cases, both `archive: none` as Argo stores them:
   big   one 256 MB object          target: >= 90% of fget_object's throughput
   small 1,000 small files (prefix) target: >= 4x faster than a fget_object loop
-The S3 server (moto) runs as a separate process on 127.0.0.1. Each side runs
-REPEATS times alternately (the big file REPEATS + 2); the best time counts. Prints ratios, not a test.
-Usage: python bench/download.py [BIG_MB] [N_SMALL] [REPEATS]
+The S3 server (moto, `python -m moto.server`) runs as a separate process on
+127.0.0.1 and serves both sides. Each side gets one untimed warm-up run, then
+REPEATS timed runs, the two sides alternating; the median counts (min..max shown).
+Also printed: the server's own ceiling (the same GETs in parallel, nothing written)
+and the server's CPU time per request, read from /proc (Linux), which bound what
+any client can reach against this server. Prints ratios, not a test.
+Usage: python bench/download.py [BIG_MB] [N_SMALL] [REPEATS]   (env BENCH_WORKERS=16)
 """
 
 from __future__ import annotations
@@ -14,12 +18,16 @@ import os
 import resource
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -28,6 +36,7 @@ from dflowctl.repository import S3Repository  # noqa: E402
 from dflowctl.storage import S3Store  # noqa: E402
 
 BUCKET = "bench"
+SMALL_PREFIX = "wf/pod/many/"
 
 
 def free_port() -> int:
@@ -55,16 +64,54 @@ def start_moto() -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("moto server did not start")
 
 
-def best(fn, repeats: int, setup=None) -> float:  # type: ignore[no-untyped-def]
-    """Best wall time of ``fn``; ``setup`` (not timed) runs before each call."""
-    times = []
-    for _ in range(repeats):
-        if setup is not None:
-            setup()
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (0.0 where /proc is absent)."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Side:
+    """Timed runs of one side; ``setup`` (untimed) runs before each."""
+
+    def __init__(self, fn: Callable[[], None], setup: Callable[[], None] | None, server_pid: int) -> None:
+        self.fn = fn
+        self.setup = setup
+        self.pid = server_pid
+        self.times: list[float] = []
+        self.server_cpu: list[float] = []
+
+    def run(self, timed: bool = True) -> None:
+        if self.setup is not None:
+            self.setup()
+        c0 = cpu_seconds(self.pid)
         t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
+        self.fn()
+        dt = time.perf_counter() - t0
+        if timed:
+            self.times.append(dt)
+            self.server_cpu.append(cpu_seconds(self.pid) - c0)
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.times)
+
+    def spread(self, fmt: str = "{:.2f}") -> str:
+        return f"{fmt.format(min(self.times))}..{fmt.format(max(self.times))}"
+
+    def server_ms_per(self, n: int) -> float:
+        return 1000 * statistics.median(self.server_cpu) / n
+
+
+def alternate(sides: list[Side], repeats: int) -> None:
+    for side in sides:  # warm-up: imports, first connections, page cache
+        side.run(timed=False)
+    for _ in range(repeats):
+        for side in sides:
+            side.run()
 
 
 def rss_mb() -> float:
@@ -74,7 +121,9 @@ def rss_mb() -> float:
 def main() -> None:
     big_mb = int(sys.argv[1]) if len(sys.argv) > 1 else 256
     n_small = int(sys.argv[2]) if len(sys.argv) > 2 else 1000
-    repeats = int(sys.argv[3]) if len(sys.argv) > 3 else 3
+    repeats = int(sys.argv[3]) if len(sys.argv) > 3 else 5
+    workers = int(os.environ.get("BENCH_WORKERS", "16"))
+    import urllib3
     from minio import Minio
 
     proc, host = start_moto()
@@ -96,90 +145,109 @@ def main() -> None:
         small = work / "small.bin"
         for i in range(n_small):
             small.write_bytes(os.urandom(512 + (i * 37) % 4096))
-            client.fput_object(BUCKET, f"wf/pod/many/d{i % 10}/f{i:04d}.bin", str(small))
+            client.fput_object(BUCKET, f"{SMALL_PREFIX}d{i % 10}/f{i:04d}.bin", str(small))
         small.unlink()
-        print(f"loopback moto at {host}: 1 x {big_mb} MB, {n_small} small files; best of {repeats}")
+
+        probe = client.get_object(BUCKET, f"{SMALL_PREFIX}d0/f0000.bin")
+        probe.read()
+        keep_alive = (probe.headers.get("Connection") or "").lower() != "close"
+        probe.release_conn()
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+        print(
+            f"loopback moto (separate process) at {host}: 1 x {big_mb} MB, {n_small} small files; "
+            f"{os.cpu_count()} CPUs, load average {load}; warm-up + median of {repeats}, "
+            f"workers {workers}; server keep-alive: {'yes' if keep_alive else 'no (Connection: close)'}"
+        )
 
         repo = S3Repository(
             host, BUCKET, secure=False, region="us-east-1", access_key="bench", secret_key="bench"
         )
-        store = S3Store(repo, workers=int(os.environ.get("BENCH_WORKERS", "16")))
+        store = S3Store(repo, workers=workers)
         rss0 = rss_mb()
 
         def ours_big() -> None:
-            dest = work / "ours-big"
-            if dest.exists():
-                dest.unlink()
-            store.fetch({"name": "big", "archive": {"none": {}}, "s3": {"key": "wf/pod/big.bin"}}, dest)
+            store.fetch(
+                {"name": "big", "archive": {"none": {}}, "s3": {"key": "wf/pod/big.bin"}}, work / "ours-big"
+            )
 
         def bare_big() -> None:
             client.fget_object(BUCKET, "wf/pod/big.bin", str(work / "bare-big"))
 
+        def rm(path: Path) -> Callable[[], None]:
+            return lambda: path.unlink(missing_ok=True)
+
+        big_bare = Side(bare_big, rm(work / "bare-big"), proc.pid)
+        big_ours = Side(ours_big, rm(work / "ours-big"), proc.pid)
+        alternate([big_bare, big_ours], repeats + 2)  # big runs are cheap; more of them, less noise
+        rss_big = rss_mb() - rss0
+        assert (work / "ours-big").stat().st_size == big_mb * 1024 * 1024
+
         def ours_small() -> None:
             store.fetch(
-                {"name": "many", "archive": {"none": {}}, "s3": {"key": "wf/pod/many"}}, work / "ours-small"
+                {"name": "many", "archive": {"none": {}}, "s3": {"key": SMALL_PREFIX.rstrip("/")}},
+                work / "ours-small",
             )
 
         def bare_small() -> None:
-            for obj in client.list_objects(BUCKET, prefix="wf/pod/many/", recursive=True):
+            for obj in client.list_objects(BUCKET, prefix=SMALL_PREFIX, recursive=True):
                 name = obj.object_name
-                client.fget_object(BUCKET, name, str(work / "bare-small" / name[len("wf/pod/many/") :]))
+                client.fget_object(BUCKET, name, str(work / "bare-small" / name[len(SMALL_PREFIX) :]))
 
-        t_bare_big = t_ours_big = float("inf")
-        for _ in range(repeats + 2):  # alternate, so both see the same machine state; big runs are cheap
-            t_bare_big = min(t_bare_big, best(bare_big, 1))
-            t_ours_big = min(t_ours_big, best(ours_big, 1))
-        rss_big = rss_mb() - rss0
-        assert (work / "ours-big").stat().st_size == big_mb * 1024 * 1024
-        t_bare_small = t_ours_small = float("inf")
-        for _ in range(repeats):
-            t_bare_small = min(
-                t_bare_small,
-                best(bare_small, 1, lambda: shutil.rmtree(work / "bare-small", ignore_errors=True)),
-            )
-            t_ours_small = min(
-                t_ours_small,
-                best(ours_small, 1, lambda: shutil.rmtree(work / "ours-small", ignore_errors=True)),
-            )
-        assert len(list((work / "ours-small").rglob("*.bin"))) == n_small
+        def rmtree(path: Path) -> Callable[[], None]:
+            return lambda: shutil.rmtree(path, ignore_errors=True)
 
-        # the server's own ceiling: the same GETs, in parallel, bodies dropped (no files written)
-        from concurrent.futures import ThreadPoolExecutor
+        # the server's own ceiling: the same GETs, in parallel, bodies dropped (no files written,
+        # no listing); its client's pool holds as many connections as there are threads
+        keys = [o.object_name for o in client.list_objects(BUCKET, prefix=SMALL_PREFIX, recursive=True)]
+        pooled = Minio(
+            host, "bench", "bench", secure=False, region="us-east-1",
+            http_client=urllib3.PoolManager(maxsize=workers + 2),
+        )  # fmt: skip
 
-        keys = [o.object_name for o in client.list_objects(BUCKET, prefix="wf/pod/many/", recursive=True)]
-
-        def get_only(key: str) -> None:
-            resp = client.get_object(BUCKET, key)
+        def get_only(key: str) -> Any:
+            resp = pooled.get_object(BUCKET, key)
             resp.read()
             resp.release_conn()
 
         def ceiling() -> None:
-            with ThreadPoolExecutor(store.workers) as pool:
+            with ThreadPoolExecutor(workers) as pool:
                 list(pool.map(get_only, keys))
 
-        t_ceiling = best(ceiling, repeats)
+        small_bare = Side(bare_small, rmtree(work / "bare-small"), proc.pid)
+        small_ours = Side(ours_small, rmtree(work / "ours-small"), proc.pid)
+        small_ceiling = Side(ceiling, None, proc.pid)
+        alternate([small_bare, small_ours, small_ceiling], repeats)
+        assert len(list((work / "ours-small").rglob("*.bin"))) == n_small
 
         # re-run over identical files: nothing is transferred
         t0 = time.perf_counter()
-        store.fetch(
-            {"name": "many", "archive": {"none": {}}, "s3": {"key": "wf/pod/many"}}, work / "ours-small"
-        )
+        ours_small()
         t_skip = time.perf_counter() - t0
 
-        big_ratio = t_bare_big / t_ours_big
-        small_ratio = t_bare_small / t_ours_small
+        big_ratio = big_bare.median / big_ours.median
+        small_ratio = small_bare.median / small_ours.median
+        bound = small_bare.median / small_ceiling.median
         print(
-            f"big   : minio fget {big_mb / t_bare_big:7.1f} MB/s | dflowctl {big_mb / t_ours_big:7.1f} MB/s "
+            f"big   : minio fget {big_mb / big_bare.median:7.1f} MB/s | dflowctl {big_mb / big_ours.median:7.1f} MB/s "
             f"| throughput ratio {big_ratio:.2f} (target >= 0.90) {'OK' if big_ratio >= 0.9 else 'MISS'}"
         )
+        print(f"        times: minio {big_bare.spread()} s, dflowctl {big_ours.spread()} s")
         print(
-            f"small : minio loop {t_bare_small:6.2f} s   | dflowctl {t_ours_small:6.2f} s "
+            f"small : minio loop {small_bare.median:6.2f} s   | dflowctl {small_ours.median:6.2f} s "
             f"| speed-up {small_ratio:.1f}x (target >= 4x) {'OK' if small_ratio >= 4 else 'MISS'}"
         )
+        print(f"        times: minio {small_bare.spread()} s, dflowctl {small_ours.spread()} s")
         print(
-            f"        server ceiling (bare parallel GETs, nothing written) {t_ceiling:6.2f} s "
-            f"= {t_bare_small / t_ceiling:.1f}x; dflowctl reaches {t_ceiling / t_ours_small:.0%} of it"
+            f"        server ceiling (parallel GETs, nothing written) {small_ceiling.median:6.2f} s "
+            f"= {bound:.1f}x, the most any client reaches here; dflowctl reaches "
+            f"{small_ceiling.median / small_ours.median:.0%} of it"
         )
+        if small_bare.server_cpu[0] > 0:
+            print(
+                f"        server CPU per file: minio loop {small_bare.server_ms_per(n_small):.2f} ms (HEAD + GET), "
+                f"dflowctl {small_ours.server_ms_per(n_small):.2f} ms (GET), "
+                f"ceiling {small_ceiling.server_ms_per(n_small):.2f} ms (GET)"
+            )
         print(f"re-run over identical small files: {t_skip:.2f} s (nothing downloaded)")
         print(
             f"bench process peak RSS growth over the big downloads: {rss_big:.0f} MB ({big_mb} MB object, streamed)"
