@@ -10,19 +10,16 @@ from __future__ import annotations
 import re
 import time
 from datetime import datetime, timezone
-from enum import Enum
 
 __all__ = [
     "COMPLETED_LABEL",
     "FAILED_OR_ERROR",
     "FULFILLED",
     "PHASE_LABEL",
-    "NodePhase",
-    "NodeType",
-    "WorkflowPhase",
     "fnv32a",
     "node_id",
     "parse_duration",
+    "parse_rfc3339",
     "pod_name",
     "rfc3339",
 ]
@@ -34,40 +31,6 @@ COMPLETED_LABEL = "workflows.argoproj.io/completed"
 _MAX_K8S_NAME = 253
 _HASH_LENGTH = 10
 _MAX_POD_PREFIX = _MAX_K8S_NAME - _HASH_LENGTH - 1  # 242
-
-
-class WorkflowPhase(str, Enum):
-    UNKNOWN = ""
-    PENDING = "Pending"
-    RUNNING = "Running"
-    SUCCEEDED = "Succeeded"
-    FAILED = "Failed"
-    ERROR = "Error"
-
-
-class NodePhase(str, Enum):
-    PENDING = "Pending"
-    RUNNING = "Running"
-    SUCCEEDED = "Succeeded"
-    SKIPPED = "Skipped"
-    FAILED = "Failed"
-    ERROR = "Error"
-    OMITTED = "Omitted"
-
-
-class NodeType(str, Enum):
-    POD = "Pod"
-    CONTAINER = "Container"
-    STEPS = "Steps"
-    STEP_GROUP = "StepGroup"
-    DAG = "DAG"
-    TASK_GROUP = "TaskGroup"
-    RETRY = "Retry"
-    SKIPPED = "Skipped"
-    SUSPEND = "Suspend"
-    HTTP = "HTTP"
-    PLUGIN = "Plugin"
-
 
 FAILED_OR_ERROR = frozenset({"Failed", "Error"})
 # A node is "fulfilled" (will not change any more) in these phases.
