@@ -206,8 +206,18 @@ class LocalEngine:
         run = self.store.get(name)
         offsets: dict[str, int] = {}
         partial: dict[str, str] = {}
+        wf: Workflow | None = None
+        seen = -1
         while True:
-            wf = self._load(run)
+            # The record is parsed again only when it changed (a big fan-out's is large),
+            # or when its process is gone (then _load says how it ended).
+            try:
+                mtime = run.workflow.stat().st_mtime_ns
+            except FileNotFoundError:
+                mtime = -1  # _load says the run has no record
+            if wf is None or mtime != seen or mtime == -1 or run.running_pid() is None:
+                wf = self._load(run)
+                seen = mtime
             finished = bool((wf.get("status") or {}).get("finishedAt"))
             nodes = (wf.get("status") or {}).get("nodes") or {}
             pods = [
