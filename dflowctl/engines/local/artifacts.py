@@ -61,9 +61,6 @@ class LocalRepository:
     def path_of(self, key: str) -> Path:
         return self.root / safe_key(key).rstrip("/")
 
-    def exists(self, key: str) -> bool:
-        return self.path_of(key).exists()
-
     def writable_path(self, key: str) -> Path:
         """``path_of(key)`` with its folders created, refusing (OSError) a key that passes
         through a link: a folder artifact stored as is may hold links (``link -> /etc``),
