@@ -10,6 +10,7 @@ from dflowctl.errors import UsageError
 from dflowctl.render.body import Renderer, Scope, literal_artifact
 from dflowctl.render.values import duration_seconds, encode, fail
 from dflowctl.spec import model
+from dflowctl.spec.values import REMOTE_SCHEMES
 
 API_VERSION = "argoproj.io/v1alpha1"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "dflowctl"}
@@ -25,7 +26,7 @@ def upload_paths(wf: model.Workflow) -> list[Path]:
 
 
 def is_local(source: str) -> bool:
-    return not source.startswith(("s3://", "http://", "https://"))
+    return not source.startswith(REMOTE_SCHEMES)
 
 
 def local_artifact_path(wf: model.Workflow, art: model.WorkflowArtifact) -> Path:

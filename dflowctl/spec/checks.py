@@ -26,6 +26,7 @@ from dflowctl.spec.values import (
     IDENTIFIER,
     MAX_ARGO_NAME,
     MAX_WORKFLOW_NAME,
+    REMOTE_SCHEMES,
     TYPE_WORDS,
     WORKFLOW_NAME,
     did_you_mean,
@@ -36,7 +37,6 @@ from dflowctl.spec.values import (
     listing,
 )
 
-WORKFLOW_ARTIFACT_SCHEMES = ("s3://", "http://", "https://")
 DURATION_HINT = "use a number and a unit: 90s, 10m, 2h, 1h30m"
 
 
@@ -129,7 +129,7 @@ class Checker(RefChecks, DagChecks):
             src = art.source
             loc = art.locs.get("source", art.loc)
             if "://" in src:
-                if not src.startswith(WORKFLOW_ARTIFACT_SCHEMES):
+                if not src.startswith(REMOTE_SCHEMES):
                     self.error(
                         f"workflow artifact `{art.name}` has an unsupported source `{src}`",
                         loc,

@@ -16,6 +16,8 @@ WORKFLOW_NAME = re.compile(r"^[a-z0-9](?:[-a-z0-9]*[a-z0-9])?$")
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MAX_WORKFLOW_NAME = 63
 MAX_ARGO_NAME = 128
+# workflow artifact sources that are not local paths
+REMOTE_SCHEMES = ("s3://", "http://", "https://")
 
 TYPE_WORDS = {
     "str": "a string",
