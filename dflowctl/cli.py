@@ -6,7 +6,6 @@ use-case functions and return an exit code. Errors become exit codes here.
 from __future__ import annotations
 
 import os
-import pkgutil
 import sys
 from importlib import import_module
 
@@ -48,10 +47,34 @@ def _root(
 COMMAND_ORDER = ("run", "validate", "render", "status", "logs", "download", "control", "schema")
 
 
+def _command_modules(folders: list[str]) -> list[str]:
+    """The modules (``x.py``) and packages (``x/__init__.py``) in ``folders`` not named
+    ``_*``: what ``pkgutil.iter_modules`` finds there, without importing ``pkgutil``."""
+    found: set[str] = set()
+    for folder in folders:
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:
+            continue
+        for entry in entries:
+            name = entry.name
+            if name.startswith(("_", ".")):
+                continue
+            if name.endswith(".py") and name[:-3].isidentifier() and entry.is_file():
+                found.add(name[:-3])
+            elif (
+                name.isidentifier()
+                and entry.is_dir()
+                and os.path.isfile(os.path.join(entry.path, "__init__.py"))
+            ):
+                found.add(name)
+    return sorted(found)
+
+
 def _register_commands() -> None:
     from dflowctl import commands
 
-    found = [m.name for m in pkgutil.iter_modules(commands.__path__) if not m.name.startswith("_")]
+    found = _command_modules(list(commands.__path__))
     rank = {name: i for i, name in enumerate(COMMAND_ORDER)}
     for mod in sorted(found, key=lambda m: (rank.get(m, len(rank)), m)):
         import_module(f"dflowctl.commands.{mod}").register(app)

@@ -10,13 +10,15 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
-from dflowctl.engines import OnUpdate, Workflow
 from dflowctl.errors import EXIT_INTERRUPTED, DflowctlError, UsageError
-from dflowctl.settings import Settings, load_settings
+
+if TYPE_CHECKING:  # commands are all imported at startup: nothing more than they need
+    from dflowctl.engines import OnUpdate, Workflow
+    from dflowctl.settings import Settings
 
 OUTPUT_FORMATS = ("table", "json", "yaml")
 
@@ -42,6 +44,8 @@ def settings_from(
     context: str | None = None,
 ) -> Settings:
     flags = {"engine": engine, "namespace": namespace, "kubeconfig": kubeconfig, "context": context}
+    from dflowctl.settings import load_settings
+
     return load_settings(flags)
 
 

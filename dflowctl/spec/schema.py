@@ -63,12 +63,13 @@ TYPE_NAMES = {
 
 
 def _schema_path() -> Path:
-    from importlib.resources import files
-
-    packaged = files("dflowctl").joinpath("_schemas").joinpath(SCHEMA_NAME)
+    # beside the package's files, as pip installs a wheel (no importlib.resources:
+    # its import costs more than the whole schema check)
+    package = Path(__file__).resolve().parents[1]
+    packaged = package / "_schemas" / SCHEMA_NAME
     if packaged.is_file():
-        return Path(str(packaged))
-    return Path(__file__).resolve().parents[2] / "schemas" / SCHEMA_NAME
+        return packaged
+    return package.parent / "schemas" / SCHEMA_NAME
 
 
 @lru_cache(maxsize=1)
