@@ -31,7 +31,6 @@ def validate_files(specs: list[Path]) -> list[tuple[str, list[Diagnostic]]]:
 def _check_one(spec: Path) -> None:
     """Load the file once; an Argo Workflow file (apiVersion argoproj.io/...) gets
     Argo's structural checks (``argofile``), anything else is a dflowctl spec."""
-    from dflowctl import argofile
     from dflowctl.errors import SpecError
     from dflowctl.spec import load_yaml, validate_document
 
@@ -41,10 +40,14 @@ def _check_one(spec: Path) -> None:
         # Argo files may hold several documents, one of them the Workflow
         first = err.diagnostics[0].message if err.diagnostics else ""
         if "YAML documents" in first and _is_argo_file(spec):
+            from dflowctl import argofile
+
             argofile.load(spec)
             return
         raise
     if str(doc.data.get("apiVersion", "")).startswith(ARGO_API_PREFIX):
+        from dflowctl import argofile
+
         problems = argofile.check(doc)
         if problems:
             raise SpecError(problems)
