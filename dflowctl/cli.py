@@ -138,5 +138,10 @@ def _other_error(err: Exception, debug: bool) -> int:
         import traceback
 
         traceback.print_exc()
+    if isinstance(err, OSError) and err.strerror:
+        # the file system said no (a read-only or missing $DFLOWCTL_HOME, a full disk): say what and where
+        where = f": {err.filename}" if err.filename else ""
+        sys.stderr.write(f"error: {err.strerror}{where}\n")
+        return EXIT_FAILED
     sys.stderr.write(f"internal error: {name}: {err} (run with --debug for a traceback)\n")
     return EXIT_FAILED
