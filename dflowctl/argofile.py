@@ -15,24 +15,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from dflowctl.argo import TEMPLATE_KINDS
 from dflowctl.errors import Diagnostic, Location, NotSupportedError, SpecError
 from dflowctl.spec.load import YamlDocument, load_yaml
 from dflowctl.spec.locate import PathItem, Source
 
 API_VERSION = "argoproj.io/v1alpha1"
 KIND = "Workflow"
-TEMPLATE_KINDS = (
-    "container",
-    "script",
-    "steps",
-    "dag",
-    "suspend",
-    "resource",
-    "containerSet",
-    "data",
-    "http",
-    "plugin",
-)
 # workflow/validate/validate.go: template, step and task names; parameter and artifact names
 NAME_RE = re.compile(r"^[a-zA-Z0-9][-a-zA-Z0-9]*$")
 PARAM_RE = re.compile(r"^[-a-zA-Z0-9_]+$")

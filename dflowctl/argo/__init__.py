@@ -16,6 +16,7 @@ __all__ = [
     "FAILED_OR_ERROR",
     "FULFILLED",
     "PHASE_LABEL",
+    "TEMPLATE_KINDS",
     "fnv32a",
     "node_id",
     "parse_duration",
@@ -23,6 +24,20 @@ __all__ = [
     "pod_name",
     "rfc3339",
 ]
+
+# the kinds of template, exactly one of which a template has (workflow/validate/validate.go)
+TEMPLATE_KINDS = (
+    "container",
+    "script",
+    "steps",
+    "dag",
+    "suspend",
+    "resource",
+    "containerSet",
+    "data",
+    "http",
+    "plugin",
+)
 
 PHASE_LABEL = "workflows.argoproj.io/phase"
 COMPLETED_LABEL = "workflows.argoproj.io/completed"

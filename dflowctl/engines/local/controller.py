@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from dflowctl import expr
-from dflowctl.argo import FAILED_OR_ERROR, node_id, parse_duration, pod_name, rfc3339
+from dflowctl.argo import FAILED_OR_ERROR, TEMPLATE_KINDS, node_id, parse_duration, pod_name, rfc3339
 from dflowctl.engines.local.artifacts import LocalRepository, UnpackCache, default_key, temp_dir
 from dflowctl.engines.local.records import RunDir
 from dflowctl.engines.local.scope import ArtifactScope, Scope, TemplateError, param_string, walk_strings
@@ -32,18 +32,6 @@ from dflowctl.engines.local.slots import Slots
 from dflowctl.engines.local.status import NodeBook, StatusWriter
 
 LEAF_KINDS = ("container", "script")
-KINDS = (
-    "container",
-    "script",
-    "steps",
-    "dag",
-    "suspend",
-    "resource",
-    "containerSet",
-    "data",
-    "http",
-    "plugin",
-)
 SUCCESSFUL = frozenset({"Succeeded", "Skipped"})
 _FROM_TAG = re.compile(r"^\s*\{\{\s*([^{}]+?)\s*\}\}\s*$")
 
@@ -475,7 +463,7 @@ class Controller:
         boundary: str | None,
         retries: int | None,
     ) -> dict[str, Any] | None:
-        kind = next((k for k in KINDS if tmpl.get(k) is not None), None)
+        kind = next((k for k in TEMPLATE_KINDS if tmpl.get(k) is not None), None)
         inputs = tmpl.get("inputs")
         if kind in LEAF_KINDS:
             return self.run_pod(name, display, tmpl_name, tmpl, boundary, retries)
@@ -736,8 +724,8 @@ def _upsert(items: list[dict[str, Any]], entry: dict[str, Any]) -> None:
 
 def _merge_defaults(defaults: Mapping[str, Any], tmpl: Mapping[str, Any]) -> dict[str, Any]:
     """``spec.templateDefaults`` under a template (the template wins, maps merge)."""
-    kind = next((k for k in KINDS if tmpl.get(k) is not None), None)
-    out = {k: copy.deepcopy(v) for k, v in defaults.items() if k not in KINDS or k == kind}
+    kind = next((k for k in TEMPLATE_KINDS if tmpl.get(k) is not None), None)
+    out = {k: copy.deepcopy(v) for k, v in defaults.items() if k not in TEMPLATE_KINDS or k == kind}
     for key, val in tmpl.items():
         if isinstance(val, Mapping) and isinstance(out.get(key), Mapping):
             out[key] = _merge_defaults(out[key], val)
