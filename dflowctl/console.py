@@ -450,16 +450,9 @@ def print_object(obj: Any, fmt: str) -> None:
 def dump_object(obj: Any, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n"
-    from io import StringIO
+    from dflowctl.render.dump import dump_yaml
 
-    from ruamel.yaml import YAML
-
-    yaml = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = False
-    yaml.sort_base_mapping_type_on_output = False  # type: ignore[assignment]
-    buf = StringIO()
-    yaml.dump(json.loads(json.dumps(obj, default=str)), buf)
-    return buf.getvalue()
+    return dump_yaml(json.loads(json.dumps(obj, default=str)))
 
 
 def print_run_detail(workflow: Mapping[str, Any], flags: str = "") -> None:

@@ -113,16 +113,11 @@ def write_atomic(path: Path, data: str | bytes) -> None:
 
 
 def write_yaml(path: Path, data: Any) -> None:
-    import io
+    """JSON-shaped ``data`` as block YAML, written atomically (the renderer's emitter:
+    a general YAML library takes seconds on a large manifest)."""
+    from dflowctl.render.dump import dump_yaml
 
-    from ruamel.yaml import YAML
-
-    yaml = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = False
-    yaml.sort_base_mapping_type_on_output = False  # type: ignore[attr-defined,assignment]
-    buf = io.StringIO()
-    yaml.dump(data, buf)
-    write_atomic(path, buf.getvalue())
+    write_atomic(path, dump_yaml(data))
 
 
 def read_yaml(path: Path) -> Any:
