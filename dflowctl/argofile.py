@@ -19,14 +19,14 @@ from dflowctl.argo import TEMPLATE_KINDS
 from dflowctl.errors import Diagnostic, Location, NotSupportedError, SpecError
 from dflowctl.spec.load import YamlDocument, load_yaml
 from dflowctl.spec.locate import PathItem, Source
+from dflowctl.spec.values import ARGO_NAME as NAME_RE
+from dflowctl.spec.values import MAX_ARGO_NAME as MAX_NAME
 
 API_VERSION = "argoproj.io/v1alpha1"
 KIND = "Workflow"
-# workflow/validate/validate.go: template, step and task names; parameter and artifact names
-NAME_RE = re.compile(r"^[a-zA-Z0-9][-a-zA-Z0-9]*$")
+# workflow/validate/validate.go: parameter and artifact names (template/step/task names: spec.values)
 PARAM_RE = re.compile(r"^[-a-zA-Z0-9_]+$")
 OBJECT_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-MAX_NAME = 128
 MAX_OBJECT_NAME = 63
 
 
