@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dflowctl.argo.phases import FAILED_OR_ERROR
 from dflowctl.engines import Engine, LogLine, RunOptions, Workflow, get_engine
 from dflowctl.errors import EXIT_FAILED, EXIT_OK, UsageError
 from dflowctl.settings import Settings
@@ -204,12 +205,7 @@ def submit(engine: Engine, prepared: Prepared, options: RunOptions) -> Workflow:
 def exit_code(workflow: Mapping[str, Any]) -> int:
     """0 unless the run ended Failed or Error (a run still going counts as 0)."""
     phase = (workflow.get("status") or {}).get("phase")
-    return EXIT_FAILED if phase in ("Failed", "Error") else EXIT_OK
-
-
-def is_finished(workflow: Mapping[str, Any]) -> bool:
-    status = workflow.get("status") or {}
-    return bool(status.get("finishedAt")) or status.get("phase") in ("Succeeded", "Failed", "Error")
+    return EXIT_FAILED if phase in FAILED_OR_ERROR else EXIT_OK
 
 
 def logs(engine: Engine, name: str, step: str | None = None, follow: bool = False) -> Iterator[LogLine]:

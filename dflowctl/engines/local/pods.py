@@ -728,7 +728,7 @@ def _take(plan: _Plan, name: str, found: Path, how: str, taken: list[Path]) -> P
         if not _in_root(plan, found):  # never hand out a host path to be moved (it once was /etc)
             raise OSError(f"{found} is not inside the pod's root")
         return found
-    if name in ("", ".", "..") or "/" in name or "\0" in name:  # it names a folder of ours
+    if not is_plain_name(name):  # it names a folder of ours
         raise OSError(f"invalid output artifact name {name!r}")
     dest = plan.root.parent / ".outputs" / name / (found.name or "root")
     artifacts.remove(dest)
