@@ -192,10 +192,8 @@ def load_argo_file(
 
 
 def run_options(prepared: Prepared, options: RunOptions) -> RunOptions:
-    extra = {**(options.extra or {})}
-    if prepared.source_archives:
-        extra["source_archives"] = dict(prepared.source_archives)
-    return replace(options, base_dir=prepared.base_dir, extra=extra)
+    archives = {**options.source_archives, **prepared.source_archives}
+    return replace(options, base_dir=prepared.base_dir, source_archives=archives)
 
 
 def submit(engine: Engine, prepared: Prepared, options: RunOptions) -> Workflow:

@@ -70,7 +70,6 @@ _HASH_LENGTH = 10
 _MAX_POD_PREFIX = _MAX_K8S_NAME - _HASH_LENGTH - 1  # 242
 
 
-
 def fnv32a(text: str) -> int:
     """The 32-bit FNV-1a hash of the UTF-8 bytes of ``text`` (Go's hash/fnv New32a)."""
     h = 0x811C9DC5

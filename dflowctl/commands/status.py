@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from dflowctl.argo.phases import is_finished
 from dflowctl.commands._common import (
     CONTEXT_OPT,
     ENGINE_OPT,
@@ -16,7 +17,6 @@ from dflowctl.commands._common import (
     interruptible,
     settings_from,
 )
-from dflowctl.argo.phases import is_finished
 from dflowctl.errors import UsageError
 
 

@@ -23,10 +23,19 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from dflowctl.argo import COMPLETED_LABEL, FAILED_OR_ERROR, PHASE_LABEL, WORKFLOW_FINAL, Phase, is_finished, pod_name
+from dflowctl.argo import (
+    COMPLETED_LABEL,
+    FAILED_OR_ERROR,
+    PHASE_LABEL,
+    WORKFLOW_FINAL,
+    Phase,
+    is_finished,
+    pod_name,
+)
 from dflowctl.engines import ArtifactStore, LogLine, OnUpdate, RunOptions, Workflow
 from dflowctl.errors import ClusterError, EngineError, NotFoundError, UsageError
 from dflowctl.kube import KubeClient, WatchExpired, is_connection_error, stream_lines
+from dflowctl.settings import Settings
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 SUBMISSION_LABEL = "dflowctl.io/submission"
@@ -154,25 +163,24 @@ class ArgoEngine:
 
     name = "argo"
 
-    def __init__(self, settings: Any = None, *, kube: KubeClient | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, kube: KubeClient | None = None) -> None:
         self.settings = settings
         self.kube = kube or KubeClient(settings)
 
     # -- submit ------------------------------------------------------------------------------
 
     def submit(self, manifest: Workflow, options: RunOptions) -> Workflow:
-        extra = dict(options.extra or {})
         body = copy.deepcopy(dict(manifest))
         meta = body.setdefault("metadata", {})
         labels = meta.setdefault("labels", {})
         labels.setdefault(MANAGED_BY, "dflowctl")
         meta.pop("namespace", None)
-        if extra.get("dry_run"):
+        if options.dry_run:
             meta["namespace"] = self.kube.namespace
             return body
-        if extra.get("server_dry_run"):
+        if options.server_dry_run:
             return self.kube.create_workflow(body, dry_run=True)
-        self._upload_sources(body, extra.get("source_archives") or {})
+        self._upload_sources(body, options.source_archives)
         created = self._create(body)
         if not options.wait:
             return created
@@ -457,10 +465,9 @@ class ArgoEngine:
         return decode_nodes(self.kube.patch_workflow(name, {"spec": {"shutdown": strategy}}))
 
     def retry(self, name: str, options: RunOptions) -> Workflow:
-        extra = dict(options.extra or {})
         wf = self.get_run(name)
         phase = (wf.get("status") or {}).get("phase")
-        if extra.get("resubmit"):
+        if options.resubmit:
             created = self._create(resubmit_manifest(wf))
             if not options.wait:
                 return created

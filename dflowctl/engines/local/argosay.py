@@ -22,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+
 class ArgosayError(Exception):
     pass
 
