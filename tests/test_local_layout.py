@@ -79,7 +79,7 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
 
 def test_no_import_cycle_between_engine_modules() -> None:
     graph = _graph()
-    assert f"{PREFIX}.controller" in graph and graph[f"{PREFIX}.controller"]
+    assert graph.get(f"{PREFIX}.controller")  # the walk sees imports at all
     assert _cycle(graph) is None, " -> ".join(_cycle(graph) or [])
 
 
