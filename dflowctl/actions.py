@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from dflowctl.argo.phases import FAILED_OR_ERROR
 from dflowctl.engines import Engine, LogLine, RunOptions, Workflow, get_engine
 from dflowctl.errors import EXIT_FAILED, EXIT_OK, UsageError
 from dflowctl.settings import Settings
@@ -191,10 +192,8 @@ def load_argo_file(
 
 
 def run_options(prepared: Prepared, options: RunOptions) -> RunOptions:
-    extra = {**(options.extra or {})}
-    if prepared.source_archives:
-        extra["source_archives"] = dict(prepared.source_archives)
-    return replace(options, base_dir=prepared.base_dir, extra=extra)
+    archives = {**options.source_archives, **prepared.source_archives}
+    return replace(options, base_dir=prepared.base_dir, source_archives=archives)
 
 
 def submit(engine: Engine, prepared: Prepared, options: RunOptions) -> Workflow:
@@ -204,12 +203,7 @@ def submit(engine: Engine, prepared: Prepared, options: RunOptions) -> Workflow:
 def exit_code(workflow: Mapping[str, Any]) -> int:
     """0 unless the run ended Failed or Error (a run still going counts as 0)."""
     phase = (workflow.get("status") or {}).get("phase")
-    return EXIT_FAILED if phase in ("Failed", "Error") else EXIT_OK
-
-
-def is_finished(workflow: Mapping[str, Any]) -> bool:
-    status = workflow.get("status") or {}
-    return bool(status.get("finishedAt")) or status.get("phase") in ("Succeeded", "Failed", "Error")
+    return EXIT_FAILED if phase in FAILED_OR_ERROR else EXIT_OK
 
 
 def logs(engine: Engine, name: str, step: str | None = None, follow: bool = False) -> Iterator[LogLine]:

@@ -24,9 +24,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from dflowctl.argo.phases import FAILED_OR_ERROR, FULFILLED, Phase
 from dflowctl.tree import (
-    FAILED_PHASES,
-    FINISHED_PHASES,
     GROUP_TYPES,
     OutputItem,
     TreeNode,
@@ -95,7 +94,7 @@ def workflow_name(workflow: Mapping[str, Any]) -> str:
 
 
 def workflow_phase(workflow: Mapping[str, Any]) -> str:
-    return str((workflow.get("status") or {}).get("phase") or "Pending")
+    return str((workflow.get("status") or {}).get("phase") or Phase.PENDING)
 
 
 # ---------------------------------------------------------------- the step table
@@ -125,7 +124,7 @@ def _collapse(children: list[TreeNode], limit: int | None) -> list[TreeNode | st
 
     def rank(item: tuple[int, TreeNode]) -> tuple[int, int]:
         pos, c = item
-        if c.phase not in FINISHED_PHASES or c.phase in FAILED_PHASES:
+        if c.phase not in FULFILLED or c.phase in FAILED_OR_ERROR:
             return (0, pos)
         if not _LOOP_ITEM.match(c.display_name):
             return (1, -pos)
@@ -271,9 +270,9 @@ class PlainEvents:
         for nid, raw in ((workflow.get("status") or {}).get("nodes") or {}).items():
             if nid == name or raw.get("type") in GROUP_TYPES:
                 continue
-            phase = str(raw.get("phase") or "Pending")
+            phase = str(raw.get("phase") or Phase.PENDING)
             before = self.seen.get(nid)
-            if before == phase or (phase == "Pending" and before is None):
+            if before == phase or (phase == Phase.PENDING and before is None):
                 continue
             self.seen[nid] = phase
             node = make_node(nid, raw)
@@ -290,7 +289,7 @@ class PlainEvents:
     @staticmethod
     def _event(path: str, node: TreeNode) -> str:
         parts = [path, node.phase]
-        if node.phase in FINISHED_PHASES:
+        if node.phase in FULFILLED:
             dur = format_span(node.started_at, node.finished_at)
             if dur:
                 parts.append(dur)
@@ -371,15 +370,15 @@ def failure_lines(root: TreeNode, limit: int = 10, flags: str = "") -> list[str]
                 continue
             path = paths.get(child.id, child.display_name)
             attempts = [c for c in child.children if c.is_leaf_kind] if child.type == "Retry" else []
-            if (attempts or child.is_leaf_kind) and child.phase in FAILED_PHASES:
+            if (attempts or child.is_leaf_kind) and child.phase in FAILED_OR_ERROR:
                 failed.append(path)
-            if attempts and child.phase in FAILED_PHASES:
+            if attempts and child.phase in FAILED_OR_ERROR:
                 last = attempts[-1]
                 msg = f": {_message(last)}" if last.message else ""
                 lines.append(
                     f"  {ICONS[child.phase]} {path} {child.phase}{msg} (after {len(attempts)} attempts)"
                 )
-            elif child.is_leaf_kind and child.phase in FAILED_PHASES:
+            elif child.is_leaf_kind and child.phase in FAILED_OR_ERROR:
                 msg = f": {_message(child)}" if child.message else ""
                 lines.append(f"  {ICONS[child.phase]} {path} {child.phase}{msg}")
             else:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dflowctl.errors import ClusterError, NotFoundError
+from dflowctl.settings import Settings
 
 ARGO_GROUP = "argoproj.io"
 ARGO_VERSION = "v1alpha1"
@@ -113,10 +114,11 @@ def _status_body(err: Any) -> dict[str, Any]:
 class KubeClient:
     """One API client for one command. Cheap to build; the config is read once."""
 
-    def __init__(self, settings: Any = None) -> None:
-        self._kubeconfig: str | None = getattr(settings, "kubeconfig", None)
-        self._context: str | None = getattr(settings, "context", None)
-        self._flag_namespace: str | None = getattr(settings, "namespace", None)
+    def __init__(self, settings: Settings | None = None) -> None:
+        settings = settings or Settings()
+        self._kubeconfig: str | None = settings.kubeconfig
+        self._context: str | None = settings.context
+        self._flag_namespace: str | None = settings.namespace
         self._api: Any = None
         self._ctx_namespace: str | None = None
         self._loaded = False

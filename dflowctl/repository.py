@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from dflowctl.errors import NotFoundError, StorageError
+from dflowctl.settings import Settings
 
 CONFIGMAP = "artifact-repositories"
 DEFAULT_ANNOTATION = "workflows.argoproj.io/default-artifact-repository"
@@ -156,14 +157,15 @@ def _s3_block(repo: Mapping[str, Any], where: str) -> dict[str, Any] | None:
 
 
 def resolve_repository(
-    workflow: Mapping[str, Any], settings: Any = None, kube: KubeReader | None = None
+    workflow: Mapping[str, Any], settings: Settings | None = None, kube: KubeReader | None = None
 ) -> S3Repository:
     """The S3 repository of ``workflow`` (an Argo Workflow object), see the module doc."""
+    settings = settings or Settings()
     meta = workflow.get("metadata") or {}
     status = workflow.get("status") or {}
     spec = workflow.get("spec") or {}
     run = meta.get("name") or "this run"
-    namespace = meta.get("namespace") or getattr(settings, "namespace", None) or DEFAULT_NAMESPACE
+    namespace = meta.get("namespace") or settings.namespace or DEFAULT_NAMESPACE
     ref = status.get("artifactRepositoryRef") or {}
 
     layers: list[tuple[dict[str, Any], str]] = []
@@ -180,8 +182,8 @@ def resolve_repository(
         return bool(s3.get("endpoint") and s3.get("bucket") and has_creds)
 
     merged = _merge(layers)
-    user_creds = bool(getattr(settings, "s3_access_key", None) and getattr(settings, "s3_secret_key", None))
-    user_target = bool(getattr(settings, "s3_endpoint", None) and getattr(settings, "s3_bucket", None))
+    user_creds = bool(settings.s3_access_key and settings.s3_secret_key)
+    user_target = bool(settings.s3_endpoint and settings.s3_bucket)
     if not (complete(merged) or (user_creds and user_target) or (user_creds and merged.get("endpoint"))):
         cm_ns = ref.get("namespace") or namespace
         cm_name = ref.get("configMap") or CONFIGMAP
@@ -197,7 +199,7 @@ def resolve_repository(
                 layers.append((block, found[1]))
         merged = _merge(layers)
 
-    if "__kind__" in merged and not getattr(settings, "s3_endpoint", None):
+    if "__kind__" in merged and not settings.s3_endpoint:
         raise StorageError(
             f"the artifact repository of {run} is not S3 ({merged['__kind__']}, from {merged['__where__']})",
             hint="dflowctl reads S3/MinIO; set DFLOWCTL_S3_ENDPOINT and DFLOWCTL_S3_BUCKET to use one",
@@ -218,15 +220,15 @@ def _merge(layers: list[tuple[dict[str, Any], str]]) -> dict[str, Any]:
 
 
 def _finish(
-    s3: dict[str, Any], settings: Any, kube: KubeReader | None, namespace: str, run: str
+    s3: dict[str, Any], settings: Settings, kube: KubeReader | None, namespace: str, run: str
 ) -> S3Repository:
     origin = s3.get("__origin__", "settings")
-    endpoint_raw = getattr(settings, "s3_endpoint", None)
+    endpoint_raw = settings.s3_endpoint
     if endpoint_raw:
         origin = "settings"
     else:
         endpoint_raw = s3.get("endpoint")
-    bucket = getattr(settings, "s3_bucket", None) or s3.get("bucket")
+    bucket = settings.s3_bucket or s3.get("bucket")
     if not endpoint_raw or not bucket:
         missing = "endpoint" if not endpoint_raw else "bucket"
         raise StorageError(
@@ -235,12 +237,12 @@ def _finish(
             f"{CONFIGMAP} ConfigMap in namespace {namespace}",
         )
     endpoint, scheme_secure = split_endpoint(str(endpoint_raw))
-    secure = getattr(settings, "s3_secure", None)
+    secure = settings.s3_secure
     if secure is None:
         secure = scheme_secure if scheme_secure is not None else not bool(s3.get("insecure", False))
-    region = getattr(settings, "s3_region", None) or s3.get("region") or None
-    access = getattr(settings, "s3_access_key", None)
-    secret = getattr(settings, "s3_secret_key", None)
+    region = settings.s3_region or s3.get("region") or None
+    access = settings.s3_access_key
+    secret = settings.s3_secret_key
     if not (access and secret):
         if s3.get("useSDKCreds") and not (s3.get("accessKeySecret") or s3.get("secretKeySecret")):
             import os

@@ -37,6 +37,7 @@ from typing import Any
 from dflowctl import archive
 from dflowctl.errors import DflowctlError, StorageError, UsageError
 from dflowctl.repository import S3Repository, resolve_repository
+from dflowctl.settings import Settings
 
 CHUNK = 1024 * 1024
 PART_SUFFIX = ".dflowctl-part-"
@@ -647,7 +648,7 @@ def _multipart_etag(path: Path, part_size: int) -> str:
 
 
 def store_for_run(
-    workflow: Mapping[str, Any], settings: Any = None, kube: Any = None, **kwargs: Any
+    workflow: Mapping[str, Any], settings: Settings | None = None, kube: Any = None, **kwargs: Any
 ) -> S3Store:
     """The S3 store holding ``workflow``'s artifacts (see ``dflowctl.repository``)."""
     return S3Store(resolve_repository(workflow, settings, kube), **kwargs)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
-FINISHED_PHASES = frozenset({"Succeeded", "Failed", "Error", "Skipped", "Omitted"})
-FAILED_PHASES = frozenset({"Failed", "Error"})
+from dflowctl.argo.phases import FULFILLED, Phase
+from dflowctl.argo.times import parse_rfc3339_time
+
 HIDDEN_TYPES = frozenset({"StepGroup"})
 GROUP_TYPES = frozenset({"Steps", "StepGroup", "DAG", "TaskGroup", "Retry"})
 
@@ -50,12 +51,9 @@ def parse_time(text: str | None) -> datetime | None:
     if not text:
         return None
     try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        return parse_rfc3339_time(text)
     except ValueError:
         return None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=timezone.utc)
-    return value
 
 
 def duration_seconds(started: str | None, finished: str | None, now: datetime | None = None) -> float | None:
@@ -110,7 +108,7 @@ def make_node(node_id: str, raw: Mapping[str, Any]) -> TreeNode:
         name=str(raw.get("name") or node_id),
         display_name=str(raw.get("displayName") or raw.get("name") or node_id),
         type=str(raw.get("type") or ""),
-        phase=str(raw.get("phase") or "Pending"),
+        phase=str(raw.get("phase") or Phase.PENDING),
         template=raw.get("templateName"),
         started_at=raw.get("startedAt") or None,
         finished_at=raw.get("finishedAt") or None,
@@ -257,7 +255,7 @@ def progress(workflow: Mapping[str, Any]) -> tuple[int, int]:
         done, total = text.split("/")
         return int(done), int(total)
     pods = [n for n in (status.get("nodes") or {}).values() if n.get("type") == "Pod"]
-    return sum(1 for n in pods if n.get("phase") in FINISHED_PHASES), len(pods)
+    return sum(1 for n in pods if n.get("phase") in FULFILLED), len(pods)
 
 
 @dataclass(frozen=True)

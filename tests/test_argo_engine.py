@@ -131,10 +131,10 @@ def test_list_uses_a_label_selector_and_ignores_other_workflows(fake_kube: FakeK
 
 def test_dry_run_creates_nothing_and_server_dry_run_asks_the_server(fake_kube: FakeKube) -> None:
     eng = engine_for(fake_kube)
-    local = eng.submit(MANIFEST, RunOptions(wait=False, extra={"dry_run": True}))
+    local = eng.submit(MANIFEST, RunOptions(wait=False, dry_run=True))
     assert local["metadata"]["namespace"] == "argo" and "name" not in local["metadata"]
     assert fake_kube.requests_matching("POST") == 0
-    server = eng.submit(MANIFEST, RunOptions(wait=False, extra={"server_dry_run": True}))
+    server = eng.submit(MANIFEST, RunOptions(wait=False, server_dry_run=True))
     assert server["metadata"]["name"].startswith("hello-")
     assert fake_kube.requests_matching("dryRun=All") == 1
     assert fake_kube.store.items("workflows", NAMESPACE) == []
@@ -474,7 +474,7 @@ def test_retry_keeps_compressed_nodes_compressed(fake_kube: FakeKube) -> None:
 
 def test_resubmit_creates_a_new_run(fake_kube: FakeKube) -> None:
     fake_kube.store.put("workflows", NAMESPACE, failed_run())
-    out = engine_for(fake_kube).retry("r", RunOptions(wait=False, extra={"resubmit": True}))
+    out = engine_for(fake_kube).retry("r", RunOptions(wait=False, resubmit=True))
     assert out["metadata"]["name"].startswith("r-") and "status" not in out
     assert out["metadata"]["labels"]["workflows.argoproj.io/resubmitted-from-workflow"] == "r"
     assert "shutdown" not in out["spec"]

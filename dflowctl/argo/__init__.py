@@ -7,20 +7,43 @@ with ``POD_NAMES=v2``, ``wfv1.NodePhase``, Go's ``time.ParseDuration``).
 
 from __future__ import annotations
 
-import re
-import time
-from datetime import datetime, timezone
+from dflowctl.argo.phases import (
+    COMPLETED_LABEL,
+    FAILED_OR_ERROR,
+    FULFILLED,
+    SUCCESSFUL,
+    WORKFLOW_FINAL,
+    Phase,
+    is_finished,
+    is_fulfilled,
+)
+from dflowctl.argo.times import (
+    go_duration,
+    is_go_duration,
+    parse_duration,
+    parse_rfc3339,
+    parse_rfc3339_time,
+    rfc3339,
+)
 
 __all__ = [
     "COMPLETED_LABEL",
     "FAILED_OR_ERROR",
     "FULFILLED",
     "PHASE_LABEL",
+    "SUCCESSFUL",
     "TEMPLATE_KINDS",
+    "WORKFLOW_FINAL",
+    "Phase",
     "fnv32a",
+    "go_duration",
+    "is_finished",
+    "is_fulfilled",
+    "is_go_duration",
     "node_id",
     "parse_duration",
     "parse_rfc3339",
+    "parse_rfc3339_time",
     "pod_name",
     "rfc3339",
 ]
@@ -40,16 +63,11 @@ TEMPLATE_KINDS = (
 )
 
 PHASE_LABEL = "workflows.argoproj.io/phase"
-COMPLETED_LABEL = "workflows.argoproj.io/completed"
 
 # Kubernetes resource names are at most 253 characters; Argo keeps room for "-<hash>".
 _MAX_K8S_NAME = 253
 _HASH_LENGTH = 10
 _MAX_POD_PREFIX = _MAX_K8S_NAME - _HASH_LENGTH - 1  # 242
-
-FAILED_OR_ERROR = frozenset({"Failed", "Error"})
-# A node is "fulfilled" (will not change any more) in these phases.
-FULFILLED = frozenset({"Succeeded", "Failed", "Error", "Skipped", "Omitted"})
 
 
 def fnv32a(text: str) -> int:
@@ -79,61 +97,3 @@ def pod_name(wf_name: str, template_name: str, node_name: str) -> str:
     prefix = f"{wf_name}-{template_name}" if template_name else wf_name
     prefix = prefix[:_MAX_POD_PREFIX]
     return f"{prefix}-{fnv32a(node_name)}"
-
-
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-_UNIT_SECONDS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "μs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
-
-
-def parse_duration(value: str | int | float) -> float:
-    """Seconds in an Argo duration: Go's ``time.ParseDuration`` ("90s", "1m30s", "1.5h").
-
-    A bare number counts as seconds, as Argo does for ``activeDeadlineSeconds``,
-    ``timeout`` and backoff ``duration``. Raises ``ValueError`` on anything else.
-    """
-    if isinstance(value, bool):
-        raise ValueError(f"invalid duration {value!r}")
-    if isinstance(value, (int, float)):
-        return float(value)
-    text = str(value).strip()
-    if re.fullmatch(r"[-+]?\d+(\.\d+)?", text):
-        return float(text)
-    sign = 1.0
-    if not text:
-        raise ValueError(f"invalid duration {value!r}")
-    if text[0] in "+-":
-        sign = -1.0 if text[0] == "-" else 1.0
-        text = text[1:]
-    if text == "0":
-        return 0.0
-    pos = 0
-    total = 0.0
-    while pos < len(text):
-        match = _DURATION_PART.match(text, pos)
-        if match is None:
-            raise ValueError(f"invalid duration {value!r}")
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        pos = match.end()
-    if pos == 0:
-        raise ValueError(f"invalid duration {value!r}")
-    return sign * total
-
-
-def rfc3339(epoch: float | None = None) -> str:
-    """A Kubernetes ``metav1.Time`` as JSON: UTC, whole seconds, ``Z`` suffix."""
-    moment = time.time() if epoch is None else epoch
-    return datetime.fromtimestamp(int(moment), tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_rfc3339(text: str) -> float:
-    """Seconds since the epoch of a time written by :func:`rfc3339`."""
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc).timestamp()

@@ -64,8 +64,9 @@ def register(app: typer.Typer) -> None:
         do_wait = default_wait(settings.engine) if wait is None else wait
 
         def start(on_update: OnUpdate | None) -> Workflow:
-            extra = {"resubmit": True} if resubmit else None
-            options = RunOptions(wait=do_wait, parallelism=parallelism, on_update=on_update, extra=extra)
+            options = RunOptions(
+                wait=do_wait, parallelism=parallelism, on_update=on_update, resubmit=resubmit
+            )
             return eng.retry(name, options)
 
         flags = address_flags(engine, namespace, kubeconfig, context)

@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
                 return 0
             eng = actions.make_engine(settings)
             if server_dry_run:
-                options = RunOptions(wait=False, extra={"server_dry_run": True})
+                options = RunOptions(wait=False, server_dry_run=True)
                 console.print_object(
                     actions.submit(eng, prepared, options), "json" if fmt == "json" else "yaml"
                 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from dflowctl.argo.phases import is_finished
 from dflowctl.commands._common import (
     CONTEXT_OPT,
     ENGINE_OPT,
@@ -45,7 +46,7 @@ def register(app: typer.Typer) -> None:
                 console.print_object(runs, fmt)
             return 0
         workflow = eng.get_run(name)
-        if watch and not actions.is_finished(workflow):
+        if watch and not is_finished(workflow):
             following = Following(name)
             if fmt == "table":
                 with interruptible(following), console.RunView() as view:

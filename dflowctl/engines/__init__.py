@@ -10,11 +10,12 @@ registry; heavy modules (kubernetes, minio) are imported only when the
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from dflowctl.errors import UsageError
+from dflowctl.settings import Settings
 
 Workflow = dict[str, Any]  # an Argo Workflow object: apiVersion, kind, metadata, spec, status
 OnUpdate = Callable[[Workflow], None]
@@ -37,7 +38,11 @@ class RunOptions:
     parallelism: int | None = None  # local: processes at once (default: CPU count)
     on_update: OnUpdate | None = None  # called with the whole Workflow object on every change
     base_dir: Path | None = None  # where relative workflow-artifact paths are resolved
-    extra: Mapping[str, Any] | None = None  # engine-specific (e.g. dry_run, server_dry_run)
+    # artifact-repository key -> local archive file to upload before the run (op sources)
+    source_archives: Mapping[str, Path] = field(default_factory=dict)
+    dry_run: bool = False  # argo: the object that would be submitted, nothing sent
+    server_dry_run: bool = False  # argo: the API server checks it (dryRun=All), nothing created
+    resubmit: bool = False  # argo retry: a new workflow from the old one's spec
 
 
 class ArtifactStore(Protocol):
@@ -88,7 +93,7 @@ class Engine(Protocol):
     def delete(self, name: str) -> None: ...
 
 
-def get_engine(name: str, settings: Any = None) -> Engine:
+def get_engine(name: str, settings: Settings | None = None) -> Engine:
     """The engine called ``name`` ("local" or "argo")."""
     if name == "local":
         from dflowctl.engines.local import LocalEngine

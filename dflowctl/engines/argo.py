@@ -23,26 +23,28 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from dflowctl.argo import COMPLETED_LABEL, PHASE_LABEL, pod_name
+from dflowctl.argo import (
+    COMPLETED_LABEL,
+    FAILED_OR_ERROR,
+    PHASE_LABEL,
+    WORKFLOW_FINAL,
+    Phase,
+    is_finished,
+    pod_name,
+)
 from dflowctl.engines import ArtifactStore, LogLine, OnUpdate, RunOptions, Workflow
 from dflowctl.errors import ClusterError, EngineError, NotFoundError, UsageError
 from dflowctl.kube import KubeClient, WatchExpired, is_connection_error, stream_lines
+from dflowctl.settings import Settings
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 SUBMISSION_LABEL = "dflowctl.io/submission"
 POD_NAME_FORMAT = "workflows.argoproj.io/pod-name-format"
-TERMINAL = frozenset({"Succeeded", "Failed", "Error"})
-RETRYABLE_NODE = frozenset({"Failed", "Error", "Omitted"})
+RETRYABLE_NODE = FAILED_OR_ERROR | {Phase.OMITTED}
 
 
 class WorkflowRejectedError(ClusterError):
     """The Argo controller refused the workflow (``status.message: invalid spec: …``)."""
-
-
-def is_finished(wf: Mapping[str, Any]) -> bool:
-    status = wf.get("status") or {}
-    labels = (wf.get("metadata") or {}).get("labels") or {}
-    return bool(status.get("finishedAt")) or labels.get(COMPLETED_LABEL) == "true"
 
 
 def decode_nodes(wf: Workflow) -> Workflow:
@@ -115,7 +117,7 @@ def retry_patch(wf: Workflow, *, compressed: bool = False) -> dict[str, Any]:
         changes[nid] = None
     for nid in reset - drop:
         node = nodes[nid]
-        changes[nid] = {"phase": "Running", "finishedAt": None, "message": None}
+        changes[nid] = {"phase": Phase.RUNNING.value, "finishedAt": None, "message": None}
         kept = [c for c in node.get("children") or [] if c not in drop]
         if kept != (node.get("children") or []):
             changes[nid]["children"] = kept
@@ -123,10 +125,10 @@ def retry_patch(wf: Workflow, *, compressed: bool = False) -> dict[str, Any]:
     patch: dict[str, Any] = {
         "metadata": {
             "resourceVersion": meta.get("resourceVersion"),
-            "labels": {COMPLETED_LABEL: "false", PHASE_LABEL: "Running"},
+            "labels": {COMPLETED_LABEL: "false", PHASE_LABEL: Phase.RUNNING.value},
         },
         "spec": {"shutdown": None},
-        "status": {"phase": "Running", "finishedAt": None, "message": None},
+        "status": {"phase": Phase.RUNNING.value, "finishedAt": None, "message": None},
     }
     if compressed:
         merged = {k: v for k, v in nodes.items() if k not in drop}
@@ -161,25 +163,24 @@ class ArgoEngine:
 
     name = "argo"
 
-    def __init__(self, settings: Any = None, *, kube: KubeClient | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, *, kube: KubeClient | None = None) -> None:
         self.settings = settings
         self.kube = kube or KubeClient(settings)
 
     # -- submit ------------------------------------------------------------------------------
 
     def submit(self, manifest: Workflow, options: RunOptions) -> Workflow:
-        extra = dict(options.extra or {})
         body = copy.deepcopy(dict(manifest))
         meta = body.setdefault("metadata", {})
         labels = meta.setdefault("labels", {})
         labels.setdefault(MANAGED_BY, "dflowctl")
         meta.pop("namespace", None)
-        if extra.get("dry_run"):
+        if options.dry_run:
             meta["namespace"] = self.kube.namespace
             return body
-        if extra.get("server_dry_run"):
+        if options.server_dry_run:
             return self.kube.create_workflow(body, dry_run=True)
-        self._upload_sources(body, extra.get("source_archives") or {})
+        self._upload_sources(body, options.source_archives)
         created = self._create(body)
         if not options.wait:
             return created
@@ -223,7 +224,7 @@ class ArgoEngine:
     def _raise_if_rejected(wf: Workflow) -> None:
         status = wf.get("status") or {}
         message = str(status.get("message") or "")
-        if status.get("phase") in ("Failed", "Error") and message.startswith("invalid spec"):
+        if status.get("phase") in FAILED_OR_ERROR and message.startswith("invalid spec"):
             name = wf["metadata"]["name"]
             raise WorkflowRejectedError(
                 f"the Argo controller rejected workflow {name}: {message}",
@@ -367,7 +368,7 @@ class ArgoEngine:
         wf = self.get_run(name)
         if not follow or is_finished(wf):
             for node in self._pod_nodes(wf, node_ids):
-                if node.get("phase") == "Pending" and not node.get("startedAt"):
+                if node.get("phase") == Phase.PENDING and not node.get("startedAt"):
                     continue
                 yield from self._read_log(wf, node, follow=False)
             return
@@ -378,7 +379,7 @@ class ArgoEngine:
         started: set[str] = set()
         wf = self.get_run(name)
         for node in self._pod_nodes(wf, node_ids):  # what has ended already comes first, in order
-            if node.get("phase") in TERMINAL:
+            if node.get("phase") in WORKFLOW_FINAL:
                 started.add(node["id"])
                 yield from self._read_log(wf, node, follow=False)
         if is_finished(wf):
@@ -397,7 +398,7 @@ class ArgoEngine:
 
         def on_update(wf: Workflow) -> None:
             for node in self._pod_nodes(wf, node_ids):
-                if node.get("phase") == "Pending" and not node.get("startedAt"):
+                if node.get("phase") == Phase.PENDING and not node.get("startedAt"):
                     continue
                 with lock:
                     if node["id"] in started:
@@ -434,7 +435,7 @@ class ArgoEngine:
             for line in self._read_log(wf, node, follow=True):
                 got = True
                 yield line
-            if got or node.get("phase") in TERMINAL:
+            if got or node.get("phase") in WORKFLOW_FINAL:
                 return
             time.sleep(0.2)
             try:
@@ -442,7 +443,7 @@ class ArgoEngine:
             except NotFoundError:
                 return
             node = dict((fresh.get("status") or {}).get("nodes", {}).get(node["id"]) or node, id=node["id"])
-            if node.get("phase") in TERMINAL:
+            if node.get("phase") in WORKFLOW_FINAL:
                 yield from self._read_log(fresh, node, follow=False)
                 return
 
@@ -464,15 +465,14 @@ class ArgoEngine:
         return decode_nodes(self.kube.patch_workflow(name, {"spec": {"shutdown": strategy}}))
 
     def retry(self, name: str, options: RunOptions) -> Workflow:
-        extra = dict(options.extra or {})
         wf = self.get_run(name)
         phase = (wf.get("status") or {}).get("phase")
-        if extra.get("resubmit"):
+        if options.resubmit:
             created = self._create(resubmit_manifest(wf))
             if not options.wait:
                 return created
             return self.watch(created["metadata"]["name"], options.on_update or (lambda _wf: None))
-        if not is_finished(wf) or phase not in ("Failed", "Error"):
+        if not is_finished(wf) or phase not in FAILED_OR_ERROR:
             raise UsageError(
                 f"workflow {name} is {phase or 'not finished'}: only a Failed or Error run can be retried",
                 hint="use --resubmit to run it again from the start",

@@ -20,10 +20,10 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from dflowctl.argo.phases import FULFILLED, Phase
 from dflowctl.expr.values import ExprError
 
-FINISHED_PHASES = frozenset({"Succeeded", "Failed", "Error", "Skipped", "Omitted"})
-PHASES = FINISHED_PHASES | {"Running", "Pending"}
+PHASES = frozenset(p.value for p in Phase)
 RESULTS = frozenset(
     {"Succeeded", "Failed", "Errored", "Skipped", "Omitted", "Daemoned", "AnySucceeded", "AllFailed"}
 )
@@ -52,7 +52,7 @@ class TaskResult:
 
     @property
     def fulfilled(self) -> bool:
-        return self.phase in FINISHED_PHASES or (self.daemoned and self.phase != "Pending")
+        return self.phase in FULFILLED or (self.daemoned and self.phase != "Pending")
 
     def result(self, name: str) -> bool:
         phase = self.phase

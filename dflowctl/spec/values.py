@@ -8,7 +8,8 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-DURATION = re.compile(r"^(?:(?:\d+(?:\.\d+)?|\.\d+)(?:ns|us|µs|ms|s|m|h))+$")
+from dflowctl.argo.times import is_go_duration
+
 QUANTITY = re.compile(r"^(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+|m|k|M|G|T|P|E|Ki|Mi|Gi|Ti|Pi|Ei)?$")
 ENTRYPOINT = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*$")
 ARGO_NAME = re.compile(r"^[a-zA-Z0-9][-a-zA-Z0-9]*$")
@@ -31,8 +32,9 @@ TYPE_WORDS = {
 
 
 def is_duration(text: str) -> bool:
-    """Go's ``time.ParseDuration`` syntax without sign: ``90s``, ``10m``, ``1h30m``, ``1.5h``."""
-    return bool(DURATION.match(text))
+    """Go's ``time.ParseDuration`` syntax without sign: ``90s``, ``10m``, ``1h30m``, ``1.5h``
+    (the one grammar: ``argo.times``)."""
+    return is_go_duration(text, signed=False)
 
 
 def is_quantity(text: str) -> bool:

@@ -169,7 +169,7 @@ class Controller:
                         wait=True,
                         parallelism=self.parallelism,
                         on_update=on_update,
-                        extra={"source_archives": inputs} if inputs else None,
+                        source_archives=inputs or {},
                     )
                     final = engine.submit(manifest, options)
         except DflowctlError as err:

@@ -1,8 +1,8 @@
 """A host stand-in for the ``argoproj/argosay:v2`` image's ``/argosay`` program.
 
 Argo's test image (test/e2e/images/argosay/v2) knows a few sub-commands; this
-script does the same with the standard library only (it runs as a pod's
-program, outside dflowctl's imports):
+script does the same with the standard library and ``dflowctl.argo`` only (it
+runs as a pod's program):
 
     argosay                          print "hello argo"
     argosay echo [TEXT [FILE]]       print TEXT, or write it to FILE (parents created)
@@ -18,12 +18,9 @@ An unknown sub-command or a failure prints the error and exits 1.
 from __future__ import annotations
 
 import os
-import re
 import sys
 import time
-
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
+from pathlib import Path
 
 
 class ArgosayError(Exception):
@@ -31,22 +28,20 @@ class ArgosayError(Exception):
 
 
 def parse_duration(text: str) -> float:
-    """Go's ``time.ParseDuration``: ``300ms``, ``1.5h``, ``2h45m``; a bare ``0`` is 0."""
-    s = text.strip()
-    sign = -1.0 if s.startswith("-") else 1.0
-    s = s.lstrip("+-")
-    if s == "0":
-        return 0.0
-    pos, total = 0, 0.0
-    while pos < len(s):
-        m = _PART.match(s, pos)
-        if m is None:
-            raise ArgosayError(f'time: invalid duration "{text}"')
-        total += float(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    if not s:
-        raise ArgosayError(f'time: invalid duration "{text}"')
-    return sign * total
+    """Go's ``time.ParseDuration``: ``300ms``, ``1.5h``, ``2h45m``; a bare ``0`` is 0.
+
+    The grammar is the package's one (``dflowctl.argo.times``); run as a pod's
+    program, this file finds the package two folders up."""
+    if __package__ in (None, ""):
+        root = str(Path(__file__).resolve().parents[3])
+        if root not in sys.path:
+            sys.path.insert(0, root)
+    from dflowctl.argo.times import go_duration
+
+    try:
+        return go_duration(text)
+    except ValueError:
+        raise ArgosayError(f'time: invalid duration "{text}"') from None
 
 
 def _read(path: str) -> str:

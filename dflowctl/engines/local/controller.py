@@ -4,54 +4,53 @@
 records every node in Argo's shape (``status.py``). Templates run as in Argo's
 ``executeTemplate``: arguments become inputs, inputs are substituted, a
 ``retryStrategy`` wraps attempts in a Retry node, and the template's kind
-decides: a Pod (a host process through the ``PodRunner``), Steps or a DAG
-(``flow.py``). Concurrency uses threads: one per running child node; pods are
-bounded by the runner (``--parallelism``) and by ``spec.parallelism``.
+decides: a Pod (``podnode.py``: a host process through the ``PodRunner``),
+Steps (``steps.py``) or a DAG (``dag.py``). The controller is the ``Runtime``
+(``runtime.py``) those semantics run against. Concurrency uses threads: one per
+running child node; pods are bounded by ``spec.parallelism`` and by the runner
+(``--parallelism``), which alone owns the host's limit.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import os
-import re
-import shutil
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from dflowctl import expr
-from dflowctl.argo import FAILED_OR_ERROR, TEMPLATE_KINDS, node_id, parse_duration, pod_name, rfc3339
-from dflowctl.engines.local.artifacts import LocalRepository, UnpackCache, default_key, temp_dir
+from dflowctl.argo import (
+    FAILED_OR_ERROR,
+    SUCCESSFUL,
+    TEMPLATE_KINDS,
+    node_id,
+    parse_duration,
+    parse_rfc3339,
+    pod_name,
+    rfc3339,
+)
+from dflowctl.engines.local.dag import run_dag
+from dflowctl.engines.local.podapi import PodRunnerLike
+from dflowctl.engines.local.podnode import PodNodes
 from dflowctl.engines.local.records import RunDir
-from dflowctl.engines.local.scope import ArtifactScope, Scope, TemplateError, param_string, walk_strings
+from dflowctl.engines.local.retry import execute_with_retries
+from dflowctl.engines.local.runtime import Node, stop_message
+from dflowctl.engines.local.scope import ArtifactScope, Scope, TemplateError, param_string
 from dflowctl.engines.local.slots import Slots
 from dflowctl.engines.local.status import NodeBook, StatusWriter
+from dflowctl.engines.local.steps import run_steps
+from dflowctl.engines.local.templates import locate_artifact, process_args, resolve_template, template_table
 
 LEAF_KINDS = ("container", "script")
-SUCCESSFUL = frozenset({"Succeeded", "Skipped"})
-_FROM_TAG = re.compile(r"^\s*\{\{\s*([^{}]+?)\s*\}\}\s*$")
 
-
-class PodRunnerLike(Protocol):
-    def run(self, req: Any, cancel: threading.Event) -> Any: ...
-
-    def kill_all(self) -> None: ...
-
-
-def stop_message(strategy: str) -> str:
-    return f"Stopped with strategy '{strategy}'"
-
-
-class Cancelled(Exception):
-    """The run is being stopped; no new node may start."""
+__all__ = ["Controller", "stop_message"]
 
 
 class Controller:
-    """Runs one Workflow object to the end. Not reusable."""
+    """Runs one Workflow object to the end. Not reusable. Implements ``runtime.Runtime``."""
 
     def __init__(
         self,
@@ -61,7 +60,6 @@ class Controller:
         *,
         on_update: Callable[[dict[str, Any]], None] | None = None,
         previous: Mapping[str, Any] | None = None,
-        request_factory: Callable[..., Any] | None = None,
     ) -> None:
         self.wf = workflow
         self.run_dir = run
@@ -70,33 +68,22 @@ class Controller:
         self.spec: dict[str, Any] = workflow["spec"]
         self.book = NodeBook(workflow)
         self.writer = StatusWriter(self.book, run.workflow, on_update)
-        self.repo = LocalRepository(run.artifacts)
-        self.unpacked = UnpackCache(self.repo, run.work / ".unpacked")
         self.cancel = threading.Event()
         self.shutdown: str | None = None
         self.deadline_hit = False
         self.in_exit_handler = False
-        self.templates = self._templates()
-        par = self.spec.get("parallelism")
-        self.pod_slots = Slots(int(par)) if par else None
-        # pods wait here (Pending) for one of the runner's slots before they show Running
-        self.run_slots = Slots(int(getattr(runner, "parallelism", 0) or os.cpu_count() or 1))
+        self.deadline: float | None = None
+        self.templates = template_table(self.spec)
         self.globals: Scope = {}
         self.global_arts: ArtifactScope = {}
         self.reused: set[str] = set()
-        self._make_request = request_factory or _pod_request
+        par = self.spec.get("parallelism")
+        self.pods = PodNodes(self.name, self.book, run, runner, int(par) if par else None, self.globals)
         self._prepare_globals()
         if previous:
             self._adopt(previous)
 
     # ------------------------------------------------------------------ setup
-
-    def _templates(self) -> dict[str, dict[str, Any]]:
-        defaults = self.spec.get("templateDefaults") or {}
-        out = {}
-        for tmpl in self.spec.get("templates") or []:
-            out[tmpl["name"]] = _merge_defaults(defaults, tmpl) if defaults else tmpl
-        return out
 
     def _prepare_globals(self) -> None:
         meta = self.wf["metadata"]
@@ -169,7 +156,7 @@ class Controller:
             if timer is not None:
                 timer.cancel()
             self._drop_dangling()
-            shutil.rmtree(self.unpacked.folder, ignore_errors=True)
+            self.pods.close()
             self.writer.close()
         return self.wf
 
@@ -206,14 +193,14 @@ class Controller:
             return "Step exceeded its deadline"
         return stop_message(self.shutdown or "Terminate")
 
-    def _run_entrypoint(self) -> dict[str, Any] | None:
+    def _run_entrypoint(self) -> Node | None:
         entry = self.spec.get("entrypoint")
         if not entry:
             raise TemplateError("spec.entrypoint is not set")
         holder = {"name": self.name, "template": entry}
         return self.execute(self.name, self.name, holder, self.spec.get("arguments") or {}, None)
 
-    def _run_exit_handler(self, root: dict[str, Any] | None) -> dict[str, Any] | None:
+    def _run_exit_handler(self, root: dict[str, Any] | None) -> Node | None:
         on_exit = self.spec.get("onExit")
         if not on_exit or self.shutdown == "Terminate":
             return None
@@ -227,8 +214,6 @@ class Controller:
         self.globals["workflow.failures"] = self._failures()
         started = self.book.status.get("startedAt")
         if started:
-            from dflowctl.argo import parse_rfc3339
-
             self.globals["workflow.duration"] = str(max(time.time() - parse_rfc3339(started), 0.0))
         holder = {"name": "onExit", "template": on_exit}
         name = f"{self.name}.onExit"
@@ -290,116 +275,13 @@ class Controller:
                         else:
                             node.pop(key)
 
-    # ------------------------------------------------------------------ templates
+    # ------------------------------------------------------------------ Runtime
 
-    def resolve_template(self, holder: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-        if holder.get("inline"):
-            return "", dict(holder["inline"])
-        if holder.get("templateRef"):
-            raise TemplateError("templateRef is not supported by the local engine (use -e argo)")
-        name = holder.get("template")
-        if not name or name not in self.templates:
-            raise TemplateError(f"template {name!r} not found")
-        return str(name), self.templates[str(name)]
+    def template(self, name: str) -> Mapping[str, Any] | None:
+        return self.templates.get(name)
 
-    def process_args(
-        self, tmpl: Mapping[str, Any], args: Mapping[str, Any], arts_scope: ArtifactScope
-    ) -> tuple[dict[str, Any], Scope, ArtifactScope]:
-        """Argo's ``ProcessArgs``: arguments become inputs; inputs are substituted into the template."""
-        tmpl = dict(tmpl)
-        arg_params = {p["name"]: p for p in args.get("parameters") or []}
-        arg_arts = {a["name"]: a for a in args.get("artifacts") or []}
-        inputs = dict(tmpl.get("inputs") or {})
-        scope: Scope = dict(self.globals)
-        params = []
-        for p in inputs.get("parameters") or []:
-            p = dict(p)
-            value = p.get("value", p.get("default"))
-            arg = arg_params.get(p["name"])
-            if arg is not None and arg.get("value") is not None:
-                value = arg["value"]
-            if value is None:
-                raise TemplateError(f"inputs.parameters.{p['name']} was not supplied")
-            text = param_string(value)
-            if "{{" in text:
-                text = expr.substitute(text, scope, strict=False)
-            p["value"] = text
-            p.pop("default", None) if arg is not None else None
-            params.append(p)
-        for p in params:
-            scope[f"inputs.parameters.{p['name']}"] = p["value"]
-        scope["inputs.parameters"] = json.dumps(
-            [{"name": p["name"], "value": p["value"]} for p in params], separators=(",", ":")
-        )
-        in_arts: ArtifactScope = {}
-        artifacts = []
-        for a in inputs.get("artifacts") or []:
-            a = walk_strings(dict(a), lambda s: expr.substitute(s, scope, strict=False))
-            arg = arg_arts.get(a["name"])
-            if arg is not None:
-                located = self.locate_artifact(arg, arts_scope)
-                if located is not None:
-                    for key, val in located.items():
-                        if key not in ("name", "path", "mode", "optional"):
-                            a[key] = val
-            if not _has_location(a):
-                if a.get("optional") or (arg is not None and arg.get("optional")):
-                    a["optional"] = True
-                else:
-                    raise TemplateError(f"inputs.artifacts.{a['name']} was not supplied")
-            if a.get("path"):
-                scope[f"inputs.artifacts.{a['name']}.path"] = str(a["path"])
-            artifacts.append(a)
-            in_arts[f"inputs.artifacts.{a['name']}"] = a
-        outs = tmpl.get("outputs") or {}
-        for a in outs.get("artifacts") or []:
-            if a.get("path"):
-                scope[f"outputs.artifacts.{a['name']}.path"] = str(a["path"])
-        for p in outs.get("parameters") or []:
-            if (p.get("valueFrom") or {}).get("path"):
-                scope[f"outputs.parameters.{p['name']}.path"] = str(p["valueFrom"]["path"])
-        outputs = tmpl.get("outputs") or {}
-        for p in outputs.get("parameters") or []:
-            path = (p.get("valueFrom") or {}).get("path")
-            if path:
-                scope[f"outputs.parameters.{p['name']}.path"] = str(path)
-        for a in outputs.get("artifacts") or []:
-            if a.get("path"):
-                scope[f"outputs.artifacts.{a['name']}.path"] = str(a["path"])
-        if params or artifacts:
-            inputs = {}
-            if params:
-                inputs["parameters"] = params
-            if artifacts:
-                inputs["artifacts"] = artifacts
-            tmpl["inputs"] = inputs
-        body = {k: v for k, v in tmpl.items() if k not in ("inputs", "name")}
-        body = walk_strings(body, lambda s: expr.substitute(s, scope, strict=False))
-        body["name"] = tmpl.get("name", "")
-        if "inputs" in tmpl:
-            body["inputs"] = tmpl["inputs"]
-        return body, scope, in_arts
-
-    def locate_artifact(self, art: Mapping[str, Any], arts_scope: ArtifactScope) -> dict[str, Any] | None:
-        """An argument artifact with its location: ``from``/``fromExpression`` resolved."""
-        ref = art.get("from")
-        if ref:
-            match = _FROM_TAG.match(str(ref))
-            key = match.group(1) if match else str(ref)
-            found = arts_scope.get(key) or self.global_arts.get(key)
-            if found is None:
-                if art.get("optional"):
-                    return None
-                raise TemplateError(f"Unable to resolve: {ref}")
-            out = {k: v for k, v in found.items() if k not in ("name", "path", "globalName")}
-            if art.get("subPath"):
-                out["subPath"] = art["subPath"]
-            return out
-        if _has_location(art):
-            return {k: v for k, v in art.items() if k not in ("name",)}
-        return None
-
-    # ------------------------------------------------------------------ execute
+    def locate_artifact(self, art: Mapping[str, Any], arts_scope: ArtifactScope) -> Node | None:
+        return locate_artifact(art, arts_scope, self.global_arts)
 
     def width(self, sem: Slots | None) -> int:
         """How many children of one group may be under way at once (threads, not pods):
@@ -407,11 +289,7 @@ class Controller:
         children are composite and wait on their own children."""
         if sem is not None:
             return sem.size
-        return max(64, 4 * self.run_slots.size)
-
-    def check_running(self) -> None:
-        if self.cancel.is_set():
-            raise Cancelled
+        return max(64, 4 * max(1, self.runner.parallelism))
 
     def execute(
         self,
@@ -422,7 +300,7 @@ class Controller:
         boundary: str | None,
         *,
         arts_scope: ArtifactScope | None = None,
-    ) -> dict[str, Any] | None:
+    ) -> Node | None:
         """Run the template ``holder`` names as node ``name``; None if stopped before it started."""
         nid = node_id(self.name, name)
         if nid in self.reused:
@@ -433,8 +311,8 @@ class Controller:
         if self.cancel.is_set():
             return None
         try:
-            tmpl_name, tmpl = self.resolve_template(holder)
-            tmpl, scope, in_arts = self.process_args(tmpl, args, arts_scope or {})
+            tmpl_name, tmpl = resolve_template(self.templates, holder)
+            tmpl, scope, in_arts = process_args(tmpl, args, arts_scope or {}, self.globals, self.global_arts)
         except (TemplateError, expr.ExprError) as err:
             return self.book.create(
                 name, display, "Skipped", holder.get("template"), boundary, phase="Error", message=str(err)
@@ -443,8 +321,6 @@ class Controller:
         if retry is None:
             retry = self.spec.get("retryStrategy")
         if retry is not None:  # `retryStrategy: {}` retries without limit
-            from dflowctl.engines.local.retry import execute_with_retries
-
             node = execute_with_retries(self, name, display, tmpl_name, tmpl, scope, in_arts, boundary, retry)
         else:
             node = self.execute_once(name, display, tmpl_name, tmpl, scope, in_arts, boundary, None)
@@ -462,18 +338,24 @@ class Controller:
         in_arts: ArtifactScope,
         boundary: str | None,
         retries: int | None,
-    ) -> dict[str, Any] | None:
+    ) -> Node | None:
         kind = next((k for k in TEMPLATE_KINDS if tmpl.get(k) is not None), None)
         inputs = tmpl.get("inputs")
         if kind in LEAF_KINDS:
-            return self.run_pod(name, display, tmpl_name, tmpl, boundary, retries)
+            return self.pods.run(
+                name,
+                display,
+                tmpl_name,
+                tmpl,
+                boundary,
+                retries,
+                cancel=self.cancel,
+                deadline=self.deadline,
+                interrupted=self.interrupted_message,
+            )
         if kind == "steps":
-            from dflowctl.engines.local.flow import run_steps
-
             return run_steps(self, name, display, tmpl_name, tmpl, scope, in_arts, boundary)
         if kind == "dag":
-            from dflowctl.engines.local.flow import run_dag
-
             return run_dag(self, name, display, tmpl_name, tmpl, scope, in_arts, boundary)
         if kind == "suspend" and (tmpl.get("suspend") or {}).get("duration") is not None:
             return self.run_suspend(name, display, tmpl_name, tmpl, boundary)
@@ -526,193 +408,6 @@ class Controller:
             if changed:
                 self.book.touch()
 
-    # ------------------------------------------------------------------ pods
-
-    def run_pod(
-        self,
-        name: str,
-        display: str,
-        tmpl_name: str,
-        tmpl: dict[str, Any],
-        boundary: str | None,
-        retries: int | None,
-    ) -> dict[str, Any] | None:
-        pod = pod_name(self.name, tmpl_name, name)
-        local = {"pod.name": pod, "node.name": name, "retries": str(retries or 0)}
-        tmpl = walk_strings(tmpl, lambda s: expr.substitute(s, local, strict=False))
-        node = self.book.create(
-            name, display, "Pod", tmpl_name or None, boundary, phase="Pending", inputs=tmpl.get("inputs")
-        )
-        nid = node["id"]
-        scratch = temp_dir(self.run_dir.work, f"{pod}-")
-        try:
-            try:
-                staged = self._stage_inputs(tmpl, scratch)
-            except TemplateError as err:
-                self.book.finish(node, "Error", str(err))
-                return node
-            if not self._acquire(self.pod_slots):
-                self.book.finish(node, "Failed", self.interrupted_message())
-                return node
-            if not self._acquire(self.run_slots):
-                if self.pod_slots is not None:
-                    self.pod_slots.release()
-                self.book.finish(node, "Failed", self.interrupted_message())
-                return node
-            try:
-                self.book.update(node, phase="Running")
-                req = self._make_request(
-                    pod_name=pod,
-                    template=tmpl,
-                    work_dir=scratch / "pod",
-                    input_artifacts=staged,
-                    log_path=self.run_dir.log_path(nid),
-                    timeout=self._pod_timeout(tmpl),
-                )
-                result = self.runner.run(req, self.cancel)
-            finally:
-                self.run_slots.release()
-                if self.pod_slots is not None:
-                    self.pod_slots.release()
-            self._record_pod(node, tmpl, pod, result)
-            return node
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-
-    def _acquire(self, slots: Slots | None) -> bool:
-        if slots is None:
-            return not self.cancel.is_set()
-        return slots.acquire(self.cancel)
-
-    def _pod_timeout(self, tmpl: Mapping[str, Any]) -> float | None:
-        limits = []
-        for key in ("timeout", "activeDeadlineSeconds"):
-            if tmpl.get(key) not in (None, ""):
-                try:
-                    limits.append(parse_duration(tmpl[key]))
-                except ValueError:
-                    raise TemplateError(f"invalid {key} {tmpl[key]!r}") from None
-        if self.deadline is not None:
-            limits.append(max(self.deadline - time.time(), 0.0))
-        return min(limits) if limits else None
-
-    def _stage_inputs(self, tmpl: Mapping[str, Any], scratch: Path) -> list[tuple[str, Path]]:
-        staged = []
-        for art in (tmpl.get("inputs") or {}).get("artifacts") or []:
-            path = art.get("path")
-            if not path:
-                continue
-            if not _plain_name(art["name"]):  # it names a folder of ours
-                raise TemplateError(f"invalid input artifact name {art['name']!r}")
-            host = self._artifact_host_path(art, scratch / "in" / art["name"])
-            if host is None:
-                continue
-            staged.append((str(path), host))
-        return staged
-
-    def _artifact_host_path(self, art: Mapping[str, Any], scratch: Path) -> Path | None:
-        if isinstance(art.get("raw"), Mapping):
-            scratch.parent.mkdir(parents=True, exist_ok=True)
-            scratch.write_text(str(art["raw"].get("data", "")), encoding="utf-8")
-            return scratch
-        s3 = art.get("s3")
-        if isinstance(s3, Mapping) and s3.get("key"):
-            try:
-                host = self.unpacked.materialize(str(s3["key"]), scratch)
-            except FileNotFoundError:
-                if art.get("optional"):
-                    return None
-                raise TemplateError(  # noqa: B904 - the missing key is the whole story
-                    f"failed to load artifact {art['name']!r}: key {s3['key']!r} does not exist"
-                )
-            sub = art.get("subPath")
-            if sub:
-                host = host / str(sub).lstrip("/")
-                if not host.exists():
-                    raise TemplateError(f"failed to load artifact {art['name']!r}: subPath {sub!r} not found")
-            return host
-        if art.get("optional"):
-            return None
-        kinds = [
-            k for k in art if k not in ("name", "path", "mode", "optional", "archive", "subPath", "from")
-        ]
-        what = kinds[0] if kinds else "unknown"
-        raise TemplateError(f"not supported by the local engine: {what} artifacts ({art['name']})")
-
-    def _record_pod(self, node: Mapping[str, Any], tmpl: Mapping[str, Any], pod: str, result: Any) -> None:
-        outputs: dict[str, Any] = {}
-        phase, message = result.phase, result.message
-        spec_out = tmpl.get("outputs") or {}
-        params = []
-        for p in spec_out.get("parameters") or []:
-            entry = dict(p)
-            if p["name"] in result.parameters:
-                entry["value"] = str(result.parameters[p["name"]])
-            elif p.get("value") is not None:
-                entry["value"] = param_string(p["value"])
-            else:
-                continue
-            params.append(entry)
-        if params:
-            outputs["parameters"] = params
-        arts = []
-        if phase == "Succeeded" or result.artifacts:
-            for a in spec_out.get("artifacts") or []:
-                host = result.artifacts.get(a["name"])
-                if host is None:
-                    continue
-                try:
-                    arts.append(self._store_output(a, Path(host), pod))
-                except (OSError, TemplateError) as err:
-                    phase, message = "Error", f"failed to save outputs: {err}"
-        if arts:
-            outputs["artifacts"] = arts
-        if result.result is not None:
-            outputs["result"] = result.result
-        if result.exit_code is not None:
-            outputs["exitCode"] = str(result.exit_code)
-        if self.cancel.is_set() and phase != "Succeeded":
-            message = self.interrupted_message()
-            phase = "Failed"
-        fields: dict[str, Any] = {}
-        if outputs:
-            fields["outputs"] = outputs
-        fields["startedAt"] = rfc3339(result.started_at) if result.started_at else None
-        self.book.finish(node, phase, message or "", **fields)
-        if result.finished_at:
-            self.book.update(node, finishedAt=rfc3339(result.finished_at))
-
-    def _store_output(self, art: Mapping[str, Any], host: Path, pod: str) -> dict[str, Any]:
-        s3 = art.get("s3")
-        key = s3.get("key") if isinstance(s3, Mapping) else None
-        if key:
-            key = expr.substitute(str(key), {**self.globals, "pod.name": pod}, strict=False)
-        else:
-            key = default_key(self.name, pod, art)
-        self.repo.put(str(key), host, art)
-        out = {k: v for k, v in art.items() if k not in ("s3", "from", "optional")}
-        out["s3"] = {"key": key}
-        return out
-
-
-def _plain_name(name: Any) -> bool:
-    """One path component: never a way out of the folder it is joined to."""
-    text = str(name)
-    return text not in ("", ".", "..") and "/" not in text and "\0" not in text
-
-
-def _pod_request(**fields: Any) -> Any:
-    from dflowctl.engines.local.pods import PodRequest
-
-    return PodRequest(**fields)
-
-
-def _has_location(art: Mapping[str, Any]) -> bool:
-    return any(
-        isinstance(art.get(k), Mapping)
-        for k in ("s3", "raw", "http", "git", "gcs", "oss", "azure", "artifactory", "hdfs", "plugin")
-    )
-
 
 def _upsert(items: list[dict[str, Any]], entry: dict[str, Any]) -> None:
     for i, old in enumerate(items):
@@ -720,15 +415,3 @@ def _upsert(items: list[dict[str, Any]], entry: dict[str, Any]) -> None:
             items[i] = entry
             return
     items.append(entry)
-
-
-def _merge_defaults(defaults: Mapping[str, Any], tmpl: Mapping[str, Any]) -> dict[str, Any]:
-    """``spec.templateDefaults`` under a template (the template wins, maps merge)."""
-    kind = next((k for k in TEMPLATE_KINDS if tmpl.get(k) is not None), None)
-    out = {k: copy.deepcopy(v) for k, v in defaults.items() if k not in TEMPLATE_KINDS or k == kind}
-    for key, val in tmpl.items():
-        if isinstance(val, Mapping) and isinstance(out.get(key), Mapping):
-            out[key] = _merge_defaults(out[key], val)
-        else:
-            out[key] = val
-    return out

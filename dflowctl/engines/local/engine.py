@@ -26,6 +26,7 @@ from dflowctl.engines.local.artifacts import LocalArtifactStore, LocalRepository
 from dflowctl.engines.local.controller import Controller, stop_message
 from dflowctl.engines.local.records import RunDir, RunStore, read_yaml, write_atomic, write_yaml
 from dflowctl.errors import EngineError, UsageError
+from dflowctl.settings import Settings
 
 POLL = 0.1
 STOP_GRACE = 10.0  # seconds `stop` waits for the run's process to record the end
@@ -106,7 +107,7 @@ def _read_strategy(run: RunDir) -> str:
 class LocalEngine:
     name = "local"
 
-    def __init__(self, settings: Any = None) -> None:
+    def __init__(self, settings: Settings | None = None) -> None:
         if settings is None:
             from dflowctl.settings import load_settings
 
@@ -139,7 +140,7 @@ class LocalEngine:
         return run_controller(run, wf, parallelism=options.parallelism, on_update=options.on_update)
 
     def _put_uploads(self, run: RunDir, options: RunOptions) -> None:
-        archives = (options.extra or {}).get("source_archives") or {}
+        archives = options.source_archives
         repo = LocalRepository(run.artifacts)
         for key, path in archives.items():
             shutil.copyfile(path, repo.writable_path(str(key)))

@@ -1,41 +1,35 @@
-"""Steps and DAG templates, as Argo's ``executeSteps`` and ``executeDAG`` run them.
+"""What steps and DAG templates share, as Argo's ``executeSteps`` / ``executeDAG`` do it.
 
-Steps: groups in order, a group's steps (and loop items) in parallel; a group
-fails on the first child that failed without ``continueOn``. DAG: a task starts
-when all its dependencies are fulfilled and its ``depends`` logic holds (else it
-is Omitted); the DAG's phase is Argo's ``assessDAGPhase`` over the target tasks.
+A step or task (an ``Entry``) is expanded over its loop items, guarded by its
+``when``, run through the ``Runtime`` (``execute``), followed by its exit hook;
+children run on a bounded pool of threads; a steps/dag template's outputs come
+from its children. ``steps.py`` and ``dag.py`` hold the two orders of running.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dflowctl import expr
-from dflowctl.argo import FAILED_OR_ERROR, FULFILLED, node_id
+from dflowctl.argo import node_id
+from dflowctl.engines.local.runtime import Node, Runtime
 from dflowctl.engines.local.scope import (
     ArtifactScope,
     Scope,
     TemplateError,
-    aggregate_scope,
     item_vars,
     loop_items,
     loop_name,
     node_scope,
+    param_string,
     walk_strings,
 )
 from dflowctl.engines.local.slots import Slots
 
-if TYPE_CHECKING:
-    from dflowctl.engines.local.controller import Controller
-
 LOOP_KEYS = ("withItems", "withParam", "withSequence")
-SUCCESSFUL = frozenset({"Succeeded", "Skipped"})
-
-Node = dict[str, Any]
 
 
 class Entry:
@@ -57,13 +51,13 @@ def _substituter(scope: Scope) -> Callable[[str], str]:
     return sub
 
 
-def _subst(obj: Any, scope: Scope) -> Any:
+def subst(obj: Any, scope: Scope) -> Any:
     return walk_strings(obj, lambda s: expr.substitute(s, scope, strict=False))
 
 
 def expand(spec: Mapping[str, Any], base_name: str, display: str, scope: Scope) -> list[Entry] | None:
     """A step/task with outer tags substituted, then expanded over its items (None: no loop)."""
-    resolved = _subst(dict(spec), scope)
+    resolved = subst(dict(spec), scope)
     items = loop_items(resolved)
     if items is None:
         return [Entry(base_name, display, resolved, str(spec["name"]))]
@@ -78,11 +72,11 @@ def expand(spec: Mapping[str, Any], base_name: str, display: str, scope: Scope) 
 
 
 @contextlib.contextmanager
-def _slot(sem: Slots | None, ctl: Controller) -> Iterator[bool]:
+def _slot(sem: Slots | None, rt: Runtime) -> Iterator[bool]:
     if sem is None:
         yield True
         return
-    if not sem.acquire(ctl.cancel):
+    if not sem.acquire(rt.cancel):
         yield False
         return
     try:
@@ -91,7 +85,7 @@ def _slot(sem: Slots | None, ctl: Controller) -> Iterator[bool]:
         sem.release()
 
 
-def _parallel(fns: list[Callable[[], None]], width: int) -> None:
+def parallel(fns: list[Callable[[], None]], width: int) -> None:
     """Run ``fns`` concurrently on at most ``width`` threads (this one included), in order.
 
     A bounded pool rather than a thread per item: a 1,000-item fan-out then costs a
@@ -120,7 +114,7 @@ def _parallel(fns: list[Callable[[], None]], width: int) -> None:
         t.join()
 
 
-def _when(ctl: Controller, entry: Entry, boundary: str, template: str | None) -> Node | None:
+def _when(rt: Runtime, entry: Entry, boundary: str, template: str | None) -> Node | None:
     """A Skipped node if the entry's ``when`` is false (or an Error node if it cannot be evaluated)."""
     when = entry.spec.get("when")
     if when in (None, ""):
@@ -128,12 +122,12 @@ def _when(ctl: Controller, entry: Entry, boundary: str, template: str | None) ->
     try:
         proceed = expr.evaluate_when(str(when))
     except expr.ExprError as err:
-        return ctl.book.create(
+        return rt.book.create(
             entry.name, entry.display, "Skipped", template, boundary, phase="Error", message=str(err)
         )
     if proceed:
         return None
-    return ctl.book.create(
+    return rt.book.create(
         entry.name,
         entry.display,
         "Skipped",
@@ -144,8 +138,8 @@ def _when(ctl: Controller, entry: Entry, boundary: str, template: str | None) ->
     )
 
 
-def _run_entry(
-    ctl: Controller,
+def run_entry(
+    rt: Runtime,
     entry: Entry,
     boundary: str,
     arts: ArtifactScope,
@@ -154,13 +148,13 @@ def _run_entry(
     prefix: str,
 ) -> Node | None:
     template = entry.spec.get("template")
-    skipped = _when(ctl, entry, boundary, template)
+    skipped = _when(rt, entry, boundary, template)
     if skipped is not None:
         return skipped
-    with _slot(sem, ctl) as ok:
+    with _slot(sem, rt) as ok:
         if not ok:
             return None
-        node = ctl.execute(
+        node = rt.execute(
             entry.name,
             entry.display,
             entry.spec,
@@ -169,12 +163,12 @@ def _run_entry(
             arts_scope=arts,
         )
     if node is not None:
-        _exit_hook(ctl, entry, node, boundary, arts, scope, prefix)
+        _exit_hook(rt, entry, node, boundary, arts, scope, prefix)
     return node
 
 
 def _exit_hook(
-    ctl: Controller, entry: Entry, node: Node, boundary: str, arts: ArtifactScope, scope: Scope, prefix: str
+    rt: Runtime, entry: Entry, node: Node, boundary: str, arts: ArtifactScope, scope: Scope, prefix: str
 ) -> None:
     hooks = entry.spec.get("hooks") or {}
     hook = hooks.get("exit") or ({"template": entry.spec["onExit"]} if entry.spec.get("onExit") else None)
@@ -183,43 +177,43 @@ def _exit_hook(
     hscope = dict(scope)
     harts = dict(arts)
     node_scope(f"{prefix}.{entry.step}", node, hscope, harts)
-    hook = _subst(dict(hook), hscope)
+    hook = subst(dict(hook), hscope)
     name = f"{node['name']}.onExit"
-    ctl.book.link_on_create(node_id(ctl.name, name), [node["id"]])
-    ctl.execute(
+    rt.book.link_on_create(node_id(rt.name, name), [node["id"]])
+    rt.execute(
         name, f"{node['displayName']}.onExit", hook, hook.get("arguments") or {}, boundary, arts_scope=harts
     )
 
 
-def _node_scope(ctl: Controller, prefix: str, node: Node, scope: Scope, arts: ArtifactScope) -> None:
+def scope_of_node(rt: Runtime, prefix: str, node: Node, scope: Scope, arts: ArtifactScope) -> None:
     """``node_scope``; for a Skipped/Omitted node, its template's ``valueFrom.default``
     outputs stand in (Argo >= 4.0.7) so that consumers still resolve."""
     node_scope(prefix, node, scope, arts)
     if node.get("phase") in ("Skipped", "Omitted"):
-        tmpl = ctl.templates.get(str(node.get("templateName", ""))) or {}
+        tmpl = rt.template(str(node.get("templateName", ""))) or {}
         for p in (tmpl.get("outputs") or {}).get("parameters") or []:
             default = (p.get("valueFrom") or {}).get("default")
             if default is not None:
                 scope.setdefault(f"{prefix}.outputs.parameters.{p['name']}", str(default))
 
 
-def _loop_nodes(ctl: Controller, items: list[Node]) -> list[Node]:
+def loop_nodes(rt: Runtime, items: list[Node]) -> list[Node]:
     """Item nodes for aggregation: a Retry node stands for its attempts (as Argo's name-prefix scan)."""
     out: list[Node] = []
     for node in items:
         if node.get("type") == "Retry":
-            out.extend(n for c in node.get("children") or [] if (n := ctl.book.get(c)) is not None)
+            out.extend(n for c in node.get("children") or [] if (n := rt.book.get(c)) is not None)
         elif node.get("type") != "Skipped":
             out.append(node)
     return out
 
 
-def _parallelism(tmpl: Mapping[str, Any]) -> Slots | None:
+def parallelism_slots(tmpl: Mapping[str, Any]) -> Slots | None:
     par = tmpl.get("parallelism")
     return Slots(int(par)) if par else None
 
 
-def _continues(spec: Mapping[str, Any], phase: str) -> bool:
+def continues(spec: Mapping[str, Any], phase: str) -> bool:
     cont = spec.get("continueOn") or {}
     return bool((phase == "Failed" and cont.get("failed")) or (phase == "Error" and cont.get("error")))
 
@@ -228,7 +222,7 @@ def _continues(spec: Mapping[str, Any], phase: str) -> bool:
 
 
 def template_outputs(
-    ctl: Controller, tmpl: Mapping[str, Any], scope: Scope, arts: ArtifactScope
+    rt: Runtime, tmpl: Mapping[str, Any], scope: Scope, arts: ArtifactScope
 ) -> dict[str, Any]:
     """Outputs of a steps/dag template from its children (valueFrom parameter/expression, from)."""
     spec = tmpl.get("outputs") or {}
@@ -253,9 +247,7 @@ def template_outputs(
         params.append(entry)
     artifacts = []
     for a in spec.get("artifacts") or []:
-        located = (
-            _from_expression(a, scope, arts) if a.get("fromExpression") else ctl.locate_artifact(a, arts)
-        )
+        located = _from_expression(a, scope, arts) if a.get("fromExpression") else rt.locate_artifact(a, arts)
         if located is None:
             continue
         art = {k: v for k, v in a.items() if k not in ("from", "fromExpression")}
@@ -275,8 +267,6 @@ _ART_TOKEN = "\x00artifact:"
 def _from_expression(a: Mapping[str, Any], scope: Scope, arts: ArtifactScope) -> dict[str, Any] | None:
     """An output artifact's ``fromExpression``: the expression picks one of the artifacts in
     scope (``steps.x.outputs.artifacts.y``), which stand in the environment as tokens."""
-    from dflowctl.engines.local.scope import TemplateError
-
     tokens = {key: _ART_TOKEN + key for key in arts}
     value = expr.evaluate_expr(str(a["fromExpression"]), expr.build_env({**scope, **tokens}))
     key = value[len(_ART_TOKEN) :] if isinstance(value, str) and value.startswith(_ART_TOKEN) else None
@@ -289,13 +279,11 @@ def _from_expression(a: Mapping[str, Any], scope: Scope, arts: ArtifactScope) ->
 
 
 def _text(value: Any) -> str:
-    from dflowctl.engines.local.scope import param_string
-
     return param_string(value)
 
 
-def _finish_composite(
-    ctl: Controller,
+def finish_composite(
+    rt: Runtime,
     node: Node,
     tmpl: Mapping[str, Any],
     phase: str,
@@ -307,434 +295,13 @@ def _finish_composite(
     fields: dict[str, Any] = {"outboundNodes": outbound or None}
     if phase == "Succeeded":
         try:
-            outputs = template_outputs(ctl, tmpl, scope, arts)
+            outputs = template_outputs(rt, tmpl, scope, arts)
         except (expr.ExprError, TemplateError) as err:
             phase, message = "Error", str(err)
         else:
             if outputs:
                 fields["outputs"] = outputs
-    if ctl.cancel.is_set() and phase != "Succeeded":
-        message = ctl.interrupted_message()
-    ctl.book.finish(node, phase, message, **fields)
+    if rt.cancel.is_set() and phase != "Succeeded":
+        message = rt.interrupted_message()
+    rt.book.finish(node, phase, message, **fields)
     return node
-
-
-# ---------------------------------------------------------------------- steps
-
-
-def run_steps(
-    ctl: Controller,
-    name: str,
-    display: str,
-    tmpl_name: str,
-    tmpl: dict[str, Any],
-    scope: Scope,
-    in_arts: ArtifactScope,
-    boundary: str | None,
-) -> Node:
-    book = ctl.book
-    node = book.create(name, display, "Steps", tmpl_name or None, boundary, inputs=tmpl.get("inputs"))
-    sid = node["id"]
-    local: Scope = dict(scope)
-    arts: ArtifactScope = dict(in_arts)
-    sem = _parallelism(tmpl)
-    groups = tmpl.get("steps") or []
-    last_group: Node | None = None
-    for index, group in enumerate(groups):
-        if ctl.cancel.is_set():
-            break
-        gname = f"{name}[{index}]"
-        gid = node_id(ctl.name, gname)
-        if last_group is None:
-            book.link_on_create(gid, [sid])
-        else:
-            prev = last_group.get("children") or []
-            parents = [o for c in prev for o in book.outbound(c)] if prev else [last_group["id"]]
-            book.link_on_create(gid, parents)
-        gnode = book.create(gname, f"[{index}]", "StepGroup", None, sid)
-        last_group = gnode
-        phase, message = _run_group(
-            ctl, gnode, group or [], local, arts, sem, sid, bool(tmpl.get("failFast"))
-        )
-        if phase != "Succeeded":
-            outbound = [o for c in book.get(gid).get("children") or [] for o in book.outbound(c)]  # type: ignore[union-attr]
-            return _finish_composite(ctl, node, tmpl, "Failed", message, local, arts, outbound)
-    if ctl.cancel.is_set():
-        return _finish_composite(ctl, node, tmpl, "Failed", ctl.interrupted_message(), local, arts, [])
-    outbound = []
-    if last_group is not None:
-        outbound = [o for c in book.get(last_group["id"]).get("children") or [] for o in book.outbound(c)]  # type: ignore[union-attr]
-    return _finish_composite(ctl, node, tmpl, "Succeeded", "", local, arts, outbound)
-
-
-def _run_group(
-    ctl: Controller,
-    gnode: Node,
-    group: list[dict[str, Any]],
-    local: Scope,
-    arts: ArtifactScope,
-    sem: Slots | None,
-    sid: str,
-    fail_fast: bool = False,
-) -> tuple[str, str]:
-    book = ctl.book
-    gname, gid = gnode["name"], gnode["id"]
-    plan: list[tuple[dict[str, Any], bool, list[Entry]]] = []  # (step, looped, entries)
-    fixed: dict[str, Node] = {}  # nodes decided without running: errors, empty loops
-    for step in group:
-        base = f"{gname}.{step['name']}"
-        looped = any(step.get(k) is not None for k in LOOP_KEYS)
-        try:
-            entries = expand(step, base, str(step["name"]), local) or []
-        except (TemplateError, expr.ExprError) as err:
-            book.link_on_create(node_id(ctl.name, base), [gid])
-            fixed[base] = book.create(
-                base, str(step["name"]), "Skipped", step.get("template"), sid, phase="Error", message=str(err)
-            )
-            plan.append((step, False, []))
-            continue
-        if looped and not entries:
-            book.link_on_create(node_id(ctl.name, base), [gid])
-            fixed[base] = book.create(
-                base,
-                str(step["name"]),
-                "Skipped",
-                step.get("template"),
-                sid,
-                phase="Skipped",
-                message="Skipped, empty params",
-            )
-        plan.append((step, looped, entries))
-    all_entries = [e for _, _, entries in plan for e in entries]
-    book.reserve(gid, [node_id(ctl.name, e.name) for e in all_entries])
-    results: dict[str, Node | None] = {}
-
-    halted = threading.Event()  # template failFast: a failed child stops new ones starting
-
-    def runner(entry: Entry) -> Callable[[], None]:
-        def go() -> None:
-            if halted.is_set():
-                return
-            book.link_on_create(node_id(ctl.name, entry.name), [gid])
-            child = results[entry.name] = _run_entry(ctl, entry, sid, arts, sem, local, "steps")
-            failed = child is not None and child.get("phase") in FAILED_OR_ERROR
-            if fail_fast and failed and not _continues(entry.spec, str(child.get("phase"))):  # type: ignore[union-attr]
-                halted.set()
-
-        return go
-
-    if all_entries:
-        _parallel([runner(e) for e in all_entries], ctl.width(sem))
-    # the group's phase (first unsuccessful child in order), then what later groups see
-    phase, message = "Succeeded", ""
-    for step, _, entries in plan:
-        children = [(e.spec, results.get(e.name)) for e in entries]
-        base = f"{gname}.{step['name']}"
-        if base in fixed:
-            children.append((step, fixed[base]))
-        for spec, child in children:
-            if phase != "Succeeded":
-                break
-            if child is None and halted.is_set():
-                continue
-            if child is None:
-                phase, message = "Failed", ctl.interrupted_message()
-            elif child.get("phase") not in SUCCESSFUL and not _continues(spec, child.get("phase", "")):
-                phase, message = "Failed", f"child '{child['id']}' failed"
-    for step, looped, entries in plan:
-        prefix = f"steps.{step['name']}"
-        if looped:
-            items = [n for e in entries if (n := results.get(e.name)) is not None]
-            aggregate_scope(prefix, _loop_nodes(ctl, items), local)
-        elif entries and (child := results.get(entries[0].name)) is not None:
-            _node_scope(ctl, prefix, child, local, arts)
-    book.finish(gnode, phase, message)
-    return phase, message
-
-
-# ---------------------------------------------------------------------- dag
-
-
-def _dependencies(task: Mapping[str, Any], names: set[str]) -> list[str]:
-    if task.get("depends"):
-        refs = expr.depends_tasks(str(task["depends"]))
-        return [n for n in sorted(refs) if n in names]
-    return [str(d) for d in task.get("dependencies") or []]
-
-
-def _depends_logic(task: Mapping[str, Any]) -> str:
-    if task.get("depends"):
-        return str(task["depends"])
-    return expr.dependencies_to_depends(str(d) for d in task.get("dependencies") or [])
-
-
-def _task_result(ctl: Controller, node: Node, spec: Mapping[str, Any]) -> expr.TaskResult:
-    kids: tuple[str, ...] = ()
-    if node.get("type") == "TaskGroup":
-        kids = tuple(str((ctl.book.get(c) or {}).get("phase", "")) for c in node.get("children") or [])
-    cont = spec.get("continueOn") or {}
-    return expr.TaskResult(
-        phase=str(node.get("phase")),
-        children_phases=kids,
-        continue_on_failed=bool(cont.get("failed")),
-        continue_on_error=bool(cont.get("error")),
-    )
-
-
-def _leaves(tasks: Mapping[str, Mapping[str, Any]], deps: Mapping[str, list[str]]) -> list[str]:
-    used = {d for ds in deps.values() for d in ds}
-    return sorted(t for t in tasks if t not in used)
-
-
-def assess_dag(
-    ctl: Controller,
-    dag_id: str,
-    name: str,
-    targets: list[str],
-    tasks: Mapping[str, Mapping[str, Any]],
-    fail_fast: bool,
-) -> str:
-    """Argo's ``assessDAGPhase``: omitted target tasks inherit their branch's phase."""
-    book = ctl.book
-    target_phase = {node_id(ctl.name, f"{name}.{t}"): "" for t in targets}
-    with book.lock:
-        dag = book.get(dag_id) or {}
-        queue = deque((c, "Succeeded") for c in dag.get("children") or [])
-        seen: set[tuple[str, str]] = set()
-        while queue:
-            nid, branch = queue.popleft()
-            if (nid, branch) in seen:
-                continue
-            seen.add((nid, branch))
-            node = book.get(nid)
-            if node is None or node.get("phase") not in FULFILLED:
-                return "Running"
-            if node.get("phase") != "Omitted":
-                branch = node["phase"]
-            if nid in target_phase and target_phase[nid] not in FAILED_OR_ERROR:
-                target_phase[nid] = branch
-            if node.get("type") == "Retry":
-                kids = [
-                    k for c in node.get("children") or [] for k in (book.get(c) or {}).get("children") or []
-                ]
-            else:
-                kids = list(node.get("children") or [])
-            queue.extend((k, branch) for k in kids)
-    result = "Succeeded"
-    for task in targets:
-        branch = target_phase[node_id(ctl.name, f"{name}.{task}")]
-        if branch == "":
-            result = "Running"
-            if not fail_fast:
-                break
-        elif branch in FAILED_OR_ERROR:
-            if _continues(tasks[task], branch):
-                continue
-            result = branch
-            if fail_fast:
-                break
-    return result
-
-
-def run_dag(
-    ctl: Controller,
-    name: str,
-    display: str,
-    tmpl_name: str,
-    tmpl: dict[str, Any],
-    scope: Scope,
-    in_arts: ArtifactScope,
-    boundary: str | None,
-) -> Node:
-    book = ctl.book
-    node = book.create(name, display, "DAG", tmpl_name or None, boundary, inputs=tmpl.get("inputs"))
-    did = node["id"]
-    dag = tmpl.get("dag") or {}
-    tasks = {str(t["name"]): t for t in dag.get("tasks") or []}
-    names = set(tasks)
-    deps = {t: _dependencies(spec, names) for t, spec in tasks.items()}
-    logic = {t: _depends_logic(spec) for t, spec in tasks.items()}
-    targets = str(dag["target"]).split() if dag.get("target") else _leaves(tasks, deps)
-    if dag.get("target"):  # only the tasks the targets need run (Argo's dag.target)
-        need: set[str] = set()
-        todo = [t for t in targets if t in tasks]
-        while todo:
-            t = todo.pop()
-            if t not in need:
-                need.add(t)
-                todo.extend(deps[t])
-        tasks = {t: spec for t, spec in tasks.items() if t in need}
-        deps = {t: d for t, d in deps.items() if t in need}
-        logic = {t: e for t, e in logic.items() if t in need}
-    fail_fast = dag.get("failFast", True) is not False
-    sem = _parallelism(tmpl)
-    local: Scope = dict(scope)
-    arts: ArtifactScope = dict(in_arts)
-    book.reserve(did, [node_id(ctl.name, f"{name}.{t}") for t in tasks])
-    cond = threading.Condition()
-    done: dict[str, Node] = {}
-    running: set[str] = set()
-    tripped = False
-
-    def parents_of(task: str) -> list[str]:
-        if not deps[task]:
-            return [did]
-        return [o for d in deps[task] for o in book.outbound(done[d]["id"])]
-
-    def finished(task: str, tnode: Node) -> None:
-        nonlocal tripped
-        with cond:
-            prefix = f"tasks.{task}"
-            if tnode.get("type") == "TaskGroup":
-                kids = [k for c in tnode.get("children") or [] if (k := book.get(c)) is not None]
-                aggregate_scope(prefix, _loop_nodes(ctl, kids), local)
-            _node_scope(ctl, prefix, tnode, local, arts)
-            done[task] = tnode
-            running.discard(task)
-            failed = tnode.get("phase") in FAILED_OR_ERROR and fail_fast
-            if failed and assess_dag(ctl, did, name, targets, tasks, True) in FAILED_OR_ERROR:
-                tripped = True
-            cond.notify_all()
-
-    def start(task: str) -> None:
-        snapshot = dict(local)
-        parents = parents_of(task)
-
-        def go() -> None:
-            try:
-                tnode = _run_task(ctl, name, task, tasks[task], snapshot, arts, sem, did, parents)
-            except Exception as err:  # keep the DAG going; the node records the problem
-                tnode = book.create(
-                    f"{name}.{task}",
-                    task,
-                    "Skipped",
-                    tasks[task].get("template"),
-                    did,
-                    phase="Error",
-                    message=f"task '{name}.{task}' errored: {err}",
-                )
-            finished(task, tnode)
-
-        running.add(task)
-        threading.Thread(target=go, daemon=True).start()
-
-    with cond:
-        while True:
-            progressed = False
-            for task in tasks:
-                if task in done or task in running or tripped or ctl.cancel.is_set():
-                    continue
-                if any(d not in done for d in deps[task]):
-                    continue
-                if logic[task]:
-                    results = {d: _task_result(ctl, done[d], tasks[d]) for d in deps[task]}
-                    try:
-                        proceed = expr.evaluate_depends(logic[task], results)
-                    except expr.ExprError as err:
-                        book.link_on_create(node_id(ctl.name, f"{name}.{task}"), parents_of(task))
-                        tnode = book.create(
-                            f"{name}.{task}",
-                            task,
-                            "Skipped",
-                            tasks[task].get("template"),
-                            did,
-                            phase="Error",
-                            message=str(err),
-                        )
-                        done[task] = tnode
-                        progressed = True
-                        continue
-                    if not proceed:
-                        book.link_on_create(node_id(ctl.name, f"{name}.{task}"), parents_of(task))
-                        done[task] = book.create(
-                            f"{name}.{task}",
-                            task,
-                            "Skipped",
-                            tasks[task].get("template"),
-                            did,
-                            phase="Omitted",
-                            message="omitted: depends condition not met",
-                        )
-                        progressed = True
-                        continue
-                start(task)
-                progressed = True
-            if not running and not progressed:
-                break
-            if not progressed:
-                cond.wait(0.5)
-    phase = assess_dag(ctl, did, name, targets, tasks, fail_fast)
-    if phase == "Running":
-        phase = "Failed"
-    message = ctl.interrupted_message() if ctl.cancel.is_set() and phase != "Succeeded" else ""
-    outbound = [o for t in targets if t in done for o in book.outbound(done[t]["id"])]
-    return _finish_composite(ctl, node, tmpl, phase, message, local, arts, outbound)
-
-
-def _run_task(
-    ctl: Controller,
-    dag_name: str,
-    task: str,
-    spec: Mapping[str, Any],
-    scope: Scope,
-    arts: ArtifactScope,
-    sem: Slots | None,
-    did: str,
-    parents: list[str],
-) -> Node:
-    book = ctl.book
-    tname = f"{dag_name}.{task}"
-    tid = node_id(ctl.name, tname)
-    try:
-        entries = expand(spec, tname, task, scope)
-    except (TemplateError, expr.ExprError) as err:
-        book.link_on_create(tid, parents)
-        return book.create(tname, task, "Skipped", spec.get("template"), did, phase="Error", message=str(err))
-    looped = any(spec.get(k) is not None for k in LOOP_KEYS)
-    if not looped:
-        entry = entries[0]  # type: ignore[index]
-        book.link_on_create(tid, parents)
-        node = _run_entry(ctl, entry, did, arts, sem, scope, "tasks")
-        if node is None:
-            return book.create(
-                tname,
-                task,
-                "Skipped",
-                spec.get("template"),
-                did,
-                phase="Failed",
-                message=ctl.interrupted_message(),
-            )
-        return node
-    book.link_on_create(tid, parents)
-    if not entries:
-        return book.create(
-            tname,
-            task,
-            "Skipped",
-            spec.get("template"),
-            did,
-            phase="Skipped",
-            message="Skipped, empty params",
-        )
-    group = book.create(tname, task, "TaskGroup", spec.get("template"), did)
-    book.reserve(tid, [node_id(ctl.name, e.name) for e in entries])
-    results: dict[str, Node | None] = {}
-
-    def runner(entry: Entry) -> Callable[[], None]:
-        def go() -> None:
-            book.link_on_create(node_id(ctl.name, entry.name), [tid])
-            results[entry.name] = _run_entry(ctl, entry, did, arts, sem, scope, "tasks")
-
-        return go
-
-    _parallel([runner(e) for e in entries], ctl.width(sem))
-    phase, message = "Succeeded", ""
-    for entry in entries:
-        child = results.get(entry.name)
-        if child is None:
-            phase, message = "Failed", ctl.interrupted_message()
-        elif child.get("phase") in FAILED_OR_ERROR:
-            phase = child["phase"]
-    book.finish(group, phase, message)
-    return group

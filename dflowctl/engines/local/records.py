@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dflowctl.errors import NotFoundError, UsageError
+from dflowctl.names import is_plain_name
 
 _ALPHABET = string.ascii_lowercase + string.digits
 MAX_NAME = 63
@@ -95,7 +96,7 @@ class RunDir:
 
 def _check_name(name: str) -> None:
     """A run's folder is one entry of ``runs/``: never a path that leads elsewhere."""
-    if name in ("", ".", "..") or "/" in name or "\0" in name:
+    if not is_plain_name(name):
         raise UsageError(
             f"invalid run name {name!r}",
             hint="a Kubernetes object name: lower-case letters, digits, '-', '.'",
@@ -171,7 +172,7 @@ class RunStore:
 
     def get(self, name: str) -> RunDir:
         run = RunDir(self.root / name)
-        if name and "/" not in name and name not in (".", "..") and run.workflow.is_file():
+        if is_plain_name(name) and run.workflow.is_file():
             return run
         known = self.names()
         close = difflib.get_close_matches(name, known, n=1)

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from dflowctl import expr
-from dflowctl.argo import parse_duration, parse_rfc3339
+from dflowctl.argo import FAILED_OR_ERROR, SUCCESSFUL, parse_duration, parse_rfc3339
+from dflowctl.engines.local.runtime import Node, Runtime
 from dflowctl.engines.local.scope import ArtifactScope, Scope, TemplateError, walk_strings
-
-if TYPE_CHECKING:
-    from dflowctl.engines.local.controller import Controller
 
 
 def _policy(strategy: Mapping[str, Any]) -> str:
@@ -29,7 +27,7 @@ def _policy(strategy: Mapping[str, Any]) -> str:
 
 def _should_retry(policy: str, phase: str) -> bool:
     if policy == "Always":
-        return phase in ("Failed", "Error")
+        return phase in FAILED_OR_ERROR
     if policy == "OnError":
         return phase == "Error"
     if policy == "OnFailure":
@@ -52,7 +50,7 @@ def _duration_of(node: Mapping[str, Any]) -> str:
 
 
 def execute_with_retries(
-    ctl: Controller,
+    rt: Runtime,
     name: str,
     display: str,
     tmpl_name: str,
@@ -61,8 +59,8 @@ def execute_with_retries(
     in_arts: ArtifactScope,
     boundary: str | None,
     strategy: Mapping[str, Any],
-) -> dict[str, Any] | None:
-    book = ctl.book
+) -> Node | None:
+    book = rt.book
     node = book.create(name, display, "Retry", tmpl_name or None, boundary, inputs=tmpl.get("inputs"))
     try:
         strategy = walk_strings(dict(strategy), lambda s: expr.substitute(s, scope, strict=False))
@@ -81,20 +79,20 @@ def execute_with_retries(
     started = time.time()
     attempt = 0
     while True:
-        child = ctl.execute_once(
+        child = rt.execute_once(
             f"{name}({attempt})", f"{display}({attempt})", tmpl_name, tmpl, scope, in_arts, boundary, attempt
         )
         if child is None:
-            book.finish(node, "Failed", ctl.interrupted_message())
+            book.finish(node, "Failed", rt.interrupted_message())
             return node
         book.add_child(node["id"], child["id"])
         phase = child.get("phase", "Error")
-        if phase in ("Succeeded", "Skipped"):
+        if phase in SUCCESSFUL:
             book.finish(node, phase, "", outputs=child.get("outputs"))
             return node
         message = child.get("message", "")
-        if ctl.cancel.is_set():
-            book.finish(node, phase, ctl.interrupted_message())
+        if rt.cancel.is_set():
+            book.finish(node, phase, rt.interrupted_message())
             return node
         if not _should_retry(policy, phase):
             book.finish(node, phase, message)
@@ -124,7 +122,7 @@ def execute_with_retries(
         if max_duration is not None and time.time() - started + wait > max_duration:
             book.finish(node, phase, "Max duration limit exceeded")
             return node
-        if wait and ctl.cancel.wait(wait):
-            book.finish(node, phase, ctl.interrupted_message())
+        if wait and rt.cancel.wait(wait):
+            book.finish(node, phase, rt.interrupted_message())
             return node
         attempt += 1

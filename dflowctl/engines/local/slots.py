@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable
 from typing import ClassVar
 
 
@@ -22,12 +23,17 @@ class Slots:
         with Slots._registry_lock:
             Slots._all.add(self)
 
-    def acquire(self, cancel: threading.Event) -> bool:
-        """Take a slot; False (and no slot) if ``cancel`` is set first."""
+    def acquire(self, cancel: threading.Event, stopped: Callable[[], bool] | None = None) -> bool:
+        """Take a slot; False (and no slot) if ``cancel`` is set (or ``stopped()`` holds)
+        first. ``stopped`` is checked when the waiter is woken (``wake_all``)."""
+
+        def given_up() -> bool:
+            return cancel.is_set() or (stopped is not None and stopped())
+
         with self.cond:
-            while self.free <= 0 and not cancel.is_set():
+            while self.free <= 0 and not given_up():
                 self.cond.wait()
-            if cancel.is_set():
+            if given_up():
                 return False
             self.free -= 1
             return True

@@ -1,0 +1,138 @@
+"""A pod's private file-system view: a mount namespace with an overlay over the host.
+
+Part of the pod process starters (``_podserver.py``), which run as scripts under
+whichever ``python3`` a pod uses: standard library only, nothing from the
+package. ``enter_view`` is called in the pod process before its program starts.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWUTS = 0x04000000
+PR_SET_CHILD_SUBREAPER = 36
+MS_BIND = 1 << 12
+MS_REC = 1 << 14
+MS_PRIVATE = 1 << 18
+
+
+class SetupError(Exception):
+    """The pod could not be started; the text is what the user sees."""
+
+
+def _libc() -> ctypes.CDLL:
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+    libc.unshare.argtypes = [ctypes.c_int]
+    return libc
+
+
+def _enc(text: str | None) -> bytes | None:
+    return None if text is None else os.fsencode(text)
+
+
+def _mount(
+    libc: ctypes.CDLL, src: str | None, target: str, fstype: str | None, flags: int, data: str | None = None
+) -> None:
+    if libc.mount(_enc(src), _enc(target), _enc(fstype), flags, _enc(data)) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"mount {target}: {os.strerror(err)}")
+
+
+def _unescape(field: str) -> str:
+    """Mount points in mountinfo escape space, tab, newline and backslash as octal."""
+    if "\\" not in field:
+        return field
+    out, i = [], 0
+    while i < len(field):
+        if field[i] == "\\" and i + 3 < len(field) and field[i + 1 : i + 4].isdigit():
+            out.append(chr(int(field[i + 1 : i + 4], 8)))
+            i += 4
+        else:
+            out.append(field[i])
+            i += 1
+    return "".join(out)
+
+
+# Mounts bound into a pod's view as they are (shared with the host): the kernel's own.
+SHARED_MOUNTS = ("/proc", "/sys", "/dev", "/run")
+
+
+def _mount_points() -> list[str]:
+    """Every mount point but /, parents before children."""
+    points = set()
+    with open("/proc/self/mountinfo", encoding="utf-8", errors="surrogateescape") as fh:
+        for line in fh:
+            parts = line.split(" ")
+            if len(parts) > 4:
+                points.add(_unescape(parts[4]))
+    points.discard("/")
+    return sorted(points, key=lambda p: (p.count("/"), p))
+
+
+def _inside(path: str, base: str) -> bool:
+    return path == base or path.startswith(base.rstrip("/") + "/")
+
+
+def enter_view(view: dict[str, str]) -> None:
+    """Make this process see a private copy-on-write ``/``: new mount namespace, overlays, chroot.
+
+    The root file system and every other mounted one get a copy-on-write overlay
+    whose upper layer is ``view["upper"]/<mount point>``, so writes anywhere land
+    in ``view["upper"]/<path>`` and the host's files stay as they are; ``/tmp`` is
+    the empty private ``view["tmp"]``. The kernel's own mounts (/proc, /sys, /dev,
+    /run) and file mounts are bound in as they are.
+    """
+    libc = _libc()
+    if libc.unshare(CLONE_NEWNS) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"unshare(CLONE_NEWNS): {os.strerror(err)}")
+    hostname = view.get("hostname")
+    if hostname and libc.unshare(CLONE_NEWUTS) == 0:
+        # A pod's host name is its name (Kubernetes cuts it to 63 characters).
+        name = hostname[:63].encode()
+        libc.sethostname(name, len(name))
+    _mount(libc, None, "/", None, MS_REC | MS_PRIVATE)
+    merged, upper, work = view["merged"], view["upper"], view["work"]
+    # Decide every layer and make its folders before the first overlay exists: an
+    # overlay's upper folder must not change under it.
+    layers: list[tuple[str, str | None]] = [("/", work)]  # (mount point, overlay work dir or None: bind)
+    bound: list[str] = []
+    for n, point in enumerate(_mount_points()):
+        if _inside(point, "/tmp") or any(_inside(point, b) for b in bound):
+            continue
+        shared = any(_inside(point, m) for m in SHARED_MOUNTS) or not os.path.isdir(point)
+        if shared or _unsafe(point, upper + point, f"{work}-{n}"):
+            layers.append((point, None))
+            bound.append(point)
+        else:
+            layers.append((point, f"{work}-{n}"))
+    for point, layer_work in layers:
+        if layer_work is not None:
+            os.makedirs(upper + point.rstrip("/"), exist_ok=True)
+            os.makedirs(layer_work, exist_ok=True)
+    for point, layer_work in layers:
+        target = merged + point.rstrip("/")
+        if layer_work is not None:
+            options = f"lowerdir={point},upperdir={upper + point.rstrip('/')},workdir={layer_work}"
+            try:
+                _mount(libc, "overlay", target, "overlay", 0, options)
+                continue
+            except OSError:
+                if point == "/":
+                    raise
+        try:
+            _mount(libc, point, target, None, MS_BIND | MS_REC)
+        except OSError:
+            if point in SHARED_MOUNTS[:3]:
+                raise
+    _mount(libc, view["tmp"], merged + "/tmp", None, MS_BIND)
+    os.chroot(merged)
+    os.chdir("/")
+
+
+def _unsafe(*paths: str) -> bool:
+    """overlayfs options are comma separated and lowerdir uses ':'."""
+    return any(c in p for p in paths for c in ",:\\")

@@ -1,0 +1,55 @@
+"""What the controller and the pod runner exchange: a request, a result, the runner's protocol.
+
+Light on purpose (dataclasses only): the controller builds requests without
+importing the process machinery (``pods``), which is loaded only when a run
+starts. The runner (``pods.PodRunner``) is the one owner of the host's
+parallelism: a pod is Pending until the runner gives it a slot
+(``on_start``), then Running.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class PodRequest:
+    pod_name: str
+    template: Mapping[str, Any]  # the leaf template (container/script), inputs substituted
+    work_dir: Path  # private folder for this attempt
+    input_artifacts: Sequence[tuple[str, Path]]  # (path inside the container, host file or dir)
+    log_path: Path  # combined stdout+stderr
+    timeout: float | None = None  # seconds; on expiry: kill, phase Failed, Argo's deadline message
+    env: Mapping[str, str] = field(default_factory=dict)  # extra env vars (win over the template's)
+    not_after: float | None = None  # epoch seconds (the workflow's deadline): as ``timeout``
+
+
+@dataclass(frozen=True)
+class PodResult:
+    phase: str  # "Succeeded" | "Failed" | "Error"
+    exit_code: int | None
+    message: str
+    result: str | None  # stdout, one trailing newline stripped, last 256 kB
+    parameters: Mapping[str, str]
+    artifacts: Mapping[str, Path]
+    started_at: float
+    finished_at: float
+
+
+class PodRunnerLike(Protocol):
+    """Runs pods on this host, at most ``parallelism`` at once."""
+
+    @property
+    def parallelism(self) -> int: ...
+
+    def run(
+        self, req: PodRequest, cancel: threading.Event, on_start: Callable[[], None] | None = None
+    ) -> PodResult:
+        """Wait for a slot (``cancel`` ends the wait), call ``on_start``, run the pod to its end."""
+        ...
+
+    def kill_all(self) -> None: ...

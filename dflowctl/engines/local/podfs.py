@@ -1,0 +1,208 @@
+"""The file-system rules of a pod's private view, read from the host after it ran.
+
+A pod sees its paths either through an overlay view (the host's file system
+below, the pod's own layer ``<root>`` on top) or remapped into ``<root>``
+(``isolation``). ``locate`` follows a container path as the pod saw it
+(symlinks resolved inside the view, never out of it; overlay whiteouts and
+opaque folders honoured); ``take`` hands out an output the engine may move:
+inside the pod's root, or a private copy (a host folder merged with the pod's
+changes to it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+from pathlib import Path, PurePosixPath
+
+from dflowctl.engines.local import artifacts, isolation
+from dflowctl.engines.local.podplan import PodPlan
+from dflowctl.names import is_plain_name
+
+_MAX_LINKS = 40
+
+
+def _lstat(path: Path) -> os.stat_result | None:
+    try:
+        return path.lstat()
+    except OSError:
+        return None
+
+
+def resolve_in_view(plan: PodPlan, container_path: str) -> tuple[PurePosixPath, bool] | None:
+    """Follow ``container_path`` as the pod sees it (symlinks resolved inside its view).
+
+    Returns the symlink-free container path and whether it lives in the pod's own
+    layer (``<root>/...``) or, in overlay mode, only in the host's file system
+    that the pod saw unchanged ("the image"). None when it does not exist.
+    A symlink never leads outside the pod's view: an absolute target is a
+    container path again.
+    """
+    overlay = plan.method == isolation.OVERLAY
+    pending = list(PurePosixPath(norm(container_path)).parts[1:])
+    cur = PurePosixPath("/")
+    own = True
+    links = 0
+    while pending:
+        name = pending.pop(0)
+        if name in ("", "."):
+            continue
+        if name == "..":
+            cur = cur.parent
+            continue
+        nxt = cur / name
+        host = isolation.host_path(plan.root, str(nxt))
+        st = _lstat(host)
+        own = True
+        if st is None and overlay and not _under_tmp(nxt) and _lower_visible(plan, nxt):
+            host = Path(str(nxt))  # unchanged by the pod: the host's own file
+            st = _lstat(host)
+            own = False
+        if st is None or (own and stat.S_ISCHR(st.st_mode) and st.st_rdev == 0):
+            return None  # missing, or an overlay whiteout (the pod deleted it)
+        if stat.S_ISLNK(st.st_mode):
+            links += 1
+            if links > _MAX_LINKS:
+                return None
+            target = PurePosixPath(os.readlink(host))
+            if not overlay and target.is_absolute():
+                # A remapped pod's absolute links are host paths: only its own root is followed.
+                try:
+                    target = PurePosixPath("/") / target.relative_to(plan.root)
+                except ValueError:
+                    return None
+            if target.is_absolute():
+                cur = PurePosixPath("/")
+                pending = list(target.parts[1:]) + pending
+            else:
+                pending = list(target.parts) + pending
+            continue
+        cur = nxt
+    return cur, own
+
+
+def _lower_visible(plan: PodPlan, path: PurePosixPath) -> bool:
+    """Whether the host's ``path`` shows through the pod's layer: no folder above it was
+    replaced by the pod (by a file, or by a new folder: an opaque one)."""
+    for folder in path.parents:
+        st = _lstat(isolation.host_path(plan.root, str(folder)))
+        if st is None:
+            continue
+        if not stat.S_ISDIR(st.st_mode):
+            return False
+        if str(folder) != "/" and _opaque(isolation.host_path(plan.root, str(folder))):
+            return False
+    return True
+
+
+def _under_tmp(path: PurePosixPath) -> bool:
+    return path == PurePosixPath("/tmp") or PurePosixPath("/tmp") in path.parents
+
+
+def locate(plan: PodPlan, container_path: str) -> tuple[Path, str] | None:
+    """Where ``container_path`` is after the pod ran, if anywhere, and how it is held:
+
+    ``own``: in the pod's private root; ``host``: the host's own file or folder, which
+    the pod saw unchanged (overlay mode; for reading only, see ``_take``);
+    ``merged``: a folder the pod changed in part (overlay mode): its own layer holds
+    only the changes to the host's folder.
+    """
+    found = resolve_in_view(plan, container_path)
+    if found is None:
+        return None
+    path, own = found
+    if not own:
+        return Path(str(path)), "host"
+    mine = isolation.host_path(plan.root, str(path))
+    lower = Path(str(path))
+    if (
+        plan.method == isolation.OVERLAY
+        and not _under_tmp(path)
+        and str(path) != "/"
+        and mine.is_dir()
+        and not mine.is_symlink()
+        and lower.is_dir()
+        and not lower.is_symlink()
+        and not _opaque(mine)
+    ):
+        return mine, "merged"
+    return mine, "own"
+
+
+def take(plan: PodPlan, name: str, found: Path, how: str, taken: list[Path]) -> Path:
+    """An output artifact the engine may move away: inside this attempt's folder, and
+    sharing nothing with the artifacts taken before it (else a private copy)."""
+    overlaps = any(found == t or found in t.parents or t in found.parents for t in taken)
+    if how == "own" and not overlaps:
+        if not _in_root(plan, found):  # never hand out a host path to be moved (it once was /etc)
+            raise OSError(f"{found} is not inside the pod's root")
+        return found
+    if not is_plain_name(name):  # it names a folder of ours
+        raise OSError(f"invalid output artifact name {name!r}")
+    dest = plan.root.parent / ".outputs" / name / (found.name or "root")
+    artifacts.remove(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if how == "merged":
+        _copy_tree(
+            Path("/") / found.relative_to(plan.root), dest
+        )  # the host's folder, then the pod's changes
+        _apply_layer(found, dest)
+    elif found.is_dir() and not found.is_symlink():
+        _copy_tree(found, dest)
+    else:
+        shutil.copy2(found, dest, follow_symlinks=False)
+    return dest
+
+
+def _in_root(plan: PodPlan, path: Path) -> bool:
+    """``path`` is the pod's root or lies in it, with no link on the way leading out."""
+    if path == plan.root:
+        return True
+    root = os.path.realpath(plan.root)
+    folder = os.path.realpath(path.parent)
+    return folder == root or folder.startswith(root + os.sep)
+
+
+def _special(st: os.stat_result) -> bool:
+    return not (stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode) or stat.S_ISLNK(st.st_mode))
+
+
+def _copy_tree(src: Path, dest: Path) -> None:
+    """Files, folders and links only (a FIFO or device in a host folder is left out)."""
+
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        return [n for n in names if (st := _lstat(Path(folder) / n)) is None or _special(st)]
+
+    shutil.copytree(src, dest, symlinks=True, ignore=ignore)
+
+
+def _opaque(folder: Path) -> bool:
+    try:
+        return os.getxattr(folder, "trusted.overlay.opaque", follow_symlinks=False) == b"y"
+    except OSError:
+        return False
+
+
+def _apply_layer(layer: Path, dest: Path) -> None:
+    """Apply an overlay upper folder's changes (files, whiteouts, opaque folders) onto ``dest``."""
+    dest.mkdir(exist_ok=True)
+    for entry in os.scandir(layer):
+        target = dest / entry.name
+        st = entry.stat(follow_symlinks=False)
+        is_dir = stat.S_ISDIR(st.st_mode)
+        old = _lstat(target)
+        if old is not None and (not is_dir or not stat.S_ISDIR(old.st_mode) or _opaque(Path(entry.path))):
+            if stat.S_ISDIR(old.st_mode):
+                shutil.rmtree(target)
+            else:
+                target.unlink()
+        if is_dir:
+            _apply_layer(Path(entry.path), target)
+        elif not _special(st):
+            shutil.copy2(entry.path, target, follow_symlinks=False)
+        # else: a whiteout (the pod deleted it) or another special file: nothing
+
+
+def norm(path: str) -> str:
+    return os.path.normpath("/" + path.lstrip("/"))

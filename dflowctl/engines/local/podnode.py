@@ -1,0 +1,235 @@
+"""A leaf template as a Pod node: inputs staged, a slot taken, the pod run, its outputs recorded.
+
+``PodNodes.run`` is what the controller does for a container or script
+template: substitute ``pod.name``/``retries``, create the node (Pending), put
+its input artifacts in a scratch folder, wait for the workflow's
+``parallelism`` and then for the runner's slot (the node shows Running from
+then on), run the pod through the ``PodRunnerLike``, and store its outputs in
+the run's artifact repository.
+"""
+
+from __future__ import annotations
+
+import shutil
+import threading
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from dflowctl import expr
+from dflowctl.argo import parse_duration, pod_name, rfc3339
+from dflowctl.engines.local.artifacts import LocalRepository, UnpackCache, default_key, temp_dir
+from dflowctl.engines.local.podapi import PodRequest, PodResult, PodRunnerLike
+from dflowctl.engines.local.records import RunDir
+from dflowctl.engines.local.runtime import Node
+from dflowctl.engines.local.scope import Scope, TemplateError, param_string, walk_strings
+from dflowctl.engines.local.slots import Slots
+from dflowctl.engines.local.status import NodeBook
+from dflowctl.names import is_plain_name
+
+
+class PodNodes:
+    """The Pod nodes of one run."""
+
+    def __init__(
+        self,
+        wf_name: str,
+        book: NodeBook,
+        run_dir: RunDir,
+        runner: PodRunnerLike,
+        parallelism: int | None,
+        globals_: Scope,
+    ) -> None:
+        self.wf_name = wf_name
+        self.book = book
+        self.run_dir = run_dir
+        self.runner = runner
+        self.globals = globals_
+        self.repo = LocalRepository(run_dir.artifacts)
+        self.unpacked = UnpackCache(self.repo, run_dir.work / ".unpacked")
+        # the workflow's spec.parallelism (Argo's); the host's own limit is the runner's
+        self.slots = Slots(parallelism) if parallelism else None
+
+    def run(
+        self,
+        name: str,
+        display: str,
+        tmpl_name: str,
+        tmpl: dict[str, Any],
+        boundary: str | None,
+        retries: int | None,
+        *,
+        cancel: threading.Event,
+        deadline: float | None,
+        interrupted: Callable[[], str],
+    ) -> Node | None:
+        pod = pod_name(self.wf_name, tmpl_name, name)
+        local = {"pod.name": pod, "node.name": name, "retries": str(retries or 0)}
+        tmpl = walk_strings(tmpl, lambda s: expr.substitute(s, local, strict=False))
+        node = self.book.create(
+            name, display, "Pod", tmpl_name or None, boundary, phase="Pending", inputs=tmpl.get("inputs")
+        )
+        nid = node["id"]
+        scratch = temp_dir(self.run_dir.work, f"{pod}-")
+        try:
+            try:
+                staged = self._stage_inputs(tmpl, scratch)
+                timeout = _pod_timeout(tmpl)
+            except TemplateError as err:
+                self.book.finish(node, "Error", str(err))
+                return node
+            if not _acquire(self.slots, cancel):
+                self.book.finish(node, "Failed", interrupted())
+                return node
+            try:
+                req = PodRequest(
+                    pod_name=pod,
+                    template=tmpl,
+                    work_dir=scratch / "pod",
+                    input_artifacts=staged,
+                    log_path=self.run_dir.log_path(nid),
+                    timeout=timeout,
+                    not_after=deadline,
+                )
+                result = self.runner.run(req, cancel, lambda: self.book.update(node, phase="Running"))
+            finally:
+                if self.slots is not None:
+                    self.slots.release()
+            self._record(node, tmpl, pod, result, cancel, interrupted)
+            return node
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+    def close(self) -> None:
+        shutil.rmtree(self.unpacked.folder, ignore_errors=True)
+
+    # ------------------------------------------------------------------ inputs
+
+    def _stage_inputs(self, tmpl: Mapping[str, Any], scratch: Path) -> list[tuple[str, Path]]:
+        staged = []
+        for art in (tmpl.get("inputs") or {}).get("artifacts") or []:
+            path = art.get("path")
+            if not path:
+                continue
+            if not is_plain_name(art["name"]):  # it names a folder of ours
+                raise TemplateError(f"invalid input artifact name {art['name']!r}")
+            host = self._artifact_host_path(art, scratch / "in" / art["name"])
+            if host is None:
+                continue
+            staged.append((str(path), host))
+        return staged
+
+    def _artifact_host_path(self, art: Mapping[str, Any], scratch: Path) -> Path | None:
+        if isinstance(art.get("raw"), Mapping):
+            scratch.parent.mkdir(parents=True, exist_ok=True)
+            scratch.write_text(str(art["raw"].get("data", "")), encoding="utf-8")
+            return scratch
+        s3 = art.get("s3")
+        if isinstance(s3, Mapping) and s3.get("key"):
+            try:
+                host = self.unpacked.materialize(str(s3["key"]), scratch)
+            except FileNotFoundError:
+                if art.get("optional"):
+                    return None
+                raise TemplateError(  # noqa: B904 - the missing key is the whole story
+                    f"failed to load artifact {art['name']!r}: key {s3['key']!r} does not exist"
+                )
+            sub = art.get("subPath")
+            if sub:
+                host = host / str(sub).lstrip("/")
+                if not host.exists():
+                    raise TemplateError(f"failed to load artifact {art['name']!r}: subPath {sub!r} not found")
+            return host
+        if art.get("optional"):
+            return None
+        kinds = [
+            k for k in art if k not in ("name", "path", "mode", "optional", "archive", "subPath", "from")
+        ]
+        what = kinds[0] if kinds else "unknown"
+        raise TemplateError(f"not supported by the local engine: {what} artifacts ({art['name']})")
+
+    # ------------------------------------------------------------------ outputs
+
+    def _record(
+        self,
+        node: Mapping[str, Any],
+        tmpl: Mapping[str, Any],
+        pod: str,
+        result: PodResult,
+        cancel: threading.Event,
+        interrupted: Callable[[], str],
+    ) -> None:
+        outputs: dict[str, Any] = {}
+        phase, message = result.phase, result.message
+        spec_out = tmpl.get("outputs") or {}
+        params = []
+        for p in spec_out.get("parameters") or []:
+            entry = dict(p)
+            if p["name"] in result.parameters:
+                entry["value"] = str(result.parameters[p["name"]])
+            elif p.get("value") is not None:
+                entry["value"] = param_string(p["value"])
+            else:
+                continue
+            params.append(entry)
+        if params:
+            outputs["parameters"] = params
+        arts = []
+        if phase == "Succeeded" or result.artifacts:
+            for a in spec_out.get("artifacts") or []:
+                host = result.artifacts.get(a["name"])
+                if host is None:
+                    continue
+                try:
+                    arts.append(self._store_output(a, Path(host), pod))
+                except (OSError, TemplateError) as err:
+                    phase, message = "Error", f"failed to save outputs: {err}"
+        if arts:
+            outputs["artifacts"] = arts
+        if result.result is not None:
+            outputs["result"] = result.result
+        if result.exit_code is not None:
+            outputs["exitCode"] = str(result.exit_code)
+        if cancel.is_set() and phase != "Succeeded":
+            message = interrupted()
+            phase = "Failed"
+        fields: dict[str, Any] = {}
+        if outputs:
+            fields["outputs"] = outputs
+        fields["startedAt"] = rfc3339(result.started_at) if result.started_at else None
+        self.book.finish(node, phase, message or "", **fields)
+        if result.finished_at:
+            self.book.update(node, finishedAt=rfc3339(result.finished_at))
+
+    def _store_output(self, art: Mapping[str, Any], host: Path, pod: str) -> dict[str, Any]:
+        s3 = art.get("s3")
+        key = s3.get("key") if isinstance(s3, Mapping) else None
+        if key:
+            key = expr.substitute(str(key), {**self.globals, "pod.name": pod}, strict=False)
+        else:
+            key = default_key(self.wf_name, pod, art)
+        self.repo.put(str(key), host, art)
+        out = {k: v for k, v in art.items() if k not in ("s3", "from", "optional")}
+        out["s3"] = {"key": key}
+        return out
+
+
+def _acquire(slots: Slots | None, cancel: threading.Event) -> bool:
+    if slots is None:
+        return not cancel.is_set()
+    return slots.acquire(cancel)
+
+
+def _pod_timeout(tmpl: Mapping[str, Any]) -> float | None:
+    """The template's own time limit (``timeout``, ``activeDeadlineSeconds``), if any."""
+    limits = []
+    for key in ("timeout", "activeDeadlineSeconds"):
+        if tmpl.get(key) not in (None, ""):
+            try:
+                limits.append(parse_duration(tmpl[key]))
+            except ValueError:
+                raise TemplateError(f"invalid {key} {tmpl[key]!r}") from None
+    return min(limits) if limits else None
+
+
+__all__ = ["PodNodes"]

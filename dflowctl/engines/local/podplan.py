@@ -1,0 +1,230 @@
+"""Pod planning: what a leaf template runs as on this host, before anything runs.
+
+``plan_pod`` lays out the pod's private root (its ``/tmp``, the script, the input
+artifacts copied to their container paths), builds its environment and argv
+(image programs by their host stand-ins, ``$(VAR)`` expanded), and picks how the
+pod sees its paths (``isolation``: an overlay view, or paths remapped into its
+root) and whether its Python can run in a warm interpreter (``forkserver``).
+
+Environment of a pod: a small base taken from the host (PATH, HOME, LANG, LC_*,
+TZ, USER, LOGNAME, proxies; ``HOSTNAME`` = the pod name), then the template's
+``env`` (with ``$(VAR)`` expansion as Kubernetes does), then ``PodRequest.env``
+(the engine's own, e.g. PYTHONPATH), later ones winning. The rest of the host's
+environment is not passed, as a container would not see it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dflowctl.engines.local import images, isolation
+from dflowctl.engines.local._podserver import DEFAULT_PRELOAD
+from dflowctl.engines.local.podapi import PodRequest
+
+SCRIPT_PATH = "/argo/staging/script"
+ENV_PRELOAD = "DFLOWCTL_PRELOAD"  # extra modules for the warm interpreter to import once
+BASE_ENV_KEYS = (
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "USER",
+    "LOGNAME",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+)
+# PYTHON* variables a warm interpreter can honour per pod; any other one forces a fresh python3.
+_PY_ENV_OK = {"PYTHONPATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PYTHONIOENCODING"}
+
+
+class PodSetupError(Exception):
+    """The pod cannot be started; the text is the node's message (phase Error)."""
+
+
+@dataclass
+class PodPlan:
+    argv: list[str]
+    env: dict[str, str]
+    cwd: str  # as the pod process sees it (after entering its view)
+    cwd_shown: str  # as the template gave it
+    view: dict[str, str] | None
+    method: str
+    root: Path
+    py: dict[str, Any] | None  # set when the warm Python path applies
+    python: str | None  # the resolved interpreter for ``py``
+    preload: tuple[str, ...] | None
+
+
+def plan_pod(req: PodRequest, *, use_fork_server: bool = True) -> PodPlan:
+    """How to run ``req``: the pod's private root laid out, its argv, env and view."""
+    tmpl = req.template
+    kind = "script" if "script" in tmpl else "container" if "container" in tmpl else None
+    if kind is None:
+        raise PodSetupError(f"template {tmpl.get('name')!r} is neither a container nor a script template")
+    body: Mapping[str, Any] = tmpl[kind]
+    work = Path(req.work_dir).resolve()
+    work.mkdir(parents=True, exist_ok=True)
+    root = work / "root"
+    for old in [root, *work.glob(".overlay-work*")]:
+        if old.exists():
+            shutil.rmtree(old)
+    (root / "tmp").mkdir(parents=True)
+    os.chmod(root / "tmp", 0o1777)
+    method = isolation.method_for(work)
+
+    env = _build_env(req, body)
+    outputs = tmpl.get("outputs") or {}
+    known = [p for p, _ in req.input_artifacts]
+    known += [a["path"] for a in outputs.get("artifacts") or [] if a.get("path")]
+    known += [
+        p["valueFrom"]["path"]
+        for p in outputs.get("parameters") or []
+        if (p.get("valueFrom") or {}).get("path")
+    ]
+    working_dir = str(body.get("workingDir") or "/")
+    if working_dir != "/":
+        known.append(working_dir)
+    remap = isolation.Remapper(root, known) if method == isolation.REMAP else None
+
+    _place_inputs(root, req.input_artifacts)
+    script_path = None
+    source = None
+    if kind == "script":
+        host_script = isolation.host_path(root, SCRIPT_PATH)
+        host_script.parent.mkdir(parents=True, exist_ok=True)
+        source = str(body.get("source") or "")
+        if remap:
+            source = remap(source)
+        host_script.write_text(source, encoding="utf-8")
+        host_script.chmod(0o755)
+        script_path = str(host_script) if remap else SCRIPT_PATH
+    try:
+        argv = images.argv_for(kind, body, script_path)
+    except images.CommandError as exc:
+        raise PodSetupError(str(exc)) from None
+    if remap:
+        argv = [remap(a) for a in argv]
+        for k in list(env):
+            if k not in BASE_ENV_KEYS:
+                env[k] = remap(env[k])
+        env[isolation.ENV_ROOT] = str(isolation.host_path(root, isolation.BOOTSTRAP_ROOT))
+    argv = [images.expand_vars(a, env) for a in argv]
+    argv = images.host_program(argv, env.get("PATH", os.defpath))
+
+    view = None
+    if method == isolation.OVERLAY:
+        view = {
+            "upper": str(root),
+            "work": str(work / ".overlay-work"),
+            "merged": str(work / ".overlay-root"),
+            "tmp": str(root / "tmp"),
+            "hostname": req.pod_name,
+        }
+        for d in ("work", "merged"):
+            Path(view[d]).mkdir(parents=True, exist_ok=True)
+        cwd = os.path.normpath(working_dir)
+    else:
+        cwd = str(isolation.host_path(root, working_dir))
+
+    py, python, preload = _python_plan(argv, env, use_fork_server)
+    if py is not None and py["kind"] == "file" and py["target"] == script_path:
+        py["source"] = source  # compiled once by the warm interpreter, for every item
+    return PodPlan(argv, env, cwd, working_dir, view, method, root, py, python, preload)
+
+
+def _python_plan(
+    argv: list[str], env: Mapping[str, str], use_fork_server: bool
+) -> tuple[dict[str, Any] | None, str | None, tuple[str, ...] | None]:
+    """Whether the pod can run in a warm interpreter, and how."""
+    if not use_fork_server or not argv or not images.is_python(argv[0]):
+        return None, None, None
+    if any(k.startswith("PYTHON") and k not in _PY_ENV_OK for k in env):
+        return None, None, None
+    python = shutil.which(argv[0], path=env.get("PATH", os.defpath))
+    if python is None:
+        return None, None, None
+    rest = argv[1:]
+    unbuffered = False
+    while rest and rest[0] == "-u":
+        unbuffered, rest = True, rest[1:]
+    py: dict[str, Any]
+    if len(rest) >= 2 and rest[0] == "-c":
+        py = {"kind": "code", "target": rest[1], "args": rest[2:]}
+    elif rest and not rest[0].startswith("-"):
+        py = {"kind": "file", "target": rest[0], "args": rest[1:]}
+    else:
+        return None, None, None
+    py["unbuffered"] = unbuffered
+    py["path"] = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    extra = tuple(m.strip() for m in env.get(ENV_PRELOAD, "").split(",") if m.strip())
+    preload = None if not extra else (*DEFAULT_PRELOAD, *extra)
+    return py, python, preload
+
+
+# ------------------------------------------------------------------ processes
+
+
+def _build_env(req: PodRequest, body: Mapping[str, Any]) -> dict[str, str]:
+    env = {k: os.environ[k] for k in BASE_ENV_KEYS if k in os.environ}
+    env.setdefault("PATH", os.defpath)
+    env.setdefault("LANG", "C.UTF-8")
+    env["HOSTNAME"] = req.pod_name
+    if body.get("envFrom"):
+        raise PodSetupError("envFrom (ConfigMaps/Secrets) cannot be read on the host; use `-e argo`")
+    for item in body.get("env") or []:
+        name = str(item.get("name"))
+        if "value" in item and item["value"] is not None:
+            env[name] = images.expand_vars(str(item["value"]), env)
+        elif item.get("valueFrom"):
+            env[name] = _env_value_from(name, item["valueFrom"], req.pod_name)
+        else:
+            env[name] = ""
+    env.update({str(k): str(v) for k, v in req.env.items()})
+    return env
+
+
+def _env_value_from(name: str, source: Mapping[str, Any], pod_name: str) -> str:
+    field_ref = source.get("fieldRef")
+    if field_ref:
+        path = field_ref.get("fieldPath")
+        values = {
+            "metadata.name": pod_name,
+            "metadata.namespace": "default",
+            "spec.nodeName": socket.gethostname(),
+            "status.podIP": "127.0.0.1",
+            "status.hostIP": "127.0.0.1",
+            "spec.serviceAccountName": "default",
+        }
+        if path in values:
+            return values[path]
+        raise PodSetupError(f"env {name}: fieldRef {path} has no value on the host; use `-e argo`")
+    kind = next(iter(source), "valueFrom")
+    raise PodSetupError(
+        f"env {name}: valueFrom.{kind} cannot be read on the host (no cluster); use `-e argo`"
+    )
+
+
+def _place_inputs(root: Path, inputs: Sequence[tuple[str, Path]]) -> None:
+    """Copy input artifacts to their container paths (copies: a pod may change its inputs)."""
+    for container_path, src in inputs:
+        dst = isolation.host_path(root, container_path)
+        src = Path(src)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
+        elif src.exists():
+            shutil.copy2(src, dst)
+        else:
+            raise PodSetupError(f"input artifact for {container_path}: {src} does not exist")

@@ -1,0 +1,86 @@
+"""What the step/DAG/retry semantics need from the run that executes them: ``Runtime``.
+
+``flow``, ``steps``, ``dag`` and ``retry`` implement Argo's semantics against this
+small protocol, never against the concrete ``Controller``: the controller
+implements it with pods and threads, and the unit tests with a fake that runs
+no process (tests/test_local_semantics.py).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+from dflowctl.engines.local.scope import ArtifactScope, Scope
+from dflowctl.engines.local.slots import Slots
+from dflowctl.engines.local.status import NodeBook
+
+Node = dict[str, Any]
+
+
+def stop_message(strategy: str) -> str:
+    return f"Stopped with strategy '{strategy}'"
+
+
+class Runtime(Protocol):
+    """One run as the semantics see it."""
+
+    @property
+    def name(self) -> str:
+        """The workflow's name (node ids are derived from it)."""
+        ...
+
+    @property
+    def book(self) -> NodeBook:
+        """Every node of the run, created and changed through it."""
+        ...
+
+    @property
+    def cancel(self) -> threading.Event:
+        """Set when the run is stopping (or its deadline passed): start nothing new."""
+        ...
+
+    def interrupted_message(self) -> str:
+        """The message of a node that ended because the run is stopping."""
+        ...
+
+    def template(self, name: str) -> Mapping[str, Any] | None:
+        """A template of the workflow by name (``templateDefaults`` applied)."""
+        ...
+
+    def width(self, sem: Slots | None) -> int:
+        """How many children of one group may be under way at once."""
+        ...
+
+    def execute(
+        self,
+        name: str,
+        display: str,
+        holder: Mapping[str, Any],
+        args: Mapping[str, Any],
+        boundary: str | None,
+        *,
+        arts_scope: ArtifactScope | None = None,
+    ) -> Node | None:
+        """Run the template ``holder`` names (a step, task, hook) as node ``name``;
+        None when the run stopped before it started."""
+        ...
+
+    def execute_once(
+        self,
+        name: str,
+        display: str,
+        tmpl_name: str,
+        tmpl: dict[str, Any],
+        scope: Scope,
+        in_arts: ArtifactScope,
+        boundary: str | None,
+        retries: int | None,
+    ) -> Node | None:
+        """One attempt of a template whose inputs are already resolved."""
+        ...
+
+    def locate_artifact(self, art: Mapping[str, Any], arts_scope: ArtifactScope) -> dict[str, Any] | None:
+        """An artifact reference (``from``) resolved to its location, or None if optional and absent."""
+        ...
