@@ -176,7 +176,7 @@ def test_local_refusals_name_each_feature_with_its_position(tmp_path: Path) -> N
           - name: gif
             container: {image: v4tech/imagemagick, command: [no-such-convert, a.gif, b.png]}
           - name: sh-tool
-            container: {image: golang:1.18, command: [sh, -c], args: ["go build ./..."]}
+            container: {image: julia:1.9, command: [sh, -c], args: ["julia run.jl"]}
           - name: art
             container: {image: busybox, command: ["true"]}
             outputs:
@@ -194,7 +194,7 @@ def test_local_refusals_name_each_feature_with_its_position(tmp_path: Path) -> N
         f"{f}:25:5: {NS}suspend templates without a duration (they wait for `argo resume`) {hint}",
         f"{f}:27:44: {NS}image `v4tech/imagemagick`: "
         f"its program `no-such-convert` is not on this host {hint}",
-        f"{f}:29:37: {NS}image `golang:1.18`: its program `go` is not on this host {hint}",
+        f"{f}:29:35: {NS}image `julia:1.9`: its program `julia` is not on this host {hint}",
         f"{f}:34:29: {NS}gcs artifacts (the host has no access to it) {hint}",
     ]
 
