@@ -128,6 +128,21 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class LocalPython:
+    """The Python environment that runs an op on this machine (local engine only).
+
+    ``kind`` "python": ``value`` is an interpreter (a path, or a program name looked
+    up on ``PATH``); "venv": a virtual environment's folder; "conda": a conda
+    environment's name, or its folder when the value holds a ``/``. Paths are
+    absolute once built from a spec (resolved against its folder).
+    """
+
+    kind: Literal["python", "venv", "conda"]
+    value: str
+    loc: Location | None = None
+
+
+@dataclass(frozen=True)
 class SecretRef:
     secret: str
     key: str
@@ -204,6 +219,7 @@ class Op:
     env: Mapping[str, str] = field(default_factory=dict)
     secret_env: Mapping[str, SecretRef] = field(default_factory=dict)
     resources: Resources | None = None
+    local: LocalPython | None = None  # local engine only: which Python runs it
     retry: Retry | None = None
     timeout: str | None = None
     workdir: str | None = None
