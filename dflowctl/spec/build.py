@@ -8,7 +8,6 @@ best-guess model is still built so that the semantic checks can run too.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -304,10 +303,7 @@ class _Builder:
 
     def local(self, node: Mapping[str, Any], path: list[PathItem]) -> m.LocalPython:
         kind, value = next(iter(node.items()))
-        text = os.path.expanduser(str(value))
-        if kind == "venv" or "/" in text:  # a path; never resolved through links (a venv's python is one)
-            text = os.path.normpath(os.path.join(self.spec_path.parent.absolute(), text))
-        return m.LocalPython(kind, text, self.at([*path, kind]))
+        return m.LocalPython.make(str(kind), str(value), self.spec_path.parent, self.at([*path, kind]))
 
     def retry(self, node: Any, path: list[PathItem]) -> m.Retry:
         loc = self.at(path)

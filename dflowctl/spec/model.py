@@ -11,6 +11,7 @@ references, which the renderer passes through to Argo unchanged.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -140,6 +141,20 @@ class LocalPython:
     kind: Literal["python", "venv", "conda"]
     value: str
     loc: Location | None = None
+
+    @classmethod
+    def make(cls, kind: str, value: str, base: Path, loc: Location | None = None) -> LocalPython:
+        """From a spec or config entry: ``~`` expanded, paths made absolute against ``base``
+        (never through links: a venv's ``bin/python`` is one)."""
+        if kind not in LOCAL_PYTHON_KINDS:
+            raise ValueError(f"unknown kind {kind!r}")
+        text = os.path.expanduser(value)
+        if kind == "venv" or "/" in text:
+            text = os.path.normpath(os.path.join(base.absolute(), text))
+        return cls(kind, text, loc)  # type: ignore[arg-type]
+
+
+LOCAL_PYTHON_KINDS = ("python", "venv", "conda")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,142 @@
+"""Before a local run starts: the interpreter of every Python template, and what it must import.
+
+``plan`` applies the rule (``choose``) to each leaf template whose program is a
+Python (``python``, ``python3``, ``python3.N`` by name), reads what the op
+imports (``imports``), asks each interpreter once (``probe``) and either
+returns ``{template name: Interpreter}`` or raises one ``SpecError`` listing
+every op that cannot run: a module its interpreter lacks, or an environment
+that has no interpreter.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from dflowctl.engines.local import images
+from dflowctl.errors import Diagnostic, Location, SpecError
+from dflowctl.pyenv.choose import Choice, ChoiceError, Context, choose
+from dflowctl.pyenv.imports import op_imports, script_imports
+from dflowctl.pyenv.probe import Probe, ProbeError, probe
+from dflowctl.spec.model import Op
+
+FIX = "choose one that has it: `local:` on the op, a `python:` image mapping in the config file, or --python"
+
+
+@dataclass(frozen=True)
+class Interpreter:
+    """The Python that runs a template's pods, as recorded in the run."""
+
+    python: str  # the path run (links kept)
+    version: str  # "3.11.7"
+    how: str  # why it was chosen ("the active VIRTUAL_ENV", ...)
+    folders: tuple[str, ...]  # host folders it needs (prefixes, sys.path): made visible to pods
+
+    def to_json(self) -> dict[str, Any]:
+        return {"python": self.python, "version": self.version, "how": self.how, "folders": list(self.folders)}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Interpreter:
+        return cls(str(data["python"]), str(data["version"]), str(data["how"]), tuple(data.get("folders") or ()))
+
+
+@dataclass(frozen=True)
+class _Need:
+    template: str
+    what: str  # "op 'fit'" or "template 'fit'"
+    loc: Location | None
+    choice: Choice
+    modules: frozenset[str]
+
+
+def python_program(template: Mapping[str, Any], path: str) -> tuple[str, list[str]] | None:
+    """(the Python program by name, argv) when a leaf template runs a Python found on ``PATH``."""
+    kind = "script" if "script" in template else "container" if "container" in template else None
+    if kind is None or not isinstance(template[kind], Mapping):
+        return None
+    try:
+        argv = images.argv_for(kind, template[kind], "/argo/staging/script")
+    except images.CommandError:
+        return None
+    argv = images.host_program(argv, path)
+    if not argv or "/" in argv[0] or not images.is_python(argv[0]):
+        return None
+    return argv[0], argv
+
+
+def plan(
+    manifest: Mapping[str, Any],
+    ctx: Context,
+    template_ops: Mapping[str, str] | None = None,
+    ops: Mapping[str, Op] | None = None,
+) -> dict[str, Interpreter]:
+    """The interpreter of each Python template of ``manifest``; ``SpecError`` when one cannot run.
+
+    ``template_ops``/``ops``: for a spec, which op each template runs and the ops
+    (their ``local:``, module and source folder); empty for an Argo Workflow file.
+    """
+    template_ops, ops = template_ops or {}, ops or {}
+    path = ctx.env("PATH") or os.defpath
+    needs: list[_Need] = []
+    diags: list[Diagnostic] = []
+    for tmpl in (manifest.get("spec") or {}).get("templates") or []:
+        if not isinstance(tmpl, Mapping):
+            continue
+        found = python_program(tmpl, path)
+        if found is None:
+            continue
+        program, argv = found
+        name = str(tmpl.get("name", ""))
+        op = ops.get(template_ops.get(name, ""))
+        what = f"op '{op.name}'" if op is not None else f"template '{name}'"
+        body = tmpl.get("script") or tmpl.get("container") or {}
+        try:
+            choice = choose(op.local if op else None, body.get("image"), program, ctx)
+        except ChoiceError as err:
+            loc = (op.local.loc if op.local else op.loc) if op is not None else None
+            diags.append(Diagnostic(f"{what}: no Python to run it: {err}", loc))
+            continue
+        needs.append(_Need(name, what, op.loc if op else None, choice, frozenset(_modules(tmpl, op, argv))))
+    probes: dict[str, Probe] = {}
+    wanted: dict[str, set[str]] = {}
+    for need in needs:
+        wanted.setdefault(need.choice.python, set()).update(need.modules)
+    for python, names in wanted.items():
+        try:
+            probes[python] = probe(python, names)
+        except ProbeError as err:
+            whos = sorted({n.what for n in needs if n.choice.python == python})
+            diags.append(Diagnostic(f"{', '.join(whos)}: {err}"))
+    out: dict[str, Interpreter] = {}
+    reported: set[tuple[str, str]] = set()
+    for need in needs:
+        pr = probes.get(need.choice.python)
+        if pr is None:
+            continue
+        for module in sorted(need.modules & pr.missing):
+            if (need.what, module) not in reported:
+                reported.add((need.what, module))
+                diags.append(Diagnostic(_missing(need, module, pr), need.loc))
+        out[need.template] = Interpreter(need.choice.python, pr.version, need.choice.how, pr.folders())
+    if diags:
+        raise SpecError(diags)
+    return out
+
+
+def _modules(tmpl: Mapping[str, Any], op: Op | None, argv: list[str]) -> set[str]:
+    if op is not None and op.kind == "python" and op.python:
+        return op_imports(op.python.split(":", 1)[0], op.source)
+    if "script" in tmpl:
+        return script_imports(str(tmpl["script"].get("source") or ""))
+    if "-c" in argv[1:-1]:
+        return script_imports(argv[argv.index("-c") + 1])
+    return set()
+
+
+def _missing(need: _Need, module: str, pr: Probe) -> str:
+    return (
+        f"{need.what} imports {module!r}, which {need.choice.python} (Python {pr.version}, chosen by "
+        f"{need.choice.how}) cannot import: install {module} into that environment, or {FIX}"
+    )
