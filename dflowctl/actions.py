@@ -117,7 +117,29 @@ def prepare(
     wf = load_spec(path, parse_overrides(overrides) or None, parameter_file)
     archives, sources = pack_uploads(upload_paths(wf), tmp)
     manifest, template_ops = render_workflow_ops(wf, sources)
+    if engine == "local":
+        check_machine(manifest, template_ops, wf.ops)
     return Prepared(manifest, wf.base_dir, archives, ops=wf.ops, template_ops=template_ops)
+
+
+def check_machine(manifest: Workflow, template_ops: Mapping[str, str], ops: Mapping[str, Op]) -> None:
+    """A spec's resource requests that this machine can never give: ``SpecError`` at the op's
+    `resources` (the local engine runs every pod here)."""
+    from dflowctl.argofile import MACHINE_HINT
+    from dflowctl.engines.local.machine import oversized_templates
+    from dflowctl.errors import Diagnostic, SpecError
+
+    templates = manifest["spec"]["templates"]
+    diags: dict[tuple[str, str], Diagnostic] = {}
+    for i, where, why in oversized_templates(templates):
+        op = ops.get(template_ops.get(str(templates[i].get("name")), ""))
+        if op is None:
+            continue
+        key = "gpu" if where[-1] in ("nvidia.com/gpu",) else str(where[-1])
+        loc = op.locs.get(f"resources.{key}") or op.loc
+        diags.setdefault((op.name, key), Diagnostic(f"op '{op.name}' {why}", loc, MACHINE_HINT))
+    if diags:
+        raise SpecError(diags.values())
 
 
 def python_plan(prepared: Prepared, settings: Settings, python_flag: bool = False) -> dict[str, Interpreter]:

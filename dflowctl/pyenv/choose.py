@@ -107,8 +107,10 @@ def conda_env(name: str, ctx: Context) -> Path:
     for folder in dirs:
         if (folder / name).is_dir():
             return folder / name
-    where = ", ".join(str(d) for d in dirs) or "nowhere: conda was not found (no CONDA_EXE, no conda on PATH)"
-    raise ChoiceError(f"no conda environment {name!r} (looked in {where})")
+    where = ", ".join(str(d) for d in dirs)
+    missing = "conda itself was not found (no CONDA_EXE, no conda on PATH)" if base is None else ""
+    detail = "; ".join(x for x in (f"looked in {where}" if where else "", missing) if x)
+    raise ChoiceError(f"no conda environment {name!r} ({detail})")
 
 
 def conda_base_dir(env: Callable[[str], str]) -> Path | None:

@@ -119,7 +119,8 @@ def plan(
             if (need.what, module) not in reported:
                 reported.add((need.what, module))
                 diags.append(Diagnostic(_missing(need, module, pr), need.loc))
-        out[need.template] = Interpreter(need.choice.python, pr.version, need.choice.how, pr.folders())
+        python = pr.executable if os.path.isabs(pr.executable) else need.choice.python
+        out[need.template] = Interpreter(python, pr.version, need.choice.how, pr.folders())
     if diags:
         raise SpecError(diags)
     return out

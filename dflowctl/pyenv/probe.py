@@ -46,6 +46,7 @@ class ProbeError(Exception):
 @dataclass(frozen=True)
 class Probe:
     python: str  # as asked
+    executable: str  # sys.executable: the interpreter itself (a shim or a wrapper resolved)
     version: str  # "3.11.7"
     prefix: str
     base_prefix: str
@@ -55,7 +56,7 @@ class Probe:
     def folders(self) -> tuple[str, ...]:
         """Host folders the interpreter needs at run time: its prefixes, its own folder and
         every ``sys.path`` entry (site-packages, ``.pth`` additions)."""
-        found = [self.prefix, self.base_prefix, os.path.dirname(self.python), *self.path]
+        found = [self.prefix, self.base_prefix, os.path.dirname(self.executable), *self.path]
         return tuple(dict.fromkeys(os.path.normpath(p) for p in found if os.path.isabs(p)))
 
 
@@ -82,6 +83,7 @@ def probe(python: str, names: Iterable[str]) -> Probe:
         data = json.loads(proc.stdout.strip().splitlines()[-1])
         return Probe(
             python=python,
+            executable=str(data["executable"] or python),
             version=str(data["version"]),
             prefix=str(data["prefix"]),
             base_prefix=str(data["base_prefix"]),

@@ -8,7 +8,7 @@ quantity), and ``nvidia.com/gpu`` takes that many distinct devices, given to the
 pod as ``CUDA_VISIBLE_DEVICES``. The devices are counted by ``nvidia-smi -L``
 (none without it); ``DFLOWCTL_GPUS`` overrides (a count, or device ids
 ``0,2``). A request larger than the machine is refused before the run
-(``oversized``). Waiters are served in order: a big pod is not starved by
+(``oversized_templates``). Waiters are served in order: a big pod is not starved by
 small ones.
 """
 
@@ -20,7 +20,7 @@ import shutil
 import subprocess
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -143,6 +143,35 @@ def oversized(req: Request, cap: Capacity) -> list[tuple[str, str]]:
         )
     if req.gpu > len(cap.gpus):
         out.append(("gpu", f"requests {req.gpu} GPUs, and this machine has {len(cap.gpus)}"))
+    return out
+
+
+def oversized_templates(templates: Sequence[Any]) -> list[tuple[int, list[str | int], str]]:
+    """(template index, path of the request inside the template, why) for every request in
+    ``templates`` this machine can never give; the machine is looked at only if one asks."""
+    out: list[tuple[int, list[str | int], str]] = []
+    cap: Capacity | None = None
+    for i, tmpl in enumerate(templates):
+        if not isinstance(tmpl, Mapping):
+            continue
+        req = request_of(tmpl)
+        if req == Request():
+            continue
+        cap = cap or capacity()
+        kind = "script" if "script" in tmpl else "container"
+        res = tmpl[kind]["resources"]
+        for key, why in oversized(req, cap):
+            names = GPU_KEYS if key == "gpu" else (key,)
+            part = next(
+                (
+                    (group, name)
+                    for group in ("requests", "limits")
+                    for name in names
+                    if isinstance(res.get(group), Mapping) and name in res[group]
+                ),
+                ("requests", names[0]),
+            )
+            out.append((i, [kind, "resources", *part], why))
     return out
 
 

@@ -1,0 +1,164 @@
+"""The interpreter rule, the static imports, the probe and the pre-run plan (dflowctl.pyenv)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from dflowctl.errors import SpecError
+from dflowctl.pyenv.choose import ChoiceError, Context, choose, conda_env
+from dflowctl.pyenv.imports import op_imports, script_imports
+from dflowctl.pyenv.plan import plan
+from dflowctl.pyenv.probe import ProbeError, probe
+from dflowctl.spec.model import LocalPython
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def make_venv(where: Path, module: str | None = "onlyvenv") -> Path:
+    """A real venv (no pip) with a tiny package written into its site-packages."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(where)], check=True)
+    if module:
+        site = next((where / "lib").glob("python3*/site-packages"))
+        (site / module).mkdir()
+        (site / module / "__init__.py").write_text("VALUE = 42\n")
+    return where
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_venv(tmp_path_factory.mktemp("envs") / "v")
+
+
+def ctx(**kw: object) -> Context:
+    environ = {"PATH": os.environ.get("PATH", os.defpath), "HOME": "/nonexistent"}
+    environ.update(kw.pop("environ", {}))  # type: ignore[arg-type]
+    return Context(environ=environ, conda_base=lambda: None, **kw)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- the rule, in order
+
+
+def test_rule_order(venv: Path, tmp_path: Path) -> None:
+    other = make_venv(tmp_path / "other", None)
+    py, opy = str(venv / "bin" / "python"), str(other / "bin" / "python")
+    env = {"VIRTUAL_ENV": str(other), "CONDA_PREFIX": str(other)}
+    images = [("deepmd/*", LocalPython("venv", str(venv)))]
+    full = ctx(images=images, python=opy, environ=env)
+    local = LocalPython("venv", str(venv))
+    assert choose(local, "deepmd/dp:2", "python3", full).how == f"`local: {{venv: {venv}}}` in the spec"
+    assert choose(None, "deepmd/dp:2", "python3", full).python == py
+    assert choose(None, "deepmd/dp:2", "python3", full).how == "the config's python['deepmd/*'] for image deepmd/dp:2"
+    assert choose(None, "python:3.12", "python3", full).python == opy  # no pattern matches: --python
+    flagless = ctx(environ={**env, "VIRTUAL_ENV": str(venv)})
+    assert choose(None, "python:3.12", "python3", flagless).python == py
+    assert choose(None, None, "python3", flagless).how == "the active VIRTUAL_ENV"
+    conda = ctx(environ={"CONDA_PREFIX": str(venv)})
+    assert (choose(None, None, "python3", conda).python, choose(None, None, "python3", conda).how) == (
+        py,
+        "the active CONDA_PREFIX",
+    )
+    bare = choose(None, None, "python3", ctx())
+    assert bare.how == "python3 on PATH" and os.path.isabs(bare.python)
+
+
+def test_first_matching_pattern_wins(venv: Path, tmp_path: Path) -> None:
+    other = make_venv(tmp_path / "o", None)
+    images = [("python:3.11*", LocalPython("venv", str(other))), ("python:*", LocalPython("venv", str(venv)))]
+    c = ctx(images=images)
+    assert choose(None, "python:3.11-slim", "python3", c).python == str(other / "bin" / "python")
+    assert choose(None, "python:3.12-slim", "python3", c).python == str(venv / "bin" / "python")
+
+
+def test_conda_name_resolves_through_conda_exe(venv: Path, tmp_path: Path) -> None:
+    base = tmp_path / "conda"
+    make_venv(base / "envs" / "myenv")
+    (base / "bin").mkdir()
+    environ = {"CONDA_EXE": str(base / "bin" / "conda"), "PATH": os.defpath}
+    c = Context(environ=environ)
+    assert conda_env("myenv", c) == base / "envs" / "myenv"
+    assert conda_env("base", c) == base
+    got = choose(LocalPython("conda", "myenv"), None, "python3", c)
+    assert got.python == str(base / "envs" / "myenv" / "bin" / "python")
+    with pytest.raises(ChoiceError) as err:
+        choose(LocalPython("conda", "nope"), None, "python3", c)
+    assert str(err.value) == f"no conda environment 'nope' (looked in {base / 'envs'})"
+
+
+def test_bad_environments_say_what_is_wrong(tmp_path: Path) -> None:
+    with pytest.raises(ChoiceError) as err:
+        choose(LocalPython("venv", str(tmp_path)), None, "python3", ctx())
+    assert str(err.value) == f"venv {tmp_path}: {tmp_path}/bin/python is not an executable file"
+    with pytest.raises(ChoiceError) as err:
+        choose(None, None, "python3", ctx(python="python9.9"))
+    assert str(err.value) == "python9.9 is not on PATH"
+    with pytest.raises(ChoiceError) as err:
+        choose(LocalPython("conda", "x"), None, "python3", ctx())
+    assert str(err.value) == (
+        "no conda environment 'x' (looked in /nonexistent/.conda/envs; "
+        "conda itself was not found (no CONDA_EXE, no conda on PATH))"
+    )
+
+
+# ---------------------------------------------------------------- imports
+
+
+def test_op_imports_follow_the_source_tree(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    (src / "pkg" / "sub").mkdir(parents=True)
+    (src / "pkg" / "__init__.py").write_text("import yaml\n")
+    (src / "pkg" / "ops.py").write_text(
+        "import os\nimport numpy as np\nfrom . import helper\nfrom .sub import thing\n"
+        "try:\n    import optional\nexcept ImportError:\n    pass\n"
+        "def f():\n    import inner\n"
+    )
+    (src / "pkg" / "helper.py").write_text("import scipy.linalg\nfrom dflow.python import OP\n")
+    (src / "pkg" / "sub" / "thing.py").write_text("from ..helper import x\nimport ase\n")
+    (src / "broken.py").write_text("import (\n")
+    assert op_imports("pkg.ops", src) == {"ase", "numpy", "os", "scipy", "yaml"}
+    assert op_imports("pkg.ops", None) == {"pkg"}  # from the environment itself
+    assert op_imports("broken", src) == set()
+    assert script_imports("import json, numpy\nfrom a.b import c\nfrom __future__ import annotations\n") == {
+        "a",
+        "json",
+        "numpy",
+    }
+
+
+# ---------------------------------------------------------------- probe and plan
+
+
+def test_probe_answers_once_with_version_and_missing(venv: Path) -> None:
+    py = str(venv / "bin" / "python")
+    got = probe(py, ["onlyvenv", "json", "surely_not_a_module_xyz"])
+    assert got.missing == {"surely_not_a_module_xyz"}
+    assert got.version == "%d.%d.%d" % sys.version_info[:3]
+    assert str(venv) in got.folders()
+    with pytest.raises(ProbeError) as err:
+        probe(str(venv / "nope"), [])
+    assert str(err.value) == f"cannot run {venv / 'nope'}: No such file or directory"
+
+
+def _manifest(source: str, image: str = "python:3.12-slim") -> dict[str, object]:
+    tmpl = {"name": "t", "script": {"image": image, "command": ["python3"], "source": source}}
+    return {"spec": {"templates": [tmpl, {"name": "sh", "script": {"image": "alpine", "source": "ls"}}]}}
+
+
+def test_plan_checks_imports_per_interpreter(venv: Path) -> None:
+    py = str(venv / "bin" / "python")
+    manifest = _manifest("import onlyvenv\nprint(onlyvenv.VALUE)\n")
+    got = plan(manifest, ctx(python=py))
+    assert list(got) == ["t"]
+    assert (got["t"].python, got["t"].how) == (py, "--python")
+    with pytest.raises(SpecError) as err:
+        plan(manifest, ctx(environ={"PATH": str(venv.parent)}, python=sys.executable, python_from="DFLOWCTL_PYTHON"))
+    v = "%d.%d.%d" % sys.version_info[:3]
+    assert str(err.value) == (
+        f"template 't' imports 'onlyvenv', which {sys.executable} (Python {v}, chosen by DFLOWCTL_PYTHON) "
+        "cannot import: install onlyvenv into that environment, or choose one that has it: `local:` on the op, "
+        "a `python:` image mapping in the config file, or --python"
+    )
