@@ -22,7 +22,7 @@ from dflowctl.settings import Settings
 
 if TYPE_CHECKING:
     from dflowctl.download import DownloadResult, Selected
-    from dflowctl.pyenv.plan import Interpreter
+    from dflowctl.engines.local.interpreter import Interpreter
     from dflowctl.spec.model import Op
 
 ARGO_API_PREFIX = "argoproj.io/"

@@ -52,7 +52,10 @@ def test_rule_order(venv: Path, tmp_path: Path) -> None:
     local = LocalPython("venv", str(venv))
     assert choose(local, "deepmd/dp:2", "python3", full).how == f"`local: {{venv: {venv}}}` in the spec"
     assert choose(None, "deepmd/dp:2", "python3", full).python == py
-    assert choose(None, "deepmd/dp:2", "python3", full).how == "the config's python['deepmd/*'] for image deepmd/dp:2"
+    assert (
+        choose(None, "deepmd/dp:2", "python3", full).how
+        == "the config's python['deepmd/*'] for image deepmd/dp:2"
+    )
     assert choose(None, "python:3.12", "python3", full).python == opy  # no pattern matches: --python
     flagless = ctx(environ={**env, "VIRTUAL_ENV": str(venv)})
     assert choose(None, "python:3.12", "python3", flagless).python == py
@@ -136,7 +139,7 @@ def test_probe_answers_once_with_version_and_missing(venv: Path) -> None:
     py = str(venv / "bin" / "python")
     got = probe(py, ["onlyvenv", "json", "surely_not_a_module_xyz"])
     assert got.missing == {"surely_not_a_module_xyz"}
-    assert got.version == "%d.%d.%d" % sys.version_info[:3]
+    assert got.version == ".".join(map(str, sys.version_info[:3]))
     assert str(venv) in got.folders()
     with pytest.raises(ProbeError) as err:
         probe(str(venv / "nope"), [])
@@ -155,10 +158,13 @@ def test_plan_checks_imports_per_interpreter(venv: Path) -> None:
     assert list(got) == ["t"]
     assert (got["t"].python, got["t"].how) == (py, "--python")
     with pytest.raises(SpecError) as err:
-        plan(manifest, ctx(environ={"PATH": str(venv.parent)}, python=sys.executable, python_from="DFLOWCTL_PYTHON"))
-    v = "%d.%d.%d" % sys.version_info[:3]
+        plan(
+            manifest,
+            ctx(environ={"PATH": str(venv.parent)}, python=sys.executable, python_from="DFLOWCTL_PYTHON"),
+        )
+    v = ".".join(map(str, sys.version_info[:3]))
     assert str(err.value) == (
         f"template 't' imports 'onlyvenv', which {sys.executable} (Python {v}, chosen by DFLOWCTL_PYTHON) "
-        "cannot import: install onlyvenv into that environment, or choose one that has it: `local:` on the op, "
-        "a `python:` image mapping in the config file, or --python"
+        "cannot import: install onlyvenv into that environment, or choose one that has it: "
+        "`local:` on the op, a `python:` image mapping in the config file, or --python"
     )

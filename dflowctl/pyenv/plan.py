@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from dflowctl.engines.local import images
+from dflowctl.engines.local.interpreter import Interpreter
 from dflowctl.errors import Diagnostic, Location, SpecError
 from dflowctl.pyenv.choose import Choice, ChoiceError, Context, choose
 from dflowctl.pyenv.imports import op_imports, script_imports
@@ -23,23 +24,6 @@ from dflowctl.pyenv.probe import Probe, ProbeError, probe
 from dflowctl.spec.model import Op
 
 FIX = "choose one that has it: `local:` on the op, a `python:` image mapping in the config file, or --python"
-
-
-@dataclass(frozen=True)
-class Interpreter:
-    """The Python that runs a template's pods, as recorded in the run."""
-
-    python: str  # the path run (links kept)
-    version: str  # "3.11.7"
-    how: str  # why it was chosen ("the active VIRTUAL_ENV", ...)
-    folders: tuple[str, ...]  # host folders it needs (prefixes, sys.path): made visible to pods
-
-    def to_json(self) -> dict[str, Any]:
-        return {"python": self.python, "version": self.version, "how": self.how, "folders": list(self.folders)}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Interpreter:
-        return cls(str(data["python"]), str(data["version"]), str(data["how"]), tuple(data.get("folders") or ()))
 
 
 @dataclass(frozen=True)

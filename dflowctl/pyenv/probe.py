@@ -92,4 +92,6 @@ def probe(python: str, names: Iterable[str]) -> Probe:
         )
     except (ValueError, KeyError, IndexError, TypeError):
         last = (proc.stderr.strip().splitlines() or ["no answer"])[-1]
-        raise ProbeError(f"{python} is not a working Python 3 (exit code {proc.returncode}: {last})") from None
+        raise ProbeError(
+            f"{python} is not a working Python 3 (exit code {proc.returncode}: {last})"
+        ) from None

@@ -16,6 +16,8 @@ PR_SET_CHILD_SUBREAPER = 36
 MS_BIND = 1 << 12
 MS_REC = 1 << 14
 MS_PRIVATE = 1 << 18
+MS_RDONLY = 1
+MS_REMOUNT = 32
 
 
 class SetupError(Exception):
@@ -129,6 +131,15 @@ def enter_view(view: dict[str, str]) -> None:
             if point in SHARED_MOUNTS[:3]:
                 raise
     _mount(libc, view["tmp"], merged + "/tmp", None, MS_BIND)
+    for host in view.get("binds") or ():
+        # A host folder the private view hides (a venv under /tmp): the same path, read-only.
+        target = merged + host
+        os.makedirs(target, exist_ok=True)
+        _mount(libc, host, target, None, MS_BIND | MS_REC)
+        try:
+            _mount(libc, None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+        except OSError:
+            pass  # still reachable; only not read-only
     os.chroot(merged)
     os.chdir("/")
 

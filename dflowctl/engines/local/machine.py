@@ -68,8 +68,9 @@ def request_of(template: Mapping[str, Any]) -> Request:
     res = body.get("resources") if isinstance(body, Mapping) else None
     if not isinstance(res, Mapping):
         return Request()
-    req = res.get("requests") if isinstance(res.get("requests"), Mapping) else {}
-    lim = res.get("limits") if isinstance(res.get("limits"), Mapping) else {}
+    requests, limits = res.get("requests"), res.get("limits")
+    req: Mapping[str, Any] = requests if isinstance(requests, Mapping) else {}
+    lim: Mapping[str, Any] = limits if isinstance(limits, Mapping) else {}
 
     def value(key: str) -> float:
         raw = req.get(key, lim.get(key))
@@ -125,7 +126,9 @@ def _nvidia_smi() -> tuple[str, ...]:
     if smi is None:
         return ()
     try:
-        out = subprocess.run([smi, "-L"], capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
+        out = subprocess.run(
+            [smi, "-L"], capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL
+        )
     except (OSError, subprocess.SubprocessError):
         return ()
     lines = [line for line in out.stdout.splitlines() if line.startswith("GPU ")]
@@ -139,7 +142,10 @@ def oversized(req: Request, cap: Capacity) -> list[tuple[str, str]]:
         out.append(("cpu", f"requests {_num(req.cpu)} CPUs, and this machine has {cap.cpus}"))
     if cap.memory is not None and req.memory > cap.memory:
         out.append(
-            ("memory", f"requests {_bytes(req.memory)} of memory, and this machine has {_bytes(cap.memory)} free")
+            (
+                "memory",
+                f"requests {_bytes(req.memory)} of memory, and this machine has {_bytes(cap.memory)} free",
+            )
         )
     if req.gpu > len(cap.gpus):
         out.append(("gpu", f"requests {req.gpu} GPUs, and this machine has {len(cap.gpus)}"))
