@@ -75,13 +75,15 @@ def register(app: typer.Typer) -> None:
                 )
                 return 0
             do_wait = default_wait(settings.engine) if wait is None else wait
-            extra = {}
+            pythons = {}
             if settings.engine == "local":
-                pythons = actions.python_plan(prepared, settings, python_flag=python is not None)
-                extra["python"] = {name: i.to_json() for name, i in pythons.items()}
+                chosen = actions.python_plan(prepared, settings, python_flag=python is not None)
+                pythons = {name: i.to_json() for name, i in chosen.items()}
 
             def start(on_update: OnUpdate | None) -> Workflow:
-                options = RunOptions(wait=do_wait, parallelism=parallelism, on_update=on_update, extra=extra)
+                options = RunOptions(
+                    wait=do_wait, parallelism=parallelism, on_update=on_update, pythons=pythons
+                )
                 return actions.submit(eng, prepared, options)
 
             flags = address_flags(engine, namespace, kubeconfig, context)

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from dflowctl.engines.local import images, isolation
+from dflowctl.tree import PYTHON_OUTPUT as OUTPUT_PARAMETER
 
-OUTPUT_PARAMETER = "dflowctl-python"
 RECORD_FILE = "python.json"
 
 
