@@ -121,8 +121,9 @@ def test_without_the_venv_the_run_stops_before_starting(tmp_path: Path) -> None:
     res = cli(tmp_path, "run", "wf.yaml", env=env)
     assert res.returncode == 2
     assert res.stdout == ""
+    python3 = Path(sys.executable).parent / "python3"
     assert res.stderr == (
-        f"wf.yaml:6:5: op 'ask' imports 'onlyvenv', which {Path(sys.executable).parent}/python3 (Python {VERSION}, "
+        f"wf.yaml:6:5: op 'ask' imports 'onlyvenv', which {python3} (Python {VERSION}, "
         "chosen by python3 on PATH) cannot import: install onlyvenv into that environment, or choose one "
         "that has it: `local:` on the op, a `python:` image mapping in the config file, or --python\n"
     )
