@@ -139,7 +139,7 @@ def oversized(req: Request, cap: Capacity) -> list[tuple[str, str]]:
     """(resource key, why) for each part of ``req`` this machine can never give."""
     out = []
     if req.cpu > cap.cpus:
-        out.append(("cpu", f"requests {_num(req.cpu)} CPUs, and this machine has {cap.cpus}"))
+        out.append(("cpu", f"requests {_count(req.cpu, 'CPU')}, and this machine has {cap.cpus}"))
     if cap.memory is not None and req.memory > cap.memory:
         out.append(
             (
@@ -148,7 +148,7 @@ def oversized(req: Request, cap: Capacity) -> list[tuple[str, str]]:
             )
         )
     if req.gpu > len(cap.gpus):
-        out.append(("gpu", f"requests {req.gpu} GPUs, and this machine has {len(cap.gpus)}"))
+        out.append(("gpu", f"requests {_count(req.gpu, 'GPU')}, and this machine has {len(cap.gpus)}"))
     return out
 
 
@@ -181,8 +181,8 @@ def oversized_templates(templates: Sequence[Any]) -> list[tuple[int, list[str | 
     return out
 
 
-def _num(x: float) -> str:
-    return str(int(x)) if x == int(x) else f"{x:g}"
+def _count(x: float, what: str) -> str:
+    return f"{int(x) if x == int(x) else f'{x:g}'} {what}{'' if x == 1 else 's'}"
 
 
 def _bytes(n: int) -> str:
