@@ -168,3 +168,77 @@ def test_plan_checks_imports_per_interpreter(venv: Path) -> None:
         "cannot import: install onlyvenv into that environment, or choose one that has it: "
         "a `python:` image mapping in the config file, or --python"
     )
+
+
+# ---------------------------------------------------------------- spec, config, host folders
+
+
+def test_local_only_on_python_and_command_ops(tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    (tmp_path / "wf.yaml").write_text(
+        "apiVersion: dflowctl/v1alpha1\nkind: Workflow\nmetadata: {name: bad}\nspec:\n  ops:\n"
+        "    sh:\n      script: echo hi\n      local: {venv: /x}\n"
+        "    comp:\n      steps:\n        - {name: a, op: sh}\n      local: {conda: y}\n"
+        "  steps:\n    - {name: a, op: comp}\n"
+    )
+    res = run_cli("validate", "wf.yaml", cwd=tmp_path)
+    assert res.returncode == 2
+    assert res.stderr == (
+        "wf.yaml:8:7: `local` chooses the Python of Python and command ops, and op `sh` runs a shell script\n"
+        "        local: {venv: /x}\n"
+        "        ^\n"
+        "wf.yaml:12:7: `local` has no effect on composite op `comp`\n"
+        "        local: {conda: y}\n"
+        "        ^\n"
+        "  hint: set it on the ops its steps run\n"
+        "2 problems found\n"
+    )
+
+
+def test_local_paths_are_relative_to_the_spec(tmp_path: Path) -> None:
+    from dflowctl.spec import load_spec
+
+    (tmp_path / "wf.yaml").write_text(
+        "apiVersion: dflowctl/v1alpha1\nkind: Workflow\nmetadata: {name: ok}\nspec:\n  ops:\n"
+        "    a: {python: 'm:f', local: {venv: ./venv}}\n"
+        "    b: {python: 'm:f', local: {python: python3.11}}\n"
+        "    c: {python: 'm:f', local: {conda: envs/x}}\n"
+        "  steps:\n    - {name: a, op: a}\n    - {name: b, op: b}\n    - {name: c, op: c}\n"
+    )
+    ops = load_spec(tmp_path / "wf.yaml").ops
+    assert (ops["a"].local.kind, ops["a"].local.value) == ("venv", str(tmp_path / "venv"))  # type: ignore[union-attr]
+    assert ops["b"].local.value == "python3.11"  # type: ignore[union-attr]  # a name: looked up on PATH
+    assert ops["c"].local.value == str(tmp_path / "envs" / "x")  # type: ignore[union-attr]
+
+
+def test_config_python_mapping(tmp_path: Path) -> None:
+    from dflowctl.errors import UsageError
+    from dflowctl.settings import load_settings
+
+    cfg = tmp_path / "config.yaml"
+    cfg.write_text('python:\n  "deepmd/*": {venv: ./dp}\n  "python:3.11*": {conda: ase}\n')
+    got = load_settings(config_path=cfg).python_images
+    assert got == (
+        ("deepmd/*", LocalPython("venv", str(tmp_path / "dp"))),
+        ("python:3.11*", LocalPython("conda", "ase")),
+    )
+    cfg.write_text('python:\n  "deepmd/*": {virtualenv: ./dp}\n')
+    with pytest.raises(UsageError) as err:
+        load_settings(config_path=cfg)
+    assert str(err.value) == (
+        f"{cfg}: python['deepmd/*']: give exactly one of `python: ...`, `venv: ...`, `conda: ...`"
+    )
+    cfg.write_text("python: /usr/bin/python3\n")
+    with pytest.raises(UsageError) as err:
+        load_settings(config_path=cfg)
+    assert str(err.value) == f"{cfg}: `python` must map image patterns to environments"
+
+
+def test_host_binds_are_the_hidden_folders_outermost(tmp_path: Path) -> None:
+    from dflowctl.engines.local.isolation import host_binds
+
+    (tmp_path / "v" / "lib").mkdir(parents=True)
+    folders = [str(tmp_path / "v"), str(tmp_path / "v" / "lib"), "/usr/lib", "/tmp", str(tmp_path / "gone")]
+    expected = [str(tmp_path / "v")] if str(tmp_path).startswith("/tmp/") else []
+    assert host_binds(folders) == expected
