@@ -242,3 +242,18 @@ def test_host_binds_are_the_hidden_folders_outermost(tmp_path: Path) -> None:
     folders = [str(tmp_path / "v"), str(tmp_path / "v" / "lib"), "/usr/lib", "/tmp", str(tmp_path / "gone")]
     expected = [str(tmp_path / "v")] if str(tmp_path).startswith("/tmp/") else []
     assert host_binds(folders) == expected
+
+
+def test_plan_refuses_a_too_old_python(tmp_path: Path) -> None:
+    fake = tmp_path / "python3.6"
+    fake.write_text(
+        '#!/bin/sh\necho \'{"executable": "' + str(fake) + '", "version": "3.6.9", '
+        '"prefix": "/x", "base_prefix": "/x", "path": [], "missing": []}\'\n'
+    )
+    fake.chmod(0o755)
+    with pytest.raises(SpecError) as err:
+        plan(_manifest("import json\n"), ctx(python=str(fake)))
+    assert str(err.value) == (
+        f"template 't': {fake} (chosen by --python) is Python 3.6.9; "
+        "the local engine runs Python ops with Python >= 3.8"
+    )

@@ -23,6 +23,7 @@ from dflowctl.pyenv.imports import op_imports, script_imports
 from dflowctl.pyenv.probe import Probe, ProbeError, probe
 from dflowctl.spec.model import Op
 
+OLDEST = (3, 8)  # the bootstrap and the pod starter (render/bootstrap.py, engines/local/_podserver.py)
 FIX = "a `python:` image mapping in the config file, or --python"
 
 
@@ -99,6 +100,18 @@ def plan(
         pr = probes.get(need.choice.python)
         if pr is None:
             continue
+        if _too_old(pr.version):
+            if (need.what, "") not in reported:
+                reported.add((need.what, ""))
+                oldest = ".".join(map(str, OLDEST))
+                diags.append(
+                    Diagnostic(
+                        f"{need.what}: {need.choice.python} (chosen by {need.choice.how}) is Python "
+                        f"{pr.version}; the local engine runs Python ops with Python >= {oldest}",
+                        need.loc,
+                    )
+                )
+            continue
         for module in sorted(need.modules & pr.missing):
             if (need.what, module) not in reported:
                 reported.add((need.what, module))
@@ -118,6 +131,13 @@ def _modules(tmpl: Mapping[str, Any], op: Op | None, argv: list[str]) -> set[str
     if "-c" in argv[1:-1]:
         return script_imports(argv[argv.index("-c") + 1])
     return set()
+
+
+def _too_old(version: str) -> bool:
+    try:
+        return tuple(int(x) for x in version.split(".")[:2]) < OLDEST
+    except ValueError:
+        return False
 
 
 def _missing(need: _Need, module: str, pr: Probe) -> str:
