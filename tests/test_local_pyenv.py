@@ -273,3 +273,22 @@ def test_command_op_with_local(tmp_path: Path, tmp_venv: Path) -> None:
     assert recorded_python(tmp_path, bare_env(tmp_path), res.stdout)["value"] == str(
         tmp_venv / "bin" / "python"
     )
+
+
+def test_argo_file_logs_stay_argo_s(tmp_path: Path, tmp_venv: Path) -> None:
+    """No header line in an Argo file's logs (conformance); the interpreter is in the status."""
+    (tmp_path / "wf.yaml").write_text(ARGO_FILE, encoding="utf-8")
+    env = bare_env(tmp_path)
+    res = cli(tmp_path, "run", "wf.yaml", "--python", str(tmp_venv / "bin" / "python"), env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    name = re.search(r"^Name: (\S+)$", res.stdout, re.M).group(1)  # type: ignore[union-attr]
+    assert cli(tmp_path, "logs", name, env=env).stdout == f"{name}: 42\n"
+    status = json.loads(cli(tmp_path, "status", name, "-o", "json", env=env).stdout)
+    (pod,) = [n for n in status["status"]["nodes"].values() if n["type"] == "Pod"]
+    assert pod["outputs"]["parameters"] == [
+        {
+            "name": "dflowctl-python",
+            "value": str(tmp_venv / "bin" / "python"),
+            "description": f"Python {VERSION}, chosen by --python",
+        }
+    ]

@@ -117,9 +117,10 @@ def plan(
                 reported.add((need.what, module))
                 diags.append(Diagnostic(_missing(need, module, pr), need.loc))
         python = pr.executable if os.path.isabs(pr.executable) else need.choice.python
-        out[need.template] = Interpreter(python, pr.version, need.choice.how, pr.folders())
+        header = need.what.startswith("op ")  # a spec's op; an Argo file keeps Argo's logs
+        out[need.template] = Interpreter(python, pr.version, need.choice.how, pr.folders(), header)
     if diags:
-        raise SpecError(diags)
+        raise SpecError(dict.fromkeys(diags))  # an op's variants (retry, fan-in) share its problems
     return out
 
 

@@ -5,9 +5,10 @@ The pod's program (``python3`` by name) becomes the interpreter's path, its
 ``bin`` folder leads the pod's ``PATH`` (the environment's own tools are found),
 and the host folders it needs that a private view would hide (a venv under
 ``/tmp``) are bound into the view (``isolation.host_binds``). The run records
-it as the hidden output parameter ``dflowctl-python`` of the Pod node and in
-the first line of the pod's log; ``python.json`` in the run folder keeps the
-choices for ``retry`` and detached runs.
+it as the hidden output parameter ``dflowctl-python`` of the Pod node and, for
+a spec's ops, in the first line of the pod's log (an Argo Workflow file keeps
+Argo's logs as they are); ``python.json`` in the run folder keeps the choices
+for ``retry`` and detached runs.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class Interpreter:
     version: str  # "3.11.7"
     how: str  # why it was chosen ("the active VIRTUAL_ENV", "--python", ...)
     folders: tuple[str, ...] = ()  # host folders it needs (prefixes, sys.path)
+    header: bool = True  # the log's first line names it (a spec's ops; Argo files keep Argo's logs)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -40,12 +42,14 @@ class Interpreter:
             "version": self.version,
             "how": self.how,
             "folders": list(self.folders),
+            "header": self.header,
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Interpreter:
         folders = tuple(str(f) for f in data.get("folders") or ())
-        return cls(str(data["python"]), str(data["version"]), str(data["how"]), folders)
+        header = bool(data.get("header", True))
+        return cls(str(data["python"]), str(data["version"]), str(data["how"]), folders, header)
 
     def applies(self, argv: list[str]) -> bool:
         """Whether a pod's argv runs a Python by name (what the choice stands for)."""
@@ -61,7 +65,9 @@ class Interpreter:
     def binds(self) -> list[str]:
         return isolation.host_binds([os.path.dirname(self.python), *self.folders])
 
-    def log_header(self) -> str:
+    def log_header(self) -> str | None:
+        if not self.header:
+            return None
         return f"dflowctl: Python {self.version} at {self.python} (chosen by {self.how})\n"
 
     def output_parameter(self) -> dict[str, str]:
