@@ -79,10 +79,8 @@ class Controller:
         self.globals: Scope = {}
         self.global_arts: ArtifactScope = {}
         self.reused: set[str] = set()
-        par = self.spec.get("parallelism")
-        self.pods = PodNodes(
-            self.name, self.book, run, runner, int(par) if par else None, self.globals, pythons
-        )
+        par = int(self.spec.get("parallelism") or 0) or None
+        self.pods = PodNodes(self.name, self.book, run, runner, par, self.globals, pythons)
         self._prepare_globals()
         if previous:
             self._adopt(previous)
