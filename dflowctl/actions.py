@@ -22,6 +22,8 @@ from dflowctl.settings import Settings
 
 if TYPE_CHECKING:
     from dflowctl.download import DownloadResult, Selected
+    from dflowctl.engines.local.interpreter import Interpreter
+    from dflowctl.spec.model import Op
 
 ARGO_API_PREFIX = "argoproj.io/"
 
@@ -39,6 +41,9 @@ class Prepared:
     base_dir: Path
     source_archives: dict[str, Path] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    # a spec's ops, and which op each leaf template runs (for the local engine's Python choice)
+    ops: Mapping[str, Op] = field(default_factory=dict)
+    template_ops: dict[str, str] = field(default_factory=dict)
 
 
 def make_engine(settings: Settings) -> Engine:
@@ -106,12 +111,52 @@ def prepare(
 
             check_local(path)
         return Prepared(manifest, path.resolve().parent, warnings=warnings)
-    from dflowctl.render import render_workflow, upload_paths
+    from dflowctl.render import render_workflow_ops, upload_paths
     from dflowctl.spec import load_spec
 
     wf = load_spec(path, parse_overrides(overrides) or None, parameter_file)
     archives, sources = pack_uploads(upload_paths(wf), tmp)
-    return Prepared(render_workflow(wf, sources), wf.base_dir, archives)
+    manifest, template_ops = render_workflow_ops(wf, sources)
+    if engine == "local":
+        check_machine(manifest, template_ops, wf.ops)
+    return Prepared(manifest, wf.base_dir, archives, ops=wf.ops, template_ops=template_ops)
+
+
+def check_machine(manifest: Workflow, template_ops: Mapping[str, str], ops: Mapping[str, Op]) -> None:
+    """A spec's resource requests that this machine can never give: ``SpecError`` at the op's
+    `resources` (the local engine runs every pod here)."""
+    from dflowctl.argofile import MACHINE_HINT
+    from dflowctl.engines.local.machine import oversized_templates
+    from dflowctl.errors import Diagnostic, SpecError
+
+    templates = manifest["spec"]["templates"]
+    diags: dict[tuple[str, str], Diagnostic] = {}
+    for i, where, why in oversized_templates(templates):
+        op = ops.get(template_ops.get(str(templates[i].get("name")), ""))
+        if op is None:
+            continue
+        key = "gpu" if where[-1] in ("nvidia.com/gpu",) else str(where[-1])
+        loc = op.locs.get(f"resources.{key}") or op.loc
+        diags.setdefault((op.name, key), Diagnostic(f"op '{op.name}' {why}", loc, MACHINE_HINT))
+    if diags:
+        raise SpecError(diags.values())
+
+
+def python_plan(prepared: Prepared, settings: Settings, python_flag: bool = False) -> dict[str, Interpreter]:
+    """For a local run: the Python of each Python template, every import checked before
+    anything runs (``SpecError`` naming the op, the module, the interpreter and the fix).
+
+    ``python_flag``: ``settings.python`` came from ``--python`` (not ``DFLOWCTL_PYTHON``).
+    """
+    from dflowctl.pyenv.choose import Context
+    from dflowctl.pyenv.plan import plan
+
+    ctx = Context(
+        images=settings.python_images,
+        python=settings.python,
+        python_from="--python" if python_flag else "DFLOWCTL_PYTHON",
+    )
+    return plan(prepared.manifest, ctx, prepared.template_ops, prepared.ops)
 
 
 def pack_uploads(paths: Sequence[Path], tmp: Path) -> tuple[dict[str, Path], dict[Path, str]]:

@@ -108,12 +108,26 @@ def load(path: Path | str) -> dict[str, Any]:
 def check_local(path: Path | str) -> None:
     """Raise ``NotSupportedError`` (every reason, with positions) when the local engine
     cannot run the Workflow in ``path`` on this host."""
+    from dflowctl.engines.local.machine import oversized_templates
     from dflowctl.engines.local.support import unsupported
 
     doc = load_document(path)
     problems = unsupported(doc.data, lambda p: _diag_at(doc, p))
     if problems:
         raise NotSupportedError(problems)
+    spec = doc.data.get("spec") if isinstance(doc.data, Mapping) else None
+    templates = spec.get("templates") if isinstance(spec, Mapping) else None
+    tlist: list[Any] = templates if isinstance(templates, list) else []
+    too_big = []
+    for i, where, why in oversized_templates(tlist):
+        loc, line = _diag_at(doc, ["spec", "templates", i, *where])
+        name = tlist[i].get("name")
+        too_big.append(Diagnostic(f"template '{name}' {why}", loc, MACHINE_HINT, line))
+    if too_big:
+        raise SpecError(too_big)
+
+
+MACHINE_HINT = "the local engine runs every pod on this machine: lower the request, or use `-e argo`"
 
 
 def _diag_at(doc: YamlDocument, path: Sequence[PathItem]) -> tuple[Location, str | None]:

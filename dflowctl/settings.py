@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dflowctl.errors import UsageError
+
+if TYPE_CHECKING:
+    from dflowctl.spec.model import LocalPython
 
 CONFIG_PATH = Path("~/.config/dflowctl/config.yaml")
 
@@ -27,7 +30,10 @@ ENV = {
     "home": "DFLOWCTL_HOME",
     "kubeconfig": "KUBECONFIG",
     "context": "DFLOWCTL_CONTEXT",
+    "python": "DFLOWCTL_PYTHON",
 }
+# Config-file keys that are not a Settings field of the same name: key -> field.
+CONFIG_ONLY = {"python": "python_images"}
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,10 @@ class Settings:
     s3_bucket: str | None = None
     s3_secure: bool | None = None
     s3_region: str | None = None
+    # The Python of local ops: `run --python` / DFLOWCTL_PYTHON; the config file's
+    # `python:` mapping of image patterns (fnmatch, first match) to environments.
+    python: str | None = None
+    python_images: tuple[tuple[str, LocalPython], ...] = ()
 
     @property
     def runs_dir(self) -> Path:
@@ -67,16 +77,46 @@ def _config_file(path: Path | None) -> dict[str, Any]:
         return {}
     if not isinstance(data, dict):
         raise UsageError(f"{p}: config file must be a mapping of settings")
-    known = {f.name for f in fields(Settings)}
+    known = ({f.name for f in fields(Settings)} - set(CONFIG_ONLY.values())) | set(CONFIG_ONLY)
     unknown = sorted(set(data) - known)
     if unknown:
         raise UsageError(f"{p}: unknown setting {unknown[0]!r}", hint="known: " + ", ".join(sorted(known)))
+    if "python" in data:
+        data["python_images"] = _python_images(data.pop("python"), p)
     return data
+
+
+def _python_images(value: Any, path: Path) -> tuple[tuple[str, LocalPython], ...]:
+    """The config file's ``python:`` mapping: image pattern -> ``{python|venv|conda: VALUE}``."""
+    from dflowctl.spec.model import LOCAL_PYTHON_KINDS, LocalPython
+
+    example = 'e.g. python: {"deepmd/*": {venv: /opt/venvs/dp}}'
+    if not isinstance(value, dict):
+        raise UsageError(f"{path}: `python` must map image patterns to environments", hint=example)
+    out = []
+    for pattern, env in value.items():
+        if not (
+            isinstance(env, dict)
+            and len(env) == 1
+            and next(iter(env)) in LOCAL_PYTHON_KINDS
+            and isinstance(next(iter(env.values())), str)
+            and next(iter(env.values()))
+        ):
+            raise UsageError(
+                f"{path}: python[{str(pattern)!r}]: give exactly one of "
+                + ", ".join(f"`{k}: ...`" for k in LOCAL_PYTHON_KINDS),
+                hint=example,
+            )
+        kind, text = next(iter(env.items()))
+        out.append((str(pattern), LocalPython.make(kind, text, path.parent)))
+    return tuple(out)
 
 
 def _coerce(name: str, value: Any) -> Any:
     if value is None:
         return None
+    if name == "python_images":
+        return value  # built by _python_images
     if name == "home":
         return Path(str(value)).expanduser()
     if name == "s3_secure":

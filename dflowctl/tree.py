@@ -268,12 +268,19 @@ class OutputItem:
     value: str  # the value, or where an artifact is (its key)
 
 
+# Output parameters the local engine adds to a Pod node for the record (status -o json|yaml),
+# not outputs of the workflow: left out of the summary.
+PYTHON_OUTPUT = "dflowctl-python"  # the interpreter of a Python pod (engines/local/interpreter.py)
+HIDDEN_OUTPUTS = frozenset({PYTHON_OUTPUT})
+
+
 def _outputs_of(step: str, outputs: Mapping[str, Any] | None) -> list[OutputItem]:
     if not outputs:
         return []
     items = [
         OutputItem(step, "parameter", str(p.get("name")), str(p.get("value", "")))
         for p in outputs.get("parameters") or []
+        if p.get("name") not in HIDDEN_OUTPUTS
     ]
     if outputs.get("result") not in (None, ""):
         items.append(OutputItem(step, "result", "result", str(outputs["result"])))

@@ -42,8 +42,16 @@ def settings_from(
     namespace: str | None = None,
     kubeconfig: str | None = None,
     context: str | None = None,
+    *,
+    python: str | None = None,
 ) -> Settings:
-    flags = {"engine": engine, "namespace": namespace, "kubeconfig": kubeconfig, "context": context}
+    flags = {
+        "engine": engine,
+        "namespace": namespace,
+        "kubeconfig": kubeconfig,
+        "context": context,
+        "python": python,
+    }
     from dflowctl.settings import load_settings
 
     return load_settings(flags)

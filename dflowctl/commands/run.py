@@ -43,6 +43,12 @@ def register(app: typer.Typer) -> None:
         server_dry_run: bool = typer.Option(
             False, "--server-dry-run", help="Ask the API server to check the Workflow (argo engine)."
         ),
+        python: str | None = typer.Option(
+            None,
+            "--python",
+            help="The Python that runs Python ops (local engine; env DFLOWCTL_PYTHON). "
+            "An op's `local:` and the config's image mapping come first.",
+        ),
         namespace: str | None = NAMESPACE_OPT,
         kubeconfig: str | None = KUBECONFIG_OPT,
         context: str | None = CONTEXT_OPT,
@@ -52,7 +58,7 @@ def register(app: typer.Typer) -> None:
         from dflowctl.engines import OnUpdate, RunOptions, Workflow
 
         fmt = check_output(output)
-        settings = settings_from(engine, namespace, kubeconfig, context)
+        settings = settings_from(engine, namespace, kubeconfig, context, python=python)
         if server_dry_run and settings.engine != "argo":
             raise UsageError("--server-dry-run needs the argo engine", hint="add -e argo")
         with actions.prepared_manifest(spec, parameter, parameter_file, settings.engine) as prepared:
@@ -69,9 +75,15 @@ def register(app: typer.Typer) -> None:
                 )
                 return 0
             do_wait = default_wait(settings.engine) if wait is None else wait
+            pythons = {}
+            if settings.engine == "local":
+                chosen = actions.python_plan(prepared, settings, python_flag=python is not None)
+                pythons = {name: i.to_json() for name, i in chosen.items()}
 
             def start(on_update: OnUpdate | None) -> Workflow:
-                options = RunOptions(wait=do_wait, parallelism=parallelism, on_update=on_update)
+                options = RunOptions(
+                    wait=do_wait, parallelism=parallelism, on_update=on_update, pythons=pythons
+                )
                 return actions.submit(eng, prepared, options)
 
             flags = address_flags(engine, namespace, kubeconfig, context)

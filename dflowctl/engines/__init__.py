@@ -43,6 +43,8 @@ class RunOptions:
     dry_run: bool = False  # argo: the object that would be submitted, nothing sent
     server_dry_run: bool = False  # argo: the API server checks it (dryRun=All), nothing created
     resubmit: bool = False  # argo retry: a new workflow from the old one's spec
+    # local: template name -> the Python chosen for it (``Interpreter.to_json()``; dflowctl.pyenv)
+    pythons: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
 
 class ArtifactStore(Protocol):

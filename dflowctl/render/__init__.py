@@ -13,10 +13,10 @@ from typing import Any
 
 from dflowctl.errors import Diagnostic, SpecError
 from dflowctl.render.sources import source_archive, source_key
-from dflowctl.render.workflow import is_local, local_artifact_path, render, upload_paths
+from dflowctl.render.workflow import is_local, local_artifact_path, render_with_ops, upload_paths
 from dflowctl.spec import model
 
-__all__ = ["render_workflow", "source_archive", "source_key", "upload_paths"]
+__all__ = ["render_workflow", "render_workflow_ops", "source_archive", "source_key", "upload_paths"]
 
 
 def render_workflow(wf: model.Workflow, sources: Mapping[Path, str] | None = None) -> dict[str, Any]:
@@ -26,12 +26,20 @@ def render_workflow(wf: model.Workflow, sources: Mapping[Path, str] | None = Non
     workflow artifacts) to its repository key; paths it lacks are archived here
     to compute their content-addressed key (``source_key``).
     """
+    return render_workflow_ops(wf, sources)[0]
+
+
+def render_workflow_ops(
+    wf: model.Workflow, sources: Mapping[Path, str] | None = None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """``render_workflow``, and which op each leaf template runs (template name → op name):
+    what the local engine needs to apply an op's `local:` to all its templates."""
     keys = dict(sources or {})
     missing = [p for p in upload_paths(wf) if p not in keys]
     if missing:
         _check_exist(wf, missing)
         keys.update({p: source_key(p) for p in missing if p.exists()})
-    return render(wf, keys)
+    return render_with_ops(wf, keys)
 
 
 def _check_exist(wf: model.Workflow, paths: list[Path]) -> None:

@@ -34,7 +34,8 @@ def local_artifact_path(wf: model.Workflow, art: model.WorkflowArtifact) -> Path
     return path if path.is_absolute() else (wf.base_dir / path)
 
 
-def render(wf: model.Workflow, keys: Mapping[Path, str]) -> dict[str, Any]:
+def render_with_ops(wf: model.Workflow, keys: Mapping[Path, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """The Workflow dict, and the op each leaf template was rendered from (template name → op name)."""
     r = Renderer(wf, keys)
     has_body = wf.steps is not None or wf.dag is not None
     main = r.names.fresh("main") if has_body else ""
@@ -73,12 +74,13 @@ def render(wf: model.Workflow, keys: Mapping[Path, str]) -> dict[str, Any]:
     spec.update(workflow_fields(wf))
     spec["templates"] = [*templates, *op_templates, *r.extra]
 
-    return {
+    manifest = {
         "apiVersion": API_VERSION,
         "kind": "Workflow",
         "metadata": metadata(wf),
         "spec": spec,
     }
+    return manifest, {name: op for (op, _variant), name in r.leaf_names.items()}
 
 
 def metadata(wf: model.Workflow) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from dflowctl.spec.load import YamlDocument
 from dflowctl.spec.locate import PathItem, lc_pair
 
 OP_KINDS = ("python", "script", "command", "steps", "dag")
-LEAF_ONLY = ("image", "source", "env", "secret_env", "resources", "workdir", "timeout")
+LEAF_ONLY = ("image", "source", "env", "secret_env", "resources", "local", "workdir", "timeout")
 
 
 def plain(value: Any) -> Any:
@@ -226,6 +226,11 @@ class _Builder:
                 f"`shell` only applies to `script` ops, and op `{name}` is a {kind} op",
                 self.key_at([*path, "shell"]),
             )
+        if "local" in node and kind == "script":
+            self.error(
+                f"`local` chooses the Python of Python and command ops, and op `{name}` runs a shell script",
+                self.key_at([*path, "local"]),
+            )
         if composite:
             for key in (*LEAF_ONLY, "args"):
                 if key in node:
@@ -273,6 +278,7 @@ class _Builder:
             )
             if resources is not None
             else None,
+            local=self.local(node["local"], [*path, "local"]) if "local" in node else None,
             retry=self.retry(node["retry"], [*path, "retry"]) if "retry" in node else None,
             timeout=_opt_str(node.get("timeout")),
             workdir=_opt_str(node.get("workdir")),
@@ -294,6 +300,10 @@ class _Builder:
             loc=self.key_at(path),
             locs=locs,
         )
+
+    def local(self, node: Mapping[str, Any], path: list[PathItem]) -> m.LocalPython:
+        kind, value = next(iter(node.items()))
+        return m.LocalPython.make(str(kind), str(value), self.spec_path.parent, self.at([*path, kind]))
 
     def retry(self, node: Any, path: list[PathItem]) -> m.Retry:
         loc = self.at(path)

@@ -11,6 +11,7 @@ references, which the renderer passes through to Argo unchanged.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -128,6 +129,35 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class LocalPython:
+    """The Python environment that runs an op on this machine (local engine only).
+
+    ``kind`` "python": ``value`` is an interpreter (a path, or a program name looked
+    up on ``PATH``); "venv": a virtual environment's folder; "conda": a conda
+    environment's name, or its folder when the value holds a ``/``. Paths are
+    absolute once built from a spec (resolved against its folder).
+    """
+
+    kind: Literal["python", "venv", "conda"]
+    value: str
+    loc: Location | None = None
+
+    @classmethod
+    def make(cls, kind: str, value: str, base: Path, loc: Location | None = None) -> LocalPython:
+        """From a spec or config entry: ``~`` expanded, paths made absolute against ``base``
+        (never through links: a venv's ``bin/python`` is one)."""
+        if kind not in LOCAL_PYTHON_KINDS:
+            raise ValueError(f"unknown kind {kind!r}")
+        text = os.path.expanduser(value)
+        if kind == "venv" or "/" in text:
+            text = os.path.normpath(os.path.join(base.absolute(), text))
+        return cls(kind, text, loc)  # type: ignore[arg-type]
+
+
+LOCAL_PYTHON_KINDS = ("python", "venv", "conda")
+
+
+@dataclass(frozen=True)
 class SecretRef:
     secret: str
     key: str
@@ -204,6 +234,7 @@ class Op:
     env: Mapping[str, str] = field(default_factory=dict)
     secret_env: Mapping[str, SecretRef] = field(default_factory=dict)
     resources: Resources | None = None
+    local: LocalPython | None = None  # local engine only: which Python runs it
     retry: Retry | None = None
     timeout: str | None = None
     workdir: str | None = None

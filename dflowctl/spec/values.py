@@ -42,6 +42,34 @@ def is_quantity(text: str) -> bool:
     return bool(QUANTITY.match(text))
 
 
+_SUFFIX = {
+    "m": 1e-3,
+    "k": 1e3,
+    "M": 1e6,
+    "G": 1e9,
+    "T": 1e12,
+    "P": 1e15,
+    "E": 1e18,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
+}
+
+
+def quantity_value(text: str) -> float | None:
+    """A Kubernetes quantity as a number (``500m`` → 0.5, ``1Ki`` → 1024); None if it is not one."""
+    text = text.strip()
+    if not is_quantity(text):
+        return None
+    for suffix in sorted(_SUFFIX, key=len, reverse=True):
+        if text.endswith(suffix):
+            return float(text[: -len(suffix)]) * _SUFFIX[suffix]
+    return float(text)
+
+
 def fits(value: Any, type_: str) -> bool:
     """Does a literal value fit a parameter type? ``None`` fits nothing but ``any``."""
     if type_ == "any":

@@ -14,7 +14,8 @@ A pod spec (JSON file) has: ``argv``, ``env``, ``cwd`` (as the pod sees it),
 ``mode`` ("exec" or "python"), ``py`` (for python mode: ``kind`` "file"|"code",
 ``target``, ``args``, ``path``: PYTHONPATH entries, ``source``: the script's
 text, compiled once per distinct text), ``view`` (null, or ``{"upper", "work",
-"merged", "tmp", "hostname"}`` for a private copy-on-write view: ``enter_view``).
+"merged", "tmp", "hostname", "binds"}`` for a private copy-on-write view:
+``enter_view``; ``binds``: host folders under ``/tmp`` shown read-only at their path).
 A message ``{"kill_orphans": SIG}`` signals what pods left behind (the server is
 their subreaper).
 

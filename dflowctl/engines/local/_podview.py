@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+from typing import Any
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
@@ -16,6 +17,8 @@ PR_SET_CHILD_SUBREAPER = 36
 MS_BIND = 1 << 12
 MS_REC = 1 << 14
 MS_PRIVATE = 1 << 18
+MS_RDONLY = 1
+MS_REMOUNT = 32
 
 
 class SetupError(Exception):
@@ -76,14 +79,15 @@ def _inside(path: str, base: str) -> bool:
     return path == base or path.startswith(base.rstrip("/") + "/")
 
 
-def enter_view(view: dict[str, str]) -> None:
+def enter_view(view: dict[str, Any]) -> None:
     """Make this process see a private copy-on-write ``/``: new mount namespace, overlays, chroot.
 
     The root file system and every other mounted one get a copy-on-write overlay
     whose upper layer is ``view["upper"]/<mount point>``, so writes anywhere land
     in ``view["upper"]/<path>`` and the host's files stay as they are; ``/tmp`` is
     the empty private ``view["tmp"]``. The kernel's own mounts (/proc, /sys, /dev,
-    /run) and file mounts are bound in as they are.
+    /run) and file mounts are bound in as they are; so are the host folders of
+    ``view["binds"]`` that the private ``/tmp`` would hide (a venv under /tmp), read-only.
     """
     libc = _libc()
     if libc.unshare(CLONE_NEWNS) != 0:
@@ -129,6 +133,15 @@ def enter_view(view: dict[str, str]) -> None:
             if point in SHARED_MOUNTS[:3]:
                 raise
     _mount(libc, view["tmp"], merged + "/tmp", None, MS_BIND)
+    for host in view.get("binds") or ():
+        # A host folder the private view hides (a venv under /tmp): the same path, read-only.
+        target = merged + host
+        os.makedirs(target, exist_ok=True)
+        _mount(libc, host, target, None, MS_BIND | MS_REC)
+        try:
+            _mount(libc, None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
+        except OSError:
+            pass  # still reachable; only not read-only
     os.chroot(merged)
     os.chdir("/")
 

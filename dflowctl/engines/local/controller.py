@@ -33,6 +33,7 @@ from dflowctl.argo import (
     rfc3339,
 )
 from dflowctl.engines.local.dag import run_dag
+from dflowctl.engines.local.interpreter import Interpreter
 from dflowctl.engines.local.podapi import PodRunnerLike
 from dflowctl.engines.local.podnode import PodNodes
 from dflowctl.engines.local.records import RunDir
@@ -60,6 +61,7 @@ class Controller:
         *,
         on_update: Callable[[dict[str, Any]], None] | None = None,
         previous: Mapping[str, Any] | None = None,
+        pythons: Mapping[str, Interpreter] | None = None,
     ) -> None:
         self.wf = workflow
         self.run_dir = run
@@ -77,8 +79,8 @@ class Controller:
         self.globals: Scope = {}
         self.global_arts: ArtifactScope = {}
         self.reused: set[str] = set()
-        par = self.spec.get("parallelism")
-        self.pods = PodNodes(self.name, self.book, run, runner, int(par) if par else None, self.globals)
+        par = int(self.spec.get("parallelism") or 0) or None
+        self.pods = PodNodes(self.name, self.book, run, runner, par, self.globals, pythons)
         self._prepare_globals()
         if previous:
             self._adopt(previous)

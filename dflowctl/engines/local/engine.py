@@ -53,10 +53,12 @@ def run_controller(
     previous: Mapping[str, Any] | None = None,
 ) -> Workflow:
     """Run ``workflow`` in this process; Ctrl-C/SIGTERM (KeyboardInterrupt) stops it and re-raises."""
+    from dflowctl.engines.local import interpreter
     from dflowctl.engines.local.pods import PodRunner
 
     runner = PodRunner(parallelism=parallelism)
-    ctl = Controller(workflow, run, runner, on_update=on_update, previous=previous)
+    pythons = interpreter.load(run.path)
+    ctl = Controller(workflow, run, runner, on_update=on_update, previous=previous, pythons=pythons)
     write_atomic(run.pid, str(os.getpid()))
     outcome: dict[str, Any] = {}
     done = threading.Event()
@@ -131,6 +133,9 @@ class LocalEngine:
         wf["status"] = {"phase": "Pending", "startedAt": rfc3339()}
         write_yaml(run.manifest, {k: v for k, v in wf.items() if k != "status"})
         self._put_uploads(run, options)
+        from dflowctl.engines.local import interpreter
+
+        interpreter.save(run.path, options.pythons)
         import json
 
         write_atomic(run.workflow, json.dumps(wf, indent=1))

@@ -92,6 +92,30 @@ def _probe(base: Path) -> bool:
         shutil.rmtree(probe_dir, ignore_errors=True)
 
 
+# Host folders a pod's private view replaces (overlay mode: an empty private /tmp).
+PRIVATE_IN_VIEW = ("/tmp",)
+
+
+def host_binds(folders: Iterable[str]) -> list[str]:
+    """Of the host folders a pod must reach as they are (its interpreter's prefix and
+    ``sys.path``), those its private view would hide: bound into the view read-only,
+    at the same path. Existing folders strictly inside a private one, outermost only."""
+    found = sorted(
+        {
+            os.path.normpath(f)
+            for f in folders
+            if os.path.isabs(f)
+            and any(os.path.normpath(f).startswith(p + "/") for p in PRIVATE_IN_VIEW)
+            and os.path.isdir(f)
+        }
+    )
+    out: list[str] = []
+    for f in found:
+        if not any(f.startswith(o + "/") for o in out):
+            out.append(f)
+    return out
+
+
 def host_path(root: Path, container_path: str) -> Path:
     """Where container path ``container_path`` lives on the host for a pod whose root is ``root``."""
     rel = PurePosixPath(os.path.normpath("/" + container_path.lstrip("/"))).relative_to("/")

@@ -13,7 +13,10 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from dflowctl.engines.local.interpreter import Interpreter
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class PodRequest:
     timeout: float | None = None  # seconds; on expiry: kill, phase Failed, Argo's deadline message
     env: Mapping[str, str] = field(default_factory=dict)  # extra env vars (win over the template's)
     not_after: float | None = None  # epoch seconds (the workflow's deadline): as ``timeout``
+    python: Interpreter | None = None  # the Python chosen for a template that runs one by name (pyenv)
 
 
 @dataclass(frozen=True)

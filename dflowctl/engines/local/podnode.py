@@ -19,6 +19,7 @@ from typing import Any
 from dflowctl import expr
 from dflowctl.argo import parse_duration, pod_name, rfc3339
 from dflowctl.engines.local.artifacts import LocalRepository, UnpackCache, default_key, temp_dir
+from dflowctl.engines.local.interpreter import Interpreter
 from dflowctl.engines.local.podapi import PodRequest, PodResult, PodRunnerLike
 from dflowctl.engines.local.records import RunDir
 from dflowctl.engines.local.runtime import Node
@@ -39,12 +40,14 @@ class PodNodes:
         runner: PodRunnerLike,
         parallelism: int | None,
         globals_: Scope,
+        pythons: Mapping[str, Interpreter] | None = None,
     ) -> None:
         self.wf_name = wf_name
         self.book = book
         self.run_dir = run_dir
         self.runner = runner
         self.globals = globals_
+        self.pythons = dict(pythons or {})  # template name -> its chosen Python (pyenv)
         self.repo = LocalRepository(run_dir.artifacts)
         self.unpacked = UnpackCache(self.repo, run_dir.work / ".unpacked")
         # the workflow's spec.parallelism (Argo's); the host's own limit is the runner's
@@ -81,6 +84,7 @@ class PodNodes:
             if not _acquire(self.slots, cancel):
                 self.book.finish(node, "Failed", interrupted())
                 return node
+            python = self.pythons.get(tmpl_name)
             try:
                 req = PodRequest(
                     pod_name=pod,
@@ -90,12 +94,13 @@ class PodNodes:
                     log_path=self.run_dir.log_path(nid),
                     timeout=timeout,
                     not_after=deadline,
+                    python=python,
                 )
                 result = self.runner.run(req, cancel, lambda: self.book.update(node, phase="Running"))
             finally:
                 if self.slots is not None:
                     self.slots.release()
-            self._record(node, tmpl, pod, result, cancel, interrupted)
+            self._record(node, tmpl, pod, result, cancel, interrupted, python)
             return node
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -158,6 +163,7 @@ class PodNodes:
         result: PodResult,
         cancel: threading.Event,
         interrupted: Callable[[], str],
+        python: Interpreter | None = None,
     ) -> None:
         outputs: dict[str, Any] = {}
         phase, message = result.phase, result.message
@@ -172,6 +178,8 @@ class PodNodes:
             else:
                 continue
             params.append(entry)
+        if python is not None:
+            params.append(python.output_parameter())  # hidden from the summary (tree.HIDDEN_OUTPUTS)
         if params:
             outputs["parameters"] = params
         arts = []

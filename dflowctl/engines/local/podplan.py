@@ -59,12 +59,13 @@ class PodPlan:
     env: dict[str, str]
     cwd: str  # as the pod process sees it (after entering its view)
     cwd_shown: str  # as the template gave it
-    view: dict[str, str] | None
+    view: dict[str, Any] | None
     method: str
     root: Path
     py: dict[str, Any] | None  # set when the warm Python path applies
     python: str | None  # the resolved interpreter for ``py``
     preload: tuple[str, ...] | None
+    header: str | None = None  # the log's first line (the chosen Python of a spec's op)
 
 
 def plan_pod(req: PodRequest, *, use_fork_server: bool = True) -> PodPlan:
@@ -122,6 +123,10 @@ def plan_pod(req: PodRequest, *, use_fork_server: bool = True) -> PodPlan:
         env[isolation.ENV_ROOT] = str(isolation.host_path(root, isolation.BOOTSTRAP_ROOT))
     argv = [images.expand_vars(a, env) for a in argv]
     argv = images.host_program(argv, env.get("PATH", os.defpath))
+    header, binds = None, []
+    if req.python is not None and req.python.applies(argv):
+        argv = req.python.apply(argv, env)  # after remapping: its path is the host's
+        header, binds = req.python.log_header(), req.python.binds()
 
     view = None
     if method == isolation.OVERLAY:
@@ -131,9 +136,10 @@ def plan_pod(req: PodRequest, *, use_fork_server: bool = True) -> PodPlan:
             "merged": str(work / ".overlay-root"),
             "tmp": str(root / "tmp"),
             "hostname": req.pod_name,
+            "binds": binds,
         }
         for d in ("work", "merged"):
-            Path(view[d]).mkdir(parents=True, exist_ok=True)
+            Path(str(view[d])).mkdir(parents=True, exist_ok=True)
         cwd = os.path.normpath(working_dir)
     else:
         cwd = str(isolation.host_path(root, working_dir))
@@ -141,7 +147,7 @@ def plan_pod(req: PodRequest, *, use_fork_server: bool = True) -> PodPlan:
     py, python, preload = _python_plan(argv, env, use_fork_server)
     if py is not None and py["kind"] == "file" and py["target"] == script_path:
         py["source"] = source  # compiled once by the warm interpreter, for every item
-    return PodPlan(argv, env, cwd, working_dir, view, method, root, py, python, preload)
+    return PodPlan(argv, env, cwd, working_dir, view, method, root, py, python, preload, header)
 
 
 def _python_plan(

@@ -8,8 +8,9 @@ code (``python3`` scripts and ``python3 FILE|-c CODE`` commands) runs in a
 child forked from a warm interpreter (``forkserver``) instead of a fresh
 ``python3``; everything else is exec'd. Both paths give the same results.
 
-The runner owns the host's parallelism (at most ``parallelism`` pods at once)
-and the fork servers. The steps of one pod are separate modules: planning
+The runner owns the host's parallelism (at most ``parallelism`` pods at once;
+a pod's ``resources`` take CPU slots, memory and GPUs: ``machine``) and the
+fork servers. The steps of one pod are separate modules: planning
 (``podplan``), process supervision (``supervise``), the file-system rules of
 the pod's view (``podfs``) and output collection (``podoutputs``). Details and
 the two isolation methods: docs/local-engine.md.
@@ -23,15 +24,16 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
+from dflowctl.engines.local import machine
 from dflowctl.engines.local.forkserver import ForkServer, ForkServerError, server_env
 from dflowctl.engines.local.podapi import PodRequest, PodResult
 from dflowctl.engines.local.podfs import take as _take
 from dflowctl.engines.local.podoutputs import collect_outputs
 from dflowctl.engines.local.podplan import PodPlan, PodSetupError, plan_pod
-from dflowctl.engines.local.slots import Slots
 from dflowctl.engines.local.supervise import (
     KILL_GRACE,
     RESULT_LIMIT,
@@ -54,7 +56,9 @@ class PodRunner:
 
     def __init__(self, parallelism: int | None = None) -> None:
         self.parallelism = max(1, parallelism or os.cpu_count() or 1)
-        self._slots = Slots(self.parallelism)  # the one limit of pods at once on this host
+        # the one limit of pods at once on this host: CPU slots, free memory, GPUs
+        cap = machine.capacity()
+        self._slots = machine.Ledger(self.parallelism, cap.memory, cap.gpus)
         self._lock = threading.Lock()
         self._server_lock = threading.Lock()
         self._servers: dict[tuple[str, tuple[str, ...] | None], ForkServer | None] = {}
@@ -68,16 +72,19 @@ class PodRunner:
     def run(
         self, req: PodRequest, cancel: threading.Event, on_start: Callable[[], None] | None = None
     ) -> PodResult:
-        """Wait for a slot (until ``cancel``, ``kill_all`` or ``close``), call ``on_start``,
-        run the pod to its end."""
+        """Wait for the slots, memory and GPUs the pod asks for (until ``cancel``, ``kill_all``
+        or ``close``), call ``on_start``, run the pod to its end."""
         started = time.time()
         generation = self._generation
 
         def stopped() -> bool:
             return generation != self._generation or self._closed
 
-        if not self._slots.acquire(cancel, stopped):
+        grant = self._slots.acquire(machine.request_of(req.template), cancel, stopped)
+        if grant is None:
             return _cancelled(started)
+        if grant.env():
+            req = replace(req, env={**req.env, **grant.env()})
         try:
             if cancel.is_set() or stopped():
                 return _cancelled(started)
@@ -89,7 +96,7 @@ class PodRunner:
             except OSError as exc:  # the host refused a folder, a copy, a pipe: not the pod's doing
                 return _error(f"the local engine could not run the pod: {exc}", started)
         finally:
-            self._slots.release()
+            self._slots.release(grant)
 
     def kill_all(self) -> None:
         """End every pod process group now running (SIGTERM, then SIGKILL after 2 s); pods
@@ -135,6 +142,8 @@ class PodRunner:
                 plan = plan_pod(req, use_fork_server=self.use_fork_server)
             except PodSetupError as exc:
                 return _error(str(exc), started)
+            if plan.header:
+                log.write(plan.header.encode("utf-8", "replace"))
             return self._execute(req, plan, log, cancel, started, generation)
 
     def _server(self, python: str, preload: tuple[str, ...] | None) -> ForkServer | None:
