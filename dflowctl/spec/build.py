@@ -8,6 +8,7 @@ best-guess model is still built so that the semantic checks can run too.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -297,6 +298,7 @@ class _Builder:
             ),
             steps=self.steps(node["steps"], [*path, "steps"]) if kind == "steps" else None,
             dag=self.dag(node["dag"], [*path, "dag"]) if kind == "dag" else None,
+            source_label=posixpath.normpath(str(node["source"])) if "source" in node else None,
             loc=self.key_at(path),
             locs=locs,
         )
