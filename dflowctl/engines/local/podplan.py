@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dflowctl.engines.local import images, isolation
+from dflowctl.engines.local import images, isolation, termination
 from dflowctl.engines.local._podserver import DEFAULT_PRELOAD
 from dflowctl.engines.local.podapi import PodRequest
 
@@ -86,6 +86,7 @@ def plan_pod(req: PodRequest, *, use_fork_server: bool = True) -> PodPlan:
     method = isolation.method_for(work)
 
     env = _build_env(req, body)
+    env.setdefault(termination.ENV, termination.TERMINATION_LOG)  # where the bootstrap says why it failed
     outputs = tmpl.get("outputs") or {}
     known = [p for p, _ in req.input_artifacts]
     known += [a["path"] for a in outputs.get("artifacts") or [] if a.get("path")]
