@@ -10,8 +10,6 @@ where both say them, every disagreement is an error naming both places.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
@@ -43,6 +41,9 @@ def shown(path: Path) -> str:
 @cache
 def interpreter_origin(module: str) -> str | None:
     """Where ``python3`` on PATH (the interpreter of local Python steps) finds ``module``."""
+    import shutil
+    import subprocess
+
     python = shutil.which("python3")
     if python is None:
         return None

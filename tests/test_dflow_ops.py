@@ -1,0 +1,163 @@
+"""dflow OPs run unchanged (no dflow installed: the bundled dflow.python), through the
+real CLI and the local engine; their interface comes from the code (no `inputs:` /
+`outputs:` in the specs); failures say why in one line; TransientError is retried,
+FatalError is not."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO, run_cli
+
+pytestmark = pytest.mark.timeout(240)
+
+OPS = REPO / "tests" / "data" / "dflow" / "ops"
+OPS_FILE = OPS / "dflow_ops.py"
+
+OK_SPEC = """
+apiVersion: dflowctl/v1alpha1
+kind: Workflow
+metadata: {name: dflow-ops}
+spec:
+  ops:
+    defaults: {python: "dflow_ops:Defaults", source: ./ops}
+    big: {python: "dflow_ops:Big", source: ./ops}
+    maybe: {python: "dflow_ops:Maybe", source: ./ops}
+    split: {python: "dflow_ops:Split", source: ./ops}
+    join: {python: "dflow_ops:Join", source: ./ops}
+    typed: {python: "dflow_ops:Typed", source: ./ops}
+    add: {python: "dflow_ops:add", source: ./ops}
+    count: {python: "dflow_ops:count_lines", source: ./ops}
+    scale: {python: "dflow_ops:scale", source: ./ops}
+    write: {python: "dflow_ops:write", source: ./ops}
+  steps:
+    - - {name: defaults, op: defaults}
+      - {name: big, op: big, parameters: {table: {b: 1, a: 2}}}
+      - {name: maybe, op: maybe}
+      - {name: split, op: split, parameters: {text: "a b c"}}
+      - {name: typed, op: typed, parameters: {xs: [1, 2], weights: {w: 1.5}, label: x}}
+      - {name: add, op: add, parameters: {a: 1}}
+      - {name: scale, op: scale, parameters: {x: 1.5}}
+      - {name: write, op: write, parameters: {text: ab, times: 2}}
+    - - name: join
+        op: join
+        artifacts: {parts: "{{steps.split.outputs.artifacts.parts}}"}
+      - name: count
+        op: count
+        artifacts: {f: "{{steps.add.outputs.artifacts.report}}"}
+"""
+
+FAIL_SPEC = """
+apiVersion: dflowctl/v1alpha1
+kind: Workflow
+metadata: {name: dflow-fail}
+spec:
+  ops:
+    extra: {python: "dflow_ops:ExtraKey", source: ./ops}
+    wrong: {python: "dflow_ops:WrongType", source: ./ops}
+    forgets: {python: "dflow_ops:Forgets", source: ./ops}
+    typed: {python: "dflow_ops:Typed", source: ./ops}
+    flaky: {python: "dflow_ops:Flaky", source: ./ops, retry: 2}
+    broken: {python: "dflow_ops:Broken", source: ./ops, retry: 2}
+  steps:
+    - - {name: extra, op: extra}
+      - {name: wrong, op: wrong}
+      - {name: forgets, op: forgets}
+      - {name: typed, op: typed, parameters: {xs: [1, "two"], weights: {}, label: x}}
+      - {name: flaky, op: flaky}
+      - {name: broken, op: broken}
+"""
+
+
+def _run(tmp_path: Path, text: str) -> tuple[dict[str, Any], str]:
+    shutil.copytree(OPS, tmp_path / "ops", ignore=shutil.ignore_patterns("__pycache__"))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(text, encoding="utf-8")
+    env = {"DFLOWCTL_HOME": str(tmp_path / "home"), "DFLOWCTL_CONFIG": str(tmp_path / "none.yaml")}
+    res = run_cli("run", "spec.yaml", cwd=tmp_path, env=env, timeout=200)
+    name = re.search(r"^Name: (\S+)$", res.stdout, re.M)
+    assert name, res.stdout + res.stderr
+    status = run_cli("status", name.group(1), "-o", "json", cwd=tmp_path, env=env)
+    assert status.returncode == 0, status.stderr
+    return json.loads(status.stdout), res.stdout + res.stderr
+
+
+def _pods(wf: dict[str, Any], step: str) -> list[dict[str, Any]]:
+    nodes = wf["status"]["nodes"].values()
+    return [n for n in nodes if n["type"] == "Pod" and n["displayName"].split("(")[0] == step]
+
+
+def _params(wf: dict[str, Any], step: str) -> dict[str, Any]:
+    (pod,) = _pods(wf, step)
+    return {p["name"]: _decode(p["value"]) for p in pod["outputs"].get("parameters", [])}
+
+
+def _decode(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text  # a str output travels as it is
+
+
+def _line(text: str) -> int:
+    return next(i for i, line in enumerate(OPS_FILE.read_text().splitlines(), 1) if text in line)
+
+
+def test_dflow_ops_run_without_dflow_and_without_declarations(tmp_path: Path) -> None:
+    wf, out = _run(tmp_path, OK_SPEC)
+    assert wf["status"]["phase"] == "Succeeded", out
+    assert _params(wf, "defaults") == {"text": "hihihi"}  # Parameter defaults
+    assert _params(wf, "big") == {"keys": ["a", "b"]}  # BigParameter(dict)
+    assert _params(wf, "maybe") == {"present": False}  # Artifact(optional=True), not given
+    assert _params(wf, "split") == {"n": 3}
+    assert _params(wf, "join") == {"joined": "a-b-c"}  # Artifact(List[Path]) in: the files, in order
+    assert _params(wf, "typed") == {"total": 4.5}  # List[int], Dict[str, float], Optional[str]
+    assert _params(wf, "add") == {"total": 3}  # @OP.function, default b=2, TypedDict out
+    assert _params(wf, "count") == {"lines": 1, "first": "1 + 2"}  # NamedTuple out, optional artifact
+    assert _params(wf, "scale") == {"y": 3.0}  # plain function, literal dict keys
+    assert _params(wf, "write") == {"size": 4}
+    (pod,) = _pods(wf, "write")
+    assert [a["name"] for a in pod["outputs"]["artifacts"]] == ["out"]  # Path(...) value: an artifact
+
+
+def test_failures_name_the_key_and_the_line_transient_retries_fatal_does_not(tmp_path: Path) -> None:
+    wf, out = _run(tmp_path, FAIL_SPEC)
+    assert wf["status"]["phase"] == "Failed"
+
+    def message(step: str) -> str:
+        (pod,) = _pods(wf, step)
+        return str(pod["message"])
+
+    assert message("extra") == (
+        "Error (exit code 1): RuntimeError: key m in the output given by the OP is not declared in its output sign"
+    )
+    assert message("wrong") == "Error (exit code 1): TypeError: type of n must be int; got str instead"
+    assert message("forgets") == (
+        "Error (exit code 1): RuntimeError: key n declared in the output sign is not present "
+        "in the output given by the OP"
+    )
+    assert message("typed") == "Error (exit code 1): TypeError: type of xs[1] must be int; got str instead"
+    flaky = _pods(wf, "flaky")
+    assert len(flaky) == 3  # retry: 2 → three attempts
+    line = _line('raise TransientError("the license server is busy")')
+    assert {p["message"] for p in flaky} == {
+        f"Error (exit code 1): TransientError: the license server is busy (ops/dflow_ops.py:{line})"
+    }
+    broken = _pods(wf, "broken")
+    assert len(broken) == 1  # FatalError: exit 2, the retry expression stops at once
+    line = _line('raise FatalError("the structure has no atoms")')
+    assert broken[0]["message"] == (
+        f"Error (exit code 2): FatalError: the structure has no atoms (ops/dflow_ops.py:{line})"
+    )
+    # the one-line summary carries the reason; the log keeps the whole traceback
+    assert f"FatalError: the structure has no atoms (ops/dflow_ops.py:{line})" in out
+    env = {"DFLOWCTL_HOME": str(tmp_path / "home"), "DFLOWCTL_CONFIG": str(tmp_path / "none.yaml")}
+    logs = run_cli("logs", wf["metadata"]["name"], "--step", "broken", cwd=tmp_path, env=env)
+    assert "Traceback (most recent call last)" in logs.stdout, logs.stdout + logs.stderr
+    assert 'raise FatalError("the structure has no atoms")' in logs.stdout
