@@ -108,6 +108,7 @@ class _Reader:
                         where,
                         hint,
                     )
+                    return _unknown(op)
                 elif op.source is None:
                     self.warn(
                         f"op `{op.name}`: python3 here cannot find module `{module_name}`; "
@@ -123,7 +124,7 @@ class _Reader:
             return replace(op, uses_dflow=True)
         except SyntaxError as err:
             self.error(f"op `{op.name}`: {shown(path)}:{err.lineno}: {err.msg}", where)
-            return op
+            return _unknown(op)
         op = replace(op, uses_dflow=module.uses_dflow or installed)
         if attr not in module.defined:
             self.error(
@@ -131,7 +132,7 @@ class _Reader:
                 where,
                 did_you_mean(attr, sorted(module.defined)),
             )
-            return op
+            return _unknown(op)
         node = module.defined[attr]
         import ast
 
@@ -164,6 +165,8 @@ class _Reader:
                         where,
                         f"declare `{side}:` in the spec",
                     )
+                    if side == "inputs":
+                        op = _unknown(op)
                 continue
             if code.unnamed is not None:
                 self.unnamed(op, path, code, declared)
@@ -193,7 +196,7 @@ class _Reader:
         kind = "parameter" if op.outputs_parameters else "artifact"
         if slot.kind != kind:
             loc = (op.outputs_parameters or op.outputs_artifacts)[0].loc  # type: ignore[attr-defined]
-            self.error(f"output `{names[0]}` of op `{op.name}` is an {kind} here but a {slot.kind} in {at}", loc)
+            self.error(f"output `{names[0]}` of op `{op.name}` is {_a(kind)} here but {_a(slot.kind)} in {at}", loc)
         elif kind == "parameter":
             p = op.outputs_parameters[0]
             if not types_agree(parse_type(p.type) or opsig.ANY, slot.type):
@@ -222,7 +225,7 @@ class _Reader:
                 continue
             at = f"{shown(path)}:{slot.line}"
             if slot.kind != kind:
-                self.error(f"{one} `{name}` of op `{op.name}` is an {kind} here but a {slot.kind} in {at}", loc)
+                self.error(f"{one} `{name}` of op `{op.name}` is {_a(kind)} here but {_a(slot.kind)} in {at}", loc)
                 continue
             if kind == "parameter":
                 spec_param = next(p for p in params if p.name == name)
@@ -241,6 +244,17 @@ class _Reader:
                     op.locs.get(f"key.{side}", op.loc),
                     did_you_mean(name, list(spec_names)),
                 )
+
+
+def _a(word: str) -> str:
+    return f"an {word}" if word[0] in "aeiou" else f"a {word}"
+
+
+def _unknown(op: m.Op) -> m.Op:
+    """Its code was not found: the steps' parameters cannot be checked against it."""
+    if "key.inputs" in op.locs:
+        return op
+    return replace(op, locs={**op.locs, "unknown-interface": op.locs.get("python", op.loc)})  # type: ignore[dict-item]
 
 
 def _names(code: opsig.Side) -> str:
