@@ -336,3 +336,17 @@ def test_local_inputs_are_uploaded_once_and_reach_the_run(argo_cluster: ArgoClus
     got = cli(argo_cluster, "download", name, "-d", str(tmp_path / "out"))
     assert got.returncode == 0, got.stderr
     assert tree(tmp_path / "out") == {"join/joined": b"alpha\nbeta\n"}
+
+
+def test_dflow_tutorial_op_runs_unchanged_on_argo(argo_cluster: ArgoCluster, tmp_path: Path) -> None:
+    """dflow's HelloWorld OP file as is, from a spec declaring no inputs or outputs, on the
+    stand-in (nothing but Python in the "image"): the artifact holds msg.txt and results.txt."""
+    res = cli(argo_cluster, "run", "-e", "argo", "--wait", str(SPECS / "dflow-hello.yaml"))
+    assert res.returncode == 0, res.stdout + res.stderr
+    name = only_run(argo_cluster)["metadata"]["name"]
+    got = cli(argo_cluster, "download", name, "-d", str(tmp_path / "out"))
+    assert got.returncode == 0, got.stderr
+    assert tree(tmp_path / "out") == {
+        "write/out_art/msg.txt": b"HelloWorld!HelloWorld!",
+        "write/out_art/results.txt": b"number: 2",
+    }

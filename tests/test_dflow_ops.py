@@ -161,3 +161,77 @@ def test_failures_name_the_key_and_the_line_transient_retries_fatal_does_not(tmp
     logs = run_cli("logs", wf["metadata"]["name"], "--step", "broken", cwd=tmp_path, env=env)
     assert "Traceback (most recent call last)" in logs.stdout, logs.stdout + logs.stderr
     assert 'raise FatalError("the structure has no atoms")' in logs.stdout
+
+
+def test_dflow_tutorial_op_runs_unchanged_locally(tmp_path: Path) -> None:
+    from tests.conftest import SPECS
+
+    env = {"DFLOWCTL_HOME": str(tmp_path / "home"), "DFLOWCTL_CONFIG": str(tmp_path / "none.yaml")}
+    res = run_cli("run", str(SPECS / "dflow-hello.yaml"), cwd=tmp_path, env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    name = re.search(r"^Name: (\S+)$", res.stdout, re.M)
+    assert name
+    got = run_cli("download", name.group(1), "-d", "out", cwd=tmp_path, env=env)
+    assert got.returncode == 0, got.stderr
+    files = {p.relative_to(tmp_path / "out").as_posix(): p.read_text() for p in (tmp_path / "out").rglob("*.txt")}
+    assert files == {"write/out_art/msg.txt": "HelloWorld!HelloWorld!", "write/out_art/results.txt": "number: 2"}
+
+
+@pytest.mark.slow
+def test_real_pydflow_is_imported_when_installed(tmp_path: Path) -> None:
+    """pydflow installed in a venv used as the step's interpreter: the real dflow.python wins."""
+    import subprocess
+    import sys
+
+    # not under /tmp: a local pod has its own /tmp (an interpreter there is hidden from it)
+    venv = Path.home() / ".cache" / "dflowctl-tests" / "pydflow-venv"
+    if not (venv / "bin" / "python").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    pip = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "pydflow"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if pip.returncode != 0:
+        pytest.skip(f"pip cannot install pydflow here: {pip.stderr.strip().splitlines()[-1:]}")
+    ops = tmp_path / "ops"
+    ops.mkdir()
+    (ops / "which.py").write_text(
+        "from dflow.python import OP, OPIO, OPIOSign\n"
+        "import dflow.python\n\n\n"
+        "class Which(OP):\n"
+        "    @classmethod\n"
+        "    def get_input_sign(cls):\n"
+        "        return OPIOSign({})\n\n"
+        "    @classmethod\n"
+        "    def get_output_sign(cls):\n"
+        "        return OPIOSign({'where': str})\n\n"
+        "    @OP.exec_sign_check\n"
+        "    def execute(self, op_in):\n"
+        "        return OPIO({'where': dflow.python.__file__})\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "spec.yaml").write_text(
+        "apiVersion: dflowctl/v1alpha1\nkind: Workflow\nmetadata: {name: which}\n"
+        "spec:\n  ops:\n    which: {python: 'which:Which', source: ./ops}\n"
+        "  steps:\n    - {name: which, op: which}\n",
+        encoding="utf-8",
+    )
+    import os
+
+    env = {
+        "DFLOWCTL_HOME": str(tmp_path / "home"),
+        "DFLOWCTL_CONFIG": str(tmp_path / "none.yaml"),
+        "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",  # its python3 runs the step
+    }
+    res = run_cli("run", "spec.yaml", cwd=tmp_path, env=env, timeout=200)
+    assert res.returncode == 0, res.stdout + res.stderr
+    where = re.search(r"which  where = (\S+)", res.stdout)
+    assert where, res.stdout
+    assert where.group(1).startswith(str(venv)) and where.group(1).endswith("dflow/python/__init__.py")
+    # and the same op without pydflow gets the bundled one
+    env.pop("PATH")
+    res = run_cli("run", "spec.yaml", cwd=tmp_path, env=env, timeout=200)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "which  where = <dflowctl: dflow.python>" in res.stdout
