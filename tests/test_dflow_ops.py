@@ -135,7 +135,8 @@ def test_failures_name_the_key_and_the_line_transient_retries_fatal_does_not(tmp
         return str(pod["message"])
 
     assert message("extra") == (
-        "Error (exit code 1): RuntimeError: key m in the output given by the OP is not declared in its output sign"
+        "Error (exit code 1): RuntimeError: key m in the output given by the OP "
+        "is not declared in its output sign"
     )
     assert message("wrong") == "Error (exit code 1): TypeError: type of n must be int; got str instead"
     assert message("forgets") == (
@@ -173,8 +174,13 @@ def test_dflow_tutorial_op_runs_unchanged_locally(tmp_path: Path) -> None:
     assert name
     got = run_cli("download", name.group(1), "-d", "out", cwd=tmp_path, env=env)
     assert got.returncode == 0, got.stderr
-    files = {p.relative_to(tmp_path / "out").as_posix(): p.read_text() for p in (tmp_path / "out").rglob("*.txt")}
-    assert files == {"write/out_art/msg.txt": "HelloWorld!HelloWorld!", "write/out_art/results.txt": "number: 2"}
+    files = {
+        p.relative_to(tmp_path / "out").as_posix(): p.read_text() for p in (tmp_path / "out").rglob("*.txt")
+    }
+    assert files == {
+        "write/out_art/msg.txt": "HelloWorld!HelloWorld!",
+        "write/out_art/results.txt": "number: 2",
+    }
 
 
 @pytest.mark.slow

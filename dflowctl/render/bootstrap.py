@@ -45,7 +45,7 @@ class DflowFinder:
             return None
         import importlib.util
 
-        return importlib.util.spec_from_loader(name, cls(), is_package=True)
+        return importlib.util.spec_from_loader(name, cls(), is_package=True)  # type: ignore[arg-type]
 
     def create_module(self, spec: Any) -> None:
         return None
@@ -321,7 +321,7 @@ def op_frame(err: BaseException, source: Path) -> str | None:
     for frame, line in traceback.walk_tb(err.__traceback__):
         name = frame.f_code.co_filename
         if name.startswith(base):
-            found = f"{CONFIG.get('source_label') or 'source'}/{name[len(base):]}:{line}"
+            found = f"{CONFIG.get('source_label') or 'source'}/{name[len(base) :]}:{line}"
         elif name != own and not name.startswith("<"):
             fallback = f"{os.path.basename(name)}:{line}"
     return found or fallback

@@ -10,7 +10,7 @@ import abc
 import functools
 import inspect
 import typing
-from collections.abc import Mapping, MutableMapping
+from collections.abc import MutableMapping
 from pathlib import Path
 
 __all__ = [
@@ -99,7 +99,9 @@ class Artifact:
     ) -> None:
         if not any(_same_type(type, t) for t in _ARTIFACT_TYPES):
             allowed = ", ".join(_type_name(t) for t in _ARTIFACT_TYPES)
-            raise AssertionError(f"{_type_name(type)} is not allowed artifact type, only {allowed} are allowed.")
+            raise AssertionError(
+                f"{_type_name(type)} is not allowed artifact type, only {allowed} are allowed."
+            )
         self.type = type
         self.archive = archive
         self.save = save
@@ -116,7 +118,7 @@ class Artifact:
 class Parameter:
     """A value passed as text; ``default=`` makes it optional."""
 
-    def __init__(self, type: object, global_name: str | None = None, **kwargs: object) -> None:
+    def __init__(self, type: object, global_name: typing.Any = None, **kwargs: typing.Any) -> None:
         self.type = type
         self.global_name = global_name
         for k, v in kwargs.items():
@@ -130,7 +132,7 @@ class Parameter:
 class BigParameter(Parameter):
     """A parameter dflow passes as a file; here it travels like any parameter."""
 
-    def __init__(self, type: object, **kwargs: object) -> None:
+    def __init__(self, type: object, **kwargs: typing.Any) -> None:
         super().__init__(type, **kwargs)
 
 
@@ -166,14 +168,14 @@ def check_type(name: str, value: object, expected: object) -> None:
         names = ", ".join(_type_name(t) for t in args)
         raise TypeError(f"type of {name} must be one of ({names}); got {_value_name(value)} instead")
     if origin in (list, set, frozenset, tuple, dict) or expected in (list, set, tuple, dict):
-        kind = origin or expected
+        kind: typing.Any = origin or expected
         word = {list: "a list", set: "a set", frozenset: "a set", tuple: "a tuple", dict: "a dict"}[kind]
         if not isinstance(value, kind if kind is not frozenset else (set, frozenset)):
             raise TypeError(f"type of {name} must be {word}; got {_value_name(value)} instead")
         if not args:
             return
         if kind is dict:
-            for k, v in value.items():  # type: ignore[attr-defined]
+            for k, v in value.items():  # type: ignore[union-attr]
                 check_type(f"keys of {name}", k, args[0])
                 check_type(f"{name}[{k!r}]", v, args[1])
         elif kind is tuple and not (len(args) == 2 and args[1] is Ellipsis):
@@ -189,10 +191,12 @@ def check_type(name: str, value: object, expected: object) -> None:
         if expected is float and isinstance(value, int) and not isinstance(value, bool):
             return
         if not isinstance(value, expected):
-            raise TypeError(f"type of {name} must be {_type_name(expected)}; got {_value_name(value)} instead")
+            raise TypeError(
+                f"type of {name} must be {_type_name(expected)}; got {_value_name(value)} instead"
+            )
 
 
-_LIST_LIKE = {
+_LIST_LIKE: typing.Dict[typing.Any, typing.Any] = {
     typing.List[str]: typing.List[typing.Optional[str]],
     typing.List[Path]: typing.List[typing.Optional[Path]],
     typing.Set[str]: typing.Set[typing.Optional[str]],
@@ -237,7 +241,7 @@ class OP(abc.ABC):
     @staticmethod
     def _check_signature(opio: typing.Any, sign: typing.Any, is_input: bool) -> None:
         side, verb = ("input", "passed to") if is_input else ("output", "given by")
-        if not isinstance(opio, Mapping):
+        if not isinstance(opio, MutableMapping):
             raise TypeError(f"the {side} {verb} the OP must be an OPIO (a mapping), not {_value_name(opio)}")
         for key in sign.keys():
             if key not in opio.keys():
@@ -252,7 +256,9 @@ class OP(abc.ABC):
                     )
         for key in opio.keys():
             if key not in sign.keys():
-                raise RuntimeError(f"key {key} in the {side} {verb} the OP is not declared in its {side} sign")
+                raise RuntimeError(
+                    f"key {key} in the {side} {verb} the OP is not declared in its {side} sign"
+                )
             expected = sign[key]
             if isinstance(expected, Artifact):
                 expected = _LIST_LIKE.get(expected.type)
@@ -264,11 +270,12 @@ class OP(abc.ABC):
                 check_type(key, opio[key], expected)
 
     @classmethod
-    def function(cls, func: typing.Callable | None = None, **kwargs: object) -> typing.Any:
+    def function(cls, func: typing.Callable | None = None, **kwargs: typing.Any) -> typing.Any:
         """A plain function as an OP: signs from its annotations and defaults."""
         if func is None:
             return functools.partial(cls.function, **kwargs)
-        input_sign, output_sign, to_opio = _signs_of(func)
+        fn: typing.Callable = func
+        input_sign, output_sign, to_opio = _signs_of(fn)
 
         class FunctionOP(cls):  # type: ignore[valid-type, misc]
             @classmethod
@@ -281,19 +288,19 @@ class OP(abc.ABC):
 
             @OP.exec_sign_check
             def execute(self, op_in: OPIO) -> OPIO:
-                return to_opio(func(**op_in))
+                return to_opio(fn(**op_in))
 
             def __call__(self, *args: object, **op_in: object) -> OPIO:
                 names = list(self.get_input_sign())
                 for i, v in enumerate(args):
                     if names[i] in op_in:
-                        raise TypeError(f"{func.__name__}() got multiple values for argument '{names[i]}'")
+                        raise TypeError(f"{fn.__name__}() got multiple values for argument '{names[i]}'")
                     op_in[names[i]] = v
                 return self.execute(OPIO(op_in))
 
-        FunctionOP.func = func  # type: ignore[attr-defined]
-        FunctionOP.__name__ = FunctionOP.__qualname__ = func.__name__
-        FunctionOP.__module__ = func.__module__
+        FunctionOP.func = fn  # type: ignore[attr-defined]
+        FunctionOP.__name__ = FunctionOP.__qualname__ = fn.__name__
+        FunctionOP.__module__ = fn.__module__
         return FunctionOP()
 
 
@@ -310,7 +317,7 @@ def _signs_of(func: typing.Callable) -> tuple[dict, dict, typing.Callable]:
                 if p.default is None:
                     t.optional = True
             elif isinstance(t, Parameter):
-                t.default = p.default
+                setattr(t, "default", p.default)  # noqa: B010
             else:
                 t = Parameter(t, default=p.default)
         inputs[p.name] = t

@@ -196,7 +196,9 @@ class _Reader:
         kind = "parameter" if op.outputs_parameters else "artifact"
         if slot.kind != kind:
             loc = (op.outputs_parameters or op.outputs_artifacts)[0].loc  # type: ignore[attr-defined]
-            self.error(f"output `{names[0]}` of op `{op.name}` is {_a(kind)} here but {_a(slot.kind)} in {at}", loc)
+            self.error(
+                f"output `{names[0]}` of op `{op.name}` is {_a(kind)} here but {_a(slot.kind)} in {at}", loc
+            )
         elif kind == "parameter":
             p = op.outputs_parameters[0]
             if not types_agree(parse_type(p.type) or opsig.ANY, slot.type):
@@ -225,7 +227,9 @@ class _Reader:
                 continue
             at = f"{shown(path)}:{slot.line}"
             if slot.kind != kind:
-                self.error(f"{one} `{name}` of op `{op.name}` is {_a(kind)} here but {_a(slot.kind)} in {at}", loc)
+                self.error(
+                    f"{one} `{name}` of op `{op.name}` is {_a(kind)} here but {_a(slot.kind)} in {at}", loc
+                )
                 continue
             if kind == "parameter":
                 spec_param = next(p for p in params if p.name == name)
@@ -252,9 +256,10 @@ def _a(word: str) -> str:
 
 def _unknown(op: m.Op) -> m.Op:
     """Its code was not found: the steps' parameters cannot be checked against it."""
-    if "key.inputs" in op.locs:
+    where = op.locs.get("python") or op.loc
+    if "key.inputs" in op.locs or where is None:
         return op
-    return replace(op, locs={**op.locs, "unknown-interface": op.locs.get("python", op.loc)})  # type: ignore[dict-item]
+    return replace(op, locs={**op.locs, "unknown-interface": where})
 
 
 def _names(code: opsig.Side) -> str:
@@ -279,7 +284,9 @@ def _from_code(op: m.Op, side: str, code: opsig.Side) -> dict[str, Any]:
         if s.kind == "parameter"
     )
     arts = tuple(
-        m.ArtifactDecl(s.name, optional=s.optional, loc=loc) for s in code.slots.values() if s.kind == "artifact"
+        m.ArtifactDecl(s.name, optional=s.optional, loc=loc)
+        for s in code.slots.values()
+        if s.kind == "artifact"
     )
     return {f"{side}_parameters": params, f"{side}_artifacts": arts}
 

@@ -279,11 +279,19 @@ def _record_fields(node: ast.expr, module: Module) -> dict[str, ast.expr] | None
     if isinstance(node, ast.Call) and _name(node.func) in ("TypedDict", "NamedTuple") and len(node.args) >= 2:
         spec = node.args[1]
         if isinstance(spec, ast.Dict):
-            return {k.value: v for k, v in zip(spec.keys, spec.values, strict=True) if isinstance(k, ast.Constant)}
+            return {
+                str(k.value): v
+                for k, v in zip(spec.keys, spec.values, strict=True)
+                if isinstance(k, ast.Constant)
+            }
         if isinstance(spec, (ast.List, ast.Tuple)):
             out: dict[str, ast.expr] = {}
             for item in spec.elts:
-                if isinstance(item, ast.Tuple) and len(item.elts) == 2 and isinstance(item.elts[0], ast.Constant):
+                if (
+                    isinstance(item, ast.Tuple)
+                    and len(item.elts) == 2
+                    and isinstance(item.elts[0], ast.Constant)
+                ):
                     out[str(item.elts[0].value)] = item.elts[1]
             return out
     name = _name(node)
@@ -320,7 +328,11 @@ def function_outputs(func: ast.FunctionDef | ast.AsyncFunctionDef, module: Modul
         if fields is not None:
             return Side(func.name, func.lineno, {k: _field_slot(k, v, ret.lineno) for k, v in fields.items()})
         if isinstance(ret, ast.Dict):  # dflow's `-> {"x": int}`
-            return Side(func.name, func.lineno, {k: _field_slot(k, v, ret.lineno) for k, v in _dict_items(ret, ret.lineno)})
+            return Side(
+                func.name,
+                func.lineno,
+                {k: _field_slot(k, v, ret.lineno) for k, v in _dict_items(ret, ret.lineno)},
+            )
         if not (isinstance(ret, ast.Subscript) and _name(ret.value) in ("dict", "Dict", "Mapping")) and _name(
             ret
         ) not in ("dict", "Dict", "Mapping", "Any"):
