@@ -241,3 +241,82 @@ def test_real_pydflow_is_imported_when_installed(tmp_path: Path) -> None:
     res = run_cli("run", "spec.yaml", cwd=tmp_path, env=env, timeout=200)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "which  where = <dflowctl: dflow.python>" in res.stdout
+
+
+LIB = """
+from dflow.python import OP, OPIO, OPIOSign, Parameter
+
+
+class Relax(OP):
+    @classmethod
+    def get_input_sign(cls):
+        return OPIOSign({"steps": Parameter(int, default=10)})
+
+    @classmethod
+    def get_output_sign(cls):
+        return OPIOSign({"energy": float})
+
+    @OP.exec_sign_check
+    def execute(self, op_in):
+        return OPIO({"energy": -1.5 * op_in["steps"]})
+
+
+def dynamic(**kwargs):
+    return kwargs
+"""
+
+LIB_SPEC = """
+apiVersion: dflowctl/v1alpha1
+kind: Workflow
+metadata: {name: lib}
+spec:
+  ops:
+    relax: {python: "oplib:Relax"}
+  steps:
+    - {name: relax, op: relax, parameters: {stepz: 3}}
+"""
+
+
+def test_entrypoint_from_an_installed_library_is_read_in_the_interpreter(tmp_path: Path) -> None:
+    """No `source`: the module is found by the interpreter that runs local steps (here through
+    PYTHONPATH, as an installed OP library would be) and its signs are read from there."""
+    lib = tmp_path / "site"
+    lib.mkdir()
+    (lib / "oplib.py").write_text(LIB, encoding="utf-8")
+    (tmp_path / "spec.yaml").write_text(LIB_SPEC, encoding="utf-8")
+    res = run_cli("validate", "spec.yaml", cwd=tmp_path, env={"PYTHONPATH": str(lib)})
+    assert res.returncode == 2
+    assert res.stderr.splitlines()[0] == "spec.yaml:9:45: op `relax` has no input parameter `stepz`"
+    assert "hint: did you mean `steps`?" in res.stderr
+    # not importable anywhere here: a warning, not an error (the image may have it)
+    res = run_cli("validate", "spec.yaml", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.splitlines()[0] == (
+        "warning: spec.yaml:7:21: op `relax`: python3 here cannot find module `oplib`; "
+        "it must be importable where the step runs"
+    )
+    assert res.stdout == "spec.yaml: ok\n"
+
+
+def test_unreadable_code_is_one_warning_when_the_spec_declares(tmp_path: Path) -> None:
+    (tmp_path / "ops").mkdir()
+    (tmp_path / "ops" / "oplib.py").write_text(LIB, encoding="utf-8")
+    (tmp_path / "spec.yaml").write_text(
+        "apiVersion: dflowctl/v1alpha1\nkind: Workflow\nmetadata: {name: dyn}\nspec:\n  ops:\n"
+        "    dyn:\n      python: oplib:dynamic\n      source: ./ops\n"
+        "      inputs: {parameters: {x: int}}\n      outputs: {parameters: {x: int}}\n"
+        "  steps:\n    - {name: dyn, op: dyn, parameters: {x: 1}}\n",
+        encoding="utf-8",
+    )
+    res = run_cli("validate", "spec.yaml", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    warnings = [line for line in res.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: spec.yaml:7:15: op `dyn`: the inputs and outputs cannot be read from the code "
+        f"(ops/oplib.py:{LIB.splitlines().index('def dynamic(**kwargs):') + 1}: "
+        "`dynamic` takes *args or **kwargs)"
+    ]
+    res = run_cli("validate", "spec.yaml", "--format", "json", cwd=tmp_path)
+    assert res.returncode == 0
+    (item,) = json.loads(res.stdout)
+    assert item["severity"] == "warning" and item["line"] == 7

@@ -115,7 +115,7 @@ class _Reader:
                         "it must be importable where the step runs",
                         where,
                     )
-                return replace(op, uses_dflow=True)
+                return _unknown(replace(op, uses_dflow=True))
             path, installed = Path(origin), True
         try:
             module = opsig.read_module(path.read_text(encoding="utf-8"), str(path))
@@ -150,18 +150,21 @@ class _Reader:
     def merge(self, op: m.Op, path: Path, found: opsig.Interface) -> m.Op:
         changes: dict[str, Any] = {}
         where = op.locs.get("python", op.loc)
+        unread: list[str] = []
+        why = ""
         for side, code, problem in (
             ("inputs", found.inputs, found.input_problem),
             ("outputs", found.outputs, found.output_problem),
         ):
             declared = f"key.{side}" in op.locs
             if code is None:
-                why = f"{shown(path)}:{problem.line}: {problem}" if problem else shown(path)
+                reason = f"{shown(path)}:{problem.line}: {problem}" if problem else shown(path)
                 if declared:
-                    self.warn(f"op `{op.name}`: the {side} cannot be read from the code ({why})", where)
+                    unread.append(side)
+                    why = why or reason
                 else:
                     self.error(
-                        f"op `{op.name}` has no `{side}:` and its code does not say them ({why})",
+                        f"op `{op.name}` has no `{side}:` and its code does not say them ({reason})",
                         where,
                         f"declare `{side}:` in the spec",
                     )
@@ -175,6 +178,10 @@ class _Reader:
                 self.compare(op, side, path, code)
             else:
                 changes.update(_from_code(op, side, code))
+        if unread:  # once per op
+            self.warn(
+                f"op `{op.name}`: the {' and '.join(unread)} cannot be read from the code ({why})", where
+            )
         return replace(op, **changes) if changes else op
 
     def unnamed(self, op: m.Op, path: Path, code: opsig.Side, declared: bool) -> None:
