@@ -204,6 +204,8 @@ def test_real_pydflow_is_imported_when_installed(tmp_path: Path) -> None:
     ops = tmp_path / "ops"
     ops.mkdir()
     (ops / "which.py").write_text(
+        "import sys\n\n"
+        "PRELOADED = 'dflow.python' in sys.modules  # by the warm worker, before this import\n"
         "from dflow.python import OP, OPIO, OPIOSign\n"
         "import dflow.python\n\n\n"
         "class Which(OP):\n"
@@ -212,10 +214,10 @@ def test_real_pydflow_is_imported_when_installed(tmp_path: Path) -> None:
         "        return OPIOSign({})\n\n"
         "    @classmethod\n"
         "    def get_output_sign(cls):\n"
-        "        return OPIOSign({'where': str})\n\n"
+        "        return OPIOSign({'where': str, 'preloaded': bool})\n\n"
         "    @OP.exec_sign_check\n"
         "    def execute(self, op_in):\n"
-        "        return OPIO({'where': dflow.python.__file__})\n",
+        "        return OPIO({'where': dflow.python.__file__, 'preloaded': PRELOADED})\n",
         encoding="utf-8",
     )
     (tmp_path / "spec.yaml").write_text(
@@ -236,11 +238,13 @@ def test_real_pydflow_is_imported_when_installed(tmp_path: Path) -> None:
     where = re.search(r"which  where = (\S+)", res.stdout)
     assert where, res.stdout
     assert where.group(1).startswith(str(venv)) and where.group(1).endswith("dflow/python/__init__.py")
+    assert "which  preloaded = true" in res.stdout  # the warm worker imported the real pydflow once
     # and the same op without pydflow gets the bundled one
     env.pop("PATH")
     res = run_cli("run", "spec.yaml", cwd=tmp_path, env=env, timeout=200)
     assert res.returncode == 0, res.stdout + res.stderr
     assert "which  where = <dflowctl: dflow.python>" in res.stdout
+    assert "which  preloaded = false" in res.stdout
 
 
 LIB = """
