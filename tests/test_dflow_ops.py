@@ -324,3 +324,17 @@ def test_unreadable_code_is_one_warning_when_the_spec_declares(tmp_path: Path) -
     assert res.returncode == 0
     (item,) = json.loads(res.stdout)
     assert item["severity"] == "warning" and item["line"] == 7
+
+
+def test_one_type_grammar_for_specs_and_code() -> None:
+    from dflowctl.spec.values import TYPE_PATTERN, parse_type, type_text
+
+    schema = json.loads((REPO / "schemas" / "workflow.schema.json").read_text(encoding="utf-8"))
+    assert schema["$defs"]["paramType"]["pattern"] == TYPE_PATTERN
+    assert parse_type("list[ dict[str, list[int]] ]") == (
+        "list",
+        (("dict", (("str", ()), ("list", (("int", ()),)))),),
+    )
+    assert type_text(parse_type("dict[str,float]") or ("any", ())) == "dict[str, float]"
+    for bad in ("dict[int, str]", "list[int, int]", "tuple[int]", "list[flaot]", "list[", "integer"):
+        assert parse_type(bad) is None, bad

@@ -56,10 +56,11 @@ class Param:
     """
 
     name: str
-    type: ParamType = "str"
+    type: ParamType = "str"  # the base type; `shape` keeps the whole text when it has items
     default: Any = MISSING
     description: str | None = None
     enum: tuple[Any, ...] | None = None
+    shape: str | None = None  # "list[int]", "dict[str, float]": the items' types too
     from_path: str | None = None
     from_ref: str | None = None
     loc: Location | None = None

@@ -208,9 +208,9 @@ class _Reader:
             )
         elif kind == "parameter":
             p = op.outputs_parameters[0]
-            if not types_agree(parse_type(p.type) or opsig.ANY, slot.type):
+            if not types_agree(parse_type(p.shape or p.type) or opsig.ANY, slot.type):
                 self.error(
-                    f"output parameter `{p.name}` of op `{op.name}` is {p.type} here "
+                    f"output parameter `{p.name}` of op `{op.name}` is {p.shape or p.type} here "
                     f"but {type_text(slot.type)} in {at}",
                     p.locs.get("type", p.loc),
                 )
@@ -240,10 +240,10 @@ class _Reader:
                 continue
             if kind == "parameter":
                 spec_param = next(p for p in params if p.name == name)
-                mine = parse_type(spec_param.type) or opsig.ANY
+                mine = parse_type(spec_param.shape or spec_param.type) or opsig.ANY
                 if not types_agree(mine, slot.type):
                     self.error(
-                        f"{one} parameter `{name}` of op `{op.name}` is {spec_param.type} here "
+                        f"{one} parameter `{name}` of op `{op.name}` is {type_text(mine)} here "
                         f"but {type_text(slot.type)} in {at}",
                         spec_param.locs.get("type", loc),
                     )
@@ -284,6 +284,7 @@ def _from_code(op: m.Op, side: str, code: opsig.Side) -> dict[str, Any]:
         m.Param(
             s.name,
             type=_spec_type(s.type),  # type: ignore[arg-type]
+            shape=type_text(s.type) if s.type[1] else None,
             default=m.MISSING if s.default is opsig.NO_DEFAULT else s.default,
             loc=loc,
         )

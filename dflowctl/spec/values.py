@@ -121,6 +121,10 @@ def listing(names: Sequence[str]) -> str:
     return ", ".join(names) if names else "(none)"
 
 
+# the schema's paramType pattern (kept in step by a test); the words a message lists
+TYPE_PATTERN = r"^(?:(?:str|int|float|bool|list|dict|any)|(?:list|dict)\[.+\])$"
+TYPE_CHOICES = ("str", "int", "float", "bool", "list", "dict", "any", "list[T]", "dict[str, T]")
+
 # One type grammar for specs and code: `int`, `list[int]`, `dict[str, float]`, ...
 # A parsed type is (base, args): ("list", (("int", ()),)).
 TypeExpr = tuple[str, tuple[Any, ...]]

@@ -1,7 +1,7 @@
 """Ops whose specs in tests/data/invalid disagree with them."""
 
 from pathlib import Path
-from typing import List
+from typing import Dict, List
 
 from dflow.python import OP, OPIO, Artifact, OPIOSign, Parameter
 
@@ -49,3 +49,7 @@ class Dynamic(OP):
 
 def square(x: int) -> int:
     return x * x
+
+
+def total(xs: List[int], weights: Dict[str, float]) -> float:
+    return sum(xs) * sum(weights.values())
