@@ -169,3 +169,23 @@ def types_agree(a: TypeExpr, b: TypeExpr) -> bool:
     if a[0] != b[0]:
         return False
     return not a[1] or not b[1] or all(types_agree(x, y) for x, y in zip(a[1], b[1], strict=False))
+
+
+def misfit(value: Any, t: TypeExpr, where: str = "") -> str | None:
+    """Why ``value`` (already of ``t``'s base type) does not fit ``t``'s items, e.g.
+    ``[1] is a string ("two"), not an integer``; None when it fits."""
+    base, args = t
+    if not fits(value, base):
+        return f"{where or 'it'} is {kind_of(value)}, not {TYPE_WORDS.get(base, base)}"
+    if base == "list" and args:
+        items: list[tuple[str, Any]] = [(f"{where}[{i}]", v) for i, v in enumerate(value)]
+    elif base == "dict" and args:
+        items = [(f'{where}["{k}"]', v) for k, v in value.items()]
+        args = args[1:]
+    else:
+        return None
+    for at, item in items:
+        why = misfit(item, args[0], at)
+        if why:
+            return why
+    return None
