@@ -58,6 +58,8 @@ apiVersion: dflowctl/v1alpha1
 kind: Workflow
 metadata: {name: dflow-fail}
 spec:
+  parameters:
+    xs: {type: list, default: [1, "two"]}   # a literal would be refused by validate (list[int])
   ops:
     extra: {python: "dflow_ops:ExtraKey", source: ./ops}
     wrong: {python: "dflow_ops:WrongType", source: ./ops}
@@ -69,7 +71,7 @@ spec:
     - - {name: extra, op: extra}
       - {name: wrong, op: wrong}
       - {name: forgets, op: forgets}
-      - {name: typed, op: typed, parameters: {xs: [1, "two"], weights: {}, label: x}}
+      - {name: typed, op: typed, parameters: {xs: "{{workflow.parameters.xs}}", weights: {}, label: x}}
       - {name: flaky, op: flaky}
       - {name: broken, op: broken}
 """
