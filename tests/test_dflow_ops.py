@@ -97,7 +97,9 @@ def _pods(wf: dict[str, Any], step: str) -> list[dict[str, Any]]:
 
 def _params(wf: dict[str, Any], step: str) -> dict[str, Any]:
     (pod,) = _pods(wf, step)
-    return {p["name"]: _decode(p["value"]) for p in pod["outputs"].get("parameters", [])}
+    params = pod["outputs"].get("parameters", [])
+    # dflowctl's own (the interpreter that ran it) left out
+    return {p["name"]: _decode(p["value"]) for p in params if not p["name"].startswith("dflowctl-")}
 
 
 def _decode(text: str) -> Any:
