@@ -119,7 +119,8 @@ def prepare(
     manifest, template_ops = render_workflow_ops(wf, sources)
     if engine == "local":
         check_machine(manifest, template_ops, wf.ops)
-    return Prepared(manifest, wf.base_dir, archives, ops=wf.ops, template_ops=template_ops)
+    warnings = [w.one_line() for w in wf.warnings]
+    return Prepared(manifest, wf.base_dir, archives, ops=wf.ops, template_ops=template_ops, warnings=warnings)
 
 
 def check_machine(manifest: Workflow, template_ops: Mapping[str, str], ops: Mapping[str, Op]) -> None:

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SPECS, run_cli
+from tests.conftest import REPO, SPECS, run_cli
 from tests.k8s import fixtures
 from tests.k8s.fixtures import NAMESPACE, ArgoCluster
 
@@ -336,3 +336,47 @@ def test_local_inputs_are_uploaded_once_and_reach_the_run(argo_cluster: ArgoClus
     got = cli(argo_cluster, "download", name, "-d", str(tmp_path / "out"))
     assert got.returncode == 0, got.stderr
     assert tree(tmp_path / "out") == {"join/joined": b"alpha\nbeta\n"}
+
+
+def test_dflow_tutorial_op_runs_unchanged_on_argo(argo_cluster: ArgoCluster, tmp_path: Path) -> None:
+    """dflow's HelloWorld OP file as is, from a spec declaring no inputs or outputs, on the
+    stand-in (nothing but Python in the "image"): the artifact holds msg.txt and results.txt."""
+    res = cli(argo_cluster, "run", "-e", "argo", "--wait", str(SPECS / "dflow-hello.yaml"))
+    assert res.returncode == 0, res.stdout + res.stderr
+    name = only_run(argo_cluster)["metadata"]["name"]
+    got = cli(argo_cluster, "download", name, "-d", str(tmp_path / "out"))
+    assert got.returncode == 0, got.stderr
+    assert tree(tmp_path / "out") == {
+        "write/out_art/msg.txt": b"HelloWorld!HelloWorld!",
+        "write/out_art/results.txt": b"number: 2",
+    }
+
+
+def test_failure_reason_and_fatal_error_on_argo(argo_cluster: ArgoCluster, tmp_path: Path) -> None:
+    """On the stand-in too: the node message carries the bootstrap's termination-log line, and
+    the rendered retryStrategy.expression retries a TransientError but not a FatalError."""
+    import shutil
+
+    shutil.copytree(REPO / "tests" / "data" / "dflow" / "ops", tmp_path / "ops")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "apiVersion: dflowctl/v1alpha1\nkind: Workflow\nmetadata: {name: fatal}\nspec:\n  ops:\n"
+        "    flaky: {python: 'dflow_ops:Flaky', source: ./ops, retry: 1}\n"
+        "    broken: {python: 'dflow_ops:Broken', source: ./ops, retry: 2}\n"
+        "  steps:\n    - - {name: flaky, op: flaky}\n      - {name: broken, op: broken}\n",
+        encoding="utf-8",
+    )
+    res = cli(argo_cluster, "run", "-e", "argo", "--wait", str(spec))
+    assert res.returncode == 1, res.stdout + res.stderr
+    nodes = only_run(argo_cluster)["status"]["nodes"].values()
+    pods = [n for n in nodes if n["type"] == "Pod"]
+    flaky = [n for n in pods if n["displayName"].startswith("flaky")]
+    broken = [n for n in pods if n["displayName"].startswith("broken")]
+    assert len(flaky) == 2 and len(broken) == 1
+    assert all(
+        n["message"].startswith("Error (exit code 1): TransientError: the license server is busy (ops/")
+        for n in flaky
+    )
+    assert broken[0]["message"].startswith(
+        "Error (exit code 2): FatalError: the structure has no atoms (ops/"
+    )

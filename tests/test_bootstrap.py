@@ -357,8 +357,14 @@ def test_user_exception_shows_its_traceback(tmp_path: Path, user_src: Path) -> N
     assert "Traceback (most recent call last)" in res.stderr
     assert 'userops.py", line' in res.stderr and "in boom" in res.stderr
     assert "in main" not in res.stderr  # the bootstrap's own frames are left out
+    # the one line: type, last line of the message, and the op's frame (source/FILE:LINE)
+    line = next(
+        i
+        for i, text in enumerate((user_src / "userops.py").read_text().splitlines(), 1)
+        if 'raise ValueError(f"cannot handle {x}")' in text
+    )
     assert res.stderr.strip().endswith(
-        "dflowctl: op 'boom' (userops:boom) failed: ValueError: cannot handle 3"
+        f"dflowctl: op 'boom' (userops:boom) failed: ValueError: cannot handle 3 (source/userops.py:{line})"
     )
 
 

@@ -152,7 +152,10 @@ def test_failed_run_exits_1_with_its_message(dflowctl_home: Path, tmp_path: Path
     assert res.returncode == 1, res.stderr
     name = run_name(res.stdout)
     assert f"✖ {name} Failed" in res.stdout
-    assert "  ✖ flaky Failed: Error (exit code 1) (after 4 attempts)" in res.stdout.splitlines()
+    assert (
+        "  ✖ flaky Failed: Error (exit code 1): failing on purpose (attempt 3 < 9) (after 4 attempts)"
+        in res.stdout.splitlines()
+    )
     logs = run_cli("logs", name, "--step", "flaky", cwd=tmp_path)
     assert logs.returncode == 0, logs.stderr
     assert re.search(r"^flaky\S*: attempt 0$", logs.stdout, re.M)

@@ -136,7 +136,9 @@ def test_failing_step_fails_the_run_with_argo_messages(engine: LocalEngine) -> N
     status = wf["status"]
     bad = by_name(wf, "[0].bad")
     assert status["phase"] == "Failed"
-    assert bad["phase"] == "Failed" and bad["message"] == "Error (exit code 3)"
+    assert (
+        bad["phase"] == "Failed" and bad["message"] == "Error (exit code 3): oops"
+    )  # the last line of stderr
     assert bad["outputs"]["exitCode"] == "3"
     assert by_name(wf, "[0]")["message"] == f"child '{bad['id']}' failed"
     assert status["message"] == f"child '{bad['id']}' failed"

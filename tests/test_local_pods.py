@@ -186,7 +186,9 @@ def test_failed_step_keeps_failed_phase_even_with_missing_outputs(runner: PodRun
 )
 def test_python_exit_codes(runner: PodRunner, tmp_path: Path, source: str, code: int, in_log: str) -> None:
     res = run(runner, tmp_path, py_script(source))
-    assert (res.phase, res.exit_code, res.message) == ("Failed", code, f"Error (exit code {code})")
+    # the message: Argo's, with the last line of stderr (the reason) when there is one
+    reason = f": {in_log}" if in_log else ""
+    assert (res.phase, res.exit_code, res.message) == ("Failed", code, f"Error (exit code {code}){reason}")
     log = log_of(tmp_path)
     assert in_log in log
     if "Traceback" in log:  # the traceback a fresh python3 prints: the script's frames only

@@ -190,7 +190,8 @@ def test_spec_md_example_itself_validates(tmp_path: Path) -> None:
         pytest.skip(f"{spec_md} is absent")
     text = spec_md.read_text(encoding="utf-8")
     block = text.split("```yaml\n", 1)[1].split("```", 1)[0]
-    (tmp_path / "ops").mkdir()  # its `source: ./ops`
+    (tmp_path / "ops").mkdir()  # its `source: ./ops`, with the module `python:` names (validate reads it)
+    (tmp_path / "ops" / "hello_ops.py").write_bytes((REPO / "specs" / "ops" / "hello_ops.py").read_bytes())
     spec = tmp_path / "hello.yaml"
     spec.write_text(block, encoding="utf-8")
     wf = load_spec(spec)

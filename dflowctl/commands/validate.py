@@ -14,21 +14,26 @@ FORMATS = ("text", "json", "github")
 ARGO_API_PREFIX = "argoproj.io/"
 
 
-def validate_files(specs: list[Path]) -> list[tuple[str, list[Diagnostic]]]:
-    """(file as given, its problems) for each spec; no problems means valid."""
+def validate_files(
+    specs: list[Path], warnings: list[tuple[str, Diagnostic]] | None = None
+) -> list[tuple[str, list[Diagnostic]]]:
+    """(file as given, its problems) for each spec; no problems means valid.
+    What is worth saying but not wrong (unreadable op code, ...) goes to ``warnings``."""
     from dflowctl.errors import SpecError
 
     results: list[tuple[str, list[Diagnostic]]] = []
     for spec in specs:
         try:
-            _check_one(spec)
+            found = _check_one(spec)
             results.append((str(spec), []))
+            if warnings is not None:
+                warnings.extend((str(spec), w) for w in found)
         except SpecError as err:
             results.append((str(spec), err.diagnostics))
     return results
 
 
-def _check_one(spec: Path) -> None:
+def _check_one(spec: Path) -> tuple[Diagnostic, ...]:
     """Load the file once; an Argo Workflow file (apiVersion argoproj.io/...) gets
     Argo's structural checks (``argofile``), anything else is a dflowctl spec."""
     from dflowctl.errors import SpecError
@@ -43,7 +48,7 @@ def _check_one(spec: Path) -> None:
             from dflowctl import argofile
 
             argofile.load(spec)
-            return
+            return ()
         raise
     if str(doc.data.get("apiVersion", "")).startswith(ARGO_API_PREFIX):
         from dflowctl import argofile
@@ -51,8 +56,8 @@ def _check_one(spec: Path) -> None:
         problems = argofile.check(doc)
         if problems:
             raise SpecError(problems)
-        return
-    validate_document(doc)
+        return ()
+    return validate_document(doc).warnings
 
 
 def _is_argo_file(spec: Path) -> bool:
@@ -89,17 +94,27 @@ def _json_item(file: str, diag: Diagnostic) -> dict[str, object]:
     }
 
 
-def report(results: list[tuple[str, list[Diagnostic]]], fmt: str) -> int:
+def report(
+    results: list[tuple[str, list[Diagnostic]]],
+    fmt: str,
+    warnings: list[tuple[str, Diagnostic]] | None = None,
+) -> int:
     """Print the results in ``fmt``; the exit code (0, or 2 when any spec has a problem)."""
     problems = sum(len(d) for _, d in results)
+    warned = warnings or []
     if fmt == "json":
         items = [_json_item(file, d) for file, diags in results for d in diags]
+        items += [{**_json_item(file, w), "severity": "warning"} for file, w in warned]
         sys.stdout.write(json.dumps(items, indent=2) + "\n")
     elif fmt == "github":
         for file, diags in results:
             for d in diags:
                 sys.stdout.write(_github_line(file, d) + "\n")
+        for file, w in warned:
+            sys.stdout.write(_github_line(file, w).replace("::error", "::warning", 1) + "\n")
     else:
+        for _, w in warned:
+            sys.stderr.write("warning: " + w.format() + "\n")
         for file, diags in results:
             if diags:
                 sys.stderr.write("\n".join(d.format() for d in diags) + "\n")
@@ -123,6 +138,7 @@ def register(app: typer.Typer) -> None:
             from dflowctl.errors import UsageError
 
             raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not `{fmt}`")
-        code = report(validate_files(specs), fmt)
+        warnings: list[tuple[str, Diagnostic]] = []
+        code = report(validate_files(specs, warnings), fmt, warnings)
         if code:
             raise typer.Exit(code)

@@ -9,7 +9,11 @@
 #   output artifacts   ROOT/outputs/artifacts/<name>
 #   op source code     ROOT/source  (put on sys.path when present)
 #   working directory  ROOT/workdir (unless the op sets `workdir`)
-# Exit codes: 0 success, 1 the op failed or returned wrong outputs.
+# Exit codes: 0 success, 1 the op failed or returned wrong outputs, 2 the op
+# raised dflow's FatalError (a retry expression on the exit code skips retries).
+# A failure's one-line reason (`Type: last line (file:line)`) also goes to
+# $DFLOWCTL_TERMINATION_LOG, else /dev/termination-log, where Argo reads a
+# node's message from.
 from __future__ import annotations
 
 import importlib
@@ -25,8 +29,37 @@ from pathlib import Path
 from typing import Any
 
 CONFIG: dict[str, Any] = {}  # dflowctl:config
+DFLOW_PYTHON = ""  # dflowctl:dflow-python
 
 PARAM_ENV_PREFIX = "DFLOWCTL_PARAM_"
+EXIT_FATAL = 2
+MESSAGE_LIMIT = 1024
+
+
+class DflowFinder:
+    """Serves ``dflow`` / ``dflow.python`` from DFLOW_PYTHON; sits behind every other finder."""
+
+    @classmethod
+    def find_spec(cls, name: str, path: object = None, target: object = None) -> Any:
+        if name not in ("dflow", "dflow.python"):
+            return None
+        import importlib.util
+
+        return importlib.util.spec_from_loader(name, cls(), is_package=True)  # type: ignore[arg-type]
+
+    def create_module(self, spec: Any) -> None:
+        return None
+
+    def exec_module(self, module: Any) -> None:
+        module.__path__ = []
+        if module.__name__ == "dflow.python":
+            module.__file__ = "<dflowctl: dflow.python>"
+            exec(compile(DFLOW_PYTHON, module.__file__, "exec"), module.__dict__)
+
+
+def install_dflow_python() -> None:
+    if DFLOW_PYTHON and DflowFinder not in sys.meta_path:
+        sys.meta_path.append(DflowFinder)  # type: ignore[arg-type]
 
 
 class OpError(Exception):
@@ -159,10 +192,19 @@ def read_inputs(root: Path, entry: object) -> dict[str, object]:
     return values
 
 
+def _opio(inputs: dict[str, object]) -> Any:
+    """dflow's OPIO when dflow.python is loaded (real or bundled), else a dict."""
+    dflow_python = sys.modules.get("dflow.python")
+    opio = getattr(dflow_python, "OPIO", None)
+    return opio(inputs) if opio is not None else dict(inputs)
+
+
 def call_entrypoint(entry: Any, inputs: dict[str, object]) -> object:
     if inspect.isclass(entry) and callable(getattr(entry, "execute", None)):
         instance: Any = entry()
-        return instance.execute(dict(inputs))
+        return instance.execute(_opio(inputs))
+    if not inspect.isclass(entry) and hasattr(entry, "get_input_sign") and callable(entry.execute):
+        return entry.execute(_opio(inputs))  # an @OP.function
     if callable(entry):
         return entry(**inputs)
     raise OpError(f"'{CONFIG['entrypoint']}' is neither a callable nor an OP class with execute()")
@@ -170,6 +212,8 @@ def call_entrypoint(entry: Any, inputs: dict[str, object]) -> object:
 
 def as_outputs(result: object) -> dict[str, object]:
     declared = [*CONFIG["outputs"]["parameters"], *CONFIG["outputs"]["artifacts"]]
+    if isinstance(result, Mapping) and set(result) == {"dflow_output"} and "dflow_output" not in declared:
+        result = result["dflow_output"]  # an @OP.function's one unnamed return value
     if len(declared) == 1 and not (isinstance(result, Mapping) and set(result) == set(declared)):
         return {declared[0]: result}
     if result is None:
@@ -267,12 +311,52 @@ def _print_user_traceback(err: BaseException) -> None:
     traceback.print_exception(type(err), err, tb)
 
 
+def op_frame(err: BaseException, source: Path) -> str | None:
+    """``label/file.py:LINE`` of the innermost frame in the op's source, else of the innermost
+    frame outside this file and the bundled dflow.python; None when there is none."""
+    own = main.__code__.co_filename
+    found: str | None = None
+    fallback: str | None = None
+    base = str(source) + os.sep
+    for frame, line in traceback.walk_tb(err.__traceback__):
+        name = frame.f_code.co_filename
+        if name.startswith(base):
+            found = f"{CONFIG.get('source_label') or 'source'}/{name[len(base) :]}:{line}"
+        elif name != own and not name.startswith("<"):
+            fallback = f"{os.path.basename(name)}:{line}"
+    return found or fallback
+
+
+def failure_line(err: BaseException, source: Path) -> str:
+    """``Type: last line of the message (file:line)``: the step's one-line reason."""
+    lines = str(err).strip().splitlines()
+    text = type(err).__name__ + (f": {lines[-1].strip()}" if lines else "")
+    where = op_frame(err, source)
+    return f"{text} ({where})" if where else text
+
+
+def report(line: str) -> None:
+    """The failure's one line where the engine takes the node's message from."""
+    path = os.environ.get("DFLOWCTL_TERMINATION_LOG", "/dev/termination-log")
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(line[:MESSAGE_LIMIT])
+    except OSError:
+        pass
+
+
+def is_fatal(err: BaseException) -> bool:
+    fatal = getattr(sys.modules.get("dflow.python"), "FatalError", None)
+    return isinstance(fatal, type) and isinstance(err, fatal)
+
+
 def main() -> int:
     root = Path(os.environ.get("DFLOWCTL_ROOT", "/tmp/dflowctl"))
     label = f"op '{CONFIG['op']}' ({CONFIG['entrypoint']})"
     source = root / "source"
     if source.is_dir() and str(source) not in sys.path:
         sys.path.insert(0, str(source))
+    install_dflow_python()
     if CONFIG.get("chdir", True):
         workdir = root / "workdir"
         workdir.mkdir(parents=True, exist_ok=True)
@@ -287,6 +371,7 @@ def main() -> int:
     except OpError as err:
         sys.stdout.flush()
         sys.stderr.write(f"dflowctl: {label}: {err}\n")
+        report(f"{label}: {err}")
         return 1
     except SystemExit:
         raise
@@ -295,8 +380,10 @@ def main() -> int:
     except BaseException as err:
         sys.stdout.flush()
         _print_user_traceback(err)
-        sys.stderr.write(f"dflowctl: {label} failed: {type(err).__name__}: {err}\n")
-        return 1
+        line = failure_line(err, source)
+        sys.stderr.write(f"dflowctl: {label} failed: {line}\n")
+        report(line)
+        return EXIT_FATAL if is_fatal(err) else 1
     return 0
 
 

@@ -18,6 +18,9 @@ FANIN_PARAM = "dflowctl-fanin"
 PARAM_ENV_PREFIX = "DFLOWCTL_PARAM_"
 DEFAULT_IMAGE = "python:3.12-slim"
 CONFIG_LINE = "CONFIG: dict[str, Any] = {}  # dflowctl:config"
+DFLOW_LINE = 'DFLOW_PYTHON = ""  # dflowctl:dflow-python'
+# dflow's way: a FatalError exits 2 and is not retried; anything else follows the policy
+FATAL_EXPRESSION = "asInt(lastRetry.exitCode) != 2"
 
 
 @dataclass(frozen=True)
@@ -32,8 +35,23 @@ class LeafVariant:
 @cache
 def bootstrap_text() -> str:
     text = resources.files("dflowctl.render").joinpath("bootstrap.py").read_text(encoding="utf-8")
-    if CONFIG_LINE not in text:
-        raise RuntimeError("render/bootstrap.py lost its CONFIG line")
+    if CONFIG_LINE not in text or DFLOW_LINE not in text:
+        raise RuntimeError("render/bootstrap.py lost its CONFIG or DFLOW_PYTHON line")
+    return text
+
+
+@cache
+def dflow_python_line() -> str:
+    """The bootstrap line carrying dflow.python (render/dflow_python.py) as a string literal."""
+    text = resources.files("dflowctl.render").joinpath("dflow_python.py").read_text(encoding="utf-8")
+    if "{{" in text or "}}" in text:  # Argo would substitute it
+        raise RuntimeError("render/dflow_python.py must not contain double braces")
+    return f"DFLOW_PYTHON = {json.dumps(text)}"
+
+
+def _unbraced(text: str) -> str:
+    while "{{" in text or "}}" in text:  # Argo substitutes {{...}} in script sources
+        text = text.replace("{{", "{ {").replace("}}", "} }")
     return text
 
 
@@ -43,6 +61,7 @@ def bootstrap_source(op: model.Op) -> str:
         "op": op.name,
         "entrypoint": op.python,
         "chdir": op.workdir is None,
+        "source_label": op.source_label,
         "inputs": {
             "parameters": {p.name: p.type for p in op.inputs_parameters},
             "artifacts": {a.name: {"optional": a.optional} for a in op.inputs_artifacts},
@@ -52,11 +71,11 @@ def bootstrap_source(op: model.Op) -> str:
             "artifacts": {a.name: {"optional": a.optional} for a in op.outputs_artifacts},
         },
     }
-    text = json.dumps(config)
-    while "{{" in text or "}}" in text:  # Argo substitutes {{...}} in script sources
-        text = text.replace("{{", "{ {").replace("}}", "} }")
-    literal = json.dumps(text)
-    return bootstrap_text().replace(CONFIG_LINE, f"CONFIG: dict[str, Any] = json.loads({literal})", 1)
+    literal = json.dumps(_unbraced(json.dumps(config)))
+    text = bootstrap_text().replace(CONFIG_LINE, f"CONFIG: dict[str, Any] = json.loads({literal})", 1)
+    if op.uses_dflow:
+        text = text.replace(DFLOW_LINE, dflow_python_line(), 1)
+    return text
 
 
 def param_decl(p: model.Param) -> dict[str, Any]:
@@ -70,8 +89,11 @@ def param_decl(p: model.Param) -> dict[str, Any]:
     return out
 
 
-def retry_strategy(retry: model.Retry) -> dict[str, Any]:
+def retry_strategy(retry: model.Retry, fatal_exit: bool = False) -> dict[str, Any]:
+    """Argo's retryStrategy; ``fatal_exit``: exit code 2 (dflow's FatalError) is never retried."""
     out: dict[str, Any] = {"limit": retry.limit, "retryPolicy": retry.policy}
+    if fatal_exit:
+        out["expression"] = FATAL_EXPRESSION
     if retry.backoff is not None:
         b: dict[str, Any] = {"duration": retry.backoff.duration}
         if retry.backoff.factor is not None:
@@ -174,7 +196,7 @@ def leaf_template(op: model.Op, name: str, variant: LeafVariant, source_key: str
         tmpl["outputs"] = outputs
     tmpl.update(_body(op, python, source_key is not None))
     if variant.retry is not None:
-        tmpl["retryStrategy"] = retry_strategy(variant.retry)
+        tmpl["retryStrategy"] = retry_strategy(variant.retry, fatal_exit=python and op.uses_dflow)
     if variant.timeout is not None:
         tmpl["timeout"] = variant.timeout
     return tmpl

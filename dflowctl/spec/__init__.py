@@ -8,9 +8,10 @@ problem found (each with FILE:LINE:COL), or ``UsageError`` for bad ``-p`` /
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
-from dflowctl.errors import SpecError
+from dflowctl.errors import Diagnostic, SpecError
 from dflowctl.spec import model
 from dflowctl.spec.load import YamlDocument, load_yaml
 from dflowctl.spec.locate import gc_paused
@@ -29,10 +30,16 @@ def validate_document(doc: YamlDocument, spec_path: Path | None = None) -> model
         if problems:
             raise SpecError(problems)
         wf, problems = build_workflow(doc, (spec_path or doc.path).absolute())
+        warnings: list[Diagnostic] = []
+        if not problems:
+            from dflowctl.spec.opcode import apply_code
+
+            wf, code_problems, warnings = apply_code(wf, doc.source)
+            problems += code_problems
         problems += check_workflow(wf, doc.source)
     if problems:
         raise SpecError(problems)
-    return wf
+    return replace(wf, warnings=tuple(warnings)) if warnings else wf
 
 
 def load_spec(

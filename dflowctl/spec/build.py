@@ -8,6 +8,7 @@ best-guess model is still built so that the semantic checks can run too.
 
 from __future__ import annotations
 
+import posixpath
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from dflowctl.errors import Diagnostic, Location
 from dflowctl.spec import model as m
 from dflowctl.spec.load import YamlDocument
 from dflowctl.spec.locate import PathItem, lc_pair
+from dflowctl.spec.values import parse_type, type_text
 
 OP_KINDS = ("python", "script", "command", "steps", "dag")
 LEAF_ONLY = ("image", "source", "env", "secret_env", "resources", "local", "workdir", "timeout")
@@ -173,15 +175,30 @@ class _Builder:
         )
 
     # parameters and artifacts -------------------------------------------------
+    def param_type(self, text: str, loc: Location) -> tuple[str, str | None]:
+        """A type's base word and, for ``list[T]`` / ``dict[str, T]``, its whole text."""
+        parsed = parse_type(text)
+        if parsed is None:
+            self.error(
+                f"`{text}` is not a type",
+                loc,
+                "write str, int, float, bool, list, dict, any, list[T] or dict[str, T] (T: any of these)",
+            )
+            return text.split("[")[0], None
+        return parsed[0], (type_text(parsed) if parsed[1] else None)
+
     def param(self, name: str, node: Any, path: list[PathItem], *, output: bool = False) -> m.Param:
         loc = self.key_at(path)
         if isinstance(node, str):
-            return m.Param(name, type=str(node), loc=loc, locs={"type": self.at(path)})  # type: ignore[arg-type]
+            base, shape = self.param_type(str(node), self.at(path))
+            return m.Param(name, type=base, shape=shape, loc=loc, locs={"type": self.at(path)})  # type: ignore[arg-type]
         enum = node.get("enum")
         src = node.get("from")
+        base, shape = self.param_type(str(node.get("type", "str")), self.at([*path, "type"]))
         return m.Param(
             name,
-            type=str(node.get("type", "str")),  # type: ignore[arg-type]
+            type=base,  # type: ignore[arg-type]
+            shape=shape,
             default=plain(node["default"]) if "default" in node else m.MISSING,
             description=_opt_str(node.get("description")),
             enum=tuple(plain(enum)) if enum is not None else None,
@@ -297,6 +314,7 @@ class _Builder:
             ),
             steps=self.steps(node["steps"], [*path, "steps"]) if kind == "steps" else None,
             dag=self.dag(node["dag"], [*path, "dag"]) if kind == "dag" else None,
+            source_label=posixpath.normpath(str(node["source"])) if "source" in node else None,
             loc=self.key_at(path),
             locs=locs,
         )

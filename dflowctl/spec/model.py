@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
-from dflowctl.errors import Location
+from dflowctl.errors import Diagnostic, Location
 
 ParamType = Literal["str", "int", "float", "bool", "list", "dict", "any"]
 PARAM_TYPES: tuple[str, ...] = ("str", "int", "float", "bool", "list", "dict", "any")
@@ -56,10 +56,11 @@ class Param:
     """
 
     name: str
-    type: ParamType = "str"
+    type: ParamType = "str"  # the base type; `shape` keeps the whole text when it has items
     default: Any = MISSING
     description: str | None = None
     enum: tuple[Any, ...] | None = None
+    shape: str | None = None  # "list[int]", "dict[str, float]": the items' types too
     from_path: str | None = None
     from_ref: str | None = None
     loc: Location | None = None
@@ -244,6 +245,9 @@ class Op:
     outputs_artifacts: tuple[ArtifactDecl, ...] = ()
     steps: tuple[StepGroup, ...] | None = None
     dag: tuple[Step, ...] | None = None
+    # python ops: the code imports dflow (or could not be read): the step gets dflow.python
+    uses_dflow: bool = False
+    source_label: str | None = None  # `source` as the spec writes it, for failure messages
     loc: Location | None = None
     # positions of sub-fields ("default", "from", "op", "when", "parameters.X", ...), for checks
     locs: Mapping[str, Location] = field(default_factory=dict, compare=False, repr=False)
@@ -292,6 +296,7 @@ class Workflow:
     node_selector: Mapping[str, str] = field(default_factory=dict)
     tolerations: tuple[Mapping[str, Any], ...] = ()
     priority: int | None = None
+    warnings: tuple[Diagnostic, ...] = ()  # found while checking, not errors (unreadable op code, ...)
     loc: Location | None = None
     # positions of sub-fields ("default", "from", "op", "when", "parameters.X", ...), for checks
     locs: Mapping[str, Location] = field(default_factory=dict, compare=False, repr=False)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dflowctl.errors import Diagnostic
-from dflowctl.spec.values import did_you_mean
+from dflowctl.spec.values import TYPE_CHOICES, TYPE_PATTERN, did_you_mean
 
 if TYPE_CHECKING:
     from jsonschema.exceptions import ValidationError
@@ -231,6 +231,12 @@ def _diagnostics(
                 "this looks like an Argo Workflow manifest; dflowctl specs use apiVersion dflowctl/v1alpha1"
             )
         yield doc.diagnostic(f"{what} must be `{err.validator_value}`, not {_show(value)}", loc, hint)
+    elif kind == "pattern" and err.validator_value == TYPE_PATTERN:
+        yield doc.diagnostic(
+            f"{what} must be one of {', '.join(TYPE_CHOICES)}; not {_show(value)}",
+            loc,
+            did_you_mean(str(value), list(TYPE_CHOICES[:7])),
+        )
     elif kind == "enum":
         choices = [str(c) for c in err.validator_value]
         yield doc.diagnostic(

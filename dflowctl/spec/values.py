@@ -119,3 +119,73 @@ def did_you_mean(word: str, choices: Sequence[str]) -> str | None:
 
 def listing(names: Sequence[str]) -> str:
     return ", ".join(names) if names else "(none)"
+
+
+# the schema's paramType pattern (kept in step by a test); the words a message lists
+TYPE_PATTERN = r"^(?:(?:str|int|float|bool|list|dict|any)|(?:list|dict)\[.+\])$"
+TYPE_CHOICES = ("str", "int", "float", "bool", "list", "dict", "any", "list[T]", "dict[str, T]")
+
+# One type grammar for specs and code: `int`, `list[int]`, `dict[str, float]`, ...
+# A parsed type is (base, args): ("list", (("int", ()),)).
+TypeExpr = tuple[str, tuple[Any, ...]]
+BASE_TYPES = ("str", "int", "float", "bool", "list", "dict", "any")
+
+
+def parse_type(text: str) -> TypeExpr | None:
+    """``list[T]`` / ``dict[str, T]`` / a base word → (base, args); None when it is not one."""
+    text = text.replace(" ", "")
+    if "[" not in text:
+        return (text, ()) if text in BASE_TYPES else None
+    base, _, rest = text.partition("[")
+    if base not in ("list", "dict") or not rest.endswith("]"):
+        return None
+    parts: list[str] = []
+    depth, start = 0, 0
+    inner = rest[:-1]
+    for i, ch in enumerate(inner):
+        depth += ch == "["
+        depth -= ch == "]"
+        if ch == "," and depth == 0:
+            parts.append(inner[start:i])
+            start = i + 1
+    parts.append(inner[start:])
+    args = [parse_type(p) for p in parts]
+    if any(a is None for a in args) or len(args) != (1 if base == "list" else 2):
+        return None
+    if base == "dict" and args[0] != ("str", ()):
+        return None
+    return (base, tuple(args))
+
+
+def type_text(t: TypeExpr) -> str:
+    base, args = t
+    return f"{base}[{', '.join(type_text(a) for a in args)}]" if args else base
+
+
+def types_agree(a: TypeExpr, b: TypeExpr) -> bool:
+    """Same base (``any`` agrees with everything); arguments compared where both give them."""
+    if a[0] == "any" or b[0] == "any":
+        return True
+    if a[0] != b[0]:
+        return False
+    return not a[1] or not b[1] or all(types_agree(x, y) for x, y in zip(a[1], b[1], strict=False))
+
+
+def misfit(value: Any, t: TypeExpr, where: str = "") -> str | None:
+    """Why ``value`` (already of ``t``'s base type) does not fit ``t``'s items, e.g.
+    ``[1] is a string ("two"), not an integer``; None when it fits."""
+    base, args = t
+    if not fits(value, base):
+        return f"{where or 'it'} is {kind_of(value)}, not {TYPE_WORDS.get(base, base)}"
+    if base == "list" and args:
+        items: list[tuple[str, Any]] = [(f"{where}[{i}]", v) for i, v in enumerate(value)]
+    elif base == "dict" and args:
+        items = [(f'{where}["{k}"]', v) for k, v in value.items()]
+        args = args[1:]
+    else:
+        return None
+    for at, item in items:
+        why = misfit(item, args[0], at)
+        if why:
+            return why
+    return None

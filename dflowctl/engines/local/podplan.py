@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dflowctl.engines.local import images, isolation
+from dflowctl.engines.local import images, isolation, termination
+from dflowctl.engines.local import preload as preload_
 from dflowctl.engines.local._podserver import DEFAULT_PRELOAD
 from dflowctl.engines.local.podapi import PodRequest
 
@@ -86,6 +87,7 @@ def plan_pod(req: PodRequest, *, use_fork_server: bool = True) -> PodPlan:
     method = isolation.method_for(work)
 
     env = _build_env(req, body)
+    env.setdefault(termination.ENV, termination.TERMINATION_LOG)  # where the bootstrap says why it failed
     outputs = tmpl.get("outputs") or {}
     known = [p for p, _ in req.input_artifacts]
     known += [a["path"] for a in outputs.get("artifacts") or [] if a.get("path")]
@@ -145,6 +147,8 @@ def plan_pod(req: PodRequest, *, use_fork_server: bool = True) -> PodPlan:
         cwd = str(isolation.host_path(root, working_dir))
 
     py, python, preload = _python_plan(argv, env, use_fork_server)
+    if py is not None and preload_.carries_dflow(source):
+        preload = preload_.with_dflow(preload, DEFAULT_PRELOAD)
     if py is not None and py["kind"] == "file" and py["target"] == script_path:
         py["source"] = source  # compiled once by the warm interpreter, for every item
     return PodPlan(argv, env, cwd, working_dir, view, method, root, py, python, preload, header)

@@ -28,7 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import BinaryIO
 
-from dflowctl.engines.local import machine
+from dflowctl.engines.local import isolation, machine, termination
 from dflowctl.engines.local.forkserver import ForkServer, ForkServerError, server_env
 from dflowctl.engines.local.podapi import PodRequest, PodResult
 from dflowctl.engines.local.podfs import take as _take
@@ -193,7 +193,7 @@ class PodRunner:
             if generation != self._generation:
                 proc.cancelled = True  # kill_all ran while this pod was starting
         try:
-            code, reason, stdout = supervise(proc, req, out_r, err_r, log, cancel, started)
+            code, reason, stdout, stderr_tail = supervise(proc, req, out_r, err_r, log, cancel, started)
         finally:
             with self._lock:
                 self._active.discard(proc)
@@ -213,9 +213,9 @@ class PodRunner:
         code_out = exit_code(code)
         params, arts, problem = collect_outputs(req.template, plan, strict=code_out == 0)
         if code_out != 0:
-            return PodResult(
-                "Failed", code_out, f"Error (exit code {code_out})", result, params, arts, started, finished
-            )
+            termlog = isolation.host_path(plan.root, termination.TERMINATION_LOG)
+            message = termination.failure_message(code_out or 0, termlog, stderr_tail)
+            return PodResult("Failed", code_out, message, result, params, arts, started, finished)
         if problem:
             return PodResult("Error", code_out, problem, result, params, arts, started, finished)
         return PodResult("Succeeded", 0, "", result, params, arts, started, finished)

@@ -25,6 +25,7 @@ from dflowctl.engines.local import isolation
 from dflowctl.engines.local.forkserver import Child, ForkServer, ForkServerError
 from dflowctl.engines.local.podapi import PodRequest
 from dflowctl.engines.local.podplan import PodPlan
+from dflowctl.engines.local.termination import STDERR_TAIL
 
 RESULT_LIMIT = 256 * 1024  # Argo keeps the last 256 kB of stdout as outputs.result
 KILL_GRACE = 2.0  # seconds between SIGTERM and SIGKILL
@@ -124,14 +125,16 @@ def supervise(
     log: BinaryIO,
     cancel: threading.Event,
     started: float,
-) -> tuple[int | None, str | None, bytes]:
+) -> tuple[int | None, str | None, bytes, bytes]:
     """Copy the pod's output to the log (stdout also kept, its last 512 kB), end it on
     ``cancel`` or its deadline (SIGTERM, SIGKILL after ``KILL_GRACE``), and return
-    (exit status, "cancel" | "deadline" | None, stdout) once it and its group are done."""
+    (exit status, "cancel" | "deadline" | None, stdout, the tail of stderr) once it and its
+    group are done."""
     sel = selectors.DefaultSelector()
     sel.register(out_r, selectors.EVENT_READ)
     sel.register(err_r, selectors.EVENT_READ)
     stdout = bytearray()
+    stderr_tail = bytearray()  # its last lines: a failed pod's reason when it left no other
     deadline = _deadline(req, started)
     reason: str | None = None
     term_at: float | None = None
@@ -157,6 +160,9 @@ def supervise(
                     stdout += data
                     if len(stdout) > 2 * RESULT_LIMIT:
                         del stdout[: len(stdout) - RESULT_LIMIT - 1]
+                else:
+                    stderr_tail += data
+                    del stderr_tail[: max(0, len(stderr_tail) - STDERR_TAIL)]
             now = time.time()
             if exited_at is None:
                 code = proc.poll()
@@ -184,7 +190,7 @@ def supervise(
         sel.close()
         os.close(out_r)
         os.close(err_r)
-    return code, reason, bytes(stdout)
+    return code, reason, bytes(stdout), bytes(stderr_tail)
 
 
 def _deadline(req: PodRequest, started: float) -> float | None:

@@ -1,0 +1,207 @@
+"""dflow-style OPs written as a dflow user writes them (classes and functions)."""
+
+from pathlib import Path
+from typing import Dict, List, NamedTuple, Optional, TypedDict
+
+from dflow.python import (
+    OP,
+    OPIO,
+    Artifact,
+    BigParameter,
+    FatalError,
+    OPIOSign,
+    Parameter,
+    TransientError,
+)
+
+
+class Defaults(OP):
+    @classmethod
+    def get_input_sign(cls):
+        return OPIOSign({"a": Parameter(int, default=3), "word": Parameter(str, default="hi")})
+
+    @classmethod
+    def get_output_sign(cls):
+        return OPIOSign({"text": str})
+
+    @OP.exec_sign_check
+    def execute(self, op_in: OPIO) -> OPIO:
+        return OPIO({"text": op_in["word"] * op_in["a"]})
+
+
+class Big(OP):
+    @classmethod
+    def get_input_sign(cls):
+        return OPIOSign({"table": BigParameter(dict)})
+
+    @classmethod
+    def get_output_sign(cls):
+        return OPIOSign({"keys": List[str]})
+
+    @OP.exec_sign_check
+    def execute(self, op_in: OPIO) -> OPIO:
+        return OPIO({"keys": sorted(op_in["table"])})
+
+
+class Maybe(OP):
+    @classmethod
+    def get_input_sign(cls):
+        return OPIOSign({"extra": Artifact(Path, optional=True)})
+
+    @classmethod
+    def get_output_sign(cls):
+        return OPIOSign({"present": bool})
+
+    @OP.exec_sign_check
+    def execute(self, op_in: OPIO) -> OPIO:
+        return OPIO({"present": op_in["extra"] is not None})
+
+
+class Split(OP):
+    @classmethod
+    def get_input_sign(cls):
+        return OPIOSign({"text": str})
+
+    @classmethod
+    def get_output_sign(cls):
+        return OPIOSign({"parts": Artifact(List[Path]), "n": int})
+
+    @OP.exec_sign_check
+    def execute(self, op_in: OPIO) -> OPIO:
+        paths = []
+        for i, word in enumerate(op_in["text"].split()):
+            path = Path(f"part{i}.txt")
+            path.write_text(word)
+            paths.append(path)
+        return OPIO({"parts": paths, "n": len(paths)})
+
+
+class Join(OP):
+    @classmethod
+    def get_input_sign(cls):
+        return {"parts": Artifact(List[Path]), "sep": Parameter(str, default="-")}
+
+    @classmethod
+    def get_output_sign(cls):
+        return {"joined": str, "file": Artifact(Path)}
+
+    @OP.exec_sign_check
+    def execute(self, op_in: OPIO) -> OPIO:
+        text = op_in["sep"].join(p.read_text() for p in op_in["parts"])
+        Path("joined.txt").write_text(text)
+        return OPIO({"joined": text, "file": Path("joined.txt")})
+
+
+class Typed(OP):
+    @classmethod
+    def get_input_sign(cls):
+        return OPIOSign({"xs": List[int], "weights": Dict[str, float], "label": Optional[str]})
+
+    @classmethod
+    def get_output_sign(cls):
+        return OPIOSign({"total": float})
+
+    @OP.exec_sign_check
+    def execute(self, op_in: OPIO) -> OPIO:
+        return OPIO({"total": sum(op_in["xs"]) * sum(op_in["weights"].values())})
+
+
+class ExtraKey(OP):
+    @classmethod
+    def get_input_sign(cls):
+        return OPIOSign({})
+
+    @classmethod
+    def get_output_sign(cls):
+        return OPIOSign({"n": int})
+
+    @OP.exec_sign_check
+    def execute(self, op_in: OPIO) -> OPIO:
+        return OPIO({"n": 1, "m": 2})
+
+
+class WrongType(OP):
+    @classmethod
+    def get_input_sign(cls):
+        return OPIOSign({})
+
+    @classmethod
+    def get_output_sign(cls):
+        return OPIOSign({"n": int})
+
+    @OP.exec_sign_check
+    def execute(self, op_in: OPIO) -> OPIO:
+        return OPIO({"n": "three"})
+
+
+class Forgets(OP):
+    @classmethod
+    def get_input_sign(cls):
+        return OPIOSign({})
+
+    @classmethod
+    def get_output_sign(cls):
+        return OPIOSign({"n": int, "kept": str})
+
+    @OP.exec_sign_check
+    def execute(self, op_in: OPIO) -> OPIO:
+        return OPIO({"kept": "yes"})
+
+
+class Flaky(OP):
+    @classmethod
+    def get_input_sign(cls):
+        return OPIOSign({})
+
+    @classmethod
+    def get_output_sign(cls):
+        return OPIOSign({})
+
+    @OP.exec_sign_check
+    def execute(self, op_in: OPIO) -> OPIO:
+        raise TransientError("the license server is busy")
+
+
+class Broken(OP):
+    @classmethod
+    def get_input_sign(cls):
+        return OPIOSign({})
+
+    @classmethod
+    def get_output_sign(cls):
+        return OPIOSign({})
+
+    @OP.exec_sign_check
+    def execute(self, op_in: OPIO) -> OPIO:
+        raise FatalError("the structure has no atoms")
+
+
+class Out(TypedDict):
+    total: int
+    report: Path
+
+
+@OP.function
+def add(a: int, b: int = 2) -> Out:
+    Path("report.txt").write_text(f"{a} + {b}")
+    return {"total": a + b, "report": Path("report.txt")}
+
+
+class Counted(NamedTuple):
+    lines: int
+    first: str
+
+
+@OP.function
+def count_lines(f: Artifact(Path), skip: Artifact(Path, optional=True) = None) -> Counted:
+    lines = f.read_text().splitlines()
+    return Counted(len(lines), lines[0] if lines else "")
+
+
+def scale(x: float, factor: float = 2.0):
+    return {"y": x * factor}
+
+
+def write(text: str, times: int = 1):
+    Path("out.txt").write_text(text * times)
+    return {"out": Path("out.txt"), "size": len(text) * times}
