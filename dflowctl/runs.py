@@ -85,3 +85,18 @@ def filter_runs(
                 continue
         kept.append(wf)
     return kept
+
+
+def nodes_within(workflow: Mapping[str, Any], window: timedelta, now: datetime | None = None) -> set[str]:
+    """Ids of the nodes that were running at some time within ``window`` before ``now``."""
+    from dflowctl.tree import parse_time
+
+    cutoff = (now or datetime.now(timezone.utc)) - window
+    found: set[str] = set()
+    for nid, raw in ((workflow.get("status") or {}).get("nodes") or {}).items():
+        if not raw.get("startedAt"):
+            continue
+        finished = parse_time(raw.get("finishedAt"))
+        if finished is None or finished >= cutoff:
+            found.add(str(nid))
+    return found
