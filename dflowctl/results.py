@@ -48,11 +48,6 @@ def _parameters(node: TreeNode) -> dict[str, str]:
     return {str(p.get("name")): str(p.get("value", "")) for p in params if isinstance(p, Mapping)}
 
 
-def _folded_path(path: str) -> str:
-    parts = [split_item(part)[0] for part in path.split("/")]
-    return "/".join(parts)
-
-
 def output_rows(workflow: Mapping[str, Any], step: str | None = None) -> list[OutputRow]:
     """Rows of every step (work node, or group with outputs) that has output parameters.
 
@@ -64,6 +59,7 @@ def output_rows(workflow: Mapping[str, Any], step: str | None = None) -> list[Ou
     if root is None:
         return []
     rows: list[OutputRow] = []
+    folded_paths = {n.id: p for p, n in walk_paths(root, lambda n: split_item(n.display_name)[0])}
     for path, node in walk_paths(root):
         values = _parameters(node)
         if not values:
@@ -71,7 +67,7 @@ def output_rows(workflow: Mapping[str, Any], step: str | None = None) -> list[Ou
         if node.is_leaf_kind and _is_attempt(node, root):
             continue
         _base, index, item = split_item(node.display_name)
-        folded = _folded_path(path)
+        folded = folded_paths.get(node.id, path)
         if step is not None and step not in (folded, folded.rpartition("/")[2], path, node.display_name):
             continue
         rows.append(OutputRow(folded, index, item, node.id, node.phase, values, node.template))
