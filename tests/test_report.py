@@ -72,7 +72,9 @@ def failed_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str]
     return env, _name(res.stdout), base
 
 
-def test_report_of_a_50_item_fanout_in_chromium(fanout50: tuple[dict[str, str], str, Path], tmp_path: Path) -> None:
+def test_report_of_a_50_item_fanout_in_chromium(
+    fanout50: tuple[dict[str, str], str, Path], tmp_path: Path
+) -> None:
     env, name, _ = fanout50
     out = tmp_path / "fanout.html"
     res = run_cli("report", name, "-o", str(out), env=env, cwd=tmp_path)
@@ -103,7 +105,9 @@ def test_report_of_a_50_item_fanout_in_chromium(fanout50: tuple[dict[str, str], 
     assert (tmp_path / "fanout-report.png").stat().st_size > 10_000
 
 
-def test_report_of_a_failed_run_shows_html_as_text(failed_run: tuple[dict[str, str], str, Path], tmp_path: Path) -> None:
+def test_report_of_a_failed_run_shows_html_as_text(
+    failed_run: tuple[dict[str, str], str, Path], tmp_path: Path
+) -> None:
     env, name, _ = failed_run
     out = tmp_path / "failed.html"
     res = run_cli("report", name, "-o", str(out), env=env, cwd=tmp_path)

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from dflowctl.commands._common import CONTEXT_OPT, ENGINE_OPT, KUBECONFIG_OPT, NAMESPACE_OPT, settings_from
+from dflowctl.commands._common import (
+    CONTEXT_OPT,
+    ENGINE_OPT,
+    KUBECONFIG_OPT,
+    NAMESPACE_OPT,
+    complete_run,
+    settings_from,
+)
 from dflowctl.errors import UsageError
 
 FORMATS = ("table", "csv", "json")
@@ -13,7 +20,7 @@ FORMATS = ("table", "csv", "json")
 def register(app: typer.Typer) -> None:
     @app.command("outputs")
     def outputs_cmd(
-        name: str = typer.Argument(..., help="The run's name (or @latest)."),
+        name: str = typer.Argument(..., help="The run's name (or @latest).", autocompletion=complete_run),
         step: str | None = typer.Option(None, "--step", "-s", help="Only this step (all of its items)."),
         output: str = typer.Option("table", "-o", "--output", help="table, csv or json."),
         engine: str | None = ENGINE_OPT,

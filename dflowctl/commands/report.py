@@ -6,13 +6,20 @@ from pathlib import Path
 
 import typer
 
-from dflowctl.commands._common import CONTEXT_OPT, ENGINE_OPT, KUBECONFIG_OPT, NAMESPACE_OPT, settings_from
+from dflowctl.commands._common import (
+    CONTEXT_OPT,
+    ENGINE_OPT,
+    KUBECONFIG_OPT,
+    NAMESPACE_OPT,
+    complete_run,
+    settings_from,
+)
 
 
 def register(app: typer.Typer) -> None:
     @app.command("report")
     def report_cmd(
-        name: str = typer.Argument(..., help="The run's name (or @latest)."),
+        name: str = typer.Argument(..., help="The run's name (or @latest).", autocompletion=complete_run),
         output: Path | None = typer.Option(
             None, "-o", "--output", help="The HTML file to write (default: NAME.html; - for stdout)."
         ),

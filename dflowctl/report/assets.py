@@ -17,6 +17,7 @@ h2{font-size:16px;margin:0 0 8px}
 .meta b{color:var(--ink);font-weight:600}
 .badge{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;color:#fff;background:var(--idle)}
 .badge.Succeeded{background:var(--ok)}.badge.Failed,.badge.Error{background:var(--bad)}.badge.Running{background:var(--run)}
+.scroll.short{max-height:40vh}
 .scroll{overflow:auto;max-height:70vh;background:#fff;border:1px solid var(--line);border-radius:6px}
 svg.graph .edge{fill:none;stroke:#8a8f98;stroke-width:1.4}
 svg.graph .node{cursor:pointer}

@@ -6,6 +6,7 @@ Every text that comes from a spec, a run or a log goes through ``escape``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from html import escape
@@ -79,6 +80,11 @@ def report_page(
 def _paths(workflow: Mapping[str, Any]) -> dict[str, str]:
     root = build_tree(workflow)
     return {} if root is None else {node.id: path for path, node in walk_paths(root)}
+
+
+def natural(text: str) -> list[tuple[int, str]]:
+    """A sort key that puts ``item(9)`` before ``item(10)``."""
+    return [(int(part), "") if part.isdigit() else (0, part) for part in re.split(r"(\d+)", text)]
 
 
 def _when(text: str | None) -> str:
@@ -157,7 +163,7 @@ def _graph_section(
 
 def _timeline(nodes: Mapping[str, Any], paths: Mapping[str, str]) -> str:
     pods = [(nid, raw) for nid, raw in nodes.items() if raw.get("type") == "Pod" and raw.get("startedAt")]
-    pods.sort(key=lambda p: (str(p[1].get("startedAt")), paths.get(p[0], "")))
+    pods.sort(key=lambda p: (str(p[1].get("startedAt")), natural(paths.get(p[0], ""))))
     parts = ['<section id="timeline"><h2>Timeline</h2>']
     if not pods:
         parts.append('<p class="muted">No pod has started.</p></section>')
@@ -170,7 +176,7 @@ def _timeline(nodes: Mapping[str, Any], paths: Mapping[str, str]) -> str:
     span = max((t1 - t0).total_seconds(), 1.0)
     parts.append(
         f'<p class="muted">{len(pods)} pods over {e(format_duration(span))}</p>'
-        '<div class="scroll"><table class="timeline"><tr><th>pod</th><th>phase</th><th>duration</th>'
+        '<div class="scroll short"><table class="timeline"><tr><th>pod</th><th>phase</th><th>duration</th>'
         "<th>when</th></tr>"
     )
     for (nid, raw), start, end in list(zip(pods, starts, ends, strict=True))[:TIMELINE_ROWS]:
@@ -363,7 +369,7 @@ def _file(f: FilePreview) -> str:
 
 def _logs(nodes: Mapping[str, Any], paths: Mapping[str, str], extras: Extras) -> str:
     pods = [(nid, raw) for nid, raw in nodes.items() if raw.get("type") == "Pod"]
-    pods.sort(key=lambda p: (str(p[1].get("startedAt") or "~"), paths.get(p[0], "")))
+    pods.sort(key=lambda p: (str(p[1].get("startedAt") or "~"), natural(paths.get(p[0], ""))))
     parts = ['<section id="logs"><h2>Logs <span class="muted">(last lines of each)</span></h2>']
     if extras.log_error:
         parts.append(f'<p class="ph Failed">logs: {e(extras.log_error)}</p>')
