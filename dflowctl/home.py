@@ -41,4 +41,4 @@ def elsewhere_hint(home: Path) -> str:
     if found:
         listed = ", ".join(found[:3])
         return f"hint: no runs in {where}; runs are recorded in {listed} (cd there, or set DFLOWCTL_HOME)"
-    return f"hint: runs are recorded in {where}/runs (set DFLOWCTL_HOME, or cd where .dflowctl is)"
+    return f"hint: runs are recorded in {where}/runs (DFLOWCTL_HOME sets another place)"
