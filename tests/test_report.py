@@ -212,3 +212,40 @@ def test_outputs_decoded_as_declared(fanout50: tuple[dict[str, str], str, Path])
     ]
     res = run_cli("outputs", name, env=env, cwd=base)
     assert res.stdout == f"step   index  item  phase      total\ntotal               Succeeded  {SQUARES}\n"
+
+
+# one graph node per step: (spec, the nodes' labels in reading order, kinds)
+EXAMPLES = {
+    "hello": ["hello", "write", "shout"],
+    "dag-diamond": ["dag-diamond", "start", "right", "left", "join", "report"],
+    "conditional": ["conditional", "check", "odd", "even"],
+    "retry": ["retry", "flaky"],
+    "composite": [
+        "composite",
+        "large",
+        "small",
+        "square",
+        "square",
+        "square",
+        "square",
+        "sum",
+        "sum",
+        "both",
+    ],
+}
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLES))
+def test_report_of_each_example(example: str, dflowctl_home: Path, tmp_path: Path) -> None:
+    res = run_cli("run", str(SPECS / f"{example}.yaml"), "--name", example, cwd=tmp_path, timeout=300)
+    assert res.returncode == 0, res.stderr
+    res = run_cli("report", example, "-o", str(tmp_path / "r.html"), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    page = open_page((tmp_path / "r.html").as_uri())
+    assert page.console == []
+    labels = [e.text[1] for e in page.find("g", "node")]  # <title>, then the label's <text>
+    assert labels == EXAMPLES[example]
+    run = json.loads(run_cli("status", example, "-o", "json", cwd=tmp_path).stdout)
+    pods = [n for n in run["status"]["nodes"].values() if n["type"] == "Pod"]
+    assert len(page.find("details", "log")) == len(pods)
+    assert len(page.find("td", "tlcell")) == len([p for p in pods if p.get("startedAt")])  # the timeline

@@ -78,6 +78,7 @@ def run_graph(workflow: Mapping[str, Any]) -> Graph:
         for child in raw.get("children") or []:
             parents.setdefault(child, owner)
     rep: dict[str, str] = {}
+    items: set[str] = set()  # the loop items (folded into their fan-out)
     # loop items: children of a TaskGroup, or siblings in a step group sharing a base name
     for nid, raw in nodes.items():
         base, index, _item = split_item(str(raw.get("displayName") or ""))
@@ -87,8 +88,10 @@ def run_graph(workflow: Mapping[str, Any]) -> Graph:
         parent = nodes.get(pid or "", {})
         if parent.get("type") == "TaskGroup":
             rep[nid] = str(pid)
+            items.add(nid)
         elif parent.get("type") in HIDDEN or pid is None:
             rep[nid] = f"{pid or rid}/{base}"
+            items.add(nid)
             if rep[nid] not in graph.nodes:
                 graph.nodes[rep[nid]] = GraphNode(rep[nid], base, "fanout", template=raw.get("templateName"))
     # retry attempts stand for their step; what sits inside a folded item stands for the fold
@@ -139,11 +142,14 @@ def run_graph(workflow: Mapping[str, Any]) -> Graph:
             if fold is None:
                 continue
             fold.members.append(nid)
-            if split_item(str(raw.get("displayName") or ""))[1] is not None and rep.get(nid) == target:
+            if nid in items:
                 phase = str(raw.get("phase") or "Pending")
                 fold.counts[phase] = fold.counts.get(phase, 0) + 1
                 fold.items.append(nid)
     for node in graph.nodes.values():
+        if node.kind == "retry":
+            attempts = len(nodes.get(node.id, {}).get("children") or [])
+            node.note = f"{attempts} attempt{'s' if attempts != 1 else ''}"
         if node.counts:
             node.phase = summary_phase(node.counts)
             node.kind = "fanout"

@@ -243,7 +243,8 @@ def _steps(graph: Graph, dom: Mapping[str, str], nodes: Mapping[str, Any]) -> st
         if node.note:
             marks += f'<span class="mark">{e(node.note)}</span>'
         failed = [m for m in members if m.get("phase") in FAILED_PHASES and m.get("message")]
-        message = str(own.get("message") or (failed[0].get("message") if failed else "") or "")
+        first_failure = failed[0].get("message") if failed and node.phase in FAILED_PHASES else ""
+        message = str(own.get("message") or first_failure or "")
         phase = node.phase or "Pending"
         counts = ", ".join(f"{n} {ph}" for ph, n in sorted(node.counts.items()))
         if node.items:
