@@ -4,7 +4,11 @@ the real kubernetes and minio clients, artifacts in a loopback S3)."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
+import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -46,3 +50,34 @@ def test_report_and_outputs_of_an_argo_run(argo_cluster: ArgoCluster, tmp_path: 
     assert len(previews) == 1
     texts = sorted("".join(p.text).strip() for p in page.find("pre"))
     assert [t for t in texts if t in ("0", "1", "4", "9")] == ["0", "1", "4", "9"]
+
+
+def test_ui_serves_a_namespace(argo_cluster: ArgoCluster, tmp_path: Path) -> None:
+    env = argo_cluster.env
+    res = run_cli("run", "-e", "argo", "--wait", str(SPECS / "hello.yaml"), env=env, timeout=120)
+    assert res.returncode == 0, res.stderr
+    name = re.search(r"^Name: (\S+)$", res.stdout, re.MULTILINE)
+    assert name
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dflowctl", "ui", "-e", "argo", "--port", "0"],
+        cwd=tmp_path,
+        env={**os.environ, **env, "NO_COLOR": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.startswith("Serving argo namespace "), line
+        url = line.split(" at ")[1].split()[0]
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            listing = resp.read().decode()
+        assert f'href="/runs/{name.group(1)}"' in listing
+        page = open_page(f"{url}runs/{name.group(1)}")
+        assert page.console == []
+        assert [e.text[1] for e in page.find("g", "node")] == [name.group(1), "write", "shout"]
+        assert "engine: argo" in page.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
