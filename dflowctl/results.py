@@ -132,6 +132,8 @@ def decode(text: str, declared: str | None = None) -> Any:
         return text
     if declared == "int" and isinstance(value, float) and value.is_integer():
         return int(value)
+    if declared == "float" and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
     return value
 
 
