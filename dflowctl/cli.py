@@ -44,7 +44,21 @@ def _root(
 
 
 # the order commands appear in --help; modules not named here follow alphabetically
-COMMAND_ORDER = ("run", "validate", "render", "status", "logs", "download", "control", "schema")
+COMMAND_ORDER = (
+    "run",
+    "validate",
+    "render",
+    "graph",
+    "status",
+    "logs",
+    "outputs",
+    "report",
+    "ui",
+    "download",
+    "control",
+    "schema",
+    "habits",
+)
 
 
 def _command_modules(folders: list[str]) -> list[str]:
