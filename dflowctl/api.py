@@ -78,7 +78,7 @@ class Run:
 
     @property
     def finished(self) -> bool:
-        from dflowctl.actions import is_finished
+        from dflowctl.argo.phases import is_finished
 
         return is_finished(self.workflow)
 

@@ -109,12 +109,13 @@ def register(app: typer.Typer) -> None:
     ) -> int:
         """Wait quietly for a run to end; print its phase; exit 0 if it succeeded, 1 if not."""
         from dflowctl import actions, console, runs
+        from dflowctl.argo.phases import is_finished
         from dflowctl.commands._common import Following, interruptible
 
         eng = actions.make_engine(settings_from(engine, namespace, kubeconfig, context))
         run = runs.resolve(eng, name)
         workflow = eng.get_run(run)
-        if not actions.is_finished(workflow):
+        if not is_finished(workflow):
             with interruptible(Following(run)):
                 workflow = eng.watch(run, lambda _wf: None)
         console.print_paths([f"{run} {console.workflow_phase(workflow)}"])

@@ -78,12 +78,13 @@ def show_run(
     """One run's detail; with ``watch``, followed to its end. Exits with the run's result
     (0 succeeded or still going, 1 failed) when watching."""
     from dflowctl import actions, console, runs
+    from dflowctl.argo.phases import is_finished
 
     fmt = check_output(output)
     eng = actions.make_engine(settings_from(engine, namespace, kubeconfig, context))
     name = runs.resolve(eng, name)
     workflow = eng.get_run(name)
-    if watch and not actions.is_finished(workflow):
+    if watch and not is_finished(workflow):
         following = Following(name)
         if fmt == "table":
             with interruptible(following), console.RunView() as view:

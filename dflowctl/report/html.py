@@ -12,13 +12,13 @@ from datetime import datetime, timezone
 from html import escape
 from typing import Any
 
+from dflowctl.argo.phases import FAILED_OR_ERROR
 from dflowctl.report.assets import CSS, JS
 from dflowctl.report.collect import ArtifactPreview, Extras, FilePreview, resources
 from dflowctl.report.graph import Graph, GraphNode, run_graph
 from dflowctl.report.layout import svg
 from dflowctl.results import split_item
 from dflowctl.tree import (
-    FAILED_PHASES,
     build_tree,
     format_duration,
     format_span,
@@ -242,8 +242,8 @@ def _steps(graph: Graph, dom: Mapping[str, str], nodes: Mapping[str, Any]) -> st
             marks += '<span class="mark">cached</span>'
         if node.note:
             marks += f'<span class="mark">{e(node.note)}</span>'
-        failed = [m for m in members if m.get("phase") in FAILED_PHASES and m.get("message")]
-        first_failure = failed[0].get("message") if failed and node.phase in FAILED_PHASES else ""
+        failed = [m for m in members if m.get("phase") in FAILED_OR_ERROR and m.get("message")]
+        first_failure = failed[0].get("message") if failed and node.phase in FAILED_OR_ERROR else ""
         message = str(own.get("message") or first_failure or "")
         phase = node.phase or "Pending"
         counts = ", ".join(f"{n} {ph}" for ph, n in sorted(node.counts.items()))
@@ -378,7 +378,7 @@ def _logs(nodes: Mapping[str, Any], paths: Mapping[str, str], extras: Extras) ->
         phase = str(raw.get("phase") or "Pending")
         lines = extras.logs.get(nid, [])
         label = paths.get(nid) or str(raw.get("displayName") or nid)
-        opened = " open" if phase in FAILED_PHASES else ""
+        opened = " open" if phase in FAILED_OR_ERROR else ""
         body = f"<pre>{e(chr(10).join(lines))}</pre>" if lines else '<p class="muted">(no output)</p>'
         parts.append(
             f'<details class="log" id="log-{e(nid)}"{opened}><summary>{e(label)} '

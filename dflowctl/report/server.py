@@ -48,7 +48,7 @@ def runs_page(engine: Engine, where: str) -> str:
 
 
 def run_page(engine: Engine, name: str) -> str:
-    from dflowctl.actions import is_finished
+    from dflowctl.argo.phases import is_finished
     from dflowctl.report.collect import collect
     from dflowctl.report.html import report_page
 
