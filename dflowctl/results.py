@@ -71,7 +71,11 @@ def output_rows(workflow: Mapping[str, Any], step: str | None = None) -> list[Ou
         if step is not None and step not in (folded, folded.rpartition("/")[2], path, node.display_name):
             continue
         rows.append(OutputRow(folded, index, item, node.id, node.phase, values, node.template))
-    return rows
+    # steps in the order they ran; a fan-out's items by their index, not by when each started
+    first: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        first.setdefault(row.step, i)
+    return sorted(rows, key=lambda r: (first[r.step], -1 if r.index is None else r.index))
 
 
 def _is_attempt(node: TreeNode, root: TreeNode) -> bool:
