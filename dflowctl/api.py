@@ -164,14 +164,16 @@ def run(
 ) -> Run:
     """Run a spec (or Argo Workflow file), as ``dflowctl run`` (``wait=False``: ``submit``)."""
     from dflowctl import actions
-    from dflowctl.commands.run import name_run
+    from dflowctl.commands.run import name_run, pythons_for
 
     settings = _settings(engine, home, namespace)
     eng = actions.make_engine(settings)
     label_pairs = [f"{k}={v}" for k, v in (labels or {}).items()]
     with actions.prepared_manifest(Path(spec), _overrides(parameters), None, settings.engine) as prepared:
         name_run(prepared.manifest, name, label_pairs)
-        workflow = actions.submit(eng, prepared, RunOptions(wait=wait, parallelism=parallelism))
+        pythons = pythons_for(prepared, settings, python_flag=False)
+        options = RunOptions(wait=wait, parallelism=parallelism, pythons=pythons)
+        workflow = actions.submit(eng, prepared, options)
     return Run(str((workflow.get("metadata") or {}).get("name") or ""), eng, workflow)
 
 

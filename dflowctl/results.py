@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dflowctl.tree import TreeNode, build_tree, walk_paths
+from dflowctl.tree import HIDDEN_OUTPUTS, TreeNode, build_tree, walk_paths
 
 LOOP_ITEM = re.compile(r"^(?P<base>.*?)\((?P<index>\d+)(?::(?P<item>.*))?\)$", re.DOTALL)
 # the op's interface the renderer embeds in a Python op's bootstrap (render/bootstrap.py)
@@ -45,7 +45,11 @@ def split_item(display_name: str) -> tuple[str, int | None, str | None]:
 
 def _parameters(node: TreeNode) -> dict[str, str]:
     params = (node.outputs or {}).get("parameters") or []
-    return {str(p.get("name")): str(p.get("value", "")) for p in params if isinstance(p, Mapping)}
+    return {
+        str(p.get("name")): str(p.get("value", ""))
+        for p in params
+        if isinstance(p, Mapping) and p.get("name") not in HIDDEN_OUTPUTS
+    }
 
 
 def output_rows(workflow: Mapping[str, Any], step: str | None = None) -> list[OutputRow]:

@@ -19,6 +19,7 @@ from dflowctl.report.graph import Graph, GraphNode, run_graph
 from dflowctl.report.layout import svg
 from dflowctl.results import split_item
 from dflowctl.tree import (
+    HIDDEN_OUTPUTS,
     build_tree,
     format_duration,
     format_span,
@@ -302,7 +303,8 @@ def _fanout_table(
         raw = nodes.get(nid, {})
         outputs = raw.get("outputs") or {}
         for p in outputs.get("parameters") or []:
-            params.setdefault(str(p.get("name")), None)
+            if p.get("name") not in HIDDEN_OUTPUTS:
+                params.setdefault(str(p.get("name")), None)
         for a in outputs.get("artifacts") or []:
             arts.setdefault(str(a.get("name")), None)
         rows.append((nid, raw, outputs))
