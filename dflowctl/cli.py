@@ -44,7 +44,21 @@ def _root(
 
 
 # the order commands appear in --help; modules not named here follow alphabetically
-COMMAND_ORDER = ("run", "validate", "render", "status", "logs", "download", "control", "schema")
+COMMAND_ORDER = (
+    "run",
+    "validate",
+    "render",
+    "graph",
+    "status",
+    "logs",
+    "outputs",
+    "report",
+    "ui",
+    "download",
+    "control",
+    "schema",
+    "habits",
+)
 
 
 def _command_modules(folders: list[str]) -> list[str]:
@@ -94,11 +108,22 @@ def report(err: DflowctlError) -> None:
     sys.stderr.write(text + "\n")
 
 
+COMPLETE_VAR = "_DFLOWCTL_COMPLETE"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point; returns (and exits with) the exit code."""
     _register_commands()
+    if os.environ.get(COMPLETE_VAR):  # the shell asks for completions (`dflowctl completion SHELL`)
+        from typer.completion import completion_init
+
+        completion_init()
+        return int(app(prog_name="dflowctl", standalone_mode=False) or 0)
     debug = bool(os.environ.get("DFLOWCTL_DEBUG")) or "--debug" in (argv or sys.argv[1:])
     try:
+        from dflowctl.commands.habits import unknown_command
+
+        unknown_command(app, sys.argv[1:] if argv is None else argv)
         code = app(args=argv, standalone_mode=False)
     except DflowctlError as err:
         if debug:

@@ -602,3 +602,30 @@ def print_paths(paths: Iterable[str]) -> None:
 def info(message: str) -> None:
     """A note for the user on stderr (not a result)."""
     err().print(message, markup=False, highlight=False)
+
+
+def print_csv(rows: Sequence[Sequence[str]]) -> None:
+    """Rows as CSV on stdout (RFC 4180 quoting)."""
+    import csv
+
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerows(rows)
+    sys.stdout.flush()
+
+
+def print_table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """A table on stdout: aligned plain columns (a rich table on a terminal); newlines shown as ``\\n``."""
+    clean = [[c.replace("\r", "\\r").replace("\n", "\\n") for c in row] for row in rows]
+    console = out()
+    if is_terminal(sys.stdout):
+        table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
+        for h in header:
+            table.add_column(h)
+        for row in clean:
+            table.add_row(*(Text(c) for c in row))
+        console.print(table)
+        return
+    cells = [list(header), *clean]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
+    for c in cells:
+        console.print("  ".join(c[i].ljust(widths[i]) for i in range(len(header))).rstrip(), markup=False)

@@ -142,6 +142,10 @@ def load_settings(flags: dict[str, Any] | None = None, *, config_path: Path | No
     for key, val in (flags or {}).items():
         if val is not None:
             values[key] = _coerce(key, val)
+    if "home" not in values:  # nothing said where: this folder's or the nearest parent's .dflowctl
+        from dflowctl.home import find_home
+
+        values["home"] = find_home()
     settings = replace(Settings(), **values)
     if settings.engine not in ("local", "argo"):
         raise UsageError(f"unknown engine {settings.engine!r}", hint="use one of: local, argo")

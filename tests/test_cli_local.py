@@ -390,7 +390,12 @@ def test_yaml_output_is_only_the_object(dflowctl_home: Path, tmp_path: Path) -> 
 
 def test_usage_errors(dflowctl_home: Path, tmp_path: Path) -> None:
     res = run_cli("status", cwd=tmp_path)
-    assert (res.returncode, res.stdout, res.stderr) == (0, "", "No runs found.\n")
+    assert (res.returncode, res.stdout, res.stderr) == (
+        0,
+        "",
+        "No runs found.\n"
+        f"hint: runs are recorded in {dflowctl_home}/runs (DFLOWCTL_HOME sets another place)\n",
+    )
     res = run_cli("status", "-o", "xml", cwd=tmp_path)
     assert res.returncode == 2
     assert res.stderr == "error: unknown output format 'xml'\n  hint: use one of: table, json, yaml\n"

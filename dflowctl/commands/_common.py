@@ -163,3 +163,14 @@ def follow(
         console.print_name(console.workflow_name(workflow))
     console.print_summary(workflow, flags)
     return actions.exit_code(workflow)
+
+
+def complete_run(incomplete: str) -> list[str]:
+    """Shell completion of run names: the local run home's (and ``@latest``); never fails."""
+    try:
+        from dflowctl.engines.local.records import RunStore
+
+        names = RunStore(settings_from(None).runs_dir).names()
+    except Exception:  # completion must never print an error into the shell
+        names = []
+    return [n for n in ["@latest", *names] if n.startswith(incomplete)]

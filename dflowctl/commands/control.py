@@ -12,6 +12,7 @@ from dflowctl.commands._common import (
     OUTPUT_OPT,
     address_flags,
     check_output,
+    complete_run,
     default_wait,
     follow,
     settings_from,
@@ -21,7 +22,7 @@ from dflowctl.commands._common import (
 def register(app: typer.Typer) -> None:
     @app.command("stop")
     def stop_cmd(
-        name: str = typer.Argument(..., help="The run's name."),
+        name: str = typer.Argument(..., help="The run's name (or @latest).", autocompletion=complete_run),
         terminate: bool = typer.Option(
             False, "--terminate", help="End it at once, without running exit handlers."
         ),
@@ -31,9 +32,11 @@ def register(app: typer.Typer) -> None:
         context: str | None = CONTEXT_OPT,
     ) -> int:
         """Stop a run (its exit handler still runs); --terminate ends it at once."""
-        from dflowctl import actions, console
+        from dflowctl import actions, console, runs
 
         eng = actions.make_engine(settings_from(engine, namespace, kubeconfig, context))
+
+        name = runs.resolve(eng, name)
         workflow = eng.stop(name, terminate=terminate)
         phase = console.workflow_phase(workflow)
         verb = "terminated" if terminate else "stopped"
@@ -42,7 +45,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command("retry")
     def retry_cmd(
-        name: str = typer.Argument(..., help="The run's name."),
+        name: str = typer.Argument(..., help="The run's name (or @latest).", autocompletion=complete_run),
         wait: bool | None = typer.Option(None, "--wait/--no-wait", help="Follow the run to its end."),
         parallelism: int | None = typer.Option(None, "--parallelism", min=1, help="Steps at once (local)."),
         resubmit: bool = typer.Option(
@@ -55,12 +58,13 @@ def register(app: typer.Typer) -> None:
         context: str | None = CONTEXT_OPT,
     ) -> int:
         """Re-run what failed or never ran, keeping the steps that succeeded."""
-        from dflowctl import actions
+        from dflowctl import actions, runs
         from dflowctl.engines import OnUpdate, RunOptions, Workflow
 
         fmt = check_output(output)
         settings = settings_from(engine, namespace, kubeconfig, context)
         eng = actions.make_engine(settings)
+        name = runs.resolve(eng, name)
         do_wait = default_wait(settings.engine) if wait is None else wait
 
         def start(on_update: OnUpdate | None) -> Workflow:
@@ -74,16 +78,18 @@ def register(app: typer.Typer) -> None:
 
     @app.command("delete")
     def delete_cmd(
-        name: str = typer.Argument(..., help="The run's name."),
+        name: str = typer.Argument(..., help="The run's name (or @latest).", autocompletion=complete_run),
         engine: str | None = ENGINE_OPT,
         namespace: str | None = NAMESPACE_OPT,
         kubeconfig: str | None = KUBECONFIG_OPT,
         context: str | None = CONTEXT_OPT,
     ) -> int:
         """Delete a run and its records."""
-        from dflowctl import actions, console
+        from dflowctl import actions, console, runs
 
         eng = actions.make_engine(settings_from(engine, namespace, kubeconfig, context))
+
+        name = runs.resolve(eng, name)
         eng.delete(name)
         console.print_paths([f"{name} deleted"])
         return 0

@@ -6,13 +6,20 @@ from pathlib import Path
 
 import typer
 
-from dflowctl.commands._common import CONTEXT_OPT, ENGINE_OPT, KUBECONFIG_OPT, NAMESPACE_OPT, settings_from
+from dflowctl.commands._common import (
+    CONTEXT_OPT,
+    ENGINE_OPT,
+    KUBECONFIG_OPT,
+    NAMESPACE_OPT,
+    complete_run,
+    settings_from,
+)
 
 
 def register(app: typer.Typer) -> None:
     @app.command("download")
     def download_cmd(
-        name: str = typer.Argument(..., help="The run's name."),
+        name: str = typer.Argument(..., help="The run's name (or @latest).", autocompletion=complete_run),
         step: str | None = typer.Option(None, "--step", "-s", help="Only this step's artifacts."),
         artifact: str | None = typer.Option(None, "--artifact", "-a", help="Only the artifact of this name."),
         directory: Path | None = typer.Option(
@@ -25,9 +32,11 @@ def register(app: typer.Typer) -> None:
         context: str | None = CONTEXT_OPT,
     ) -> int:
         """Download output artifacts to DIR/<step>/<artifact>."""
-        from dflowctl import actions, console
+        from dflowctl import actions, console, runs
 
         eng = actions.make_engine(settings_from(engine, namespace, kubeconfig, context))
+
+        name = runs.resolve(eng, name)
         items = actions.select_artifacts(eng, name, step=step, artifact=artifact)
         with console.DownloadProgress(len(items)) as progress:
             result = actions.download(

@@ -10,30 +10,71 @@ from dflowctl.commands._common import (
     KUBECONFIG_OPT,
     NAMESPACE_OPT,
     Following,
+    complete_run,
     interruptible,
     settings_from,
 )
+from dflowctl.errors import UsageError
 
 
 def register(app: typer.Typer) -> None:
     @app.command("logs")
     def logs_cmd(
-        name: str = typer.Argument(..., help="The run's name."),
+        name: str = typer.Argument(..., help="The run's name (or @latest).", autocompletion=complete_run),
         step: str | None = typer.Option(
             None, "--step", "-s", help="Only this step (all of its items and attempts)."
         ),
         follow: bool = typer.Option(False, "-f", "--follow", help="Keep printing until the run ends."),
+        tail: int | None = typer.Option(None, "--tail", min=0, help="Only the last N lines of each step."),
+        since: str | None = typer.Option(
+            None, "--since", help="Only steps that ran within this long (30s, 10m, 2h): whole logs of them."
+        ),
+        grep: str | None = typer.Option(None, "--grep", help="Only lines matching this regular expression."),
+        timestamps: bool = typer.Option(False, "--timestamps", help="Prefix lines with their time (argo)."),
         engine: str | None = ENGINE_OPT,
         namespace: str | None = NAMESPACE_OPT,
         kubeconfig: str | None = KUBECONFIG_OPT,
         context: str | None = CONTEXT_OPT,
     ) -> int:
         """Print the logs of a run's steps."""
-        from dflowctl import actions, console
+        import re
+        from collections import deque
 
+        from dflowctl import actions, console, runs
+        from dflowctl.engines import LogLine
+
+        if timestamps:
+            raise UsageError(
+                "--timestamps: run records keep no time per log line",
+                hint="the step's start and end times: dflowctl status NAME",
+            )
+        if tail is not None and follow:
+            raise UsageError("--tail and --follow cannot be combined", hint="use one of them")
+        pattern = None
+        if grep is not None:
+            try:
+                pattern = re.compile(grep)
+            except re.error as err:
+                raise UsageError(f"invalid --grep pattern {grep!r}: {err}") from None
+        window = runs.parse_since(since) if since is not None else None
         eng = actions.make_engine(settings_from(engine, namespace, kubeconfig, context))
+        run = runs.resolve(eng, name)
+        recent: set[str] | None = None
+        if window is not None:
+            recent = runs.nodes_within(eng.get_run(run), window)
         printer = console.LogPrinter()
-        with interruptible(Following(name)):
-            for line in actions.logs(eng, name, step, follow):
+        tails: dict[str, deque[LogLine]] = {}
+        with interruptible(Following(run)):
+            for line in actions.logs(eng, run, step, follow):
+                if recent is not None and line.node_id not in recent:
+                    continue
+                if pattern is not None and not pattern.search(line.text):
+                    continue
+                if tail is not None:
+                    tails.setdefault(line.node_id, deque(maxlen=tail)).append(line)
+                    continue
+                printer.line(line.node_name, line.text)
+        for lines in tails.values():
+            for line in lines:
                 printer.line(line.node_name, line.text)
         return 0

@@ -1,8 +1,14 @@
-"""`dflowctl run SPEC`: validate, render, submit; with --wait follow it and exit with its result."""
+"""`dflowctl run SPEC`: validate, render, submit; with --wait follow it and exit with its result.
+
+``submit`` (argo's verb) is ``run --no-wait`` (``commands/habits.py``); the Python
+API (``dflowctl/api.py``) starts runs through ``pythons_for`` and ``name_run`` too.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -18,7 +24,48 @@ from dflowctl.commands._common import (
     follow,
     settings_from,
 )
+from dflowctl.engines import Workflow
 from dflowctl.errors import UsageError
+
+if TYPE_CHECKING:
+    from dflowctl.actions import Prepared
+    from dflowctl.settings import Settings
+
+LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
+LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+
+
+def name_run(manifest: Workflow, name: str | None, labels: list[str]) -> None:
+    """``--name`` (instead of ``generateName``) and ``--label`` on the manifest to submit."""
+    meta = manifest.setdefault("metadata", {})
+    if name is not None:
+        from dflowctl.spec.values import MAX_WORKFLOW_NAME, WORKFLOW_NAME
+
+        if not WORKFLOW_NAME.match(name) or len(name) > MAX_WORKFLOW_NAME:
+            raise UsageError(
+                f"invalid run name {name!r}",
+                hint=f"lower-case letters, digits and '-', at most {MAX_WORKFLOW_NAME} characters",
+            )
+        meta["name"] = name
+        meta.pop("generateName", None)
+    if labels:
+        from dflowctl.runs import parse_labels
+
+        pairs = parse_labels(labels)
+        for key, value in pairs.items():
+            if not LABEL_VALUE.match(value) or len(value) > 63 or not LABEL_KEY.match(key):
+                raise UsageError(f"invalid label {key}={value}", hint="Kubernetes label keys and values")
+        meta.setdefault("labels", {}).update(pairs)
+
+
+def pythons_for(prepared: Prepared, settings: Settings, python_flag: bool) -> dict[str, Any]:
+    """The Python each Python op runs with (local engine), as ``RunOptions.pythons``."""
+    if settings.engine != "local":
+        return {}
+    from dflowctl import actions
+
+    chosen = actions.python_plan(prepared, settings, python_flag=python_flag)
+    return {name: i.to_json() for name, i in chosen.items()}
 
 
 def register(app: typer.Typer) -> None:
@@ -49,42 +96,75 @@ def register(app: typer.Typer) -> None:
             help="The Python that runs Python ops (local engine; env DFLOWCTL_PYTHON). "
             "An op's `local:` and the config's image mapping come first.",
         ),
+        name: str | None = typer.Option(None, "--name", help="The run's name (default: generated)."),
+        label: list[str] = typer.Option([], "--label", "-l", help="Add a label to the run: key=value."),
         namespace: str | None = NAMESPACE_OPT,
         kubeconfig: str | None = KUBECONFIG_OPT,
         context: str | None = CONTEXT_OPT,
     ) -> int:
         """Run a workflow and show it live; exit 0 if it succeeded, 1 if it failed."""
-        from dflowctl import actions, console
-        from dflowctl.engines import OnUpdate, RunOptions, Workflow
+        return run_spec(
+            spec,
+            parameter,
+            parameter_file,
+            engine,
+            parallelism,
+            wait,
+            output,
+            dry_run,
+            server_dry_run,
+            python,
+            name,
+            label,
+            namespace,
+            kubeconfig,
+            context,
+        )
 
-        fmt = check_output(output)
-        settings = settings_from(engine, namespace, kubeconfig, context, python=python)
-        if server_dry_run and settings.engine != "argo":
-            raise UsageError("--server-dry-run needs the argo engine", hint="add -e argo")
-        with actions.prepared_manifest(spec, parameter, parameter_file, settings.engine) as prepared:
-            for warning in prepared.warnings:
-                console.info(f"warning: {warning}")
-            if dry_run:
-                console.print_object(prepared.manifest, "json" if fmt == "json" else "yaml")
-                return 0
-            eng = actions.make_engine(settings)
-            if server_dry_run:
-                options = RunOptions(wait=False, server_dry_run=True)
-                console.print_object(
-                    actions.submit(eng, prepared, options), "json" if fmt == "json" else "yaml"
-                )
-                return 0
-            do_wait = default_wait(settings.engine) if wait is None else wait
-            pythons = {}
-            if settings.engine == "local":
-                chosen = actions.python_plan(prepared, settings, python_flag=python is not None)
-                pythons = {name: i.to_json() for name, i in chosen.items()}
 
-            def start(on_update: OnUpdate | None) -> Workflow:
-                options = RunOptions(
-                    wait=do_wait, parallelism=parallelism, on_update=on_update, pythons=pythons
-                )
-                return actions.submit(eng, prepared, options)
+def run_spec(
+    spec: Path,
+    parameter: list[str],
+    parameter_file: Path | None,
+    engine: str | None,
+    parallelism: int | None,
+    wait: bool | None,
+    output: str,
+    dry_run: bool,
+    server_dry_run: bool,
+    python: str | None,
+    name: str | None,
+    label: list[str],
+    namespace: str | None,
+    kubeconfig: str | None,
+    context: str | None,
+) -> int:
+    """``run`` (and ``submit``, which is ``run --no-wait``)."""
+    from dflowctl import actions, console
+    from dflowctl.engines import OnUpdate, RunOptions
 
-            flags = address_flags(engine, namespace, kubeconfig, context)
-            return follow(start, fmt, do_wait, settings.engine, flags)
+    fmt = check_output(output)
+    settings = settings_from(engine, namespace, kubeconfig, context, python=python)
+    if server_dry_run and settings.engine != "argo":
+        raise UsageError("--server-dry-run needs the argo engine", hint="add -e argo")
+    with actions.prepared_manifest(spec, parameter, parameter_file, settings.engine) as prepared:
+        name_run(prepared.manifest, name, label)
+        for warning in prepared.warnings:
+            console.info(f"warning: {warning}")
+        if dry_run:
+            console.print_object(prepared.manifest, "json" if fmt == "json" else "yaml")
+            return 0
+        eng = actions.make_engine(settings)
+        if server_dry_run:
+            options = RunOptions(wait=False, server_dry_run=True)
+            console.print_object(actions.submit(eng, prepared, options), "json" if fmt == "json" else "yaml")
+            return 0
+        do_wait = default_wait(settings.engine) if wait is None else wait
+        pythons = pythons_for(prepared, settings, python is not None)
+
+        def start(on_update: OnUpdate | None) -> Workflow:
+            options = RunOptions(wait=do_wait, parallelism=parallelism, on_update=on_update, pythons=pythons)
+            return actions.submit(eng, prepared, options)
+
+        flags = address_flags(engine, namespace, kubeconfig, context)
+        return follow(start, fmt, do_wait, settings.engine, flags)

@@ -1,0 +1,392 @@
+"""A run as one self-contained HTML page: header, graph, timeline, steps, outputs,
+files and logs. Inline CSS, JS and SVG; nothing loaded from the network.
+
+Every text that comes from a spec, a run or a log goes through ``escape``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from html import escape
+from typing import Any
+
+from dflowctl.argo.phases import FAILED_OR_ERROR
+from dflowctl.report.assets import CSS, JS
+from dflowctl.report.collect import ArtifactPreview, Extras, FilePreview, resources
+from dflowctl.report.graph import Graph, GraphNode, run_graph
+from dflowctl.report.layout import svg
+from dflowctl.results import split_item
+from dflowctl.tree import (
+    HIDDEN_OUTPUTS,
+    build_tree,
+    format_duration,
+    format_span,
+    parse_time,
+    walk_paths,
+)
+
+TIMELINE_ROWS = 400
+LOG_PODS = 400
+VALUE_CHARS = 300
+
+
+def e(value: object) -> str:
+    return escape(str(value), quote=True)
+
+
+def short(text: str, limit: int = VALUE_CHARS) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def page(title: str, body: str, *, live: bool = False) -> str:
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        # no network: nothing but this file's own style, script and data: images
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
+        "style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:; connect-src 'self'\">"
+        f"<title>{e(title)}</title><style>{CSS}</style></head>"
+        f'<body data-live="{1 if live else 0}">{body}<script>{JS}</script></body></html>\n'
+    )
+
+
+def report_page(
+    workflow: Mapping[str, Any], extras: Extras, *, engine: str, live: bool = False, back: str = ""
+) -> str:
+    """The whole page for a run."""
+    name = str((workflow.get("metadata") or {}).get("name") or "")
+    graph = run_graph(workflow)
+    dom = {nid: f"g{i}" for i, nid in enumerate(graph.nodes)}
+    nodes: Mapping[str, Any] = (workflow.get("status") or {}).get("nodes") or {}
+    paths = _paths(workflow)
+    sections = [
+        _header(workflow, engine, back),
+        '<nav><a href="#graph">Graph</a><a href="#timeline">Timeline</a><a href="#steps">Steps</a>'
+        '<a href="#outputs">Outputs</a><a href="#files">Files</a><a href="#logs">Logs</a></nav>',
+        '<main id="content">',
+        _graph_section(graph, dom, nodes, paths),
+        _timeline(nodes, paths),
+        _steps(graph, dom, nodes),
+        _outputs(workflow, graph, dom, nodes, paths),
+        _files(extras.artifacts),
+        _logs(nodes, paths, extras),
+        "</main>",
+    ]
+    phase = str((workflow.get("status") or {}).get("phase") or "Pending")
+    return page(f"{name} — {phase}", "".join(sections), live=live)
+
+
+def _paths(workflow: Mapping[str, Any]) -> dict[str, str]:
+    root = build_tree(workflow)
+    return {} if root is None else {node.id: path for path, node in walk_paths(root)}
+
+
+def natural(text: str) -> list[tuple[int, str]]:
+    """A sort key that puts ``item(9)`` before ``item(10)``."""
+    return [(int(part), "") if part.isdigit() else (0, part) for part in re.split(r"(\d+)", text)]
+
+
+def _when(text: str | None) -> str:
+    t = parse_time(text)
+    return t.strftime("%Y-%m-%d %H:%M:%S UTC") if t else ""
+
+
+def _header(workflow: Mapping[str, Any], engine: str, back: str) -> str:
+    meta = workflow.get("metadata") or {}
+    status = workflow.get("status") or {}
+    phase = str(status.get("phase") or "Pending")
+    now = datetime.now(timezone.utc)
+    took = format_span(status.get("startedAt"), status.get("finishedAt"), now)
+    pods = [n for n in (status.get("nodes") or {}).values() if n.get("type") == "Pod"]
+    done = sum(1 for n in pods if n.get("phase") in ("Succeeded", "Failed", "Error", "Skipped", "Omitted"))
+    fields = [
+        ("engine", engine),
+        ("namespace", meta.get("namespace") or ""),
+        ("started", _when(status.get("startedAt"))),
+        ("finished", _when(status.get("finishedAt"))),
+        ("duration", took),
+        ("progress", f"{done}/{len(pods)}"),
+    ]
+    labels = {
+        k: v for k, v in (meta.get("labels") or {}).items() if not str(k).startswith("workflows.argoproj.io/")
+    }
+    parts = [f"<header>{f'<a href={chr(34)}{e(back)}{chr(34)}>← runs</a>' if back else ''}"]
+    parts.append(f'<h1>{e(meta.get("name") or "")} <span class="badge {e(phase)}">{e(phase)}</span></h1>')
+    parts.append('<div class="meta">')
+    parts.extend(f"<span>{k}: <b>{e(v)}</b></span>" for k, v in fields if v)
+    parts.append("</div>")
+    if status.get("message"):
+        parts.append(f'<p class="ph Failed">{e(status["message"])}</p>')
+    params = ((workflow.get("spec") or {}).get("arguments") or {}).get("parameters") or []
+    if params or labels:
+        parts.append('<div class="meta" id="parameters">')
+        parts.extend(
+            f"<span>{e(p.get('name'))} = <b>{e(short(str(p.get('value', ''))))}</b></span>"
+            for p in params
+            if isinstance(p, Mapping)
+        )
+        parts.extend(f'<span class="muted">{e(k)}={e(v)}</span>' for k, v in labels.items())
+        parts.append("</div>")
+    parts.append("</header>")
+    return "".join(parts)
+
+
+def _graph_section(
+    graph: Graph, dom: Mapping[str, str], nodes: Mapping[str, Any], paths: Mapping[str, str]
+) -> str:
+    parts = ['<section id="graph"><h2>Graph</h2>']
+    if not graph.nodes:
+        parts.append('<p class="muted">No steps yet.</p></section>')
+        return "".join(parts)
+    parts.append(f'<div class="scroll">{svg(graph, dict(dom))}</div>')
+    for node in graph.nodes.values():
+        if not node.items:
+            continue
+        counts = ", ".join(f"{n} {ph}" for ph, n in sorted(node.counts.items()))
+        parts.append(
+            f'<div class="fold" id="fold-{dom[node.id]}" hidden><b>{e(node.label)}</b> '
+            f'<span class="muted">{len(node.items)} items: {e(counts)}</span> '
+            f'<a href="#fan-{dom[node.id]}">outputs table</a><div class="chips">'
+        )
+        for nid in node.items:
+            raw = nodes.get(nid, {})
+            phase = str(raw.get("phase") or "Pending")
+            label = paths.get(nid) or str(raw.get("displayName") or nid)
+            parts.append(
+                f'<a class="chip {e(phase)}" title="{e(label)} — {e(phase)}" href="#log-{e(nid)}"></a>'
+            )
+        parts.append("</div></div>")
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _timeline(nodes: Mapping[str, Any], paths: Mapping[str, str]) -> str:
+    pods = [(nid, raw) for nid, raw in nodes.items() if raw.get("type") == "Pod" and raw.get("startedAt")]
+    pods.sort(key=lambda p: (str(p[1].get("startedAt")), natural(paths.get(p[0], ""))))
+    parts = ['<section id="timeline"><h2>Timeline</h2>']
+    if not pods:
+        parts.append('<p class="muted">No pod has started.</p></section>')
+        return "".join(parts)
+    now = datetime.now(timezone.utc)
+    starts = [parse_time(raw.get("startedAt")) for _, raw in pods]
+    ends = [parse_time(raw.get("finishedAt")) or now for _, raw in pods]
+    t0 = min(s for s in starts if s is not None)
+    t1 = max(ends)
+    span = max((t1 - t0).total_seconds(), 1.0)
+    parts.append(
+        f'<p class="muted">{len(pods)} pods over {e(format_duration(span))}</p>'
+        '<div class="scroll short"><table class="timeline"><tr><th>pod</th><th>phase</th><th>duration</th>'
+        "<th>when</th></tr>"
+    )
+    for (nid, raw), start, end in list(zip(pods, starts, ends, strict=True))[:TIMELINE_ROWS]:
+        if start is None:
+            continue
+        left = (start - t0).total_seconds() / span * 100
+        width = max((end - start).total_seconds() / span * 100, 0.4)
+        phase = str(raw.get("phase") or "Pending")
+        dur = format_span(raw.get("startedAt"), raw.get("finishedAt"), now)
+        label = paths.get(nid) or str(raw.get("displayName") or nid)
+        parts.append(
+            f'<tr><td><a href="#log-{e(nid)}">{e(short(label, 80))}</a></td>'
+            f'<td class="ph {e(phase)}">{e(phase)}</td><td class="num">{e(dur)}</td>'
+            f'<td class="tlcell"><div class="tl"><span class="{e(phase)}" style="left:{left:.2f}%;'
+            f'width:{min(width, 100 - left):.2f}%" title="{e(_when(raw.get("startedAt")))} → '
+            f'{e(_when(raw.get("finishedAt")))}"></span></div></td></tr>'
+        )
+    parts.append("</table></div>")
+    if len(pods) > TIMELINE_ROWS:
+        parts.append(f'<p class="muted">… {len(pods) - TIMELINE_ROWS} more pods</p>')
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _span(members: Sequence[Mapping[str, Any]]) -> tuple[str | None, str | None]:
+    starts = [str(m["startedAt"]) for m in members if m.get("startedAt")]
+    ends = [str(m["finishedAt"]) for m in members if m.get("finishedAt")]
+    unfinished = any(not m.get("finishedAt") for m in members if m.get("startedAt"))
+    return (min(starts) if starts else None, None if unfinished or not ends else max(ends))
+
+
+def _params(items: Any) -> str:
+    if not isinstance(items, list):
+        return ""
+    return "<br>".join(
+        f"<code>{e(p.get('name'))}</code> = {e(short(str(p.get('value', ''))))}"
+        for p in items
+        if isinstance(p, Mapping) and not str(p.get("name", "")).startswith("dflowctl-")
+    )
+
+
+def _steps(graph: Graph, dom: Mapping[str, str], nodes: Mapping[str, Any]) -> str:
+    now = datetime.now(timezone.utc)
+    cost_keys = sorted(
+        {k for n in graph.nodes.values() for m in n.members for k in resources(nodes.get(m, {}))}
+    )
+    head = "".join(f"<th>{e(k)} (s)</th>" for k in cost_keys)
+    parts = [
+        '<section id="steps"><h2>Steps</h2><div class="scroll"><table><tr><th>step</th><th>template</th>'
+        f"<th>phase</th><th>started</th><th>duration</th>{head}<th>inputs</th><th>outputs</th>"
+        "<th>message</th></tr>"
+    ]
+    for node in graph.nodes.values():
+        members = [nodes[m] for m in node.members if m in nodes]
+        own = nodes.get(node.id, {})
+        started, finished = _span(members) if node.items else (own.get("startedAt"), own.get("finishedAt"))
+        dur = format_span(started, finished, now)
+        costs = {
+            k: sum(resources(m).get(k, 0.0) for m in members if m.get("type") == "Pod") for k in cost_keys
+        }
+        marks = ""
+        if any((m.get("memoizationStatus") or {}).get("hit") for m in members):
+            marks += '<span class="mark">cached</span>'
+        if node.note:
+            marks += f'<span class="mark">{e(node.note)}</span>'
+        failed = [m for m in members if m.get("phase") in FAILED_OR_ERROR and m.get("message")]
+        first_failure = failed[0].get("message") if failed and node.phase in FAILED_OR_ERROR else ""
+        message = str(own.get("message") or first_failure or "")
+        phase = node.phase or "Pending"
+        counts = ", ".join(f"{n} {ph}" for ph, n in sorted(node.counts.items()))
+        if node.items:
+            ins = outs = f'<a href="#fan-{dom[node.id]}">{len(node.items)} items</a>'
+        else:
+            ins = _params((own.get("inputs") or {}).get("parameters"))
+            outs = _params((own.get("outputs") or {}).get("parameters"))
+        parts.append(
+            f'<tr id="step-{dom[node.id]}"><td>{e(node.label)}{marks}</td><td>{e(node.template or "")}</td>'
+            f'<td class="ph {e(phase)}">{e(phase)}{f" ({e(counts)})" if counts else ""}</td>'
+            f'<td>{e(_when(started))}</td><td class="num">{e(dur)}</td>'
+            + "".join(f'<td class="num">{costs[k]:.0f}</td>' for k in cost_keys)
+            + f"<td>{ins}</td><td>{outs}</td><td>{e(short(message))}</td></tr>"
+        )
+    parts.append("</table></div></section>")
+    return "".join(parts)
+
+
+def _outputs(
+    workflow: Mapping[str, Any],
+    graph: Graph,
+    dom: Mapping[str, str],
+    nodes: Mapping[str, Any],
+    paths: Mapping[str, str],
+) -> str:
+    from dflowctl.tree import run_outputs
+
+    parts = ['<section id="outputs"><h2>Outputs</h2>']
+    items = run_outputs(workflow)
+    if items:
+        parts.append("<table><tr><th>step</th><th>kind</th><th>name</th><th>value</th></tr>")
+        for it in items:
+            parts.append(
+                f"<tr><td>{e(it.step)}</td><td>{e(it.kind)}</td><td>{e(it.name)}</td>"
+                f"<td><code>{e(short(it.value))}</code></td></tr>"
+            )
+        parts.append("</table>")
+    else:
+        parts.append('<p class="muted">The run has no final outputs (yet).</p>')
+    for node in graph.nodes.values():
+        if node.items:
+            parts.append(_fanout_table(node, dom, nodes, paths))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def _fanout_table(
+    node: GraphNode, dom: Mapping[str, str], nodes: Mapping[str, Any], paths: Mapping[str, str]
+) -> str:
+    now = datetime.now(timezone.utc)
+    rows = []
+    params: dict[str, None] = {}
+    arts: dict[str, None] = {}
+    for nid in node.items:
+        raw = nodes.get(nid, {})
+        outputs = raw.get("outputs") or {}
+        for p in outputs.get("parameters") or []:
+            if p.get("name") not in HIDDEN_OUTPUTS:
+                params.setdefault(str(p.get("name")), None)
+        for a in outputs.get("artifacts") or []:
+            arts.setdefault(str(a.get("name")), None)
+        rows.append((nid, raw, outputs))
+    rows.sort(key=lambda r: (split_item(str(r[1].get("displayName") or ""))[1] or 0, r[0]))
+    from dflowctl.tree import artifact_location
+
+    head = "".join(f"<th>{e(p)}</th>" for p in params) + "".join(f"<th>{e(a)} (file)</th>" for a in arts)
+    parts = [
+        f'<details class="fanout" id="fan-{dom[node.id]}" open><summary><b>{e(node.label)}</b>: '
+        f"{len(rows)} items, one row each</summary>"
+        f'<div class="scroll"><table class="fanout-table"><tr><th>#</th><th>item</th><th>phase</th>'
+        f"<th>duration</th>{head}<th>log</th></tr>"
+    ]
+    for nid, raw, outputs in rows:
+        _base, index, item = split_item(str(raw.get("displayName") or ""))
+        values = {str(p.get("name")): str(p.get("value", "")) for p in outputs.get("parameters") or []}
+        places = {str(a.get("name")): artifact_location(a) for a in outputs.get("artifacts") or []}
+        phase = str(raw.get("phase") or "Pending")
+        dur = format_span(raw.get("startedAt"), raw.get("finishedAt"), now)
+        cells = "".join(f"<td><code>{e(short(values.get(p, '')))}</code></td>" for p in params)
+        cells += "".join(f'<td class="muted">{e(short(places.get(a, ""), 120))}</td>' for a in arts)
+        parts.append(
+            f'<tr><td class="num">{e("" if index is None else index)}</td><td>{e(short(item or ""))}</td>'
+            f'<td class="ph {e(phase)}">{e(phase)}</td><td class="num">{e(dur)}</td>{cells}'
+            f'<td><a href="#log-{e(nid)}">log</a></td></tr>'
+        )
+    parts.append("</table></div></details>")
+    return "".join(parts)
+
+
+def _files(previews: Sequence[ArtifactPreview]) -> str:
+    parts = ['<section id="files"><h2>Files</h2>']
+    if not previews:
+        parts.append('<p class="muted">No output files.</p></section>')
+        return "".join(parts)
+    parts.append('<table class="files"><tr><th>step</th><th>artifact</th><th>preview</th></tr>')
+    for art in previews:
+        if art.skipped:
+            body = f'<span class="muted">{e(art.location)} (not previewed)</span>'
+        elif art.error:
+            body = f'<span class="ph Failed">{e(art.error)}</span>'
+        else:
+            body = "".join(_file(f) for f in art.files)
+            if art.more_files:
+                body += f'<p class="muted">… {art.more_files} more files</p>'
+        parts.append(f"<tr><td>{e(art.step)}</td><td>{e(art.name)}</td><td>{body}</td></tr>")
+    parts.append("</table></section>")
+    return "".join(parts)
+
+
+def _file(f: FilePreview) -> str:
+    name = f"<code>{e(f.name)}</code> " if f.name else ""
+    size = f'<span class="muted">{f.size:,} bytes</span>'
+    more = ' <span class="muted">(first part)</span>' if f.truncated else ""
+    if f.kind == "image":
+        alt = e(f.name or "image")
+        return f'<div>{name}{size}<br><img class="preview" alt="{alt}" src="{e(f.data_uri)}"></div>'
+    if f.kind == "csv":
+        rows = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in row) + "</tr>" for row in f.rows)
+        return f'<div>{name}{size}{more}<table class="csv">{rows}</table></div>'
+    if f.kind == "text":
+        return f"<div>{name}{size}{more}<pre>{e(f.text)}</pre></div>"
+    return f"<div>{name}{size} (binary)</div>"
+
+
+def _logs(nodes: Mapping[str, Any], paths: Mapping[str, str], extras: Extras) -> str:
+    pods = [(nid, raw) for nid, raw in nodes.items() if raw.get("type") == "Pod"]
+    pods.sort(key=lambda p: (str(p[1].get("startedAt") or "~"), natural(paths.get(p[0], ""))))
+    parts = ['<section id="logs"><h2>Logs <span class="muted">(last lines of each)</span></h2>']
+    if extras.log_error:
+        parts.append(f'<p class="ph Failed">logs: {e(extras.log_error)}</p>')
+    for nid, raw in pods[:LOG_PODS]:
+        phase = str(raw.get("phase") or "Pending")
+        lines = extras.logs.get(nid, [])
+        label = paths.get(nid) or str(raw.get("displayName") or nid)
+        opened = " open" if phase in FAILED_OR_ERROR else ""
+        body = f"<pre>{e(chr(10).join(lines))}</pre>" if lines else '<p class="muted">(no output)</p>'
+        parts.append(
+            f'<details class="log" id="log-{e(nid)}"{opened}><summary>{e(label)} '
+            f'<span class="ph {e(phase)}">{e(phase)}</span></summary>{body}</details>'
+        )
+    if len(pods) > LOG_PODS:
+        parts.append(f'<p class="muted">… {len(pods) - LOG_PODS} more pods</p>')
+    parts.append("</section>")
+    return "".join(parts)
