@@ -3,7 +3,8 @@
 Every failure is a ``SpecError`` with one diagnostic that says what is wrong and
 where: a missing or unreadable file, a directory, bytes that are not UTF-8, an
 empty file, YAML syntax, a duplicate key, several documents, a top level that
-is not a mapping. Also used for plain Argo ``Workflow`` files.
+is not a mapping, and every bound of ``spec.limits`` (size, depth, aliases,
+digits). Also used for plain Argo ``Workflow`` files.
 
 Large files (``FAST_PATH_MIN_CHARS`` and up) go through ``spec.fastyaml``
 (libyaml's C composer, same result and positions); ruamel handles the rest and
@@ -21,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from dflowctl.errors import Diagnostic, Location, SpecError
+from dflowctl.spec.limits import LIBYAML_MIN_CHARS, Limit, read_bounded, scan_yaml
 from dflowctl.spec.locate import PathItem, Source, container_position, gc_paused, position
 
 # Below ~2 KB ruamel parses a file faster than PyYAML (libyaml) takes to import.
-FAST_PATH_MIN_CHARS = 2048
+FAST_PATH_MIN_CHARS = LIBYAML_MIN_CHARS
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,9 @@ def _fail(
 
 def _read_bytes(path: Path, file: str) -> bytes:
     try:
-        return path.read_bytes()
+        return read_bounded(path)
+    except Limit as err:
+        raise SpecError([Diagnostic(f"{file}: {err.message}", hint=err.hint)]) from None
     except FileNotFoundError:
         raise SpecError([Diagnostic(f"{file}: no such file")]) from None
     except IsADirectoryError:
@@ -166,6 +170,7 @@ def _load_yaml(path: Path, file: str | None) -> YamlDocument:
     file = str(path) if file is None else file
     text = _decode(_read_bytes(path, file), file)
     source = Source(file, split_lines(text))
+    check_limits(text, source)
     if len(text) >= FAST_PATH_MIN_CHARS:
         from dflowctl.spec.fastyaml import fast_load
 
@@ -207,6 +212,14 @@ def _load_yaml(path: Path, file: str | None) -> YamlDocument:
         line = lc.line + 1 if lc is not None else _first_content_line(source)
         raise _fail(f"the top level must be a mapping, not {kind}", source, line, 1)
     return YamlDocument(data=data, source=source, path=path)
+
+
+def check_limits(text: str, source: Source) -> None:
+    """``SpecError`` at the place where ``text`` crosses a bound of ``spec.limits``."""
+    try:
+        scan_yaml(text)
+    except Limit as err:
+        raise _fail(err.message, source, err.line + 1, err.col + 1, hint=err.hint) from None
 
 
 LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")

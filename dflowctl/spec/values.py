@@ -4,6 +4,7 @@ durations, Kubernetes quantities, ``module:callable``, names."""
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -70,8 +71,25 @@ def quantity_value(text: str) -> float | None:
     return float(text)
 
 
+def finite(value: Any) -> bool:
+    """No NaN or infinity anywhere in ``value`` (JSON has neither)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return False
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
+
+
 def fits(value: Any, type_: str) -> bool:
-    """Does a literal value fit a parameter type? ``None`` fits nothing but ``any``."""
+    """Does a literal value fit a parameter type? ``None`` fits nothing but ``any``;
+    NaN and infinities (anywhere in the value) fit nothing."""
+    if not finite(value):
+        return False
     if type_ == "any":
         return True
     if type_ == "str":
@@ -98,14 +116,13 @@ def kind_of(value: Any) -> str:
     if isinstance(value, int):
         return f"an integer ({value})"
     if isinstance(value, float):
-        return f"a number ({value})"
+        return f"a number ({value})" if math.isfinite(value) else f"{value}, which JSON cannot carry"
     if isinstance(value, str):
         shown = value if len(value) <= 30 else value[:27] + "..."
         return f'a string ("{shown}")'
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
+    if isinstance(value, (list, dict)):
+        kind = "a list" if isinstance(value, list) else "a mapping"
+        return kind if finite(value) else f"{kind} holding NaN or an infinity, which JSON cannot carry"
     return f"a {type(value).__name__}"
 
 
