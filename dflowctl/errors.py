@@ -51,9 +51,9 @@ class Diagnostic:
         head = f"{self.location}: {self.message}" if self.location else self.message
         lines = [head]
         if self.location is not None and self.source_line is not None:
-            src = self.source_line.expandtabs(1)
+            src, col = _window(self.source_line.expandtabs(1), max(self.location.col - 1, 0))
             lines.append(f"  {src}")
-            lines.append("  " + " " * max(self.location.col - 1, 0) + "^")
+            lines.append("  " + " " * col + "^")
         if self.hint:
             lines.append(f"  hint: {self.hint}")
         return "\n".join(lines)
@@ -61,6 +61,23 @@ class Diagnostic:
     def one_line(self) -> str:
         head = f"{self.location}: {self.message}" if self.location else self.message
         return f"{head} ({self.hint})" if self.hint else head
+
+
+SOURCE_WIDTH = 160
+
+
+def _window(line: str, col: int) -> tuple[str, int]:
+    """A long source line cut to ``SOURCE_WIDTH`` characters around ``col`` (with ``...``
+    where it was cut); the caret's column in what is shown."""
+    if len(line) <= SOURCE_WIDTH:
+        return line, col
+    start = max(0, min(col - SOURCE_WIDTH // 2, len(line) - SOURCE_WIDTH))
+    shown = line[start : start + SOURCE_WIDTH]
+    if start > 0:
+        shown, col = "..." + shown, col - start + 3
+    if start + SOURCE_WIDTH < len(line):
+        shown += "..."
+    return shown, col
 
 
 class DflowctlError(Exception):

@@ -21,6 +21,9 @@ MAX_ARGO_NAME = 128
 # workflow artifact sources that are not local paths
 REMOTE_SCHEMES = ("s3://", "http://", "https://")
 
+# the kernel's views of this host: never a source of files to ship
+HOST_ONLY_ROOTS = ("/proc", "/sys", "/dev")
+
 TYPE_WORDS = {
     "str": "a string",
     "int": "an integer",
@@ -69,6 +72,18 @@ def quantity_value(text: str) -> float | None:
         if text.endswith(suffix):
             return float(text[: -len(suffix)]) * _SUFFIX[suffix]
     return float(text)
+
+
+def host_only_root(path: str) -> str | None:
+    """The kernel file system (``/proc``, ``/sys``, ``/dev``) that ``path`` (absolute,
+    links resolved) lies in, or None."""
+    import os.path
+
+    real = os.path.realpath(path)
+    for root in HOST_ONLY_ROOTS:
+        if real == root or real.startswith(root + "/"):
+            return root
+    return None
 
 
 def finite(value: Any) -> bool:
