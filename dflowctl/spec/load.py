@@ -165,12 +165,18 @@ def load_yaml(path: Path | str, file: str | None = None) -> YamlDocument:
         return _load_yaml(Path(path), file)
 
 
-def _load_yaml(path: Path, file: str | None) -> YamlDocument:
-    path = Path(path)
-    file = str(path) if file is None else file
+def read_text(path: Path, file: str) -> tuple[str, Source]:
+    """The text of a file (bounded, UTF-8) and its ``Source``, after ``check_limits``."""
     text = _decode(_read_bytes(path, file), file)
     source = Source(file, split_lines(text))
     check_limits(text, source)
+    return text, source
+
+
+def _load_yaml(path: Path, file: str | None) -> YamlDocument:
+    path = Path(path)
+    file = str(path) if file is None else file
+    text, source = read_text(path, file)
     if len(text) >= FAST_PATH_MIN_CHARS:
         from dflowctl.spec.fastyaml import fast_load
 
