@@ -187,6 +187,12 @@ class KubeClient:
         self.requests = 0  # API requests made (for benchmarks and tests)
         self._contacted = False  # once the API has answered, connection errors are worth retrying
 
+    def use_namespace(self, namespace: str) -> None:
+        """A namespace named by what is submitted (``metadata.namespace``): used unless
+        one was given by flag or ``DFLOWCTL_NAMESPACE``, which win."""
+        if not self._flag_namespace:
+            self._flag_namespace = namespace
+
     def clone(self) -> KubeClient:
         """Another client for the same cluster and namespace (for a second thread)."""
         other = KubeClient()

@@ -713,3 +713,34 @@ def test_workflow_timeout_seconds(timeout: str, seconds: int) -> None:
 def test_workflow_timeout_not_a_duration(timeout: str) -> None:
     with pytest.raises(UsageError, match="not a duration"):
         render_workflow(wf_of(sh("a"), steps=((S("a", "a"),),), timeout=timeout))
+
+
+def test_output_parameter_default_is_value_from_default(tmp_path: Path) -> None:
+    """docs/spec.md: an output's `default` is used when the file is missing or the step
+    was skipped: Argo does that through `valueFrom.default` (text, encoded as parameters)."""
+    producer = sh(
+        "maybe",
+        outputs_parameters=(P("n", "int", default=0, from_path="/tmp/n"), P("word", from_path="/tmp/w")),
+    )
+    python_op = py("calc", outputs_parameters=(P("xs", "list", default=[1, 2]),))
+    composite = m.Op(
+        "inner",
+        "steps",
+        steps=((S("m", "maybe"),),),
+        outputs_parameters=(P("n", "int", default=7, from_ref="{{steps.m.outputs.parameters.n}}"),),
+    )
+    rendered = render_workflow(
+        wf_of(producer, python_op, composite, steps=((S("a", "inner"),), (S("b", "calc"),)))
+    )
+    tm = templates(rendered)
+    assert tm["maybe"]["outputs"]["parameters"] == [
+        {"name": "n", "valueFrom": {"path": "/tmp/n", "default": "0"}},
+        {"name": "word", "valueFrom": {"path": "/tmp/w"}},
+    ]
+    assert tm["calc"]["outputs"]["parameters"] == [
+        {"name": "xs", "valueFrom": {"path": "/tmp/dflowctl/outputs/parameters/xs", "default": "[1, 2]"}}
+    ]
+    assert tm["inner"]["outputs"]["parameters"] == [
+        {"name": "n", "valueFrom": {"parameter": "{{steps.m.outputs.parameters.n}}", "default": "7"}}
+    ]
+    argo_validate(rendered, tmp_path)

@@ -13,7 +13,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from dflowctl.render.leaf import FANIN_PARAM, LeafVariant, leaf_template, param_decl, retry_strategy
+from dflowctl.render.leaf import (
+    FANIN_PARAM,
+    LeafVariant,
+    leaf_template,
+    param_decl,
+    retry_strategy,
+    with_default,
+)
 from dflowctl.render.values import TAG, encode, fail, single_tag, tags
 from dflowctl.spec import model
 
@@ -184,7 +191,7 @@ class Renderer:
                 raise fail(
                     f"output parameter '{p.name}' of composite op '{op.name}' needs `from`", p.loc or op.loc
                 )
-            params.append({"name": p.name, "valueFrom": {"parameter": p.from_ref}})
+            params.append({"name": p.name, "valueFrom": with_default({"parameter": p.from_ref}, p)})
         arts = []
         for a in op.outputs_artifacts:
             if not a.from_ref:
