@@ -61,6 +61,7 @@ def parse_value(param: m.Param, text: str, origin: str = "-p") -> Any:
         value = lowered == "true"
     elif t in ("list", "dict"):
         value = _structured(param, text, origin)
+        check_finite(param, value, origin)
         if not fits(value, t):
             raise _bad(param, f"`{_clip(text)}`", origin, hint='write JSON, e.g. [1, 2] or {"a": 1}')
     else:
