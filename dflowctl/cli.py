@@ -85,7 +85,14 @@ def _command_modules(folders: list[str]) -> list[str]:
     return sorted(found)
 
 
+_registered: list[bool] = []
+
+
 def _register_commands() -> None:
+    """Add the commands to ``app`` (once: ``main`` may be called many times in a process)."""
+    if _registered:
+        return
+    _registered.append(True)
     from dflowctl import commands
 
     found = _command_modules(list(commands.__path__))

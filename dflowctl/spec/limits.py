@@ -8,7 +8,9 @@ else ruamel's; both iterative, no recursion) before anything builds a tree:
   "billion laughs": a 730-byte file of 7 nested levels of 10 aliases),
 - an alias inside the node it names (``a: &a {<<: *a}``, ``&l [*l]``),
 - a plain integer of more than ``MAX_INT_DIGITS`` digits (Python refuses to
-  convert those).
+  convert those),
+- a list or mapping used as a mapping key (``? [a, b]``: neither JSON nor
+  Kubernetes has such keys, and the loaders cannot all build them).
 
 Files are read through ``read_bounded``: regular files only, at most
 ``MAX_FILE_BYTES``. JSON text (``-p``) is measured by ``json_nesting`` before
@@ -91,12 +93,31 @@ def _scan(events: Any, error: type[Exception]) -> Exception | None:
     depth = 0
     expanded = 0
     sizes: dict[str, int] = {}
+    collections: set[str] = set()  # anchors of lists and mappings
     open_anchors: list[str | None] = []
     counts: list[int] = [0]  # nodes under each open collection (plus the stream)
+    want_key: list[bool | None] = [None]  # per open collection: a mapping's next node is a key?
+
+    def node(ev: Any, collection: bool) -> None:
+        is_key = want_key[-1]
+        if is_key is None:
+            return
+        want_key[-1] = not is_key
+        if is_key and collection:
+            line, col = _mark(ev)
+            raise Limit(
+                "a list or mapping used as a mapping key",
+                "keys are plain values (names); JSON and Kubernetes have no other kind",
+                line,
+                col,
+            )
+
     try:
         for ev in events:
             kind = type(ev).__name__
             if kind in ("MappingStartEvent", "SequenceStartEvent"):
+                node(ev, True)
+                want_key.append(True if kind == "MappingStartEvent" else None)
                 depth += 1
                 if depth > MAX_DEPTH:
                     raise too_deep(*_mark(ev))
@@ -104,12 +125,15 @@ def _scan(events: Any, error: type[Exception]) -> Exception | None:
                 counts.append(0)
             elif kind in ("MappingEndEvent", "SequenceEndEvent"):
                 depth -= 1
+                want_key.pop()
                 size = counts.pop() + 1
                 anchor = open_anchors.pop()
                 if anchor is not None:
                     sizes[anchor] = size
+                    collections.add(anchor)
                 counts[-1] += size
             elif kind == "ScalarEvent":
+                node(ev, False)
                 if ev.anchor is not None:
                     sizes[ev.anchor] = 1
                 counts[-1] += 1
@@ -130,6 +154,7 @@ def _scan(events: Any, error: type[Exception]) -> Exception | None:
                 size = sizes.get(ev.anchor)
                 if size is None:
                     return None  # an unknown alias: the loader reports it
+                node(ev, size > 1 or ev.anchor in collections)
                 expanded += size
                 if expanded > MAX_ALIAS_NODES:
                     raise too_many_nodes(*_mark(ev))

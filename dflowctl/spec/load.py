@@ -158,6 +158,34 @@ def _yaml_error(err: Exception, source: Source) -> SpecError:
     return _fail(message, source, line, col)
 
 
+# what ruamel's constructors raise for a tagged value they cannot build
+BUILD_ERRORS = (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError)
+
+
+def _build_error(err: Exception, text: str, source: Source) -> SpecError:
+    """Where the first explicitly tagged value is (the likely culprit), and what failed."""
+    from ruamel.yaml import YAML
+
+    line = col = 0
+    tag = ""
+    try:
+        for ev in YAML(typ="safe", pure=True).parse(text):
+            if getattr(ev, "tag", None) and not (getattr(ev, "implicit", None) or (False,))[0]:
+                tag = str(ev.tag).replace("tag:yaml.org,2002:", "!!")
+                line, col = ev.start_mark.line + 1, ev.start_mark.column + 1
+                break
+    except Exception:  # noqa: BLE001 - a second opinion only; the error below stands
+        pass
+    what = f"the value tagged `{tag}`" if tag else "a value"
+    return _fail(
+        f"cannot build {what}: {str(err).splitlines()[0] if str(err) else type(err).__name__}",
+        source,
+        line,
+        col,
+        hint="remove the tag (`!!…`) or give a value of that type",
+    )
+
+
 def load_yaml(path: Path | str, file: str | None = None) -> YamlDocument:
     """Load one YAML file whose top level is a mapping. ``file`` is the name used
     in diagnostics (default: ``path`` as given)."""
@@ -196,6 +224,8 @@ def _load_yaml(path: Path, file: str | None) -> YamlDocument:
         raise _reader_error(err, text, source) from None
     except YAMLError as err:
         raise _yaml_error(err, source) from None
+    except BUILD_ERRORS as err:  # a tag ruamel cannot build a value for: `!!int x`, `!!float`
+        raise _build_error(err, text, source) from None
     while len(docs) > 1 and docs[-1] is None:  # a trailing `---` adds an empty document
         docs.pop()
     if not docs or (len(docs) == 1 and docs[0] is None):
@@ -215,7 +245,8 @@ def _load_yaml(path: Path, file: str | None) -> YamlDocument:
         if isinstance(data, str):
             kind = "a string"
         lc = getattr(data, "lc", None)
-        line = lc.line + 1 if lc is not None else _first_content_line(source)
+        known = lc is not None and isinstance(getattr(lc, "line", None), int)
+        line = lc.line + 1 if known else _first_content_line(source)
         raise _fail(f"the top level must be a mapping, not {kind}", source, line, 1)
     return YamlDocument(data=data, source=source, path=path)
 

@@ -99,13 +99,15 @@ def _structured(param: m.Param, text: str, origin: str) -> Any:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
+    from dflowctl.spec.load import BUILD_ERRORS
+
     try:
         scan_yaml(text)
         return YAML(typ="safe", pure=True).load(text)
     except Limit as err:
         raise _limit(param, origin, err.message) from None
-    except YAMLError:
-        return None
+    except (YAMLError, *BUILD_ERRORS):
+        return None  # not a list or mapping: reported as such
 
 
 def _limit(param: m.Param, origin: str, what: str) -> UsageError:
