@@ -86,6 +86,7 @@ def prepare(
             check_local_document(loaded.doc)
         return Prepared(manifest, path.resolve().parent, warnings=warnings)
     from dflowctl.render import render_workflow_ops, upload_paths
+    from dflowctl.uploads import pack_uploads
 
     wf = spec_model(loaded.doc, overrides, parameter_file)
     archives, sources = pack_uploads(upload_paths(wf), tmp)
@@ -152,31 +153,11 @@ def render_file(
     warnings: list[str] = []
     if loaded.argo:
         return argo_manifest(loaded.doc, overrides, parameter_file, warnings), warnings
-    from dflowctl.render import render_workflow
+    from dflowctl.render import render_workflow, upload_paths
+    from dflowctl.uploads import source_keys
 
-    return render_workflow(spec_model(loaded.doc, overrides, parameter_file)), warnings
-
-
-def pack_uploads(paths: Sequence[Path], tmp: Path) -> tuple[dict[str, Path], dict[Path, str]]:
-    """Pack each local path a run needs (``source:`` folders, local workflow artifacts)
-    reproducibly into ``tmp``; the key is the archive's content hash.
-
-    Returns ({key: archive file}, {path: key}); a missing path is left for the
-    renderer to report with its position in the spec.
-    """
-    from dflowctl.render import source_archive
-
-    archives: dict[str, Path] = {}
-    keys: dict[Path, str] = {}
-    for path in sorted(set(paths)):
-        if not path.exists():
-            continue
-        data, key = source_archive(path)
-        if key not in archives:
-            archives[key] = tmp / key.rsplit("/", 1)[-1]
-            archives[key].write_bytes(data)
-        keys[path] = key
-    return archives, keys
+    wf = spec_model(loaded.doc, overrides, parameter_file)
+    return render_workflow(wf, source_keys(upload_paths(wf))), warnings
 
 
 def parse_overrides(overrides: Sequence[str]) -> dict[str, str]:

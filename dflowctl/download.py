@@ -302,7 +302,8 @@ def _fetch_all(
             more = f" (and {len(links) - 1} more)" if len(links) > 1 else ""
             raise UsageError(
                 f"{links[0]} is a symbolic link; download never writes through one{more}",
-                hint="remove it, use --force to replace the link (not what it points to), or -d DIR elsewhere",
+                hint="remove it, use --force to replace the link (not what it points to), "
+                "or -d DIR elsewhere",
             )
         clashes = [c for i, item in enumerate(items) for c in _conflicts(staged[i], destination(base, item))]
         if clashes and not force:

@@ -65,7 +65,9 @@ class Diagnostic:
 
 
 # user:password@ in a URL (scheme optional: an S3 endpoint may be given as host[:port])
-_URL_PASSWORD = re.compile(r"(?P<head>(?:\b[A-Za-z][A-Za-z0-9+.-]*://)?[^\s/@:'\"]+):(?P<secret>[^\s/@'\"]+)@")
+_URL_PASSWORD = re.compile(
+    r"(?P<head>(?:\b[A-Za-z][A-Za-z0-9+.-]*://)?[^\s/@:'\"]+):(?P<secret>[^\s/@'\"]+)@"
+)
 # the value of an Authorization header / bearer token, wherever a library quotes one
 _BEARER = re.compile(r"(?P<head>\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
 REDACTED = "***"

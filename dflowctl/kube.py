@@ -95,7 +95,8 @@ def _load_configuration(kubeconfig: str | None, context: str | None) -> tuple[An
     if messages:  # the client logs a failed exec credential plugin and goes on without a token
         raise ClusterError(
             f"cannot use kubeconfig {path}: its credential plugin failed ({_summary(messages[0])})",
-            hint="run the plugin named under `users: … exec:` yourself to see why (its output is not shown here)",
+            hint="run the plugin named under `users: … exec:` yourself to see why "
+            "(its output is not shown here)",
         )
     _strip_tokens(cfg)
     chosen = current

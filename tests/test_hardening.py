@@ -76,7 +76,8 @@ def test_billion_laughs_is_refused_fast_and_small(tmp_path: Path) -> None:
     body = laughs(indent="    ")
     path = tmp_path / "laughs.yaml"
     path.write_text(
-        f"apiVersion: dflowctl/v1alpha1\nkind: Workflow\nmetadata:\n  name: x\n  annotations:\n{body}spec:\n  steps: []\n"
+        "apiVersion: dflowctl/v1alpha1\nkind: Workflow\nmetadata:\n  name: x\n  annotations:\n"
+        f"{body}spec:\n  steps: []\n"
     )
     assert len(body) < 800
     code, err, took = limited("validate", str(path))
@@ -171,7 +172,8 @@ def test_bounds_in_any_file(tmp_path: Path, spec: Path, text: str, expected: str
         ("f=-inf", "-p: parameter `f`: -inf, which JSON cannot carry\n  hint: give a finite number"),
         (
             "l=[1, .nan]",
-            "-p: parameter `l`: a list holding NaN or an infinity, which JSON cannot carry\n  hint: give a finite number",
+            "-p: parameter `l`: a list holding NaN or an infinity, which JSON cannot carry\n"
+            "  hint: give a finite number",
         ),
     ],
 )
@@ -187,7 +189,8 @@ def test_nan_in_a_parameter_file(spec: Path, tmp_path: Path) -> None:
     res = run_cli("render", str(spec), "--parameter-file", str(pfile))
     assert res.returncode == 2
     assert res.stderr == (
-        f"error: --parameter-file {pfile}: parameter `f`: nan, which JSON cannot carry\n  hint: give a finite number\n"
+        f"error: --parameter-file {pfile}: parameter `f`: nan, which JSON cannot carry\n"
+        "  hint: give a finite number\n"
     )
 
 
@@ -221,8 +224,8 @@ def test_a_run_name_too_long(command: str, dflowctl_home: Path) -> None:
     res = run_cli(command, "a" * 300)
     assert res.returncode == 2
     assert res.stderr == (
-        "error: `aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...` is not a run name: it is longer than 253 characters "
-        "(300)\n  hint: list the runs with: dflowctl status\n"
+        "error: `aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...` is not a run name: "
+        "it is longer than 253 characters (300)\n  hint: list the runs with: dflowctl status\n"
     )
 
 

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from dflowctl.errors import SpecError, UsageError
-from dflowctl.render import render_workflow, source_key
+from dflowctl.render import render_workflow, upload_paths
 from dflowctl.spec import model as m
+from dflowctl.uploads import source_key, source_keys
 
 from .conftest import ARGO_VALIDATE, require_shared
 
@@ -478,7 +479,7 @@ def test_workflow_artifacts_and_sources(tmp_path: Path) -> None:
         ),
     )
     wf = m.Workflow("t", spec, ops={o.name: o for o in ops}, steps=steps, artifacts=arts)
-    out = render_workflow(wf)
+    out = render_workflow(wf, source_keys(upload_paths(wf)))
     key_src, key_in = source_key(src.resolve()), source_key(tmp_path / "input.txt")
     assert key_src.startswith("dflowctl/sources/") and key_src.endswith(".tgz")
     assert out["spec"]["arguments"]["artifacts"] == [
@@ -502,18 +503,25 @@ def test_workflow_artifacts_and_sources(tmp_path: Path) -> None:
     argo_validate(out, tmp_path)
 
 
-def test_missing_local_paths_are_reported(tmp_path: Path) -> None:
+def test_render_reads_no_file(tmp_path: Path) -> None:
+    """render is pure: keys come from the caller; a missing optional local artifact is
+    absent, a source without a key is the caller's mistake (missing paths are the
+    checks' to report, with positions: tests/data/invalid)."""
     wf = m.Workflow(
         "t",
         tmp_path / "spec.yaml",
-        ops={"f": py("f", source=tmp_path / "nope")},
+        ops={"f": py("f", source=tmp_path / "src")},
         steps=((S("f", "f"),),),
-        artifacts=(m.WorkflowArtifact("a", "missing.txt"),),
+        artifacts=(m.WorkflowArtifact("a", "missing.txt", optional=True),),
     )
-    with pytest.raises(SpecError) as err:
+    assert upload_paths(wf) and source_keys(upload_paths(wf)) == {}
+    with pytest.raises(ValueError, match="no repository key for its source"):
         render_workflow(wf)
-    text = err.value.format()
-    assert "source directory" in text and "missing.txt does not exist" in text
+    out = render_workflow(wf, {tmp_path / "src": "dflowctl/sources/k.tgz"})
+    assert "arguments" not in out["spec"]  # the absent optional artifact
+    assert templates(out)["f"]["inputs"]["artifacts"][-1]["s3"] == {"key": "dflowctl/sources/k.tgz"}
+    (tmp_path / "src").mkdir()  # creating the folder changes nothing: render never looked
+    assert render_workflow(wf, {tmp_path / "src": "dflowctl/sources/k.tgz"}) == out
 
 
 def test_template_names_never_collide() -> None:
@@ -539,7 +547,7 @@ def test_source_archive_is_reproducible_and_skips_caches(tmp_path: Path) -> None
     import io
     import tarfile
 
-    from dflowctl.render import source_archive
+    from dflowctl.uploads import source_archive
 
     src = tmp_path / "src"
     (src / "pkg").mkdir(parents=True)

@@ -89,7 +89,9 @@ def secret_paths(
     bad_token.write_text(f"{PLUGIN_SECRET}\n", encoding="utf-8")
     plugin = tmp_path / "plugin.py"
     plugin.write_text(
-        f"import sys\nsys.stderr.write('token {PLUGIN_SECRET} expired; Bearer {PLUGIN_SECRET}\\n')\nsys.exit(1)\n",
+        "import sys\n"
+        f"sys.stderr.write('token {PLUGIN_SECRET} expired; Bearer {PLUGIN_SECRET}\\n')\n"
+        "sys.exit(1)\n",
         encoding="utf-8",
     )
     exec_user = {

@@ -133,7 +133,12 @@ class Renderer:
         return leaf_template(op, op.name, variant, self._source_key(op))
 
     def _source_key(self, op: model.Op) -> str | None:
-        return None if op.source is None else self.source_keys[op.source]
+        if op.source is None:
+            return None
+        key = self.source_keys.get(op.source)
+        if key is None:
+            raise ValueError(f"op {op.name!r}: no repository key for its source {op.source} (pack it first)")
+        return key
 
     def leaf_for(self, op: model.Op, step: model.Step, fanin: bool) -> str:
         variant = LeafVariant(step.retry or op.retry or self.wf.retry, step.timeout or op.timeout, fanin)

@@ -151,14 +151,14 @@ def _scan(events: Any, error: type[Exception]) -> Exception | None:
                         line,
                         col,
                     )
-                size = sizes.get(ev.anchor)
-                if size is None:
+                known = sizes.get(ev.anchor)
+                if known is None:
                     return None  # an unknown alias: the loader reports it
-                node(ev, size > 1 or ev.anchor in collections)
-                expanded += size
+                node(ev, known > 1 or ev.anchor in collections)
+                expanded += known
                 if expanded > MAX_ALIAS_NODES:
                     raise too_many_nodes(*_mark(ev))
-                counts[-1] += size
+                counts[-1] += known
     except error as err:
         return err
     return None

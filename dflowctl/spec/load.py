@@ -174,7 +174,7 @@ def _build_error(err: Exception, text: str, source: Source) -> SpecError:
                 tag = str(ev.tag).replace("tag:yaml.org,2002:", "!!")
                 line, col = ev.start_mark.line + 1, ev.start_mark.column + 1
                 break
-    except Exception:  # noqa: BLE001 - a second opinion only; the error below stands
+    except Exception:
         pass
     what = f"the value tagged `{tag}`" if tag else "a value"
     return _fail(
@@ -244,9 +244,8 @@ def _load_yaml(path: Path, file: str | None) -> YamlDocument:
         kind = "a list" if isinstance(data, list) else f"a {type(data).__name__} value"
         if isinstance(data, str):
             kind = "a string"
-        lc = getattr(data, "lc", None)
-        known = lc is not None and isinstance(getattr(lc, "line", None), int)
-        line = lc.line + 1 if known else _first_content_line(source)
+        lc_line = getattr(getattr(data, "lc", None), "line", None)
+        line = lc_line + 1 if isinstance(lc_line, int) else _first_content_line(source)
         raise _fail(f"the top level must be a mapping, not {kind}", source, line, 1)
     return YamlDocument(data=data, source=source, path=path)
 

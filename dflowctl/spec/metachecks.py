@@ -46,7 +46,10 @@ def label_value_problem(value: str) -> str | None:
 
 def namespace_problem(name: str) -> str | None:
     if len(name) > MAX_LABEL or not DNS1123_LABEL.match(name):
-        return f"a namespace is 1-{MAX_LABEL} lowercase letters, digits and `-`, starting and ending with a letter or digit"
+        return (
+            f"a namespace is 1-{MAX_LABEL} lowercase letters, digits and `-`, "
+            "starting and ending with a letter or digit"
+        )
     return None
 
 
@@ -65,7 +68,12 @@ def metadata_diagnostics(doc: YamlDocument) -> list[Diagnostic]:
         if isinstance(ns, str):
             problem = namespace_problem(ns)
             if problem:
-                add(f"namespace `{_show(ns)}` is not a Kubernetes namespace name", ["metadata", "namespace"], problem, key=False)
+                add(
+                    f"namespace `{_show(ns)}` is not a Kubernetes namespace name",
+                    ["metadata", "namespace"],
+                    problem,
+                    key=False,
+                )
         _string_map(meta.get("labels"), ["metadata", "labels"], "label", add, values=True)
         _string_map(meta.get("annotations"), ["metadata", "annotations"], "annotation", add, values=False)
     if isinstance(spec, Mapping):
@@ -91,7 +99,12 @@ def _string_map(node: Any, path: list[PathItem], what: str, add: Any, *, values:
         if values and isinstance(value, str):
             problem = label_value_problem(value)
             if problem:
-                add(f"{what} `{_show(key)}` has a value Kubernetes refuses: `{_show(value)}`", [*path, key], problem, key=False)
+                add(
+                    f"{what} `{_show(key)}` has a value Kubernetes refuses: `{_show(value)}`",
+                    [*path, key],
+                    problem,
+                    key=False,
+                )
 
 
 def _show(value: Any) -> str:

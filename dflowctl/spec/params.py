@@ -46,7 +46,8 @@ def parse_value(param: m.Param, text: str, origin: str = "-p") -> Any:
         digits = len(text.strip().lstrip("+-"))
         if digits > MAX_INT_DIGITS:
             raise UsageError(
-                f"{origin}: parameter `{param.name}`: an integer of {digits} digits (at most {MAX_INT_DIGITS})"
+                f"{origin}: parameter `{param.name}`: "
+                f"an integer of {digits} digits (at most {MAX_INT_DIGITS})"
             )
         value = int(text)
     elif t == "float":

@@ -50,14 +50,13 @@ def recursion_diagnostics(wf: m.Workflow, source: Source) -> list[Diagnostic]:
                 caller = path[-1]
                 if (caller, step.name) not in reported:
                     reported.add((caller, step.name))
-                    cycle = path[path.index(callee) :] + [callee]
+                    cycle = [*path[path.index(callee) :], callee]
                     how = "itself" if len(cycle) == 2 else "itself through " + " → ".join(cycle[1:-1])
                     diags.append(
                         source.diagnostic(
                             f"op `{callee}` calls {how} with no `when`: it would never stop",
                             step.locs.get("op", step.loc),
-                            "guard the recursive call with `when`, "
-                            'e.g. when: "{{inputs.parameters.i}} < 10"',
+                            'guard the recursive call with `when`, e.g. when: "{{inputs.parameters.i}} < 10"',
                         )
                     )
             elif not state.get(callee):
