@@ -102,6 +102,15 @@ def _yaml_files() -> list[Path]:
     return files + sorted(ARGO_EXAMPLES.glob("*.yaml"))
 
 
+def _repr_keys(value: Any) -> Any:
+    """Keys as their repr (``~`` and ``"None"`` stay apart; mixed key types can be sorted)."""
+    if isinstance(value, dict):
+        return {repr(k): _repr_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_repr_keys(v) for v in value]
+    return value
+
+
 @pytest.mark.timeout(120)
 def test_fast_path_agrees_with_ruamel() -> None:
     """The libyaml fast path gives ruamel's round-trip tree, values and positions, or steps aside."""
@@ -128,8 +137,8 @@ def test_fast_path_agrees_with_ruamel() -> None:
         if fast is None:
             continue
         taken += 1
-        assert json.dumps(fast, sort_keys=True, default=repr) == json.dumps(
-            docs[0], sort_keys=True, default=repr
+        assert json.dumps(_repr_keys(fast), sort_keys=True, default=repr) == json.dumps(
+            _repr_keys(docs[0]), sort_keys=True, default=repr
         ), path
         assert _positions(fast) == _positions(docs[0]), path
     assert taken >= 20
