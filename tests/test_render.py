@@ -752,3 +752,21 @@ def test_output_parameter_default_is_value_from_default(tmp_path: Path) -> None:
         {"name": "n", "valueFrom": {"parameter": "{{steps.m.outputs.parameters.n}}", "default": "7"}}
     ]
     argo_validate(rendered, tmp_path)
+
+
+def test_an_absolute_link_in_a_source_folder_is_archived_as_a_link(tmp_path: Path) -> None:
+    """As `argo` uploads a folder: the link itself (a virtualenv's bin/python), not its target."""
+    import io
+    import tarfile
+
+    from dflowctl.uploads import source_archive
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "mod.py").write_text("X = 1\n")
+    (src / "python").symlink_to(sys.executable)
+    (src / "gone").symlink_to("/nonexistent/target")
+    data, _key = source_archive(src)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        links = {m.name: m.linkname for m in tar.getmembers() if m.issym()}
+    assert links == {"data/gone": "/nonexistent/target", "data/python": sys.executable}
