@@ -393,5 +393,6 @@ def test_download_never_writes_through_a_link_on_argo(argo_cluster: ArgoCluster,
     (dest / "write").symlink_to(elsewhere)
     got = cli(argo_cluster, "download", name, "-d", str(dest))
     assert got.returncode == 2
-    assert got.stderr.startswith(f"error: {dest / 'write'} is a symbolic link; download never writes through one")
+    link = dest / "write"
+    assert got.stderr.startswith(f"error: {link} is a symbolic link; download never writes through one")
     assert list(elsewhere.iterdir()) == []
