@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 
-from dflowctl.errors import SpecError, UsageError
+from dflowctl.errors import UsageError
 from dflowctl.render import render_workflow, upload_paths
+from dflowctl.render.values import RenderError
 from dflowctl.spec import model as m
 from dflowctl.uploads import source_key, source_keys
 
@@ -174,7 +175,7 @@ def test_command_op_is_a_container_template() -> None:
     t = templates(render_workflow(wf_of(op, steps=((S("c", "c", parameters={"x": "1"}),),))))["c"]
     assert t["container"]["image"] == "busybox"
     assert t["container"]["command"] == ["echo"] and t["container"]["args"] == ["{{inputs.parameters.x}}"]
-    with pytest.raises(SpecError, match="needs an `image`"):
+    with pytest.raises(RenderError, match="needs an `image`"):
         render_workflow(wf_of(m.Op("c", "command", command=("true",)), steps=((S("c", "c"),),)))
 
 
@@ -306,7 +307,7 @@ def test_fan_in_of_composite_artifacts_is_refused() -> None:
         (S("f", "c", foreach=m.Foreach("items", items=(1, 2))),),
         (S("sum", "sum-files", artifacts={"files": "{{steps.f.outputs.artifacts.r}}"}),),
     )
-    with pytest.raises(SpecError, match="fan-in works for leaf ops only"):
+    with pytest.raises(RenderError, match="fan-in works for leaf ops only"):
         render_workflow(wf_of(PRODUCER, CONSUMER, comp, steps=steps))
 
 
@@ -420,7 +421,7 @@ def test_foreach_parallelism_wraps_the_loop(tmp_path: Path) -> None:
 
 def test_timeout_on_composite_is_refused() -> None:
     comp = m.Op("c", "steps", steps=((S("s", "square", parameters={"x": 1}),),))
-    with pytest.raises(SpecError, match="timeout on a composite op"):
+    with pytest.raises(RenderError, match="timeout on a composite op"):
         render_workflow(wf_of(PRODUCER, comp, steps=((S("c", "c", timeout="1m"),),)))
 
 
