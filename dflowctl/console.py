@@ -25,6 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dflowctl.argo.phases import FAILED_OR_ERROR, FULFILLED, Phase
+from dflowctl.errors import redact
 from dflowctl.tree import (
     GROUP_TYPES,
     OutputItem,
@@ -431,7 +432,7 @@ def output_lines(items: Sequence[OutputItem], run_name: str, limit: int = 20, fl
     width = max(len(i.step) for i in items[:limit])
     for item in items[:limit]:
         step = item.step.ljust(width)
-        value = printable(item.value)
+        value = printable(redact(item.value) if item.kind == "artifact" else item.value)
         if len(value) > 200:
             value = value[:197] + "..."
         arrow = "->" if item.kind == "artifact" else "="
