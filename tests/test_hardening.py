@@ -313,3 +313,11 @@ def test_an_unusable_download_target(
         )
     res = run_cli("download", name, "-d", target, env=env)
     assert (res.returncode, res.stderr) == (2, expected)
+
+
+def test_a_file_of_too_many_values(tmp_path: Path) -> None:
+    path = tmp_path / "many.yaml"
+    path.write_text("a: [" + "1," * 1_000_001 + "1]\n")
+    code, err, _ = limited("validate", str(path))
+    assert code == 2, err
+    assert err.startswith(f"{path}:1:") and ": the file holds more than 1,000,000 values\n" in err

@@ -4,6 +4,7 @@ One pass over the YAML event stream (libyaml's C parser when PyYAML is there,
 else ruamel's; both iterative, no recursion) before anything builds a tree:
 
 - nesting deeper than ``MAX_DEPTH`` levels,
+- more than ``MAX_NODES`` values in all (what every loader builds is bounded),
 - aliases that would expand to more than ``MAX_ALIAS_NODES`` nodes (the
   "billion laughs": a 730-byte file of 7 nested levels of 10 aliases),
 - an alias inside the node it names (``a: &a {<<: *a}``, ``&l [*l]``),
@@ -30,6 +31,7 @@ from typing import Any
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_DEPTH = 100
 MAX_ALIAS_NODES = 100_000
+MAX_NODES = 1_000_000
 MAX_INT_DIGITS = 4300
 LIBYAML_MIN_CHARS = 2048
 
@@ -63,6 +65,15 @@ def too_big_int(digits: int, line: int = -1, col: int = -1) -> Limit:
     return Limit(
         f"an integer of {digits} digits (at most {MAX_INT_DIGITS})",
         "quote it to make it a string",
+        line,
+        col,
+    )
+
+
+def too_many_values(line: int = -1, col: int = -1) -> Limit:
+    return Limit(
+        f"the file holds more than {MAX_NODES:,} values",
+        f"dflowctl reads at most {MAX_NODES:,} values (lists, mappings and scalars) from one file",
         line,
         col,
     )
@@ -112,9 +123,14 @@ def _scan(events: Any, error: type[Exception]) -> Exception | None:
                 col,
             )
 
+    total = 0
     try:
         for ev in events:
             kind = type(ev).__name__
+            if kind in ("MappingStartEvent", "SequenceStartEvent", "ScalarEvent"):
+                total += 1
+                if total > MAX_NODES:
+                    raise too_many_values(*_mark(ev))
             if kind in ("MappingStartEvent", "SequenceStartEvent"):
                 node(ev, True)
                 want_key.append(True if kind == "MappingStartEvent" else None)
@@ -156,8 +172,11 @@ def _scan(events: Any, error: type[Exception]) -> Exception | None:
                     return None  # an unknown alias: the loader reports it
                 node(ev, known > 1 or ev.anchor in collections)
                 expanded += known
+                total += known
                 if expanded > MAX_ALIAS_NODES:
                     raise too_many_nodes(*_mark(ev))
+                if total > MAX_NODES:
+                    raise too_many_values(*_mark(ev))
                 counts[-1] += known
     except error as err:
         return err
