@@ -8,7 +8,7 @@ identical files are skipped (size + ETag, else content); files of a directory
 download in parallel; a dropped connection resumes with a ranged GET.
 
 Uploads for ``run -e argo``: ``put_if_absent`` puts a content-addressed archive
-(``dflowctl/sources/<sha256>.tgz``, made by ``dflowctl.render.source_archive``)
+(``dflowctl/sources/<sha256>.tgz``, made by ``dflowctl.uploads.source_archive``)
 unless its key exists; ``put_file`` streams any file.
 
 Every minio/urllib3 error goes through ``S3Store.errors`` and comes out as a
@@ -554,7 +554,7 @@ class S3Store:
         """Upload ``path`` to a content-addressed ``key`` unless it is there already.
 
         Returns True when it was uploaded. ``run -e argo`` uses it for the archives
-        ``dflowctl.render.source_archive`` makes (``dflowctl/sources/<sha256>.tgz``):
+        ``dflowctl.uploads.source_archive`` makes (``dflowctl/sources/<sha256>.tgz``):
         an unchanged directory is not uploaded twice.
         """
         if self.exists(key):
