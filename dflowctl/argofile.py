@@ -282,9 +282,15 @@ def _check_spec(c: _Checker, spec: Mapping[str, Any]) -> None:
     if isinstance(on_exit, str) and on_exit not in names and "{{" not in on_exit:
         c.add(f"onExit template `{on_exit}` is not defined", ["spec", "onExit"], _known(names), key=False)
     _check_hooks(c, spec.get("hooks"), ["spec", "hooks"], names)
-    _check_params(
-        c, (spec.get("arguments") or {}).get("parameters"), ["spec", "arguments", "parameters"], "argument"
-    )
+    arguments = spec.get("arguments")
+    if arguments is not None and not isinstance(arguments, Mapping):
+        c.add(
+            "spec.arguments must be a mapping (of `parameters` and `artifacts`)",
+            ["spec", "arguments"],
+            key=False,
+        )
+        arguments = None
+    _check_params(c, (arguments or {}).get("parameters"), ["spec", "arguments", "parameters"], "argument")
     for i, tmpl in enumerate(templates):
         if isinstance(tmpl, Mapping):
             _check_template(c, tmpl, ["spec", "templates", i], names)
