@@ -18,8 +18,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from dflowctl.render import render_workflow  # noqa: E402
+from dflowctl.render import render_workflow, upload_paths  # noqa: E402
 from dflowctl.spec import load_spec  # noqa: E402
+from dflowctl.uploads import source_keys  # noqa: E402
 
 WIDTHS = (10, 10_000)
 
@@ -69,7 +70,8 @@ spec:
 
 
 def size(spec: Path, width: int) -> int:
-    manifest = render_workflow(load_spec(spec, {"n": str(width)}))
+    wf = load_spec(spec, {"n": str(width)})
+    manifest = render_workflow(wf, source_keys(upload_paths(wf)))
     return len(json.dumps(manifest, separators=(",", ":")).encode())
 
 

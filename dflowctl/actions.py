@@ -23,9 +23,9 @@ from dflowctl.settings import Settings
 if TYPE_CHECKING:
     from dflowctl.download import DownloadResult, Selected
     from dflowctl.engines.local.interpreter import Interpreter
+    from dflowctl.spec import model
+    from dflowctl.spec.load import YamlDocument
     from dflowctl.spec.model import Op
-
-ARGO_API_PREFIX = "argoproj.io/"
 
 
 @dataclass
@@ -53,35 +53,6 @@ def make_engine(settings: Settings) -> Engine:
 # ---------------------------------------------------------------- preparing a manifest
 
 
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise UsageError(f"{path}: is a directory, not a file") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise UsageError(f"{path}: cannot read: {err}") from None
-
-
-def _documents(path: Path) -> list[Any]:
-    from ruamel.yaml import YAML
-
-    text = _read_text(path)
-    try:
-        return list(YAML(typ="safe", pure=True).load_all(text))
-    except Exception:  # a broken file: the spec loader reports it with positions
-        return []
-
-
-def is_argo_workflow_file(path: Path) -> bool:
-    """True for a plain Argo Workflow file (a document whose apiVersion is ``argoproj.io/...``)."""
-    return any(
-        isinstance(doc, Mapping) and str(doc.get("apiVersion", "")).startswith(ARGO_API_PREFIX)
-        for doc in _documents(path)
-    )
-
-
 @contextmanager
 def prepared_manifest(
     path: Path, overrides: Sequence[str] = (), parameter_file: Path | None = None, engine: str = "local"
@@ -103,18 +74,21 @@ def prepare(
     An Argo Workflow file is taken as it is (with ``-p`` applied); for the local
     engine, what it cannot run on this host is reported before anything runs.
     """
-    if is_argo_workflow_file(path):
-        warnings: list[str] = []
-        manifest = load_argo_file(path, overrides, parameter_file, warnings)
-        if engine == "local":
-            from dflowctl.argofile import check_local
+    from dflowctl.inputs import load_input
 
-            check_local(path)
+    loaded = load_input(path)
+    if loaded.argo:
+        warnings: list[str] = []
+        manifest = argo_manifest(loaded.doc, overrides, parameter_file, warnings)
+        if engine == "local":
+            from dflowctl.argofile import check_local_document
+
+            check_local_document(loaded.doc)
         return Prepared(manifest, path.resolve().parent, warnings=warnings)
     from dflowctl.render import render_workflow_ops, upload_paths
-    from dflowctl.spec import load_spec
+    from dflowctl.uploads import pack_uploads
 
-    wf = load_spec(path, parse_overrides(overrides) or None, parameter_file)
+    wf = spec_model(loaded.doc, overrides, parameter_file)
     archives, sources = pack_uploads(upload_paths(wf), tmp)
     manifest, template_ops = render_workflow_ops(wf, sources)
     if engine == "local":
@@ -160,26 +134,30 @@ def python_plan(prepared: Prepared, settings: Settings, python_flag: bool = Fals
     return plan(prepared.manifest, ctx, prepared.template_ops, prepared.ops)
 
 
-def pack_uploads(paths: Sequence[Path], tmp: Path) -> tuple[dict[str, Path], dict[Path, str]]:
-    """Pack each local path a run needs (``source:`` folders, local workflow artifacts)
-    reproducibly into ``tmp``; the key is the archive's content hash.
+def spec_model(doc: YamlDocument, overrides: Sequence[str], parameter_file: Path | None) -> model.Workflow:
+    """A loaded dflowctl spec, checked, with ``-p`` / ``--parameter-file`` applied."""
+    from dflowctl.spec import validate_document
+    from dflowctl.spec.params import apply_parameters
 
-    Returns ({key: archive file}, {path: key}); a missing path is left for the
-    renderer to report with its position in the spec.
-    """
-    from dflowctl.render import source_archive
+    return apply_parameters(validate_document(doc), parse_overrides(overrides) or None, parameter_file)
 
-    archives: dict[str, Path] = {}
-    keys: dict[Path, str] = {}
-    for path in sorted(set(paths)):
-        if not path.exists():
-            continue
-        data, key = source_archive(path)
-        if key not in archives:
-            archives[key] = tmp / key.rsplit("/", 1)[-1]
-            archives[key].write_bytes(data)
-        keys[path] = key
-    return archives, keys
+
+def render_file(
+    path: Path, overrides: Sequence[str] = (), parameter_file: Path | None = None
+) -> tuple[Workflow, list[str]]:
+    """What ``dflowctl render`` prints for ``path``, and warnings: an Argo file as it is
+    (with ``-p`` applied to its arguments), a spec rendered."""
+    from dflowctl.inputs import load_input
+
+    loaded = load_input(path)
+    warnings: list[str] = []
+    if loaded.argo:
+        return argo_manifest(loaded.doc, overrides, parameter_file, warnings), warnings
+    from dflowctl.render import render_workflow, upload_paths
+    from dflowctl.uploads import source_keys
+
+    wf = spec_model(loaded.doc, overrides, parameter_file)
+    return render_workflow(wf, source_keys(upload_paths(wf))), warnings
 
 
 def parse_overrides(overrides: Sequence[str]) -> dict[str, str]:
@@ -190,32 +168,37 @@ def parse_overrides(overrides: Sequence[str]) -> dict[str, str]:
 
 
 def _parameter_values(overrides: Sequence[str], parameter_file: Path | None) -> dict[str, str]:
+    """Argo parameters are text: a file's non-string values as JSON (NaN and infinities
+    refused, as every bound of ``spec.limits``; errors reported as for a spec)."""
     values: dict[str, str] = {}
     if parameter_file is not None:
-        docs = _documents(parameter_file)
-        doc = docs[0] if docs and docs[0] is not None else {}
-        if not isinstance(doc, Mapping):
-            raise UsageError(f"{parameter_file}: a parameter file must be a mapping of name: value")
-        for key, val in doc.items():
-            values[str(key)] = val if isinstance(val, str) else json.dumps(val)
+        from dflowctl.spec.params import read_parameter_file
+        from dflowctl.spec.values import finite
+
+        origin = f"--parameter-file {parameter_file}"
+        for key, val in read_parameter_file(Path(parameter_file)).items():
+            if not finite(val):
+                raise UsageError(f"{origin}: parameter `{key}`: NaN or an infinity, which JSON cannot carry")
+            values[key] = val if isinstance(val, str) else json.dumps(val)
     values.update(parse_overrides(overrides))
     return values
 
 
-def load_argo_file(
-    path: Path,
+def argo_manifest(
+    doc: YamlDocument,
     overrides: Sequence[str] = (),
     parameter_file: Path | None = None,
     warnings: list[str] | None = None,
 ) -> Workflow:
-    """An Argo Workflow file, checked structurally, with ``-p`` applied to its arguments.
+    """A loaded Argo Workflow file, checked structurally, with ``-p`` applied to its arguments.
 
     As ``argo submit`` does, a parameter the file does not declare is added to
     ``spec.arguments.parameters``; a note saying so is appended to ``warnings``.
     """
     from dflowctl import argofile
 
-    manifest: Workflow = argofile.load(path)
+    path = doc.path
+    manifest: Workflow = argofile.manifest(doc)
     values = _parameter_values(overrides, parameter_file)
     if values:
         params = manifest.setdefault("spec", {}).setdefault("arguments", {}).setdefault("parameters", [])

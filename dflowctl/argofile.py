@@ -2,7 +2,7 @@
 what the local engine can run.
 
 ``load(path)`` returns the Workflow as plain dicts and lists, exactly as written
-(``-p`` values are applied by ``actions.load_argo_file``); every structural
+(``-p`` values are applied by ``actions.argo_manifest``); every structural
 problem is a ``SpecError`` diagnostic with FILE:LINE:COL. ``check_local(path)``
 raises ``NotSupportedError`` listing what the local engine cannot do on this
 host (``engines.local.support``), before anything runs.
@@ -18,7 +18,7 @@ from typing import Any
 from dflowctl.argo import TEMPLATE_KINDS
 from dflowctl.errors import Diagnostic, Location, NotSupportedError, SpecError
 from dflowctl.spec.load import YamlDocument, load_yaml
-from dflowctl.spec.locate import PathItem, Source
+from dflowctl.spec.locate import PathItem
 from dflowctl.spec.values import ARGO_NAME as NAME_RE
 from dflowctl.spec.values import MAX_ARGO_NAME as MAX_NAME
 
@@ -28,6 +28,8 @@ KIND = "Workflow"
 PARAM_RE = re.compile(r"^[-a-zA-Z0-9_]+$")
 OBJECT_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 MAX_OBJECT_NAME = 63
+# top-level keys of a dflowctl spec's `spec` that an Argo Workflow never has
+DFLOWCTL_KEYS = ("ops", "steps", "dag", "on_exit", "retry")
 
 
 def looks_like_argo_workflow(data: Any) -> bool:
@@ -43,15 +45,18 @@ def load_document(path: Path | str) -> YamlDocument:
     except SpecError as err:
         if not err.diagnostics or "YAML documents" not in err.diagnostics[0].message:
             raise
-    return _workflow_of_many(Path(path))
+        return workflow_of_many(Path(path), err)
 
 
-def _workflow_of_many(path: Path) -> YamlDocument:
+def workflow_of_many(path: Path, several: SpecError) -> YamlDocument:
+    """The ``kind: Workflow`` document of a file of several documents, when one of them
+    is an Argo object; else ``several`` (the loader's "several documents" error)."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
-    text = path.read_text(encoding="utf-8")
-    source = Source(str(path), tuple(text.splitlines()))
+    from dflowctl.spec.load import read_text
+
+    text, source = read_text(path, str(path))
     try:
         docs = [d for d in YAML(typ="rt").load_all(text) if isinstance(d, Mapping)]
     except YAMLError as err:
@@ -59,6 +64,8 @@ def _workflow_of_many(path: Path) -> YamlDocument:
         loc = Location(str(path), mark.line + 1, mark.column + 1) if mark is not None else None
         problem = (getattr(err, "problem", None) or str(err)).strip()
         raise SpecError([source.diagnostic(f"YAML syntax error: {problem}", loc)]) from None
+    if not any(looks_like_argo_workflow(d) for d in docs):
+        raise several
     flows = [d for d in docs if d.get("kind") == KIND]
     if not flows:
         raise SpecError([Diagnostic(f"{path}: the file holds no `kind: Workflow` document")])
@@ -97,7 +104,11 @@ def plain(value: Any) -> Any:
 
 def load(path: Path | str) -> dict[str, Any]:
     """The Workflow in ``path`` as plain data, after the structural checks."""
-    doc = load_document(path)
+    return manifest(load_document(path))
+
+
+def manifest(doc: YamlDocument) -> dict[str, Any]:
+    """A loaded Workflow document as plain data, after the structural checks."""
     problems = check(doc)
     if problems:
         raise SpecError(problems)
@@ -108,10 +119,14 @@ def load(path: Path | str) -> dict[str, Any]:
 def check_local(path: Path | str) -> None:
     """Raise ``NotSupportedError`` (every reason, with positions) when the local engine
     cannot run the Workflow in ``path`` on this host."""
+    check_local_document(load_document(path))
+
+
+def check_local_document(doc: YamlDocument) -> None:
+    """``check_local`` for a loaded document."""
     from dflowctl.engines.local.machine import oversized_templates
     from dflowctl.engines.local.support import unsupported
 
-    doc = load_document(path)
     problems = unsupported(doc.data, lambda p: _diag_at(doc, p))
     if problems:
         raise NotSupportedError(problems)
@@ -170,6 +185,17 @@ def check(doc: YamlDocument) -> list[Diagnostic]:
     """Argo's structural rules (validate.go's essentials) for one Workflow document."""
     c = _Checker(doc)
     data = doc.data
+    spec = data.get("spec")
+    theirs = [k for k in DFLOWCTL_KEYS if isinstance(spec, Mapping) and k in spec]
+    if theirs and "templates" not in spec:
+        c.add(
+            f"`apiVersion: {data.get('apiVersion')}` makes this an Argo Workflow, "
+            f"but `spec.{theirs[0]}` is a dflowctl spec's",
+            ["apiVersion"] if "apiVersion" in data else [],
+            "a dflowctl spec starts with `apiVersion: dflowctl/v1alpha1`",
+            key=False,
+        )
+        return c.items
     if data.get("apiVersion") != API_VERSION:
         c.add(
             f"apiVersion must be `{API_VERSION}`, not `{data.get('apiVersion')}`",
@@ -256,9 +282,15 @@ def _check_spec(c: _Checker, spec: Mapping[str, Any]) -> None:
     if isinstance(on_exit, str) and on_exit not in names and "{{" not in on_exit:
         c.add(f"onExit template `{on_exit}` is not defined", ["spec", "onExit"], _known(names), key=False)
     _check_hooks(c, spec.get("hooks"), ["spec", "hooks"], names)
-    _check_params(
-        c, (spec.get("arguments") or {}).get("parameters"), ["spec", "arguments", "parameters"], "argument"
-    )
+    arguments = spec.get("arguments")
+    if arguments is not None and not isinstance(arguments, Mapping):
+        c.add(
+            "spec.arguments must be a mapping (of `parameters` and `artifacts`)",
+            ["spec", "arguments"],
+            key=False,
+        )
+        arguments = None
+    _check_params(c, (arguments or {}).get("parameters"), ["spec", "arguments", "parameters"], "argument")
     for i, tmpl in enumerate(templates):
         if isinstance(tmpl, Mapping):
             _check_template(c, tmpl, ["spec", "templates", i], names)

@@ -12,7 +12,7 @@ from importlib import import_module
 import typer
 
 from dflowctl import __version__
-from dflowctl.errors import EXIT_FAILED, EXIT_INTERRUPTED, DflowctlError, SpecError
+from dflowctl.errors import EXIT_FAILED, EXIT_INTERRUPTED, DflowctlError, SpecError, redact
 
 app = typer.Typer(
     name="dflowctl",
@@ -85,7 +85,14 @@ def _command_modules(folders: list[str]) -> list[str]:
     return sorted(found)
 
 
+_registered: list[bool] = []
+
+
 def _register_commands() -> None:
+    """Add the commands to ``app`` (once: ``main`` may be called many times in a process)."""
+    if _registered:
+        return
+    _registered.append(True)
     from dflowctl import commands
 
     found = _command_modules(list(commands.__path__))
@@ -105,7 +112,7 @@ def report(err: DflowctlError) -> None:
     text = f"error: {err.message}"
     if err.hint:
         text += f"\n  hint: {err.hint}"
-    sys.stderr.write(text + "\n")
+    sys.stderr.write(redact(text) + "\n")
 
 
 COMPLETE_VAR = "_DFLOWCTL_COMPLETE"
@@ -166,7 +173,7 @@ def _other_error(err: Exception, debug: bool) -> int:
     if isinstance(err, OSError) and err.strerror:
         # the file system said no (a read-only or missing $DFLOWCTL_HOME, a full disk): say what and where
         where = f": {err.filename}" if err.filename else ""
-        sys.stderr.write(f"error: {err.strerror}{where}\n")
+        sys.stderr.write(redact(f"error: {err.strerror}{where}") + "\n")
         return EXIT_FAILED
-    sys.stderr.write(f"internal error: {name}: {err} (run with --debug for a traceback)\n")
+    sys.stderr.write(redact(f"internal error: {name}: {err} (run with --debug for a traceback)") + "\n")
     return EXIT_FAILED

@@ -25,6 +25,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dflowctl.argo.phases import FAILED_OR_ERROR, FULFILLED, Phase
+from dflowctl.errors import redact
 from dflowctl.tree import (
     GROUP_TYPES,
     OutputItem,
@@ -164,8 +165,20 @@ def tree_rows(root: TreeNode, *, limit: int | None = None) -> list[Row]:
     return rows
 
 
+# C0 and C1 control characters (ESC starts terminal escape sequences), DEL
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """``text`` safe to print on a terminal: control characters (escape sequences,
+    bells, line breaks) shown as ``\\n``, ``\\x1b`` …, never sent raw. Values a run
+    produced (outputs, messages) always pass through here."""
+    return _CONTROL.sub(lambda m: _NAMED.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
+
+
 def _message(node: TreeNode | None) -> str:
-    return (node.message or "").replace("\r", " ").replace("\n", " ") if node else ""
+    return printable((node.message or "").replace("\r", " ").replace("\n", " ")) if node else ""
 
 
 def step_table(
@@ -404,7 +417,7 @@ def summary_lines(workflow: Mapping[str, Any], flags: str = "") -> list[str]:
     took = f" in {dur}" if dur else ""
     lines = [f"{ICONS.get(phase, '?')} {name} {phase}{took} (progress {done}/{total})"]
     if status.get("message"):
-        lines.append(f"  message: {status['message']}")
+        lines.append(f"  message: {printable(str(status['message']))}")
     root = build_tree(workflow)
     if root is not None:
         lines.extend(failure_lines(root, flags=flags))
@@ -419,12 +432,12 @@ def output_lines(items: Sequence[OutputItem], run_name: str, limit: int = 20, fl
     width = max(len(i.step) for i in items[:limit])
     for item in items[:limit]:
         step = item.step.ljust(width)
-        value = item.value.replace("\r", "\\r").replace("\n", "\\n")
+        value = printable(redact(item.value) if item.kind == "artifact" else item.value)
         if len(value) > 200:
             value = value[:197] + "..."
         arrow = "->" if item.kind == "artifact" else "="
         lead = f"{step}  " if width else ""
-        lines.append(f"  {lead}{item.name} {arrow} {value}")
+        lines.append(f"  {lead}{printable(item.name)} {arrow} {value}")
     if len(items) > limit:
         lines.append(f"  … {len(items) - limit} more (dflowctl status {run_name}{flags} -o yaml)")
     if any(i.kind == "artifact" for i in items):
@@ -475,7 +488,7 @@ def print_run_detail(workflow: Mapping[str, Any], flags: str = "") -> None:
     console = out()
     for key, value in fields:
         if value:
-            console.print(f"{key + ':':<11}{value}", markup=False)
+            console.print(f"{key + ':':<11}{printable(value)}", markup=False)
     items = run_outputs(workflow)
     if items:
         for line in output_lines(items, workflow_name(workflow), flags=flags):

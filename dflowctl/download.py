@@ -175,6 +175,29 @@ def _files(root: Path) -> Iterator[Path]:
             yield Path(dirpath) / name
 
 
+def link_in_the_way(base: Path, target: Path) -> Path | None:
+    """The first symbolic link already on the way from ``base`` (itself not counted:
+    the user named it) to ``target``, which a write would go through."""
+    path = base
+    for part in target.relative_to(base).parts:
+        path = path / part
+        if path.is_symlink():
+            return path
+        if not path.exists():
+            return None
+    return None
+
+
+def _links(base: Path, staged: Path, dest: Path) -> list[Path]:
+    """The links in ``base`` that writing the staged copy to ``dest`` would go through."""
+    found: set[Path] = set()
+    for src in _files(staged):
+        link = link_in_the_way(base, dest / src.relative_to(staged) if src != staged else dest)
+        if link is not None:
+            found.add(link)
+    return sorted(found)
+
+
 def _conflicts(staged: Path, dest: Path) -> list[Path]:
     """Existing paths under ``dest`` that the staged copy would overwrite with other content."""
     clashes: list[Path] = []
@@ -192,9 +215,13 @@ def _conflicts(staged: Path, dest: Path) -> list[Path]:
     return clashes
 
 
-def _move_into_place(staged: Path, dest: Path, result: DownloadResult) -> None:
+def _move_into_place(base: Path, staged: Path, dest: Path, result: DownloadResult) -> None:
     for src in list(_files(staged)):
         target = dest / src.relative_to(staged) if src != staged else dest
+        link = link_in_the_way(base, target)
+        while link is not None:  # only reached with --force: the link goes, never what it points to
+            link.unlink()
+            link = link_in_the_way(base, target)
         if target.exists() and target.is_file() and filecmp.cmp(src, target, shallow=False):
             result.unchanged.append(target)
             continue
@@ -234,6 +261,27 @@ def fetch_all(
     result = DownloadResult()
     if not items:
         return result
+    try:
+        return _fetch_all(store, items, base, result, force, workers, on_fetched)
+    except OSError as err:
+        reason = (err.strerror or str(err)).lower()
+        where = f" ({err.filename})" if err.filename else ""
+        raise UsageError(
+            f"cannot download to {base}: {reason}{where}", hint="give a folder you can write to with -d DIR"
+        ) from None
+
+
+def _fetch_all(
+    store: ArtifactStore,
+    items: list[Selected],
+    base: Path,
+    result: DownloadResult,
+    force: bool,
+    workers: int,
+    on_fetched: Callable[[Selected], None] | None,
+) -> DownloadResult:
+    if base.exists() and not base.is_dir():
+        raise UsageError(f"cannot download to {base}: it is not a folder", hint="give a folder with -d DIR")
     staging = Path(tempfile.mkdtemp(prefix=".dflowctl-download-", dir=_staging_root(base / "_")))
     try:
         staged = [staging / str(i) / _safe(item.name) for i, item in enumerate(items)]
@@ -247,6 +295,16 @@ def fetch_all(
                 on_fetched(items[i])
 
         _run_all(fetch, len(items), workers)
+        links = [
+            link for i, item in enumerate(items) for link in _links(base, staged[i], destination(base, item))
+        ]
+        if links and not force:
+            more = f" (and {len(links) - 1} more)" if len(links) > 1 else ""
+            raise UsageError(
+                f"{links[0]} is a symbolic link; download never writes through one{more}",
+                hint="remove it, use --force to replace the link (not what it points to), "
+                "or -d DIR elsewhere",
+            )
         clashes = [c for i, item in enumerate(items) for c in _conflicts(staged[i], destination(base, item))]
         if clashes and not force:
             more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
@@ -255,7 +313,7 @@ def fetch_all(
                 hint="use --force to overwrite, or -d DIR to download elsewhere",
             )
         for i, item in enumerate(items):
-            _move_into_place(staged[i], destination(base, item), result)
+            _move_into_place(base, staged[i], destination(base, item), result)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return result

@@ -7,6 +7,7 @@ or refused; 130 interrupted.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -51,9 +52,9 @@ class Diagnostic:
         head = f"{self.location}: {self.message}" if self.location else self.message
         lines = [head]
         if self.location is not None and self.source_line is not None:
-            src = self.source_line.expandtabs(1)
+            src, col = _window(self.source_line.expandtabs(1), max(self.location.col - 1, 0))
             lines.append(f"  {src}")
-            lines.append("  " + " " * max(self.location.col - 1, 0) + "^")
+            lines.append("  " + " " * col + "^")
         if self.hint:
             lines.append(f"  hint: {self.hint}")
         return "\n".join(lines)
@@ -61,6 +62,40 @@ class Diagnostic:
     def one_line(self) -> str:
         head = f"{self.location}: {self.message}" if self.location else self.message
         return f"{head} ({self.hint})" if self.hint else head
+
+
+# user:password@ in a URL (scheme optional: an S3 endpoint may be given as host[:port])
+_URL_PASSWORD = re.compile(
+    r"(?P<head>(?:\b[A-Za-z][A-Za-z0-9+.-]*://)?[^\s/@:'\"]+):(?P<secret>[^\s/@'\"]+)@"
+)
+# the value of an Authorization header / bearer token, wherever a library quotes one
+_BEARER = re.compile(r"(?P<head>\b(?:Bearer|Basic)\s+)[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+REDACTED = "***"
+
+
+def redact(text: str) -> str:
+    """``text`` with secrets a message may carry replaced by ``***``: the password of
+    ``user:password@host`` (a URL's credentials) and bearer/basic tokens. Every message
+    that shows a URL or an error from a library goes through here."""
+    text = _URL_PASSWORD.sub(lambda m: f"{m['head']}:{REDACTED}@", text)
+    return _BEARER.sub(lambda m: f"{m['head']}{REDACTED}", text)
+
+
+SOURCE_WIDTH = 160
+
+
+def _window(line: str, col: int) -> tuple[str, int]:
+    """A long source line cut to ``SOURCE_WIDTH`` characters around ``col`` (with ``...``
+    where it was cut); the caret's column in what is shown."""
+    if len(line) <= SOURCE_WIDTH:
+        return line, col
+    start = max(0, min(col - SOURCE_WIDTH // 2, len(line) - SOURCE_WIDTH))
+    shown = line[start : start + SOURCE_WIDTH]
+    if start > 0:
+        shown, col = "..." + shown, col - start + 3
+    if start + SOURCE_WIDTH < len(line):
+        shown += "..."
+    return shown, col
 
 
 class DflowctlError(Exception):

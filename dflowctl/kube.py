@@ -16,11 +16,12 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dflowctl.errors import ClusterError, NotFoundError
+from dflowctl.errors import ClusterError, NotFoundError, redact
 from dflowctl.settings import Settings
 
 ARGO_GROUP = "argoproj.io"
@@ -84,17 +85,79 @@ def _load_configuration(kubeconfig: str | None, context: str | None) -> tuple[An
             hint="pass --kubeconfig FILE or set KUBECONFIG (see docs/argo.md)",
         )
     try:
-        config.load_kube_config(config_file=path, context=context, client_configuration=cfg)
+        with _plugin_messages() as messages:
+            config.load_kube_config(config_file=path, context=context, client_configuration=cfg)
         contexts, current = config.list_kube_config_contexts(config_file=path)
     except ConfigException as err:
-        raise ClusterError(f"cannot use kubeconfig {path}: {err}".splitlines()[0]) from None
+        raise ClusterError(f"cannot use kubeconfig {path}: {_summary(str(err))}") from None
     except (OSError, ValueError) as err:
-        raise ClusterError(f"cannot read kubeconfig {path}: {err}".splitlines()[0]) from None
+        raise ClusterError(f"cannot read kubeconfig {path}: {_summary(str(err))}") from None
+    if messages:  # the client logs a failed exec credential plugin and goes on without a token
+        raise ClusterError(
+            f"cannot use kubeconfig {path}: its credential plugin failed ({_summary(messages[0])})",
+            hint="run the plugin named under `users: … exec:` yourself to see why "
+            "(its output is not shown here)",
+        )
+    _strip_tokens(cfg)
     chosen = current
     if context:
         chosen = next((c for c in contexts or [] if c.get("name") == context), None)
     ns = ((chosen or {}).get("context") or {}).get("namespace")
     return cfg, ns
+
+
+@contextmanager
+def _plugin_messages() -> Iterator[list[str]]:
+    """What the kubernetes client logs while loading a kubeconfig (a failed exec
+    credential plugin, with its raw stderr): kept, never printed."""
+    import logging
+
+    messages: list[str] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            messages.append(record.getMessage())
+
+    root = logging.getLogger()
+    handler = Keep(logging.ERROR)
+    saved = root.handlers[:]
+    root.handlers = [handler]
+    try:
+        yield messages
+    finally:
+        root.handlers = saved
+
+
+def _summary(message: str) -> str:
+    """The first line of a kubeconfig error, without what a plugin printed (it may hold
+    tokens): ``exec: process returned 1. <stderr>`` → ``exec: process returned 1``."""
+    first = redact(message.splitlines()[0] if message else "")
+    if first.startswith("exec:"):
+        first = first.split(". ", 1)[0]
+    return first
+
+
+def _strip_tokens(cfg: Any) -> None:
+    """A token read from a ``tokenFile`` keeps its trailing newline (``echo`` writes one),
+    which no HTTP header may hold: strip it, now and whenever the client refreshes it."""
+    keys = getattr(cfg, "api_key", None)
+    if not isinstance(keys, dict):
+        return
+    for name, value in list(keys.items()):
+        if isinstance(value, str):
+            keys[name] = value.strip()
+    hook = getattr(cfg, "refresh_api_key_hook", None)
+    if hook is not None and not getattr(hook, "_dflowctl_strips", False):
+
+        def refresh(conf: Any) -> None:
+            hook(conf)  # the client's hook sets the token again, and itself as the hook
+            for name, value in list((conf.api_key or {}).items()):
+                if isinstance(value, str):
+                    conf.api_key[name] = value.strip()
+            conf.refresh_api_key_hook = refresh
+
+        refresh._dflowctl_strips = True  # type: ignore[attr-defined]
+        cfg.refresh_api_key_hook = refresh
 
 
 def _status_body(err: Any) -> dict[str, Any]:
@@ -124,6 +187,12 @@ class KubeClient:
         self._loaded = False
         self.requests = 0  # API requests made (for benchmarks and tests)
         self._contacted = False  # once the API has answered, connection errors are worth retrying
+
+    def use_namespace(self, namespace: str) -> None:
+        """A namespace named by what is submitted (``metadata.namespace``): used unless
+        one was given by flag or ``DFLOWCTL_NAMESPACE``, which win."""
+        if not self._flag_namespace:
+            self._flag_namespace = namespace
 
     def clone(self) -> KubeClient:
         """Another client for the same cluster and namespace (for a second thread)."""

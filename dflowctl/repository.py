@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from dflowctl.errors import NotFoundError, StorageError
+from dflowctl.errors import NotFoundError, StorageError, redact
 from dflowctl.settings import Settings
 
 CONFIGMAP = "artifact-repositories"
@@ -62,7 +62,8 @@ class S3Repository:
 
     @property
     def url(self) -> str:
-        return f"{'https' if self.secure else 'http'}://{self.endpoint}"
+        """The endpoint as a URL for messages (credentials in it redacted)."""
+        return redact(f"{'https' if self.secure else 'http'}://{self.endpoint}")
 
 
 def split_endpoint(endpoint: str) -> tuple[str, bool | None]:

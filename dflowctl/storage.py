@@ -8,7 +8,7 @@ identical files are skipped (size + ETag, else content); files of a directory
 download in parallel; a dropped connection resumes with a ranged GET.
 
 Uploads for ``run -e argo``: ``put_if_absent`` puts a content-addressed archive
-(``dflowctl/sources/<sha256>.tgz``, made by ``dflowctl.render.source_archive``)
+(``dflowctl/sources/<sha256>.tgz``, made by ``dflowctl.uploads.source_archive``)
 unless its key exists; ``put_file`` streams any file.
 
 Every minio/urllib3 error goes through ``S3Store.errors`` and comes out as a
@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from dflowctl import archive
-from dflowctl.errors import DflowctlError, StorageError, UsageError
+from dflowctl.errors import DflowctlError, StorageError, UsageError, redact
 from dflowctl.repository import S3Repository, resolve_repository
 from dflowctl.settings import Settings
 
@@ -225,7 +225,7 @@ class S3Store:
             )
         except ValueError as err:
             raise StorageError(
-                f"invalid S3 endpoint {self.repo.endpoint!r} ({self.repo.origin}): {err}",
+                redact(f"invalid S3 endpoint {self.repo.endpoint!r} ({self.repo.origin}): {err}"),
                 hint="give host[:port], e.g. DFLOWCTL_S3_ENDPOINT=localhost:9000",
             ) from None
 
@@ -281,7 +281,7 @@ class S3Store:
         reason = _reason(err)
         if _is_cluster_internal(self.repo.endpoint):
             svc, ns, port = _service_of(self.repo.endpoint, self.repo.secure)
-            hint = (
+            hint = redact(
                 f"{self.repo.endpoint} (from {self.repo.origin}) is a cluster-internal address; from this "
                 f"machine run `kubectl -n {ns} port-forward svc/{svc} {port}:{port}` and set "
                 f"DFLOWCTL_S3_ENDPOINT=localhost:{port}"
@@ -554,7 +554,7 @@ class S3Store:
         """Upload ``path`` to a content-addressed ``key`` unless it is there already.
 
         Returns True when it was uploaded. ``run -e argo`` uses it for the archives
-        ``dflowctl.render.source_archive`` makes (``dflowctl/sources/<sha256>.tgz``):
+        ``dflowctl.uploads.source_archive`` makes (``dflowctl/sources/<sha256>.tgz``):
         an unchanged directory is not uploaded twice.
         """
         if self.exists(key):

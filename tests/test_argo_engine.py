@@ -147,6 +147,20 @@ def test_namespace_flag_beats_the_context(fake_kube: FakeKube) -> None:
     assert created["metadata"]["namespace"] == "team"
 
 
+def test_the_manifest_namespace_is_kept_and_the_flag_wins(fake_kube: FakeKube) -> None:
+    """`metadata.namespace` of the spec is where the run goes (the flag, when given, wins)."""
+    fake_kube.add_namespace("team")
+    fake_kube.add_namespace("other")
+    manifest = {**MANIFEST, "metadata": {**MANIFEST["metadata"], "namespace": "team"}}
+    eng = engine_for(fake_kube)
+    created = eng.submit(manifest, RunOptions(wait=False))
+    assert created["metadata"]["namespace"] == "team"
+    assert fake_kube.requests_matching("POST /apis/argoproj.io/v1alpha1/namespaces/team/workflows") == 1
+    assert eng.get_run(created["metadata"]["name"])["metadata"]["namespace"] == "team"
+    flagged = engine_for(fake_kube, namespace="other").submit(manifest, RunOptions(wait=False))
+    assert flagged["metadata"]["namespace"] == "other"
+
+
 def test_get_decodes_compressed_nodes(fake_kube: FakeKube) -> None:
     nodes = {"w-1": {"id": "w-1", "name": "w", "phase": "Succeeded", "type": "Steps"}}
     packed = base64.b64encode(gzip.compress(json.dumps(nodes).encode())).decode()

@@ -380,3 +380,19 @@ def test_failure_reason_and_fatal_error_on_argo(argo_cluster: ArgoCluster, tmp_p
     assert broken[0]["message"].startswith(
         "Error (exit code 2): FatalError: the structure has no atoms (ops/"
     )
+
+
+def test_download_never_writes_through_a_link_on_argo(argo_cluster: ArgoCluster, tmp_path: Path) -> None:
+    """The same rule as on the local engine (one code path: download.py)."""
+    res = cli(argo_cluster, "run", "-e", "argo", "--wait", str(SPECS / "hello.yaml"))
+    assert res.returncode == 0, res.stdout + res.stderr
+    name = json.loads(cli(argo_cluster, "status", "-o", "json").stdout)[0]["metadata"]["name"]
+    dest, elsewhere = tmp_path / "dl", tmp_path / "elsewhere"
+    dest.mkdir()
+    elsewhere.mkdir()
+    (dest / "write").symlink_to(elsewhere)
+    got = cli(argo_cluster, "download", name, "-d", str(dest))
+    assert got.returncode == 2
+    link = dest / "write"
+    assert got.stderr.startswith(f"error: {link} is a symbolic link; download never writes through one")
+    assert list(elsewhere.iterdir()) == []

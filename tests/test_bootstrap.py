@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from dflowctl.render import render_workflow
+from dflowctl.render import render_workflow, upload_paths
 from dflowctl.spec import model as m
+from dflowctl.uploads import source_keys
 
 from .conftest import SPECS
 
@@ -379,7 +380,8 @@ def test_rendered_hello_example_runs(tmp_path: Path) -> None:
     """The script source exactly as `dflowctl render specs/hello.yaml` carries it."""
     from dflowctl.spec import load_spec
 
-    rendered = render_workflow(load_spec(SPECS / "hello.yaml", {"msg": "Hello dflowctl"}))
+    wf = load_spec(SPECS / "hello.yaml", {"msg": "Hello dflowctl"})
+    rendered = render_workflow(wf, source_keys(upload_paths(wf)))
     tmpl = next(t for t in rendered["spec"]["templates"] if t["name"] == "write-file")
     root = tmp_path / "root"
     shutil.copytree(SPECS / "ops", root / "source")

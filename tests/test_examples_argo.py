@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from dflowctl.render import render_workflow
+from dflowctl.render import render_workflow, upload_paths
 from dflowctl.spec import load_spec
+from dflowctl.uploads import source_keys
 
 from .conftest import ARGO_VALIDATE, REPO, SPECS, require_shared, run_cli
 
@@ -32,7 +33,10 @@ def test_all_examples_pass_argo_validate(tmp_path: Path) -> None:
     out = []
     for spec in SPEC_FILES:
         path = tmp_path / f"{spec.stem}.json"
-        path.write_text(json.dumps(render_workflow(load_spec(spec))), encoding="utf-8")
+        path.write_text(
+            json.dumps(render_workflow(wf := load_spec(spec), source_keys(upload_paths(wf)))),
+            encoding="utf-8",
+        )
         out.append(path)
     proc = argo_validate(*out)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -42,7 +46,7 @@ def test_all_examples_pass_argo_validate(tmp_path: Path) -> None:
 def test_argo_validate_catches_a_broken_manifest(tmp_path: Path) -> None:
     """The oracle is real: a misspelled field fails."""
     require_shared()
-    manifest = render_workflow(load_spec(SPECS / "hello.yaml"))
+    manifest = render_workflow(wf := load_spec(SPECS / "hello.yaml"), source_keys(upload_paths(wf)))
     manifest["spec"]["templates"][0]["stepz"] = manifest["spec"]["templates"][0].pop("steps")
     path = tmp_path / "broken.json"
     path.write_text(json.dumps(manifest), encoding="utf-8")

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from dflowctl.render import render_workflow
+from dflowctl.render import render_workflow, upload_paths
 from dflowctl.render.dump import dump_yaml
 from dflowctl.spec import load_spec
+from dflowctl.uploads import source_keys
 
 from .conftest import REPO, SPECS
 
@@ -31,7 +32,7 @@ def test_every_example_has_a_golden_file() -> None:
 
 @pytest.mark.parametrize("spec", SPEC_FILES, ids=[p.stem for p in SPEC_FILES])
 def test_golden_render(spec: Path) -> None:
-    text = dump_yaml(render_workflow(load_spec(spec)))
+    text = dump_yaml(render_workflow(wf := load_spec(spec), source_keys(upload_paths(wf))))
     golden = GOLDEN / f"{spec.stem}.yaml"
     if REGENERATE:
         golden.write_text(text, encoding="utf-8")

@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 
-from dflowctl.errors import SpecError, UsageError
-from dflowctl.render import render_workflow, source_key
+from dflowctl.errors import UsageError
+from dflowctl.render import render_workflow, upload_paths
+from dflowctl.render.values import RenderError
 from dflowctl.spec import model as m
+from dflowctl.uploads import source_key, source_keys
 
 from .conftest import ARGO_VALIDATE, require_shared
 
@@ -173,7 +175,7 @@ def test_command_op_is_a_container_template() -> None:
     t = templates(render_workflow(wf_of(op, steps=((S("c", "c", parameters={"x": "1"}),),))))["c"]
     assert t["container"]["image"] == "busybox"
     assert t["container"]["command"] == ["echo"] and t["container"]["args"] == ["{{inputs.parameters.x}}"]
-    with pytest.raises(SpecError, match="needs an `image`"):
+    with pytest.raises(RenderError, match="needs an `image`"):
         render_workflow(wf_of(m.Op("c", "command", command=("true",)), steps=((S("c", "c"),),)))
 
 
@@ -305,7 +307,7 @@ def test_fan_in_of_composite_artifacts_is_refused() -> None:
         (S("f", "c", foreach=m.Foreach("items", items=(1, 2))),),
         (S("sum", "sum-files", artifacts={"files": "{{steps.f.outputs.artifacts.r}}"}),),
     )
-    with pytest.raises(SpecError, match="fan-in works for leaf ops only"):
+    with pytest.raises(RenderError, match="fan-in works for leaf ops only"):
         render_workflow(wf_of(PRODUCER, CONSUMER, comp, steps=steps))
 
 
@@ -419,7 +421,7 @@ def test_foreach_parallelism_wraps_the_loop(tmp_path: Path) -> None:
 
 def test_timeout_on_composite_is_refused() -> None:
     comp = m.Op("c", "steps", steps=((S("s", "square", parameters={"x": 1}),),))
-    with pytest.raises(SpecError, match="timeout on a composite op"):
+    with pytest.raises(RenderError, match="timeout on a composite op"):
         render_workflow(wf_of(PRODUCER, comp, steps=((S("c", "c", timeout="1m"),),)))
 
 
@@ -478,7 +480,7 @@ def test_workflow_artifacts_and_sources(tmp_path: Path) -> None:
         ),
     )
     wf = m.Workflow("t", spec, ops={o.name: o for o in ops}, steps=steps, artifacts=arts)
-    out = render_workflow(wf)
+    out = render_workflow(wf, source_keys(upload_paths(wf)))
     key_src, key_in = source_key(src.resolve()), source_key(tmp_path / "input.txt")
     assert key_src.startswith("dflowctl/sources/") and key_src.endswith(".tgz")
     assert out["spec"]["arguments"]["artifacts"] == [
@@ -502,18 +504,25 @@ def test_workflow_artifacts_and_sources(tmp_path: Path) -> None:
     argo_validate(out, tmp_path)
 
 
-def test_missing_local_paths_are_reported(tmp_path: Path) -> None:
+def test_render_reads_no_file(tmp_path: Path) -> None:
+    """render is pure: keys come from the caller; a missing optional local artifact is
+    absent, a source without a key is the caller's mistake (missing paths are the
+    checks' to report, with positions: tests/data/invalid)."""
     wf = m.Workflow(
         "t",
         tmp_path / "spec.yaml",
-        ops={"f": py("f", source=tmp_path / "nope")},
+        ops={"f": py("f", source=tmp_path / "src")},
         steps=((S("f", "f"),),),
-        artifacts=(m.WorkflowArtifact("a", "missing.txt"),),
+        artifacts=(m.WorkflowArtifact("a", "missing.txt", optional=True),),
     )
-    with pytest.raises(SpecError) as err:
+    assert upload_paths(wf) and source_keys(upload_paths(wf)) == {}
+    with pytest.raises(ValueError, match="no repository key for its source"):
         render_workflow(wf)
-    text = err.value.format()
-    assert "source directory" in text and "missing.txt does not exist" in text
+    out = render_workflow(wf, {tmp_path / "src": "dflowctl/sources/k.tgz"})
+    assert "arguments" not in out["spec"]  # the absent optional artifact
+    assert templates(out)["f"]["inputs"]["artifacts"][-1]["s3"] == {"key": "dflowctl/sources/k.tgz"}
+    (tmp_path / "src").mkdir()  # creating the folder changes nothing: render never looked
+    assert render_workflow(wf, {tmp_path / "src": "dflowctl/sources/k.tgz"}) == out
 
 
 def test_template_names_never_collide() -> None:
@@ -539,7 +548,7 @@ def test_source_archive_is_reproducible_and_skips_caches(tmp_path: Path) -> None
     import io
     import tarfile
 
-    from dflowctl.render import source_archive
+    from dflowctl.uploads import source_archive
 
     src = tmp_path / "src"
     (src / "pkg").mkdir(parents=True)
@@ -713,3 +722,52 @@ def test_workflow_timeout_seconds(timeout: str, seconds: int) -> None:
 def test_workflow_timeout_not_a_duration(timeout: str) -> None:
     with pytest.raises(UsageError, match="not a duration"):
         render_workflow(wf_of(sh("a"), steps=((S("a", "a"),),), timeout=timeout))
+
+
+def test_output_parameter_default_is_value_from_default(tmp_path: Path) -> None:
+    """docs/spec.md: an output's `default` is used when the file is missing or the step
+    was skipped: Argo does that through `valueFrom.default` (text, encoded as parameters)."""
+    producer = sh(
+        "maybe",
+        outputs_parameters=(P("n", "int", default=0, from_path="/tmp/n"), P("word", from_path="/tmp/w")),
+    )
+    python_op = py("calc", outputs_parameters=(P("xs", "list", default=[1, 2]),))
+    composite = m.Op(
+        "inner",
+        "steps",
+        steps=((S("m", "maybe"),),),
+        outputs_parameters=(P("n", "int", default=7, from_ref="{{steps.m.outputs.parameters.n}}"),),
+    )
+    rendered = render_workflow(
+        wf_of(producer, python_op, composite, steps=((S("a", "inner"),), (S("b", "calc"),)))
+    )
+    tm = templates(rendered)
+    assert tm["maybe"]["outputs"]["parameters"] == [
+        {"name": "n", "valueFrom": {"path": "/tmp/n", "default": "0"}},
+        {"name": "word", "valueFrom": {"path": "/tmp/w"}},
+    ]
+    assert tm["calc"]["outputs"]["parameters"] == [
+        {"name": "xs", "valueFrom": {"path": "/tmp/dflowctl/outputs/parameters/xs", "default": "[1, 2]"}}
+    ]
+    assert tm["inner"]["outputs"]["parameters"] == [
+        {"name": "n", "valueFrom": {"parameter": "{{steps.m.outputs.parameters.n}}", "default": "7"}}
+    ]
+    argo_validate(rendered, tmp_path)
+
+
+def test_an_absolute_link_in_a_source_folder_is_archived_as_a_link(tmp_path: Path) -> None:
+    """As `argo` uploads a folder: the link itself (a virtualenv's bin/python), not its target."""
+    import io
+    import tarfile
+
+    from dflowctl.uploads import source_archive
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "mod.py").write_text("X = 1\n")
+    (src / "python").symlink_to(sys.executable)
+    (src / "gone").symlink_to("/nonexistent/target")
+    data, _key = source_archive(src)
+    with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+        links = {m.name: m.linkname for m in tar.getmembers() if m.issym()}
+    assert links == {"data/gone": "/nonexistent/target", "data/python": sys.executable}

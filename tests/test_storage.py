@@ -286,7 +286,7 @@ def test_unreachable_endpoint(s3: S3Env, tmp_path: Path) -> None:
 
 
 def test_uploads_are_content_addressed(s3_proxy: ProxiedS3, tmp_path: Path, sample_dir: Path) -> None:
-    from dflowctl.render import source_archive
+    from dflowctl.uploads import source_archive
 
     store = S3Store(s3_proxy.env.repo())
     data, key = source_archive(sample_dir)

@@ -29,6 +29,27 @@ NAMESPACE_OPT = typer.Option(None, "-n", "--namespace", help="Kubernetes namespa
 KUBECONFIG_OPT = typer.Option(None, "--kubeconfig", help="Path to a kubeconfig file (argo engine).")
 CONTEXT_OPT = typer.Option(None, "--context", help="Kubeconfig context (argo engine).")
 OUTPUT_OPT = typer.Option("table", "-o", "--output", help="Output format: table, json or yaml.")
+# Kubernetes object names (a Workflow's included) have at most 253 characters
+MAX_RUN_NAME = 253
+
+
+def check_run_name(name: str | None) -> str | None:
+    """A run name as given, or ``UsageError`` (exit 2) when it cannot name a run:
+    empty, longer than Kubernetes allows, or holding a path separator or control character."""
+    if name is None:
+        return None
+    shown = name if len(name) <= 40 else name[:37] + "..."
+    shown = shown.encode("unicode_escape").decode("ascii")
+    reason = ""
+    if not name:
+        reason = "it is empty"
+    elif len(name) > MAX_RUN_NAME:
+        reason = f"it is longer than {MAX_RUN_NAME} characters ({len(name)})"
+    elif "/" in name or name in (".", "..") or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        reason = "it holds a path separator or a control character"
+    if reason:
+        raise UsageError(f"`{shown}` is not a run name: {reason}", hint="list the runs with: dflowctl status")
+    return name
 
 
 class Interrupted(DflowctlError):

@@ -12,6 +12,7 @@ from dflowctl.commands._common import (
     OUTPUT_OPT,
     address_flags,
     check_output,
+    check_run_name,
     complete_run,
     default_wait,
     follow,
@@ -22,7 +23,9 @@ from dflowctl.commands._common import (
 def register(app: typer.Typer) -> None:
     @app.command("stop")
     def stop_cmd(
-        name: str = typer.Argument(..., help="The run's name (or @latest).", autocompletion=complete_run),
+        name: str = typer.Argument(
+            ..., help="The run's name (or @latest).", autocompletion=complete_run, callback=check_run_name
+        ),
         terminate: bool = typer.Option(
             False, "--terminate", help="End it at once, without running exit handlers."
         ),
@@ -45,7 +48,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("retry")
     def retry_cmd(
-        name: str = typer.Argument(..., help="The run's name (or @latest).", autocompletion=complete_run),
+        name: str = typer.Argument(
+            ..., help="The run's name (or @latest).", autocompletion=complete_run, callback=check_run_name
+        ),
         wait: bool | None = typer.Option(None, "--wait/--no-wait", help="Follow the run to its end."),
         parallelism: int | None = typer.Option(None, "--parallelism", min=1, help="Steps at once (local)."),
         resubmit: bool = typer.Option(
@@ -78,7 +83,9 @@ def register(app: typer.Typer) -> None:
 
     @app.command("delete")
     def delete_cmd(
-        name: str = typer.Argument(..., help="The run's name (or @latest).", autocompletion=complete_run),
+        name: str = typer.Argument(
+            ..., help="The run's name (or @latest).", autocompletion=complete_run, callback=check_run_name
+        ),
         engine: str | None = ENGINE_OPT,
         namespace: str | None = NAMESPACE_OPT,
         kubeconfig: str | None = KUBECONFIG_OPT,

@@ -11,6 +11,7 @@ from dflowctl.commands._common import (
     ENGINE_OPT,
     KUBECONFIG_OPT,
     NAMESPACE_OPT,
+    check_run_name,
     complete_run,
     settings_from,
 )
@@ -19,7 +20,9 @@ from dflowctl.commands._common import (
 def register(app: typer.Typer) -> None:
     @app.command("download")
     def download_cmd(
-        name: str = typer.Argument(..., help="The run's name (or @latest).", autocompletion=complete_run),
+        name: str = typer.Argument(
+            ..., help="The run's name (or @latest).", autocompletion=complete_run, callback=check_run_name
+        ),
         step: str | None = typer.Option(None, "--step", "-s", help="Only this step's artifacts."),
         artifact: str | None = typer.Option(None, "--artifact", "-a", help="Only the artifact of this name."),
         directory: Path | None = typer.Option(

@@ -10,6 +10,7 @@ from dflowctl.commands._common import (
     KUBECONFIG_OPT,
     NAMESPACE_OPT,
     Following,
+    check_run_name,
     complete_run,
     interruptible,
     settings_from,
@@ -20,7 +21,9 @@ from dflowctl.errors import UsageError
 def register(app: typer.Typer) -> None:
     @app.command("logs")
     def logs_cmd(
-        name: str = typer.Argument(..., help="The run's name (or @latest).", autocompletion=complete_run),
+        name: str = typer.Argument(
+            ..., help="The run's name (or @latest).", autocompletion=complete_run, callback=check_run_name
+        ),
         step: str | None = typer.Option(
             None, "--step", "-s", help="Only this step (all of its items and attempts)."
         ),

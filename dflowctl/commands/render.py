@@ -24,19 +24,15 @@ def register(app: typer.Typer) -> None:
         """Print the Argo Workflow (argoproj.io/v1alpha1) rendered from a spec."""
         import sys
 
-        from dflowctl.render import render_workflow
         from dflowctl.render.dump import dump_json, dump_yaml
-        from dflowctl.spec import load_spec
-        from dflowctl.spec.params import parse_pairs
 
         if output not in FORMATS:
             raise UsageError(f"unknown output format {output!r}", hint="use one of: yaml, json")
-        from dflowctl import actions
+        from dflowctl import actions, console
 
-        if actions.is_argo_workflow_file(spec):  # printed as it is, with -p applied to its arguments
-            manifest = actions.load_argo_file(spec, parameter, parameter_file)
-        else:
-            wf = load_spec(spec, parse_pairs(parameter) or None, parameter_file)
-            manifest = render_workflow(wf)
+        # an Argo file is printed as it is, with -p applied to its arguments
+        manifest, warnings = actions.render_file(spec, parameter, parameter_file)
+        for warning in warnings:
+            console.info(f"warning: {warning}")
         sys.stdout.write(dump_json(manifest) if output == "json" else dump_yaml(manifest))
         return 0

@@ -166,5 +166,9 @@ def run_spec(
             options = RunOptions(wait=do_wait, parallelism=parallelism, on_update=on_update, pythons=pythons)
             return actions.submit(eng, prepared, options)
 
+        # a run sent to the spec's own namespace is found again there
+        spec_ns = (prepared.manifest.get("metadata") or {}).get("namespace")
+        if settings.engine == "argo" and not settings.namespace and isinstance(spec_ns, str):
+            namespace = spec_ns
         flags = address_flags(engine, namespace, kubeconfig, context)
         return follow(start, fmt, do_wait, settings.engine, flags)

@@ -16,6 +16,7 @@ from dflowctl.commands._common import (
     Following,
     address_flags,
     check_output,
+    check_run_name,
     complete_run,
     interruptible,
     settings_from,
@@ -104,7 +105,10 @@ def register(app: typer.Typer) -> None:
     @app.command("status")
     def status_cmd(
         name: str | None = typer.Argument(
-            None, help="A run's name (or @latest); without it, list the runs.", autocompletion=complete_run
+            None,
+            help="A run's name (or @latest); without it, list the runs.",
+            autocompletion=complete_run,
+            callback=check_run_name,
         ),
         engine: str | None = ENGINE_OPT,
         output: str = OUTPUT_OPT,

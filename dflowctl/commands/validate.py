@@ -11,7 +11,6 @@ import typer
 from dflowctl.errors import EXIT_BAD_INPUT, Diagnostic
 
 FORMATS = ("text", "json", "github")
-ARGO_API_PREFIX = "argoproj.io/"
 
 
 def validate_files(
@@ -34,40 +33,22 @@ def validate_files(
 
 
 def _check_one(spec: Path) -> tuple[Diagnostic, ...]:
-    """Load the file once; an Argo Workflow file (apiVersion argoproj.io/...) gets
-    Argo's structural checks (``argofile``), anything else is a dflowctl spec."""
+    """Load the file once (``inputs.load_input``); an Argo Workflow file gets Argo's
+    structural checks (``argofile``), anything else is a dflowctl spec (its warnings
+    are returned)."""
     from dflowctl.errors import SpecError
-    from dflowctl.spec import load_yaml, validate_document
+    from dflowctl.inputs import load_input
+    from dflowctl.spec import validate_document
 
-    try:
-        doc = load_yaml(spec)
-    except SpecError as err:
-        # Argo files may hold several documents, one of them the Workflow
-        first = err.diagnostics[0].message if err.diagnostics else ""
-        if "YAML documents" in first and _is_argo_file(spec):
-            from dflowctl import argofile
-
-            argofile.load(spec)
-            return ()
-        raise
-    if str(doc.data.get("apiVersion", "")).startswith(ARGO_API_PREFIX):
+    loaded = load_input(spec)
+    if loaded.argo:
         from dflowctl import argofile
 
-        problems = argofile.check(doc)
+        problems = argofile.check(loaded.doc)
         if problems:
             raise SpecError(problems)
         return ()
-    return validate_document(doc).warnings
-
-
-def _is_argo_file(spec: Path) -> bool:
-    from dflowctl.actions import is_argo_workflow_file
-    from dflowctl.errors import UsageError
-
-    try:
-        return is_argo_workflow_file(spec)
-    except UsageError:  # missing or unreadable: the spec loader reports it
-        return False
+    return validate_document(loaded.doc).warnings
 
 
 def _github_escape(text: str, *, prop: bool = False) -> str:

@@ -174,9 +174,11 @@ class ArgoEngine:
         meta = body.setdefault("metadata", {})
         labels = meta.setdefault("labels", {})
         labels.setdefault(MANAGED_BY, "dflowctl")
-        meta.pop("namespace", None)
+        wanted = meta.pop("namespace", None)
+        if isinstance(wanted, str) and wanted:
+            self.kube.use_namespace(wanted)  # -n / DFLOWCTL_NAMESPACE still win
+        meta["namespace"] = self.kube.namespace
         if options.dry_run:
-            meta["namespace"] = self.kube.namespace
             return body
         if options.server_dry_run:
             return self.kube.create_workflow(body, dry_run=True)

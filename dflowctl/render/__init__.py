@@ -1,8 +1,9 @@
 """Render a spec model to an Argo Workflow (``argoproj.io/v1alpha1``).
 
-``render_workflow`` is deterministic: the same model (and the same local files
-behind `source:` and local workflow artifacts) gives the same dict, key order
-included. Conventions: docs/architecture.md, "Rendering conventions".
+``render_workflow`` is pure and deterministic: the same model and the same
+``sources`` keys give the same dict, key order included. Packing the local files
+behind `source:` and local workflow artifacts is the caller's (``dflowctl.uploads``).
+Conventions: docs/architecture.md, "Rendering conventions".
 """
 
 from __future__ import annotations
@@ -11,20 +12,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dflowctl.errors import Diagnostic, SpecError
-from dflowctl.render.sources import source_archive, source_key
-from dflowctl.render.workflow import is_local, local_artifact_path, render_with_ops, upload_paths
+from dflowctl.render.workflow import render_with_ops, upload_paths
 from dflowctl.spec import model
 
-__all__ = ["render_workflow", "render_workflow_ops", "source_archive", "source_key", "upload_paths"]
+__all__ = ["render_workflow", "render_workflow_ops", "upload_paths"]
 
 
 def render_workflow(wf: model.Workflow, sources: Mapping[Path, str] | None = None) -> dict[str, Any]:
-    """The Argo Workflow dict for ``wf``.
+    """The Argo Workflow dict for ``wf``: pure (no file is read, nothing is archived).
 
     ``sources`` maps each path of ``upload_paths(wf)`` (op `source:` dirs, local
-    workflow artifacts) to its repository key; paths it lacks are archived here
-    to compute their content-addressed key (``source_key``).
+    workflow artifacts) to its repository key (``dflowctl.uploads.source_keys``);
+    an optional local artifact without a key is absent, an op `source:` without
+    one is a ``ValueError`` (the caller forgot to pack it).
     """
     return render_workflow_ops(wf, sources)[0]
 
@@ -34,23 +34,4 @@ def render_workflow_ops(
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """``render_workflow``, and which op each leaf template runs (template name → op name):
     what the local engine needs to apply an op's `local:` to all its templates."""
-    keys = dict(sources or {})
-    missing = [p for p in upload_paths(wf) if p not in keys]
-    if missing:
-        _check_exist(wf, missing)
-        keys.update({p: source_key(p) for p in missing if p.exists()})
-    return render_with_ops(wf, keys)
-
-
-def _check_exist(wf: model.Workflow, paths: list[Path]) -> None:
-    diags = []
-    for op in wf.ops.values():
-        if op.source is not None and op.source in paths and not op.source.is_dir():
-            diags.append(Diagnostic(f"op '{op.name}': source directory {op.source} does not exist", op.loc))
-    for art in wf.artifacts:
-        if is_local(art.source):
-            path = local_artifact_path(wf, art)
-            if path in paths and not path.exists() and not art.optional:
-                diags.append(Diagnostic(f"workflow artifact '{art.name}': {path} does not exist", art.loc))
-    if diags:
-        raise SpecError(diags)
+    return render_with_ops(wf, dict(sources or {}))

@@ -13,7 +13,14 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from dflowctl.render.leaf import FANIN_PARAM, LeafVariant, leaf_template, param_decl, retry_strategy
+from dflowctl.render.leaf import (
+    FANIN_PARAM,
+    LeafVariant,
+    leaf_template,
+    param_decl,
+    retry_strategy,
+    with_default,
+)
 from dflowctl.render.values import TAG, encode, fail, single_tag, tags
 from dflowctl.spec import model
 
@@ -126,7 +133,12 @@ class Renderer:
         return leaf_template(op, op.name, variant, self._source_key(op))
 
     def _source_key(self, op: model.Op) -> str | None:
-        return None if op.source is None else self.source_keys[op.source]
+        if op.source is None:
+            return None
+        key = self.source_keys.get(op.source)
+        if key is None:
+            raise ValueError(f"op {op.name!r}: no repository key for its source {op.source} (pack it first)")
+        return key
 
     def leaf_for(self, op: model.Op, step: model.Step, fanin: bool) -> str:
         variant = LeafVariant(step.retry or op.retry or self.wf.retry, step.timeout or op.timeout, fanin)
@@ -184,7 +196,7 @@ class Renderer:
                 raise fail(
                     f"output parameter '{p.name}' of composite op '{op.name}' needs `from`", p.loc or op.loc
                 )
-            params.append({"name": p.name, "valueFrom": {"parameter": p.from_ref}})
+            params.append({"name": p.name, "valueFrom": with_default({"parameter": p.from_ref}, p)})
         arts = []
         for a in op.outputs_artifacts:
             if not a.from_ref:

@@ -152,6 +152,14 @@ def _require_path(op: model.Op, art: model.ArtifactDecl, kind: str) -> str:
     raise fail(f"{kind} artifact '{art.name}' of op '{op.name}' needs a `path`", art.loc or op.loc)
 
 
+def with_default(value_from: dict[str, Any], param: model.Param) -> dict[str, Any]:
+    """An output parameter's ``valueFrom`` with its ``default`` (Argo uses it when the
+    file is missing or the producing step was skipped), encoded as parameters are."""
+    if param.default is not model.MISSING:
+        value_from["default"] = encode(param.default)
+    return value_from
+
+
 def leaf_template(op: model.Op, name: str, variant: LeafVariant, source_key: str | None) -> dict[str, Any]:
     """The Argo template for one leaf op (``variant`` says retry, timeout, fan-in)."""
     python = op.kind == "python"
@@ -171,7 +179,9 @@ def leaf_template(op: model.Op, name: str, variant: LeafVariant, source_key: str
     out_params = [
         {
             "name": p.name,
-            "valueFrom": {"path": f"{ROOT}/outputs/parameters/{p.name}" if python else _param_path(op, p)},
+            "valueFrom": with_default(
+                {"path": f"{ROOT}/outputs/parameters/{p.name}" if python else _param_path(op, p)}, p
+            ),
         }
         for p in op.outputs_parameters
     ]

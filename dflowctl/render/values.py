@@ -8,15 +8,22 @@ from collections.abc import Iterator
 from typing import Any
 
 from dflowctl.argo import parse_duration
-from dflowctl.errors import Diagnostic, Location, SpecError, UsageError
+from dflowctl.errors import EXIT_BAD_INPUT, DflowctlError, Location, UsageError
 from dflowctl.spec.values import is_duration
 
 TAG = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 
 
-def fail(message: str, loc: Location | None) -> SpecError:
-    """A one-problem ``SpecError`` (for models that did not come through the spec checks)."""
-    return SpecError([Diagnostic(message, loc)])
+class RenderError(DflowctlError):
+    """A model the spec checks would have refused (one built in code, not through
+    ``validate``): the caller's mistake. Specs report these, with positions, as ``SpecError``
+    from ``validate``; the renderer itself never raises ``SpecError``."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
+def fail(message: str, loc: Location | None) -> RenderError:
+    return RenderError(f"{loc}: {message}" if loc is not None else message)
 
 
 def encode(value: Any) -> str:

@@ -29,6 +29,9 @@ def validate_document(doc: YamlDocument, spec_path: Path | None = None) -> model
         problems = schema_diagnostics(doc)
         if problems:
             raise SpecError(problems)
+        from dflowctl.spec.metachecks import metadata_diagnostics
+
+        meta_problems = metadata_diagnostics(doc)
         wf, problems = build_workflow(doc, (spec_path or doc.path).absolute())
         warnings: list[Diagnostic] = []
         if not problems:
@@ -36,6 +39,7 @@ def validate_document(doc: YamlDocument, spec_path: Path | None = None) -> model
 
             wf, code_problems, warnings = apply_code(wf, doc.source)
             problems += code_problems
+        problems += meta_problems
         problems += check_workflow(wf, doc.source)
     if problems:
         raise SpecError(problems)

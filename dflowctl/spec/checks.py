@@ -31,6 +31,7 @@ from dflowctl.spec.values import (
     WORKFLOW_NAME,
     did_you_mean,
     fits,
+    host_only_root,
     is_duration,
     is_quantity,
     kind_of,
@@ -40,6 +41,15 @@ from dflowctl.spec.values import (
 )
 
 DURATION_HINT = "use a number and a unit: 90s, 10m, 2h, 1h30m"
+# Go's time.Duration (what Argo parses these with) is int64 nanoseconds: about 292 years
+MAX_DURATION_SECONDS = (2**63 - 1) / 1e9
+TOO_LONG_HINT = "Argo's durations are at most 2562047h (about 292 years)"
+
+
+def too_long(text: str) -> bool:
+    from dflowctl.argo import parse_duration
+
+    return parse_duration(text) > MAX_DURATION_SECONDS
 
 
 class Checker(RefChecks, DagChecks):
@@ -148,6 +158,13 @@ class Checker(RefChecks, DagChecks):
                     self.error(
                         f"workflow artifact `{art.name}`: `{src}` has no key", loc, "write s3://bucket/key"
                     )
+            elif host_only_root(str(self.wf.base_dir / src)):
+                root = host_only_root(str(self.wf.base_dir / src))
+                self.error(
+                    f"workflow artifact `{art.name}`: `{src}` is in {root}, the kernel's view of this host",
+                    loc,
+                    "dflowctl does not ship files from /proc, /sys or /dev; copy what you need to a folder",
+                )
             elif not art.optional and not (self.wf.base_dir / src).exists():
                 self.error(
                     f"workflow artifact `{art.name}`: `{src}` does not exist",
@@ -182,7 +199,14 @@ class Checker(RefChecks, DagChecks):
             self.composite_op(op)
         else:
             self.shell_op(op)
-        if op.source is not None and not op.source.is_dir():
+        root = host_only_root(str(op.source)) if op.source is not None else None
+        if root is not None:
+            self.error(
+                f"`source` of op `{op.name}` is in {root}, the kernel's view of this host",
+                op.locs.get("source"),
+                "dflowctl does not ship files from /proc, /sys or /dev; copy what you need to a folder",
+            )
+        elif op.source is not None and not op.source.is_dir():
             what = "is not a directory" if op.source.exists() else "does not exist"
             self.error(
                 f"`source` of op `{op.name}` {what}",
@@ -531,6 +555,8 @@ class Checker(RefChecks, DagChecks):
     def duration(self, text: str | None, loc: Location | None, what: str) -> None:
         if text is not None and not is_duration(text.strip()):
             self.error(f"{what} is not a duration: `{text}`", loc, DURATION_HINT)
+        elif text is not None and too_long(text.strip()):
+            self.error(f"{what} is longer than a duration can be: `{text}`", loc, TOO_LONG_HINT)
 
     def retry(self, retry: m.Retry | None) -> None:
         if retry is None or retry.backoff is None:
@@ -540,6 +566,13 @@ class Checker(RefChecks, DagChecks):
                 loc = self.src.refine(retry.loc, f"{key}:")
                 self.error(
                     f"`backoff.{key}` is not a duration: `{text}`", self.src.refine(loc, text), DURATION_HINT
+                )
+            elif text is not None and too_long(text.strip()):
+                loc = self.src.refine(retry.loc, f"{key}:")
+                self.error(
+                    f"`backoff.{key}` is longer than a duration can be: `{text}`",
+                    self.src.refine(loc, text),
+                    TOO_LONG_HINT,
                 )
 
     def named_op(self, name: str | None, field_name: str, loc: Location | None) -> None:
@@ -613,4 +646,6 @@ def _entrypoint_hint(text: str) -> str:
 
 def check_workflow(wf: m.Workflow, source: Source) -> list[Diagnostic]:
     """Every semantic problem of a built workflow."""
-    return Checker(wf, source).run()
+    from dflowctl.spec.recursion import recursion_diagnostics
+
+    return Checker(wf, source).run() + recursion_diagnostics(wf, source)

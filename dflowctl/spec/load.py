@@ -3,7 +3,8 @@
 Every failure is a ``SpecError`` with one diagnostic that says what is wrong and
 where: a missing or unreadable file, a directory, bytes that are not UTF-8, an
 empty file, YAML syntax, a duplicate key, several documents, a top level that
-is not a mapping. Also used for plain Argo ``Workflow`` files.
+is not a mapping, and every bound of ``spec.limits`` (size, depth, aliases,
+digits). Also used for plain Argo ``Workflow`` files.
 
 Large files (``FAST_PATH_MIN_CHARS`` and up) go through ``spec.fastyaml``
 (libyaml's C composer, same result and positions); ruamel handles the rest and
@@ -21,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from dflowctl.errors import Diagnostic, Location, SpecError
+from dflowctl.spec.limits import LIBYAML_MIN_CHARS, Limit, read_bounded, scan_yaml
 from dflowctl.spec.locate import PathItem, Source, container_position, gc_paused, position
 
 # Below ~2 KB ruamel parses a file faster than PyYAML (libyaml) takes to import.
-FAST_PATH_MIN_CHARS = 2048
+FAST_PATH_MIN_CHARS = LIBYAML_MIN_CHARS
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,9 @@ def _fail(
 
 def _read_bytes(path: Path, file: str) -> bytes:
     try:
-        return path.read_bytes()
+        return read_bounded(path)
+    except Limit as err:
+        raise SpecError([Diagnostic(f"{file}: {err.message}", hint=err.hint)]) from None
     except FileNotFoundError:
         raise SpecError([Diagnostic(f"{file}: no such file")]) from None
     except IsADirectoryError:
@@ -154,6 +158,34 @@ def _yaml_error(err: Exception, source: Source) -> SpecError:
     return _fail(message, source, line, col)
 
 
+# what ruamel's constructors raise for a tagged value they cannot build
+BUILD_ERRORS = (ValueError, TypeError, IndexError, KeyError, AttributeError, OverflowError)
+
+
+def _build_error(err: Exception, text: str, source: Source) -> SpecError:
+    """Where the first explicitly tagged value is (the likely culprit), and what failed."""
+    from ruamel.yaml import YAML
+
+    line = col = 0
+    tag = ""
+    try:
+        for ev in YAML(typ="safe", pure=True).parse(text):
+            if getattr(ev, "tag", None) and not (getattr(ev, "implicit", None) or (False,))[0]:
+                tag = str(ev.tag).replace("tag:yaml.org,2002:", "!!")
+                line, col = ev.start_mark.line + 1, ev.start_mark.column + 1
+                break
+    except Exception:
+        pass
+    what = f"the value tagged `{tag}`" if tag else "a value"
+    return _fail(
+        f"cannot build {what}: {str(err).splitlines()[0] if str(err) else type(err).__name__}",
+        source,
+        line,
+        col,
+        hint="remove the tag (`!!…`) or give a value of that type",
+    )
+
+
 def load_yaml(path: Path | str, file: str | None = None) -> YamlDocument:
     """Load one YAML file whose top level is a mapping. ``file`` is the name used
     in diagnostics (default: ``path`` as given)."""
@@ -161,11 +193,18 @@ def load_yaml(path: Path | str, file: str | None = None) -> YamlDocument:
         return _load_yaml(Path(path), file)
 
 
+def read_text(path: Path, file: str) -> tuple[str, Source]:
+    """The text of a file (bounded, UTF-8) and its ``Source``, after ``check_limits``."""
+    text = _decode(_read_bytes(path, file), file)
+    source = Source(file, split_lines(text))
+    check_limits(text, source)
+    return text, source
+
+
 def _load_yaml(path: Path, file: str | None) -> YamlDocument:
     path = Path(path)
     file = str(path) if file is None else file
-    text = _decode(_read_bytes(path, file), file)
-    source = Source(file, split_lines(text))
+    text, source = read_text(path, file)
     if len(text) >= FAST_PATH_MIN_CHARS:
         from dflowctl.spec.fastyaml import fast_load
 
@@ -185,6 +224,8 @@ def _load_yaml(path: Path, file: str | None) -> YamlDocument:
         raise _reader_error(err, text, source) from None
     except YAMLError as err:
         raise _yaml_error(err, source) from None
+    except BUILD_ERRORS as err:  # a tag ruamel cannot build a value for: `!!int x`, `!!float`
+        raise _build_error(err, text, source) from None
     while len(docs) > 1 and docs[-1] is None:  # a trailing `---` adds an empty document
         docs.pop()
     if not docs or (len(docs) == 1 and docs[0] is None):
@@ -203,10 +244,18 @@ def _load_yaml(path: Path, file: str | None) -> YamlDocument:
         kind = "a list" if isinstance(data, list) else f"a {type(data).__name__} value"
         if isinstance(data, str):
             kind = "a string"
-        lc = getattr(data, "lc", None)
-        line = lc.line + 1 if lc is not None else _first_content_line(source)
+        lc_line = getattr(getattr(data, "lc", None), "line", None)
+        line = lc_line + 1 if isinstance(lc_line, int) else _first_content_line(source)
         raise _fail(f"the top level must be a mapping, not {kind}", source, line, 1)
     return YamlDocument(data=data, source=source, path=path)
+
+
+def check_limits(text: str, source: Source) -> None:
+    """``SpecError`` at the place where ``text`` crosses a bound of ``spec.limits``."""
+    try:
+        scan_yaml(text)
+    except Limit as err:
+        raise _fail(err.message, source, err.line + 1, err.col + 1, hint=err.hint) from None
 
 
 LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")

@@ -17,7 +17,8 @@ from typing import Any
 
 from dflowctl.errors import SpecError, UsageError
 from dflowctl.spec import model as m
-from dflowctl.spec.values import TYPE_WORDS, did_you_mean, fits, kind_of, listing
+from dflowctl.spec.limits import MAX_DEPTH, MAX_INT_DIGITS, Limit, json_nesting, scan_yaml
+from dflowctl.spec.values import TYPE_WORDS, did_you_mean, finite, fits, kind_of, listing
 
 INT = re.compile(r"^[-+]?\d+$")
 
@@ -41,43 +42,90 @@ def parse_value(param: m.Param, text: str, origin: str = "-p") -> Any:
         value = text
     elif t == "int":
         if not INT.match(text.strip()):
-            raise _bad(param, f"`{text}`", origin)
+            raise _bad(param, f"`{_clip(text)}`", origin)
+        digits = len(text.strip().lstrip("+-"))
+        if digits > MAX_INT_DIGITS:
+            raise UsageError(
+                f"{origin}: parameter `{param.name}`: "
+                f"an integer of {digits} digits (at most {MAX_INT_DIGITS})"
+            )
         value = int(text)
     elif t == "float":
         try:
             value = float(text)
         except ValueError:
-            raise _bad(param, f"`{text}`", origin) from None
+            raise _bad(param, f"`{_clip(text)}`", origin) from None
     elif t == "bool":
         lowered = text.strip().lower()
         if lowered not in ("true", "false"):
             raise _bad(param, f"`{text}`", origin, hint="use true or false")
         value = lowered == "true"
     elif t in ("list", "dict"):
-        value = _structured(text)
+        value = _structured(param, text, origin)
+        check_finite(param, value, origin)
         if not fits(value, t):
-            raise _bad(param, f"`{text}`", origin, hint='write JSON, e.g. [1, 2] or {"a": 1}')
+            raise _bad(param, f"`{_clip(text)}`", origin, hint='write JSON, e.g. [1, 2] or {"a": 1}')
     else:
-        try:
-            value = json.loads(text)
-        except ValueError:
+        value = _json(param, text, origin)
+        if value is _NOT_JSON:
             value = text
+    check_finite(param, value, origin)
     _check_enum(param, value, origin)
     return value
 
 
-def _structured(text: str) -> Any:
+_NOT_JSON = object()
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _json(param: m.Param, text: str, origin: str) -> Any:
+    """``text`` as JSON (NaN and Infinity are not), or ``_NOT_JSON``; within the bounds."""
+    if json_nesting(text) > MAX_DEPTH:
+        raise _limit(param, origin, f"nested more than {MAX_DEPTH} levels deep")
     try:
-        return json.loads(text)
-    except ValueError:
-        pass
+        return json.loads(text, parse_constant=_refuse_constant)
+    except ValueError as err:
+        if "integer string conversion" in str(err):
+            raise _limit(param, origin, f"holds an integer of more than {MAX_INT_DIGITS} digits") from None
+        return _NOT_JSON
+
+
+def _structured(param: m.Param, text: str, origin: str) -> Any:
+    value = _json(param, text, origin)
+    if value is not _NOT_JSON:
+        return value
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
+    from dflowctl.spec.load import BUILD_ERRORS
+
     try:
+        scan_yaml(text)
         return YAML(typ="safe", pure=True).load(text)
-    except YAMLError:
-        return None
+    except Limit as err:
+        raise _limit(param, origin, err.message) from None
+    except (YAMLError, *BUILD_ERRORS):
+        return None  # not a list or mapping: reported as such
+
+
+def _limit(param: m.Param, origin: str, what: str) -> UsageError:
+    return UsageError(f"{origin}: the value of parameter `{param.name}`: {what}")
+
+
+def _clip(text: str, width: int = 80) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def check_finite(param: m.Param, value: Any, origin: str) -> None:
+    """``UsageError`` for NaN or an infinity anywhere in ``value``."""
+    if not finite(value):
+        raise UsageError(
+            f"{origin}: parameter `{param.name}`: {kind_of(value)}",
+            hint="give a finite number",
+        )
 
 
 def _bad(param: m.Param, shown: str, origin: str, hint: str | None = None) -> UsageError:
@@ -132,6 +180,7 @@ def parameter_values(
             if isinstance(value, str) and param.type != "str":
                 values[name] = parse_value(param, value, origin)
                 continue
+            check_finite(param, value, origin)
             if not fits(value, param.type):
                 raise _bad(param, kind_of(value), origin)
             _check_enum(param, value, origin)

@@ -4,6 +4,7 @@ durations, Kubernetes quantities, ``module:callable``, names."""
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -19,6 +20,9 @@ MAX_WORKFLOW_NAME = 63
 MAX_ARGO_NAME = 128
 # workflow artifact sources that are not local paths
 REMOTE_SCHEMES = ("s3://", "http://", "https://")
+
+# the kernel's views of this host: never a source of files to ship
+HOST_ONLY_ROOTS = ("/proc", "/sys", "/dev")
 
 TYPE_WORDS = {
     "str": "a string",
@@ -70,8 +74,37 @@ def quantity_value(text: str) -> float | None:
     return float(text)
 
 
+def host_only_root(path: str) -> str | None:
+    """The kernel file system (``/proc``, ``/sys``, ``/dev``) that ``path`` (absolute,
+    links resolved) lies in, or None."""
+    import os.path
+
+    real = os.path.realpath(path)
+    for root in HOST_ONLY_ROOTS:
+        if real == root or real.startswith(root + "/"):
+            return root
+    return None
+
+
+def finite(value: Any) -> bool:
+    """No NaN or infinity anywhere in ``value`` (JSON has neither)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return False
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return True
+
+
 def fits(value: Any, type_: str) -> bool:
-    """Does a literal value fit a parameter type? ``None`` fits nothing but ``any``."""
+    """Does a literal value fit a parameter type? ``None`` fits nothing but ``any``;
+    NaN and infinities (anywhere in the value) fit nothing."""
+    if not finite(value):
+        return False
     if type_ == "any":
         return True
     if type_ == "str":
@@ -98,14 +131,13 @@ def kind_of(value: Any) -> str:
     if isinstance(value, int):
         return f"an integer ({value})"
     if isinstance(value, float):
-        return f"a number ({value})"
+        return f"a number ({value})" if math.isfinite(value) else f"{value}, which JSON cannot carry"
     if isinstance(value, str):
         shown = value if len(value) <= 30 else value[:27] + "..."
         return f'a string ("{shown}")'
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "a mapping"
+    if isinstance(value, (list, dict)):
+        kind = "a list" if isinstance(value, list) else "a mapping"
+        return kind if finite(value) else f"{kind} holding NaN or an infinity, which JSON cannot carry"
     return f"a {type(value).__name__}"
 
 

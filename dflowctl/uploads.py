@@ -3,7 +3,8 @@
 Both travel as one reproducible tar+gzip under ``dflowctl/sources/<sha256>.tgz``
 in the artifact repository. Its single top-level entry is named ``data``; like
 Argo's executor, unpacking makes that entry the destination path. The run action
-uploads ``source_archive(path)`` bytes to its key; the renderer only names the key.
+uploads ``source_archive(path)`` bytes to its key; the renderer only names the key
+(``render_workflow(wf, source_keys(upload_paths(wf)))``: the renderer reads no file).
 Same content gives the same bytes (sorted names, zero times and owners,
 normalised modes); ``__pycache__``, ``.git`` and compiled files are left out, so
 running the code does not change the key.
@@ -16,7 +17,7 @@ import hashlib
 import io
 import os
 import tarfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 from dflowctl.errors import UsageError
@@ -78,3 +79,27 @@ def source_archive(path: Path) -> tuple[bytes, str]:
 
 def source_key(path: Path) -> str:
     return source_archive(path)[1]
+
+
+def source_keys(paths: Sequence[Path]) -> dict[Path, str]:
+    """The repository key of each path that exists (a missing one is the checks' to report)."""
+    return {p: source_key(p) for p in sorted(set(paths)) if p.exists()}
+
+
+def pack_uploads(paths: Sequence[Path], tmp: Path) -> tuple[dict[str, Path], dict[Path, str]]:
+    """Pack each local path a run needs (``source:`` folders, local workflow artifacts)
+    reproducibly into ``tmp``; the key is the archive's content hash.
+
+    Returns ({key: archive file}, {path: key}); a missing path is left out.
+    """
+    archives: dict[str, Path] = {}
+    keys: dict[Path, str] = {}
+    for path in sorted(set(paths)):
+        if not path.exists():
+            continue
+        data, key = source_archive(path)
+        if key not in archives:
+            archives[key] = tmp / key.rsplit("/", 1)[-1]
+            archives[key].write_bytes(data)
+        keys[path] = key
+    return archives, keys
