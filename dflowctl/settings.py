@@ -31,6 +31,7 @@ ENV = {
     "kubeconfig": "KUBECONFIG",
     "context": "DFLOWCTL_CONTEXT",
     "python": "DFLOWCTL_PYTHON",
+    "reuse": "DFLOWCTL_REUSE",
 }
 # Config-file keys that are not a Settings field of the same name: key -> field.
 CONFIG_ONLY = {"python": "python_images"}
@@ -53,6 +54,7 @@ class Settings:
     # `python:` mapping of image patterns (fnmatch, first match) to environments.
     python: str | None = None
     python_images: tuple[tuple[str, LocalPython], ...] = ()
+    reuse: bool = False  # `run` reuses earlier steps' results by default (`--no-reuse` to run all)
 
     @property
     def runs_dir(self) -> Path:
@@ -119,7 +121,7 @@ def _coerce(name: str, value: Any) -> Any:
         return value  # built by _python_images
     if name == "home":
         return Path(str(value)).expanduser()
-    if name == "s3_secure":
+    if name in ("s3_secure", "reuse"):
         if isinstance(value, bool):
             return value
         text = str(value).strip().lower()

@@ -16,6 +16,7 @@ from typing import Any
 
 from dflowctl.argo.phases import FULFILLED, Phase
 from dflowctl.argo.times import parse_rfc3339_time
+from dflowctl.stepkey import is_hidden
 
 HIDDEN_TYPES = frozenset({"StepGroup"})
 GROUP_TYPES = frozenset({"Steps", "StepGroup", "DAG", "TaskGroup", "Retry"})
@@ -280,7 +281,7 @@ def _outputs_of(step: str, outputs: Mapping[str, Any] | None) -> list[OutputItem
     items = [
         OutputItem(step, "parameter", str(p.get("name")), str(p.get("value", "")))
         for p in outputs.get("parameters") or []
-        if p.get("name") not in HIDDEN_OUTPUTS
+        if not is_hidden(p.get("name"))
     ]
     if outputs.get("result") not in (None, ""):
         items.append(OutputItem(step, "result", "result", str(outputs["result"])))

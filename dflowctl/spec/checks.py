@@ -450,6 +450,8 @@ class Checker(RefChecks, DagChecks):
             self.ref(ref, at_use(use, self.src.refine(loc, ref.text), f"artifact `{name}`"), "artifact")
         if step.when is not None:
             self.value_refs(step.when, step.locs.get("when"), use, "parameter", "`when`")
+        if step.key is not None:
+            self.value_refs(step.key, step.locs.get("key"), use, "parameter", "`key`")
         if step.foreach is not None:
             self.foreach(step, use)
 

@@ -21,14 +21,18 @@ from pathlib import Path
 from typing import Any
 
 from dflowctl.argo import FULFILLED, rfc3339
+from dflowctl.changes import ORIGIN_FILE
 from dflowctl.engines import LogLine, OnUpdate, RunOptions, Workflow
 from dflowctl.engines.local.artifacts import LocalArtifactStore, LocalRepository
+from dflowctl.engines.local.cache import ReusePolicy, StepCache
 from dflowctl.engines.local.controller import Controller, stop_message
+from dflowctl.engines.local.podcache import StepReuse, run_keys
 from dflowctl.engines.local.records import RunDir, RunStore, read_yaml, write_atomic, write_yaml
 from dflowctl.errors import EngineError, UsageError
 from dflowctl.settings import Settings
 
 POLL = 0.1
+REUSE_FILE = "reuse.json"  # the run's ReusePolicy, read by whichever process runs it
 STOP_GRACE = 10.0  # seconds `stop` waits for the run's process to record the end
 
 
@@ -58,7 +62,10 @@ def run_controller(
 
     runner = PodRunner(parallelism=parallelism)
     pythons = interpreter.load(run.path)
-    ctl = Controller(workflow, run, runner, on_update=on_update, previous=previous, pythons=pythons)
+    reuse = StepReuse(StepCache(cache_root(run)), read_policy(run), run.name, LocalRepository(run.artifacts))
+    ctl = Controller(
+        workflow, run, runner, on_update=on_update, previous=previous, pythons=pythons, reuse=reuse
+    )
     write_atomic(run.pid, str(os.getpid()))
     outcome: dict[str, Any] = {}
     done = threading.Event()
@@ -96,6 +103,21 @@ def run_controller(
             raise err
         raise EngineError(f"the local engine failed: {err}") from err
     return outcome["wf"]
+
+
+def cache_root(run: RunDir) -> Path:
+    """The step cache of the home this run is in: ``$DFLOWCTL_HOME/cache``."""
+    return run.path.resolve().parent.parent / "cache"
+
+
+def read_policy(run: RunDir) -> ReusePolicy:
+    """What this run may reuse (``run --reuse``), as ``submit`` recorded it."""
+    import json
+
+    try:
+        return ReusePolicy.from_json(json.loads((run.path / REUSE_FILE).read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return ReusePolicy()
 
 
 def _read_strategy(run: RunDir) -> str:
@@ -136,6 +158,16 @@ class LocalEngine:
         from dflowctl.engines.local import interpreter
 
         interpreter.save(run.path, options.pythons)
+        if options.spec_path is not None:
+            import json
+
+            origin = {"spec": str(options.spec_path.resolve())}
+            write_atomic(run.path / ORIGIN_FILE, json.dumps(origin))
+        policy = self._policy(options)
+        if policy.enabled or policy.rerun:
+            import json
+
+            write_atomic(run.path / REUSE_FILE, json.dumps(policy.to_json()))
         import json
 
         write_atomic(run.workflow, json.dumps(wf, indent=1))
@@ -143,6 +175,20 @@ class LocalEngine:
             self._detach(run, options.parallelism, retry=False)
             return wf
         return run_controller(run, wf, parallelism=options.parallelism, on_update=options.on_update)
+
+    def _policy(self, options: RunOptions) -> ReusePolicy:
+        """``--reuse [RUN]`` and ``--rerun STEP``: with RUN, only the keys of that run's
+        successful steps."""
+        keys = None
+        if options.reuse_from:
+            wf = self._load(self.store.get(options.reuse_from))
+            keys = frozenset(run_keys(wf))
+        return ReusePolicy(
+            enabled=options.reuse or bool(options.reuse_from),
+            from_run=options.reuse_from,
+            keys=keys,
+            rerun=frozenset(options.rerun),
+        )
 
     def _put_uploads(self, run: RunDir, options: RunOptions) -> None:
         archives = options.source_archives
@@ -312,6 +358,16 @@ class LocalEngine:
             except UsageError:
                 pass
         shutil.rmtree(run.path)
+
+    def changed_ops(self, name: str) -> tuple[Path, list[str]] | None:
+        """For ``retry``: the spec a run came from and its ops changed on disk since."""
+        from dflowctl.changes import changed_ops, read_origin
+
+        run = self.store.get(name)
+        spec = read_origin(run.path)
+        if spec is None:
+            return None
+        return spec, changed_ops(spec, read_yaml(run.manifest))
 
     def manifest(self, name: str) -> Workflow:
         return read_yaml(self.store.get(name).manifest)
