@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
+from dflowctl.engines.local import interpreter
 from dflowctl.engines.local.artifacts import LocalRepository
 from dflowctl.engines.local.controller import Controller
 from dflowctl.engines.local.podcache import step_key_of
@@ -94,7 +95,7 @@ def rerun(run: RunDir, workflow: Mapping[str, Any], node: Mapping[str, Any], out
         _copy_inputs(LocalRepository(run.artifacts), LocalRepository(scratch.artifacts), args["artifacts"])
         runner = PodRunner(parallelism=1)
         try:
-            ctl = Controller(fresh, scratch, runner)
+            ctl = Controller(fresh, scratch, runner, pythons=interpreter.load(run.path))  # the run's Python
             try:
                 body, _scope, _arts = process_args(tmpl, args, {}, ctl.globals, ctl.global_arts)
             except TemplateError as err:
