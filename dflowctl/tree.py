@@ -16,7 +16,7 @@ from typing import Any
 
 from dflowctl.argo.phases import FULFILLED, Phase
 from dflowctl.argo.times import parse_rfc3339_time
-from dflowctl.stepkey import is_hidden
+from dflowctl.stepkey import INPUTS_PARAM, KEY_PARAM, OUTPUTS_PARAM, REUSED_PARAM, is_hidden
 
 HIDDEN_TYPES = frozenset({"StepGroup"})
 GROUP_TYPES = frozenset({"Steps", "StepGroup", "DAG", "TaskGroup", "Retry"})
@@ -272,7 +272,7 @@ class OutputItem:
 # Output parameters the local engine adds to a Pod node for the record (status -o json|yaml),
 # not outputs of the workflow: left out of the summary.
 PYTHON_OUTPUT = "dflowctl-python"  # the interpreter of a Python pod (engines/local/interpreter.py)
-HIDDEN_OUTPUTS = frozenset({PYTHON_OUTPUT})
+HIDDEN_OUTPUTS = frozenset({PYTHON_OUTPUT, KEY_PARAM, INPUTS_PARAM, OUTPUTS_PARAM, REUSED_PARAM})  # + stepkey
 
 
 def _outputs_of(step: str, outputs: Mapping[str, Any] | None) -> list[OutputItem]:
