@@ -232,7 +232,9 @@ def test_after_fixing_only_the_analysis_only_it_runs(dflowctl_home: Path, tmp_pa
     assert res.returncode == 1
     assert "NameError: name 'BUG' is not defined" in res.stdout
     assert res.stderr.startswith(f"rerun analyse of {failed} (template analyse):\n")
-    assert res.stderr.endswith("analyse Failed: Error (exit code 1)\n")
+    assert res.stderr.endswith(
+        "analyse Failed: Error (exit code 1): NameError: name 'BUG' is not defined (analyse-ops/chem.py:6)\n"
+    )
     res = run_cli("rerun", failed, "--step", "relax", "--item", "2", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     assert res.stderr.endswith("relax(2:2) Succeeded\n")
