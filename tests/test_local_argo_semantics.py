@@ -1,0 +1,186 @@
+"""Argo's semantics where the local engine used to differ (issue 14), each through the
+real CLI (`dflowctl run FILE -o json`) on an Argo Workflow file, checked against what
+Argo's controller does (workflow/controller/scope.go, steps.go, dag.go; test/e2e)."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import run_cli
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def run_argo(tmp_path: Path, text: str, *extra: str) -> dict[str, Any]:
+    path = tmp_path / "wf.yaml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    res = run_cli("run", str(path), "-o", "json", *extra, cwd=tmp_path)
+    assert res.stdout.strip(), res.stderr
+    return json.loads(res.stdout)
+
+
+def node(wf: dict[str, Any], display: str) -> dict[str, Any]:
+    found = [n for n in wf["status"]["nodes"].values() if n["displayName"] == display]
+    assert len(found) == 1, (display, [n["displayName"] for n in wf["status"]["nodes"].values()])
+    return found[0]
+
+
+def out_param(n: dict[str, Any], name: str) -> str:
+    return next(p["value"] for p in n["outputs"]["parameters"] if p["name"] == name)
+
+
+SKIPPED_STEPS = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: skipped-ref-
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: producer
+        template: produce
+        when: "false"
+    - - name: defaulted
+        template: consume-defaulted
+        arguments:
+          parameters:
+          - name: msg
+            value: "{{steps.producer.outputs.parameters.msg}}"
+      - name: producer-default
+        template: consume
+        arguments:
+          parameters:
+          - name: msg
+            value: "{{steps.producer.outputs.parameters.other}}"
+      - name: fallback
+        template: consume
+        arguments:
+          parameters:
+          - name: msg
+            value: "{{=steps.producer.outputs.parameters.msg ?? 'fallback'}}"
+  - name: produce
+    container:
+      image: alpine:3.19
+      command: [sh, -c, "echo hi > /tmp/msg; echo ho > /tmp/other"]
+    outputs:
+      parameters:
+      - name: msg
+        valueFrom: {path: /tmp/msg}
+      - name: other
+        valueFrom: {path: /tmp/other, default: from-producer}
+  - name: consume-defaulted
+    inputs:
+      parameters:
+      - name: msg
+        default: from-consumer
+    container: {image: alpine:3.19, command: [echo, "{{inputs.parameters.msg}}"]}
+    outputs:
+      parameters:
+      - name: got
+        value: "{{inputs.parameters.msg}}"
+  - name: consume
+    inputs:
+      parameters:
+      - name: msg
+    container: {image: alpine:3.19, command: [echo, "{{inputs.parameters.msg}}"]}
+    outputs:
+      parameters:
+      - name: got
+        value: "{{inputs.parameters.msg}}"
+"""
+
+
+def test_skipped_step_output_defaults_apply(tmp_path: Path) -> None:
+    """Argo's ``addSkippedNodeOutputsToScope`` + ``dropSkippedDefaultedArgs``: the
+    producer's ``valueFrom.default`` stands in; else a pure reference is dropped so the
+    consumer's input default applies; an expression sees nil, so ``??`` falls back."""
+    wf = run_argo(tmp_path, SKIPPED_STEPS)
+    assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
+    assert node(wf, "producer")["phase"] == "Skipped"
+    assert out_param(node(wf, "defaulted"), "got") == "from-consumer"
+    assert out_param(node(wf, "producer-default"), "got") == "from-producer"
+    assert out_param(node(wf, "fallback"), "got") == "fallback"
+
+
+def test_required_skipped_step_output_fails_the_consumer(tmp_path: Path) -> None:
+    """Without any default, a reference to a skipped step's output is Argo's terminal
+    error: the consumer errors (never runs with the literal ``{{…}}`` text)."""
+    text = SKIPPED_STEPS.replace("        template: consume-defaulted\n", "        template: consume\n")
+    wf = run_argo(tmp_path, text)
+    assert wf["status"]["phase"] == "Failed"
+    bad = node(wf, "defaulted")
+    assert bad["phase"] == "Error"
+    assert bad["message"] == (
+        "failed to resolve {{steps.producer.outputs.parameters.msg}}: "
+        "the node was skipped or omitted and has no such output"
+    )
+    assert "outputs" not in bad
+
+
+OMITTED_DAG = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: omitted-ref-
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    dag:
+      tasks:
+      - name: fails
+        template: fail
+      - name: producer
+        template: produce
+        depends: fails.Succeeded
+      - name: consumer
+        template: consume
+        depends: producer.Omitted
+        arguments:
+          parameters:
+          - name: msg
+            value: "{{tasks.producer.outputs.parameters.msg}}"
+  - name: fail
+    container: {image: alpine:3.19, command: [sh, -c, "exit 1"]}
+  - name: produce
+    container: {image: alpine:3.19, command: [sh, -c, "echo hi > /tmp/msg"]}
+    outputs:
+      parameters:
+      - name: msg
+        valueFrom: {path: /tmp/msg}
+  - name: consume
+    inputs:
+      parameters:
+      - name: msg
+        default: CONSUMER_DEFAULT
+    container: {image: alpine:3.19, command: [echo, "{{inputs.parameters.msg}}"]}
+    outputs:
+      parameters:
+      - name: got
+        value: "{{inputs.parameters.msg}}"
+"""
+
+
+def test_omitted_task_output_reference_takes_the_consumer_default(tmp_path: Path) -> None:
+    wf = run_argo(tmp_path, OMITTED_DAG)
+    assert node(wf, "producer")["phase"] == "Omitted"
+    consumer = node(wf, "consumer")
+    assert consumer["phase"] == "Succeeded"
+    assert out_param(consumer, "got") == "CONSUMER_DEFAULT"
+
+
+def test_omitted_task_output_required_errors(tmp_path: Path) -> None:
+    wf = run_argo(tmp_path, OMITTED_DAG.replace("        default: CONSUMER_DEFAULT\n", ""))
+    consumer = node(wf, "consumer")
+    assert consumer["phase"] == "Error"
+    assert consumer["message"] == (
+        "failed to resolve {{tasks.producer.outputs.parameters.msg}}: "
+        "the node was skipped or omitted and has no such output"
+    )
