@@ -184,3 +184,58 @@ def test_omitted_task_output_required_errors(tmp_path: Path) -> None:
         "failed to resolve {{tasks.producer.outputs.parameters.msg}}: "
         "the node was skipped or omitted and has no such output"
     )
+
+
+EXPRESSION_DEFAULTS = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: expression-defaults-
+spec:
+  entrypoint: main
+  arguments:
+    parameters:
+    - name: n
+      value: "3"
+    - name: next
+      default: "{{=asInt(workflow.parameters.n) + 1}}"
+  templates:
+  - name: main
+    inputs:
+      parameters:
+      - name: big
+        default: "{{=asInt(workflow.parameters.next) > 3 ? 'yes' : 'no'}}"
+    steps:
+    - - name: big
+        template: show
+        when: "{{inputs.parameters.big}} == yes"
+      - name: small
+        template: show
+        when: "{{inputs.parameters.big}} == no"
+  - name: show
+    inputs:
+      parameters:
+      - name: a
+        value: "5"
+      - name: twice
+        default: "{{=asInt(inputs.parameters.a) * 2}}"
+    container: {image: alpine:3.19, command: [echo, "{{inputs.parameters.twice}}"]}
+    outputs:
+      parameters:
+      - name: got
+        value: "{{inputs.parameters.twice}}:{{workflow.parameters.next}}"
+"""
+
+
+def test_expression_defaults_are_evaluated(tmp_path: Path) -> None:
+    """An input's ``default: "{{=…}}"`` is evaluated (reading workflow parameters, or
+    the template's other inputs, as Argo's two substitution passes do), so a ``when``
+    on it and the pod see the value, never the expression's text."""
+    wf = run_argo(tmp_path, EXPRESSION_DEFAULTS)
+    assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
+    assert node(wf, "small")["phase"] == "Skipped"
+    big = node(wf, "big")
+    assert big["phase"] == "Succeeded"
+    assert out_param(big, "got") == "10:4"
+    twice = next(p for p in big["inputs"]["parameters"] if p["name"] == "twice")
+    assert twice["value"] == "10"
