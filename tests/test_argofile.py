@@ -252,7 +252,18 @@ def test_argosay_stand_in(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert argosay.main(["exit", "13"]) == 13
     assert argosay.main(["sleep", "10ms"]) == 0
     assert argosay.parse_duration("1m30.5s") == 90.5
-    assert argosay.main(["sleep", "1d"]) == 1 and "invalid duration" in capsys.readouterr().err
+    assert argosay.main(["sleep", "0.01"]) == 0  # bare seconds, as the image's shell `sleep`
+    assert [argosay.sleep_seconds(t) for t in ("5", "0.5", ".5", "2m", "1h", "1d", "1m30s")] == [
+        5.0,
+        0.5,
+        0.5,
+        120.0,
+        3600.0,
+        86400.0,
+        90.0,
+    ]
+    assert argosay.main(["sleep", "5x"]) == 1 and "invalid duration" in capsys.readouterr().err
+    assert argosay.main(["sleep", "-5"]) == 1 and "invalid duration" in capsys.readouterr().err
     assert argosay.main(["fly"]) == 1
 
 

@@ -239,3 +239,61 @@ def test_expression_defaults_are_evaluated(tmp_path: Path) -> None:
     assert out_param(big, "got") == "10:4"
     twice = next(p for p in big["inputs"]["parameters"] if p["name"] == "twice")
     assert twice["value"] == "10"
+
+
+ARGOSAY = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: argosay-path-
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: shell
+        template: shell
+      - name: nap
+        template: nap
+  - name: shell
+    container:
+      image: argoproj/argosay:v2
+      command: [sh, -c]
+      args: ["/argosay echo hello /tmp/out && /argosay sleep 0.2 && /argosay cat /tmp/out"]
+    outputs:
+      parameters:
+      - name: out
+        valueFrom: {path: /tmp/out}
+  - name: nap
+    container:
+      image: argoproj/argosay:v2
+      args: [sleep, "1"]
+"""
+
+
+@pytest.mark.parametrize("where", ["package", "package-under-tmp"])
+def test_argosay_at_its_image_path_and_bare_seconds(tmp_path: Path, where: str) -> None:
+    """A pod of Argo's test image sees its program at ``/argosay`` (Argo's hook tests call
+    it from a shell), and ``argosay sleep 1`` takes bare seconds as the image's does. With
+    dflowctl itself under /tmp, which a pod's private view hides, the stand-in still runs."""
+    import shutil
+
+    from .conftest import REPO
+
+    env = None
+    if where == "package-under-tmp":
+        pkg = tmp_path / "pkg"
+        shutil.copytree(REPO / "dflowctl", pkg / "dflowctl", ignore=shutil.ignore_patterns("__pycache__"))
+        env = {"PYTHONPATH": str(pkg)}
+        assert str(pkg).startswith("/tmp/")
+    path = tmp_path / "wf.yaml"
+    path.write_text(ARGOSAY, encoding="utf-8")
+    res = run_cli("run", str(path), "-o", "json", cwd=tmp_path, env=env)
+    wf = json.loads(res.stdout)
+    assert wf["status"]["phase"] == "Succeeded", (wf["status"].get("message"), res.stderr)
+    shell = node(wf, "shell")
+    assert shell["outputs"]["result"] == "hello"
+    assert out_param(shell, "out") == "hello"
+    nap = node(wf, "nap")
+    assert nap["phase"] == "Succeeded"
+    assert nap["finishedAt"] > nap["startedAt"]  # it slept a second (RFC 3339, whole seconds)

@@ -318,8 +318,9 @@ def _container(w: _Walker, kind: str, body: Mapping[str, Any], path: list[PathIt
         return
     host_image = name in _HOST_IMAGES or images.is_python_image(image)
     if not host_image and kind == "container" and program.rsplit("/", 1)[-1] in _SHELLS:
+        own = images.image_programs(image)
         for program in _shell_programs(argv):
-            if not _on_host(program, w.path_env):
+            if program not in own and not _on_host(program, w.path_env):
                 w.add(f"image `{image}`: its program `{program}` is not on this host", where)
                 break
 
