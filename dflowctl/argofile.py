@@ -326,8 +326,6 @@ def _check_template(
     def given(kind: str, key: str) -> bool:  # in the template, or in spec.templateDefaults
         return any(isinstance(b, Mapping) and bool(b.get(key)) for b in (tmpl.get(kind), defaults.get(kind)))
 
-    if isinstance(tmpl.get("script"), Mapping) and not given("script", "source"):
-        c.add(f"{label}: script needs source", [*path, "script"])
     for kind in ("container", "script"):
         if isinstance(tmpl.get(kind), Mapping) and not given(kind, "image"):
             c.add(f"{label}: {kind} needs an image", [*path, kind])

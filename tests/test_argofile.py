@@ -413,6 +413,32 @@ def test_template_defaults_supply_image_and_source(tmp_path: Path) -> None:
     assert _problems(path) == [f"{path}:12:5: template `other`: script needs an image"]
 
 
+def test_a_script_without_source_is_valid_and_runs_its_command(tmp_path: Path, dflowctl_home: Path) -> None:
+    """Argo's CRD and validator do not require ``script.source``: the pod runs the
+    command with the (empty) staged script, as a container would."""
+    path = _write(
+        tmp_path,
+        """\
+        apiVersion: argoproj.io/v1alpha1
+        kind: Workflow
+        metadata: {generateName: nosource-}
+        spec:
+          entrypoint: main
+          templates:
+          - name: main
+            script: {image: alpine:3.19, command: [sh]}
+        """,
+    )
+    assert argofile.load(path)["spec"]["templates"][0]["script"] == {
+        "image": "alpine:3.19",
+        "command": ["sh"],
+    }
+    assert run_cli("validate", str(path)).returncode == 0
+    res = run_cli("run", str(path), "-o", "json")
+    wf = json.loads(res.stdout)
+    assert wf["status"]["phase"] == "Succeeded", res.stderr
+
+
 def test_a_file_of_several_documents_gives_its_workflow(tmp_path: Path) -> None:
     config = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {k: v}\n---\n"
     text = config + HELLO.replace(
