@@ -297,3 +297,165 @@ def test_argosay_at_its_image_path_and_bare_seconds(tmp_path: Path, where: str) 
     nap = node(wf, "nap")
     assert nap["phase"] == "Succeeded"
     assert nap["finishedAt"] > nap["startedAt"]  # it slept a second (RFC 3339, whole seconds)
+
+
+TEMPLATES = """\
+apiVersion: argoproj.io/v1alpha1
+kind: WorkflowTemplate
+metadata: {name: lib}
+spec:
+  entrypoint: twice
+  arguments:
+    parameters:
+    - {name: who, value: template}
+    - {name: mood, value: calm}
+  templates:
+  - name: twice
+    inputs:
+      parameters: [{name: msg}]
+    steps:
+    - - name: one
+        template: say
+        arguments:
+          parameters: [{name: msg, value: "{{inputs.parameters.msg}}"}]
+    - - name: two
+        template: say
+        arguments:
+          parameters: [{name: msg, value: "{{steps.one.outputs.result}}!"}]
+    outputs:
+      parameters:
+      - name: said
+        valueFrom: {parameter: "{{steps.two.outputs.result}}"}
+  - name: say
+    inputs:
+      parameters: [{name: msg}]
+    container:
+      image: alpine:3.19
+      command: [echo, "{{inputs.parameters.msg}}/{{workflow.parameters.who}}"]
+---
+apiVersion: argoproj.io/v1alpha1
+kind: ClusterWorkflowTemplate
+metadata: {name: lib}
+spec:
+  templates:
+  - name: say
+    inputs:
+      parameters: [{name: msg}]
+    container: {image: alpine:3.19, command: [echo, "cluster {{inputs.parameters.msg}}"]}
+---
+"""
+
+TEMPLATE_REF = (
+    TEMPLATES
+    + """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: tref-}
+spec:
+  entrypoint: main
+  arguments:
+    parameters: [{name: who, value: workflow}]
+  templates:
+  - name: main
+    dag:
+      tasks:
+      - name: ns
+        templateRef: {name: lib, template: twice}
+        arguments:
+          parameters: [{name: msg, value: hi}]
+      - name: cluster
+        templateRef: {name: lib, template: say, clusterScope: true}
+        arguments:
+          parameters: [{name: msg, value: hi}]
+"""
+)
+
+
+def test_template_ref_to_a_workflow_template_of_the_same_file(tmp_path: Path) -> None:
+    """``templateRef`` runs the named template of the WorkflowTemplate (or, with
+    ``clusterScope``, the ClusterWorkflowTemplate) in the file; its own steps call
+    that template's siblings; ``workflow.parameters`` stay the Workflow's."""
+    wf = run_argo(tmp_path, TEMPLATE_REF)
+    assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
+    assert out_param(node(wf, "ns"), "said") == "hi/workflow!/workflow"
+    assert node(wf, "cluster")["outputs"]["result"] == "cluster hi"
+
+
+WORKFLOW_TEMPLATE_REF = (
+    TEMPLATES
+    + """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: wtref-}
+spec:
+  workflowTemplateRef: {name: lib}
+  arguments:
+    parameters:
+    - {name: mood, value: glad}
+"""
+)
+
+
+def test_workflow_template_ref_joins_the_spec_as_argo_does(tmp_path: Path) -> None:
+    """``workflowTemplateRef``: the template's entrypoint and templates, its arguments
+    merged by name with the Workflow's (the Workflow's values win)."""
+    text = WORKFLOW_TEMPLATE_REF.replace("  entrypoint: twice\n", "  entrypoint: say-mood\n").replace(
+        "  templates:\n  - name: twice\n",
+        "  templates:\n  - name: say-mood\n"
+        "    container: {image: alpine:3.19, command: [echo, "
+        '"{{workflow.parameters.who}} {{workflow.parameters.mood}}"]}\n'
+        "  - name: twice\n",
+        1,
+    )
+    wf = run_argo(tmp_path, text)
+    assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
+    pod = next(n for n in wf["status"]["nodes"].values() if n["type"] == "Pod")
+    assert pod["outputs"]["result"] == "template glad"
+
+
+def test_template_ref_to_a_template_the_file_lacks_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "wf.yaml"
+    path.write_text(
+        TEMPLATE_REF.replace(
+            "templateRef: {name: lib, template: say, clusterScope: true}",
+            "templateRef: {name: other, template: say}",
+        ),
+        encoding="utf-8",
+    )
+    res = run_cli("run", str(path), cwd=tmp_path)
+    assert res.returncode == 2
+    assert "not supported by the local engine: templateRef" in res.stderr
+
+
+def test_templates_from_other_files(tmp_path: Path) -> None:
+    """``--templates DIR|FILE`` (repeatable): WorkflowTemplates and ConfigMaps kept in
+    files of their own, as they would be stored in the cluster."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    (lib / "templates.yaml").write_text(TEMPLATES.rstrip("-\n") + "\n", encoding="utf-8")
+    (tmp_path / "settings.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: settings}\ndata: {who: the map}\n",
+        encoding="utf-8",
+    )
+    workflow = TEMPLATE_REF[len(TEMPLATES) :].replace(
+        "parameters: [{name: who, value: workflow}]",
+        "parameters: [{name: who, valueFrom: {configMapKeyRef: {name: settings, key: who}}}]",
+    )
+    path = tmp_path / "wf.yaml"
+    path.write_text(workflow, encoding="utf-8")
+    refused = run_cli("run", str(path), cwd=tmp_path)
+    assert refused.returncode == 2 and "templateRef" in refused.stderr
+    res = run_cli(
+        "run", str(path), "-o", "json", "--templates", str(lib), "--templates", "settings.yaml", cwd=tmp_path
+    )
+    wf = json.loads(res.stdout)
+    assert wf["status"]["phase"] == "Succeeded", res.stderr
+    assert out_param(node(wf, "ns"), "said") == "hi/the map!/the map"
+    missing = run_cli("run", str(path), "--templates", "nowhere", cwd=tmp_path)
+    assert (missing.returncode, missing.stderr.strip()) == (
+        2,
+        "error: --templates nowhere: no such file or folder",
+    )
+    (lib / "broken.yaml").write_text("kind: WorkflowTemplate\nspec: [\n", encoding="utf-8")
+    broken = run_cli("run", str(path), "--templates", str(lib), cwd=tmp_path)
+    assert broken.returncode == 2 and f"{lib / 'broken.yaml'}:3:1: YAML syntax error" in broken.stderr
