@@ -55,7 +55,11 @@ def make_engine(settings: Settings) -> Engine:
 
 @contextmanager
 def prepared_manifest(
-    path: Path, overrides: Sequence[str] = (), parameter_file: Path | None = None, engine: str = "local"
+    path: Path,
+    overrides: Sequence[str] = (),
+    parameter_file: Path | None = None,
+    engine: str = "local",
+    templates: Sequence[Path] = (),
 ) -> Iterator[Prepared]:
     """The Argo manifest for ``path`` (a dflowctl spec or an Argo Workflow file).
 
@@ -63,11 +67,16 @@ def prepared_manifest(
     until the block ends.
     """
     with tempfile.TemporaryDirectory(prefix="dflowctl-sources-") as tmp:
-        yield prepare(path, overrides, parameter_file, Path(tmp), engine)
+        yield prepare(path, overrides, parameter_file, Path(tmp), engine, templates)
 
 
 def prepare(
-    path: Path, overrides: Sequence[str], parameter_file: Path | None, tmp: Path, engine: str = "local"
+    path: Path,
+    overrides: Sequence[str],
+    parameter_file: Path | None,
+    tmp: Path,
+    engine: str = "local",
+    templates: Sequence[Path] = (),
 ) -> Prepared:
     """Load and render ``path``; ``source:`` archives are packed into ``tmp``.
 
@@ -81,10 +90,22 @@ def prepare(
         warnings: list[str] = []
         manifest = argo_manifest(loaded.doc, overrides, parameter_file, warnings)
         if engine == "local":
-            from dflowctl.argofile import check_local_document
+            from dflowctl import configmaps, wftemplates
+            from dflowctl.argofile import check_local_document, plain
 
-            check_local_document(loaded.doc)
+            extra = wftemplates.template_files(templates)
+            check_local_document(loaded.doc, extra)
+            maps, docs = wftemplates.gather(path, extra)
+            wftemplates.resolve(manifest, {k: plain(d.data) for k, d in docs.items()})
+            configmaps.resolve(manifest, maps)
+        elif templates:
+            raise UsageError(
+                "--templates is for local runs",
+                hint="on a cluster, its WorkflowTemplates and ConfigMaps are used",
+            )
         return Prepared(manifest, path.resolve().parent, warnings=warnings)
+    if templates:
+        raise UsageError("--templates is for Argo Workflow files", hint="a spec holds its own ops")
     from dflowctl.render import render_workflow_ops, upload_paths
     from dflowctl.uploads import pack_uploads
 

@@ -98,6 +98,12 @@ def register(app: typer.Typer) -> None:
         ),
         name: str | None = typer.Option(None, "--name", help="The run's name (default: generated)."),
         label: list[str] = typer.Option([], "--label", "-l", help="Add a label to the run: key=value."),
+        templates: list[Path] = typer.Option(
+            [],
+            "--templates",
+            help="A file, or a folder of YAML files, of WorkflowTemplates, ClusterWorkflowTemplates "
+            "and ConfigMaps an Argo Workflow file refers to (local engine; repeatable).",
+        ),
         namespace: str | None = NAMESPACE_OPT,
         kubeconfig: str | None = KUBECONFIG_OPT,
         context: str | None = CONTEXT_OPT,
@@ -119,6 +125,7 @@ def register(app: typer.Typer) -> None:
             namespace,
             kubeconfig,
             context,
+            templates=templates,
         )
 
 
@@ -138,6 +145,7 @@ def run_spec(
     namespace: str | None,
     kubeconfig: str | None,
     context: str | None,
+    templates: list[Path] | None = None,
 ) -> int:
     """``run`` (and ``submit``, which is ``run --no-wait``)."""
     from dflowctl import actions, console
@@ -147,7 +155,9 @@ def run_spec(
     settings = settings_from(engine, namespace, kubeconfig, context, python=python)
     if server_dry_run and settings.engine != "argo":
         raise UsageError("--server-dry-run needs the argo engine", hint="add -e argo")
-    with actions.prepared_manifest(spec, parameter, parameter_file, settings.engine) as prepared:
+    with actions.prepared_manifest(
+        spec, parameter, parameter_file, settings.engine, templates or ()
+    ) as prepared:
         name_run(prepared.manifest, name, label)
         for warning in prepared.warnings:
             console.info(f"warning: {warning}")

@@ -107,14 +107,14 @@ class Controller:
             value = p.get("value", p.get("default"))
             if value is None:
                 continue
-            text = param_string(value)
-            g[f"workflow.parameters.{p['name']}"] = text
-            params.append({"name": p["name"], "value": text})
-        g["workflow.parameters"] = json.dumps(params, separators=(",", ":"))
-        # values may refer to other globals (e.g. "{{workflow.name}}")
+            g[f"workflow.parameters.{p['name']}"] = param_string(value)
+            params.append(p["name"])
+        # values may refer to other globals (e.g. "{{workflow.name}}", "{{=…}}")
         for key, val in list(g.items()):
             if "{{" in val and key.startswith("workflow.parameters."):
                 g[key] = expr.substitute(val, g, strict=False)
+        listed = [{"name": n, "value": g[f"workflow.parameters.{n}"]} for n in params]
+        g["workflow.parameters"] = json.dumps(listed, separators=(",", ":"))
 
     def _adopt(self, previous: Mapping[str, Any]) -> None:
         """For ``retry``: keep nodes that succeeded (with their outputs) so they are not re-run."""

@@ -96,12 +96,19 @@ def plan_pod(req: PodRequest, *, use_fork_server: bool = True) -> PodPlan:
         for p in outputs.get("parameters") or []
         if (p.get("valueFrom") or {}).get("path")
     ]
+    programs = images.image_programs(body.get("image"))
+    known += list(programs)
     working_dir = str(body.get("workingDir") or "/")
     if working_dir != "/":
         known.append(working_dir)
     remap = isolation.Remapper(root, known) if method == isolation.REMAP else None
 
     _place_inputs(root, req.input_artifacts)
+    for container_path, wrapper in programs.items():
+        host_file = isolation.host_path(root, container_path)
+        host_file.parent.mkdir(parents=True, exist_ok=True)
+        host_file.write_text(wrapper, encoding="utf-8")
+        host_file.chmod(0o755)
     script_path = None
     source = None
     if kind == "script":
@@ -129,6 +136,8 @@ def plan_pod(req: PodRequest, *, use_fork_server: bool = True) -> PodPlan:
     if req.python is not None and req.python.applies(argv):
         argv = req.python.apply(argv, env)  # after remapping: its path is the host's
         header, binds = req.python.log_header(), req.python.binds()
+    if programs or images.uses_stand_in(argv):
+        binds = sorted({*binds, *isolation.host_binds(images.stand_in_folders())})
 
     view = None
     if method == isolation.OVERLAY:
