@@ -194,7 +194,7 @@ def scope_of_node(rt: Runtime, prefix: str, node: Node, scope: Scope, arts: Arti
         for p in (tmpl.get("outputs") or {}).get("parameters") or []:
             default = (p.get("valueFrom") or {}).get("default")
             if default is not None:
-                scope.setdefault(f"{prefix}.outputs.parameters.{p['name']}", str(default))
+                scope.setdefault(f"{prefix}.outputs.parameters.{p['name']}", param_string(default))
 
 
 def loop_nodes(rt: Runtime, items: list[Node]) -> list[Node]:
@@ -242,7 +242,7 @@ def template_outputs(
         except expr.ExprError:
             if vf.get("default") is None:
                 raise
-            value = str(vf["default"])
+            value = param_string(vf["default"])
         entry["value"] = value
         params.append(entry)
     artifacts = []
