@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dflowctl.argo.phases import FAILED_OR_ERROR
-from dflowctl.engines import Engine, LogLine, RunOptions, Workflow, get_engine
+from dflowctl.engines import Engine, LogBlock, RunOptions, Workflow, get_engine
 from dflowctl.errors import EXIT_FAILED, EXIT_OK, UsageError
 from dflowctl.settings import Settings
 
@@ -256,8 +256,9 @@ def exit_code(workflow: Mapping[str, Any]) -> int:
     return EXIT_FAILED if phase in FAILED_OR_ERROR else EXIT_OK
 
 
-def logs(engine: Engine, name: str, step: str | None = None, follow: bool = False) -> Iterator[LogLine]:
-    """Log lines of a run, or of the work nodes under ``step`` (all its items/attempts)."""
+def logs(engine: Engine, name: str, step: str | None = None, follow: bool = False) -> Iterator[LogBlock]:
+    """Log lines of a run, or of the work nodes under ``step`` (all its items/attempts),
+    several lines at a time (``LogBlock``)."""
     node_ids: list[str] | None = None
     if step is not None:
         from dflowctl.download import find_steps
@@ -266,7 +267,7 @@ def logs(engine: Engine, name: str, step: str | None = None, follow: bool = Fals
         node_ids = []
         for _path, node in find_steps(workflow, step):
             node_ids.extend(n.id for _, n in node.walk() if n.is_leaf_kind)
-    return engine.logs(name, node_ids, follow)
+    return engine.log_blocks(name, node_ids, follow)
 
 
 def select_artifacts(

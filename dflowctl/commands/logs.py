@@ -44,7 +44,6 @@ def register(app: typer.Typer) -> None:
         from collections import deque
 
         from dflowctl import actions, console, runs
-        from dflowctl.engines import LogLine
 
         if timestamps:
             raise UsageError(
@@ -66,18 +65,23 @@ def register(app: typer.Typer) -> None:
         if window is not None:
             recent = runs.nodes_within(eng.get_run(run), window)
         printer = console.LogPrinter()
-        tails: dict[str, deque[LogLine]] = {}
+        tails: dict[str, deque[tuple[str, str]]] = {}
+        filtered = pattern is not None or tail is not None
         with interruptible(Following(run)):
-            for line in actions.logs(eng, run, step, follow):
-                if recent is not None and line.node_id not in recent:
+            for block in actions.logs(eng, run, step, follow):
+                if recent is not None and block.node_id not in recent:
                     continue
-                if pattern is not None and not pattern.search(line.text):
+                if not filtered:  # whole lines a chunk at a time: a large log prints fast
+                    printer.lines(block.node_name, block.text)
                     continue
-                if tail is not None:
-                    tails.setdefault(line.node_id, deque(maxlen=tail)).append(line)
-                    continue
-                printer.line(line.node_name, line.text)
+                for text in block.text.split("\n"):
+                    if pattern is not None and not pattern.search(text):
+                        continue
+                    if tail is not None:
+                        tails.setdefault(block.node_id, deque(maxlen=tail)).append((block.node_name, text))
+                        continue
+                    printer.line(block.node_name, text)
         for lines in tails.values():
-            for line in lines:
-                printer.line(line.node_name, line.text)
+            for node_name, text in lines:
+                printer.line(node_name, text)
         return 0

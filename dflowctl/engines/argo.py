@@ -32,7 +32,7 @@ from dflowctl.argo import (
     is_finished,
     pod_name,
 )
-from dflowctl.engines import ArtifactStore, LogLine, OnUpdate, RunOptions, Workflow
+from dflowctl.engines import ArtifactStore, LogBlock, LogLine, OnUpdate, RunOptions, Workflow
 from dflowctl.errors import ClusterError, EngineError, NotFoundError, UsageError
 from dflowctl.kube import KubeClient, WatchExpired, is_connection_error, stream_lines
 from dflowctl.settings import Settings
@@ -375,6 +375,12 @@ class ArgoEngine:
                 yield from self._read_log(wf, node, follow=False)
             return
         yield from self._follow_logs(name, node_ids)
+
+    def log_blocks(
+        self, name: str, node_ids: list[str] | None = None, follow: bool = False
+    ) -> Iterator[LogBlock]:
+        for line in self.logs(name, node_ids, follow):  # the API streams lines
+            yield LogBlock(line.node_id, line.node_name, line.text)
 
     def _follow_logs(self, name: str, node_ids: list[str] | None) -> Iterator[LogLine]:
         """Stream every pod's log as its node starts, until the workflow ends and all logs are read."""

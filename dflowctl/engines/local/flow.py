@@ -278,7 +278,7 @@ def template_outputs(
         except expr.ExprError:
             if vf.get("default") is None:
                 raise
-            value = str(vf["default"])
+            value = param_string(vf["default"])
         entry["value"] = value
         params.append(entry)
     artifacts = []
