@@ -61,7 +61,7 @@ def create(api: Api, obj: Obj) -> None:
 
 def load(path: Path) -> list[Obj]:
     with path.open() as fh:
-        return [d for d in yaml.load_all(fh, Loader=Loader) if d]  # noqa: S506 - a safe loader
+        return [d for d in yaml.load_all(fh, Loader=Loader) if d]
 
 
 def argo_src(lay: Layout) -> Path:
@@ -74,8 +74,15 @@ def core(api: Api, lay: Layout) -> None:
     for ns in NAMESPACES:
         if ns != "default":
             create(api, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-        create(api, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": ns}})
-        cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-root-ca.crt", "namespace": ns}}
+        create(
+            api,
+            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": ns}},
+        )
+        cm = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "kube-root-ca.crt", "namespace": ns},
+        }
         create(api, cm | {"data": {"ca.crt": ca}})
 
 
@@ -89,10 +96,16 @@ def argo(api: Api, lay: Layout, s3_keys: dict[str, str]) -> None:
         if f.name != "kustomization.yaml":
             for obj in load(f):
                 create(api, obj)
-    create(api, {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "argo", "namespace": NAMESPACE}})
+    create(
+        api,
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "argo", "namespace": NAMESPACE}},
+    )
     # The quick-start's Role for workflow pods (WorkflowTaskResults) and its binding to `default`.
     for obj in load(src / "quick-start-minimal.yaml"):
-        if obj["kind"] in ("Role", "RoleBinding") and obj["metadata"]["name"] in ("executor", "executor-default"):
+        if obj["kind"] in ("Role", "RoleBinding") and obj["metadata"]["name"] in (
+            "executor",
+            "executor-default",
+        ):
             create(api, obj)
     secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": S3_SECRET, "namespace": NAMESPACE}}
     create(api, secret | {"stringData": {"accesskey": s3_keys["access"], "secretkey": s3_keys["secret"]}})
@@ -123,8 +136,9 @@ def controller_config(lay: Layout) -> Obj:
 
 
 def crds_established(api: Api) -> bool:
-    items = api.get(ROUTES["CustomResourceDefinition"][0]).get("items") or []
-    names = {c["metadata"]["name"] for c in items if any(
-        cond["type"] == "Established" and cond["status"] == "True" for cond in c.get("status", {}).get("conditions", [])
-    )}  # fmt: skip
+    names = set()
+    for crd in api.get(ROUTES["CustomResourceDefinition"][0]).get("items") or []:
+        conditions = crd.get("status", {}).get("conditions", [])
+        if any(c["type"] == "Established" and c["status"] == "True" for c in conditions):
+            names.add(crd["metadata"]["name"])
     return {"workflows.argoproj.io", "workflowtaskresults.argoproj.io"} <= names

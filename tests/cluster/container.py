@@ -9,9 +9,9 @@ makes it), ``mounts`` (``source`` host path, ``target`` container path,
 ``read_only``), ``links`` (container path -> host program: how an image's
 programs are found, e.g. ``argoexec``) and ``error_file``.
 
-The process enters the view with ``enter_view`` from the local engine's pod
-server (no second copy), then binds each volume at its path, changes to the
-working folder and execs the command. A set-up or exec failure is
+The process enters the view with ``enter_view`` from the local engine's
+``_podview.py`` (no second copy), binding each volume at its path before the root
+changes, then changes to the working folder and execs the command. A set-up or exec failure is
 written to ``error_file`` and the process exits 128 (the kubelet reports ``StartError``).
 Standard library only; runs as root.
 """
@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-PODSERVER = Path(__file__).resolve().parents[2] / "dflowctl" / "engines" / "local" / "_podserver.py"
+PODVIEW = Path(__file__).resolve().parents[2] / "dflowctl" / "engines" / "local" / "_podview.py"
 MS_RDONLY = 1
 MS_REMOUNT = 32
 MS_BIND = 1 << 12
@@ -35,8 +35,8 @@ MS_REC = 1 << 14
 EXIT_START_ERROR = 128
 
 
-def _podserver() -> Any:
-    spec = importlib.util.spec_from_file_location("dflowctl_podserver", PODSERVER)
+def _podview() -> Any:
+    spec = importlib.util.spec_from_file_location("dflowctl_podview", PODVIEW)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -49,22 +49,39 @@ def _mount(libc: ctypes.CDLL, source: str, target: str, flags: int) -> None:
         raise OSError(err, f"mount {target}: {os.strerror(err)}")
 
 
-def _bind_all(libc: ctypes.CDLL, mounts: list[dict[str, Any]], fds: list[int]) -> None:
-    """Bind each (already opened) source at its target inside the new root."""
-    for mount, fd in zip(mounts, fds, strict=True):
-        target = mount["target"]
-        source = f"/proc/self/fd/{fd}"
+def resolve_in(root: str, path: str, depth: int = 0) -> str:
+    """``path`` as seen from inside ``root``: symlinks followed within ``root``, never out of it."""
+    parts = [p for p in path.split("/") if p and p != "."]
+    done = ""
+    for i, part in enumerate(parts):
+        if part == "..":
+            done = done.rsplit("/", 1)[0]
+            continue
+        here = root + done + "/" + part
+        if os.path.islink(here) and depth < 40:
+            link = os.readlink(here)
+            base = "" if link.startswith("/") else done
+            rest = "/".join(parts[i + 1 :])
+            return resolve_in(root, f"{base}/{link}/{rest}", depth + 1)
+        done += "/" + part
+    return root + done
+
+
+def _bind_all(libc: ctypes.CDLL, mounts: list[dict[str, Any]], merged: str) -> None:
+    """Bind each host source at its target inside the new root (before the root changes)."""
+    for mount in mounts:
+        source = mount["source"]
+        target = resolve_in(merged, mount["target"])
         if os.path.isdir(source):
             os.makedirs(target, exist_ok=True)
         else:
-            os.makedirs(os.path.dirname(target) or "/", exist_ok=True)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
             if not os.path.exists(target):
                 with open(target, "ab"):
                     pass
         _mount(libc, source, target, MS_BIND | MS_REC)
         if mount.get("read_only"):
             _mount(libc, "none", target, MS_BIND | MS_REMOUNT | MS_RDONLY)
-        os.close(fd)
 
 
 def _link_all(links: dict[str, str]) -> None:
@@ -85,15 +102,14 @@ def _write_programs(programs: dict[str, str]) -> None:
 
 def setup(spec: dict[str, Any]) -> None:
     os.setsid()
-    mounts: list[dict[str, Any]] = spec.get("mounts", [])
-    # Open every source before the root changes: the host paths are gone after chroot.
-    fds = [os.open(m["source"], os.O_PATH | os.O_CLOEXEC) for m in mounts]
-    _podserver().enter_view(spec["view"])
+    for key in ("upper", "work", "merged", "tmp"):
+        os.makedirs(spec["view"][key], exist_ok=True)
     libc = ctypes.CDLL(None, use_errno=True)
     libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
+    mounts: list[dict[str, Any]] = spec.get("mounts", [])
+    _podview().enter_view(spec["view"], lambda merged: _bind_all(libc, mounts, merged))
     _link_all(spec.get("links", {}))
     _write_programs(spec.get("programs", {}))
-    _bind_all(libc, mounts, fds)
     cwd = spec.get("cwd") or "/"
     os.makedirs(cwd, exist_ok=True)
     os.chdir(cwd)

@@ -69,7 +69,9 @@ def down(lay: Layout) -> list[str]:
 
 def main() -> int:
     stopped = down(layout())
-    print(f"cluster-down: stopped {', '.join(stopped) if stopped else 'nothing (not running)'}", file=sys.stderr)
+    print(
+        f"cluster-down: stopped {', '.join(stopped) if stopped else 'nothing (not running)'}", file=sys.stderr
+    )
     return 0
 
 

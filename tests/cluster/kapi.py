@@ -72,7 +72,9 @@ class Api:
     def watch(self, path: str, params: dict[str, str], timeout: int = 300) -> Iterator[Obj]:
         """Events of a watch from ``params['resourceVersion']``; ends when the server closes it."""
         query = {**params, "watch": "true", "allowWatchBookmarks": "true", "timeoutSeconds": str(timeout)}
-        with self.session.get(self.server + path, params=query, stream=True, timeout=(10, timeout + 30)) as resp:
+        with self.session.get(
+            self.server + path, params=query, stream=True, timeout=(10, timeout + 30)
+        ) as resp:
             if resp.status_code >= 400:
                 raise ApiError(resp.status_code, resp.text)
             for line in resp.iter_lines():

@@ -36,7 +36,10 @@ class Kubelet:
         return {
             "capacity": capacity,
             "allocatable": capacity,
-            "addresses": [{"type": "InternalIP", "address": HOST}, {"type": "Hostname", "address": NODE_NAME}],
+            "addresses": [
+                {"type": "InternalIP", "address": HOST},
+                {"type": "Hostname", "address": NODE_NAME},
+            ],
             "daemonEndpoints": {"kubeletEndpoint": {"Port": self.lay.ports.kubelet}},
             "nodeInfo": {
                 "architecture": "amd64",
@@ -80,7 +83,7 @@ class Kubelet:
             time.sleep(20)
             try:
                 self.api.merge_patch(f"/api/v1/nodes/{NODE_NAME}/status", {"status": self.node_status()})
-            except Exception as exc:  # noqa: BLE001 - keep beating
+            except Exception as exc:
                 print(f"kubelet: heartbeat: {exc}", file=sys.stderr)
 
     # ------------------------------------------------------------ pods
@@ -160,7 +163,7 @@ class Kubelet:
                         self.handle(event["object"])
                     elif event["type"] == "ERROR":
                         break
-            except Exception as exc:  # noqa: BLE001 - list again after any failure
+            except Exception as exc:
                 print(f"kubelet: watch: {exc}", file=sys.stderr)
                 time.sleep(1)
 

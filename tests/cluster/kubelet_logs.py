@@ -29,7 +29,11 @@ def _render(line: bytes, timestamps: bool) -> tuple[bytes, float]:
     tag, _, text = rest.partition(b" ")
     out = text + (b"\n" if tag == b"F" else b"")
     try:
-        when = datetime.strptime(stamp.decode(), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc).timestamp()
+        when = (
+            datetime.strptime(stamp.decode(), "%Y-%m-%dT%H:%M:%S.%fZ")
+            .replace(tzinfo=timezone.utc)
+            .timestamp()
+        )
     except ValueError:
         when = 0.0
     if timestamps:
@@ -48,10 +52,10 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - the base class's name
+    def do_GET(self) -> None:
         url = urlparse(self.path)
         parts = [unquote(p) for p in url.path.split("/") if p]
         if url.path == "/healthz":
@@ -141,4 +145,3 @@ def serve_logs(finder: Finder, lay: Layout) -> ThreadingHTTPServer:
     server.socket = ctx.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
-

@@ -118,7 +118,12 @@ class PodRunner:
                 "podIPs": [{"ip": HOST}],
                 "startTime": self.start_time,
                 "conditions": [
-                    {"type": t, "status": "True" if v else "False", "lastProbeTime": None, "lastTransitionTime": now()}
+                    {
+                        "type": t,
+                        "status": "True" if v else "False",
+                        "lastProbeTime": None,
+                        "lastTransitionTime": now(),
+                    }
                     for t, v in cond.items()
                 ],
                 "containerStatuses": [c.status() for c in self.ctrs],
@@ -139,7 +144,7 @@ class PodRunner:
     def run(self) -> None:
         try:
             self._run()
-        except Exception as exc:  # noqa: BLE001 - any failure becomes the pod's message, never a dead thread
+        except Exception as exc:
             self._fail("Error", f"process kubelet: {exc!r}")
         finally:
             self.finished.set()
@@ -150,7 +155,10 @@ class PodRunner:
             self.phase, self.reason, self.message = "Failed", reason, message
             for c in self.inits + self.ctrs:
                 if "terminated" not in c.state:
-                    c.state = {"terminated": {"exitCode": 137 if c.proc else 1, "reason": reason} | {"finishedAt": now()}}
+                    c.state = {
+                        "terminated": {"exitCode": 137 if c.proc else 1, "reason": reason}
+                        | {"finishedAt": now()}
+                    }
                     c.done.set()
 
     def _run(self) -> None:
@@ -198,10 +206,16 @@ class PodRunner:
                 if c.done.wait(0.2) and each is not None and not getattr(c, "reported", False):
                     c.reported = True  # type: ignore[attr-defined]
                     each()
-            if deadline is not None and time.monotonic() - self.started > int(deadline) and not self.killed.is_set():
+            if (
+                deadline is not None
+                and time.monotonic() - self.started > int(deadline)
+                and not self.killed.is_set()
+            ):
                 with self.lock:
                     self.phase, self.reason = "Failed", "DeadlineExceeded"
-                    self.message = f"Pod was active on the node longer than the specified deadline ({deadline}s)"
+                    self.message = (
+                        f"Pod was active on the node longer than the specified deadline ({deadline}s)"
+                    )
                 self.kill(grace=0)
 
     def _start(self, c: Ctr, volumes: Volumes) -> None:
@@ -210,7 +224,9 @@ class PodRunner:
             launch = self._launch_spec(c, volumes)
         except (PodSetupError, CommandError) as exc:
             with self.lock:
-                c.state = {"terminated": {"exitCode": 128, "reason": "StartError", "message": str(exc)} | _times()}
+                c.state = {
+                    "terminated": {"exitCode": 128, "reason": "StartError", "message": str(exc)} | _times()
+                }
             c.done.set()
             return
         cdir = self.dir / "containers" / c.name
@@ -273,7 +289,9 @@ class PodRunner:
                 source = source / m["subPath"]
                 if not source.exists():
                     source.mkdir(parents=True)
-            mounts.append({"source": str(source), "target": m["mountPath"], "read_only": bool(m.get("readOnly"))})
+            mounts.append(
+                {"source": str(source), "target": m["mountPath"], "read_only": bool(m.get("readOnly"))}
+            )
         cdir = self.dir / "containers" / c.name
         cdir.mkdir(parents=True, exist_ok=True)
         (cdir / "tmp").mkdir(exist_ok=True)

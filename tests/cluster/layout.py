@@ -16,7 +16,7 @@ HOST = "127.0.0.1"
 NAMESPACE = "argo"
 NODE_NAME = "dflowctl-node"
 BUCKET = "my-bucket"
-S3_SECRET = "my-minio-cred"  # noqa: S105 - the Secret's name, as in Argo's quick-start
+S3_SECRET = "my-minio-cred"
 
 
 def versions() -> dict[str, str]:

@@ -57,19 +57,15 @@ def make(d: Path) -> None:
     """Write every key and certificate into ``d`` (which must be new or empty)."""
     d.mkdir(parents=True, exist_ok=True)
     _key("ca", d)
-    _ssl(
-        "req", "-x509", "-new", "-key", "ca.key", "-subj", "/CN=dflowctl-test-ca", "-days", DAYS, "-out", "ca.crt",
-        cwd=d,
-    )  # fmt: skip
+    ca_args = ("-key", "ca.key", "-subj", "/CN=dflowctl-test-ca", "-days", DAYS, "-out", "ca.crt")
+    _ssl("req", "-x509", "-new", *ca_args, cwd=d)
+    usage = "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
     server_ext = (
-        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\n"
-        "extendedKeyUsage=serverAuth\n"
+        usage + "extendedKeyUsage=serverAuth\n"
         f"subjectAltName=IP:{HOST},DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,"
         "DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n"
     )
-    client_ext = (
-        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n"
-    )
+    client_ext = usage + "extendedKeyUsage=clientAuth\n"
     _cert(d, "apiserver", "/CN=kube-apiserver", server_ext)
     _cert(d, "admin", "/O=system:masters/CN=dflowctl-admin", client_ext)
     _cert(d, "apiserver-kubelet-client", "/O=system:masters/CN=kube-apiserver-kubelet-client", client_ext)

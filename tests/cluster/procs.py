@@ -12,7 +12,9 @@ from pathlib import Path
 from tests.cluster.layout import Layout
 
 
-def start(lay: Layout, name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> int:
+def start(
+    lay: Layout, name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> int:
     lay.logs.mkdir(parents=True, exist_ok=True)
     lay.pids.mkdir(parents=True, exist_ok=True)
     with (lay.logs / f"{name}.log").open("ab") as log:
@@ -79,7 +81,7 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float, log: Path | N
         try:
             if check():
                 return
-        except Exception:  # noqa: BLE001, S110 - not up yet
+        except Exception:
             pass
         time.sleep(0.5)
     tail = ""

@@ -47,7 +47,12 @@ def kubeconfig(lay: Layout, user: dict[str, str], path: Path) -> None:
 def start_etcd(lay: Layout) -> None:
     p = lay.ports
     argv = [str(lay.bin / "etcd"), "--data-dir", str(lay.run / "etcd")]
-    argv += ["--listen-client-url", f"http://{HOST}:{p.etcd}", "--listen-peer-url", f"http://{HOST}:{p.etcd_peer}"]
+    argv += [
+        "--listen-client-url",
+        f"http://{HOST}:{p.etcd}",
+        "--listen-peer-url",
+        f"http://{HOST}:{p.etcd_peer}",
+    ]
     procs.start(lay, "etcd", argv)
     procs.wait_for(
         "etcd",
@@ -84,12 +89,21 @@ def start_apiserver(lay: Layout) -> Api:
     argv = [str(lay.bin / "kube-apiserver"), *(f"--{key}={value}" for key, value in flags.items())]
     procs.start(lay, "kube-apiserver", argv)
     api = Api(lay.server, lay.pki)
-    procs.wait_for("kube-apiserver", lambda: api.session.get(lay.server + "/readyz", timeout=5).ok, 120, lay.logs / "kube-apiserver.log")
+    procs.wait_for(
+        "kube-apiserver",
+        lambda: api.session.get(lay.server + "/readyz", timeout=5).ok,
+        120,
+        lay.logs / "kube-apiserver.log",
+    )
     return api
 
 
 def controller_kubeconfig(api: Api, lay: Layout) -> None:
-    body = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 7 * 86400}}
+    body = {
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenRequest",
+        "spec": {"expirationSeconds": 7 * 86400},
+    }
     out = api.create(f"/api/v1/namespaces/{NAMESPACE}/serviceaccounts/argo/token", body)
     kubeconfig(lay, {"token": out["status"]["token"]}, lay.controller_kubeconfig)
 
@@ -107,7 +121,9 @@ def hello_world(api: Api, lay: Layout, timeout: float = 240) -> str:
             break
         time.sleep(1)
     if phase != "Succeeded":
-        raise RuntimeError(f"Argo's hello-world {name} ended {phase or 'not'} after {timeout:.0f}s; see {lay.logs}")
+        raise RuntimeError(
+            f"Argo's hello-world {name} ended {phase or 'not'} after {timeout:.0f}s; see {lay.logs}"
+        )
     api.delete(path)
     return name
 
@@ -115,24 +131,40 @@ def hello_world(api: Api, lay: Layout, timeout: float = 240) -> str:
 def up(lay: Layout) -> None:
     missing = [b for b in BINARIES if not (lay.bin / b).exists()]
     if missing:
-        raise SystemExit(f"cluster-up: missing {', '.join(missing)} in {lay.bin}; run `make cluster-build` first")
+        raise SystemExit(
+            f"cluster-up: missing {', '.join(missing)} in {lay.bin}; run `make cluster-build` first"
+        )
     if os.geteuid() != 0:
         raise SystemExit("cluster-up: the process kubelet needs root (mount namespaces)")
     if procs.running(lay):
-        raise SystemExit(f"cluster-up: already running ({', '.join(procs.running(lay))}); `make cluster-down` first")
+        raise SystemExit(
+            f"cluster-up: already running ({', '.join(procs.running(lay))}); `make cluster-down` first"
+        )
     shutil.rmtree(lay.run, ignore_errors=True)
     lay.run.mkdir(parents=True)
     t0 = time.monotonic()
     pki.make(lay.pki)
     start_etcd(lay)
     api = start_apiserver(lay)
-    kubeconfig(lay, {"client-certificate": str(lay.pki / "admin.crt"), "client-key": str(lay.pki / "admin.key")}, lay.kubeconfig)
+    kubeconfig(
+        lay,
+        {"client-certificate": str(lay.pki / "admin.crt"), "client-key": str(lay.pki / "admin.key")},
+        lay.kubeconfig,
+    )
     bootstrap.core(api, lay)
     keys = {"access": "dflowctl-" + secrets.token_hex(6), "secret": secrets.token_urlsafe(24)}
     lay.s3_keys.write_text(json.dumps(keys))
     lay.s3_keys.chmod(0o600)
     s3_env = {"S3_ACCESS_KEY": keys["access"], "S3_SECRET_KEY": keys["secret"]}
-    s3_argv = [str(lay.bin / "s3"), "--addr", f"{HOST}:{lay.ports.s3}", "--dir", str(lay.run / "s3"), "--bucket", BUCKET]
+    s3_argv = [
+        str(lay.bin / "s3"),
+        "--addr",
+        f"{HOST}:{lay.ports.s3}",
+        "--dir",
+        str(lay.run / "s3"),
+        "--bucket",
+        BUCKET,
+    ]
     procs.start(lay, "s3", s3_argv, env=s3_env)
     bootstrap.argo(api, lay, keys)
     procs.wait_for("Argo CRDs", lambda: bootstrap.crds_established(api), 60)
@@ -142,7 +174,10 @@ def up(lay: Layout) -> None:
     controller += ["--executor-image", f"quay.io/argoproj/argoexec:{versions()['ARGO_VERSION']}"]
     procs.start(lay, "workflow-controller", controller, env={"LEADER_ELECTION_DISABLE": "true"})
     name = hello_world(api, lay)
-    print(f"cluster-up: ready in {time.monotonic() - t0:.0f}s (Argo's {name} Succeeded); logs in {lay.logs}", file=sys.stderr)
+    print(
+        f"cluster-up: ready in {time.monotonic() - t0:.0f}s (Argo's {name} Succeeded); logs in {lay.logs}",
+        file=sys.stderr,
+    )
     print(f"export KUBECONFIG={lay.kubeconfig}")
 
 
