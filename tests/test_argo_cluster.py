@@ -38,7 +38,9 @@ def outputs(wf: dict[str, Any]) -> dict[tuple[str, str], dict[str, str]]:
     return out
 
 
-def run_both(spec: str, tmp_path: Path, env: dict[str, str], *extra: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def run_both(
+    spec: str, tmp_path: Path, env: dict[str, str], *extra: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Run ``spec`` on Argo and locally; both must succeed. Returns both final Workflow objects."""
     run = cli("run", "-e", "argo", "--wait", "-o", "json", spec, *extra, env=env, timeout=600)
     assert run.returncode == 0, run.stdout + run.stderr

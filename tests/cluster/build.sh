@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Build the test cluster's binaries from pinned Go modules into a cache folder keyed by
-# their versions (not in the repo): kube-apiserver + etcd (tests/cluster/k8s), Argo's
+# their versions (not in the repo): kube-apiserver, kube-controller-manager and etcd
+# (tests/cluster/k8s), Argo's
 # workflow-controller, argoexec and argo CLI (the release's own go.mod), the S3 server
 # (tests/cluster/s3). A binary already there is not built again. Prints the bin folder
 # last; wall-clock seconds per binary go to <cache>/build-times.txt.
@@ -25,6 +26,7 @@ timed() { # timed NAME DIR GO-BUILD-ARGS... : build $bin/NAME in DIR unless it i
 }
 
 timed kube-apiserver "$here/k8s" k8s.io/kubernetes/cmd/kube-apiserver
+timed kube-controller-manager "$here/k8s" k8s.io/kubernetes/cmd/kube-controller-manager
 timed etcd "$here/k8s" ./etcd
 timed s3 "$here/s3" .
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from tests.cluster import procs
 from tests.cluster.layout import Layout, layout
 
-ORDER = ("workflow-controller", "kubelet", "s3", "kube-apiserver", "etcd")
+ORDER = ("workflow-controller", "kubelet", "kube-controller-manager", "s3", "kube-apiserver", "etcd")
 
 
 def container_pids(lay: Layout) -> list[int]:
@@ -46,7 +46,7 @@ def unmount_leftovers(lay: Layout) -> None:
 
 def down(lay: Layout) -> list[str]:
     stopped = []
-    for name in ORDER[:2]:
+    for name in ORDER[:3]:
         if name in procs.running(lay):
             stopped.append(name)
         procs.stop(lay, name)
@@ -55,7 +55,7 @@ def down(lay: Layout) -> list[str]:
             os.killpg(pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
-    for name in ORDER[2:]:
+    for name in ORDER[3:]:
         if name in procs.running(lay):
             stopped.append(name)
         procs.stop(lay, name)

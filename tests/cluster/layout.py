@@ -35,6 +35,7 @@ class Ports:
     etcd_peer: int = 23800
     apiserver: int = 16443
     kubelet: int = 10250
+    controller_manager: int = 10257
     s3: int = 19000
 
 

@@ -25,7 +25,17 @@ from tests.cluster import bootstrap, pki, procs
 from tests.cluster.kapi import Api
 from tests.cluster.layout import BUCKET, HOST, NAMESPACE, REPO, Layout, layout, versions
 
-BINARIES = ("etcd", "kube-apiserver", "workflow-controller", "argoexec", "argo", "s3")
+BINARIES = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "workflow-controller",
+    "argoexec",
+    "argo",
+    "s3",
+)
+# The controller-manager's controllers, but not those for nodes (the kubelet keeps its own Node Ready).
+CONTROLLERS = "*,-node-lifecycle-controller,-node-ipam-controller,-cloud-node-lifecycle-controller"
 ISSUER = "https://kubernetes.default.svc.cluster.local"
 
 
@@ -98,6 +108,24 @@ def start_apiserver(lay: Layout) -> Api:
     return api
 
 
+def start_controller_manager(lay: Layout) -> None:
+    cfg = str(lay.kubeconfig)
+    flags = {
+        "kubeconfig": cfg,
+        "authentication-kubeconfig": cfg,
+        "authorization-kubeconfig": cfg,
+        "bind-address": HOST,
+        "secure-port": str(lay.ports.controller_manager),
+        "controllers": CONTROLLERS,
+        "root-ca-file": lay.pki / "ca.crt",
+        "service-account-private-key-file": lay.pki / "sa.key",
+        "leader-elect": "false",
+        "use-service-account-credentials": "false",
+    }
+    argv = [str(lay.bin / "kube-controller-manager"), *(f"--{key}={value}" for key, value in flags.items())]
+    procs.start(lay, "kube-controller-manager", argv)
+
+
 def controller_kubeconfig(api: Api, lay: Layout) -> None:
     body = {
         "apiVersion": "authentication.k8s.io/v1",
@@ -151,6 +179,7 @@ def up(lay: Layout) -> None:
         {"client-certificate": str(lay.pki / "admin.crt"), "client-key": str(lay.pki / "admin.key")},
         lay.kubeconfig,
     )
+    start_controller_manager(lay)
     bootstrap.core(api, lay)
     keys = {"access": "dflowctl-" + secrets.token_hex(6), "secret": secrets.token_urlsafe(24)}
     lay.s3_keys.write_text(json.dumps(keys))
