@@ -1,4 +1,4 @@
-"""Argo's own linter over what dflowctl renders: ``argo lint --offline`` (the CLI built by ``make cluster-build``).
+"""Argo's own linter over what dflowctl renders: ``argo lint --offline`` (built by ``make cluster-build``).
 
 Every manifest ``dflowctl render`` prints for ``specs/`` and ``tests/data/valid``,
 and every golden file, must pass the linter of the pinned Argo release (v4.0.5,
