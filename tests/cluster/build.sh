@@ -31,8 +31,11 @@ timed etcd "$here/k8s" ./etcd
 timed s3 "$here/s3" .
 
 # Argo: build inside a writable copy of the released module (its own go.mod and
-# go.sum pin its dependencies), with an empty UI folder for the CLI's go:embed and
-# one change: the controller's /healthz listens on 127.0.0.1:6060, not :6060.
+# go.sum pin its dependencies), with an empty UI folder for the CLI's go:embed,
+# workflow/executor/osspecific/signal_linux.go restored (upstream it is a symlink to
+# signal_darwin.go, and module zips drop symlinks, so argoexec does not compile from
+# the module as it is), and one change: the controller's /healthz listens on
+# 127.0.0.1:6060, not :6060.
 src="$cache/src/argo-workflows"
 if [ ! -f "$src/.ready" ]; then
   mod="$(cd "$here/k8s" && go mod download -json "github.com/argoproj/argo-workflows/v4@$ARGO_VERSION" \
@@ -42,6 +45,8 @@ if [ ! -f "$src/.ready" ]; then
   cp -r "$mod" "$src"; chmod -R u+w "$src"
   mkdir -p "$src/ui/dist/app"
   echo '<!doctype html><title>Argo UI not built (dflowctl test cluster)</title>' > "$src/ui/dist/app/index.html"
+  osdir="$src/workflow/executor/osspecific"
+  [ -f "$osdir/signal_linux.go" ] || cp "$osdir/signal_darwin.go" "$osdir/signal_linux.go"
   sed -i 's|http.ListenAndServe(":6060", nil)|http.ListenAndServe("127.0.0.1:6060", nil)|' "$src/cmd/workflow-controller/main.go"
   grep -q '"127.0.0.1:6060"' "$src/cmd/workflow-controller/main.go" || { echo "build.sh: healthz patch did not apply" >&2; exit 3; }
   touch "$src/.ready"

@@ -22,7 +22,7 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from dflowctl.engines.local.images import CommandError, argv_for, expand_vars, image_name, is_python_image
 from tests.cluster.kapi import Api, ApiError, Obj
@@ -193,30 +193,29 @@ class PodRunner:
             if not self.killed.is_set():
                 self._start(c, volumes)
         self.report()
-        self._wait(self.ctrs, each=self.report)
+        self._wait(self.ctrs, report_each=True)
         with self.lock:
             if self.phase != "Failed":
                 codes = [c.state.get("terminated", {}).get("exitCode", 1) for c in self.ctrs]
                 self.phase = "Succeeded" if all(x == 0 for x in codes) else "Failed"
 
-    def _wait(self, ctrs: list[Ctr], each: Any = None) -> None:
+    def _wait(self, ctrs: list[Ctr], report_each: bool = False) -> None:
+        """Until every container in ``ctrs`` has ended; kills the pod past ``activeDeadlineSeconds``."""
         deadline = self.pod["spec"].get("activeDeadlineSeconds")
-        while not all(c.done.is_set() for c in ctrs):
+        ended: set[str] = set()
+        while len(ended) < len(ctrs):
             for c in ctrs:
-                if c.done.wait(0.2) and each is not None and not getattr(c, "reported", False):
-                    c.reported = True  # type: ignore[attr-defined]
-                    each()
-            if (
-                deadline is not None
-                and time.monotonic() - self.started > int(deadline)
-                and not self.killed.is_set()
-            ):
+                if c.done.is_set() and c.name not in ended:
+                    ended.add(c.name)
+                    if report_each:
+                        self.report()
+            late = deadline is not None and time.monotonic() - self.started > int(deadline)
+            if late and not self.killed.is_set():
                 with self.lock:
                     self.phase, self.reason = "Failed", "DeadlineExceeded"
-                    self.message = (
-                        f"Pod was active on the node longer than the specified deadline ({deadline}s)"
-                    )
+                    self.message = "Pod was active on the node longer than the specified deadline"
                 self.kill(grace=0)
+            time.sleep(0.2)
 
     def _start(self, c: Ctr, volumes: Volumes) -> None:
         spec = c.spec
