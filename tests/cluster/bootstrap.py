@@ -56,6 +56,9 @@ def create(api: Api, obj: Obj) -> None:
     ns = obj["metadata"].get("namespace") or NAMESPACE
     if namespaced:
         obj["metadata"]["namespace"] = ns
+    for subject in obj.get("subjects") or []:  # what the manifests' kustomization would set
+        if subject.get("kind") == "ServiceAccount":
+            subject.setdefault("namespace", NAMESPACE)
     api.create(prefix.format(ns=ns), obj, exist_ok=True)
 
 

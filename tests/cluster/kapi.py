@@ -26,6 +26,8 @@ class Api:
     def __init__(self, server: str, pki: Path) -> None:
         self.server = server.rstrip("/")
         self.session = requests.Session()
+        # No proxy or CA bundle from the environment: the server is on loopback with our own CA.
+        self.session.trust_env = False
         self.session.cert = (str(pki / "admin.crt"), str(pki / "admin.key"))
         self.session.verify = str(pki / "ca.crt")
 

@@ -54,6 +54,12 @@ def kubeconfig(lay: Layout, user: dict[str, str], path: Path) -> None:
     path.chmod(0o600)
 
 
+def _no_env() -> requests.Session:
+    session = requests.Session()
+    session.trust_env = False  # loopback: no proxy from the environment
+    return session
+
+
 def start_etcd(lay: Layout) -> None:
     p = lay.ports
     argv = [str(lay.bin / "etcd"), "--data-dir", str(lay.run / "etcd")]
@@ -66,7 +72,7 @@ def start_etcd(lay: Layout) -> None:
     procs.start(lay, "etcd", argv)
     procs.wait_for(
         "etcd",
-        lambda: requests.get(f"http://{HOST}:{p.etcd}/health", timeout=2).json().get("health") == "true",
+        lambda: _no_env().get(f"http://{HOST}:{p.etcd}/health", timeout=2).json().get("health") == "true",
         60,
         lay.logs / "etcd.log",
     )
