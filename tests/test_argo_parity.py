@@ -23,20 +23,54 @@ from tests.conftest import ARGO_EXAMPLES, require_shared
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(3600)]
 __all__ = ["cluster_env"]
 
-EXAMPLES = (
-    "arguments-parameters.yaml artifact-passing.yaml conditionals.yaml continue-on-fail.yaml "
-    "dag-continue-on-fail.yaml dag-diamond-steps.yaml dag-diamond.yaml dag-enhanced-depends.yaml "
-    "dag-inline-workflow.yaml dag-multiroot.yaml dag-nested.yaml dag-targets.yaml exit-code-output-variable.yaml "
-    "exit-handler-dag-level.yaml expression-destructure-json-complex.yaml expression-destructure-json.yaml "
-    "expression-reusing-verbose-snippets.yaml expression-tag-template-workflow.yaml gc-ttl.yaml global-outputs.yaml "
-    "global-parameters.yaml hello-world.yaml key-only-artifact.yaml label-value-from-workflow.yaml "
-    "loops-arbitrary-sequential-steps.yaml loops-dag.yaml loops-param-result.yaml loops-sequence.yaml loops.yaml "
-    "nested-workflow.yaml output-parameter.yaml parallelism-limit.yaml parallelism-nested-dag.yaml "
-    "parallelism-nested.yaml parallelism-template-limit.yaml parameter-aggregation-dag.yaml "
-    "parameter-aggregation-script.yaml parameter-aggregation.yaml pod-gc-strategy-with-label-selector.yaml "
-    "pod-gc-strategy.yaml recursive-for-loop.yaml status-reference.yaml steps-inline-workflow.yaml steps.yaml "
-    "title-and-description-with-markdown.yaml volumes-emptydir.yaml"
-).split()
+EXAMPLES = [
+    "arguments-parameters.yaml",
+    "artifact-passing.yaml",
+    "conditionals.yaml",
+    "continue-on-fail.yaml",
+    "dag-continue-on-fail.yaml",
+    "dag-diamond-steps.yaml",
+    "dag-diamond.yaml",
+    "dag-enhanced-depends.yaml",
+    "dag-inline-workflow.yaml",
+    "dag-multiroot.yaml",
+    "dag-nested.yaml",
+    "dag-targets.yaml",
+    "exit-code-output-variable.yaml",
+    "exit-handler-dag-level.yaml",
+    "expression-destructure-json-complex.yaml",
+    "expression-destructure-json.yaml",
+    "expression-reusing-verbose-snippets.yaml",
+    "expression-tag-template-workflow.yaml",
+    "gc-ttl.yaml",
+    "global-outputs.yaml",
+    "global-parameters.yaml",
+    "hello-world.yaml",
+    "key-only-artifact.yaml",
+    "label-value-from-workflow.yaml",
+    "loops-arbitrary-sequential-steps.yaml",
+    "loops-dag.yaml",
+    "loops-param-result.yaml",
+    "loops-sequence.yaml",
+    "loops.yaml",
+    "nested-workflow.yaml",
+    "output-parameter.yaml",
+    "parallelism-limit.yaml",
+    "parallelism-nested-dag.yaml",
+    "parallelism-nested.yaml",
+    "parallelism-template-limit.yaml",
+    "parameter-aggregation-dag.yaml",
+    "parameter-aggregation-script.yaml",
+    "parameter-aggregation.yaml",
+    "pod-gc-strategy-with-label-selector.yaml",
+    "pod-gc-strategy.yaml",
+    "recursive-for-loop.yaml",
+    "status-reference.yaml",
+    "steps-inline-workflow.yaml",
+    "steps.yaml",
+    "title-and-description-with-markdown.yaml",
+    "volumes-emptydir.yaml",
+]
 
 # example -> why the two engines' results differ (kept in step with docs/argo-examples.md).
 KNOWN: dict[str, str] = {}
