@@ -84,7 +84,7 @@ def test_logs_follow_and_delete(cluster_env: dict[str, str], tmp_path: Path) -> 
     env = {**cluster_env, "DFLOWCTL_HOME": str(tmp_path / "home")}
     run = cli("run", "-e", "argo", "--no-wait", str(SPECS / "hello.yaml"), env=env)
     assert run.returncode == 0, run.stderr
-    name = run.stdout.strip().splitlines()[-1]
+    name = run.stdout.split()[-1]
     follow = cli("logs", name, "-f", env=env, timeout=300)
     assert follow.returncode == 0, follow.stderr
     after = cli("logs", name, env=env)
@@ -122,7 +122,7 @@ def test_stop_a_running_run(cluster_env: dict[str, str], tmp_path: Path) -> None
     )
     run = cli("run", "-e", "argo", "--no-wait", str(wf), env=env)
     assert run.returncode == 0, run.stderr
-    name = run.stdout.strip().splitlines()[-1]
+    name = run.stdout.split()[-1]
     try:
         stop = cli("stop", name, env=env)
         assert stop.returncode == 0, stop.stdout + stop.stderr
