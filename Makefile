@@ -53,4 +53,4 @@ cluster-down: ## stop everything cluster-up started
 
 test-cluster: install ## run the `cluster` tests against the cluster of cluster-up
 	KUBECONFIG=$$($(BIN)/python -c 'from tests.cluster.layout import layout; print(layout().kubeconfig)') \
-		$(BIN)/python -m pytest -q -m cluster -p no:randomly tests/test_argo_cluster.py tests/cluster
+		$(BIN)/python -m pytest -q -m cluster -p no:randomly tests/
