@@ -27,15 +27,21 @@ __all__ = ["cluster_env"]
 ALL_SPECS = sorted(p.name for p in SPECS.glob("*.yaml"))
 
 
-def outputs(wf: dict[str, Any]) -> dict[tuple[str, str], dict[str, str]]:
-    """(template, display name) -> output parameters of each Succeeded pod node."""
-    out: dict[tuple[str, str], dict[str, str]] = {}
+def outputs(wf: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(template, display name, output parameters) of each Succeeded pod node, sorted.
+
+    A multiset, not a mapping: a template called twice (``small`` and ``large``
+    each have a ``sum`` step) has two entries.
+    """
+    out = []
     for node in (wf.get("status") or {}).get("nodes", {}).values():
         if node.get("type") != "Pod" or node.get("phase") != "Succeeded":
             continue
         params = {p["name"]: str(p.get("value")) for p in (node.get("outputs") or {}).get("parameters") or []}
-        out[(node.get("templateName", ""), node.get("displayName", ""))] = params
-    return out
+        out.append(
+            (node.get("templateName", ""), node.get("displayName", ""), json.dumps(params, sort_keys=True))
+        )
+    return sorted(out)
 
 
 def run_both(
