@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from dflowctl.tree import PYTHON_OUTPUT
 from tests.cluster.fixtures import cli, cluster_env, tree
 from tests.conftest import SPECS
 
@@ -37,7 +38,11 @@ def outputs(wf: dict[str, Any]) -> list[tuple[str, str, str]]:
     for node in (wf.get("status") or {}).get("nodes", {}).values():
         if node.get("type") != "Pod" or node.get("phase") != "Succeeded":
             continue
-        params = {p["name"]: str(p.get("value")) for p in (node.get("outputs") or {}).get("parameters") or []}
+        params = {
+            p["name"]: str(p.get("value"))
+            for p in (node.get("outputs") or {}).get("parameters") or []
+            if p["name"] != PYTHON_OUTPUT  # the local engine's record of its interpreter
+        }
         out.append(
             (node.get("templateName", ""), node.get("displayName", ""), json.dumps(params, sort_keys=True))
         )

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from dflowctl.tree import PYTHON_OUTPUT
 from tests.cluster.fixtures import cli, cluster_env
 from tests.conftest import ARGO_EXAMPLES, require_shared
 
@@ -81,7 +82,11 @@ def summary(wf: dict[str, Any]) -> dict[str, Any]:
     for node in (wf.get("status") or {}).get("nodes", {}).values():
         if node.get("type") != "Pod":
             continue
-        params = {p["name"]: p.get("value") for p in (node.get("outputs") or {}).get("parameters") or []}
+        params = {
+            p["name"]: p.get("value")
+            for p in (node.get("outputs") or {}).get("parameters") or []
+            if p["name"] != PYTHON_OUTPUT  # the local engine's record of its interpreter
+        }
         key = node.get("displayName", "")
         nodes.setdefault(key, []).append((node.get("phase"), json.dumps(params, sort_keys=True)))
     return {"phase": (wf.get("status") or {}).get("phase"), "nodes": {k: sorted(v) for k, v in nodes.items()}}
