@@ -118,6 +118,9 @@ def test_failed_run_exits_1_and_retry(cluster_env: dict[str, str], tmp_path: Pat
         assert retried.returncode == 1, retried.stdout + retried.stderr  # fails again: 9 > limit + 1
         resub = cli("retry", name, "--resubmit", "--no-wait", env=env)
         assert resub.returncode == 0, resub.stdout + resub.stderr
+        again = resub.stdout.split()[-1]
+        assert again != name and again.startswith("retry-"), resub.stdout
+        cli("delete", again, env=env)
     finally:
         cli("delete", name, env=env)
 
