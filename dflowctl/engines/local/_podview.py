@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+from collections.abc import Callable
 from typing import Any
 
 CLONE_NEWNS = 0x00020000
@@ -80,7 +81,7 @@ def _inside(path: str, base: str) -> bool:
     return path == base or path.startswith(base.rstrip("/") + "/")
 
 
-def enter_view(view: dict[str, Any]) -> None:
+def enter_view(view: dict[str, Any], before_chroot: Callable[[str], None] | None = None) -> None:
     """Make this process see a private copy-on-write ``/``: new mount namespace, overlays, chroot.
 
     The root file system and every other mounted one get a copy-on-write overlay
@@ -89,7 +90,8 @@ def enter_view(view: dict[str, Any]) -> None:
     the empty private ``view["tmp"]``, with the host paths of ``view["binds"]`` (what the
     pod needs from the host's ``/tmp``: the package, an interpreter, a venv) bound in
     read-only. The kernel's own mounts (/proc, /sys, /dev, /run) and file mounts are
-    bound in as they are.
+    bound in as they are. ``before_chroot(merged)``, if given, runs last before the root
+    changes (the test cluster's kubelet binds a pod's volumes there).
     """
     libc = _libc()
     if libc.unshare(CLONE_NEWNS) != 0:
@@ -147,6 +149,8 @@ def enter_view(view: dict[str, Any]) -> None:
             _mount(libc, None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
         except OSError:
             pass  # still reachable; only not read-only
+    if before_chroot is not None:
+        before_chroot(merged)
     os.chroot(merged)
     os.chdir("/")
 
