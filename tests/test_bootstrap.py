@@ -26,6 +26,7 @@ USER_OPS = '''
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 
@@ -46,6 +47,19 @@ class Counter:
 
 def describe(flag: bool, ratio: float, cfg: dict, tags: list, anything) -> dict:
     return {"text": f"{flag}/{ratio}", "cfg": {**cfg, "n": len(tags)}, "echo": anything}
+
+
+def nested() -> list:
+    Path("a").mkdir()
+    Path("a/b.txt").write_text("b")
+    Path("c.txt").write_text("c")
+    elsewhere = Path(tempfile.mkdtemp()) / "outside.txt"
+    elsewhere.write_text("o")
+    return [Path("a/b.txt"), Path("c.txt").resolve(), elsewhere]
+
+
+def read_one(x: Path) -> str:
+    return f"{x.name}:{x.read_text().strip()}"
 
 
 def make_dir(n: int) -> Path:
@@ -185,7 +199,7 @@ def test_plain_function_reads_fan_in_directory(tmp_path: Path) -> None:
     assert res.param("total") == "14"
 
 
-def test_single_file_output_is_the_artifact(tmp_path: Path) -> None:
+def test_single_file_output_keeps_its_name(tmp_path: Path) -> None:
     op = python_op(
         "square",
         "numbers:square",
@@ -195,8 +209,33 @@ def test_single_file_output_is_the_artifact(tmp_path: Path) -> None:
     )
     res = run_op(op, tmp_path, {"x": "7"})
     assert res.code == 0, res.stderr
-    assert res.artifact("result").is_file()
-    assert res.artifact("result").read_text() == "49\n"
+    assert [p.name for p in res.artifact("result").iterdir()] == ["square.txt"]
+    assert (res.artifact("result") / "square.txt").read_text() == "49\n"
+
+
+def test_output_paths_keep_their_relative_names(tmp_path: Path, user_src: Path) -> None:
+    op = python_op("nested", "userops:nested", user_src, outputs_artifacts=(A("out"),))
+    res = run_op(op, tmp_path)
+    assert res.code == 0, res.stderr
+    out = res.artifact("out")
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert files == ["a/b.txt", "c.txt", "outside.txt"]
+
+
+def test_one_file_folder_is_handed_as_the_file(tmp_path: Path, user_src: Path) -> None:
+    one = tmp_path / "one"
+    one.mkdir()
+    (one / "sq.txt").write_text("9\n")
+    op = python_op(
+        "read-one",
+        "userops:read_one",
+        user_src,
+        inputs_artifacts=(A("x"),),
+        outputs_parameters=(P("text"),),
+    )
+    res = run_op(op, tmp_path, artifacts={"x": one})
+    assert res.code == 0, res.stderr
+    assert res.param("text") == "sq.txt:9"
 
 
 def test_op_class_gets_list_of_paths_for_list_sign(tmp_path: Path, user_src: Path) -> None:

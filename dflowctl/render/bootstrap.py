@@ -186,9 +186,10 @@ def read_inputs(root: Path, entry: object) -> dict[str, object]:
                 continue
             raise OpError(f"input artifact '{name}' is missing: {path} does not exist")
         if as_list.get(name):
-            values[name] = sorted(path.iterdir()) if path.is_dir() else [path]
+            entries = path.iterdir() if path.is_dir() else [path]
+            values[name] = [input_artifact(e) for e in sorted(entries, key=_entry_order)]
         else:
-            values[name] = path
+            values[name] = input_artifact(path)
     return values
 
 
@@ -197,6 +198,12 @@ def _opio(inputs: dict[str, object]) -> Any:
     dflow_python = sys.modules.get("dflow.python")
     opio = getattr(dflow_python, "OPIO", None)
     return opio(inputs) if opio is not None else dict(inputs)
+
+
+def _entry_order(path: Path) -> tuple[int, int, str]:
+    """Fan-in entries in item order: numeric names by number, then the rest by name."""
+    name = path.name
+    return (0, int(name), "") if name.isdigit() else (1, 0, name)
 
 
 def call_entrypoint(entry: Any, inputs: dict[str, object]) -> object:
@@ -287,20 +294,56 @@ def write_outputs(root: Path, outputs: dict[str, object]) -> None:
         (param_dir / name).write_text(encode_param(outputs[name], ptype), encoding="utf-8")
     for name in CONFIG["outputs"]["artifacts"]:
         value = outputs.get(name)
-        if value is None:
-            continue
-        dest = art_dir / name
-        paths = _paths_of(name, value)
-        if not isinstance(value, (list, tuple)):
-            _copy(paths[0], dest)
-            continue
-        dest.mkdir(parents=True, exist_ok=True)
-        seen: set[str] = set()
-        for path in paths:
-            if path.name in seen:
-                raise OpError(f"output artifact '{name}': two paths are named '{path.name}'")
-            seen.add(path.name)
-            _copy(path, dest / path.name)
+        if value is not None:
+            store_artifact(name, value, art_dir / name)
+
+
+# ----------------------------------------------------------------- artifact shapes
+# An output artifact is always a folder. It holds the returned paths under their
+# own relative names (a relative path as given, an absolute one relative to the
+# working directory when inside it, else its base name); one returned directory
+# is the folder itself. An input artifact that is a folder holding exactly one
+# file is handed to the op as that file.
+
+
+def artifact_name(path: Path) -> Path:
+    """The name a returned path keeps inside its artifact folder."""
+    if path.is_absolute():
+        try:
+            rel = path.resolve().relative_to(Path.cwd().resolve())
+        except ValueError:
+            return Path(path.name)
+    else:
+        rel = path
+    if rel.parts and ".." not in rel.parts:
+        return rel
+    return Path(path.resolve().name or "artifact")
+
+
+def store_artifact(name: str, value: object, dest: Path) -> None:
+    paths = _paths_of(name, value)
+    if not isinstance(value, (list, tuple)) and paths[0].is_dir():
+        _copy(paths[0], dest)
+        return
+    dest.mkdir(parents=True, exist_ok=True)
+    seen: set[Path] = set()
+    for path in paths:
+        rel = artifact_name(path)
+        if rel in seen:
+            raise OpError(f"output artifact '{name}': two paths are named '{rel.as_posix()}'")
+        seen.add(rel)
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _copy(path, target)
+
+
+def input_artifact(path: Path) -> Path:
+    """An input as the op sees it: a folder holding exactly one file is that file."""
+    if path.is_dir() and not path.is_symlink():
+        entries = [e for e in path.iterdir()]
+        if len(entries) == 1 and entries[0].is_file():
+            return entries[0]
+    return path
 
 
 def _print_user_traceback(err: BaseException) -> None:
