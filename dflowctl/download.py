@@ -243,9 +243,7 @@ def items_files(items: list[Selected]) -> dict[str, dict[str, object]]:
             if m:
                 step, _ = loop_place("/".join([*parts[:depth], m.group("base")]))
                 found.setdefault(step, {})[str(int(m.group("index")))] = _item_value(m.group("value"))
-    return {
-        step: dict(sorted(values.items(), key=lambda kv: int(kv[0]))) for step, values in found.items()
-    }
+    return {step: dict(sorted(values.items(), key=lambda kv: int(kv[0]))) for step, values in found.items()}
 
 
 def _files(root: Path) -> Iterator[Path]:

@@ -65,7 +65,7 @@ def test_an_item_is_selected_by_index() -> None:
 
 
 def test_nested_loop_items_nest_their_indices() -> None:
-    assert loop_place("outer(2:x)/square(10:{\"a\":1})") == ("outer/square", ["2", "10"])
+    assert loop_place('outer(2:x)/square(10:{"a":1})') == ("outer/square", ["2", "10"])
     assert loop_place("retried(1)") == ("retried(1)", [])  # a retry attempt is no loop item
 
 

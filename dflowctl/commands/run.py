@@ -74,7 +74,10 @@ def register(app: typer.Typer) -> None:
         spec: Path = typer.Argument(..., help="A dflowctl spec, or an Argo Workflow file."),
         parameter: list[str] = typer.Option([], "-p", "--parameter", help="Set a parameter: NAME=VALUE."),
         parameter_file: Path | None = typer.Option(
-            None, "--parameter-file", "-f", help="A YAML/JSON file of parameter values."
+            None, "--parameter-file", "-f", help="A YAML/JSON file of parameter values (and artifact paths)."
+        ),
+        artifact: list[str] = typer.Option(
+            [], "--artifact", help="Set a workflow artifact: NAME=PATH (a local path, s3://… or https://…)."
         ),
         engine: str | None = ENGINE_OPT,
         parallelism: int | None = typer.Option(
@@ -119,6 +122,7 @@ def register(app: typer.Typer) -> None:
             namespace,
             kubeconfig,
             context,
+            artifact=artifact,
         )
 
 
@@ -138,8 +142,10 @@ def run_spec(
     namespace: str | None,
     kubeconfig: str | None,
     context: str | None,
+    *,
+    artifact: list[str] | None = None,
 ) -> int:
-    """``run`` (and ``submit``, which is ``run --no-wait``)."""
+    """``run`` (and ``submit``, which is ``run --no-wait``); ``artifact``: ``--artifact`` flags."""
     from dflowctl import actions, console
     from dflowctl.engines import OnUpdate, RunOptions
 
@@ -147,7 +153,9 @@ def run_spec(
     settings = settings_from(engine, namespace, kubeconfig, context, python=python)
     if server_dry_run and settings.engine != "argo":
         raise UsageError("--server-dry-run needs the argo engine", hint="add -e argo")
-    with actions.prepared_manifest(spec, parameter, parameter_file, settings.engine) as prepared:
+    with actions.prepared_manifest(
+        spec, parameter, parameter_file, settings.engine, artifact or ()
+    ) as prepared:
         name_run(prepared.manifest, name, label)
         for warning in prepared.warnings:
             console.info(f"warning: {warning}")

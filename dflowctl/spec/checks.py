@@ -26,9 +26,9 @@ from dflowctl.spec.values import (
     IDENTIFIER,
     MAX_ARGO_NAME,
     MAX_WORKFLOW_NAME,
-    REMOTE_SCHEMES,
     TYPE_WORDS,
     WORKFLOW_NAME,
+    artifact_source_problem,
     did_you_mean,
     fits,
     host_only_root,
@@ -147,17 +147,12 @@ class Checker(RefChecks, DagChecks):
             self.identifier(art.name, "workflow artifact", art.loc)
             src = art.source
             loc = art.locs.get("source", art.loc)
-            if "://" in src:
-                if not src.startswith(REMOTE_SCHEMES):
-                    self.error(
-                        f"workflow artifact `{art.name}` has an unsupported source `{src}`",
-                        loc,
-                        "use a local path, s3://bucket/key or http(s)://...",
-                    )
-                elif src.startswith("s3://") and len(src[5:].split("/", 1)) < 2:
-                    self.error(
-                        f"workflow artifact `{art.name}`: `{src}` has no key", loc, "write s3://bucket/key"
-                    )
+            problem = artifact_source_problem(src)
+            if problem is not None:
+                message, hint = problem
+                self.error(f"workflow artifact `{art.name}`{message}", loc, hint)
+            elif "://" in src:
+                pass
             elif host_only_root(str(self.wf.base_dir / src)):
                 root = host_only_root(str(self.wf.base_dir / src))
                 self.error(
