@@ -335,7 +335,7 @@ def test_local_inputs_are_uploaded_once_and_reach_the_run(argo_cluster: ArgoClus
     name = json.loads(cli(argo_cluster, "status", "-o", "json").stdout)[0]["metadata"]["name"]
     got = cli(argo_cluster, "download", name, "-d", str(tmp_path / "out"))
     assert got.returncode == 0, got.stderr
-    assert tree(tmp_path / "out") == {"join/joined": b"alpha\nbeta\n"}
+    assert tree(tmp_path / "out") == {"join/joined/out.txt": b"alpha\nbeta\n"}  # /out.txt keeps its name
 
 
 def test_dflow_tutorial_op_runs_unchanged_on_argo(argo_cluster: ArgoCluster, tmp_path: Path) -> None:
