@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from dflowctl.render.leaf import (
+    FANIN_INDEX_PARAM,
     FANIN_PARAM,
     LeafVariant,
     leaf_template,
@@ -140,7 +141,7 @@ class Renderer:
             raise ValueError(f"op {op.name!r}: no repository key for its source {op.source} (pack it first)")
         return key
 
-    def leaf_for(self, op: model.Op, step: model.Step, fanin: bool) -> str:
+    def leaf_for(self, op: model.Op, step: model.Step, fanin: str) -> str:
         variant = LeafVariant(step.retry or op.retry or self.wf.retry, step.timeout or op.timeout, fanin)
         key = (op.name, variant)
         if key not in self.leaf_names:
@@ -242,10 +243,13 @@ class Renderer:
                     {"name": SCOPE_PARAM, "value": parent + step.name + ("/{{item}}" if fanout else "")}
                 )
         else:
-            fanin = fanout and bool(op.outputs_artifacts)
+            index = item_index(step.foreach) if step.foreach is not None and op.outputs_artifacts else None
+            fanin = "" if step.foreach is None or not op.outputs_artifacts else ("index" if index else "pod")
             template = self.leaf_for(op, step, fanin)
             if fanin:
                 params.append({"name": FANIN_PARAM, "value": f"{scope.fanin_root}/{step.name}"})
+            if index:
+                params.append({"name": FANIN_INDEX_PARAM, "value": index})
         arts = [self.artifact_arg(name, ref, scope, step) for name, ref in step.artifacts.items()]
 
         out: dict[str, Any] = {"name": step.name, "template": template}
@@ -445,6 +449,30 @@ def foreach(fe: model.Foreach) -> dict[str, Any]:
     if fe.format:
         seq["format"] = fe.format
     return {"withSequence": seq}
+
+
+_NUMBER_FORMAT = re.compile(r"^%0?\d*d$")
+
+
+def item_index(fe: model.Foreach) -> str | None:
+    """The loop index of the current item as an Argo expression of ``item`` alone
+    (Argo has no index variable): for a ``range`` with a literal start (and, with
+    ``end``, a literal end); ``None`` when it cannot be known from the item."""
+    if fe.kind != "range" or (fe.format and not _NUMBER_FORMAT.match(fe.format)):
+        return None
+    start = 0 if fe.start is None else fe.start
+    if not isinstance(start, int):
+        return None
+    down = False
+    if fe.end is not None:
+        if not isinstance(fe.end, int):
+            return None
+        down = fe.end < start  # Argo counts down from start to end
+    if start == 0:
+        return "{{=asInt(item)}}"
+    if down:
+        return f"{{{{={start} - asInt(item)}}}}"
+    return f"{{{{=asInt(item) - {start}}}}}" if start > 0 else f"{{{{=asInt(item) + {-start}}}}}"
 
 
 def literal_artifact(ref: str, loc: Any) -> dict[str, Any]:

@@ -15,6 +15,7 @@ ROOT = "/tmp/dflowctl"
 SOURCE_ARTIFACT = "dflowctl-source"
 SOURCE_PATH = f"{ROOT}/source"
 FANIN_PARAM = "dflowctl-fanin"
+FANIN_INDEX_PARAM = "dflowctl-index"
 PARAM_ENV_PREFIX = "DFLOWCTL_PARAM_"
 DEFAULT_IMAGE = "python:3.12-slim"
 CONFIG_LINE = "CONFIG: dict[str, Any] = {}  # dflowctl:config"
@@ -29,7 +30,7 @@ class LeafVariant:
 
     retry: model.Retry | None
     timeout: str | None
-    fanin: bool = False
+    fanin: str = ""  # "": no fan-in; "index": keyed by the item's index; "pod": by its pod's name
 
 
 @cache
@@ -166,6 +167,8 @@ def leaf_template(op: model.Op, name: str, variant: LeafVariant, source_key: str
     in_params = [param_decl(p) for p in op.inputs_parameters]
     if variant.fanin:
         in_params.append({"name": FANIN_PARAM})
+    if variant.fanin == "index":
+        in_params.append({"name": FANIN_INDEX_PARAM})
     in_arts = [
         _artifact(
             a.name,
@@ -193,8 +196,9 @@ def leaf_template(op: model.Op, name: str, variant: LeafVariant, source_key: str
             a.optional,
         )
         if variant.fanin:
+            item = f"inputs.parameters.{FANIN_INDEX_PARAM}" if variant.fanin == "index" else "pod.name"
             art["archive"] = {"none": {}}
-            art["s3"] = {"key": f"{{{{inputs.parameters.{FANIN_PARAM}}}}}/{a.name}/{{{{pod.name}}}}"}
+            art["s3"] = {"key": f"{{{{inputs.parameters.{FANIN_PARAM}}}}}/{a.name}/{{{{{item}}}}}"}
         out_arts.append(art)
 
     tmpl: dict[str, Any] = {"name": name}
