@@ -39,6 +39,7 @@ from dflowctl.spec.values import (
     misfit,
     parse_type,
 )
+from dflowctl.spec.whenchecks import when_problems
 
 DURATION_HINT = "use a number and a unit: 90s, 10m, 2h, 1h30m"
 # Go's time.Duration (what Argo parses these with) is int64 nanoseconds: about 292 years
@@ -445,6 +446,8 @@ class Checker(RefChecks, DagChecks):
             self.ref(ref, at_use(use, self.src.refine(loc, ref.text), f"artifact `{name}`"), "artifact")
         if step.when is not None:
             self.value_refs(step.when, step.locs.get("when"), use, "parameter", "`when`")
+            for needle, message, hint in when_problems(step.when, self.wf, body):
+                self.error(message, self.src.refine(step.locs.get("when"), needle), hint)
         if step.foreach is not None:
             self.foreach(step, use)
 
