@@ -20,6 +20,7 @@ from dflowctl.spec.dagchecks import DagChecks
 from dflowctl.spec.locate import Source
 from dflowctl.spec.refs import find_refs, single_ref
 from dflowctl.spec.resolve import RefChecks
+from dflowctl.spec.typechecks import wired_shape_problem
 from dflowctl.spec.values import (
     ARGO_NAME,
     ENTRYPOINT,
@@ -433,6 +434,9 @@ class Checker(RefChecks, DagChecks):
             # an input the op does not have is reported once, not also for the kind of its value
             expect: Expect = "parameter" if op is None or op.input_param(name) is not None else "any"
             self.value_refs(value, step.value_locs.get(name), use, expect, f"parameter `{name}`")
+            shape = wired_shape_problem(self.wf, body, step, op, name, value) if op is not None else None
+            if shape is not None:
+                self.error(shape[0], step.value_locs.get(name, step.loc), shape[1])
         for name, value in step.artifacts.items():
             loc = step.value_locs.get(name)
             ref = single_ref(value)
