@@ -4,6 +4,7 @@ artifact paths; ``DFLOWCTL_ROOT`` stands for /tmp/dflowctl)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -60,6 +61,10 @@ def nested() -> list:
 
 def read_one(x: Path) -> str:
     return f"{x.name}:{x.read_text().strip()}"
+
+
+def typed(ys: list, fs: list, ds: list, ss: list) -> dict:
+    return {"out": {"ys": ys, "fs": fs, "ds": ds, "ss": ss}}
 
 
 def make_dir(n: int) -> Path:
@@ -439,3 +444,37 @@ def test_rendered_hello_example_runs(tmp_path: Path) -> None:
     out = root / "outputs" / "artifacts" / "out_art"
     assert (out / "msg.txt").read_text() == "Hello dflowctl\n"
     assert (out / "results.txt").read_text() == "number: 1\nlength: 14\n"
+
+
+def test_typed_lists_decode_fan_in_text_and_keep_nulls(tmp_path: Path, user_src: Path) -> None:
+    op = python_op(
+        "typed",
+        "userops:typed",
+        user_src,
+        inputs_parameters=(
+            P("ys", "list[int]"),
+            P("fs", "list[float]"),
+            P("ds", "list[dict]"),
+            P("ss", "list[str]"),
+        ),
+        outputs_parameters=(P("out", "dict"),),
+    )
+    given = {
+        "ys": '["1", 4, null, "9"]',
+        "fs": '["0.5", 2]',
+        "ds": '["{\\"a\\": 1}", {"b": 2}]',
+        "ss": '["x", 3]',
+    }
+    res = run_op(op, tmp_path, given)
+    assert res.code == 0, res.stderr
+    assert json.loads(res.param("out")) == {
+        "ys": [1, 4, None, 9],
+        "fs": [0.5, 2.0],
+        "ds": [{"a": 1}, {"b": 2}],
+        "ss": ["x", "3"],
+    }
+    bad = run_op(op, tmp_path / "bad", {**given, "ys": '["1", "two"]'})
+    assert bad.code == 1
+    assert bad.stderr.strip().splitlines()[-1] == (
+        "dflowctl: op 'typed' (userops:typed): input parameter 'ys' is declared list[int] but item 1 is 'two'"
+    )

@@ -172,3 +172,10 @@ def test_fan_in_folder_holds_each_item_by_index(tmp_path: Path, foreach: dict[st
     assert json.loads(param(node(wf, "n"), "each")) == [
         str(first + i) for i in keys
     ]  # list[Path]: index order
+
+
+def test_typed_fan_in_sums_a_list_of_int(tmp_path: Path) -> None:
+    code, wf = run_json(tmp_path, "typed-fanin.yaml", "n=40")
+    assert code == 0 and wf["status"]["phase"] == "Succeeded"
+    assert param(node(wf, "sum"), "total") == str(sum(i * i for i in range(40)))
+    assert param(node(wf, "sum"), "first") == "[0, 1, 4]"  # decoded ints, in item order

@@ -81,6 +81,8 @@ def decode_param(name: str, raw: str, ptype: str) -> object:
             return raw
     if ptype == "bool" and raw.strip().lower() in ("true", "false"):
         return raw.strip().lower() == "true"
+    if element_type(ptype) is not None:
+        return decode_list(name, raw, ptype)
     try:
         value = json.loads(raw)
     except ValueError:
@@ -92,9 +94,53 @@ def decode_param(name: str, raw: str, ptype: str) -> object:
     return value
 
 
+# ----------------------------------------------------------------- typed lists
+# An input declared list[T] is a JSON list; each element that is text (Argo's fan-in
+# of a foreach step's outputs is a list of strings) is decoded as a T, a null stays
+# None (an item that failed or was skipped).
+
+
+def element_type(ptype: str) -> str | None:
+    """``int`` for ``list[int]`` (``dict[str, T]`` items as ``dict``); None for other types."""
+    if not (ptype.startswith("list[") and ptype.endswith("]")):
+        return None
+    inner = ptype[5:-1].replace(" ", "")
+    return "dict" if inner.startswith("dict[") else inner
+
+
+def decode_list(name: str, raw: str, ptype: str) -> list[object]:
+    inner = element_type(ptype) or "any"
+    try:
+        values = json.loads(raw)
+    except ValueError:
+        raise OpError(f"input parameter '{name}' is declared {ptype} but got {raw!r}") from None
+    if not isinstance(values, list):
+        raise OpError(f"input parameter '{name}' is declared {ptype} but got {raw!r}")
+    out: list[object] = []
+    for i, value in enumerate(values):
+        bad = OpError(f"input parameter '{name}' is declared {ptype} but item {i} is {value!r}")
+        if value is None:
+            out.append(None)
+        elif isinstance(value, str) and inner != "str":
+            try:
+                out.append(decode_param(f"{name}[{i}]", value, inner))
+            except OpError:
+                raise bad from None
+        elif type_fits(value, inner):
+            out.append(float(value) if inner == "float" else value)  # type: ignore[arg-type]
+        elif inner == "str":
+            out.append(json.dumps(value))
+        else:
+            raise bad
+    return out
+
+
 def type_fits(value: object, ptype: str) -> bool:
     if ptype == "any":
         return True
+    inner = element_type(ptype)
+    if inner is not None:
+        return isinstance(value, (list, tuple)) and all(v is None or type_fits(v, inner) for v in value)
     if ptype == "str":
         return isinstance(value, str)
     if ptype == "bool":

@@ -64,11 +64,11 @@ def bootstrap_source(op: model.Op) -> str:
         "chdir": op.workdir is None,
         "source_label": op.source_label,
         "inputs": {
-            "parameters": {p.name: p.type for p in op.inputs_parameters},
+            "parameters": {p.name: _typed(p) for p in op.inputs_parameters},
             "artifacts": {a.name: {"optional": a.optional} for a in op.inputs_artifacts},
         },
         "outputs": {
-            "parameters": {p.name: p.type for p in op.outputs_parameters},
+            "parameters": {p.name: _typed(p) for p in op.outputs_parameters},
             "artifacts": {a.name: {"optional": a.optional} for a in op.outputs_artifacts},
         },
     }
@@ -77,6 +77,11 @@ def bootstrap_source(op: model.Op) -> str:
     if op.uses_dflow:
         text = text.replace(DFLOW_LINE, dflow_python_line(), 1)
     return text
+
+
+def _typed(p: model.Param) -> str:
+    """What the bootstrap decodes a parameter as: ``list[int]`` decodes its items too."""
+    return p.shape if p.shape and p.shape.startswith("list[") else p.type
 
 
 def param_decl(p: model.Param) -> dict[str, Any]:

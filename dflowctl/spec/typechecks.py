@@ -3,7 +3,7 @@ fan-in of its items (a JSON list), any other step's output one value of its type
 
 Checked for values that are exactly one ``{{steps|tasks.S.outputs.parameters.P}}``
 reference: a fan-in into an input declared ``int``/``float``/``bool``/``dict``, or a
-single non-list value into an input declared ``list``, is an error with the step
+single non-list value into an input declared ``list`` or ``list[...]``, is an error with the step
 input's position. ``str`` and ``any`` inputs take either (the text as it comes).
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 from dflowctl.spec import model as m
 from dflowctl.spec.checkbase import Body
 from dflowctl.spec.refs import single_ref
+from dflowctl.spec.values import is_list_type
 
 SCALARS = ("int", "float", "bool", "dict")
 TAKES_ANY = ("str", "any")
@@ -41,9 +42,11 @@ def wired_shape_problem(
             f"`{producer.name}`: a list with one {out.type} per item",
             f"declare `{name}: list` in op `{op.name}` (the items in order), or fan this step out too",
         )
-    if producer.foreach is None and decl.type == "list" and out.type not in ("list", "any", "str"):
+    if producer.foreach is None and is_list_type(decl.type) and not is_list_type(out.type):
+        if out.type in TAKES_ANY:
+            return None
         return (
-            f"{who} is list, but `{ref.text}` is one {out.type} "
+            f"{who} is {decl.type}, but `{ref.text}` is one {out.type} "
             f"({body.word} `{producer.name}` has no foreach)",
             f"declare `{name}: {out.type}` in op `{op.name}`, or wire the output of a foreach {body.word}",
         )

@@ -49,6 +49,11 @@ TYPE_WORDS = {
 }
 
 
+def is_list_type(type_: str) -> bool:
+    """``list`` or ``list[T]`` (a model's base type is ``list`` for both)."""
+    return type_ == "list" or type_.startswith("list[")
+
+
 def is_duration(text: str) -> bool:
     """Go's ``time.ParseDuration`` syntax without sign: ``90s``, ``10m``, ``1h30m``, ``1.5h``
     (the one grammar: ``argo.times``)."""

@@ -32,3 +32,13 @@ def plot(total: int) -> Path:
     out = Path("plot.png")
     out.write_bytes(png)
     return out
+
+
+def square_value(x: int) -> int:
+    """x*x as an output parameter: a foreach step's fan-in of these is a list."""
+    return x * x
+
+
+def total(ys: list[int]) -> dict[str, object]:
+    """Sum a fan-in of integers, decoded and in item order (``None``: a failed item)."""
+    return {"total": sum(y for y in ys if y is not None), "first": ys[:3]}
