@@ -396,3 +396,25 @@ def test_download_never_writes_through_a_link_on_argo(argo_cluster: ArgoCluster,
     link = dest / "write"
     assert got.stderr.startswith(f"error: {link} is a symbolic link; download never writes through one")
     assert list(elsewhere.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_typed_fan_in_aligns_failed_items_on_argo(argo_cluster: ArgoCluster) -> None:
+    got = cli(
+        argo_cluster,
+        "run",
+        "-e",
+        "argo",
+        "--wait",
+        str(SPECS / "typed-fanin.yaml"),
+        "-p",
+        "fail=[3, 7]",
+        "-o",
+        "json",
+        timeout=150,
+    )
+    assert got.returncode == 0, got.stdout + got.stderr
+    wf = json.loads(got.stdout)
+    total = next(n for n in wf["status"]["nodes"].values() if n["displayName"] == "sum")
+    values = {p["name"]: p["value"] for p in total["outputs"]["parameters"]}
+    assert json.loads(values["ys"]) == [None if i in (3, 7) else i * i for i in range(10)]

@@ -178,4 +178,17 @@ def test_typed_fan_in_sums_a_list_of_int(tmp_path: Path) -> None:
     code, wf = run_json(tmp_path, "typed-fanin.yaml", "n=40")
     assert code == 0 and wf["status"]["phase"] == "Succeeded"
     assert param(node(wf, "sum"), "total") == str(sum(i * i for i in range(40)))
-    assert param(node(wf, "sum"), "first") == "[0, 1, 4]"  # decoded ints, in item order
+    ys = json.loads(param(node(wf, "sum"), "ys"))
+    assert ys == [i * i for i in range(40)]  # decoded ints, in item order
+
+
+def test_typed_fan_in_puts_null_where_an_item_failed(tmp_path: Path) -> None:
+    code, wf = run_json(tmp_path, "typed-fanin.yaml", "fail=[3, 7]")
+    assert code == 0 and wf["status"]["phase"] == "Succeeded"  # continue_on: {failed: true}
+    assert [n["phase"] for n in nodes_named(wf, "square(3:3)") + nodes_named(wf, "square(7:7)")] == [
+        "Failed",
+        "Failed",
+    ]
+    ys = json.loads(param(node(wf, "sum"), "ys"))
+    assert ys == [None if i in (3, 7) else i * i for i in range(10)]
+    assert param(node(wf, "sum"), "total") == str(285 - 9 - 49)

@@ -135,6 +135,41 @@ def decode_list(name: str, raw: str, ptype: str) -> list[object]:
     return out
 
 
+# Argo's fan-in holds only the items that succeeded. When the renderer passes the
+# producer's item indices (each item outputs its own) and its item count, a list
+# input is put back in item order with None where an item failed or was skipped.
+INDEX_ENV = "DFLOWCTL_INDEX"
+ALIGN_ENV = "DFLOWCTL_ALIGN_"
+COUNT_ENV = "DFLOWCTL_COUNT_"
+INDEX_OUTPUT = "dflowctl-index"
+
+
+def realign(name: str, value: object) -> object:
+    indices_text = os.environ.get(ALIGN_ENV + name)
+    count_text = os.environ.get(COUNT_ENV + name)
+    if indices_text is None or count_text is None or not isinstance(value, list):
+        return value
+    try:
+        indices = [int(i) for i in json.loads(indices_text)]
+        count = int(count_text)
+    except (ValueError, TypeError):
+        raise OpError(
+            f"input parameter '{name}': item indices {indices_text!r} are not a list of numbers"
+        ) from None
+    if len(indices) != len(value) or any(not 0 <= i < count for i in indices):
+        raise OpError(f"input parameter '{name}': {len(value)} value(s) do not match item indices {indices}")
+    aligned: list[object] = [None] * count
+    for k, i in enumerate(indices):
+        aligned[i] = value[k]
+    return aligned
+
+
+def write_index(root: Path) -> None:
+    index = os.environ.get(INDEX_ENV)
+    if index is not None:
+        (root / "outputs" / "parameters" / INDEX_OUTPUT).write_text(index, encoding="utf-8")
+
+
 def type_fits(value: object, ptype: str) -> bool:
     if ptype == "any":
         return True
@@ -222,7 +257,7 @@ def read_inputs(root: Path, entry: object) -> dict[str, object]:
         raw = os.environ.get(PARAM_ENV_PREFIX + name)
         if raw is None:
             raise OpError(f"input parameter '{name}' was not given (env {PARAM_ENV_PREFIX}{name} is unset)")
-        values[name] = decode_param(name, raw, ptype)
+        values[name] = realign(name, decode_param(name, raw, ptype))
     as_list = wanted_as_list(entry)
     for name, decl in CONFIG["inputs"]["artifacts"].items():
         path = root / "inputs" / "artifacts" / name
@@ -457,6 +492,7 @@ def main() -> int:
         outputs = as_outputs(result)
         check_outputs(outputs)
         write_outputs(root, outputs)
+        write_index(root)
     except OpError as err:
         sys.stdout.flush()
         sys.stderr.write(f"dflowctl: {label}: {err}\n")

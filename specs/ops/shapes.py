@@ -34,11 +34,14 @@ def plot(total: int) -> Path:
     return out
 
 
-def square_value(x: int) -> int:
-    """x*x as an output parameter: a foreach step's fan-in of these is a list."""
+def square_value(x: int, fail: list[int]) -> int:
+    """x*x as an output parameter (a foreach step's fan-in of these is a list); the
+    items listed in ``fail`` fail on purpose."""
+    if x in fail:
+        raise ValueError(f"item {x} fails on purpose")
     return x * x
 
 
 def total(ys: list[int]) -> dict[str, object]:
     """Sum a fan-in of integers, decoded and in item order (``None``: a failed item)."""
-    return {"total": sum(y for y in ys if y is not None), "first": ys[:3]}
+    return {"total": sum(y for y in ys if y is not None), "ys": ys}
