@@ -127,6 +127,7 @@ def run_op(
     tmp_path: Path,
     params: dict[str, str] | None = None,
     artifacts: dict[str, Path] | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Result:
     """Lay out inputs the way Argo does (source unpacked at ROOT/source) and run the script."""
     root = tmp_path / "root"
@@ -140,6 +141,7 @@ def run_op(
     script.write_text(script_of(op), encoding="utf-8")
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DFLOWCTL_ROOT": str(root)}
     env.update({f"DFLOWCTL_PARAM_{k}": v for k, v in (params or {}).items()})
+    env.update(extra_env or {})
     proc = subprocess.run(
         [PYTHON, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )
@@ -477,4 +479,30 @@ def test_typed_lists_decode_fan_in_text_and_keep_nulls(tmp_path: Path, user_src:
     assert bad.code == 1
     assert bad.stderr.strip().splitlines()[-1] == (
         "dflowctl: op 'typed' (userops:typed): input parameter 'ys' is declared list[int] but item 1 is 'two'"
+    )
+
+
+def test_a_fan_in_is_realigned_by_item_index_and_the_index_written(tmp_path: Path, user_src: Path) -> None:
+    op = python_op(
+        "typed",
+        "userops:typed",
+        user_src,
+        inputs_parameters=(
+            P("ys", "list[int]"),
+            P("fs", "list[float]"),
+            P("ds", "list[dict]"),
+            P("ss", "list[str]"),
+        ),
+        outputs_parameters=(P("out", "dict"),),
+    )
+    given = {"ys": '["1", "9"]', "fs": "[]", "ds": "[]", "ss": "[]"}
+    align = {"DFLOWCTL_ALIGN_ys": '["0", "2"]', "DFLOWCTL_COUNT_ys": "4", "DFLOWCTL_INDEX": "5"}
+    res = run_op(op, tmp_path, given, extra_env=align)
+    assert res.code == 0, res.stderr
+    assert json.loads(res.param("out"))["ys"] == [1, None, 9, None]
+    assert res.param("dflowctl-index") == "5"
+    bad = run_op(op, tmp_path / "bad", given, extra_env={**align, "DFLOWCTL_ALIGN_ys": '["0"]'})
+    assert bad.code == 1
+    assert bad.stderr.strip().splitlines()[-1] == (
+        "dflowctl: op 'typed' (userops:typed): input parameter 'ys': 2 value(s) do not match item indices [0]"
     )

@@ -806,3 +806,27 @@ def test_an_absolute_link_in_a_source_folder_is_archived_as_a_link(tmp_path: Pat
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         links = {m.name: m.linkname for m in tar.getmembers() if m.issym()}
     assert links == {"data/gone": "/nonexistent/target", "data/python": sys.executable}
+
+
+def test_a_list_input_fed_by_an_indexed_fan_in_is_aligned() -> None:
+    from dflowctl.spec import load_spec
+
+    from .conftest import SPECS
+
+    wf = load_spec(SPECS / "typed-fanin.yaml")
+    ts = templates(render_workflow(wf))
+    square, total = (g[0] for g in ts["main"]["steps"])
+    assert square["template"] == "square-fanin"
+    assert {"name": "dflowctl-index", "value": "{{=asInt(item)}}"} in square["arguments"]["parameters"]
+    assert {
+        "name": "dflowctl-index",
+        "valueFrom": {"path": "/tmp/dflowctl/outputs/parameters/dflowctl-index"},
+    } in (ts["square-fanin"]["outputs"]["parameters"])
+    assert total["template"] == "sum-aligned"
+    assert total["arguments"]["parameters"][1:] == [
+        {"name": "dflowctl-align-ys", "value": "{{steps.square.outputs.parameters.dflowctl-index}}"},
+        {"name": "dflowctl-count-ys", "value": "{{workflow.parameters.n}}"},
+    ]
+    env = {e["name"]: e["value"] for e in ts["sum-aligned"]["script"]["env"]}
+    assert env["DFLOWCTL_ALIGN_ys"] == "{{inputs.parameters.dflowctl-align-ys}}"
+    assert env["DFLOWCTL_COUNT_ys"] == "{{inputs.parameters.dflowctl-count-ys}}"
