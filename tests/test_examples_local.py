@@ -192,3 +192,11 @@ def test_typed_fan_in_puts_null_where_an_item_failed(tmp_path: Path) -> None:
     ys = json.loads(param(node(wf, "sum"), "ys"))
     assert ys == [None if i in (3, 7) else i * i for i in range(10)]
     assert param(node(wf, "sum"), "total") == str(285 - 9 - 49)
+
+
+@pytest.mark.parametrize(("n", "said"), [(7, "7 is odd"), (4, "4 is even")])
+def test_conditional_outputs_take_the_branch_that_ran(tmp_path: Path, n: int, said: str) -> None:
+    code, wf = run_json(tmp_path, "conditional-outputs.yaml", f"n={n}")
+    assert code == 0 and wf["status"]["phase"] == "Succeeded"
+    assert param(node(wf, "parity"), "said") == said
+    assert node(wf, "show")["outputs"]["result"] == f"parity says: {said}\n{said}"

@@ -205,6 +205,10 @@ class Renderer:
                 raise fail(
                     f"output parameter '{p.name}' of composite op '{op.name}' needs `from`", p.loc or op.loc
                 )
+            if p.if_expr is not None and p.else_ref is not None:
+                chosen = choice(p.if_expr, p.from_ref, p.else_ref)
+                params.append({"name": p.name, "valueFrom": with_default({"expression": chosen}, p)})
+                continue
             params.append({"name": p.name, "valueFrom": with_default({"parameter": p.from_ref}, p)})
         arts = []
         for a in op.outputs_artifacts:
@@ -218,7 +222,17 @@ class Renderer:
                     "fan-in directories cannot leave a composite op (consume them inside it)",
                     a.loc or op.loc,
                 )
-            arts.append({"name": a.name, "from": a.from_ref, **({"optional": True} if a.optional else {})})
+            if a.if_expr is not None and a.else_ref is not None:
+                if self._fanin_source(a.else_ref, scope) is not None:
+                    raise fail(
+                        f"output artifact '{a.name}' of composite op '{op.name}': `else` comes from a "
+                        "foreach step; fan-in directories cannot leave a composite op",
+                        a.loc or op.loc,
+                    )
+                source = {"fromExpression": choice(a.if_expr, a.from_ref, a.else_ref)}
+            else:
+                source = {"from": a.from_ref}
+            arts.append({"name": a.name, **source, **({"optional": True} if a.optional else {})})
         return {k: v for k, v in (("parameters", params), ("artifacts", arts)) if v}
 
     # ------------------------------------------------------------------ bodies
@@ -498,6 +512,21 @@ def foreach(fe: model.Foreach) -> dict[str, Any]:
     if fe.format:
         seq["format"] = fe.format
     return {"withSequence": seq}
+
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def expr_path(ref: str) -> str:
+    """A ``{{steps.a-b.outputs.parameters.x}}`` reference as an expr-lang path:
+    ``steps['a-b'].outputs.parameters.x``."""
+    parts = (single_tag(ref) or ref).strip().split(".")
+    return parts[0] + "".join(f".{p}" if _IDENT.match(p) else f"[{p!r}]" for p in parts[1:])
+
+
+def choice(condition: str, then_ref: str, else_ref: str) -> str:
+    """``from`` if ``condition`` else ``else``, as Argo's output expression."""
+    return f"({condition.strip()}) ? {expr_path(then_ref)} : {expr_path(else_ref)}"
 
 
 _NUMBER_FORMAT = re.compile(r"^%0?\d*d$")

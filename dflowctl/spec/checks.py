@@ -20,7 +20,7 @@ from dflowctl.spec.dagchecks import DagChecks
 from dflowctl.spec.locate import Source
 from dflowctl.spec.refs import find_refs, single_ref
 from dflowctl.spec.resolve import RefChecks
-from dflowctl.spec.typechecks import wired_shape_problem
+from dflowctl.spec.typechecks import expression_problem, wired_shape_problem
 from dflowctl.spec.values import (
     ARGO_NAME,
     ENTRYPOINT,
@@ -196,6 +196,16 @@ class Checker(RefChecks, DagChecks):
             self.composite_op(op)
         else:
             self.shell_op(op)
+        if not op.composite and "unclear-kind" not in op.locs:
+            outputs: list[m.Param | m.ArtifactDecl] = [*op.outputs_parameters, *op.outputs_artifacts]
+            for decl in outputs:
+                for key in ("if", "else"):
+                    if key in decl.locs:
+                        self.error(
+                            f"`{key}` of output `{decl.name}` chooses between outputs of inner steps: "
+                            f"composite ops only, and `{op.name}` is a {op.kind} op",
+                            decl.locs[key],
+                        )
         root = host_only_root(str(op.source)) if op.source is not None else None
         if root is not None:
             self.error(
@@ -331,6 +341,7 @@ class Checker(RefChecks, DagChecks):
             self.from_ref(
                 ref_text, p.locs.get("from", p.loc), body, "parameter", f"output parameter `{p.name}`"
             )
+            self.conditional(p, body, "parameter", f"output parameter `{p.name}`")
         for a in op.outputs_artifacts:
             if a.path is not None:
                 self.error(
@@ -348,6 +359,30 @@ class Checker(RefChecks, DagChecks):
                 self.from_ref(
                     a.from_ref, a.locs.get("from", a.loc), body, "artifact", f"output artifact `{a.name}`"
                 )
+                self.conditional(a, body, "artifact", f"output artifact `{a.name}`")
+
+    def conditional(self, decl: m.Param | m.ArtifactDecl, body: Body, expect: Kind, consumer: str) -> None:
+        """``if``/``else`` of a composite op's output: both or neither; ``else`` a reference
+        of the right kind; ``if`` an expression Argo's expr-lang parses."""
+        if (decl.if_expr is None) != (decl.else_ref is None):
+            given, missing = ("if", "else") if decl.if_expr is not None else ("else", "if")
+            self.error(
+                f"{consumer} has `{given}` without `{missing}`",
+                decl.locs.get(given, decl.loc),
+                "`from: A`, `if: CONDITION`, `else: B` read as: A if CONDITION else B",
+            )
+            return
+        if decl.if_expr is None or decl.else_ref is None:
+            return
+        self.from_ref(decl.else_ref, decl.locs.get("else", decl.loc), body, expect, consumer)
+        problem = expression_problem(decl.if_expr)
+        if problem is not None:
+            self.error(
+                f"`if` of {consumer} does not parse: {problem}",
+                decl.locs.get("if", decl.loc),
+                f"an Argo expression over outputs, no {{{{…}}}}: "
+                f"`{body.kind.replace('dag', 'tasks')}.check.outputs.result == 'yes'`",
+            )
 
     def from_ref(self, text: str, loc: Location | None, body: Body, expect: Kind, consumer: str) -> None:
         ref = single_ref(text)

@@ -1,5 +1,6 @@
 """The shape of a value wired into an input parameter: a foreach step's output is the
 fan-in of its items (a JSON list), any other step's output one value of its type.
+Also: does an Argo (expr-lang) expression parse (``expression_problem``).
 
 Checked for values that are exactly one ``{{steps|tasks.S.outputs.parameters.P}}``
 reference: a fan-in into an input declared ``int``/``float``/``bool``/``dict``, or a
@@ -50,4 +51,20 @@ def wired_shape_problem(
             f"({body.word} `{producer.name}` has no foreach)",
             f"declare `{name}: {out.type}` in op `{op.name}`, or wire the output of a foreach {body.word}",
         )
+    return None
+
+
+def expression_problem(text: str) -> str | None:
+    """Why ``text`` is not an Argo (expr-lang) expression, or ``None`` when it parses."""
+    from dflowctl.expr.parser import parse
+    from dflowctl.expr.values import ExprError
+
+    if "{{" in text:
+        return "it holds a {{…}} tag; write the names bare, e.g. steps.check.outputs.result"
+    try:
+        parse(text)
+    except ExprError as err:
+        return err.message
+    except RecursionError:
+        return "the expression is nested too deeply"
     return None
