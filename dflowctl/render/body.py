@@ -26,7 +26,7 @@ from dflowctl.render.leaf import (
 )
 from dflowctl.render.values import TAG, encode, fail, single_tag, tags
 from dflowctl.spec import model
-from dflowctl.spec.values import element_type
+from dflowctl.spec.values import is_list_type
 
 SCOPE_PARAM = "dflowctl-scope"
 LIFT_PREFIX = "dflowctl-lift-"
@@ -312,7 +312,7 @@ class Renderer:
         for name, value in step.parameters.items():
             decl = op.input_param(name)
             tag = single_tag(value) if isinstance(value, str) else None
-            if decl is None or element_type(decl.type) is None or tag is None:
+            if decl is None or not is_list_type(decl.type) or tag is None:
                 continue
             parts = tag.split(".")
             if (

@@ -39,7 +39,7 @@ def wired_shape_problem(
     who = f"input `{name}` of {body.word} `{step.name}`"
     if producer.foreach is not None and decl.type in SCALARS:
         return (
-            f"{who} is {decl.type}, but `{ref.text}` is the fan-in of foreach {body.word} "
+            f"{who} is {decl.shape or decl.type}, but `{ref.text}` is the fan-in of foreach {body.word} "
             f"`{producer.name}`: a list with one {out.type} per item",
             f"declare `{name}: list` in op `{op.name}` (the items in order), or fan this step out too",
         )
@@ -47,7 +47,7 @@ def wired_shape_problem(
         if out.type in TAKES_ANY:
             return None
         return (
-            f"{who} is {decl.type}, but `{ref.text}` is one {out.type} "
+            f"{who} is {decl.shape or decl.type}, but `{ref.text}` is one {out.type} "
             f"({body.word} `{producer.name}` has no foreach)",
             f"declare `{name}: {out.type}` in op `{op.name}`, or wire the output of a foreach {body.word}",
         )
