@@ -96,8 +96,8 @@ def decode_param(name: str, raw: str, ptype: str) -> object:
 
 # ----------------------------------------------------------------- typed lists
 # An input declared list[T] is a JSON list; each element that is text (Argo's fan-in
-# of a foreach step's outputs is a list of strings) is decoded as a T, a null stays
-# None (an item that failed or was skipped).
+# of a foreach step's outputs is a list of strings) is decoded as a T when it reads as
+# one (else kept as it is), a null stays None (an item that failed or was skipped).
 
 
 def element_type(ptype: str) -> str | None:
@@ -118,20 +118,16 @@ def decode_list(name: str, raw: str, ptype: str) -> list[object]:
         raise OpError(f"input parameter '{name}' is declared {ptype} but got {raw!r}")
     out: list[object] = []
     for i, value in enumerate(values):
-        bad = OpError(f"input parameter '{name}' is declared {ptype} but item {i} is {value!r}")
-        if value is None:
-            out.append(None)
-        elif isinstance(value, str) and inner != "str":
+        if isinstance(value, str) and inner != "str":
             try:
-                out.append(decode_param(f"{name}[{i}]", value, inner))
+                value = decode_param(f"{name}[{i}]", value, inner)
             except OpError:
-                raise bad from None
-        elif type_fits(value, inner):
-            out.append(float(value) if inner == "float" else value)  # type: ignore[arg-type]
-        elif inner == "str":
-            out.append(json.dumps(value))
-        else:
-            raise bad
+                pass  # kept as it is: the op (or a dflow sign check) says what it expects
+        elif inner == "str" and value is not None and not isinstance(value, str):
+            value = json.dumps(value)
+        elif inner == "float" and type_fits(value, "float"):
+            value = float(value)  # type: ignore[arg-type]
+        out.append(value)
     return out
 
 
