@@ -814,7 +814,7 @@ def test_a_list_input_fed_by_an_indexed_fan_in_is_aligned() -> None:
     from .conftest import SPECS
 
     wf = load_spec(SPECS / "typed-fanin.yaml")
-    ts = templates(render_workflow(wf))
+    ts = templates(render_workflow(wf, source_keys(upload_paths(wf))))
     square, total = (g[0] for g in ts["main"]["steps"])
     assert square["template"] == "square-fanin"
     assert {"name": "dflowctl-index", "value": "{{=asInt(item)}}"} in square["arguments"]["parameters"]
