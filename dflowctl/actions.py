@@ -60,6 +60,7 @@ def prepared_manifest(
     parameter_file: Path | None = None,
     engine: str = "local",
     templates: Sequence[Path] = (),
+    artifacts: Sequence[str] = (),
 ) -> Iterator[Prepared]:
     """The Argo manifest for ``path`` (a dflowctl spec or an Argo Workflow file).
 
@@ -67,7 +68,7 @@ def prepared_manifest(
     until the block ends.
     """
     with tempfile.TemporaryDirectory(prefix="dflowctl-sources-") as tmp:
-        yield prepare(path, overrides, parameter_file, Path(tmp), engine, templates)
+        yield prepare(path, overrides, parameter_file, Path(tmp), engine, templates, artifacts)
 
 
 def prepare(
@@ -77,15 +78,22 @@ def prepare(
     tmp: Path,
     engine: str = "local",
     templates: Sequence[Path] = (),
+    artifacts: Sequence[str] = (),
 ) -> Prepared:
     """Load and render ``path``; ``source:`` archives are packed into ``tmp``.
 
     An Argo Workflow file is taken as it is (with ``-p`` applied); for the local
     engine, what it cannot run on this host is reported before anything runs.
+    ``artifacts`` are ``--artifact NAME=PATH`` flags (dflowctl specs only).
     """
     from dflowctl.inputs import load_input
 
     loaded = load_input(path)
+    if artifacts and loaded.argo:
+        raise UsageError(
+            "--artifact sets the workflow artifacts of a dflowctl spec, not of an Argo Workflow file",
+            hint="edit spec.arguments.artifacts of the file",
+        )
     if loaded.argo:
         warnings: list[str] = []
         manifest = argo_manifest(loaded.doc, overrides, parameter_file, warnings)
@@ -109,7 +117,7 @@ def prepare(
     from dflowctl.render import render_workflow_ops, upload_paths
     from dflowctl.uploads import pack_uploads
 
-    wf = spec_model(loaded.doc, overrides, parameter_file)
+    wf = spec_model(loaded.doc, overrides, parameter_file, artifacts)
     archives, sources = pack_uploads(upload_paths(wf), tmp)
     manifest, template_ops = render_workflow_ops(wf, sources)
     if engine == "local":
@@ -155,12 +163,16 @@ def python_plan(prepared: Prepared, settings: Settings, python_flag: bool = Fals
     return plan(prepared.manifest, ctx, prepared.template_ops, prepared.ops)
 
 
-def spec_model(doc: YamlDocument, overrides: Sequence[str], parameter_file: Path | None) -> model.Workflow:
-    """A loaded dflowctl spec, checked, with ``-p`` / ``--parameter-file`` applied."""
+def spec_model(
+    doc: YamlDocument, overrides: Sequence[str], parameter_file: Path | None, artifacts: Sequence[str] = ()
+) -> model.Workflow:
+    """A loaded dflowctl spec, checked, with ``-p`` / ``--parameter-file`` / ``--artifact`` applied."""
     from dflowctl.spec import validate_document
     from dflowctl.spec.params import apply_parameters
+    from dflowctl.spec.runartifacts import apply_artifacts, parse_artifact_pairs
 
-    return apply_parameters(validate_document(doc), parse_overrides(overrides) or None, parameter_file)
+    wf = apply_parameters(validate_document(doc), parse_overrides(overrides) or None, parameter_file)
+    return apply_artifacts(wf, parse_artifact_pairs(artifacts), parameter_file)
 
 
 def render_file(

@@ -389,7 +389,7 @@ def test_cli_download_from_an_argo_file_run(tmp_path: Path, dflowctl_home: Path)
     out = tmp_path / "out"
     res = run_cli("download", "art", "-d", str(out))
     assert res.returncode == 0, res.stderr
-    assert (out / "make" / "hello").read_text() == "hello"
+    assert (out / "make" / "hello" / "hello.txt").read_text() == "hello"  # the file keeps its name
 
 
 def test_template_defaults_supply_image_and_source(tmp_path: Path) -> None:

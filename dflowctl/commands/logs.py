@@ -25,8 +25,9 @@ def register(app: typer.Typer) -> None:
             ..., help="The run's name (or @latest).", autocompletion=complete_run, callback=check_run_name
         ),
         step: str | None = typer.Option(
-            None, "--step", "-s", help="Only this step (all of its items and attempts)."
+            None, "--step", "-s", help="Only this step (all of its items and attempts; STEP[N]: item N)."
         ),
+        item: int | None = typer.Option(None, "--item", help="Only the item of index N of --step."),
         follow: bool = typer.Option(False, "-f", "--follow", help="Keep printing until the run ends."),
         tail: int | None = typer.Option(None, "--tail", min=0, help="Only the last N lines of each step."),
         since: str | None = typer.Option(
@@ -44,6 +45,7 @@ def register(app: typer.Typer) -> None:
         from collections import deque
 
         from dflowctl import actions, console, runs
+        from dflowctl.download import with_item
 
         if timestamps:
             raise UsageError(
@@ -59,6 +61,7 @@ def register(app: typer.Typer) -> None:
             except re.error as err:
                 raise UsageError(f"invalid --grep pattern {grep!r}: {err}") from None
         window = runs.parse_since(since) if since is not None else None
+        step = with_item(step, item)
         eng = actions.make_engine(settings_from(engine, namespace, kubeconfig, context))
         run = runs.resolve(eng, name)
         recent: set[str] | None = None

@@ -74,7 +74,10 @@ def register(app: typer.Typer) -> None:
         spec: Path = typer.Argument(..., help="A dflowctl spec, or an Argo Workflow file."),
         parameter: list[str] = typer.Option([], "-p", "--parameter", help="Set a parameter: NAME=VALUE."),
         parameter_file: Path | None = typer.Option(
-            None, "--parameter-file", "-f", help="A YAML/JSON file of parameter values."
+            None, "--parameter-file", "-f", help="A YAML/JSON file of parameter values (and artifact paths)."
+        ),
+        artifact: list[str] = typer.Option(
+            [], "--artifact", help="Set a workflow artifact: NAME=PATH (a local path, s3://… or https://…)."
         ),
         engine: str | None = ENGINE_OPT,
         parallelism: int | None = typer.Option(
@@ -126,6 +129,7 @@ def register(app: typer.Typer) -> None:
             kubeconfig,
             context,
             templates=templates,
+            artifact=artifact,
         )
 
 
@@ -146,8 +150,10 @@ def run_spec(
     kubeconfig: str | None,
     context: str | None,
     templates: list[Path] | None = None,
+    *,
+    artifact: list[str] | None = None,
 ) -> int:
-    """``run`` (and ``submit``, which is ``run --no-wait``)."""
+    """``run`` (and ``submit``, which is ``run --no-wait``); ``artifact``: ``--artifact`` flags."""
     from dflowctl import actions, console
     from dflowctl.engines import OnUpdate, RunOptions
 
@@ -156,7 +162,7 @@ def run_spec(
     if server_dry_run and settings.engine != "argo":
         raise UsageError("--server-dry-run needs the argo engine", hint="add -e argo")
     with actions.prepared_manifest(
-        spec, parameter, parameter_file, settings.engine, templates or ()
+        spec, parameter, parameter_file, settings.engine, templates or (), artifact or ()
     ) as prepared:
         name_run(prepared.manifest, name, label)
         for warning in prepared.warnings:
