@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SHARED ?= ../shared
 
-.PHONY: help install test lint fmt golden check-golden run-example bench ci
+.PHONY: help install test lint fmt golden check-golden run-example bench ci cluster-build cluster-up cluster-down test-cluster
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -41,3 +41,16 @@ bench: install ## run the benchmarks (print ratios; not tests)
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
 ci: lint test ## what .ci/run does
+
+cluster-build: ## build kube-apiserver, etcd, Argo and the S3 server from pinned Go modules (cached)
+	tests/cluster/build.sh
+
+cluster-up: install cluster-build ## start a loopback Kubernetes API server + real Argo (root; prints the export line)
+	$(BIN)/python -m tests.cluster.up
+
+cluster-down: ## stop everything cluster-up started
+	$(BIN)/python -m tests.cluster.down
+
+test-cluster: install ## run the `cluster` tests against the cluster of cluster-up
+	KUBECONFIG=$$($(BIN)/python -c 'from tests.cluster.layout import layout; print(layout().kubeconfig)') \
+		$(BIN)/python -m pytest -q -m cluster -p no:randomly tests/

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dflowctl.argo.phases import FAILED_OR_ERROR
-from dflowctl.engines import Engine, LogLine, RunOptions, Workflow, get_engine
+from dflowctl.engines import Engine, LogBlock, RunOptions, Workflow, get_engine
 from dflowctl.errors import EXIT_FAILED, EXIT_OK, UsageError
 from dflowctl.settings import Settings
 
@@ -55,7 +55,12 @@ def make_engine(settings: Settings) -> Engine:
 
 @contextmanager
 def prepared_manifest(
-    path: Path, overrides: Sequence[str] = (), parameter_file: Path | None = None, engine: str = "local"
+    path: Path,
+    overrides: Sequence[str] = (),
+    parameter_file: Path | None = None,
+    engine: str = "local",
+    templates: Sequence[Path] = (),
+    artifacts: Sequence[str] = (),
 ) -> Iterator[Prepared]:
     """The Argo manifest for ``path`` (a dflowctl spec or an Argo Workflow file).
 
@@ -63,32 +68,56 @@ def prepared_manifest(
     until the block ends.
     """
     with tempfile.TemporaryDirectory(prefix="dflowctl-sources-") as tmp:
-        yield prepare(path, overrides, parameter_file, Path(tmp), engine)
+        yield prepare(path, overrides, parameter_file, Path(tmp), engine, templates, artifacts)
 
 
 def prepare(
-    path: Path, overrides: Sequence[str], parameter_file: Path | None, tmp: Path, engine: str = "local"
+    path: Path,
+    overrides: Sequence[str],
+    parameter_file: Path | None,
+    tmp: Path,
+    engine: str = "local",
+    templates: Sequence[Path] = (),
+    artifacts: Sequence[str] = (),
 ) -> Prepared:
     """Load and render ``path``; ``source:`` archives are packed into ``tmp``.
 
     An Argo Workflow file is taken as it is (with ``-p`` applied); for the local
     engine, what it cannot run on this host is reported before anything runs.
+    ``artifacts`` are ``--artifact NAME=PATH`` flags (dflowctl specs only).
     """
     from dflowctl.inputs import load_input
 
     loaded = load_input(path)
+    if artifacts and loaded.argo:
+        raise UsageError(
+            "--artifact sets the workflow artifacts of a dflowctl spec, not of an Argo Workflow file",
+            hint="edit spec.arguments.artifacts of the file",
+        )
     if loaded.argo:
         warnings: list[str] = []
         manifest = argo_manifest(loaded.doc, overrides, parameter_file, warnings)
         if engine == "local":
-            from dflowctl.argofile import check_local_document
+            from dflowctl import configmaps, wftemplates
+            from dflowctl.argofile import check_local_document, plain
 
-            check_local_document(loaded.doc)
+            extra = wftemplates.template_files(templates)
+            check_local_document(loaded.doc, extra)
+            maps, docs = wftemplates.gather(path, extra)
+            wftemplates.resolve(manifest, {k: plain(d.data) for k, d in docs.items()})
+            configmaps.resolve(manifest, maps)
+        elif templates:
+            raise UsageError(
+                "--templates is for local runs",
+                hint="on a cluster, its WorkflowTemplates and ConfigMaps are used",
+            )
         return Prepared(manifest, path.resolve().parent, warnings=warnings)
+    if templates:
+        raise UsageError("--templates is for Argo Workflow files", hint="a spec holds its own ops")
     from dflowctl.render import render_workflow_ops, upload_paths
     from dflowctl.uploads import pack_uploads
 
-    wf = spec_model(loaded.doc, overrides, parameter_file)
+    wf = spec_model(loaded.doc, overrides, parameter_file, artifacts)
     archives, sources = pack_uploads(upload_paths(wf), tmp)
     manifest, template_ops = render_workflow_ops(wf, sources)
     if engine == "local":
@@ -134,12 +163,16 @@ def python_plan(prepared: Prepared, settings: Settings, python_flag: bool = Fals
     return plan(prepared.manifest, ctx, prepared.template_ops, prepared.ops)
 
 
-def spec_model(doc: YamlDocument, overrides: Sequence[str], parameter_file: Path | None) -> model.Workflow:
-    """A loaded dflowctl spec, checked, with ``-p`` / ``--parameter-file`` applied."""
+def spec_model(
+    doc: YamlDocument, overrides: Sequence[str], parameter_file: Path | None, artifacts: Sequence[str] = ()
+) -> model.Workflow:
+    """A loaded dflowctl spec, checked, with ``-p`` / ``--parameter-file`` / ``--artifact`` applied."""
     from dflowctl.spec import validate_document
     from dflowctl.spec.params import apply_parameters
+    from dflowctl.spec.runartifacts import apply_artifacts, parse_artifact_pairs
 
-    return apply_parameters(validate_document(doc), parse_overrides(overrides) or None, parameter_file)
+    wf = apply_parameters(validate_document(doc), parse_overrides(overrides) or None, parameter_file)
+    return apply_artifacts(wf, parse_artifact_pairs(artifacts), parameter_file)
 
 
 def render_file(
@@ -235,8 +268,9 @@ def exit_code(workflow: Mapping[str, Any]) -> int:
     return EXIT_FAILED if phase in FAILED_OR_ERROR else EXIT_OK
 
 
-def logs(engine: Engine, name: str, step: str | None = None, follow: bool = False) -> Iterator[LogLine]:
-    """Log lines of a run, or of the work nodes under ``step`` (all its items/attempts)."""
+def logs(engine: Engine, name: str, step: str | None = None, follow: bool = False) -> Iterator[LogBlock]:
+    """Log lines of a run, or of the work nodes under ``step`` (all its items/attempts),
+    several lines at a time (``LogBlock``)."""
     node_ids: list[str] | None = None
     if step is not None:
         from dflowctl.download import find_steps
@@ -245,7 +279,7 @@ def logs(engine: Engine, name: str, step: str | None = None, follow: bool = Fals
         node_ids = []
         for _path, node in find_steps(workflow, step):
             node_ids.extend(n.id for _, n in node.walk() if n.is_leaf_kind)
-    return engine.logs(name, node_ids, follow)
+    return engine.log_blocks(name, node_ids, follow)
 
 
 def select_artifacts(

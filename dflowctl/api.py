@@ -128,7 +128,8 @@ class Run:
         """(step, line) pairs, as ``dflowctl logs``."""
         from dflowctl import actions
 
-        return [(line.node_name, line.text) for line in actions.logs(self.engine, self.name, step)]
+        blocks = actions.logs(self.engine, self.name, step)
+        return [(block.node_name, text) for block in blocks for text in block.text.split("\n")]
 
     def download(
         self, directory: str | Path | None = None, *, step: str | None = None, artifact: str | None = None

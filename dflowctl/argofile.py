@@ -10,6 +10,7 @@ host (``engines.local.support``), before anything runs.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -116,18 +117,34 @@ def manifest(doc: YamlDocument) -> dict[str, Any]:
     return out
 
 
-def check_local(path: Path | str) -> None:
+def check_local(path: Path | str, extra: Sequence[Path] = ()) -> None:
     """Raise ``NotSupportedError`` (every reason, with positions) when the local engine
-    cannot run the Workflow in ``path`` on this host."""
-    check_local_document(load_document(path))
+    cannot run the Workflow in ``path`` on this host (``extra``: ``--templates`` files)."""
+    check_local_document(load_document(path), extra)
 
 
-def check_local_document(doc: YamlDocument) -> None:
+def check_local_document(doc: YamlDocument, extra: Sequence[Path] = ()) -> None:
     """``check_local`` for a loaded document."""
+    from dflowctl import wftemplates
     from dflowctl.engines.local.machine import oversized_templates
     from dflowctl.engines.local.support import unsupported
 
-    problems = unsupported(doc.data, lambda p: _diag_at(doc, p))
+    maps, stored = wftemplates.gather(doc.path, extra)
+
+    def held(ref: Any) -> bool:
+        return isinstance(ref, Mapping) and wftemplates.key_of(ref) in stored
+
+    problems = unsupported(doc.data, lambda p: _diag_at(doc, p), configmaps=maps, held=held)
+    # the WorkflowTemplates the run uses, checked the same way at their own places
+    used, todo = set(), list(wftemplates.references(doc.data))
+    while todo:
+        key = todo.pop()
+        if key in stored and key not in used:
+            used.add(key)
+            todo += wftemplates.references(stored[key].data)
+    for key in sorted(used):
+        at = functools.partial(_diag_at, stored[key])
+        problems += unsupported(stored[key].data, at, configmaps=maps, held=held)
     if problems:
         raise NotSupportedError(problems)
     spec = doc.data.get("spec") if isinstance(doc.data, Mapping) else None
@@ -326,8 +343,6 @@ def _check_template(
     def given(kind: str, key: str) -> bool:  # in the template, or in spec.templateDefaults
         return any(isinstance(b, Mapping) and bool(b.get(key)) for b in (tmpl.get(kind), defaults.get(kind)))
 
-    if isinstance(tmpl.get("script"), Mapping) and not given("script", "source"):
-        c.add(f"{label}: script needs source", [*path, "script"])
     for kind in ("container", "script"):
         if isinstance(tmpl.get(kind), Mapping) and not given(kind, "image"):
             c.add(f"{label}: {kind} needs an image", [*path, kind])

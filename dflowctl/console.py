@@ -7,6 +7,7 @@ event: no ANSI codes, no carriage returns. ``NO_COLOR`` is honoured.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -567,17 +568,35 @@ def print_runs(runs: Iterable[Mapping[str, Any]]) -> None:
 
 
 class LogPrinter:
-    """Log lines prefixed with the step's display name (as ``argo logs`` prefixes pods)."""
+    """Log lines prefixed with the step's display name (as ``argo logs`` prefixes pods).
 
-    def __init__(self) -> None:
-        self.console = out()
-        self.colours: dict[str, str] = {}
+    Written straight to the stream (a log can be hundreds of megabytes): the prefix is
+    styled once per step, the line itself is printed as it is (``\r`` removed)."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self.colour = is_terminal(self.stream) and not os.environ.get("NO_COLOR")
+        self.prefixes: dict[str, str] = {}
+
+    def _prefix(self, step: str) -> str:
+        if not self.colour:
+            return f"{step}: "
+        colour = STEP_COLOURS[len(self.prefixes) % len(STEP_COLOURS)]
+        buf = io.StringIO()
+        Console(file=buf, force_terminal=True, no_color=False, highlight=False, width=10_000).print(
+            Text(f"{step}: ", style=colour), end=""
+        )
+        return buf.getvalue()
 
     def line(self, step: str, text: str) -> None:
-        colour = self.colours.setdefault(step, STEP_COLOURS[len(self.colours) % len(STEP_COLOURS)])
-        out_text = Text(f"{step}: ", style=colour)
-        out_text.append(text.replace("\r", ""))
-        self.console.print(out_text, soft_wrap=True)
+        self.lines(step, text)
+
+    def lines(self, step: str, text: str) -> None:
+        """One or more lines (joined by ``\\n``), each with the step's prefix."""
+        prefix = self.prefixes.get(step)
+        if prefix is None:
+            prefix = self.prefixes[step] = self._prefix(step)
+        self.stream.write(prefix + text.replace("\r", "").replace("\n", "\n" + prefix) + "\n")
 
 
 class DownloadProgress:

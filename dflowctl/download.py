@@ -2,7 +2,9 @@
 
 Which artifacts is decided from the Workflow object's ``status`` (``--step``,
 ``--artifact``); where they go from ``-d DIR`` (default ``./<run name>``),
-as ``DIR/<step>/<artifact>``; the bytes come from the engine's
+as ``DIR/<step>/<artifact>/`` (always a folder: a file artifact keeps its own
+name inside it; the items of a fan-out sit in ``<artifact>/<i>/`` by loop index,
+and ``DIR/<step>/items.json`` maps each index to its item); the bytes come from the engine's
 ``ArtifactStore``. Each artifact is fetched into a staging folder next to its
 destination and then moved into place, so that an existing file with other
 content is never overwritten without ``--force`` and an interrupted download
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import difflib
 import filecmp
+import json
 import os
 import re
 import shutil
@@ -20,7 +23,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from dflowctl.engines import ArtifactStore
@@ -28,6 +31,9 @@ from dflowctl.errors import NotFoundError, UsageError
 from dflowctl.tree import TreeNode, build_tree, child_paths, walk_paths
 
 LOOP_SUFFIX = re.compile(r"^(?P<base>.*?)\((?P<index>\d+)(?::.*)?\)$")
+LOOP_ITEM = re.compile(r"^(?P<base>.*?)\((?P<index>\d+):(?P<value>.*)\)$")  # not retry attempts
+ITEM_SELECTOR = re.compile(r"^(?P<step>.+)\[(?P<index>\d+)\]$")
+ITEMS_FILE = "items.json"
 SKIP_BY_DEFAULT = frozenset({"main-logs"})  # Argo's archived logs: only when asked by name
 
 
@@ -58,11 +64,31 @@ def _has_location(artifact: Mapping[str, Any]) -> bool:
     return any(isinstance(v, Mapping) for k, v in artifact.items() if k not in ("archive", "artifactGC"))
 
 
+def with_item(step: str | None, item: int | None) -> str | None:
+    """``--step S --item N`` as the one selector ``S[N]``."""
+    if item is None:
+        return step
+    if step is None:
+        raise UsageError("--item needs --step", hint="e.g. --step square --item 3, or --step 'square[3]'")
+    if item < 0:
+        raise UsageError(f"--item must be 0 or more, got {item}")
+    return f"{step}[{item}]"
+
+
 def matches_step(node: TreeNode, step: str) -> bool:
     """``step`` names this node: its display name or name, or the step it is a loop
-    item or retry attempt of (``square`` names ``square(3:3)``)."""
+    item or retry attempt of (``square`` names ``square(3:3)``); ``square[3]`` names
+    the item of index 3 only."""
     if step in (node.display_name, node.name):
         return True
+    selector = ITEM_SELECTOR.match(step)
+    if selector:
+        item = LOOP_ITEM.match(node.display_name)
+        return bool(
+            item
+            and item.group("base") == selector.group("step")
+            and int(item.group("index")) == int(selector.group("index"))
+        )
     m = LOOP_SUFFIX.match(node.display_name)
     return bool(m and m.group("base") == step)
 
@@ -162,8 +188,62 @@ def select(
     return chosen
 
 
+def loop_place(step: str) -> tuple[str, list[str]]:
+    """A step path with its loop items' suffixes taken off, and their indices:
+    ``outer/square(3:9)`` → (``outer/square``, [``3``])."""
+    parts: list[str] = []
+    indices: list[str] = []
+    for part in step.split("/"):
+        m = LOOP_ITEM.match(part)
+        if m:
+            parts.append(m.group("base"))
+            indices.append(str(int(m.group("index"))))
+        else:
+            parts.append(part)
+    return "/".join(parts), indices
+
+
 def destination(base: Path, item: Selected) -> Path:
-    return base / item.step / _safe(item.name)
+    """``DIR/<step>/<artifact>``, plus ``<i>/`` for each loop the step is an item of."""
+    step, indices = loop_place(item.step)
+    return base.joinpath(step, _safe(item.name), *indices)
+
+
+def file_name(artifact: Mapping[str, Any]) -> str:
+    """The name a file artifact keeps: that of the path it was saved from."""
+    path = artifact.get("path")
+    name = PurePosixPath(str(path)).name if isinstance(path, str) else ""
+    return _safe(name or str(artifact.get("name") or "artifact"))
+
+
+def _as_folder(staged: Path, artifact: Mapping[str, Any]) -> None:
+    """A fetched file artifact becomes a folder holding it under its own name."""
+    if staged.is_file() or staged.is_symlink():
+        moved = staged.with_name(staged.name + ".file")
+        os.replace(staged, moved)
+        staged.mkdir()
+        os.replace(moved, staged / file_name(artifact))
+
+
+def _item_value(text: str) -> object:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def items_files(items: list[Selected]) -> dict[str, dict[str, object]]:
+    """Per fan-out step (its path without loop suffixes), index → item value (as Argo
+    shows it in the node's name; JSON when it parses as JSON)."""
+    found: dict[str, dict[str, object]] = {}
+    for item in items:
+        parts = item.step.split("/")
+        for depth, part in enumerate(parts):
+            m = LOOP_ITEM.match(part)
+            if m:
+                step, _ = loop_place("/".join([*parts[:depth], m.group("base")]))
+                found.setdefault(step, {})[str(int(m.group("index")))] = _item_value(m.group("value"))
+    return {step: dict(sorted(values.items(), key=lambda kv: int(kv[0]))) for step, values in found.items()}
 
 
 def _files(root: Path) -> Iterator[Path]:
@@ -291,13 +371,18 @@ def _fetch_all(
             store.fetch(items[i].artifact, staged[i], force=True)
             if not staged[i].exists():
                 staged[i].mkdir()  # an empty directory artifact
+            _as_folder(staged[i], items[i].artifact)
             if on_fetched is not None:
                 on_fetched(items[i])
 
         _run_all(fetch, len(items), workers)
-        links = [
-            link for i, item in enumerate(items) for link in _links(base, staged[i], destination(base, item))
-        ]
+        pairs = [(staged[i], destination(base, item)) for i, item in enumerate(items)]
+        for n, (step, values) in enumerate(sorted(items_files(items).items())):
+            listing = staging / f"items-{n}" / ITEMS_FILE
+            listing.parent.mkdir()
+            listing.write_text(json.dumps(values, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            pairs.append((listing, base / step / ITEMS_FILE))
+        links = [link for src, dest in pairs for link in _links(base, src, dest)]
         if links and not force:
             more = f" (and {len(links) - 1} more)" if len(links) > 1 else ""
             raise UsageError(
@@ -305,15 +390,15 @@ def _fetch_all(
                 hint="remove it, use --force to replace the link (not what it points to), "
                 "or -d DIR elsewhere",
             )
-        clashes = [c for i, item in enumerate(items) for c in _conflicts(staged[i], destination(base, item))]
+        clashes = [c for src, dest in pairs for c in _conflicts(src, dest)]
         if clashes and not force:
             more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
             raise UsageError(
                 f"{clashes[0]} already exists with different content{more}",
                 hint="use --force to overwrite, or -d DIR to download elsewhere",
             )
-        for i, item in enumerate(items):
-            _move_into_place(base, staged[i], destination(base, item), result)
+        for src, dest in pairs:
+            _move_into_place(base, src, dest, result)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return result

@@ -407,6 +407,14 @@ class KubeClient:
             _request_timeout=(10, 86400) if follow else (10, 120),
         )
 
+    def delete_pod(self, namespace: str, name: str) -> None:
+        """Delete a pod; one that is already gone is fine."""
+        res = Resource("delete", "pods", namespace, name)
+        try:
+            self.call(res, self.core().delete_namespaced_pod, name, namespace)
+        except NotFoundError:
+            pass
+
     # -- custom objects --------------------------------------------------------------
 
     def wf_resource(self, verb: str, name: str | None = None, namespace: str | None = None) -> Resource:

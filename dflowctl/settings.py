@@ -32,9 +32,13 @@ ENV = {
     "context": "DFLOWCTL_CONTEXT",
     "python": "DFLOWCTL_PYTHON",
     "reuse": "DFLOWCTL_REUSE",
+    "pod_env_pass": "DFLOWCTL_POD_ENV_PASS",
+    "pod_env_deny": "DFLOWCTL_POD_ENV_DENY",
 }
 # Config-file keys that are not a Settings field of the same name: key -> field.
 CONFIG_ONLY = {"python": "python_images"}
+# settings that are lists of names or glob patterns (a comma-separated string in the environment)
+_LISTS = ("pod_env_pass", "pod_env_deny")
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,10 @@ class Settings:
     python: str | None = None
     python_images: tuple[tuple[str, LocalPython], ...] = ()
     reuse: bool = False  # `run` reuses earlier steps' results by default (`--no-reuse` to run all)
+    # local engine: host environment variables pods (and the fork server) may see, as glob
+    # patterns added to the defaults; deny wins (docs/local-engine.md, "Environment")
+    pod_env_pass: tuple[str, ...] = ()
+    pod_env_deny: tuple[str, ...] = ()
 
     @property
     def runs_dir(self) -> Path:
@@ -121,6 +129,11 @@ def _coerce(name: str, value: Any) -> Any:
         return value  # built by _python_images
     if name == "home":
         return Path(str(value)).expanduser()
+    if name in _LISTS:
+        items = value if isinstance(value, (list, tuple)) else str(value).split(",")
+        if not all(isinstance(i, (str, int, float)) for i in items):
+            raise UsageError(f"invalid {name}: give a list of variable names or patterns")
+        return tuple(str(i).strip() for i in items if str(i).strip())
     if name in ("s3_secure", "reuse"):
         if isinstance(value, bool):
             return value

@@ -272,7 +272,10 @@ class OutputItem:
 # Output parameters the local engine adds to a Pod node for the record (status -o json|yaml),
 # not outputs of the workflow: left out of the summary.
 PYTHON_OUTPUT = "dflowctl-python"  # the interpreter of a Python pod (engines/local/interpreter.py)
-HIDDEN_OUTPUTS = frozenset({PYTHON_OUTPUT, KEY_PARAM, INPUTS_PARAM, OUTPUTS_PARAM, REUSED_PARAM})  # + stepkey
+INDEX_OUTPUT = "dflowctl-index"  # a fan-out item's index (render.body: aligned fan-in)
+HIDDEN_OUTPUTS = frozenset(
+    {PYTHON_OUTPUT, INDEX_OUTPUT, KEY_PARAM, INPUTS_PARAM, OUTPUTS_PARAM, REUSED_PARAM}
+)  # + stepkey
 
 
 def _outputs_of(step: str, outputs: Mapping[str, Any] | None) -> list[OutputItem]:

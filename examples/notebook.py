@@ -28,5 +28,6 @@ assert again.name == run.name and again.wait().succeeded
 print(again.outputs("total"))
 
 # %% the squares, fetched as files
-files = run.download(Path.cwd() / run.name, step="square")
+# (square/result/<i>/square.txt per item, and square/items.json: index → item)
+files = [p for p in run.download(Path.cwd() / run.name, step="square") if p.suffix == ".txt"]
 print(len(files), "files:", sorted(int(p.read_text()) for p in files))

@@ -1,10 +1,12 @@
-"""The Argo end to end against a REAL cluster (Argo Workflows + MinIO), see docs/argo.md.
+"""dflowctl's ``-e argo`` path against a REAL API server and Argo controller (``make cluster-up``).
 
-Run with ``pytest -m cluster`` (the default run deselects it). Skipped when no
-cluster is reachable: no kubeconfig, the API does not answer, or Argo is not
-installed. Uses the current context (or ``KUBECONFIG``/``DFLOWCTL_NAMESPACE``);
-if MinIO is only reachable inside the cluster, port-forward it and set
-``DFLOWCTL_S3_ENDPOINT=localhost:9000``.
+Run with ``make test-cluster`` (``pytest -m cluster``; the default run deselects
+it). Skipped when no cluster is reachable: no kubeconfig, the API does not
+answer, or Argo is not installed. Uses the current context (or
+``KUBECONFIG``/``DFLOWCTL_NAMESPACE``); the artifact repository must be
+reachable from here (``make cluster-up``'s S3 is on loopback; for a quick-start
+MinIO, port-forward it and set ``DFLOWCTL_S3_ENDPOINT=localhost:9000``).
+Every command's output is checked for the cluster's S3 secret key.
 """
 
 from __future__ import annotations
@@ -12,53 +14,169 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.conftest import SPECS, run_cli
+from dflowctl.tree import PYTHON_OUTPUT
+from tests.cluster.fixtures import cli, cluster_env, tree
+from tests.conftest import SPECS
 
-pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
+__all__ = ["cluster_env"]
 
-
-@pytest.fixture(scope="module")
-def cluster_env() -> dict[str, str]:
-    from dflowctl.errors import DflowctlError
-    from dflowctl.kube import KubeClient
-    from dflowctl.settings import load_settings
-
-    try:
-        kube = KubeClient(load_settings({"engine": "argo"}))
-        if not kube.argo_installed():
-            pytest.skip("the cluster has no Argo Workflows")
-        kube.list_workflows(label_selector="app.kubernetes.io/managed-by=dflowctl")
-    except DflowctlError as err:
-        pytest.skip(f"no reachable cluster: {err}")
-    return {"DFLOWCTL_ENGINE": "argo"}
+ALL_SPECS = sorted(p.name for p in SPECS.glob("*.yaml"))
 
 
-def tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+def outputs(wf: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(template, display name, output parameters) of each Succeeded pod node, sorted.
+
+    A multiset, not a mapping: a template called twice (``small`` and ``large``
+    each have a ``sum`` step) has two entries.
+    """
+    out = []
+    for node in (wf.get("status") or {}).get("nodes", {}).values():
+        if node.get("type") != "Pod" or node.get("phase") != "Succeeded":
+            continue
+        params = {
+            p["name"]: str(p.get("value"))
+            for p in (node.get("outputs") or {}).get("parameters") or []
+            if p["name"] != PYTHON_OUTPUT  # the local engine's record of its interpreter
+        }
+        out.append(
+            (node.get("templateName", ""), node.get("displayName", ""), json.dumps(params, sort_keys=True))
+        )
+    return sorted(out)
 
 
-@pytest.mark.parametrize("example", ["hello.yaml", "fanout.yaml"])
-def test_example_on_a_real_cluster(cluster_env: dict[str, str], tmp_path: Path, example: str) -> None:
+def run_both(
+    spec: str, tmp_path: Path, env: dict[str, str], *extra: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Run ``spec`` on Argo and locally; both must succeed. Returns both final Workflow objects."""
+    run = cli("run", "-e", "argo", "--wait", "-o", "json", spec, *extra, env=env, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    local_env = {"DFLOWCTL_HOME": str(tmp_path / "local-home"), "DFLOWCTL_ENGINE": "local"}
+    local = cli("run", "--wait", "-o", "json", spec, *extra, env=local_env, timeout=300)
+    assert local.returncode == 0, local.stdout + local.stderr
+    return json.loads(run.stdout), json.loads(local.stdout)
+
+
+@pytest.mark.parametrize("example", ALL_SPECS)
+def test_spec_on_real_argo(cluster_env: dict[str, str], tmp_path: Path, example: str) -> None:
     spec = str(SPECS / example)
     env = {**cluster_env, "DFLOWCTL_HOME": str(tmp_path / "home")}
-    run = run_cli("run", "-e", "argo", "--wait", "-o", "json", spec, env=env, timeout=540)
-    assert run.returncode == 0, run.stdout + run.stderr
-    name = json.loads(run.stdout)["metadata"]["name"]
+    argo_wf, local_wf = run_both(spec, tmp_path, env)
+    name = argo_wf["metadata"]["name"]
     try:
-        status = run_cli("status", name, env=env)
-        assert status.returncode == 0 and "Succeeded" in status.stdout
-        logs = run_cli("logs", name, env=env)
-        assert logs.returncode == 0, logs.stderr
-        got = run_cli("download", name, "-d", str(tmp_path / "argo"), env=env, timeout=300)
-        assert got.returncode == 0, got.stderr
+        assert argo_wf["status"]["phase"] == "Succeeded"
+        assert outputs(argo_wf) == outputs(local_wf)
+        status = cli("status", name, env=env)
+        assert status.returncode == 0 and "Succeeded" in status.stdout, status.stdout + status.stderr
+        as_json = cli("status", name, "-o", "json", env=env)
+        assert json.loads(as_json.stdout)["status"]["phase"] == "Succeeded"
+        logs = cli("logs", name, env=env)
+        assert logs.returncode == 0 and logs.stdout.strip(), logs.stderr
+        got = cli("download", name, "-d", str(tmp_path / "argo"), env=env, timeout=300)
         local_env = {"DFLOWCTL_HOME": str(tmp_path / "local-home"), "DFLOWCTL_ENGINE": "local"}
-        local = run_cli("run", "--wait", "-o", "json", spec, env=local_env, timeout=300)
-        local_name = json.loads(local.stdout)["metadata"]["name"]
-        run_cli("download", local_name, "-d", str(tmp_path / "local"), env=local_env)
+        local_name = local_wf["metadata"]["name"]
+        mine = cli("download", local_name, "-d", str(tmp_path / "local"), env=local_env)
+        # Same result on both: the files, or (a spec without artifacts) the same refusal.
+        assert got.returncode == mine.returncode, got.stderr + mine.stderr
+        if got.returncode != 0:
+            assert got.stderr.replace(name, "RUN") == mine.stderr.replace(local_name, "RUN")
+            assert "has no output artifacts" in got.stderr, got.stderr
         assert tree(tmp_path / "argo") == tree(tmp_path / "local")
     finally:
         if not os.environ.get("DFLOWCTL_KEEP_RUNS"):
-            run_cli("delete", name, env=env)
+            cli("delete", name, env=env)
+
+
+def test_logs_follow_and_delete(cluster_env: dict[str, str], tmp_path: Path) -> None:
+    env = {**cluster_env, "DFLOWCTL_HOME": str(tmp_path / "home")}
+    run = cli("run", "-e", "argo", "--no-wait", str(SPECS / "hello.yaml"), env=env)
+    assert run.returncode == 0, run.stderr
+    name = run.stdout.split()[-1]
+    follow = cli("logs", name, "-f", env=env, timeout=300)
+    assert follow.returncode == 0, follow.stderr
+    after = cli("logs", name, env=env)
+    assert follow.stdout.strip() and set(after.stdout.splitlines()) <= set(follow.stdout.splitlines())
+    gone = cli("delete", name, env=env)
+    assert gone.returncode == 0, gone.stderr
+    again = cli("status", name, env=env)
+    assert again.returncode == 2, again.stdout + again.stderr
+
+
+def test_failed_run_exits_1_and_retry(cluster_env: dict[str, str], tmp_path: Path) -> None:
+    env = {**cluster_env, "DFLOWCTL_HOME": str(tmp_path / "home")}
+    spec = str(SPECS / "retry.yaml")
+    run = cli("run", "-e", "argo", "--wait", "-o", "json", spec, "-p", "failures=9", env=env, timeout=600)
+    assert run.returncode == 1, run.stdout + run.stderr
+    name = json.loads(run.stdout)["metadata"]["name"]
+    try:
+        assert json.loads(run.stdout)["status"]["phase"] == "Failed"
+        retried = cli("retry", name, "--wait", env=env, timeout=600)
+        assert retried.returncode == 1, retried.stdout + retried.stderr  # fails again: 9 > limit + 1
+        resub = cli("retry", name, "--resubmit", "--no-wait", env=env)
+        assert resub.returncode == 0, resub.stdout + resub.stderr
+        again = resub.stdout.split()[-1]
+        assert again != name and again.startswith("retry-"), resub.stdout
+        cli("delete", again, env=env)
+    finally:
+        cli("delete", name, env=env)
+
+
+def test_stop_a_running_run(cluster_env: dict[str, str], tmp_path: Path) -> None:
+    env = {**cluster_env, "DFLOWCTL_HOME": str(tmp_path / "home")}
+    wf = tmp_path / "sleepy.yaml"
+    wf.write_text(
+        "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {generateName: sleepy-}\n"
+        "spec:\n  entrypoint: main\n  templates:\n  - name: main\n    steps:\n"
+        "    - - {name: nap, template: nap}\n    - - {name: after, template: nap}\n"
+        "  - name: nap\n    container: {image: busybox, command: [sleep], args: ['8']}\n"
+    )
+    run = cli("run", "-e", "argo", "--no-wait", str(wf), env=env)
+    assert run.returncode == 0, run.stderr
+    name = run.stdout.split()[-1]
+    try:
+        stop = cli("stop", name, env=env)
+        assert stop.returncode == 0, stop.stdout + stop.stderr
+        status = cli("status", name, "--watch", "-o", "json", env=env, timeout=300)
+        final = json.loads(status.stdout)
+        assert final["status"]["phase"] in ("Failed", "Error"), final["status"]
+        steps = [n for n in final["status"]["nodes"].values() if n.get("displayName") == "after"]
+        assert not any(n.get("phase") == "Succeeded" for n in steps)
+    finally:
+        cli("delete", name, env=env)
+
+
+def test_server_dry_run_creates_nothing(cluster_env: dict[str, str], tmp_path: Path) -> None:
+    env = {**cluster_env, "DFLOWCTL_HOME": str(tmp_path / "home")}
+
+    def hello_runs() -> set[str]:
+        listing = cli("status", "-o", "json", env=env)
+        assert listing.returncode == 0, listing.stderr
+        return {
+            w["metadata"]["name"]
+            for w in json.loads(listing.stdout)
+            if w["metadata"]["name"].startswith("hello-")
+        }
+
+    before = hello_runs()
+    dry = cli("run", "-e", "argo", "--server-dry-run", str(SPECS / "hello.yaml"), env=env)
+    assert dry.returncode == 0, dry.stdout + dry.stderr
+    assert hello_runs() <= before  # other tests' runs may come and go; no new hello run
+
+
+def test_unreachable_cluster_exits_3(cluster_env: dict[str, str], tmp_path: Path) -> None:
+    cfg = tmp_path / "kubeconfig"
+    text = Path(os.environ.get("KUBECONFIG", Path.home() / ".kube" / "config")).read_text()
+    data = json.loads(text) if text.lstrip().startswith("{") else None
+    if data is None:
+        pytest.skip("the kubeconfig is not the test cluster's JSON one")
+    data["clusters"][0]["cluster"]["server"] = "https://127.0.0.1:9"
+    cfg.write_text(json.dumps(data))
+    env = {**cluster_env, "DFLOWCTL_HOME": str(tmp_path / "home"), "KUBECONFIG": str(cfg)}
+    run = cli("run", "-e", "argo", "--wait", str(SPECS / "hello.yaml"), env=env, timeout=120)
+    assert run.returncode == 3, run.stdout + run.stderr
+    assert run.stderr.startswith("error: cannot reach the Kubernetes API at https://127.0.0.1:9: ")
+    assert "Traceback" not in run.stderr

@@ -335,7 +335,7 @@ def test_local_inputs_are_uploaded_once_and_reach_the_run(argo_cluster: ArgoClus
     name = json.loads(cli(argo_cluster, "status", "-o", "json").stdout)[0]["metadata"]["name"]
     got = cli(argo_cluster, "download", name, "-d", str(tmp_path / "out"))
     assert got.returncode == 0, got.stderr
-    assert tree(tmp_path / "out") == {"join/joined": b"alpha\nbeta\n"}
+    assert tree(tmp_path / "out") == {"join/joined/out.txt": b"alpha\nbeta\n"}  # /out.txt keeps its name
 
 
 def test_dflow_tutorial_op_runs_unchanged_on_argo(argo_cluster: ArgoCluster, tmp_path: Path) -> None:
@@ -396,3 +396,25 @@ def test_download_never_writes_through_a_link_on_argo(argo_cluster: ArgoCluster,
     link = dest / "write"
     assert got.stderr.startswith(f"error: {link} is a symbolic link; download never writes through one")
     assert list(elsewhere.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_typed_fan_in_aligns_failed_items_on_argo(argo_cluster: ArgoCluster) -> None:
+    got = cli(
+        argo_cluster,
+        "run",
+        "-e",
+        "argo",
+        "--wait",
+        str(SPECS / "typed-fanin.yaml"),
+        "-p",
+        "fail=[3, 7]",
+        "-o",
+        "json",
+        timeout=150,
+    )
+    assert got.returncode == 0, got.stdout + got.stderr
+    wf = json.loads(got.stdout)
+    total = next(n for n in wf["status"]["nodes"].values() if n["displayName"] == "sum")
+    values = {p["name"]: p["value"] for p in total["outputs"]["parameters"]}
+    assert json.loads(values["ys"]) == [None if i in (3, 7) else i * i for i in range(10)]

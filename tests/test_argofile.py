@@ -252,7 +252,18 @@ def test_argosay_stand_in(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     assert argosay.main(["exit", "13"]) == 13
     assert argosay.main(["sleep", "10ms"]) == 0
     assert argosay.parse_duration("1m30.5s") == 90.5
-    assert argosay.main(["sleep", "1d"]) == 1 and "invalid duration" in capsys.readouterr().err
+    assert argosay.main(["sleep", "0.01"]) == 0  # bare seconds, as the image's shell `sleep`
+    assert [argosay.sleep_seconds(t) for t in ("5", "0.5", ".5", "2m", "1h", "1d", "1m30s")] == [
+        5.0,
+        0.5,
+        0.5,
+        120.0,
+        3600.0,
+        86400.0,
+        90.0,
+    ]
+    assert argosay.main(["sleep", "5x"]) == 1 and "invalid duration" in capsys.readouterr().err
+    assert argosay.main(["sleep", "-5"]) == 1 and "invalid duration" in capsys.readouterr().err
     assert argosay.main(["fly"]) == 1
 
 
@@ -378,7 +389,7 @@ def test_cli_download_from_an_argo_file_run(tmp_path: Path, dflowctl_home: Path)
     out = tmp_path / "out"
     res = run_cli("download", "art", "-d", str(out))
     assert res.returncode == 0, res.stderr
-    assert (out / "make" / "hello").read_text() == "hello"
+    assert (out / "make" / "hello" / "hello.txt").read_text() == "hello"  # the file keeps its name
 
 
 def test_template_defaults_supply_image_and_source(tmp_path: Path) -> None:
@@ -402,11 +413,37 @@ def test_template_defaults_supply_image_and_source(tmp_path: Path) -> None:
     assert _problems(path) == [f"{path}:12:5: template `other`: script needs an image"]
 
 
+def test_a_script_without_source_is_valid_and_runs_its_command(tmp_path: Path, dflowctl_home: Path) -> None:
+    """Argo's CRD and validator do not require ``script.source``: the pod runs the
+    command with the (empty) staged script, as a container would."""
+    path = _write(
+        tmp_path,
+        """\
+        apiVersion: argoproj.io/v1alpha1
+        kind: Workflow
+        metadata: {generateName: nosource-}
+        spec:
+          entrypoint: main
+          templates:
+          - name: main
+            script: {image: alpine:3.19, command: [sh]}
+        """,
+    )
+    assert argofile.load(path)["spec"]["templates"][0]["script"] == {
+        "image": "alpine:3.19",
+        "command": ["sh"],
+    }
+    assert run_cli("validate", str(path)).returncode == 0
+    res = run_cli("run", str(path), "-o", "json")
+    wf = json.loads(res.stdout)
+    assert wf["status"]["phase"] == "Succeeded", res.stderr
+
+
 def test_a_file_of_several_documents_gives_its_workflow(tmp_path: Path) -> None:
     config = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {k: v}\n---\n"
     text = config + HELLO.replace(
         "      value: hello world\n",
-        "      valueFrom: {configMapKeyRef: {name: c, key: k}}\n",
+        "      valueFrom: {configMapKeyRef: {name: elsewhere, key: k}}\n",
     )
     path = _write(tmp_path, text)
     wf = argofile.load(path)
@@ -419,6 +456,53 @@ def test_a_file_of_several_documents_gives_its_workflow(tmp_path: Path) -> None:
     with pytest.raises(NotSupportedError) as err:
         argofile.load(two)
     assert err.value.diagnostics[0].one_line().startswith(f"{two}:22:1: not supported: 2 Workflow documents")
+
+
+CONFIGMAP_WF = """\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: settings}
+data: {greeting: hello from the map, level: "3"}
+---
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: cm-}
+spec:
+  entrypoint: main
+  arguments:
+    parameters:
+    - name: level
+      valueFrom: {configMapKeyRef: {name: settings, key: level}}
+  templates:
+  - name: main
+    inputs:
+      parameters:
+      - name: msg
+        valueFrom: {configMapKeyRef: {name: settings, key: greeting}}
+      - name: gone
+        valueFrom: {configMapKeyRef: {name: settings, key: nope}, default: fallback}
+    container:
+      image: alpine:3.19
+      command: [sh, -c]
+      args:
+      - echo "$GREETING/{{inputs.parameters.msg}}/{{inputs.parameters.gone}}/{{workflow.parameters.level}}"
+      env:
+      - name: GREETING
+        valueFrom: {configMapKeyRef: {name: settings, key: greeting}}
+"""
+
+
+def test_config_map_key_refs_read_config_maps_of_the_same_file(tmp_path: Path, dflowctl_home: Path) -> None:
+    """As Argo reads them from the cluster: parameter values (workflow arguments and
+    template inputs, a missing key taking the parameter's ``valueFrom.default``) and env."""
+    path = _write(tmp_path, CONFIGMAP_WF)
+    argofile.check_local(path)  # nothing refused
+    res = run_cli("run", str(path), "-o", "json")
+    wf = json.loads(res.stdout)
+    assert wf["status"]["phase"] == "Succeeded", res.stderr
+    pod = next(n for n in wf["status"]["nodes"].values() if n["type"] == "Pod")
+    assert pod["outputs"]["result"] == "hello from the map/hello from the map/fallback/3"
+    assert argofile.load(path)["spec"]["arguments"]["parameters"][0]["valueFrom"]  # -e argo: as written
 
 
 def test_tools_of_foreign_images_called_from_sh_are_looked_up(tmp_path: Path) -> None:

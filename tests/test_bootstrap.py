@@ -4,6 +4,7 @@ artifact paths; ``DFLOWCTL_ROOT`` stands for /tmp/dflowctl)."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -26,6 +27,7 @@ USER_OPS = '''
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 
@@ -46,6 +48,23 @@ class Counter:
 
 def describe(flag: bool, ratio: float, cfg: dict, tags: list, anything) -> dict:
     return {"text": f"{flag}/{ratio}", "cfg": {**cfg, "n": len(tags)}, "echo": anything}
+
+
+def nested() -> list:
+    Path("a").mkdir()
+    Path("a/b.txt").write_text("b")
+    Path("c.txt").write_text("c")
+    elsewhere = Path(tempfile.mkdtemp()) / "outside.txt"
+    elsewhere.write_text("o")
+    return [Path("a/b.txt"), Path("c.txt").resolve(), elsewhere]
+
+
+def read_one(x: Path) -> str:
+    return f"{x.name}:{x.read_text().strip()}"
+
+
+def typed(ys: list, fs: list, ds: list, ss: list) -> dict:
+    return {"out": {"ys": ys, "fs": fs, "ds": ds, "ss": ss}}
 
 
 def make_dir(n: int) -> Path:
@@ -108,6 +127,7 @@ def run_op(
     tmp_path: Path,
     params: dict[str, str] | None = None,
     artifacts: dict[str, Path] | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Result:
     """Lay out inputs the way Argo does (source unpacked at ROOT/source) and run the script."""
     root = tmp_path / "root"
@@ -121,6 +141,7 @@ def run_op(
     script.write_text(script_of(op), encoding="utf-8")
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DFLOWCTL_ROOT": str(root)}
     env.update({f"DFLOWCTL_PARAM_{k}": v for k, v in (params or {}).items()})
+    env.update(extra_env or {})
     proc = subprocess.run(
         [PYTHON, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )
@@ -185,7 +206,7 @@ def test_plain_function_reads_fan_in_directory(tmp_path: Path) -> None:
     assert res.param("total") == "14"
 
 
-def test_single_file_output_is_the_artifact(tmp_path: Path) -> None:
+def test_single_file_output_keeps_its_name(tmp_path: Path) -> None:
     op = python_op(
         "square",
         "numbers:square",
@@ -195,8 +216,33 @@ def test_single_file_output_is_the_artifact(tmp_path: Path) -> None:
     )
     res = run_op(op, tmp_path, {"x": "7"})
     assert res.code == 0, res.stderr
-    assert res.artifact("result").is_file()
-    assert res.artifact("result").read_text() == "49\n"
+    assert [p.name for p in res.artifact("result").iterdir()] == ["square.txt"]
+    assert (res.artifact("result") / "square.txt").read_text() == "49\n"
+
+
+def test_output_paths_keep_their_relative_names(tmp_path: Path, user_src: Path) -> None:
+    op = python_op("nested", "userops:nested", user_src, outputs_artifacts=(A("out"),))
+    res = run_op(op, tmp_path)
+    assert res.code == 0, res.stderr
+    out = res.artifact("out")
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert files == ["a/b.txt", "c.txt", "outside.txt"]
+
+
+def test_one_file_folder_is_handed_as_the_file(tmp_path: Path, user_src: Path) -> None:
+    one = tmp_path / "one"
+    one.mkdir()
+    (one / "sq.txt").write_text("9\n")
+    op = python_op(
+        "read-one",
+        "userops:read_one",
+        user_src,
+        inputs_artifacts=(A("x"),),
+        outputs_parameters=(P("text"),),
+    )
+    res = run_op(op, tmp_path, artifacts={"x": one})
+    assert res.code == 0, res.stderr
+    assert res.param("text") == "sq.txt:9"
 
 
 def test_op_class_gets_list_of_paths_for_list_sign(tmp_path: Path, user_src: Path) -> None:
@@ -400,3 +446,61 @@ def test_rendered_hello_example_runs(tmp_path: Path) -> None:
     out = root / "outputs" / "artifacts" / "out_art"
     assert (out / "msg.txt").read_text() == "Hello dflowctl\n"
     assert (out / "results.txt").read_text() == "number: 1\nlength: 14\n"
+
+
+def test_typed_lists_decode_fan_in_text_and_keep_nulls(tmp_path: Path, user_src: Path) -> None:
+    op = python_op(
+        "typed",
+        "userops:typed",
+        user_src,
+        inputs_parameters=(
+            P("ys", "list[int]"),
+            P("fs", "list[float]"),
+            P("ds", "list[dict]"),
+            P("ss", "list[str]"),
+        ),
+        outputs_parameters=(P("out", "dict"),),
+    )
+    given = {
+        "ys": '["1", 4, null, "9"]',
+        "fs": '["0.5", 2]',
+        "ds": '["{\\"a\\": 1}", {"b": 2}]',
+        "ss": '["x", 3]',
+    }
+    res = run_op(op, tmp_path, given)
+    assert res.code == 0, res.stderr
+    assert json.loads(res.param("out")) == {
+        "ys": [1, 4, None, 9],
+        "fs": [0.5, 2.0],
+        "ds": [{"a": 1}, {"b": 2}],
+        "ss": ["x", "3"],
+    }
+    kept = run_op(op, tmp_path / "kept", {**given, "ys": '["1", "two"]'})
+    assert kept.code == 0, kept.stderr
+    assert json.loads(kept.param("out"))["ys"] == [1, "two"]  # what does not read as an int is kept
+
+
+def test_a_fan_in_is_realigned_by_item_index_and_the_index_written(tmp_path: Path, user_src: Path) -> None:
+    op = python_op(
+        "typed",
+        "userops:typed",
+        user_src,
+        inputs_parameters=(
+            P("ys", "list[int]"),
+            P("fs", "list[float]"),
+            P("ds", "list[dict]"),
+            P("ss", "list[str]"),
+        ),
+        outputs_parameters=(P("out", "dict"),),
+    )
+    given = {"ys": '["1", "9"]', "fs": "[]", "ds": "[]", "ss": "[]"}
+    align = {"DFLOWCTL_ALIGN_ys": '["0", "2"]', "DFLOWCTL_COUNT_ys": "4", "DFLOWCTL_INDEX": "5"}
+    res = run_op(op, tmp_path, given, extra_env=align)
+    assert res.code == 0, res.stderr
+    assert json.loads(res.param("out"))["ys"] == [1, None, 9, None]
+    assert res.param("dflowctl-index") == "5"
+    bad = run_op(op, tmp_path / "bad", given, extra_env={**align, "DFLOWCTL_ALIGN_ys": '["0"]'})
+    assert bad.code == 1
+    assert bad.stderr.strip().splitlines()[-1] == (
+        "dflowctl: op 'typed' (userops:typed): input parameter 'ys': 2 value(s) do not match item indices [0]"
+    )

@@ -65,8 +65,7 @@ def test_download_hello_artifacts(hello_run, tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     assert (out / "write" / "out_art" / "msg.txt").read_text() == "HelloWorld!\n"
     assert (out / "write" / "out_art" / "results.txt").read_text() == "number: 1\nlength: 11\n"
-    loud = out / "shout" / "loud"
-    assert (loud.read_text() if loud.is_file() else (loud / "out.txt").read_text()) == "HELLOWORLD!\n"
+    assert (out / "shout" / "loud" / "out.txt").read_text() == "HELLOWORLD!\n"  # /tmp/out.txt
     assert str(out / "write" / "out_art" / "msg.txt") in res.stdout.splitlines()
     again = cli(home, "download", name, "-d", str(out))
     assert again.returncode == 0 and "already up to date" in again.stderr
@@ -137,8 +136,22 @@ def test_fanout_sum_and_json_output(dflowctl_home: Path, tmp_path: Path) -> None
     name = run_name(res.stdout)
     got = run_cli("download", name, "--step", "square", "-d", str(tmp_path / "sq"), cwd=tmp_path)
     assert got.returncode == 0, got.stderr
-    values = {p.parent.name: p.read_text().strip() for p in (tmp_path / "sq").glob("*/result")}
-    assert values == {f"square({i}:{i})": str(i * i) for i in range(5)}
+    values = {
+        p.parent.name: p.read_text().strip() for p in (tmp_path / "sq").glob("square/result/*/square.txt")
+    }
+    assert values == {str(i): str(i * i) for i in range(5)}
+    items = json.loads((tmp_path / "sq" / "square" / "items.json").read_text())
+    assert items == {str(i): i for i in range(5)}
+    one = run_cli(
+        "download", name, "--step", "square", "--item", "3", "-d", str(tmp_path / "one"), cwd=tmp_path
+    )
+    assert one.returncode == 0, one.stderr
+    got_one = sorted(
+        p.relative_to(tmp_path / "one").as_posix() for p in (tmp_path / "one").rglob("*") if p.is_file()
+    )
+    assert got_one == ["square/items.json", "square/result/3/square.txt"]
+    logs = run_cli("logs", name, "--step", "square[9]", cwd=tmp_path)
+    assert logs.returncode == 2 and f"run {name!r} has no step 'square[9]'" in logs.stderr
     res = run_cli("run", str(SPECS / "fanout.yaml"), "-o", "json", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     wf = json.loads(res.stdout)  # nothing but the object on stdout

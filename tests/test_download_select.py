@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -7,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from dflowctl.download import destination, fetch_all, find_steps, select
+from dflowctl.download import destination, fetch_all, find_steps, loop_place, select, with_item
 from dflowctl.errors import NotFoundError, UsageError
 from tests import argo_status as st
 
@@ -49,7 +50,23 @@ def test_fan_out_items_and_retries_are_taken_once() -> None:
     assert picked(items) == [("square(0:0)", "out"), ("square(1:1)", "out"), ("square(2:2)", "out")]
     assert picked(select(st.fanout(3), step="square")) == picked(items)
     assert picked(select(st.fanout(3), step="square(1:1)")) == [("square(1:1)", "out")]
-    assert destination(Path("d"), items[1]) == Path("d/square(1:1)/out")
+    assert destination(Path("d"), items[1]) == Path("d/square/out/1")
+
+
+def test_an_item_is_selected_by_index() -> None:
+    assert picked(select(st.fanout(3), step="square[2]")) == [("square(2:2)", "out")]
+    assert with_item("square", 1) == "square[1]" and with_item("square", None) == "square"
+    with pytest.raises(NotFoundError) as info:
+        select(st.fanout(3), step="square[3]")
+    assert info.value.message == "run 'fan-xyz12' has no step 'square[3]'"
+    with pytest.raises(UsageError) as err:
+        with_item(None, 1)
+    assert err.value.message == "--item needs --step"
+
+
+def test_nested_loop_items_nest_their_indices() -> None:
+    assert loop_place('outer(2:x)/square(10:{"a":1})') == ("outer/square", ["2", "10"])
+    assert loop_place("retried(1)") == ("retried(1)", [])  # a retry attempt is no loop item
 
 
 def test_steps_are_found_inside_composites() -> None:
@@ -95,7 +112,7 @@ def test_fetch_writes_then_skips_identical(tmp_path: Path, store: DirStore) -> N
     items = select(st.hello())
     res = fetch_all(store, items, base)
     assert sorted(p.relative_to(base).as_posix() for p in res.written) == [
-        "shout/loud",
+        "shout/loud/loud",  # a file keeps the name of the path it was saved from (/tmp/loud)
         "write/out_art/msg.txt",
         "write/out_art/sub/results.txt",
     ]
@@ -107,17 +124,18 @@ def test_fetch_writes_then_skips_identical(tmp_path: Path, store: DirStore) -> N
 
 def test_different_existing_file_is_refused_without_force(tmp_path: Path, store: DirStore) -> None:
     base = tmp_path / "out"
-    (base / "shout").mkdir(parents=True)
-    (base / "shout" / "loud").write_text("mine\n")
+    mine = base / "shout" / "loud" / "loud"
+    mine.parent.mkdir(parents=True)
+    mine.write_text("mine\n")
     with pytest.raises(UsageError) as info:
         fetch_all(store, select(st.hello(), step="shout"), base)
-    assert info.value.message == f"{base / 'shout' / 'loud'} already exists with different content"
+    assert info.value.message == f"{mine} already exists with different content"
     assert "--force" in (info.value.hint or "")
-    assert (base / "shout" / "loud").read_text() == "mine\n"
+    assert mine.read_text() == "mine\n"
     assert not [p for p in tmp_path.rglob(".dflowctl-download-*")]
     res = fetch_all(store, select(st.hello(), step="shout"), base, force=True)
-    assert res.written == [base / "shout" / "loud"]
-    assert (base / "shout" / "loud").read_text() == "HELLOWORLD!\n"
+    assert res.written == [mine]
+    assert mine.read_text() == "HELLOWORLD!\n"
 
 
 def test_a_file_where_a_directory_goes_is_a_conflict(tmp_path: Path, store: DirStore) -> None:
@@ -132,8 +150,8 @@ def test_a_file_where_a_directory_goes_is_a_conflict(tmp_path: Path, store: DirS
 
 def test_one_conflict_means_nothing_is_written(tmp_path: Path, store: DirStore) -> None:
     base = tmp_path / "out"
-    (base / "shout").mkdir(parents=True)
-    (base / "shout" / "loud").write_text("mine\n")
+    (base / "shout" / "loud").mkdir(parents=True)
+    (base / "shout" / "loud" / "loud").write_text("mine\n")
     with pytest.raises(UsageError, match="already exists with different content"):
         fetch_all(store, select(st.hello()), base)
     assert not (base / "write").exists()  # the other artifact was not placed either
@@ -182,5 +200,26 @@ def test_many_artifacts_are_fetched_concurrently(tmp_path: Path) -> None:
             return super().fetch(artifact, dest, force=force)
 
     res = fetch_all(Slow(tmp_path / "repo"), select(wf, step="square"), tmp_path / "out", workers=4)
-    assert len(res.written) == 16 and peak[0] == 4
-    assert (tmp_path / "out" / "square(7:7)" / "out").read_text() == "fan-xyz12/sq-7/out.tgz"
+    assert len(res.written) == 16 + 1 and peak[0] == 4  # and square/items.json
+    assert (tmp_path / "out" / "square" / "out" / "7" / "out").read_text() == "fan-xyz12/sq-7/out.tgz"
+
+
+def test_fan_out_items_land_by_index_with_items_json(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    wf = st.fanout(3)
+    for item in select(wf):
+        key = root / item.artifact["s3"]["key"]
+        key.parent.mkdir(parents=True, exist_ok=True)
+        key.write_text(item.step)
+    base = tmp_path / "out"
+    res = fetch_all(DirStore(root), select(wf), base)
+    assert sorted(p.relative_to(base).as_posix() for p in res.written) == [
+        "square/items.json",
+        "square/out/0/out",
+        "square/out/1/out",
+        "square/out/2/out",
+    ]
+    assert (base / "square/out/2/out").read_text() == "square(2:2)"
+    assert json.loads((base / "square/items.json").read_text()) == {"0": 0, "1": 1, "2": 2}
+    again = fetch_all(DirStore(root), select(wf), base)
+    assert again.written == [] and len(again.unchanged) == 4

@@ -27,7 +27,7 @@ REGENERATE = os.environ.get("DFLOWCTL_REGENERATE") == "1"
 def test_every_example_has_a_golden_file() -> None:
     assert SPEC_FILES, "no examples in specs/"
     goldens = sorted(p.stem for p in GOLDEN.glob("*.yaml"))
-    assert goldens == [p.stem for p in SPEC_FILES] or REGENERATE
+    assert goldens == sorted(p.stem for p in SPEC_FILES) or REGENERATE
 
 
 @pytest.mark.parametrize("spec", SPEC_FILES, ids=[p.stem for p in SPEC_FILES])

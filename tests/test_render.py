@@ -12,6 +12,7 @@ import pytest
 
 from dflowctl.errors import UsageError
 from dflowctl.render import render_workflow, upload_paths
+from dflowctl.render.body import item_index
 from dflowctl.render.values import RenderError
 from dflowctl.spec import model as m
 from dflowctl.uploads import source_key, source_keys
@@ -230,6 +231,7 @@ def test_fan_in_keys() -> None:
     assert sq["arguments"]["parameters"] == [
         {"name": "x", "value": "{{item}}"},
         {"name": "dflowctl-fanin", "value": "{{workflow.name}}/dflowctl/fanin/sq"},
+        {"name": "dflowctl-index", "value": "{{=asInt(item)}}"},
     ]
     assert sq["withSequence"] == {"count": "4"}
     assert ts["square-fanin"]["outputs"]["artifacts"] == [
@@ -237,7 +239,7 @@ def test_fan_in_keys() -> None:
             "name": "result",
             "path": "/tmp/dflowctl/outputs/artifacts/result",
             "archive": {"none": {}},
-            "s3": {"key": "{{inputs.parameters.dflowctl-fanin}}/result/{{pod.name}}"},
+            "s3": {"key": "{{inputs.parameters.dflowctl-fanin}}/result/{{inputs.parameters.dflowctl-index}}"},
         }
     ]
     assert total["arguments"]["artifacts"] == [
@@ -245,6 +247,39 @@ def test_fan_in_keys() -> None:
     ]
     assert one["template"] == "square"  # a plain use keeps Argo's default keys
     assert "s3" not in ts["square"]["outputs"]["artifacts"][0]
+
+
+@pytest.mark.parametrize(
+    ("foreach", "index"),
+    [
+        (m.Foreach("range", count=4), "{{=asInt(item)}}"),
+        (m.Foreach("range", count=4, start=3), "{{=asInt(item) - 3}}"),
+        (m.Foreach("range", start=-2, end=5), "{{=asInt(item) + 2}}"),
+        (m.Foreach("range", start=9, end=2), "{{=9 - asInt(item)}}"),  # Argo counts down
+        (m.Foreach("range", count=4, format="%02d"), "{{=asInt(item)}}"),
+        (m.Foreach("range", count=4, format="f%d"), None),
+        (m.Foreach("range", count=4, start="{{workflow.parameters.s}}"), None),
+        (m.Foreach("range", start=0, end="{{workflow.parameters.e}}"), None),
+        (m.Foreach("items", items=(1, 2)), None),
+        (m.Foreach("param", param="{{steps.a.outputs.result}}"), None),
+    ],
+)
+def test_the_item_index_comes_from_the_item_when_it_can(foreach: m.Foreach, index: str | None) -> None:
+    assert item_index(foreach) == index
+
+
+def test_items_fan_in_by_pod_name() -> None:
+    steps = (
+        (S("sq", "square", parameters={"x": "{{item}}"}, foreach=m.Foreach("items", items=(1, 2))),),
+        (S("sum", "sum-files", artifacts={"files": "{{steps.sq.outputs.artifacts.result}}"}),),
+    )
+    ts = templates(render_workflow(wf_of(PRODUCER, CONSUMER, steps=steps)))
+    assert [p["name"] for p in ts["main"]["steps"][0][0]["arguments"]["parameters"]] == [
+        "x",
+        "dflowctl-fanin",
+    ]
+    key = ts["square-fanin"]["outputs"]["artifacts"][0]["s3"]["key"]
+    assert key == "{{inputs.parameters.dflowctl-fanin}}/result/{{pod.name}}"
 
 
 def test_composite_used_twice_gets_distinct_fan_in_prefixes(tmp_path: Path) -> None:
@@ -771,3 +806,27 @@ def test_an_absolute_link_in_a_source_folder_is_archived_as_a_link(tmp_path: Pat
     with tarfile.open(fileobj=io.BytesIO(data)) as tar:
         links = {m.name: m.linkname for m in tar.getmembers() if m.issym()}
     assert links == {"data/gone": "/nonexistent/target", "data/python": sys.executable}
+
+
+def test_a_list_input_fed_by_an_indexed_fan_in_is_aligned() -> None:
+    from dflowctl.spec import load_spec
+
+    from .conftest import SPECS
+
+    wf = load_spec(SPECS / "typed-fanin.yaml")
+    ts = templates(render_workflow(wf, source_keys(upload_paths(wf))))
+    square, total = (g[0] for g in ts["main"]["steps"])
+    assert square["template"] == "square-fanin"
+    assert {"name": "dflowctl-index", "value": "{{=asInt(item)}}"} in square["arguments"]["parameters"]
+    assert {
+        "name": "dflowctl-index",
+        "valueFrom": {"path": "/tmp/dflowctl/outputs/parameters/dflowctl-index"},
+    } in (ts["square-fanin"]["outputs"]["parameters"])
+    assert total["template"] == "sum-aligned"
+    assert total["arguments"]["parameters"][1:] == [
+        {"name": "dflowctl-align-ys", "value": "{{steps.square.outputs.parameters.dflowctl-index}}"},
+        {"name": "dflowctl-count-ys", "value": "{{workflow.parameters.n}}"},
+    ]
+    env = {e["name"]: e["value"] for e in ts["sum-aligned"]["script"]["env"]}
+    assert env["DFLOWCTL_ALIGN_ys"] == "{{inputs.parameters.dflowctl-align-ys}}"
+    assert env["DFLOWCTL_COUNT_ys"] == "{{inputs.parameters.dflowctl-count-ys}}"

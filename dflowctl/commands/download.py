@@ -23,10 +23,16 @@ def register(app: typer.Typer) -> None:
         name: str = typer.Argument(
             ..., help="The run's name (or @latest).", autocompletion=complete_run, callback=check_run_name
         ),
-        step: str | None = typer.Option(None, "--step", "-s", help="Only this step's artifacts."),
+        step: str | None = typer.Option(
+            None, "--step", "-s", help="Only this step's artifacts (STEP[N]: only its item of index N)."
+        ),
+        item: int | None = typer.Option(None, "--item", help="Only the item of index N of --step."),
         artifact: str | None = typer.Option(None, "--artifact", "-a", help="Only the artifact of this name."),
         directory: Path | None = typer.Option(
-            None, "-d", "--dir", help="Where to put them (default: ./<run name>); as DIR/<step>/<artifact>."
+            None,
+            "-d",
+            "--dir",
+            help="Where to put them (default: ./<run name>); as DIR/<step>/<artifact>/ (<i>/ per item).",
         ),
         force: bool = typer.Option(False, "--force", help="Overwrite existing files that differ."),
         engine: str | None = ENGINE_OPT,
@@ -36,9 +42,10 @@ def register(app: typer.Typer) -> None:
     ) -> int:
         """Download output artifacts to DIR/<step>/<artifact>."""
         from dflowctl import actions, console, runs
+        from dflowctl.download import with_item
 
+        step = with_item(step, item)
         eng = actions.make_engine(settings_from(engine, namespace, kubeconfig, context))
-
         name = runs.resolve(eng, name)
         items = actions.select_artifacts(eng, name, step=step, artifact=artifact)
         with console.DownloadProgress(len(items)) as progress:

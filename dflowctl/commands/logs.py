@@ -25,8 +25,9 @@ def register(app: typer.Typer) -> None:
             ..., help="The run's name (or @latest).", autocompletion=complete_run, callback=check_run_name
         ),
         step: str | None = typer.Option(
-            None, "--step", "-s", help="Only this step (all of its items and attempts)."
+            None, "--step", "-s", help="Only this step (all of its items and attempts; STEP[N]: item N)."
         ),
+        item: int | None = typer.Option(None, "--item", help="Only the item of index N of --step."),
         follow: bool = typer.Option(False, "-f", "--follow", help="Keep printing until the run ends."),
         tail: int | None = typer.Option(None, "--tail", min=0, help="Only the last N lines of each step."),
         since: str | None = typer.Option(
@@ -44,7 +45,7 @@ def register(app: typer.Typer) -> None:
         from collections import deque
 
         from dflowctl import actions, console, runs
-        from dflowctl.engines import LogLine
+        from dflowctl.download import with_item
 
         if timestamps:
             raise UsageError(
@@ -60,24 +61,30 @@ def register(app: typer.Typer) -> None:
             except re.error as err:
                 raise UsageError(f"invalid --grep pattern {grep!r}: {err}") from None
         window = runs.parse_since(since) if since is not None else None
+        step = with_item(step, item)
         eng = actions.make_engine(settings_from(engine, namespace, kubeconfig, context))
         run = runs.resolve(eng, name)
         recent: set[str] | None = None
         if window is not None:
             recent = runs.nodes_within(eng.get_run(run), window)
         printer = console.LogPrinter()
-        tails: dict[str, deque[LogLine]] = {}
+        tails: dict[str, deque[tuple[str, str]]] = {}
+        filtered = pattern is not None or tail is not None
         with interruptible(Following(run)):
-            for line in actions.logs(eng, run, step, follow):
-                if recent is not None and line.node_id not in recent:
+            for block in actions.logs(eng, run, step, follow):
+                if recent is not None and block.node_id not in recent:
                     continue
-                if pattern is not None and not pattern.search(line.text):
+                if not filtered:  # whole lines a chunk at a time: a large log prints fast
+                    printer.lines(block.node_name, block.text)
                     continue
-                if tail is not None:
-                    tails.setdefault(line.node_id, deque(maxlen=tail)).append(line)
-                    continue
-                printer.line(line.node_name, line.text)
+                for text in block.text.split("\n"):
+                    if pattern is not None and not pattern.search(text):
+                        continue
+                    if tail is not None:
+                        tails.setdefault(block.node_id, deque(maxlen=tail)).append((block.node_name, text))
+                        continue
+                    printer.line(block.node_name, text)
         for lines in tails.values():
-            for line in lines:
-                printer.line(line.node_name, line.text)
+            for node_name, text in lines:
+                printer.line(node_name, text)
         return 0

@@ -99,7 +99,10 @@ def register(app: typer.Typer) -> None:
         spec: Path = typer.Argument(..., help="A dflowctl spec, or an Argo Workflow file."),
         parameter: list[str] = typer.Option([], "-p", "--parameter", help="Set a parameter: NAME=VALUE."),
         parameter_file: Path | None = typer.Option(
-            None, "--parameter-file", "-f", help="A YAML/JSON file of parameter values."
+            None, "--parameter-file", "-f", help="A YAML/JSON file of parameter values (and artifact paths)."
+        ),
+        artifact: list[str] = typer.Option(
+            [], "--artifact", help="Set a workflow artifact: NAME=PATH (a local path, s3://… or https://…)."
         ),
         engine: str | None = ENGINE_OPT,
         parallelism: int | None = typer.Option(
@@ -123,6 +126,12 @@ def register(app: typer.Typer) -> None:
         ),
         name: str | None = typer.Option(None, "--name", help="The run's name (default: generated)."),
         label: list[str] = typer.Option([], "--label", "-l", help="Add a label to the run: key=value."),
+        templates: list[Path] = typer.Option(
+            [],
+            "--templates",
+            help="A file, or a folder of YAML files, of WorkflowTemplates, ClusterWorkflowTemplates "
+            "and ConfigMaps an Argo Workflow file refers to (local engine; repeatable).",
+        ),
         namespace: str | None = NAMESPACE_OPT,
         kubeconfig: str | None = KUBECONFIG_OPT,
         context: str | None = CONTEXT_OPT,
@@ -155,6 +164,8 @@ def register(app: typer.Typer) -> None:
             namespace,
             kubeconfig,
             context,
+            templates=templates,
+            artifact=artifact,
             reuse=reuse,
             no_reuse=no_reuse,
             rerun=tuple(rerun),
@@ -177,13 +188,15 @@ def run_spec(
     namespace: str | None,
     kubeconfig: str | None,
     context: str | None,
+    templates: list[Path] | None = None,
     *,
+    artifact: list[str] | None = None,
     reuse: str | None = None,
     no_reuse: bool = False,
     rerun: tuple[str, ...] = (),
 ) -> int:
-    """``run`` (and ``submit``, which is ``run --no-wait``); ``reuse``: ``ANY_RUN`` or a
-    run's name (``--reuse [RUN]``)."""
+    """``run`` (and ``submit``, which is ``run --no-wait``); ``artifact``: ``--artifact`` flags;
+    ``reuse``: ``ANY_RUN`` or a run's name (``--reuse [RUN]``)."""
     from dflowctl import actions, console
     from dflowctl.engines import OnUpdate, RunOptions
 
@@ -191,7 +204,9 @@ def run_spec(
     settings = settings_from(engine, namespace, kubeconfig, context, python=python)
     if server_dry_run and settings.engine != "argo":
         raise UsageError("--server-dry-run needs the argo engine", hint="add -e argo")
-    with actions.prepared_manifest(spec, parameter, parameter_file, settings.engine) as prepared:
+    with actions.prepared_manifest(
+        spec, parameter, parameter_file, settings.engine, templates or (), artifact or ()
+    ) as prepared:
         name_run(prepared.manifest, name, label)
         for warning in prepared.warnings:
             console.info(f"warning: {warning}")

@@ -31,6 +31,16 @@ class LogLine:
 
 
 @dataclass(frozen=True)
+class LogBlock:
+    """Whole log lines of one node at a time (``text``: lines joined by ``\\n``, no final
+    newline): what ``logs`` prints, so that a large log is not handled line by line."""
+
+    node_id: str
+    node_name: str
+    text: str
+
+
+@dataclass(frozen=True)
 class RunOptions:
     """How to run: given by flags, shared by both engines."""
 
@@ -89,6 +99,12 @@ class Engine(Protocol):
     def logs(
         self, name: str, node_ids: list[str] | None = None, follow: bool = False
     ) -> Iterator[LogLine]: ...
+
+    def log_blocks(
+        self, name: str, node_ids: list[str] | None = None, follow: bool = False
+    ) -> Iterator[LogBlock]:
+        """The same lines as ``logs``, several at a time."""
+        ...
 
     def artifact_store(self, name: str) -> ArtifactStore: ...
 

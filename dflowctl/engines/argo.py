@@ -32,7 +32,7 @@ from dflowctl.argo import (
     is_finished,
     pod_name,
 )
-from dflowctl.engines import ArtifactStore, LogLine, OnUpdate, RunOptions, Workflow
+from dflowctl.engines import ArtifactStore, LogBlock, LogLine, OnUpdate, RunOptions, Workflow
 from dflowctl.errors import ClusterError, EngineError, NotFoundError, UsageError
 from dflowctl.kube import KubeClient, WatchExpired, is_connection_error, stream_lines
 from dflowctl.settings import Settings
@@ -88,6 +88,12 @@ def node_pod_name(wf: Mapping[str, Any], node: Mapping[str, Any]) -> str:
     return pod_name(str(meta.get("name")), str(template), str(node.get("name")))
 
 
+def retried_pod_nodes(wf: Workflow) -> list[str]:
+    """The Pod nodes ``argo retry`` runs again (and whose pods it deletes first)."""
+    nodes: dict[str, Any] = (wf.get("status") or {}).get("nodes") or {}
+    return [nid for nid, n in nodes.items() if n.get("type") == "Pod" and n.get("phase") in RETRYABLE_NODE]
+
+
 def retry_patch(wf: Workflow, *, compressed: bool = False) -> dict[str, Any]:
     """The merge patch ``argo retry`` applies: failed Pod nodes go, their ancestors run again.
 
@@ -100,7 +106,7 @@ def retry_patch(wf: Workflow, *, compressed: bool = False) -> dict[str, Any]:
     for nid, node in nodes.items():
         for child in node.get("children") or []:
             parent.setdefault(child, nid)
-    drop = {nid for nid, n in nodes.items() if n.get("type") == "Pod" and n.get("phase") in RETRYABLE_NODE}
+    drop = set(retried_pod_nodes(wf))
     drop |= {nid for nid, n in nodes.items() if n.get("phase") == "Omitted"}
     reset: set[str] = set()
     for nid in drop:
@@ -376,6 +382,12 @@ class ArgoEngine:
             return
         yield from self._follow_logs(name, node_ids)
 
+    def log_blocks(
+        self, name: str, node_ids: list[str] | None = None, follow: bool = False
+    ) -> Iterator[LogBlock]:
+        for line in self.logs(name, node_ids, follow):  # the API streams lines
+            yield LogBlock(line.node_id, line.node_name, line.text)
+
     def _follow_logs(self, name: str, node_ids: list[str] | None) -> Iterator[LogLine]:
         """Stream every pod's log as its node starts, until the workflow ends and all logs are read."""
         started: set[str] = set()
@@ -481,7 +493,13 @@ class ArgoEngine:
             )
         raw = self.kube.get_workflow(name)
         compressed = bool((raw.get("status") or {}).get("compressedNodes"))
-        patch = retry_patch(decode_nodes(raw), compressed=compressed)
+        decoded = decode_nodes(raw)
+        # As `argo retry` does: the failed pods go first, or the controller finds them again
+        # ("already exists") and the retried steps never run.
+        nodes = (decoded.get("status") or {}).get("nodes") or {}
+        for nid in retried_pod_nodes(decoded):
+            self.kube.delete_pod(self.kube.namespace, node_pod_name(decoded, nodes[nid]))
+        patch = retry_patch(decoded, compressed=compressed)
         patched = decode_nodes(self.kube.patch_workflow(name, patch))
         if not options.wait:
             return patched

@@ -26,9 +26,11 @@ from dflowctl.expr.template import (
     substitute,
     substitute_tree,
 )
-from dflowctl.expr.values import ExprError, go_json, go_sprint, render_value
+from dflowctl.expr.values import ABSENT, Absent, ExprError, go_json, go_sprint, render_value
 
 __all__ = [
+    "ABSENT",
+    "Absent",
     "ExprError",
     "TaskResult",
     "build_env",

@@ -455,6 +455,15 @@ def _compile(text: str) -> Fn:
     return _Parser(tokenize(text)).parse()
 
 
+def parse_when(text: str) -> None:
+    """Parse ``text`` (tags already substituted) as govaluate would; ``ExprError`` with
+    the parser's message when it does not parse."""
+    try:
+        _compile(text)
+    except RecursionError:
+        raise ExprError("the expression is nested too deeply") from None
+
+
 def evaluate_when(text: str) -> bool:
     """Evaluate a ``when`` whose tags have been substituted; ``""`` is true."""
     if text == "":

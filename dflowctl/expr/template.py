@@ -18,7 +18,7 @@ from typing import Any
 
 from dflowctl.expr.builtins import argo_functions
 from dflowctl.expr.evaluator import root_names, run, run_raw
-from dflowctl.expr.values import ExprError, go_sprint, render_value, type_name
+from dflowctl.expr.values import Absent, ExprError, go_sprint, render_value, type_name
 
 _LIT = 0
 _TAG = 1
@@ -27,6 +27,8 @@ _EXPR = 2
 Segment = tuple[int, str, str]  # (kind, payload, raw tag content)
 
 ARGO_FUNCTIONS: Mapping[str, Any] = argo_functions()
+
+_ABSENT_MESSAGE = "the node was skipped or omitted and has no such output"
 
 
 @functools.lru_cache(maxsize=8192)
@@ -98,6 +100,8 @@ def build_env(scope: Mapping[str, Any], roots: frozenset[str] | None = None) -> 
         keys = [k for k in scope if k in roots or k.startswith(prefixes)]
     for key in sorted(keys, key=lambda k: k.count(".")):
         value = scope[key]
+        if isinstance(value, Absent):
+            value = None
         parts = key.split(".")
         cur = root
         for part in parts[:-1]:
@@ -139,7 +143,8 @@ def substitute(text: str, scope: Mapping[str, Any], *, strict: bool = True) -> s
     """Replace Argo's ``{{tag}}`` and ``{{=expr}}`` tags in ``text``.
 
     ``strict``: an unknown simple tag, or an expression that fails or gives nil,
-    raises :class:`ExprError`; otherwise such a tag is left as it was.
+    raises :class:`ExprError`; otherwise such a tag is left as it was. A simple tag
+    naming an :class:`Absent` value raises either way (Argo's terminal error).
     """
     if "{{" not in text:
         return text
@@ -152,7 +157,10 @@ def substitute(text: str, scope: Mapping[str, Any], *, strict: bool = True) -> s
             continue
         if kind == _TAG:
             if payload in scope:
-                out.append(render_value(scope[payload]))
+                value = scope[payload]
+                if isinstance(value, Absent):
+                    raise ExprError(f"failed to resolve {{{{{raw}}}}}: {_ABSENT_MESSAGE}")
+                out.append(render_value(value))
                 continue
             nested = _nested_tag(raw, scope)
             if nested is not None:

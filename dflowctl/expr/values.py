@@ -21,6 +21,18 @@ class ExprError(DflowctlError):
     """An Argo template tag, `when`, `depends` or expression that cannot be evaluated."""
 
 
+class Absent(str):
+    """A scope value known to be absent: an output a Skipped/Omitted node declared
+    without a default (Argo's nil in scope). A simple ``{{tag}}`` naming it is an
+    error even where unresolved tags are allowed; expressions see nil (so ``??``
+    applies)."""
+
+    __slots__ = ()
+
+
+ABSENT = Absent("")
+
+
 def type_name(value: Any) -> str:
     """The Go-ish type name used in error messages."""
     if value is None:

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from dflowctl.render.leaf import (
+    ALIGN_PREFIX,
+    COUNT_PREFIX,
+    FANIN_INDEX_PARAM,
     FANIN_PARAM,
     LeafVariant,
     leaf_template,
@@ -23,6 +26,7 @@ from dflowctl.render.leaf import (
 )
 from dflowctl.render.values import TAG, encode, fail, single_tag, tags
 from dflowctl.spec import model
+from dflowctl.spec.values import is_list_type
 from dflowctl.stepkey import STEP_KEY_PARAM
 
 SCOPE_PARAM = "dflowctl-scope"
@@ -150,12 +154,17 @@ class Renderer:
             raise ValueError(f"op {op.name!r}: no repository key for its source {op.source} (pack it first)")
         return key
 
-    def leaf_for(self, op: model.Op, step: model.Step, fanin: bool) -> str:
-        variant = LeafVariant(step.retry or op.retry or self.wf.retry, step.timeout or op.timeout, fanin)
+    def leaf_for(
+        self, op: model.Op, step: model.Step, fanin: str, index: bool = False, align: tuple[str, ...] = ()
+    ) -> str:
+        variant = LeafVariant(
+            step.retry or op.retry or self.wf.retry, step.timeout or op.timeout, fanin, index, align
+        )
         key = (op.name, variant)
         if key not in self.leaf_names:
             plain_variant = LeafVariant(variant.retry, variant.timeout) == self.base_variant(op)
-            name = self.names.fresh(f"{op.name}-fanin" if plain_variant else f"{op.name}-{step.name}")
+            kind = "fanin" if variant.fanin or variant.index else "aligned"
+            name = self.names.fresh(f"{op.name}-{kind}" if plain_variant else f"{op.name}-{step.name}")
             self.leaf_names[key] = name
             keyed = op.name in self.keyed
             self.extra.append(leaf_template(op, name, variant, self._source_key(op), keyed=keyed))
@@ -209,6 +218,10 @@ class Renderer:
                 raise fail(
                     f"output parameter '{p.name}' of composite op '{op.name}' needs `from`", p.loc or op.loc
                 )
+            if p.if_expr is not None and p.else_ref is not None:
+                chosen = choice(p.if_expr, p.from_ref, p.else_ref)
+                params.append({"name": p.name, "valueFrom": with_default({"expression": chosen}, p)})
+                continue
             params.append({"name": p.name, "valueFrom": with_default({"parameter": p.from_ref}, p)})
         arts = []
         for a in op.outputs_artifacts:
@@ -222,7 +235,17 @@ class Renderer:
                     "fan-in directories cannot leave a composite op (consume them inside it)",
                     a.loc or op.loc,
                 )
-            arts.append({"name": a.name, "from": a.from_ref, **({"optional": True} if a.optional else {})})
+            if a.if_expr is not None and a.else_ref is not None:
+                if self._fanin_source(a.else_ref, scope) is not None:
+                    raise fail(
+                        f"output artifact '{a.name}' of composite op '{op.name}': `else` comes from a "
+                        "foreach step; fan-in directories cannot leave a composite op",
+                        a.loc or op.loc,
+                    )
+                source = {"fromExpression": choice(a.if_expr, a.from_ref, a.else_ref)}
+            else:
+                source = {"from": a.from_ref}
+            arts.append({"name": a.name, **source, **({"optional": True} if a.optional else {})})
         return {k: v for k, v in (("parameters", params), ("artifacts", arts)) if v}
 
     # ------------------------------------------------------------------ bodies
@@ -255,10 +278,18 @@ class Renderer:
                     {"name": SCOPE_PARAM, "value": parent + step.name + ("/{{item}}" if fanout else "")}
                 )
         else:
-            fanin = fanout and bool(op.outputs_artifacts)
-            template = self.leaf_for(op, step, fanin)
+            index = item_index(step.foreach) if step.foreach is not None else None
+            fanin = "" if step.foreach is None or not op.outputs_artifacts else ("index" if index else "pod")
+            takes_index = index is not None and (fanin == "index" or emits_index(op))
+            aligned = self.aligned_inputs(step, op, scope)
+            template = self.leaf_for(op, step, fanin, takes_index, tuple(name for name, _ in aligned))
             if fanin:
                 params.append({"name": FANIN_PARAM, "value": f"{scope.fanin_root}/{step.name}"})
+            if takes_index and index is not None:
+                params.append({"name": FANIN_INDEX_PARAM, "value": index})
+            for name, (indices, count) in aligned:
+                params.append({"name": ALIGN_PREFIX + name, "value": indices})
+                params.append({"name": COUNT_PREFIX + name, "value": count})
         if step.key is not None:
             params.append({"name": STEP_KEY_PARAM, "value": step.key})
         arts = [self.artifact_arg(name, ref, scope, step) for name, ref in step.artifacts.items()]
@@ -282,6 +313,39 @@ class Renderer:
         if step.foreach is not None and step.foreach.parallelism:
             return self.wrap(out, op, step.foreach.parallelism, scope)
         return out
+
+    # ------------------------------------------------------------------ aligned fan-in
+
+    def aligned_inputs(
+        self, step: model.Step, op: model.Op, scope: Scope
+    ) -> list[tuple[str, tuple[str, str]]]:
+        """The ``list[T]`` inputs of a Python op given exactly a fan-in whose items know
+        their index: (input, (the producer's aggregated indices, its item count))."""
+        if op.kind != "python":
+            return []
+        found = []
+        for name, value in step.parameters.items():
+            decl = op.input_param(name)
+            tag = single_tag(value) if isinstance(value, str) else None
+            if decl is None or not is_list_type(decl.type) or tag is None:
+                continue
+            parts = tag.split(".")
+            if (
+                len(parts) != 5
+                or parts[0] not in ("steps", "tasks")
+                or parts[2:4] != ["outputs", "parameters"]
+            ):
+                continue
+            src = scope.steps.get(parts[1])
+            src_op = self.wf.ops.get(src.op) if src is not None else None
+            if src is None or src.foreach is None or src_op is None or not emits_index(src_op):
+                continue
+            count = item_count(src.foreach)
+            if item_index(src.foreach) is None or count is None:
+                continue
+            indices = f"{{{{{parts[0]}.{parts[1]}.outputs.parameters.{FANIN_INDEX_PARAM}}}}}"
+            found.append((name, (indices, count)))
+        return found
 
     # ------------------------------------------------------------------ artifacts
 
@@ -379,6 +443,9 @@ class Renderer:
             }
             for p in op.outputs_parameters
         ]
+        if any(p["name"] == FANIN_INDEX_PARAM for p in args.get("parameters", [])) and emits_index(op):
+            step_ref = f"{{{{steps.{rendered['name']}.outputs.parameters.{FANIN_INDEX_PARAM}}}}}"
+            out_params.append({"name": FANIN_INDEX_PARAM, "valueFrom": {"parameter": step_ref}})
         if out_params:
             wrapper["outputs"] = {"parameters": out_params}
         wrapper["parallelism"] = parallelism
@@ -460,6 +527,61 @@ def foreach(fe: model.Foreach) -> dict[str, Any]:
     if fe.format:
         seq["format"] = fe.format
     return {"withSequence": seq}
+
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def expr_path(ref: str) -> str:
+    """A ``{{steps.a-b.outputs.parameters.x}}`` reference as an expr-lang path:
+    ``steps['a-b'].outputs.parameters.x``."""
+    parts = (single_tag(ref) or ref).strip().split(".")
+    return parts[0] + "".join(f".{p}" if _IDENT.match(p) else f"[{p!r}]" for p in parts[1:])
+
+
+def choice(condition: str, then_ref: str, else_ref: str) -> str:
+    """``from`` if ``condition`` else ``else``, as Argo's output expression."""
+    return f"({condition.strip()}) ? {expr_path(then_ref)} : {expr_path(else_ref)}"
+
+
+_NUMBER_FORMAT = re.compile(r"^%0?\d*d$")
+
+
+def emits_index(op: model.Op) -> bool:
+    """A Python op with output parameters, fanned out, also outputs its item's index."""
+    return op.kind == "python" and bool(op.outputs_parameters)
+
+
+def item_count(fe: model.Foreach) -> str | None:
+    """How many items a ``range`` has, as parameter text (a literal or a reference)."""
+    if fe.kind != "range":
+        return None
+    if fe.count is not None:
+        return str(fe.count)
+    if isinstance(fe.start, int) and isinstance(fe.end, int):
+        return str(abs(fe.end - fe.start) + 1)
+    return None
+
+
+def item_index(fe: model.Foreach) -> str | None:
+    """The loop index of the current item as an Argo expression of ``item`` alone
+    (Argo has no index variable): for a ``range`` with a literal start (and, with
+    ``end``, a literal end); ``None`` when it cannot be known from the item."""
+    if fe.kind != "range" or (fe.format and not _NUMBER_FORMAT.match(fe.format)):
+        return None
+    start = 0 if fe.start is None else fe.start
+    if not isinstance(start, int):
+        return None
+    down = False
+    if fe.end is not None:
+        if not isinstance(fe.end, int):
+            return None
+        down = fe.end < start  # Argo counts down from start to end
+    if start == 0:
+        return "{{=asInt(item)}}"
+    if down:
+        return f"{{{{={start} - asInt(item)}}}}"
+    return f"{{{{=asInt(item) - {start}}}}}" if start > 0 else f"{{{{=asInt(item) + {-start}}}}}"
 
 
 def literal_artifact(ref: str, loc: Any) -> dict[str, Any]:

@@ -81,6 +81,8 @@ def decode_param(name: str, raw: str, ptype: str) -> object:
             return raw
     if ptype == "bool" and raw.strip().lower() in ("true", "false"):
         return raw.strip().lower() == "true"
+    if element_type(ptype) is not None:
+        return decode_list(name, raw, ptype)
     try:
         value = json.loads(raw)
     except ValueError:
@@ -92,9 +94,84 @@ def decode_param(name: str, raw: str, ptype: str) -> object:
     return value
 
 
+# ----------------------------------------------------------------- typed lists
+# An input declared list[T] is a JSON list; each element that is text (Argo's fan-in
+# of a foreach step's outputs is a list of strings) is decoded as a T when it reads as
+# one (else kept as it is), a null stays None (an item that failed or was skipped).
+
+
+def element_type(ptype: str) -> str | None:
+    """``int`` for ``list[int]`` (``dict[str, T]`` items as ``dict``); None for other types."""
+    if not (ptype.startswith("list[") and ptype.endswith("]")):
+        return None
+    inner = ptype[5:-1].replace(" ", "")
+    return "dict" if inner.startswith("dict[") else inner
+
+
+def decode_list(name: str, raw: str, ptype: str) -> list[object]:
+    inner = element_type(ptype) or "any"
+    try:
+        values = json.loads(raw)
+    except ValueError:
+        raise OpError(f"input parameter '{name}' is declared {ptype} but got {raw!r}") from None
+    if not isinstance(values, list):
+        raise OpError(f"input parameter '{name}' is declared {ptype} but got {raw!r}")
+    out: list[object] = []
+    for i, value in enumerate(values):
+        if isinstance(value, str) and inner != "str":
+            try:
+                value = decode_param(f"{name}[{i}]", value, inner)
+            except OpError:
+                pass  # kept as it is: the op (or a dflow sign check) says what it expects
+        elif inner == "str" and value is not None and not isinstance(value, str):
+            value = json.dumps(value)
+        elif inner == "float" and type_fits(value, "float"):
+            value = float(value)  # type: ignore[arg-type]
+        out.append(value)
+    return out
+
+
+# Argo's fan-in holds only the items that succeeded. When the renderer passes the
+# producer's item indices (each item outputs its own) and its item count, a list
+# input is put back in item order with None where an item failed or was skipped.
+INDEX_ENV = "DFLOWCTL_INDEX"
+ALIGN_ENV = "DFLOWCTL_ALIGN_"
+COUNT_ENV = "DFLOWCTL_COUNT_"
+INDEX_OUTPUT = "dflowctl-index"
+
+
+def realign(name: str, value: object) -> object:
+    indices_text = os.environ.get(ALIGN_ENV + name)
+    count_text = os.environ.get(COUNT_ENV + name)
+    if indices_text is None or count_text is None or not isinstance(value, list):
+        return value
+    try:
+        indices = [int(i) for i in json.loads(indices_text)]
+        count = int(count_text)
+    except (ValueError, TypeError):
+        raise OpError(
+            f"input parameter '{name}': item indices {indices_text!r} are not a list of numbers"
+        ) from None
+    if len(indices) != len(value) or any(not 0 <= i < count for i in indices):
+        raise OpError(f"input parameter '{name}': {len(value)} value(s) do not match item indices {indices}")
+    aligned: list[object] = [None] * count
+    for k, i in enumerate(indices):
+        aligned[i] = value[k]
+    return aligned
+
+
+def write_index(root: Path) -> None:
+    index = os.environ.get(INDEX_ENV)
+    if index is not None:
+        (root / "outputs" / "parameters" / INDEX_OUTPUT).write_text(index, encoding="utf-8")
+
+
 def type_fits(value: object, ptype: str) -> bool:
     if ptype == "any":
         return True
+    inner = element_type(ptype)
+    if inner is not None:
+        return isinstance(value, (list, tuple)) and all(v is None or type_fits(v, inner) for v in value)
     if ptype == "str":
         return isinstance(value, str)
     if ptype == "bool":
@@ -176,7 +253,7 @@ def read_inputs(root: Path, entry: object) -> dict[str, object]:
         raw = os.environ.get(PARAM_ENV_PREFIX + name)
         if raw is None:
             raise OpError(f"input parameter '{name}' was not given (env {PARAM_ENV_PREFIX}{name} is unset)")
-        values[name] = decode_param(name, raw, ptype)
+        values[name] = realign(name, decode_param(name, raw, ptype))
     as_list = wanted_as_list(entry)
     for name, decl in CONFIG["inputs"]["artifacts"].items():
         path = root / "inputs" / "artifacts" / name
@@ -186,9 +263,10 @@ def read_inputs(root: Path, entry: object) -> dict[str, object]:
                 continue
             raise OpError(f"input artifact '{name}' is missing: {path} does not exist")
         if as_list.get(name):
-            values[name] = sorted(path.iterdir()) if path.is_dir() else [path]
+            entries = path.iterdir() if path.is_dir() else [path]
+            values[name] = [input_artifact(e) for e in sorted(entries, key=_entry_order)]
         else:
-            values[name] = path
+            values[name] = input_artifact(path)
     return values
 
 
@@ -197,6 +275,12 @@ def _opio(inputs: dict[str, object]) -> Any:
     dflow_python = sys.modules.get("dflow.python")
     opio = getattr(dflow_python, "OPIO", None)
     return opio(inputs) if opio is not None else dict(inputs)
+
+
+def _entry_order(path: Path) -> tuple[int, int, str]:
+    """Fan-in entries in item order: numeric names by number, then the rest by name."""
+    name = path.name
+    return (0, int(name), "") if name.isdigit() else (1, 0, name)
 
 
 def call_entrypoint(entry: Any, inputs: dict[str, object]) -> object:
@@ -287,20 +371,56 @@ def write_outputs(root: Path, outputs: dict[str, object]) -> None:
         (param_dir / name).write_text(encode_param(outputs[name], ptype), encoding="utf-8")
     for name in CONFIG["outputs"]["artifacts"]:
         value = outputs.get(name)
-        if value is None:
-            continue
-        dest = art_dir / name
-        paths = _paths_of(name, value)
-        if not isinstance(value, (list, tuple)):
-            _copy(paths[0], dest)
-            continue
-        dest.mkdir(parents=True, exist_ok=True)
-        seen: set[str] = set()
-        for path in paths:
-            if path.name in seen:
-                raise OpError(f"output artifact '{name}': two paths are named '{path.name}'")
-            seen.add(path.name)
-            _copy(path, dest / path.name)
+        if value is not None:
+            store_artifact(name, value, art_dir / name)
+
+
+# ----------------------------------------------------------------- artifact shapes
+# An output artifact is always a folder. It holds the returned paths under their
+# own relative names (a relative path as given, an absolute one relative to the
+# working directory when inside it, else its base name); one returned directory
+# is the folder itself. An input artifact that is a folder holding exactly one
+# file is handed to the op as that file.
+
+
+def artifact_name(path: Path) -> Path:
+    """The name a returned path keeps inside its artifact folder."""
+    if path.is_absolute():
+        try:
+            rel = path.resolve().relative_to(Path.cwd().resolve())
+        except ValueError:
+            return Path(path.name)
+    else:
+        rel = path
+    if rel.parts and ".." not in rel.parts:
+        return rel
+    return Path(path.resolve().name or "artifact")
+
+
+def store_artifact(name: str, value: object, dest: Path) -> None:
+    paths = _paths_of(name, value)
+    if not isinstance(value, (list, tuple)) and paths[0].is_dir():
+        _copy(paths[0], dest)
+        return
+    dest.mkdir(parents=True, exist_ok=True)
+    seen: set[Path] = set()
+    for path in paths:
+        rel = artifact_name(path)
+        if rel in seen:
+            raise OpError(f"output artifact '{name}': two paths are named '{rel.as_posix()}'")
+        seen.add(rel)
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _copy(path, target)
+
+
+def input_artifact(path: Path) -> Path:
+    """An input as the op sees it: a folder holding exactly one file is that file."""
+    if path.is_dir() and not path.is_symlink():
+        entries = [e for e in path.iterdir()]
+        if len(entries) == 1 and entries[0].is_file():
+            return entries[0]
+    return path
 
 
 def _print_user_traceback(err: BaseException) -> None:
@@ -368,6 +488,7 @@ def main() -> int:
         outputs = as_outputs(result)
         check_outputs(outputs)
         write_outputs(root, outputs)
+        write_index(root)
     except OpError as err:
         sys.stdout.flush()
         sys.stderr.write(f"dflowctl: {label}: {err}\n")

@@ -16,6 +16,12 @@ ROOT = "/tmp/dflowctl"
 SOURCE_ARTIFACT = "dflowctl-source"
 SOURCE_PATH = f"{ROOT}/source"
 FANIN_PARAM = "dflowctl-fanin"
+FANIN_INDEX_PARAM = "dflowctl-index"
+ALIGN_PREFIX = "dflowctl-align-"  # + input name: the producer's aggregated item indices
+COUNT_PREFIX = "dflowctl-count-"  # + input name: how many items the producer had
+INDEX_ENV = "DFLOWCTL_INDEX"
+ALIGN_ENV = "DFLOWCTL_ALIGN_"
+COUNT_ENV = "DFLOWCTL_COUNT_"
 PARAM_ENV_PREFIX = "DFLOWCTL_PARAM_"
 DEFAULT_IMAGE = "python:3.12-slim"
 CONFIG_LINE = "CONFIG: dict[str, Any] = {}  # dflowctl:config"
@@ -30,7 +36,9 @@ class LeafVariant:
 
     retry: model.Retry | None
     timeout: str | None
-    fanin: bool = False
+    fanin: str = ""  # "": no fan-in; "index": keyed by the item's index; "pod": by its pod's name
+    index: bool = False  # takes the item's index (dflowctl-index); a Python op also outputs it
+    align: tuple[str, ...] = ()  # list inputs that get a fan-in realigned by item index
 
 
 @cache
@@ -64,11 +72,11 @@ def bootstrap_source(op: model.Op) -> str:
         "chdir": op.workdir is None,
         "source_label": op.source_label,
         "inputs": {
-            "parameters": {p.name: p.type for p in op.inputs_parameters},
+            "parameters": {p.name: _typed(p) for p in op.inputs_parameters},
             "artifacts": {a.name: {"optional": a.optional} for a in op.inputs_artifacts},
         },
         "outputs": {
-            "parameters": {p.name: p.type for p in op.outputs_parameters},
+            "parameters": {p.name: _typed(p) for p in op.outputs_parameters},
             "artifacts": {a.name: {"optional": a.optional} for a in op.outputs_artifacts},
         },
     }
@@ -77,6 +85,11 @@ def bootstrap_source(op: model.Op) -> str:
     if op.uses_dflow:
         text = text.replace(DFLOW_LINE, dflow_python_line(), 1)
     return text
+
+
+def _typed(p: model.Param) -> str:
+    """What the bootstrap decodes a parameter as: ``list[int]`` decodes its items too."""
+    return p.shape if p.shape and p.shape.startswith("list[") else p.type
 
 
 def param_decl(p: model.Param) -> dict[str, Any]:
@@ -172,6 +185,10 @@ def leaf_template(
         in_params.append({"name": FANIN_PARAM})
     if keyed:
         in_params.append({"name": STEP_KEY_PARAM, "default": ""})
+    if variant.index:
+        in_params.append({"name": FANIN_INDEX_PARAM})
+    for aligned in variant.align:
+        in_params.extend([{"name": ALIGN_PREFIX + aligned}, {"name": COUNT_PREFIX + aligned}])
     in_arts = [
         _artifact(
             a.name,
@@ -191,6 +208,13 @@ def leaf_template(
         }
         for p in op.outputs_parameters
     ]
+    if python and variant.index:
+        out_params.append(
+            {
+                "name": FANIN_INDEX_PARAM,
+                "valueFrom": {"path": f"{ROOT}/outputs/parameters/{FANIN_INDEX_PARAM}"},
+            }
+        )
     out_arts = []
     for a in op.outputs_artifacts:
         art = _artifact(
@@ -199,8 +223,9 @@ def leaf_template(
             a.optional,
         )
         if variant.fanin:
+            item = f"inputs.parameters.{FANIN_INDEX_PARAM}" if variant.fanin == "index" else "pod.name"
             art["archive"] = {"none": {}}
-            art["s3"] = {"key": f"{{{{inputs.parameters.{FANIN_PARAM}}}}}/{a.name}/{{{{pod.name}}}}"}
+            art["s3"] = {"key": f"{{{{inputs.parameters.{FANIN_PARAM}}}}}/{a.name}/{{{{{item}}}}}"}
         out_arts.append(art)
 
     tmpl: dict[str, Any] = {"name": name}
@@ -212,12 +237,23 @@ def leaf_template(
     outputs = _non_empty(parameters=out_params, artifacts=out_arts)
     if outputs:
         tmpl["outputs"] = outputs
-    tmpl.update(_body(op, python, source_key is not None))
+    tmpl.update(_body(op, python, source_key is not None, _index_env(variant) if python else []))
     if variant.retry is not None:
         tmpl["retryStrategy"] = retry_strategy(variant.retry, fatal_exit=python and op.uses_dflow)
     if variant.timeout is not None:
         tmpl["timeout"] = variant.timeout
     return tmpl
+
+
+def _index_env(variant: LeafVariant) -> list[dict[str, Any]]:
+    """The bootstrap learns its item's index, and which list inputs to realign, from env."""
+    env = []
+    if variant.index:
+        env.append({"name": INDEX_ENV, "value": f"{{{{inputs.parameters.{FANIN_INDEX_PARAM}}}}}"})
+    for name in variant.align:
+        env.append({"name": ALIGN_ENV + name, "value": f"{{{{inputs.parameters.{ALIGN_PREFIX}{name}}}}}"})
+        env.append({"name": COUNT_ENV + name, "value": f"{{{{inputs.parameters.{COUNT_PREFIX}{name}}}}}"})
+    return env
 
 
 def _param_path(op: model.Op, p: model.Param) -> str:
@@ -230,7 +266,7 @@ def _non_empty(**lists: list[Any]) -> dict[str, Any]:
     return {k: v for k, v in lists.items() if v}
 
 
-def _body(op: model.Op, python: bool, has_source: bool) -> dict[str, Any]:
+def _body(op: model.Op, python: bool, has_source: bool, extra_env: list[dict[str, Any]]) -> dict[str, Any]:
     container: dict[str, Any] = {"image": op.image or DEFAULT_IMAGE}
     if op.kind == "command":
         if not op.image:
@@ -243,7 +279,7 @@ def _body(op: model.Op, python: bool, has_source: bool) -> dict[str, Any]:
         container["command"] = ["python3"]
     else:
         container["command"] = [op.shell or "sh"]
-    env = _env(op, PARAM_ENV_PREFIX if python else "", pythonpath=has_source and not python)
+    env = _env(op, PARAM_ENV_PREFIX if python else "", pythonpath=has_source and not python) + extra_env
     if env:
         container["env"] = env
     res = resources_of(op.resources)

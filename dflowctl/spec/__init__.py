@@ -50,12 +50,18 @@ def load_spec(
     path: Path | str,
     overrides: Mapping[str, str] | None = None,
     parameter_file: Path | None = None,
+    artifacts: Mapping[str, str] | None = None,
 ) -> model.Workflow:
-    """Load, validate and check a spec file; apply ``-p`` / ``--parameter-file`` values."""
+    """Load, validate and check a spec file; apply ``-p`` / ``--parameter-file`` values
+    and ``--artifact NAME=PATH`` sources (``artifacts``; also read from the file)."""
     doc = load_yaml(path)
     wf = validate_document(doc)
     if overrides or parameter_file is not None:
         from dflowctl.spec.params import apply_parameters
 
         wf = apply_parameters(wf, overrides, parameter_file)
+    if artifacts or parameter_file is not None:
+        from dflowctl.spec.runartifacts import apply_artifacts
+
+        wf = apply_artifacts(wf, artifacts, parameter_file)
     return wf

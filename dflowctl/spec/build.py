@@ -204,8 +204,10 @@ class _Builder:
             enum=tuple(plain(enum)) if enum is not None else None,
             from_path=str(src) if src is not None and "{{" not in str(src) else None,
             from_ref=str(src) if src is not None and "{{" in str(src) else None,
+            if_expr=_opt_str(node.get("if")),
+            else_ref=_opt_str(node.get("else")),
             loc=loc,
-            locs=self.locs(node, path, ("type", "default", "enum", "from", "description")),
+            locs=self.locs(node, path, ("type", "default", "enum", "from", "description", "if", "else")),
         )
 
     def artifact(self, name: str, node: Any, path: list[PathItem]) -> m.ArtifactDecl:
@@ -216,8 +218,10 @@ class _Builder:
             optional=bool(node.get("optional", False)),
             description=_opt_str(node.get("description")),
             from_ref=_opt_str(node.get("from")),
+            if_expr=_opt_str(node.get("if")),
+            else_ref=_opt_str(node.get("else")),
             loc=self.key_at(path),
-            locs=self.locs(node, path, ("path", "from")),
+            locs=self.locs(node, path, ("path", "from", "if", "else")),
         )
 
     # ops ------------------------------------------------------------------------

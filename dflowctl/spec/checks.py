@@ -20,15 +20,16 @@ from dflowctl.spec.dagchecks import DagChecks
 from dflowctl.spec.locate import Source
 from dflowctl.spec.refs import find_refs, single_ref
 from dflowctl.spec.resolve import RefChecks
+from dflowctl.spec.typechecks import expression_problem, wired_shape_problem
 from dflowctl.spec.values import (
     ARGO_NAME,
     ENTRYPOINT,
     IDENTIFIER,
     MAX_ARGO_NAME,
     MAX_WORKFLOW_NAME,
-    REMOTE_SCHEMES,
     TYPE_WORDS,
     WORKFLOW_NAME,
+    artifact_source_problem,
     did_you_mean,
     fits,
     host_only_root,
@@ -39,6 +40,7 @@ from dflowctl.spec.values import (
     misfit,
     parse_type,
 )
+from dflowctl.spec.whenchecks import when_problems
 
 DURATION_HINT = "use a number and a unit: 90s, 10m, 2h, 1h30m"
 # Go's time.Duration (what Argo parses these with) is int64 nanoseconds: about 292 years
@@ -147,17 +149,12 @@ class Checker(RefChecks, DagChecks):
             self.identifier(art.name, "workflow artifact", art.loc)
             src = art.source
             loc = art.locs.get("source", art.loc)
-            if "://" in src:
-                if not src.startswith(REMOTE_SCHEMES):
-                    self.error(
-                        f"workflow artifact `{art.name}` has an unsupported source `{src}`",
-                        loc,
-                        "use a local path, s3://bucket/key or http(s)://...",
-                    )
-                elif src.startswith("s3://") and len(src[5:].split("/", 1)) < 2:
-                    self.error(
-                        f"workflow artifact `{art.name}`: `{src}` has no key", loc, "write s3://bucket/key"
-                    )
+            problem = artifact_source_problem(src)
+            if problem is not None:
+                message, hint = problem
+                self.error(f"workflow artifact `{art.name}`{message}", loc, hint)
+            elif "://" in src:
+                pass
             elif host_only_root(str(self.wf.base_dir / src)):
                 root = host_only_root(str(self.wf.base_dir / src))
                 self.error(
@@ -199,6 +196,16 @@ class Checker(RefChecks, DagChecks):
             self.composite_op(op)
         else:
             self.shell_op(op)
+        if not op.composite and "unclear-kind" not in op.locs:
+            outputs: list[m.Param | m.ArtifactDecl] = [*op.outputs_parameters, *op.outputs_artifacts]
+            for decl in outputs:
+                for key in ("if", "else"):
+                    if key in decl.locs:
+                        self.error(
+                            f"`{key}` of output `{decl.name}` chooses between outputs of inner steps: "
+                            f"composite ops only, and `{op.name}` is a {op.kind} op",
+                            decl.locs[key],
+                        )
         root = host_only_root(str(op.source)) if op.source is not None else None
         if root is not None:
             self.error(
@@ -334,6 +341,7 @@ class Checker(RefChecks, DagChecks):
             self.from_ref(
                 ref_text, p.locs.get("from", p.loc), body, "parameter", f"output parameter `{p.name}`"
             )
+            self.conditional(p, body, "parameter", f"output parameter `{p.name}`")
         for a in op.outputs_artifacts:
             if a.path is not None:
                 self.error(
@@ -351,6 +359,30 @@ class Checker(RefChecks, DagChecks):
                 self.from_ref(
                     a.from_ref, a.locs.get("from", a.loc), body, "artifact", f"output artifact `{a.name}`"
                 )
+                self.conditional(a, body, "artifact", f"output artifact `{a.name}`")
+
+    def conditional(self, decl: m.Param | m.ArtifactDecl, body: Body, expect: Kind, consumer: str) -> None:
+        """``if``/``else`` of a composite op's output: both or neither; ``else`` a reference
+        of the right kind; ``if`` an expression Argo's expr-lang parses."""
+        if (decl.if_expr is None) != (decl.else_ref is None):
+            given, missing = ("if", "else") if decl.if_expr is not None else ("else", "if")
+            self.error(
+                f"{consumer} has `{given}` without `{missing}`",
+                decl.locs.get(given, decl.loc),
+                "`from: A`, `if: CONDITION`, `else: B` read as: A if CONDITION else B",
+            )
+            return
+        if decl.if_expr is None or decl.else_ref is None:
+            return
+        self.from_ref(decl.else_ref, decl.locs.get("else", decl.loc), body, expect, consumer)
+        problem = expression_problem(decl.if_expr)
+        if problem is not None:
+            self.error(
+                f"`if` of {consumer} does not parse: {problem}",
+                decl.locs.get("if", decl.loc),
+                f"an Argo expression over outputs, no {{{{…}}}}: "
+                f"`{body.kind.replace('dag', 'tasks')}.check.outputs.result == 'yes'`",
+            )
 
     def from_ref(self, text: str, loc: Location | None, body: Body, expect: Kind, consumer: str) -> None:
         ref = single_ref(text)
@@ -437,6 +469,9 @@ class Checker(RefChecks, DagChecks):
             # an input the op does not have is reported once, not also for the kind of its value
             expect: Expect = "parameter" if op is None or op.input_param(name) is not None else "any"
             self.value_refs(value, step.value_locs.get(name), use, expect, f"parameter `{name}`")
+            shape = wired_shape_problem(self.wf, body, step, op, name, value) if op is not None else None
+            if shape is not None:
+                self.error(shape[0], step.value_locs.get(name, step.loc), shape[1])
         for name, value in step.artifacts.items():
             loc = step.value_locs.get(name)
             ref = single_ref(value)
@@ -450,6 +485,8 @@ class Checker(RefChecks, DagChecks):
             self.ref(ref, at_use(use, self.src.refine(loc, ref.text), f"artifact `{name}`"), "artifact")
         if step.when is not None:
             self.value_refs(step.when, step.locs.get("when"), use, "parameter", "`when`")
+            for needle, message, hint in when_problems(step.when, self.wf, body):
+                self.error(message, self.src.refine(step.locs.get("when"), needle), hint)
         if step.key is not None:
             self.value_refs(step.key, step.locs.get("key"), use, "parameter", "`key`")
         if step.foreach is not None:

@@ -63,6 +63,8 @@ class Param:
     shape: str | None = None  # "list[int]", "dict[str, float]": the items' types too
     from_path: str | None = None
     from_ref: str | None = None
+    if_expr: str | None = None  # composite op outputs: `from` when true, `else_ref` when false
+    else_ref: str | None = None
     loc: Location | None = None
     # positions of sub-fields ("default", "from", "op", "when", "parameters.X", ...), for checks
     locs: Mapping[str, Location] = field(default_factory=dict, compare=False, repr=False)
@@ -86,6 +88,8 @@ class ArtifactDecl:
     optional: bool = False
     description: str | None = None
     from_ref: str | None = None
+    if_expr: str | None = None  # composite op outputs: `from` when true, `else_ref` when false
+    else_ref: str | None = None
     loc: Location | None = None
     # positions of sub-fields ("default", "from", "op", "when", "parameters.X", ...), for checks
     locs: Mapping[str, Location] = field(default_factory=dict, compare=False, repr=False)

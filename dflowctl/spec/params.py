@@ -175,7 +175,10 @@ def parameter_values(
     values: dict[str, Any] = {}
     if parameter_file is not None:
         origin = f"--parameter-file {parameter_file}"
+        artifacts = {a.name for a in wf.artifacts}  # set in the file too: spec.runartifacts
         for name, value in read_parameter_file(Path(parameter_file)).items():
+            if name in artifacts:
+                continue
             param = _lookup(wf, name, origin)
             if isinstance(value, str) and param.type != "str":
                 values[name] = parse_value(param, value, origin)

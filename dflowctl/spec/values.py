@@ -24,6 +24,20 @@ REMOTE_SCHEMES = ("s3://", "http://", "https://")
 # the kernel's views of this host: never a source of files to ship
 HOST_ONLY_ROOTS = ("/proc", "/sys", "/dev")
 
+
+def artifact_source_problem(src: str) -> tuple[str, str] | None:
+    """What is wrong with a workflow artifact's remote source, as (message, hint), the
+    message to follow "workflow artifact `NAME`"; ``None`` for a good one or a local
+    path (whose existence is checked elsewhere)."""
+    if "://" not in src:
+        return None
+    if not src.startswith(REMOTE_SCHEMES):
+        return f" has an unsupported source `{src}`", "use a local path, s3://bucket/key or http(s)://..."
+    if src.startswith("s3://") and len(src[5:].split("/", 1)) < 2:
+        return f": `{src}` has no key", "write s3://bucket/key"
+    return None
+
+
 TYPE_WORDS = {
     "str": "a string",
     "int": "an integer",
@@ -33,6 +47,11 @@ TYPE_WORDS = {
     "dict": "a mapping",
     "any": "any value",
 }
+
+
+def is_list_type(type_: str) -> bool:
+    """``list`` or ``list[T]`` (a model's base type is ``list`` for both)."""
+    return type_ == "list" or type_.startswith("list[")
 
 
 def is_duration(text: str) -> bool:

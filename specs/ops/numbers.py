@@ -13,7 +13,8 @@ def square(x: int) -> Path:
 
 
 def sum_files(files: Path) -> int:
-    """Sum the integers in every file under ``files`` (a fan-in directory or one file)."""
+    """Sum the integers in every file under ``files`` (a fan-in folder: one folder per
+    item, by index, holding that item's file; or one file)."""
     paths = [files] if files.is_file() else sorted(p for p in files.rglob("*") if p.is_file())
     return sum(int(p.read_text(encoding="utf-8").strip()) for p in paths)
 

@@ -31,10 +31,11 @@ def _report(text: str) -> None:
 
 
 def _setup(spec: dict) -> None:
-    try:
-        os.setsid()
-    except OSError:
-        pass  # already a session leader (the --exec launcher is started that way)
+    if spec.get("setsid", True):  # the --exec launcher's pod stays in the launcher's group
+        try:
+            os.setsid()
+        except OSError:
+            pass  # already a session leader
     view = spec.get("view")
     try:
         if view:

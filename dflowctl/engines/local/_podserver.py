@@ -36,10 +36,10 @@ import sys
 
 if __package__:  # imported from the package (pods.py reads DEFAULT_PRELOAD)
     from dflowctl.engines.local._podproc import _PRELOADED, STATUS_FD, _child_after_fork, pod_main
-    from dflowctl.engines.local._podview import PR_SET_CHILD_SUBREAPER, _libc, enter_view
+    from dflowctl.engines.local._podview import PR_SET_CHILD_SUBREAPER, PR_SET_PDEATHSIG, _libc, enter_view
 else:  # run as a script: its own folder is sys.path[0]
     from _podproc import _PRELOADED, STATUS_FD, _child_after_fork, pod_main  # type: ignore[no-redef]
-    from _podview import PR_SET_CHILD_SUBREAPER, _libc, enter_view  # type: ignore[no-redef]
+    from _podview import PR_SET_CHILD_SUBREAPER, PR_SET_PDEATHSIG, _libc, enter_view  # type: ignore[no-redef]
 
 DEFAULT_PRELOAD = [
     *("argparse", "base64", "collections", "contextlib", "copy", "dataclasses", "datetime", "enum"),
@@ -245,6 +245,40 @@ def probe(directory: str) -> int:
     return 0 if ok else 1
 
 
+def launch(spec: dict) -> int:
+    """``--exec``: start one pod as this process's child and end as it ends.
+
+    The pod's parent is then this launcher, which holds only the pods' part of the
+    host's environment (never the runner's, with its secrets, in ``/proc/$PPID``).
+    The pod stays in the launcher's process group (the runner signals that group);
+    the launcher ignores SIGTERM/SIGINT so it can report how the pod ended, and ends
+    the whole group when the runner dies (``PR_SET_PDEATHSIG``).
+    """
+    parent = os.getppid()
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, lambda *_: os.killpg(0, signal.SIGKILL))
+    _libc().prctl(PR_SET_PDEATHSIG, signal.SIGHUP, 0, 0, 0)
+    if os.getppid() != parent:  # the runner died before the line above
+        os.killpg(0, signal.SIGKILL)
+    spec["setsid"] = False
+    pid = os.fork()
+    if pid == 0:
+        pod_main(spec)  # never returns
+    os.close(STATUS_FD)  # only the pod reports there
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    if os.WIFSIGNALED(status):  # end the way the pod ended
+        sig = os.WTERMSIG(status)
+        signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+    return os.waitstatus_to_exitcode(status)
+
+
 def main(argv: list[str]) -> int:
     if len(argv) >= 2 and argv[0] == "--serve":
         preload = DEFAULT_PRELOAD
@@ -260,7 +294,7 @@ def main(argv: list[str]) -> int:
             os.dup2(status_fd, STATUS_FD, inheritable=False)
             os.close(status_fd)
         os.set_inheritable(STATUS_FD, False)
-        pod_main(spec)
+        return launch(spec)
     if len(argv) == 2 and argv[0] == "--probe":
         return probe(argv[1])
     print("usage: _podserver.py --serve FD [--preload M,...] | --exec SPEC | --probe DIR", file=sys.stderr)

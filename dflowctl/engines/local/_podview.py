@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import ctypes
 import os
+from collections.abc import Callable
 from typing import Any
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWUTS = 0x04000000
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_PDEATHSIG = 1
 MS_BIND = 1 << 12
 MS_REC = 1 << 14
 MS_PRIVATE = 1 << 18
@@ -79,15 +81,17 @@ def _inside(path: str, base: str) -> bool:
     return path == base or path.startswith(base.rstrip("/") + "/")
 
 
-def enter_view(view: dict[str, Any]) -> None:
+def enter_view(view: dict[str, Any], before_chroot: Callable[[str], None] | None = None) -> None:
     """Make this process see a private copy-on-write ``/``: new mount namespace, overlays, chroot.
 
     The root file system and every other mounted one get a copy-on-write overlay
     whose upper layer is ``view["upper"]/<mount point>``, so writes anywhere land
     in ``view["upper"]/<path>`` and the host's files stay as they are; ``/tmp`` is
-    the empty private ``view["tmp"]``. The kernel's own mounts (/proc, /sys, /dev,
-    /run) and file mounts are bound in as they are; so are the host folders of
-    ``view["binds"]`` that the private ``/tmp`` would hide (a venv under /tmp), read-only.
+    the empty private ``view["tmp"]``, with the host paths of ``view["binds"]`` (what the
+    pod needs from the host's ``/tmp``: the package, an interpreter, a venv) bound in
+    read-only. The kernel's own mounts (/proc, /sys, /dev, /run) and file mounts are
+    bound in as they are. ``before_chroot(merged)``, if given, runs last before the root
+    changes (the test cluster's kubelet binds a pod's volumes there).
     """
     libc = _libc()
     if libc.unshare(CLONE_NEWNS) != 0:
@@ -122,7 +126,7 @@ def enter_view(view: dict[str, Any]) -> None:
         if layer_work is not None:
             options = f"lowerdir={point},upperdir={upper + point.rstrip('/')},workdir={layer_work}"
             try:
-                _mount(libc, "overlay", target, "overlay", 0, options)
+                _mount_overlay(libc, target, options)
                 continue
             except OSError:
                 if point == "/":
@@ -133,17 +137,33 @@ def enter_view(view: dict[str, Any]) -> None:
             if point in SHARED_MOUNTS[:3]:
                 raise
     _mount(libc, view["tmp"], merged + "/tmp", None, MS_BIND)
-    for host in view.get("binds") or ():
-        # A host folder the private view hides (a venv under /tmp): the same path, read-only.
-        target = merged + host
-        os.makedirs(target, exist_ok=True)
-        _mount(libc, host, target, None, MS_BIND | MS_REC)
+    for path in view.get("binds") or ():  # what the pod needs from the host's /tmp, read-only
+        target = merged + path
+        if os.path.isdir(path):
+            os.makedirs(target, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            open(target, "a").close()
+        _mount(libc, path, target, None, MS_BIND | MS_REC)
         try:
             _mount(libc, None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
         except OSError:
             pass  # still reachable; only not read-only
+    if before_chroot is not None:
+        before_chroot(merged)
     os.chroot(merged)
     os.chdir("/")
+
+
+def _mount_overlay(libc: ctypes.CDLL, target: str, options: str) -> None:
+    """An overlay whose upper layer is never synced (``volatile``, Linux >= 5.10): the pod's
+    layer is read back on this host and thrown away, and a synced one makes the pod's
+    last exit (the namespace's teardown) wait for the whole upper file system to reach
+    the disk — seconds under I/O load, which a stop must not wait for."""
+    try:
+        _mount(libc, "overlay", target, "overlay", 0, options + ",volatile")
+    except OSError:  # an older kernel: a plain overlay
+        _mount(libc, "overlay", target, "overlay", 0, options)
 
 
 def _unsafe(*paths: str) -> bool:

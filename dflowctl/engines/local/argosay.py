@@ -7,7 +7,8 @@ runs as a pod's program):
     argosay                          print "hello argo"
     argosay echo [TEXT [FILE]]       print TEXT, or write it to FILE (parents created)
     argosay cat FILE...              print the files
-    argosay sleep DURATION           sleep a Go duration ("5s", "1m30s", "1d" not allowed)
+    argosay sleep DURATION           sleep a Go duration ("5s", "1m30s"), or what the
+                                     image's shell ``sleep`` takes: "5", "0.5", "2m", "1d"
     argosay exit [CODE]              exit with CODE (default 0)
     argosay assert_contains FILE S   fail unless FILE contains S
     argosay assert_equals FILE S     fail unless FILE's content is S
@@ -18,6 +19,7 @@ An unknown sub-command or a failure prints the error and exits 1.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -42,6 +44,22 @@ def parse_duration(text: str) -> float:
         return go_duration(text)
     except ValueError:
         raise ArgosayError(f'time: invalid duration "{text}"') from None
+
+
+_SLEEP_UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_SLEEP = re.compile(r"(\d+(?:\.\d*)?|\.\d+)([smhd]?)")
+
+
+def sleep_seconds(text: str) -> float:
+    """``argosay sleep``'s argument: a Go duration, else (the v2 image is a shell script
+    running ``sleep "$2"``) busybox's form, bare seconds with an optional s/m/h/d."""
+    try:
+        return parse_duration(text)
+    except ArgosayError:
+        match = _SLEEP.fullmatch(text.strip())
+        if match is None:
+            raise
+        return float(match.group(1)) * _SLEEP_UNITS[match.group(2)]
 
 
 def _read(path: str) -> str:
@@ -75,7 +93,7 @@ def run(args: list[str]) -> int:
     if cmd == "sleep":
         if len(rest) != 1:
             raise ArgosayError("sleep needs one duration")
-        time.sleep(max(parse_duration(rest[0]), 0.0))
+        time.sleep(max(sleep_seconds(rest[0]), 0.0))
         return 0
     if cmd == "exit":
         return int(rest[0]) if rest else 0

@@ -13,10 +13,8 @@ running child node; pods are bounded by ``spec.parallelism`` and by the runner
 from __future__ import annotations
 
 import copy
-import json
 import threading
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -28,7 +26,6 @@ from dflowctl.argo import (
     node_id,
     parse_duration,
     parse_rfc3339,
-    pod_name,
     rfc3339,
 )
 from dflowctl.engines.local.dag import run_dag
@@ -39,13 +36,21 @@ from dflowctl.engines.local.podnode import PodNodes
 from dflowctl.engines.local.records import RunDir
 from dflowctl.engines.local.retry import execute_with_retries
 from dflowctl.engines.local.runtime import Node, stop_message
-from dflowctl.engines.local.scope import ArtifactScope, Scope, TemplateError, param_string
+from dflowctl.engines.local.scope import ArtifactScope, Scope, TemplateError
 from dflowctl.engines.local.slots import Slots
-from dflowctl.engines.local.status import NodeBook, StatusWriter
+from dflowctl.engines.local.status import NodeBook, StatusWriter, end_open_nodes
 from dflowctl.engines.local.steps import run_steps
 from dflowctl.engines.local.templates import locate_artifact, process_args, resolve_template, template_table
+from dflowctl.engines.local.wfglobals import failures_json, register_globals, workflow_globals
 
 LEAF_KINDS = ("container", "script")
+# Argo's maxAllowedStackDepth: templates nested deeper (a composite op calling itself) fail
+MAX_STACK_DEPTH = 100
+STACK_HOP = 16  # template levels per thread: Python's recursion limit holds MAX_STACK_DEPTH levels
+MAX_DEPTH_MESSAGE = (
+    "Maximum recursion depth exceeded. See "
+    "https://argo-workflows.readthedocs.io/en/release-4.1/scaling/#maximum-recursion-depth"
+)
 
 __all__ = ["Controller", "stop_message"]
 
@@ -80,42 +85,14 @@ class Controller:
         self.globals: Scope = {}
         self.global_arts: ArtifactScope = {}
         self.reused: set[str] = set()
+        self.depths: dict[str, int] = {}  # steps/dag node id -> how deep its template runs
         par = int(self.spec.get("parallelism") or 0) or None
         self.pods = PodNodes(self.name, self.book, run, runner, par, self.globals, pythons, reuse)
-        self._prepare_globals()
+        self.globals.update(workflow_globals(workflow))
         if previous:
             self._adopt(previous)
 
     # ------------------------------------------------------------------ setup
-
-    def _prepare_globals(self) -> None:
-        meta = self.wf["metadata"]
-        g = self.globals
-        g["workflow.name"] = self.name
-        g["workflow.namespace"] = str(meta.get("namespace") or "default")
-        g["workflow.uid"] = str(meta.setdefault("uid", str(uuid.uuid4())))
-        g["workflow.creationTimestamp"] = str(meta.setdefault("creationTimestamp", rfc3339()))
-        g["workflow.serviceAccountName"] = str(self.spec.get("serviceAccountName") or "default")
-        g["workflow.mainEntrypoint"] = str(self.spec.get("entrypoint") or "")
-        if self.spec.get("priority") is not None:
-            g["workflow.priority"] = str(self.spec["priority"])
-        for key, val in (meta.get("labels") or {}).items():
-            g[f"workflow.labels.{key}"] = str(val)
-        for key, val in (meta.get("annotations") or {}).items():
-            g[f"workflow.annotations.{key}"] = str(val)
-        params = []
-        for p in (self.spec.get("arguments") or {}).get("parameters") or []:
-            value = p.get("value", p.get("default"))
-            if value is None:
-                continue
-            text = param_string(value)
-            g[f"workflow.parameters.{p['name']}"] = text
-            params.append({"name": p["name"], "value": text})
-        g["workflow.parameters"] = json.dumps(params, separators=(",", ":"))
-        # values may refer to other globals (e.g. "{{workflow.name}}")
-        for key, val in list(g.items()):
-            if "{{" in val and key.startswith("workflow.parameters."):
-                g[key] = expr.substitute(val, g, strict=False)
 
     def _adopt(self, previous: Mapping[str, Any]) -> None:
         """For ``retry``: keep nodes that succeeded (with their outputs) so they are not re-run."""
@@ -154,6 +131,8 @@ class Controller:
                 status["phase"] = "Error"
                 status["message"] = f"local engine error: {err}"
                 status["finishedAt"] = rfc3339()
+                end_open_nodes(status, "Error", status["message"], status["finishedAt"])
+                self.book.touch()
             raise
         finally:
             if timer is not None:
@@ -214,31 +193,13 @@ class Controller:
             self.cancel = threading.Event()
         phase = root["phase"] if root else "Failed"
         self.globals["workflow.status"] = "Error" if phase == "Error" else phase
-        self.globals["workflow.failures"] = self._failures()
+        self.globals["workflow.failures"] = failures_json(self.book, self.name)
         started = self.book.status.get("startedAt")
         if started:
             self.globals["workflow.duration"] = str(max(time.time() - parse_rfc3339(started), 0.0))
         holder = {"name": "onExit", "template": on_exit}
         name = f"{self.name}.onExit"
         return self.execute(name, name, holder, self.spec.get("arguments") or {}, None)
-
-    def _failures(self) -> str:
-        out = []
-        with self.book.lock:
-            nodes = list(self.book.nodes.values())
-        for node in nodes:
-            if node.get("phase") in FAILED_OR_ERROR and node.get("type") == "Pod":
-                out.append(
-                    {
-                        "displayName": node.get("displayName", ""),
-                        "message": node.get("message", ""),
-                        "templateName": node.get("templateName", ""),
-                        "phase": node.get("phase"),
-                        "podName": pod_name(self.name, str(node.get("templateName", "")), node["name"]),
-                        "finishedAt": node.get("finishedAt", ""),
-                    }
-                )
-        return json.dumps(out, separators=(",", ":"))
 
     def _finish(self, root: dict[str, Any] | None, exit_node: dict[str, Any] | None) -> None:
         status = self.book.status
@@ -309,10 +270,20 @@ class Controller:
         if nid in self.reused:
             node = self.book.get(nid)
             if node is not None:
-                self._register_globals(node)
+                register_globals(self.book, self.globals, self.global_arts, node)
                 return node
         if self.cancel.is_set():
             return None
+        if self.depths.get(boundary or "", 0) + 1 >= MAX_STACK_DEPTH:  # as Argo's executeTemplate
+            return self.book.create(
+                name,
+                display,
+                "Skipped",
+                holder.get("template"),
+                boundary,
+                phase="Error",
+                message=MAX_DEPTH_MESSAGE,
+            )
         try:
             tmpl_name, tmpl = resolve_template(self.templates, holder)
             tmpl, scope, in_arts = process_args(tmpl, args, arts_scope or {}, self.globals, self.global_arts)
@@ -328,7 +299,7 @@ class Controller:
         else:
             node = self.execute_once(name, display, tmpl_name, tmpl, scope, in_arts, boundary, None)
         if node is not None:
-            self._register_globals(node)
+            register_globals(self.book, self.globals, self.global_arts, node)
         return node
 
     def execute_once(
@@ -356,10 +327,14 @@ class Controller:
                 deadline=self.deadline,
                 interrupted=self.interrupted_message,
             )
-        if kind == "steps":
-            return run_steps(self, name, display, tmpl_name, tmpl, scope, in_arts, boundary)
-        if kind == "dag":
-            return run_dag(self, name, display, tmpl_name, tmpl, scope, in_arts, boundary)
+        if kind in ("steps", "dag"):  # its children run one level deeper
+            depth = self.depths[node_id(self.name, name)] = self.depths.get(boundary or "", 0) + 1
+            run = run_steps if kind == "steps" else run_dag
+            if depth % STACK_HOP == 0:  # nested templates run inline: a fresh Python stack now and then
+                return _on_fresh_stack(
+                    lambda: run(self, name, display, tmpl_name, tmpl, scope, in_arts, boundary)
+                )
+            return run(self, name, display, tmpl_name, tmpl, scope, in_arts, boundary)
         if kind == "suspend" and (tmpl.get("suspend") or {}).get("duration") is not None:
             return self.run_suspend(name, display, tmpl_name, tmpl, boundary)
         what = f"{kind} templates" if kind else "a template with nothing to run"
@@ -387,34 +362,20 @@ class Controller:
             self.book.finish(node, "Succeeded")
         return node
 
-    def _register_globals(self, node: Mapping[str, Any]) -> None:
-        outputs = node.get("outputs") or {}
-        if node.get("phase") != "Succeeded" and node.get("type") != "Pod":
-            return
-        changed = False
-        with self.book.lock:
-            gout = self.book.status.setdefault("outputs", {})
-            for p in outputs.get("parameters") or []:
-                if p.get("globalName") and "value" in p:
-                    self.globals[f"workflow.outputs.parameters.{p['globalName']}"] = str(p["value"])
-                    _upsert(gout.setdefault("parameters", []), {"name": p["globalName"], "value": p["value"]})
-                    changed = True
-            for a in outputs.get("artifacts") or []:
-                if a.get("globalName"):
-                    art = {k: v for k, v in a.items() if k != "globalName"}
-                    art["name"] = a["globalName"]
-                    self.global_arts[f"workflow.outputs.artifacts.{a['globalName']}"] = art
-                    _upsert(gout.setdefault("artifacts", []), art)
-                    changed = True
-            if not gout:
-                self.book.status.pop("outputs", None)
-            if changed:
-                self.book.touch()
 
+def _on_fresh_stack(fn: Callable[[], Node]) -> Node:
+    """``fn()`` in a new thread (its own Python recursion depth), waited for here."""
+    box: dict[str, Any] = {}
 
-def _upsert(items: list[dict[str, Any]], entry: dict[str, Any]) -> None:
-    for i, old in enumerate(items):
-        if old.get("name") == entry["name"]:
-            items[i] = entry
-            return
-    items.append(entry)
+    def target() -> None:
+        try:
+            box["node"] = fn()
+        except BaseException as err:  # raised in the caller's thread
+            box["error"] = err
+
+    thread = threading.Thread(target=target, name="dflowctl-nested", daemon=True)
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["node"]

@@ -231,6 +231,7 @@ def run_dag(
                             phase="Omitted",
                             message="omitted: depends condition not met",
                         )
+                        scope_of_node(rt, f"tasks.{task}", done[task], local, arts)
                         progressed = True
                         continue
                 start(task)
@@ -262,7 +263,7 @@ def _run_task(
     tname = f"{dag_name}.{task}"
     tid = node_id(rt.name, tname)
     try:
-        entries = expand(spec, tname, task, scope)
+        entries = expand(rt, spec, tname, task, scope)
     except (TemplateError, expr.ExprError) as err:
         book.link_on_create(tid, parents)
         return book.create(tname, task, "Skipped", spec.get("template"), did, phase="Error", message=str(err))

@@ -1,4 +1,4 @@
-"""``python -m dflowctl.engines.local.detached RUN_DIR [--parallelism N] [--retry]``.
+"""``python -m dflowctl.engines.local.detached RUN_DIR [--lock-fd FD] [--parallelism N] [--retry]``.
 
 Runs a recorded local run in the background (``dflowctl run --no-wait``, ``retry
 --no-wait``). SIGTERM (``dflowctl stop``) ends it the way Ctrl-C ends a run in
@@ -16,6 +16,7 @@ from pathlib import Path
 from types import FrameType
 
 from dflowctl.engines.local.engine import run_controller
+from dflowctl.engines.local.hostenv import policy_from_settings
 from dflowctl.engines.local.records import RunDir
 
 
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--parallelism", type=int, default=None)
     parser.add_argument("--retry", action="store_true")
+    parser.add_argument("--lock-fd", type=int, default=None, help="the run's lock, taken by the caller")
     args = parser.parse_args(argv)
     run = RunDir(args.run_dir)
     signal.signal(signal.SIGTERM, _on_term)
@@ -42,7 +44,15 @@ def main(argv: list[str] | None = None) -> int:
         workflow = {k: v for k, v in previous.items() if k != "status"}
         workflow["status"] = {"phase": "Running", "startedAt": status.get("startedAt")}
     try:
-        run_controller(run, workflow, parallelism=args.parallelism, on_update=None, previous=previous)
+        run_controller(
+            run,
+            workflow,
+            parallelism=args.parallelism,
+            on_update=None,
+            previous=previous,
+            env_policy=policy_from_settings(),
+            lock_fd=args.lock_fd,
+        )
     except KeyboardInterrupt:
         return 130
     return 0

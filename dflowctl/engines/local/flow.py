@@ -55,9 +55,11 @@ def subst(obj: Any, scope: Scope) -> Any:
     return walk_strings(obj, lambda s: expr.substitute(s, scope, strict=False))
 
 
-def expand(spec: Mapping[str, Any], base_name: str, display: str, scope: Scope) -> list[Entry] | None:
+def expand(
+    rt: Runtime, spec: Mapping[str, Any], base_name: str, display: str, scope: Scope
+) -> list[Entry] | None:
     """A step/task with outer tags substituted, then expanded over its items (None: no loop)."""
-    resolved = subst(dict(spec), scope)
+    resolved = subst(drop_absent_args(rt, spec, scope), scope)
     items = loop_items(resolved)
     if items is None:
         return [Entry(base_name, display, resolved, str(spec["name"]))]
@@ -186,15 +188,46 @@ def _exit_hook(
 
 
 def scope_of_node(rt: Runtime, prefix: str, node: Node, scope: Scope, arts: ArtifactScope) -> None:
-    """``node_scope``; for a Skipped/Omitted node, its template's ``valueFrom.default``
-    outputs stand in (Argo >= 4.0.7) so that consumers still resolve."""
+    """``node_scope``; a Skipped/Omitted node's declared output parameters (and a
+    declared ``outputs.result``) enter the scope as Argo's ``addSkippedNodeOutputsToScope``
+    puts them: the template's ``valueFrom.default``, else absent (``expr.ABSENT``: a
+    simple tag naming it fails the consumer, an expression sees nil)."""
     node_scope(prefix, node, scope, arts)
-    if node.get("phase") in ("Skipped", "Omitted"):
-        tmpl = rt.template(str(node.get("templateName", ""))) or {}
-        for p in (tmpl.get("outputs") or {}).get("parameters") or []:
-            default = (p.get("valueFrom") or {}).get("default")
-            if default is not None:
-                scope.setdefault(f"{prefix}.outputs.parameters.{p['name']}", str(default))
+    if node.get("phase") not in ("Skipped", "Omitted") or node.get("outputs"):
+        return
+    outputs = (rt.template(str(node.get("templateName", ""))) or {}).get("outputs") or {}
+    for p in outputs.get("parameters") or []:
+        default = (p.get("valueFrom") or {}).get("default")
+        value = expr.ABSENT if default is None else param_string(default)
+        scope.setdefault(f"{prefix}.outputs.parameters.{p['name']}", value)
+    if outputs.get("result") is not None:
+        scope.setdefault(f"{prefix}.outputs.result", expr.ABSENT)
+
+
+def _absent_ref(value: Any, scope: Scope) -> bool:
+    """Is ``value`` one pure ``{{ref}}`` to an absent output (Argo's ``absentOptionalRef``)?"""
+    if not isinstance(value, str) or not (value.startswith("{{") and value.endswith("}}")):
+        return False
+    key = value[2:-2].strip()
+    return "{{" not in key and "}}" not in key and isinstance(scope.get(key), expr.Absent)
+
+
+def drop_absent_args(rt: Runtime, spec: Mapping[str, Any], scope: Scope) -> dict[str, Any]:
+    """Argo's ``dropSkippedDefaultedArgs``: an argument that is only a reference to an
+    absent output is dropped when the consumed template's input has a ``default``,
+    so that default applies; any other reference to it fails at substitution."""
+    out = dict(spec)
+    args = spec.get("arguments") or {}
+    params = args.get("parameters") or []
+    if not any(_absent_ref(p.get("value"), scope) for p in params):
+        return out
+    tmpl = spec.get("inline") or rt.template(str(spec.get("template") or "")) or {}
+    defaulted = {
+        p["name"] for p in (tmpl.get("inputs") or {}).get("parameters") or [] if p.get("default") is not None
+    }
+    kept = [p for p in params if not (p["name"] in defaulted and _absent_ref(p.get("value"), scope))]
+    out["arguments"] = {**args, "parameters": kept}
+    return out
 
 
 def loop_nodes(rt: Runtime, items: list[Node]) -> list[Node]:
@@ -234,7 +267,10 @@ def template_outputs(
             if vf.get("parameter") is not None:
                 value = expr.substitute(str(vf["parameter"]), scope, strict=True)
             elif vf.get("expression") is not None:
-                value = _text(expr.evaluate_expr(str(vf["expression"]), expr.build_env(scope)))
+                result = expr.evaluate_expr(str(vf["expression"]), expr.build_env(scope))
+                if result is None:  # an absent output read without `??`
+                    raise expr.ExprError(f"failed to evaluate expression {vf['expression']!r}")
+                value = _text(result)
             elif p.get("value") is not None:
                 value = expr.substitute(str(p["value"]), scope, strict=True)
             else:
@@ -242,7 +278,7 @@ def template_outputs(
         except expr.ExprError:
             if vf.get("default") is None:
                 raise
-            value = str(vf["default"])
+            value = param_string(vf["default"])
         entry["value"] = value
         params.append(entry)
     artifacts = []

@@ -11,7 +11,6 @@ hands those to the waiting ``PodRunner`` threads.
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import threading
@@ -171,12 +170,3 @@ class ForkServer:
         except subprocess.TimeoutExpired:
             self._proc.kill()
             self._proc.wait()
-
-
-def server_env() -> dict[str, str]:
-    """The environment the server interpreter starts in: the host's, minus what changes Python's start-up.
-
-    Each pod's own env is applied in its child; only interpreter start-up
-    settings (PYTHON*) must not leak into the shared warm interpreter.
-    """
-    return {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}

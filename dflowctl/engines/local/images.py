@@ -10,7 +10,9 @@ so ``args[0]`` is the program; with neither, the image's CMD runs (``sh``,
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
 import shutil
 import sys
 from collections.abc import Mapping, Sequence
@@ -34,6 +36,9 @@ _DEFAULT_CMD: dict[str, list[str]] = {
 _ENTRYPOINT: dict[str, list[str]] = {"argoproj/argosay": ["/argosay"]}
 # Programs of images that the package stands in for on the host (argosay: Argo's test image).
 _STAND_INS: dict[str, Path] = {"/argosay": Path(__file__).with_name("argosay.py")}
+# Of those, the ones a pod of the image also sees at their own path (Argo's hook tests
+# call `/argosay` from a shell): a small wrapper placed in the pod's root.
+_IMAGE_PROGRAMS: dict[str, tuple[str, ...]] = {"argoproj/argosay": ("/argosay",)}
 
 _PYTHON = re.compile(r"^python(3(\.\d+)?)?$")
 _VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.\-]*)\)")
@@ -111,6 +116,29 @@ def host_program(argv: Sequence[str], path: str) -> list[str]:
     ):
         out[0] = "python3"
     return out
+
+
+def image_programs(image: str | None) -> dict[str, str]:
+    """The image's own programs a pod of it sees at their path: container path → the
+    text of an executable wrapper that runs the host stand-in."""
+    out = {}
+    for path in _IMAGE_PROGRAMS.get(image_name(image), ()):
+        run = f"{shlex.quote(sys.executable)} {shlex.quote(str(_STAND_INS[path]))}"
+        out[path] = f'#!/bin/sh\nexec {run} "$@"\n'
+    return out
+
+
+def stand_in_folders() -> list[str]:
+    """Host folders a stand-in needs (its interpreter, the package it reads), for a pod's
+    view to keep reachable where it hides them (``isolation.host_binds``)."""
+    package_root = Path(__file__).resolve().parents[3]
+    exe = os.path.dirname(os.path.realpath(sys.executable))
+    return [str(package_root), sys.prefix, sys.base_prefix, exe]
+
+
+def uses_stand_in(argv: Sequence[str]) -> bool:
+    """Does ``argv`` (after ``host_program``) run a stand-in?"""
+    return len(argv) > 1 and argv[0] == sys.executable and argv[1] in {str(p) for p in _STAND_INS.values()}
 
 
 def expand_vars(text: str, env: Mapping[str, str]) -> str:

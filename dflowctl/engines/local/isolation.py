@@ -20,6 +20,11 @@ Two methods, detected once per file system and cached:
 
 In both, the host file for container path ``P`` is ``<work_dir>/root/P``
 (``host_path``). ``DFLOWCTL_ISOLATION=overlay|remap`` forces a method.
+
+One rule for what a pod needs from the host (``host_binds``): the dflowctl package
+(its stand-ins such as ``argosay``), the interpreter and its environment, and the
+pod's ``PATH`` folders are seen as they are on the host, read-only, wherever they
+live, ``/tmp`` included: bound into an overlay view, never rewritten by ``remap``.
 """
 
 from __future__ import annotations
@@ -96,26 +101,6 @@ def _probe(base: Path) -> bool:
 PRIVATE_IN_VIEW = ("/tmp",)
 
 
-def host_binds(folders: Iterable[str]) -> list[str]:
-    """Of the host folders a pod must reach as they are (its interpreter's prefix and
-    ``sys.path``), those its private view would hide: bound into the view read-only,
-    at the same path. Existing folders strictly inside a private one, outermost only."""
-    found = sorted(
-        {
-            os.path.normpath(f)
-            for f in folders
-            if os.path.isabs(f)
-            and any(os.path.normpath(f).startswith(p + "/") for p in PRIVATE_IN_VIEW)
-            and os.path.isdir(f)
-        }
-    )
-    out: list[str] = []
-    for f in found:
-        if not any(f.startswith(o + "/") for o in out):
-            out.append(f)
-    return out
-
-
 def host_path(root: Path, container_path: str) -> Path:
     """Where container path ``container_path`` lives on the host for a pod whose root is ``root``."""
     rel = PurePosixPath(os.path.normpath("/" + container_path.lstrip("/"))).relative_to("/")
@@ -132,11 +117,46 @@ SYSTEM_DIRS = frozenset(
 _PATH_CHARS = r"A-Za-z0-9_.\-"
 
 
-class Remapper:
-    """Rewrites container absolute paths in text to their host places under ``root``."""
+def host_binds(folders: Iterable[str] = (), path_env: str = "") -> list[str]:
+    """The host paths a pod must see as they are that its private view would hide (under
+    ``PRIVATE_IN_VIEW``): the dflowctl package (its stand-ins such as ``argosay``), this
+    interpreter's prefixes, the folders of the pod's ``PATH`` (a virtualenv or conda
+    environment whole), and ``folders`` (a chosen interpreter's prefix and ``sys.path``).
+    Bound into an overlay view read-only at the same path, left as they are by remap;
+    existing paths strictly inside a private folder, outermost only."""
+    package = Path(__file__).resolve().parents[2]  # .../dflowctl
+    candidates = [str(package), sys.prefix, sys.base_prefix, sys.exec_prefix, *folders]
+    candidates.append(os.path.dirname(os.path.realpath(sys.executable)))
+    for entry in path_env.split(os.pathsep):
+        if entry and os.path.isabs(entry):
+            folder = Path(entry)
+            env_root = folder.parent
+            if (env_root / "pyvenv.cfg").is_file() or (env_root / "conda-meta").is_dir():
+                folder = env_root  # the whole environment: its libraries live beside bin/
+            candidates.append(str(folder))
+    found = sorted(
+        {
+            os.path.normpath(c)
+            for c in candidates
+            if os.path.isabs(c)
+            and any(os.path.normpath(c).startswith(p + "/") for p in PRIVATE_IN_VIEW)
+            and os.path.exists(c)
+        }
+    )
+    out: list[str] = []
+    for f in found:  # sorted: a parent comes before what is inside it
+        if not any(f.startswith(o + "/") for o in out):
+            out.append(f)
+    return out
 
-    def __init__(self, root: Path, paths: Iterable[str]) -> None:
+
+class Remapper:
+    """Rewrites container absolute paths in text to their host places under ``root``;
+    ``keep``: host paths left as they are (``host_binds``)."""
+
+    def __init__(self, root: Path, paths: Iterable[str], keep: Iterable[str] = ()) -> None:
         self.root = root
+        self.keep = [str(k) for k in keep]
         prefixes = {"/tmp"}
         for p in paths:
             norm = PurePosixPath(os.path.normpath("/" + p.lstrip("/")))
@@ -147,8 +167,10 @@ class Remapper:
             if norm.parts[1] not in SYSTEM_DIRS:
                 prefixes.update(str(a) for a in norm.parents if str(a) != "/")
         ordered = sorted(prefixes, key=len, reverse=True)
-        # The root itself comes first and is kept as it is: text is never rewritten twice.
-        alternatives = "|".join(re.escape(p) for p in [str(root), *ordered])
+        # The root itself and the host's own paths come first and are kept as they are:
+        # text is never rewritten twice, and the package stays where it is.
+        kept = sorted([str(root), *self.keep], key=len, reverse=True)
+        alternatives = "|".join(re.escape(p) for p in [*kept, *ordered])
         self._re = re.compile(rf"(?<![{_PATH_CHARS}/])({alternatives})(?![{_PATH_CHARS}])")
 
     def __call__(self, text: str) -> str:
@@ -156,6 +178,8 @@ class Remapper:
 
         def repl(m: re.Match[str]) -> str:
             found = m.group(1)
-            return found if found == root else str(host_path(self.root, found))
+            if found == root or found in self.keep:
+                return found
+            return str(host_path(self.root, found))
 
         return self._re.sub(repl, text)

@@ -19,6 +19,7 @@ from typing import Any
 
 from dflowctl.engines.local.artifacts import LocalRepository
 from dflowctl.engines.local.cache import Entry, ReusePolicy, StepCache
+from dflowctl.engines.local.records import RunDir
 from dflowctl.stepkey import (
     CACHE_NAME,
     INPUTS_PARAM,
@@ -181,3 +182,24 @@ def memoization(key: str, hit: bool) -> dict[str, Any]:
 
 
 __all__ = ["Staged", "StepReuse", "memoization", "provenance", "run_keys", "step_base", "step_key_of"]
+
+
+REUSE_FILE = "reuse.json"  # the run's ReusePolicy, read by whichever process runs it
+
+
+def cache_root(run: RunDir) -> Path:
+    """The step cache of the home this run is in: ``$DFLOWCTL_HOME/cache``."""
+    return run.path.resolve().parent.parent / "cache"
+
+
+def read_policy(run: RunDir) -> ReusePolicy:
+    """What this run may reuse (``run --reuse``), as ``submit`` recorded it."""
+    try:
+        return ReusePolicy.from_json(json.loads((run.path / REUSE_FILE).read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return ReusePolicy()
+
+
+def step_reuse(run: RunDir) -> StepReuse:
+    """The reuse hooks of one run: its home's cache, its recorded policy."""
+    return StepReuse(StepCache(cache_root(run)), read_policy(run), run.name, LocalRepository(run.artifacts))

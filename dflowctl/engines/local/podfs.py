@@ -100,19 +100,36 @@ def _under_tmp(path: PurePosixPath) -> bool:
     return path == PurePosixPath("/tmp") or PurePosixPath("/tmp") in path.parents
 
 
+# The kernel's own file systems: what a container would see there is its own, what the
+# host has there is the engine's (``/proc/self/environ`` holds dflowctl's environment).
+KERNEL_DIRS = ("/proc", "/sys", "/dev")
+
+
+class RefusedPath(OSError):
+    """An output the local engine will not read from the host."""
+
+
 def locate(plan: PodPlan, container_path: str) -> tuple[Path, str] | None:
     """Where ``container_path`` is after the pod ran, if anywhere, and how it is held:
 
     ``own``: in the pod's private root; ``host``: the host's own file or folder, which
     the pod saw unchanged (overlay mode; for reading only, see ``_take``);
     ``merged``: a folder the pod changed in part (overlay mode): its own layer holds
-    only the changes to the host's folder.
+    only the changes to the host's folder. ``RefusedPath`` for the host's /proc, /sys, /dev.
     """
     found = resolve_in_view(plan, container_path)
     if found is None:
         return None
     path, own = found
     if not own:
+        top = next(
+            (k for k in KERNEL_DIRS if path == PurePosixPath(k) or PurePosixPath(k) in path.parents), None
+        )
+        if top is not None:
+            raise RefusedPath(
+                f"{container_path} is the host's {top}: the local engine reads no output from "
+                "the host's /proc, /sys or /dev"
+            )
         return Path(str(path)), "host"
     mine = isolation.host_path(plan.root, str(path))
     lower = Path(str(path))

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from dflowctl import expr
+from dflowctl.archive import UnsafeArchiveError
 from dflowctl.argo import parse_duration, pod_name, rfc3339
 from dflowctl.engines.local.artifacts import LocalRepository, UnpackCache, default_key, remove, temp_dir
 from dflowctl.engines.local.cache import Entry
@@ -156,6 +157,8 @@ class PodNodes:
                 raise TemplateError(  # noqa: B904 - the missing key is the whole story
                     f"failed to load artifact {art['name']!r}: key {s3['key']!r} does not exist"
                 )
+            except (UnsafeArchiveError, OSError) as err:  # this step's input, not the run's
+                raise TemplateError(f"failed to load artifact {art['name']!r}: {err}") from None
             sub = art.get("subPath")
             if sub:
                 host = host / str(sub).lstrip("/")

@@ -11,8 +11,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dflowctl.engines.local.podfs import locate, norm, take
+from dflowctl.engines.local.podfs import RefusedPath, locate, norm, take
 from dflowctl.engines.local.podplan import PodPlan
+from dflowctl.engines.local.scope import param_string
 
 ARGO_OUT = "/var/run/argo/outputs"  # where Argo's executor looks for outputs (shown in its messages)
 
@@ -29,15 +30,20 @@ def collect_outputs(
         path = vf.get("path")
         if not path:
             continue
-        located = locate(plan, path)
+        try:
+            located = locate(plan, path)
+        except RefusedPath as exc:
+            problem = problem or f"output parameter {p['name']!r}: {exc}"
+            continue
         found = located[0] if located is not None else None
         value: str | None = None
+        default = vf.get("default")
         if found is not None and found.is_file():
             value = found.read_bytes().decode("utf-8", "replace")
-        elif found is not None and found.is_dir():
+        elif found is not None and found.is_dir() and default is None:
             problem = problem or f"read {ARGO_OUT}/parameters{norm(path)}: is a directory"
-        if value is None and vf.get("default") is not None:
-            value = str(vf["default"])
+        if value is None and default is not None:  # as Argo's executor: any failed read
+            value = param_string(default)
         if value is None:
             if found is None:
                 problem = (
@@ -50,7 +56,11 @@ def collect_outputs(
         path = a.get("path")
         if not path:
             continue
-        located = locate(plan, path)
+        try:
+            located = locate(plan, path)
+        except RefusedPath as exc:
+            problem = problem or f"output artifact {a['name']!r}: {exc}"
+            continue
         if located is not None:
             try:
                 found = take(plan, a["name"], *located, taken)

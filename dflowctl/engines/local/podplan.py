@@ -26,26 +26,11 @@ from typing import Any
 from dflowctl.engines.local import images, isolation, termination
 from dflowctl.engines.local import preload as preload_
 from dflowctl.engines.local._podserver import DEFAULT_PRELOAD
+from dflowctl.engines.local.hostenv import EnvPolicy
 from dflowctl.engines.local.podapi import PodRequest
 
 SCRIPT_PATH = "/argo/staging/script"
 ENV_PRELOAD = "DFLOWCTL_PRELOAD"  # extra modules for the warm interpreter to import once
-BASE_ENV_KEYS = (
-    "PATH",
-    "HOME",
-    "LANG",
-    "LC_ALL",
-    "LC_CTYPE",
-    "TZ",
-    "USER",
-    "LOGNAME",
-    "http_proxy",
-    "https_proxy",
-    "no_proxy",
-    "HTTP_PROXY",
-    "HTTPS_PROXY",
-    "NO_PROXY",
-)
 # PYTHON* variables a warm interpreter can honour per pod; any other one forces a fresh python3.
 _PY_ENV_OK = {"PYTHONPATH", "PYTHONUNBUFFERED", "PYTHONDONTWRITEBYTECODE", "PYTHONIOENCODING"}
 
@@ -69,7 +54,9 @@ class PodPlan:
     header: str | None = None  # the log's first line (the chosen Python of a spec's op)
 
 
-def plan_pod(req: PodRequest, *, use_fork_server: bool = True) -> PodPlan:
+def plan_pod(
+    req: PodRequest, *, use_fork_server: bool = True, env_policy: EnvPolicy | None = None
+) -> PodPlan:
     """How to run ``req``: the pod's private root laid out, its argv, env and view."""
     tmpl = req.template
     kind = "script" if "script" in tmpl else "container" if "container" in tmpl else None
@@ -86,8 +73,10 @@ def plan_pod(req: PodRequest, *, use_fork_server: bool = True) -> PodPlan:
     os.chmod(root / "tmp", 0o1777)
     method = isolation.method_for(work)
 
-    env = _build_env(req, body)
+    host_env = (env_policy or EnvPolicy()).host_env()
+    env = _build_env(req, body, host_env)
     env.setdefault(termination.ENV, termination.TERMINATION_LOG)  # where the bootstrap says why it failed
+    binds = isolation.host_binds(path_env=env.get("PATH", ""))
     outputs = tmpl.get("outputs") or {}
     known = [p for p, _ in req.input_artifacts]
     known += [a["path"] for a in outputs.get("artifacts") or [] if a.get("path")]
@@ -96,12 +85,19 @@ def plan_pod(req: PodRequest, *, use_fork_server: bool = True) -> PodPlan:
         for p in outputs.get("parameters") or []
         if (p.get("valueFrom") or {}).get("path")
     ]
+    programs = images.image_programs(body.get("image"))
+    known += list(programs)
     working_dir = str(body.get("workingDir") or "/")
     if working_dir != "/":
         known.append(working_dir)
-    remap = isolation.Remapper(root, known) if method == isolation.REMAP else None
+    remap = isolation.Remapper(root, known, keep=binds) if method == isolation.REMAP else None
 
     _place_inputs(root, req.input_artifacts)
+    for container_path, wrapper in programs.items():
+        host_file = isolation.host_path(root, container_path)
+        host_file.parent.mkdir(parents=True, exist_ok=True)
+        host_file.write_text(wrapper, encoding="utf-8")
+        host_file.chmod(0o755)
     script_path = None
     source = None
     if kind == "script":
@@ -120,17 +116,20 @@ def plan_pod(req: PodRequest, *, use_fork_server: bool = True) -> PodPlan:
     if remap:
         argv = [remap(a) for a in argv]
         for k in list(env):
-            if k not in BASE_ENV_KEYS:
+            if env[k] != host_env.get(k):  # the host's own values are host paths already
                 env[k] = remap(env[k])
         env[isolation.ENV_ROOT] = str(isolation.host_path(root, isolation.BOOTSTRAP_ROOT))
     argv = [images.expand_vars(a, env) for a in argv]
     argv = images.host_program(argv, env.get("PATH", os.defpath))
-    header, binds = None, []
+    header = None
     if req.python is not None and req.python.applies(argv):
         argv = req.python.apply(argv, env)  # after remapping: its path is the host's
-        header, binds = req.python.log_header(), req.python.binds()
+        header = req.python.log_header()
+        binds = isolation.host_binds([*binds, *req.python.binds()], env.get("PATH", ""))
+    if programs or images.uses_stand_in(argv):
+        binds = sorted({*binds, *isolation.host_binds(images.stand_in_folders(), env.get("PATH", ""))})
 
-    view = None
+    view: dict[str, Any] | None = None
     if method == isolation.OVERLAY:
         view = {
             "upper": str(root),
@@ -186,8 +185,8 @@ def _python_plan(
 # ------------------------------------------------------------------ processes
 
 
-def _build_env(req: PodRequest, body: Mapping[str, Any]) -> dict[str, str]:
-    env = {k: os.environ[k] for k in BASE_ENV_KEYS if k in os.environ}
+def _build_env(req: PodRequest, body: Mapping[str, Any], host_env: Mapping[str, str]) -> dict[str, str]:
+    env = dict(host_env)
     env.setdefault("PATH", os.defpath)
     env.setdefault("LANG", "C.UTF-8")
     env["HOSTNAME"] = req.pod_name

@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from dflowctl.engines.local import isolation, machine, termination
-from dflowctl.engines.local.forkserver import ForkServer, ForkServerError, server_env
+from dflowctl.engines.local.forkserver import ForkServer, ForkServerError
+from dflowctl.engines.local.hostenv import EnvPolicy
 from dflowctl.engines.local.podapi import PodRequest, PodResult
 from dflowctl.engines.local.podfs import take as _take
 from dflowctl.engines.local.podoutputs import collect_outputs
@@ -54,11 +55,12 @@ _Plan = PodPlan  # the name tests and older callers use
 class PodRunner:
     """Runs leaf templates as isolated host processes; at most ``parallelism`` at once."""
 
-    def __init__(self, parallelism: int | None = None) -> None:
+    def __init__(self, parallelism: int | None = None, env_policy: EnvPolicy | None = None) -> None:
         self.parallelism = max(1, parallelism or os.cpu_count() or 1)
         # the one limit of pods at once on this host: CPU slots, free memory, GPUs
         cap = machine.capacity()
         self._slots = machine.Ledger(self.parallelism, cap.memory, cap.gpus)
+        self.env_policy = env_policy or EnvPolicy()  # what of the host's env pods and servers see
         self._lock = threading.Lock()
         self._server_lock = threading.Lock()
         self._servers: dict[tuple[str, tuple[str, ...] | None], ForkServer | None] = {}
@@ -139,7 +141,7 @@ class PodRunner:
         req.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(req.log_path, "wb", buffering=0) as log:
             try:
-                plan = plan_pod(req, use_fork_server=self.use_fork_server)
+                plan = plan_pod(req, use_fork_server=self.use_fork_server, env_policy=self.env_policy)
             except PodSetupError as exc:
                 return _error(str(exc), started)
             if plan.header:
@@ -156,7 +158,7 @@ class PodRunner:
                 if srv is None or srv.alive:
                     return srv
             try:
-                srv = ForkServer(python, preload, server_env())
+                srv = ForkServer(python, preload, self.env_policy.server_env())
             except ForkServerError:
                 srv = None
             self._servers[key] = srv
@@ -177,7 +179,7 @@ class PodRunner:
         spec_path = Path(req.work_dir).resolve() / ".pod-spec.json"
         try:
             server_for = self._server if self.use_fork_server else None
-            proc = launch(plan, spec_path, (out_w, err_w, st_w), server_for)
+            proc = launch(plan, spec_path, (out_w, err_w, st_w), server_for, self.env_policy.server_env())
         except BaseException as exc:
             for fd in (out_r, err_r, st_r):
                 os.close(fd)

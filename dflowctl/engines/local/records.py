@@ -7,10 +7,12 @@ a kill leaves a readable record.
 from __future__ import annotations
 
 import difflib
+import fcntl
 import json
 import os
 import secrets
 import string
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -78,6 +80,40 @@ class RunDir:
         if not isinstance(data, dict):
             raise NotFoundError(f"run {self.name!r}: its record is not a Workflow object")
         return data
+
+    @property
+    def lock(self) -> Path:
+        """Locked (``flock``) by the one process running the run, for as long as it runs."""
+        return self.path / "lock"
+
+    def claim(self, attempts: int = 10) -> int | None:
+        """Take the run's lock: an open fd to keep (and pass on) while running it; None
+        if another process holds it. The kernel drops the lock when its holder ends,
+        however it ends (``kill -9`` included)."""
+        for attempt in range(attempts):
+            fd = os.open(self.lock, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:
+                os.close(fd)
+            if attempt + 1 < attempts:
+                time.sleep(0.02)  # a reader's is_running() holds it for an instant
+        return None
+
+    def is_running(self) -> bool:
+        """Whether a process runs this run now (holds its lock)."""
+        try:
+            fd = os.open(self.lock, os.O_RDONLY | os.O_CLOEXEC)
+        except FileNotFoundError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        finally:
+            os.close(fd)
+        return False
 
     def running_pid(self) -> int | None:
         """The pid of the live process running this run, if there is one."""

@@ -19,6 +19,8 @@ Scope = dict[str, str]
 ArtifactScope = dict[str, dict[str, Any]]
 
 _LOOP_INDEX = re.compile(r"\((\d+)(?::.*)?\)$")
+# The most items one loop may expand to here: every item is a node (and a pod) of the run.
+MAX_LOOP_ITEMS = 100_000
 
 
 class TemplateError(DflowctlError):
@@ -75,8 +77,8 @@ def loop_index(node_name: str) -> int:
     return int(match.group(1)) if match else 0
 
 
-def expand_sequence(seq: Mapping[str, Any]) -> list[str]:
-    """``withSequence``: ``count``/``start``/``end`` (inclusive, counting down too) and ``format``."""
+def _sequence_range(seq: Mapping[str, Any]) -> tuple[int, int, int]:
+    """``withSequence`` as (start, stop, step) of a ``range``; its size is checked first."""
 
     def as_int(key: str, default: int | None) -> int | None:
         raw = seq.get(key)
@@ -85,7 +87,7 @@ def expand_sequence(seq: Mapping[str, Any]) -> list[str]:
         try:
             return int(str(raw).strip())
         except ValueError:
-            raise TemplateError(f"withSequence.{key} {raw!r} is not an integer") from None
+            raise TemplateError(f"withSequence.{key} {str(raw)[:80]!r} is not an integer") from None
 
     count = as_int("count", None)
     start = as_int("start", 0) or 0
@@ -93,11 +95,47 @@ def expand_sequence(seq: Mapping[str, Any]) -> list[str]:
     if count is not None and end is not None:
         raise TemplateError("only one of count or end can be defined in withSequence")
     if count is not None:
-        numbers = list(range(start, start + count))
-    elif end is not None:
-        numbers = list(range(start, end + 1)) if end >= start else list(range(start, end - 1, -1))
-    else:
-        raise TemplateError("either count or end must be defined in withSequence")
+        check_loop_size(max(count, 0), "withSequence")  # before making anything of that size
+        return start, start + count, 1
+    if end is not None:
+        check_loop_size(abs(end - start) + 1, "withSequence")
+        return (start, end + 1, 1) if end >= start else (start, end - 1, -1)
+    raise TemplateError("either count or end must be defined in withSequence")
+
+
+def oversized_loop(workflow: Mapping[str, Any]) -> str | None:
+    """A ``withSequence`` whose size the workflow's parameters decide already and that is
+    over ``MAX_LOOP_ITEMS``: said before the run starts (the rest is checked as it runs)."""
+    from dflowctl import expr
+
+    spec = workflow.get("spec") or {}
+    scope: Scope = {}
+    for p in (spec.get("arguments") or {}).get("parameters") or []:
+        value = p.get("value", p.get("default"))
+        if value is not None:
+            scope[f"workflow.parameters.{p['name']}"] = param_string(value)
+    for tmpl in spec.get("templates") or []:
+        dag = tmpl.get("dag") or {}
+        uses = [("task", t) for t in dag.get("tasks") or []]
+        uses += [("step", st) for group in tmpl.get("steps") or [] for st in group or []]
+        for kind, use in uses:
+            seq = use.get("withSequence")
+            if not isinstance(seq, Mapping):
+                continue
+            try:
+                resolved = {k: expr.substitute(str(v), scope, strict=False) for k, v in seq.items()}
+                _sequence_range(resolved)
+            except TemplateError as err:
+                if "local engine's limit" in str(err):
+                    return f"{kind} {use.get('name')!r} of template {tmpl.get('name')!r}: {err}"
+            except expr.ExprError:
+                continue  # decided as it runs
+    return None
+
+
+def expand_sequence(seq: Mapping[str, Any]) -> list[str]:
+    """``withSequence``: ``count``/``start``/``end`` (inclusive, counting down too) and ``format``."""
+    numbers = range(*_sequence_range(seq))
     fmt = seq.get("format")
     if not fmt:
         return [str(n) for n in numbers]
@@ -110,16 +148,23 @@ def expand_sequence(seq: Mapping[str, Any]) -> list[str]:
     return out
 
 
+def check_loop_size(size: int, what: str) -> None:
+    if size > MAX_LOOP_ITEMS:
+        raise TemplateError(f"{what} makes {size} items, over the local engine's limit of {MAX_LOOP_ITEMS}")
+
+
 def loop_items(step: Mapping[str, Any]) -> list[Any] | None:
     """The items a step or task fans out over, or None when it does not loop."""
     if step.get("withItems") is not None:
         items = step["withItems"]
         if not isinstance(items, list):
             raise TemplateError("withItems must be a list")
+        check_loop_size(len(items), "withItems")
         return items
     if step.get("withParam") is not None:
         raw = step["withParam"]
         if isinstance(raw, list):
+            check_loop_size(len(raw), "withParam")
             return raw
         try:
             items = json.loads(str(raw))
@@ -129,6 +174,7 @@ def loop_items(step: Mapping[str, Any]) -> list[Any] | None:
             ) from None
         if not isinstance(items, list):
             raise TemplateError(f"withParam value could not be parsed as a JSON list: {str(raw).strip()}")
+        check_loop_size(len(items), "withParam")
         return items
     if step.get("withSequence") is not None:
         return expand_sequence(step["withSequence"])

@@ -21,6 +21,16 @@ from dflowctl.engines.local.records import write_atomic
 WRITE_INTERVAL = 0.25  # seconds between two writes of workflow.json while running
 
 
+def end_open_nodes(status: dict[str, Any], phase: str, message: str, finished_at: str) -> None:
+    """Every node of ``status`` that has not ended ends now, with ``message`` (the run's
+    process is gone, or failed inside): no node stays Running or Pending for ever."""
+    for node in (status.get("nodes") or {}).values():
+        if node.get("phase") not in FULFILLED:
+            node["phase"] = phase
+            node["message"] = message
+            node["finishedAt"] = finished_at
+
+
 class NodeBook:
     """The ``status.nodes`` map of one workflow, thread-safe."""
 

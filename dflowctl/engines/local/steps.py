@@ -91,7 +91,7 @@ def _run_group(
         base = f"{gname}.{step['name']}"
         looped = any(step.get(k) is not None for k in LOOP_KEYS)
         try:
-            entries = expand(step, base, str(step["name"]), local) or []
+            entries = expand(rt, step, base, str(step["name"]), local) or []
         except (TemplateError, expr.ExprError) as err:
             book.link_on_create(node_id(rt.name, base), [gid])
             fixed[base] = book.create(

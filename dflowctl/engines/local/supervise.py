@@ -73,6 +73,7 @@ def launch(
     spec_path: Path,
     fds: tuple[int, int, int],
     server_for: Callable[[str, tuple[str, ...] | None], ForkServer | None] | None,
+    launcher_env: Mapping[str, str],
 ) -> PodProcess:
     """Start the pod: forked by a warm server (``server_for`` gives one, None: no fork
     servers), else through a one-shot launcher; ``fds``: its stdout, stderr, status pipe."""
@@ -113,6 +114,7 @@ def launch(
         stderr=fds[1],
         pass_fds=(fds[2],),
         start_new_session=True,
+        env=dict(launcher_env),
     )
     return PodProcess(popen.pid, popen=popen)
 

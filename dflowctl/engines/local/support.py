@@ -19,7 +19,7 @@ import os
 import re
 import shlex
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from dflowctl.engines.local import images
@@ -114,9 +114,13 @@ _SEGMENT = re.compile(r"\|\||&&|(?<![<>])&(?!>)|[|;\n`]|\$\(|\bthen\b|\bdo\b|\be
 
 
 class _Walker:
-    def __init__(self, at: Locate, path_env: str) -> None:
+    def __init__(
+        self, at: Locate, path_env: str, configmaps: Collection[str], held: Callable[[Any], bool]
+    ) -> None:
         self.at = at
         self.path_env = path_env
+        self.configmaps = configmaps  # names of the ConfigMaps the file holds
+        self.held = held  # does the file hold the WorkflowTemplate this ref names?
         self.items: list[Diagnostic] = []
         self._seen: set[tuple[PathItem, ...]] = set()
 
@@ -129,14 +133,24 @@ class _Walker:
         self.items.append(Diagnostic(PREFIX + feature, loc, hint, line))
 
 
-def unsupported(workflow: Mapping[str, Any], at: Locate, path_env: str | None = None) -> list[Diagnostic]:
-    """Every reason the local engine cannot run ``workflow`` here (empty: it can)."""
-    w = _Walker(at, os.environ.get("PATH", os.defpath) if path_env is None else path_env)
+def unsupported(
+    workflow: Mapping[str, Any],
+    at: Locate,
+    path_env: str | None = None,
+    configmaps: Collection[str] = (),
+    held: Callable[[Any], bool] = lambda ref: False,
+) -> list[Diagnostic]:
+    """Every reason the local engine cannot run ``workflow`` here (empty: it can).
+    ``configmaps``: the ConfigMaps the file holds (``dflowctl.configmaps``); ``held``:
+    whether a ``templateRef``/``workflowTemplateRef`` names a template the file holds
+    (``dflowctl.wftemplates``)."""
+    path_env = os.environ.get("PATH", os.defpath) if path_env is None else path_env
+    w = _Walker(at, path_env, configmaps, held)
     spec = workflow.get("spec")
     if not isinstance(spec, Mapping):
         return []
     base: list[PathItem] = ["spec"]
-    if spec.get("workflowTemplateRef") is not None:
+    if spec.get("workflowTemplateRef") is not None and not w.held(spec["workflowTemplateRef"]):
         w.add("workflowTemplateRef (the template is stored in the cluster)", [*base, "workflowTemplateRef"])
     if spec.get("suspend"):
         w.add("spec.suspend (the workflow waits for `argo resume`)", [*base, "suspend"])
@@ -163,6 +177,11 @@ def unsupported(workflow: Mapping[str, Any], at: Locate, path_env: str | None = 
     return w.items
 
 
+def _held(w: _Walker, ref: Any) -> bool:
+    """A ``configMapKeyRef`` to a ConfigMap of the same file (resolved before the run)."""
+    return isinstance(ref, Mapping) and ref.get("name") in w.configmaps
+
+
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
@@ -184,7 +203,7 @@ def _params(w: _Walker, items: Any, path: list[PathItem]) -> None:
             continue
         vf = p.get("valueFrom")
         if isinstance(vf, Mapping):
-            if vf.get("configMapKeyRef") is not None:
+            if vf.get("configMapKeyRef") is not None and not _held(w, vf["configMapKeyRef"]):
                 w.add(
                     "parameter values from a ConfigMap (configMapKeyRef)",
                     [*path, i, "valueFrom", "configMapKeyRef"],
@@ -268,7 +287,7 @@ def _template(w: _Walker, tmpl: Mapping[str, Any], path: list[PathItem], default
 
 
 def _call(w: _Walker, holder: Mapping[str, Any], path: list[PathItem], defaults: Mapping[str, Any]) -> None:
-    if holder.get("templateRef") is not None:
+    if holder.get("templateRef") is not None and not w.held(holder["templateRef"]):
         w.add("templateRef (WorkflowTemplates are stored in the cluster)", [*path, "templateRef"])
     if isinstance(holder.get("inline"), Mapping):
         _template(w, holder["inline"], [*path, "inline"], defaults)
@@ -287,7 +306,7 @@ def _container(w: _Walker, kind: str, body: Mapping[str, Any], path: list[PathIt
         vf = env.get("valueFrom") if isinstance(env, Mapping) else None
         if isinstance(vf, Mapping):
             for ref in ("configMapKeyRef", "secretKeyRef", "resourceFieldRef"):
-                if vf.get(ref) is not None:
+                if vf.get(ref) is not None and not (ref == "configMapKeyRef" and _held(w, vf[ref])):
                     w.add(f"env from {ref} (no cluster to read it from)", [*path, "env", i, "valueFrom", ref])
     image = str(body.get("image") or "")
     if "{{" in image:
@@ -318,8 +337,9 @@ def _container(w: _Walker, kind: str, body: Mapping[str, Any], path: list[PathIt
         return
     host_image = name in _HOST_IMAGES or images.is_python_image(image)
     if not host_image and kind == "container" and program.rsplit("/", 1)[-1] in _SHELLS:
+        own = images.image_programs(image)
         for program in _shell_programs(argv):
-            if not _on_host(program, w.path_env):
+            if program not in own and not _on_host(program, w.path_env):
                 w.add(f"image `{image}`: its program `{program}` is not on this host", where)
                 break
 

@@ -71,6 +71,12 @@ def process_args(
         params.append(p)
     for p in params:
         scope[f"inputs.parameters.{p['name']}"] = p["value"]
+    # Argo's substituteParams, second pass: a value (a default ``{{=…}}`` say) may
+    # read the template's other inputs
+    for p in params:
+        if "{{" in p["value"]:
+            p["value"] = expr.substitute(p["value"], scope, strict=False)
+            scope[f"inputs.parameters.{p['name']}"] = p["value"]
     scope["inputs.parameters"] = json.dumps(
         [{"name": p["name"], "value": p["value"]} for p in params], separators=(",", ":")
     )

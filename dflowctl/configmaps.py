@@ -1,0 +1,70 @@
+"""``ConfigMap`` documents next to a Workflow in the same file, for local runs.
+
+Argo reads ``valueFrom.configMapKeyRef`` (of a parameter, or of a container's
+``env``) from the cluster when the node starts. A local run has no cluster, but a
+file may carry the ConfigMaps it needs as documents of its own (``kind: ConfigMap``);
+``resolve`` gives those references their values before the run, as Argo's
+``ProcessArgs`` and the kubelet would. A reference to a ConfigMap the file does not
+hold stays as it is (the local engine refuses it up front: ``engines.local.support``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+ConfigMaps = dict[str, dict[str, str]]
+
+
+def of_file(path: Path | str) -> ConfigMaps:
+    """The ``data`` of each ``kind: ConfigMap`` document of the file, by name."""
+    text = Path(path).read_text(encoding="utf-8")
+    if "ConfigMap" not in text:
+        return {}
+    import yaml
+
+    out: ConfigMaps = {}
+    try:
+        docs = list(yaml.safe_load_all(text))
+    except yaml.YAMLError:
+        return {}  # the Workflow's own loader reports the file's YAML errors
+    for doc in docs:
+        if not isinstance(doc, Mapping) or doc.get("kind") != "ConfigMap" or doc.get("apiVersion") != "v1":
+            continue
+        name = (doc.get("metadata") or {}).get("name")
+        data = doc.get("data") or {}
+        if isinstance(name, str) and isinstance(data, Mapping):
+            out[name] = {str(k): "" if v is None else str(v) for k, v in data.items()}
+    return out
+
+
+def resolve(obj: Any, maps: Mapping[str, Mapping[str, str]]) -> None:
+    """Give every ``valueFrom.configMapKeyRef`` naming one of ``maps`` its value, in place.
+
+    A parameter or env entry becomes ``value: <data[key]>``. A key the ConfigMap lacks
+    takes the parameter's ``valueFrom.default``; without one the entry is left as it is
+    (the node then fails as Argo's does, the parameter not supplied)."""
+    if isinstance(obj, list):
+        for item in obj:
+            resolve(item, maps)
+        return
+    if not isinstance(obj, dict):
+        return
+    vf = obj.get("valueFrom")
+    ref = vf.get("configMapKeyRef") if isinstance(vf, Mapping) else None
+    if isinstance(vf, Mapping) and isinstance(ref, Mapping) and ref.get("name") in maps:
+        data = maps[str(ref["name"])]
+        key = str(ref.get("key"))
+        if key in data:
+            obj["value"] = data[key]
+            del obj["valueFrom"]
+        elif vf.get("default") is not None:
+            obj["value"] = str(vf["default"])
+            del obj["valueFrom"]
+        elif ref.get("optional"):
+            obj["value"] = ""
+            del obj["valueFrom"]
+        return
+    for value in obj.values():
+        resolve(value, maps)
