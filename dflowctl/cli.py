@@ -127,11 +127,16 @@ def main(argv: list[str] | None = None) -> int:
         completion_init()
         return int(app(prog_name="dflowctl", standalone_mode=False) or 0)
     debug = bool(os.environ.get("DFLOWCTL_DEBUG")) or "--debug" in (argv or sys.argv[1:])
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--reuse" in args:
+        from dflowctl.commands.run import optional_reuse_value
+
+        args = optional_reuse_value(args)
     try:
         from dflowctl.commands.habits import unknown_command
 
-        unknown_command(app, sys.argv[1:] if argv is None else argv)
-        code = app(args=argv, standalone_mode=False)
+        unknown_command(app, args)
+        code = app(args=args, standalone_mode=False)
     except DflowctlError as err:
         if debug:
             import traceback

@@ -417,6 +417,9 @@ def summary_lines(workflow: Mapping[str, Any], flags: str = "") -> list[str]:
     dur = format_span(status.get("startedAt"), status.get("finishedAt"), now_utc())
     took = f" in {dur}" if dur else ""
     lines = [f"{ICONS.get(phase, '?')} {name} {phase}{took} (progress {done}/{total})"]
+    reused = reused_count(workflow)
+    if reused:
+        lines.append(f"  reused: {reused} of {total} steps from earlier runs (run --reuse)")
     if status.get("message"):
         lines.append(f"  message: {printable(str(status['message']))}")
     root = build_tree(workflow)
@@ -424,6 +427,12 @@ def summary_lines(workflow: Mapping[str, Any], flags: str = "") -> list[str]:
         lines.extend(failure_lines(root, flags=flags))
     lines.extend(output_lines(run_outputs(workflow), name, flags=flags))
     return lines
+
+
+def reused_count(workflow: Mapping[str, Any]) -> int:
+    """Pod nodes whose result was taken from the step cache (``memoizationStatus.hit``)."""
+    nodes = ((workflow.get("status") or {}).get("nodes") or {}).values()
+    return sum(1 for n in nodes if n.get("type") == "Pod" and (n.get("memoizationStatus") or {}).get("hit"))
 
 
 def output_lines(items: Sequence[OutputItem], run_name: str, limit: int = 20, flags: str = "") -> list[str]:

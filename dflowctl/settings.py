@@ -31,6 +31,7 @@ ENV = {
     "kubeconfig": "KUBECONFIG",
     "context": "DFLOWCTL_CONTEXT",
     "python": "DFLOWCTL_PYTHON",
+    "reuse": "DFLOWCTL_REUSE",
     "pod_env_pass": "DFLOWCTL_POD_ENV_PASS",
     "pod_env_deny": "DFLOWCTL_POD_ENV_DENY",
 }
@@ -57,6 +58,7 @@ class Settings:
     # `python:` mapping of image patterns (fnmatch, first match) to environments.
     python: str | None = None
     python_images: tuple[tuple[str, LocalPython], ...] = ()
+    reuse: bool = False  # `run` reuses earlier steps' results by default (`--no-reuse` to run all)
     # local engine: host environment variables pods (and the fork server) may see, as glob
     # patterns added to the defaults; deny wins (docs/local-engine.md, "Environment")
     pod_env_pass: tuple[str, ...] = ()
@@ -132,7 +134,7 @@ def _coerce(name: str, value: Any) -> Any:
         if not all(isinstance(i, (str, int, float)) for i in items):
             raise UsageError(f"invalid {name}: give a list of variable names or patterns")
         return tuple(str(i).strip() for i in items if str(i).strip())
-    if name == "s3_secure":
+    if name in ("s3_secure", "reuse"):
         if isinstance(value, bool):
             return value
         text = str(value).strip().lower()

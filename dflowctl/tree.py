@@ -16,6 +16,7 @@ from typing import Any
 
 from dflowctl.argo.phases import FULFILLED, Phase
 from dflowctl.argo.times import parse_rfc3339_time
+from dflowctl.stepkey import INPUTS_PARAM, KEY_PARAM, OUTPUTS_PARAM, REUSED_PARAM, is_hidden
 
 HIDDEN_TYPES = frozenset({"StepGroup"})
 GROUP_TYPES = frozenset({"Steps", "StepGroup", "DAG", "TaskGroup", "Retry"})
@@ -272,7 +273,9 @@ class OutputItem:
 # not outputs of the workflow: left out of the summary.
 PYTHON_OUTPUT = "dflowctl-python"  # the interpreter of a Python pod (engines/local/interpreter.py)
 INDEX_OUTPUT = "dflowctl-index"  # a fan-out item's index (render.body: aligned fan-in)
-HIDDEN_OUTPUTS = frozenset({PYTHON_OUTPUT, INDEX_OUTPUT})
+HIDDEN_OUTPUTS = frozenset(
+    {PYTHON_OUTPUT, INDEX_OUTPUT, KEY_PARAM, INPUTS_PARAM, OUTPUTS_PARAM, REUSED_PARAM}
+)  # + stepkey
 
 
 def _outputs_of(step: str, outputs: Mapping[str, Any] | None) -> list[OutputItem]:
@@ -281,7 +284,7 @@ def _outputs_of(step: str, outputs: Mapping[str, Any] | None) -> list[OutputItem
     items = [
         OutputItem(step, "parameter", str(p.get("name")), str(p.get("value", "")))
         for p in outputs.get("parameters") or []
-        if p.get("name") not in HIDDEN_OUTPUTS
+        if not is_hidden(p.get("name"))
     ]
     if outputs.get("result") not in (None, ""):
         items.append(OutputItem(step, "result", "result", str(outputs["result"])))

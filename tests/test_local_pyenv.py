@@ -285,7 +285,7 @@ def test_argo_file_logs_stay_argo_s(tmp_path: Path, tmp_venv: Path) -> None:
     assert cli(tmp_path, "logs", name, env=env).stdout == f"{name}: 42\n"
     status = json.loads(cli(tmp_path, "status", name, "-o", "json", env=env).stdout)
     (pod,) = [n for n in status["status"]["nodes"].values() if n["type"] == "Pod"]
-    assert pod["outputs"]["parameters"] == [
+    assert [p for p in pod["outputs"]["parameters"] if p["name"] == "dflowctl-python"] == [
         {
             "name": "dflowctl-python",
             "value": str(tmp_venv / "bin" / "python"),

@@ -71,6 +71,7 @@ def register(app: typer.Typer) -> None:
         eng = actions.make_engine(settings)
         name = runs.resolve(eng, name)
         do_wait = default_wait(settings.engine) if wait is None else wait
+        _say_changed_ops(eng, name)
 
         def start(on_update: OnUpdate | None) -> Workflow:
             options = RunOptions(
@@ -100,3 +101,20 @@ def register(app: typer.Typer) -> None:
         eng.delete(name)
         console.print_paths([f"{name} deleted"])
         return 0
+
+
+def _say_changed_ops(eng: object, name: str) -> None:
+    """``retry`` runs the stored templates; say which ops were edited since (local runs)."""
+    from dflowctl import console
+
+    find = getattr(eng, "changed_ops", None)
+    if find is None:
+        return
+    found = find(name)
+    if not found or not found[1]:
+        return
+    spec, ops = found
+    console.info(
+        f"note: changed on disk since {name} ran: {', '.join(ops)}; retry runs the code stored with the run."
+        f" To run the changed code and reuse what still holds: dflowctl run {spec} --reuse {name}"
+    )

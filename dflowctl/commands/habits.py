@@ -42,6 +42,7 @@ def unknown_command(app: typer.Typer, args: Sequence[str]) -> None:
     if first is None:
         return
     names = [c.name for c in app.registered_commands if c.name]
+    names += [g.name for g in app.registered_groups if g.name]  # `cache` and its subcommands
     if first in names:
         return
     hint = INSTEAD.get(first)

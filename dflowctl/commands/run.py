@@ -31,6 +31,31 @@ if TYPE_CHECKING:
     from dflowctl.actions import Prepared
     from dflowctl.settings import Settings
 
+ANY_RUN = "*"  # `--reuse` with no run named (no run has this name)
+
+
+def optional_reuse_value(args: list[str]) -> list[str]:
+    """``--reuse`` takes a run name only when one follows: not an option, not a spec file.
+    The parser needs a value, so a bare ``--reuse`` becomes ``--reuse=*`` (any earlier run)."""
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return out + args[i:]
+        if arg != "--reuse":
+            out.append(arg)
+            continue
+        nxt = args[i + 1] if i + 1 < len(args) else None
+        if nxt is None or nxt.startswith("-") or _looks_like_spec(nxt):
+            out.append(f"--reuse={ANY_RUN}")
+        else:
+            out.append(arg)
+    return out
+
+
+def _looks_like_spec(arg: str) -> bool:
+    return arg.endswith((".yaml", ".yml", ".json")) or "/" in arg or Path(arg).is_file()
+
+
 LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$")
 LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
 
@@ -110,6 +135,17 @@ def register(app: typer.Typer) -> None:
         namespace: str | None = NAMESPACE_OPT,
         kubeconfig: str | None = KUBECONFIG_OPT,
         context: str | None = CONTEXT_OPT,
+        reuse: str | None = typer.Option(
+            None,
+            "--reuse",
+            metavar="[RUN]",
+            help="Reuse the results of earlier steps with the same key (after the spec: any earlier run; "
+            "--reuse RUN: only that run's). Config setting `reuse: true` makes it the default.",
+        ),
+        no_reuse: bool = typer.Option(False, "--no-reuse", help="Run every step (overrides `reuse: true`)."),
+        rerun: list[str] = typer.Option(
+            [], "--rerun", metavar="STEP", help="Run this step (or op) again even if it could be reused."
+        ),
     ) -> int:
         """Run a workflow and show it live; exit 0 if it succeeded, 1 if it failed."""
         return run_spec(
@@ -130,6 +166,9 @@ def register(app: typer.Typer) -> None:
             context,
             templates=templates,
             artifact=artifact,
+            reuse=reuse,
+            no_reuse=no_reuse,
+            rerun=tuple(rerun),
         )
 
 
@@ -152,8 +191,12 @@ def run_spec(
     templates: list[Path] | None = None,
     *,
     artifact: list[str] | None = None,
+    reuse: str | None = None,
+    no_reuse: bool = False,
+    rerun: tuple[str, ...] = (),
 ) -> int:
-    """``run`` (and ``submit``, which is ``run --no-wait``); ``artifact``: ``--artifact`` flags."""
+    """``run`` (and ``submit``, which is ``run --no-wait``); ``artifact``: ``--artifact`` flags;
+    ``reuse``: ``ANY_RUN`` or a run's name (``--reuse [RUN]``)."""
     from dflowctl import actions, console
     from dflowctl.engines import OnUpdate, RunOptions
 
@@ -177,9 +220,26 @@ def run_spec(
             return 0
         do_wait = default_wait(settings.engine) if wait is None else wait
         pythons = pythons_for(prepared, settings, python is not None)
+        if settings.engine == "argo" and (reuse is not None or rerun):
+            raise UsageError(
+                "--reuse and --rerun work with the local engine only for now",
+                hint="drop them, or run with -e local",
+            )
+        by_default = settings.reuse and settings.engine == "local"
+        use_reuse = not no_reuse and (reuse is not None or by_default)
+        reuse_from = reuse if use_reuse and reuse not in (None, ANY_RUN) else None
 
         def start(on_update: OnUpdate | None) -> Workflow:
-            options = RunOptions(wait=do_wait, parallelism=parallelism, on_update=on_update, pythons=pythons)
+            options = RunOptions(
+                wait=do_wait,
+                parallelism=parallelism,
+                on_update=on_update,
+                pythons=pythons,
+                reuse=use_reuse,
+                reuse_from=reuse_from,
+                rerun=rerun,
+                spec_path=spec,
+            )
             return actions.submit(eng, prepared, options)
 
         # a run sent to the spec's own namespace is found again there

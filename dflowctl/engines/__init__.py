@@ -55,6 +55,10 @@ class RunOptions:
     resubmit: bool = False  # argo retry: a new workflow from the old one's spec
     # local: template name -> the Python chosen for it (``Interpreter.to_json()``; dflowctl.pyenv)
     pythons: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    reuse: bool = False  # take earlier successes of steps with the same key (the step cache)
+    reuse_from: str | None = None  # ... only those of this earlier run
+    rerun: tuple[str, ...] = ()  # steps (or ops) that run again in any case
+    spec_path: Path | None = None  # the spec file the manifest came from (recorded for `retry`)
 
 
 class ArtifactStore(Protocol):

@@ -27,6 +27,7 @@ from dflowctl.render.leaf import (
 from dflowctl.render.values import TAG, encode, fail, single_tag, tags
 from dflowctl.spec import model
 from dflowctl.spec.values import is_list_type
+from dflowctl.stepkey import STEP_KEY_PARAM
 
 SCOPE_PARAM = "dflowctl-scope"
 LIFT_PREFIX = "dflowctl-lift-"
@@ -85,6 +86,14 @@ class Namer:
         return name
 
 
+def keyed_ops(wf: model.Workflow) -> set[str]:
+    """Ops some step runs with a `key:` (their templates take ``dflowctl-step-key``)."""
+    bodies = [wf.steps or (), *(op.steps or () for op in wf.ops.values())]
+    steps = [s for groups in bodies for group in groups for s in group]
+    steps += [s for dag in (wf.dag, *(op.dag for op in wf.ops.values())) for s in dag or ()]
+    return {s.op for s in steps if s.key is not None}
+
+
 def needs_scope(wf: model.Workflow) -> set[str]:
     """Composite ops that (directly or through other composites) fan in artifacts."""
 
@@ -121,6 +130,7 @@ class Renderer:
         self.leaf_names: dict[tuple[str, LeafVariant], str] = {}
         self.composite_names: dict[tuple[str, model.Retry | None], str] = {}
         self.scoped = needs_scope(wf)
+        self.keyed = keyed_ops(wf)
 
     # ------------------------------------------------------------------ templates
 
@@ -134,7 +144,7 @@ class Renderer:
             return self.composite_template(op, op.name, op.retry)
         variant = self.base_variant(op)
         self.leaf_names[(op.name, variant)] = op.name
-        return leaf_template(op, op.name, variant, self._source_key(op))
+        return leaf_template(op, op.name, variant, self._source_key(op), keyed=op.name in self.keyed)
 
     def _source_key(self, op: model.Op) -> str | None:
         if op.source is None:
@@ -156,7 +166,8 @@ class Renderer:
             kind = "fanin" if variant.fanin or variant.index else "aligned"
             name = self.names.fresh(f"{op.name}-{kind}" if plain_variant else f"{op.name}-{step.name}")
             self.leaf_names[key] = name
-            self.extra.append(leaf_template(op, name, variant, self._source_key(op)))
+            keyed = op.name in self.keyed
+            self.extra.append(leaf_template(op, name, variant, self._source_key(op), keyed=keyed))
         return self.leaf_names[key]
 
     def composite_for(self, op: model.Op, step: model.Step) -> str:
@@ -181,6 +192,8 @@ class Renderer:
         in_params = [param_decl(p) for p in op.inputs_parameters]
         if scoped:
             in_params.append({"name": SCOPE_PARAM, "default": op.name})
+        if op.name in self.keyed:
+            in_params.append({"name": STEP_KEY_PARAM, "default": ""})
         in_arts = [
             {"name": a.name, **({"optional": True} if a.optional else {})} for a in op.inputs_artifacts
         ]
@@ -277,6 +290,8 @@ class Renderer:
             for name, (indices, count) in aligned:
                 params.append({"name": ALIGN_PREFIX + name, "value": indices})
                 params.append({"name": COUNT_PREFIX + name, "value": count})
+        if step.key is not None:
+            params.append({"name": STEP_KEY_PARAM, "value": step.key})
         arts = [self.artifact_arg(name, ref, scope, step) for name, ref in step.artifacts.items()]
 
         out: dict[str, Any] = {"name": step.name, "template": template}

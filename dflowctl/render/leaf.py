@@ -10,6 +10,7 @@ from typing import Any
 
 from dflowctl.render.values import encode, fail
 from dflowctl.spec import model
+from dflowctl.stepkey import NO_CACHE_ANNOTATION, STEP_KEY_PARAM
 
 ROOT = "/tmp/dflowctl"
 SOURCE_ARTIFACT = "dflowctl-source"
@@ -173,12 +174,17 @@ def with_default(value_from: dict[str, Any], param: model.Param) -> dict[str, An
     return value_from
 
 
-def leaf_template(op: model.Op, name: str, variant: LeafVariant, source_key: str | None) -> dict[str, Any]:
-    """The Argo template for one leaf op (``variant`` says retry, timeout, fan-in)."""
+def leaf_template(
+    op: model.Op, name: str, variant: LeafVariant, source_key: str | None, *, keyed: bool = False
+) -> dict[str, Any]:
+    """The Argo template for one leaf op (``variant`` says retry, timeout, fan-in;
+    ``keyed``: a step using the op has a `key:`, passed as ``dflowctl-step-key``)."""
     python = op.kind == "python"
     in_params = [param_decl(p) for p in op.inputs_parameters]
     if variant.fanin:
         in_params.append({"name": FANIN_PARAM})
+    if keyed:
+        in_params.append({"name": STEP_KEY_PARAM, "default": ""})
     if variant.index:
         in_params.append({"name": FANIN_INDEX_PARAM})
     for aligned in variant.align:
@@ -223,6 +229,8 @@ def leaf_template(op: model.Op, name: str, variant: LeafVariant, source_key: str
         out_arts.append(art)
 
     tmpl: dict[str, Any] = {"name": name}
+    if not op.cache:
+        tmpl["metadata"] = {"annotations": {NO_CACHE_ANNOTATION: "false"}}
     inputs = _non_empty(parameters=in_params, artifacts=in_arts)
     if inputs:
         tmpl["inputs"] = inputs

@@ -20,7 +20,7 @@ from dflowctl.spec.locate import PathItem, lc_pair
 from dflowctl.spec.values import parse_type, type_text
 
 OP_KINDS = ("python", "script", "command", "steps", "dag")
-LEAF_ONLY = ("image", "source", "env", "secret_env", "resources", "local", "workdir", "timeout")
+LEAF_ONLY = ("image", "source", "env", "secret_env", "resources", "local", "workdir", "timeout", "cache")
 
 
 def plain(value: Any) -> Any:
@@ -303,6 +303,7 @@ class _Builder:
             retry=self.retry(node["retry"], [*path, "retry"]) if "retry" in node else None,
             timeout=_opt_str(node.get("timeout")),
             workdir=_opt_str(node.get("workdir")),
+            cache=bool(node.get("cache", True)),
             inputs_parameters=tuple(
                 self.param(str(n), v, [*ip, n]) for n, v in (inputs.get("parameters") or {}).items()
             ),
@@ -361,7 +362,9 @@ class _Builder:
     def step(self, node: Mapping[str, Any], path: list[PathItem], *, dag: bool) -> m.Step:
         params = node.get("parameters") or {}
         arts = node.get("artifacts") or {}
-        locs = self.locs(node, path, ("name", "op", "when", "timeout", "depends", "parameters", "artifacts"))
+        locs = self.locs(
+            node, path, ("name", "op", "when", "key", "timeout", "depends", "parameters", "artifacts")
+        )
         for k in params:
             locs[f"parameters.{k}"] = self.kloc(params, k, [*path, "parameters", k])
         for k in arts:
@@ -391,6 +394,7 @@ class _Builder:
             retry=self.retry(node["retry"], [*path, "retry"]) if "retry" in node else None,
             timeout=_opt_str(node.get("timeout")),
             depends=depends_text,
+            key=_opt_str(node.get("key")),
             loc=self.container_at(path),
             value_locs=value_locs,
             locs=locs,

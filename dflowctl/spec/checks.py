@@ -487,6 +487,8 @@ class Checker(RefChecks, DagChecks):
             self.value_refs(step.when, step.locs.get("when"), use, "parameter", "`when`")
             for needle, message, hint in when_problems(step.when, self.wf, body):
                 self.error(message, self.src.refine(step.locs.get("when"), needle), hint)
+        if step.key is not None:
+            self.value_refs(step.key, step.locs.get("key"), use, "parameter", "`key`")
         if step.foreach is not None:
             self.foreach(step, use)
 

@@ -73,6 +73,8 @@ class DagChecks(CheckBase):
         texts += [(v, task.value_locs.get(k)) for k, v in task.artifacts.items()]
         if task.when is not None:
             texts.append((task.when, task.locs.get("when")))
+        if task.key is not None:
+            texts.append((task.key, task.locs.get("key")))
         if task.foreach is not None and task.foreach.param is not None:
             texts.append((task.foreach.param, task.locs.get("foreach.param")))
         for text, loc in texts:

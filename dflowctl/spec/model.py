@@ -208,6 +208,7 @@ class Step:
     retry: Retry | None = None
     timeout: str | None = None
     depends: str | None = None
+    key: str | None = None  # a stable name across runs (dflow's `key`), e.g. "relax-{{item}}"
     loc: Location | None = None
     # positions of each given parameter/artifact value, for later diagnostics
     value_locs: Mapping[str, Location] = field(default_factory=dict)
@@ -243,6 +244,7 @@ class Op:
     retry: Retry | None = None
     timeout: str | None = None
     workdir: str | None = None
+    cache: bool = True  # False: `run --reuse` always runs it (its result is not a function of its inputs)
     inputs_parameters: tuple[Param, ...] = ()
     inputs_artifacts: tuple[ArtifactDecl, ...] = ()
     outputs_parameters: tuple[Param, ...] = ()

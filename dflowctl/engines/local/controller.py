@@ -1,12 +1,11 @@
 """The local controller: interprets a rendered Argo Workflow with Argo's semantics.
 
-``Controller.run`` executes the entrypoint (and ``onExit``) on this machine and
-records every node in Argo's shape (``status.py``). Templates run as in Argo's
-``executeTemplate``: arguments become inputs, inputs are substituted, a
-``retryStrategy`` wraps attempts in a Retry node, and the template's kind
-decides: a Pod (``podnode.py``: a host process through the ``PodRunner``),
-Steps (``steps.py``) or a DAG (``dag.py``). The controller is the ``Runtime``
-(``runtime.py``) those semantics run against. Concurrency uses threads: one per
+``Controller.run`` executes the entrypoint (and ``onExit``) on this machine and records
+every node in Argo's shape (``status.py``). Templates run as in Argo's ``executeTemplate``:
+arguments become inputs, inputs are substituted, a ``retryStrategy`` wraps attempts in a
+Retry node, and the template's kind decides: a Pod (``podnode.py``: a host process through
+the ``PodRunner``), Steps (``steps.py``) or a DAG (``dag.py``). The controller is the
+``Runtime`` (``runtime.py``) those semantics run against. Concurrency uses threads: one per
 running child node; pods are bounded by ``spec.parallelism`` and by the runner
 (``--parallelism``), which alone owns the host's limit.
 """
@@ -32,6 +31,7 @@ from dflowctl.argo import (
 from dflowctl.engines.local.dag import run_dag
 from dflowctl.engines.local.interpreter import Interpreter
 from dflowctl.engines.local.podapi import PodRunnerLike
+from dflowctl.engines.local.podcache import StepReuse
 from dflowctl.engines.local.podnode import PodNodes
 from dflowctl.engines.local.records import RunDir
 from dflowctl.engines.local.retry import execute_with_retries
@@ -67,6 +67,7 @@ class Controller:
         on_update: Callable[[dict[str, Any]], None] | None = None,
         previous: Mapping[str, Any] | None = None,
         pythons: Mapping[str, Interpreter] | None = None,
+        reuse: StepReuse | None = None,
     ) -> None:
         self.wf = workflow
         self.run_dir = run
@@ -86,7 +87,7 @@ class Controller:
         self.reused: set[str] = set()
         self.depths: dict[str, int] = {}  # steps/dag node id -> how deep its template runs
         par = int(self.spec.get("parallelism") or 0) or None
-        self.pods = PodNodes(self.name, self.book, run, runner, par, self.globals, pythons)
+        self.pods = PodNodes(self.name, self.book, run, runner, par, self.globals, pythons, reuse)
         self.globals.update(workflow_globals(workflow))
         if previous:
             self._adopt(previous)

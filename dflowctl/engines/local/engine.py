@@ -21,11 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from dflowctl.argo import Phase, rfc3339
+from dflowctl.changes import ORIGIN_FILE
 from dflowctl.engines import LogBlock, LogLine, OnUpdate, RunOptions, Workflow
 from dflowctl.engines.local.artifacts import LocalArtifactStore, LocalRepository
+from dflowctl.engines.local.cache import ReusePolicy
 from dflowctl.engines.local.hostenv import EnvPolicy
 from dflowctl.engines.local.launch import detach, run_controller
 from dflowctl.engines.local.logstream import stream_log_blocks, stream_logs
+from dflowctl.engines.local.podcache import REUSE_FILE, run_keys
 from dflowctl.engines.local.records import RunDir, RunStore, read_yaml, write_atomic, write_yaml
 from dflowctl.engines.local.runtime import stop_message
 from dflowctl.engines.local.scope import oversized_loop
@@ -112,7 +115,27 @@ class LocalEngine:
         from dflowctl.engines.local import interpreter
 
         interpreter.save(run.path, options.pythons)
+        if options.spec_path is not None:
+            origin = {"spec": str(options.spec_path.resolve())}
+            write_atomic(run.path / ORIGIN_FILE, json.dumps(origin))
+        policy = self._policy(options)
+        if policy.enabled or policy.rerun:
+            write_atomic(run.path / REUSE_FILE, json.dumps(policy.to_json()))
         write_atomic(run.workflow, json.dumps(wf, indent=1))
+
+    def _policy(self, options: RunOptions) -> ReusePolicy:
+        """``--reuse [RUN]`` and ``--rerun STEP``: with RUN, only the keys of that run's
+        successful steps."""
+        keys = None
+        if options.reuse_from:
+            wf = self._load(self.store.get(options.reuse_from))
+            keys = frozenset(run_keys(wf))
+        return ReusePolicy(
+            enabled=options.reuse or bool(options.reuse_from),
+            from_run=options.reuse_from,
+            keys=keys,
+            rerun=frozenset(options.rerun),
+        )
 
     def _put_uploads(self, run: RunDir, options: RunOptions) -> None:
         archives = options.source_archives
@@ -246,6 +269,16 @@ class LocalEngine:
                     raise EngineError(f"run {name!r} did not stop within {STOP_GRACE:.0f} s; not deleted")
                 time.sleep(POLL)
         shutil.rmtree(run.path)
+
+    def changed_ops(self, name: str) -> tuple[Path, list[str]] | None:
+        """For ``retry``: the spec a run came from and its ops changed on disk since."""
+        from dflowctl.changes import changed_ops, read_origin
+
+        run = self.store.get(name)
+        spec = read_origin(run.path)
+        if spec is None:
+            return None
+        return spec, changed_ops(spec, read_yaml(run.manifest))
 
     def manifest(self, name: str) -> Workflow:
         return read_yaml(self.store.get(name).manifest)

@@ -18,6 +18,7 @@ from typing import Any
 from dflowctl.engines import OnUpdate, Workflow
 from dflowctl.engines.local.controller import Controller
 from dflowctl.engines.local.hostenv import EnvPolicy
+from dflowctl.engines.local.podcache import step_reuse
 from dflowctl.engines.local.records import RunDir, write_atomic
 from dflowctl.errors import EngineError
 
@@ -60,7 +61,10 @@ def _run_holding_lock(
     runner = PodRunner(parallelism=parallelism, env_policy=env_policy)
     try:
         pythons = interpreter.load(run.path)
-        ctl = Controller(workflow, run, runner, on_update=on_update, previous=previous, pythons=pythons)
+        reuse = step_reuse(run)
+        ctl = Controller(
+            workflow, run, runner, on_update=on_update, previous=previous, pythons=pythons, reuse=reuse
+        )
     except BaseException:
         runner.close()
         raise

@@ -19,9 +19,11 @@ from typing import Any
 from dflowctl import expr
 from dflowctl.archive import UnsafeArchiveError
 from dflowctl.argo import parse_duration, pod_name, rfc3339
-from dflowctl.engines.local.artifacts import LocalRepository, UnpackCache, default_key, temp_dir
+from dflowctl.engines.local.artifacts import LocalRepository, UnpackCache, default_key, remove, temp_dir
+from dflowctl.engines.local.cache import Entry
 from dflowctl.engines.local.interpreter import Interpreter
 from dflowctl.engines.local.podapi import PodRequest, PodResult, PodRunnerLike
+from dflowctl.engines.local.podcache import Staged, StepReuse, memoization, provenance, step_key_of
 from dflowctl.engines.local.records import RunDir
 from dflowctl.engines.local.runtime import Node
 from dflowctl.engines.local.scope import Scope, TemplateError, param_string, walk_strings
@@ -42,6 +44,7 @@ class PodNodes:
         parallelism: int | None,
         globals_: Scope,
         pythons: Mapping[str, Interpreter] | None = None,
+        reuse: StepReuse | None = None,
     ) -> None:
         self.wf_name = wf_name
         self.book = book
@@ -53,6 +56,7 @@ class PodNodes:
         self.unpacked = UnpackCache(self.repo, run_dir.work / ".unpacked")
         # the workflow's spec.parallelism (Argo's); the host's own limit is the runner's
         self.slots = Slots(parallelism) if parallelism else None
+        self.reuse = reuse  # the step cache (keys, reuse, keeping results); None: not used
 
     def run(
         self,
@@ -69,6 +73,7 @@ class PodNodes:
     ) -> Node | None:
         pod = pod_name(self.wf_name, tmpl_name, name)
         local = {"pod.name": pod, "node.name": name, "retries": str(retries or 0)}
+        as_given = tmpl  # the key is taken before pod-local names are filled in
         tmpl = walk_strings(tmpl, lambda s: expr.substitute(s, local, strict=False))
         node = self.book.create(
             name, display, "Pod", tmpl_name or None, boundary, phase="Pending", inputs=tmpl.get("inputs")
@@ -79,9 +84,17 @@ class PodNodes:
             try:
                 staged = self._stage_inputs(tmpl, scratch)
                 timeout = _pod_timeout(tmpl)
+                keyed = self._key(as_given, staged, tmpl_name)
             except TemplateError as err:
                 self.book.finish(node, "Error", str(err))
                 return node
+            except OSError as err:  # an input that cannot be read for its digest
+                self.book.finish(node, "Error", f"failed to load artifacts: {err}")
+                return node
+            if keyed is not None and self.reuse is not None:
+                entry = self.reuse.earlier(keyed[0], display, tmpl_name, step_key_of(as_given))
+                if entry is not None and self._reuse(node, tmpl, pod, entry, keyed):
+                    return node
             if not _acquire(self.slots, cancel):
                 self.book.finish(node, "Failed", interrupted())
                 return node
@@ -91,7 +104,7 @@ class PodNodes:
                     pod_name=pod,
                     template=tmpl,
                     work_dir=scratch / "pod",
-                    input_artifacts=staged,
+                    input_artifacts=[(path, host) for _n, path, host, _k in staged],
                     log_path=self.run_dir.log_path(nid),
                     timeout=timeout,
                     not_after=deadline,
@@ -102,6 +115,8 @@ class PodNodes:
                 if self.slots is not None:
                     self.slots.release()
             self._record(node, tmpl, pod, result, cancel, interrupted, python)
+            if keyed is not None:
+                self._keep(node, keyed)
             return node
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
@@ -111,8 +126,8 @@ class PodNodes:
 
     # ------------------------------------------------------------------ inputs
 
-    def _stage_inputs(self, tmpl: Mapping[str, Any], scratch: Path) -> list[tuple[str, Path]]:
-        staged = []
+    def _stage_inputs(self, tmpl: Mapping[str, Any], scratch: Path) -> list[Staged]:
+        staged: list[Staged] = []
         for art in (tmpl.get("inputs") or {}).get("artifacts") or []:
             path = art.get("path")
             if not path:
@@ -122,7 +137,9 @@ class PodNodes:
             host = self._artifact_host_path(art, scratch / "in" / art["name"])
             if host is None:
                 continue
-            staged.append((str(path), host))
+            s3 = art.get("s3")
+            s3_key = str(s3["key"]) if isinstance(s3, Mapping) and s3.get("key") else None
+            staged.append((str(art["name"]), str(path), host, s3_key))
         return staged
 
     def _artifact_host_path(self, art: Mapping[str, Any], scratch: Path) -> Path | None:
@@ -213,16 +230,99 @@ class PodNodes:
             self.book.update(node, finishedAt=rfc3339(result.finished_at))
 
     def _store_output(self, art: Mapping[str, Any], host: Path, pod: str) -> dict[str, Any]:
-        s3 = art.get("s3")
-        key = s3.get("key") if isinstance(s3, Mapping) else None
-        if key:
-            key = expr.substitute(str(key), {**self.globals, "pod.name": pod}, strict=False)
-        else:
-            key = default_key(self.wf_name, pod, art)
-        self.repo.put(str(key), host, art)
+        key = self._output_key(art, pod)
+        self.repo.put(key, host, art)
         out = {k: v for k, v in art.items() if k not in ("s3", "from", "optional")}
         out["s3"] = {"key": key}
         return out
+
+    def _output_key(self, art: Mapping[str, Any], pod: str) -> str:
+        s3 = art.get("s3")
+        key = s3.get("key") if isinstance(s3, Mapping) else None
+        if key:
+            return expr.substitute(str(key), {**self.globals, "pod.name": pod}, strict=False)
+        return default_key(self.wf_name, pod, art)
+
+    # ------------------------------------------------------------------ the step cache
+
+    def _reuse(
+        self, node: Node, tmpl: Mapping[str, Any], pod: str, entry: Entry, keyed: tuple[str, dict[str, str]]
+    ) -> bool:
+        """Finish ``node`` with an earlier result: its outputs copied in under this run's keys.
+        False (nothing recorded) when the entry does not fit this template or a copy fails."""
+        reuse = self.reuse
+        assert reuse is not None
+        spec_out = tmpl.get("outputs") or {}
+        outputs: dict[str, Any] = {}
+        params = []
+        for p in spec_out.get("parameters") or []:
+            if p["name"] not in entry.parameters:
+                return False
+            params.append({**p, "value": entry.parameters[p["name"]]})
+        arts = []
+        try:
+            for a in spec_out.get("artifacts") or []:
+                digest = entry.artifacts.get(a["name"])
+                if digest is None:
+                    if a.get("optional"):
+                        continue
+                    return False
+                key = self._output_key(a, pod)
+                dest = self.repo.writable_path(key)
+                remove(dest)
+                reuse.cache.copy_blob(digest, dest)
+                out = {k: v for k, v in a.items() if k not in ("s3", "from", "optional")}
+                out["s3"] = {"key": key}
+                arts.append(out)
+        except OSError:
+            return False
+        if params:
+            outputs["parameters"] = params
+        if arts:
+            outputs["artifacts"] = arts
+        if entry.result is not None:
+            outputs["result"] = entry.result
+        if entry.exit_code is not None:
+            outputs["exitCode"] = entry.exit_code
+        # with `--reuse RUN` the key is RUN's (the entry may have been kept by a later run)
+        source = reuse.policy.from_run or entry.run
+        provenance(outputs, keyed[0], keyed[1], entry.artifacts, source)
+        log = self.run_dir.log_path(node["id"])
+        log.parent.mkdir(parents=True, exist_ok=True)
+        log.write_text(f"dflowctl: reused the result of {entry.node} (run {source}, key {keyed[0][:12]})\n")
+        now = rfc3339()
+        self.book.finish(
+            node,
+            "Succeeded",
+            f"reused from {source}",
+            outputs=outputs,
+            startedAt=now,
+            memoizationStatus=memoization(keyed[0], True),
+        )
+        return True
+
+    def _key(
+        self, tmpl: Mapping[str, Any], staged: list[Staged], tmpl_name: str
+    ) -> tuple[str, dict[str, str]] | None:
+        """The pod's key (with the Python chosen for it) and its input digests; None: no cache."""
+        if self.reuse is None:
+            return None
+        python = self.pythons.get(tmpl_name)
+        runtime = {"python": python.python, "version": python.version} if python is not None else None
+        return self.reuse.key(tmpl, staged, runtime)
+
+    def _keep(self, node: Node, keyed: tuple[str, dict[str, str]]) -> None:
+        """Keep a successful pod's result in the cache; record the node's provenance."""
+        assert self.reuse is not None
+        outputs = dict(node.get("outputs") or {})
+        produced: dict[str, str] = {}
+        if node.get("phase") == "Succeeded":
+            try:
+                produced = self.reuse.keep(keyed[0], str(node.get("name")), outputs)
+            except OSError:
+                produced = {}  # the cache is an optimisation: a full disk never fails a step
+        provenance(outputs, keyed[0], keyed[1], produced, None)
+        self.book.update(node, outputs=outputs, memoizationStatus=memoization(keyed[0], False))
 
 
 def _acquire(slots: Slots | None, cancel: threading.Event) -> bool:

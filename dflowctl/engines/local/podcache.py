@@ -1,0 +1,205 @@
+"""A Pod node and the step cache: its key, a reused result, a kept one, its provenance.
+
+``PodNodes`` asks ``StepReuse`` for a pod's key (``stepkey.step_key`` over the
+template and its staged input artifacts), for an earlier result under that key
+when the run's ``ReusePolicy`` allows it, and keeps each successful pod's
+outputs in the cache. Every cacheable Pod node gets Argo's ``memoizationStatus``
+and the hidden ``dflowctl-…`` output parameters (key, input and output digests,
+and the run it was reused from).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from dflowctl.engines.local.artifacts import LocalRepository
+from dflowctl.engines.local.cache import Entry, ReusePolicy, StepCache
+from dflowctl.engines.local.records import RunDir
+from dflowctl.stepkey import (
+    CACHE_NAME,
+    INPUTS_PARAM,
+    KEY_PARAM,
+    OUTPUTS_PARAM,
+    REUSED_PARAM,
+    STEP_KEY_PARAM,
+    folder_digest,
+    is_cacheable,
+    path_digest,
+    source_key_digest,
+    step_key,
+)
+
+# one staged input artifact: (name, path in the container, host path, S3 key or None)
+Staged = tuple[str, str, Path, str | None]
+_INDEX = re.compile(r"\(\d+(?::[^()]*)?\)$")
+
+
+def step_base(display: str) -> str:
+    """A node's step name without its item or attempt suffix: ``relax(3:3)`` -> ``relax``."""
+    return _INDEX.sub("", display)
+
+
+class StepReuse:
+    """The step cache as one run uses it (thread-safe)."""
+
+    def __init__(self, cache: StepCache, policy: ReusePolicy, wf_name: str, repo: LocalRepository) -> None:
+        self.cache = cache
+        self.policy = policy
+        self.wf_name = wf_name
+        self.repo = repo
+        self._lock = threading.Lock()
+        self._digests: dict[tuple[str, str], str] = {}
+
+    # ------------------------------------------------------------------ key
+
+    def key(
+        self, template: Mapping[str, Any], staged: Sequence[Staged], runtime: Mapping[str, str] | None = None
+    ) -> tuple[str, dict[str, str]] | None:
+        """The pod's key and its input artifacts' digests; None for ``cache: false``."""
+        if not is_cacheable(template):
+            return None
+        digests = {name: self._digest(host, s3_key, template, name) for name, _p, host, s3_key in staged}
+        return step_key(template, self.wf_name, digests, runtime), digests
+
+    def _digest(self, host: Path, s3_key: str | None, template: Mapping[str, Any], name: str) -> str:
+        if s3_key is None:
+            return path_digest(host)
+        known = source_key_digest(s3_key)
+        sub = next(
+            (
+                str(a.get("subPath") or "")
+                for a in (template.get("inputs") or {}).get("artifacts") or []
+                if a.get("name") == name
+            ),
+            "",
+        )
+        if known and not sub:
+            return known
+        memo = (s3_key, sub)
+        with self._lock:
+            if memo in self._digests:
+                return self._digests[memo]
+        # a run's artifacts do not change once stored; fan-in entries are named after pods
+        digest = folder_digest(host, self.wf_name)
+        with self._lock:
+            self._digests[memo] = digest
+        return digest
+
+    def forced(self, display: str, template_name: str, named: str | None = None) -> bool:
+        """``--rerun S``: S names this step (any item), its op, or its `key:` (``named``)."""
+        rerun = self.policy.rerun
+        names = {step_base(display), display, template_name, named}
+        return bool(rerun) and not rerun.isdisjoint(names)
+
+    # ------------------------------------------------------------------ reuse
+
+    def earlier(self, key: str, display: str, template_name: str, named: str | None = None) -> Entry | None:
+        """An earlier success under ``key`` that this run may take, checked whole; else None."""
+        if not self.policy.enabled or self.forced(display, template_name, named):
+            return None
+        if self.policy.keys is not None and key not in self.policy.keys:
+            return None
+        return self.cache.lookup(key)
+
+    def keep(self, key: str, node_name: str, outputs: Mapping[str, Any]) -> dict[str, str]:
+        """Keep a successful pod's outputs; returns output artifact name -> digest."""
+        params = {
+            str(p["name"]): str(p["value"])
+            for p in outputs.get("parameters") or []
+            if "value" in p and p["name"] not in PROVENANCE  # a declared hidden one (the item's index) stays
+        }
+        arts: dict[str, Path] = {}
+        for a in outputs.get("artifacts") or []:
+            key_ = (a.get("s3") or {}).get("key")
+            if key_:
+                arts[str(a["name"])] = self.repo.path_of(str(key_))
+        return self.cache.store(
+            key,
+            run=self.wf_name,
+            node=node_name,
+            parameters=params,
+            result=outputs.get("result"),
+            exit_code=outputs.get("exitCode"),
+            artifacts=arts,
+        )
+
+
+def step_key_of(node_or_template: Mapping[str, Any]) -> str | None:
+    """The spec's `key:` of a step (its ``dflowctl-step-key`` input), if it has one."""
+    for p in (node_or_template.get("inputs") or {}).get("parameters") or []:
+        if p.get("name") == STEP_KEY_PARAM and p.get("value"):
+            return str(p["value"])
+    return None
+
+
+def provenance(
+    outputs: dict[str, Any],
+    key: str,
+    inputs: Mapping[str, str],
+    produced: Mapping[str, str],
+    reused_from: str | None,
+) -> None:
+    """Add the hidden ``dflowctl-…`` output parameters to a node's ``outputs``."""
+    params = [p for p in outputs.get("parameters") or [] if p.get("name") not in PROVENANCE]
+    params.append({"name": KEY_PARAM, "value": key})
+    params.append({"name": INPUTS_PARAM, "value": json.dumps(dict(inputs), sort_keys=True)})
+    params.append({"name": OUTPUTS_PARAM, "value": json.dumps(dict(produced), sort_keys=True)})
+    if reused_from is not None:
+        params.append({"name": REUSED_PARAM, "value": reused_from})
+    outputs["parameters"] = params
+
+
+def run_keys(workflow: Mapping[str, Any]) -> list[str]:
+    """The keys of a run's successful Pod nodes (its provenance), in node order."""
+    keys = []
+    for node in ((workflow.get("status") or {}).get("nodes") or {}).values():
+        if node.get("type") != "Pod" or node.get("phase") != "Succeeded":
+            continue
+        memo = node.get("memoizationStatus") or {}
+        key = memo.get("key") or next(
+            (
+                p.get("value")
+                for p in (node.get("outputs") or {}).get("parameters") or []
+                if p.get("name") == KEY_PARAM
+            ),
+            None,
+        )
+        if key:
+            keys.append(str(key))
+    return keys
+
+
+def memoization(key: str, hit: bool) -> dict[str, Any]:
+    """Argo's node field ``memoizationStatus``."""
+    return {"hit": hit, "key": key, "cacheName": CACHE_NAME}
+
+
+__all__ = ["Staged", "StepReuse", "memoization", "provenance", "run_keys", "step_base", "step_key_of"]
+
+
+PROVENANCE = frozenset({KEY_PARAM, INPUTS_PARAM, OUTPUTS_PARAM, REUSED_PARAM})  # this module's own
+
+REUSE_FILE = "reuse.json"  # the run's ReusePolicy, read by whichever process runs it
+
+
+def cache_root(run: RunDir) -> Path:
+    """The step cache of the home this run is in: ``$DFLOWCTL_HOME/cache``."""
+    return run.path.resolve().parent.parent / "cache"
+
+
+def read_policy(run: RunDir) -> ReusePolicy:
+    """What this run may reuse (``run --reuse``), as ``submit`` recorded it."""
+    try:
+        return ReusePolicy.from_json(json.loads((run.path / REUSE_FILE).read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return ReusePolicy()
+
+
+def step_reuse(run: RunDir) -> StepReuse:
+    """The reuse hooks of one run: its home's cache, its recorded policy."""
+    return StepReuse(StepCache(cache_root(run)), read_policy(run), run.name, LocalRepository(run.artifacts))
