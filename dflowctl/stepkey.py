@@ -62,6 +62,11 @@ _SOURCE_KEY = re.compile(r"(?:^|/)dflowctl/sources/([0-9a-f]{64})\.tgz$")
 _CHUNK = 1 << 20
 
 
+def is_provenance(name: object) -> bool:
+    """One of the step cache's own record parameters (not an output a template declares)."""
+    return name in (KEY_PARAM, INPUTS_PARAM, OUTPUTS_PARAM, REUSED_PARAM)
+
+
 def is_hidden(name: object) -> bool:
     """An output parameter dflowctl adds for itself (provenance), hidden from the usual views."""
     return str(name).startswith(HIDDEN_PREFIX)
@@ -184,6 +189,7 @@ __all__ = [
     "folder_digest",
     "is_cacheable",
     "is_hidden",
+    "is_provenance",
     "path_digest",
     "source_key_digest",
     "step_key",

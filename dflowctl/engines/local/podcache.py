@@ -29,6 +29,7 @@ from dflowctl.stepkey import (
     STEP_KEY_PARAM,
     folder_digest,
     is_cacheable,
+    is_provenance,
     path_digest,
     source_key_digest,
     step_key,
@@ -111,7 +112,7 @@ class StepReuse:
         params = {
             str(p["name"]): str(p["value"])
             for p in outputs.get("parameters") or []
-            if "value" in p and p["name"] not in PROVENANCE  # a declared hidden one (the item's index) stays
+            if "value" in p and not is_provenance(p["name"])  # a declared hidden one (the item's index) stays
         }
         arts: dict[str, Path] = {}
         for a in outputs.get("artifacts") or []:
@@ -145,7 +146,7 @@ def provenance(
     reused_from: str | None,
 ) -> None:
     """Add the hidden ``dflowctl-…`` output parameters to a node's ``outputs``."""
-    params = [p for p in outputs.get("parameters") or [] if p.get("name") not in PROVENANCE]
+    params = [p for p in outputs.get("parameters") or [] if not is_provenance(p.get("name"))]
     params.append({"name": KEY_PARAM, "value": key})
     params.append({"name": INPUTS_PARAM, "value": json.dumps(dict(inputs), sort_keys=True)})
     params.append({"name": OUTPUTS_PARAM, "value": json.dumps(dict(produced), sort_keys=True)})
@@ -181,8 +182,6 @@ def memoization(key: str, hit: bool) -> dict[str, Any]:
 
 __all__ = ["Staged", "StepReuse", "memoization", "provenance", "run_keys", "step_base", "step_key_of"]
 
-
-PROVENANCE = frozenset({KEY_PARAM, INPUTS_PARAM, OUTPUTS_PARAM, REUSED_PARAM})  # this module's own
 
 REUSE_FILE = "reuse.json"  # the run's ReusePolicy, read by whichever process runs it
 

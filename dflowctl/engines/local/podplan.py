@@ -237,3 +237,25 @@ def _place_inputs(root: Path, inputs: Sequence[tuple[str, Path]]) -> None:
             shutil.copy2(src, dst)
         else:
             raise PodSetupError(f"input artifact for {container_path}: {src} does not exist")
+
+
+def drop_bind_stubs(plan: PodPlan) -> None:
+    """Remove the empty folders (and files) the pod's view made under its private ``/tmp`` as
+    mount points for host binds (a package or venv under ``/tmp``), so that they are not
+    taken for the pod's own output (``path: /tmp/``). Only empty ones: nothing the pod wrote."""
+    if plan.view is None:
+        return
+    tmp = Path(str(plan.view["tmp"]))
+    for path in plan.view.get("binds") or ():
+        if not path.startswith("/tmp/"):
+            continue
+        stub = tmp / path[len("/tmp/") :]
+        try:
+            if stub.is_file() and not stub.is_symlink() and stub.stat().st_size == 0:
+                stub.unlink()
+                stub = stub.parent
+            while stub != tmp and stub.is_dir() and not stub.is_symlink():
+                stub.rmdir()  # OSError when not empty: the pod's own files stay
+                stub = stub.parent
+        except OSError:
+            continue

@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from dflowctl.errors import DflowctlError
-from dflowctl.stepkey import is_hidden
+from dflowctl.stepkey import is_provenance
 
 Scope = dict[str, str]
 ArtifactScope = dict[str, dict[str, Any]]
@@ -206,7 +206,7 @@ def node_scope(prefix: str, node: Mapping[str, Any], scope: Scope, arts: Artifac
     if outputs.get("result") is not None:
         scope[f"{prefix}.outputs.result"] = str(outputs["result"])
     for param in outputs.get("parameters") or []:
-        if "value" in param and not is_hidden(param["name"]):
+        if "value" in param and not is_provenance(param["name"]):
             scope[f"{prefix}.outputs.parameters.{param['name']}"] = str(param["value"])
     for art in outputs.get("artifacts") or []:
         arts[f"{prefix}.outputs.artifacts.{art['name']}"] = dict(art)
@@ -224,7 +224,7 @@ def aggregate_scope(prefix: str, children: Sequence[Mapping[str, Any]], scope: S
         outputs = child.get("outputs")
         if not outputs or child.get("phase") != "Succeeded":
             continue
-        visible = [p for p in outputs.get("parameters") or [] if not is_hidden(p["name"])]
+        visible = [p for p in outputs.get("parameters") or [] if not is_provenance(p["name"])]
         if visible:
             one = {}
             for p in visible:
