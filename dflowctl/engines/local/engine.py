@@ -30,6 +30,7 @@ from dflowctl.engines.local.launch import detach, run_controller
 from dflowctl.engines.local.logstream import stream_log_blocks, stream_logs
 from dflowctl.engines.local.podcache import REUSE_FILE, run_keys
 from dflowctl.engines.local.records import RunDir, RunStore, read_yaml, write_atomic, write_yaml
+from dflowctl.engines.local.runlog import last_write, record_stamp
 from dflowctl.engines.local.runtime import stop_message
 from dflowctl.engines.local.scope import oversized_loop
 from dflowctl.engines.local.status import end_open_nodes
@@ -166,7 +167,7 @@ class LocalEngine:
             running = run.is_running()
         if not status.get("finishedAt") and not running:
             # the process running it is gone (killed hard): say so instead of "Running" forever
-            ended = rfc3339(run.workflow.stat().st_mtime)
+            ended = rfc3339(last_write(run.workflow))
             status = wf.setdefault("status", {})
             if status.get("phase") in (Phase.RUNNING, Phase.PENDING, None):
                 status["phase"] = Phase.FAILED.value
@@ -177,10 +178,10 @@ class LocalEngine:
 
     def watch(self, name: str, on_update: OnUpdate) -> Workflow:
         run = self.store.get(name)
-        last = -1.0
+        last: tuple[int, ...] = ()
         while True:
             try:
-                mtime = run.workflow.stat().st_mtime_ns
+                mtime = record_stamp(run.workflow)
             except FileNotFoundError:
                 raise UsageError(f"run {name!r} was deleted") from None
             if mtime != last:

@@ -14,6 +14,7 @@ from typing import Any
 from dflowctl.argo import FULFILLED
 from dflowctl.engines import LogBlock, LogLine, Workflow
 from dflowctl.engines.local.records import RunDir
+from dflowctl.engines.local.runlog import record_stamp
 
 CHUNK = 1 << 20  # bytes read at a time
 FOLLOW_POLL = 0.2
@@ -36,15 +37,15 @@ def stream_log_blocks(
     offsets: dict[str, int] = {}
     partial: dict[str, bytes] = {}
     wf: Workflow | None = None
-    seen = -1
+    seen: tuple[int, ...] = ()
     while True:
         # The record is parsed again only when it changed (a big fan-out's is large),
         # or when its process is gone (then ``load`` says how it ended).
         try:
-            mtime = run.workflow.stat().st_mtime_ns
+            mtime = record_stamp(run.workflow)
         except FileNotFoundError:
-            mtime = -1  # ``load`` says the run has no record
-        if wf is None or mtime != seen or mtime == -1 or not run.is_running():
+            mtime = ()  # ``load`` says the run has no record
+        if wf is None or mtime != seen or not mtime or not run.is_running():
             wf = load(run)
             seen = mtime
         finished = bool((wf.get("status") or {}).get("finishedAt"))

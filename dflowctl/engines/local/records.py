@@ -1,14 +1,14 @@
 """Run records on disk: ``$DFLOWCTL_HOME/runs/<name>/`` (see docs/architecture.md).
 
-Every file is written atomically (temporary name, then rename), so a crash or
-a kill leaves a readable record.
+Every file is written atomically (temporary name, then rename), or appended to a
+line at a time (the run's event log, ``runlog``), so a crash or a kill leaves a
+readable record.
 """
 
 from __future__ import annotations
 
 import difflib
 import fcntl
-import json
 import os
 import secrets
 import string
@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dflowctl.engines.local.runlog import read_record
 from dflowctl.errors import NotFoundError, UsageError
 from dflowctl.names import is_plain_name
 
@@ -72,7 +73,7 @@ class RunDir:
 
     def load_workflow(self) -> dict[str, Any]:
         try:
-            data = json.loads(self.workflow.read_text(encoding="utf-8"))
+            data = read_record(self.workflow)
         except FileNotFoundError:
             raise NotFoundError(f"run {self.name!r} has no record") from None
         except (OSError, ValueError) as err:

@@ -1,24 +1,35 @@
-"""The run's ``status`` in Argo's shape, kept in memory and written to ``workflow.json``.
+"""The run's ``status`` in Argo's shape, kept in memory and recorded on disk as it changes.
 
-All node changes go through :class:`NodeBook` under one lock. Writes are
-throttled (a few per second) by a background thread so that a 1,000-item
-fan-out does not rewrite the whole status per event; ``flush`` writes at once.
+All node changes go through :class:`NodeBook` under one lock; it notes which nodes
+changed and how children were linked. :class:`StatusWriter` appends those changes a few
+times a second to the run's event log and now and then folds them into a snapshot
+(``runlog``): writing costs what changed, not the size of the run.
 """
 
 from __future__ import annotations
 
 import bisect
 import json
+import os
+import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from dflowctl.argo import COMPLETED_LABEL, FULFILLED, PHASE_LABEL, node_id, rfc3339
+from dflowctl.argo import FULFILLED, node_id, rfc3339
+from dflowctl.engines.local import runlog
 from dflowctl.engines.local.records import write_atomic
 
-WRITE_INTERVAL = 0.25  # seconds between two writes of workflow.json while running
+WRITE_INTERVAL = 0.25  # seconds between two writes of the record while running
+FOLD_MIN = 1 << 20  # bytes of log before a fold is worth it; else: once the log is as big as the snapshot
+UPDATE_SHARE = 10  # on_update (the live view) may take at most 1/UPDATE_SHARE of the time
+_LAST = 1 << 30  # the declared position of a child whose position was not declared
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
 def end_open_nodes(status: dict[str, Any], phase: str, message: str, finished_at: str) -> None:
@@ -32,7 +43,8 @@ def end_open_nodes(status: dict[str, Any], phase: str, message: str, finished_at
 
 
 class NodeBook:
-    """The ``status.nodes`` map of one workflow, thread-safe."""
+    """The ``status.nodes`` map of one workflow, thread-safe; notes what changed since
+    the last ``take_events`` (changed nodes, child links) for the run's event log."""
 
     def __init__(self, workflow: dict[str, Any]) -> None:
         self.wf = workflow
@@ -44,10 +56,28 @@ class NodeBook:
         self.version = 0
         self._order: dict[str, dict[str, int]] = {}  # parent id -> child id -> declared position
         self._links: dict[str, list[str]] = {}  # child id -> parents to link it to once created
+        self._members: dict[str, set[str]] = {}  # parent id -> its children, as a set
+        self._keys: dict[str, list[int]] = {}  # parent id -> declared positions of its children
+        self._dirty: dict[str, None] = {}  # nodes changed since the last take_events, in order
+        self._ops: list[dict[str, Any]] = []  # child links since the last take_events, in order
+        self._unsaid = False  # touch() without a node: a change the events cannot tell
+        self._last_status = ""
+        self._pods = [0, 0]  # Pod nodes: succeeded, all
 
-    def touch(self) -> None:
+    def touch(self, nid: str | None = None) -> None:
+        """Something changed: node ``nid``, or (without it) anything, e.g. by hand."""
+        if nid is None:
+            self._unsaid = True
+        else:
+            self._dirty[nid] = None
         self.version += 1
         self.changed.set()
+
+    def _count(self, node: Mapping[str, Any], sign: int) -> None:
+        if node.get("type") == "Pod":
+            self._pods[1] += sign
+            if node.get("phase") == "Succeeded":
+                self._pods[0] += sign
 
     def create(
         self,
@@ -79,13 +109,19 @@ class NodeBook:
             node["inputs"] = dict(inputs)
         with self.lock:
             old = self.nodes.get(nid)
-            if old is not None and old.get("children"):
-                # a node re-run by `retry` keeps links to children that were kept
-                node["children"] = [c for c in old["children"] if c in self.nodes]
+            if old is not None:
+                self._count(old, -1)
+                self._members.pop(nid, None)
+                self._keys.pop(nid, None)
+                if old.get("children"):
+                    # a node re-run by `retry` keeps links to children that were kept
+                    node["children"] = [c for c in old["children"] if c in self.nodes]
+                self._ops.append({"C": [nid, node.get("children")]})
             self.nodes[nid] = node
+            self._count(node, 1)
+            self.touch(nid)
             for parent in self._links.pop(nid, ()):
                 self.add_child(parent, nid)
-            self.touch()
         return node
 
     def link_on_create(self, child_id: str, parents: list[str]) -> None:
@@ -103,16 +139,19 @@ class NodeBook:
     def update(self, node: Mapping[str, Any], **fields: Any) -> None:
         with self.lock:
             target = self.nodes[node["id"]]
+            self._count(target, -1)
             for key, val in fields.items():
                 if val is None:
                     target.pop(key, None)
                 else:
                     target[key] = val
-            self.touch()
+            self._count(target, 1)
+            self.touch(target["id"])
 
     def finish(self, node: Mapping[str, Any], phase: str, message: str | None = None, **fields: Any) -> None:
         with self.lock:
             target = self.nodes[node["id"]]
+            self._count(target, -1)
             target["phase"] = phase
             if message:
                 target["message"] = message
@@ -122,7 +161,8 @@ class NodeBook:
             for key, val in fields.items():
                 if val is not None:
                     target[key] = val
-            self.touch()
+            self._count(target, 1)
+            self.touch(target["id"])
 
     def reserve(self, parent_id: str, child_ids: list[str]) -> None:
         """Declare the order in which children of ``parent_id`` appear (Argo's creation order)."""
@@ -130,6 +170,7 @@ class NodeBook:
             order = self._order.setdefault(parent_id, {})
             for cid in child_ids:
                 order.setdefault(cid, len(order))
+            self._keys.pop(parent_id, None)
 
     def add_child(self, parent_id: str, child_id: str) -> None:
         with self.lock:
@@ -137,16 +178,24 @@ class NodeBook:
             if parent is None:
                 return
             children = parent.setdefault("children", [])
-            if child_id in children:
+            members = self._members.get(parent_id)
+            if members is None or len(members) != len(children):  # changed by hand meanwhile
+                members = self._members[parent_id] = set(children)
+                self._keys.pop(parent_id, None)
+            if child_id in members:
                 return
-            order = self._order.get(parent_id)
-            if order and child_id in order:
-                pos = order[child_id]
-                keys = [order.get(c, 1 << 30) for c in children]
-                children.insert(bisect.bisect_right(keys, pos), child_id)
-            else:
-                children.append(child_id)
-            self.touch()
+            order = self._order.get(parent_id) or {}
+            keys = self._keys.get(parent_id)
+            if keys is None or len(keys) != len(children):
+                keys = self._keys[parent_id] = [order.get(c, _LAST) for c in children]
+            key = order.get(child_id, _LAST)
+            pos = bisect.bisect_right(keys, key) if key != _LAST else len(children)
+            keys.insert(pos, key)
+            children.insert(pos, child_id)
+            members.add(child_id)
+            self._ops.append({"c": [parent_id, child_id, pos]})
+            self.version += 1
+            self.changed.set()
 
     def outbound(self, nid: str) -> list[str]:
         """Argo's ``getOutboundNodes``: the nodes a following step hangs from."""
@@ -173,30 +222,68 @@ class NodeBook:
             return out or [nid]
 
     def progress(self) -> str:
-        done = total = 0
-        for node in self.nodes.values():
-            if node.get("type") == "Pod":
-                total += 1
-                if node.get("phase") == "Succeeded":
-                    done += 1
-        return f"{done}/{total}"
+        return f"{self._pods[0]}/{self._pods[1]}"
 
-    def snapshot_text(self) -> str:
+    def _recount(self) -> None:
+        self._pods = [0, 0]
+        for node in self.nodes.values():
+            self._count(node, 1)
+
+    def _status_text(self) -> str:
+        self.status["progress"] = self.progress()
+        return _dumps({k: v for k, v in self.status.items() if k != "nodes"})
+
+    def needs_fold(self) -> bool:
+        """Changes were made that only a snapshot records (``touch()`` without a node)."""
+        return self._unsaid
+
+    def take_events(self) -> bytes:
+        """The changes since the last call (or snapshot), as lines of the run's event log."""
         with self.lock:
-            self.status["progress"] = self.progress()
-            labels = self.wf["metadata"].setdefault("labels", {})
-            phase = self.status.get("phase") or ""
-            if phase:
-                labels[PHASE_LABEL] = phase
-            if self.status.get("finishedAt"):
-                labels[COMPLETED_LABEL] = "true"
-            else:
-                labels[COMPLETED_LABEL] = "false"
-            return json.dumps(self.wf, separators=(",", ":"), ensure_ascii=False)
+            parts = []
+            for nid in self._dirty:
+                node = self.nodes.get(nid)
+                if node is not None:
+                    parts.append(_dumps({"n": {k: v for k, v in node.items() if k != "children"}}))
+            parts.extend(_dumps(op) for op in self._ops)
+            self._dirty.clear()
+            self._ops.clear()
+            text = self._status_text()
+            if text != self._last_status:
+                parts.append('{"s":' + text + "}")
+                self._last_status = text
+        return "".join(p + "\n" for p in parts).encode("utf-8")
+
+    def snapshot_text(self, gen: str | None = None) -> str:
+        """The whole Workflow object as JSON; ``gen``: the log that will continue it."""
+        with self.lock:
+            self._recount()
+            self._dirty.clear()
+            self._ops.clear()
+            self._unsaid = False
+            self._last_status = self._status_text()
+            runlog.stamp_labels(self.wf)
+            if gen is None:
+                return _dumps(self.wf)
+            return _dumps({**self.wf, runlog.SNAPSHOT_KEY: gen})
+
+    def view(self) -> dict[str, Any]:
+        """A copy of the Workflow object for a display (nodes copied one level deep)."""
+        with self.lock:
+            status = {k: v for k, v in self.status.items() if k != "nodes"}
+            status["progress"] = self.progress()
+            status["nodes"] = {
+                nid: {**n, "children": list(n["children"])} if "children" in n else dict(n)
+                for nid, n in self.nodes.items()
+            }
+            wf = {**self.wf, "status": status}
+            runlog.stamp_labels(wf)
+        return wf
 
 
 class StatusWriter:
-    """Writes ``workflow.json`` at most every ``WRITE_INTERVAL`` s while the run changes."""
+    """Records the run's status: events appended at most every ``WRITE_INTERVAL`` s while
+    the run changes, a snapshot when the log has grown as large as the last one."""
 
     def __init__(
         self, book: NodeBook, path: Path, on_update: Callable[[dict[str, Any]], None] | None
@@ -208,6 +295,14 @@ class StatusWriter:
         self._written = -1
         self._io = threading.Lock()
         self._thread = threading.Thread(target=self._loop, name="dflowctl-status", daemon=True)
+        self._token = secrets.token_hex(4)
+        self._folds = 0
+        self._gen: str | None = None  # the log continuing the last snapshot (None: none yet)
+        self._fd: int | None = None
+        self._snapshot_bytes = 0
+        self._log_bytes = 0
+        self._next_update = 0.0  # monotonic: the next on_update may run from then
+        self._shown = -1  # the version the display last got
 
     def start(self) -> None:
         self._thread.start()
@@ -220,23 +315,67 @@ class StatusWriter:
             if self.book.version != self._written:
                 self.flush()
                 time.sleep(WRITE_INTERVAL)
+            elif self._shown != self._written:
+                self._notify(False)
 
-    def flush(self) -> None:
+    def flush(self, final: bool = False) -> None:
         with self._io:
             self.book.changed.clear()
             version = self.book.version
-            text = self.book.snapshot_text()
-            write_atomic(self.path, text)
+            limit = max(FOLD_MIN, self._snapshot_bytes)
+            if final or self._gen is None or self.book.needs_fold() or self._log_bytes >= limit:
+                self._fold(final)
+            else:
+                self._append(self.book.take_events())
             self._written = version
-            if self.on_update is not None:
-                try:
-                    self.on_update(json.loads(text))
-                except Exception:  # a display problem must not stop the run
-                    pass
+            self._notify(final)
+
+    def _fold(self, final: bool) -> None:
+        self._folds += 1
+        gen = None if final else f"{self._token}-{self._folds}"
+        text = self.book.snapshot_text(gen)
+        write_atomic(self.path, text)
+        self._close_log()
+        runlog.drop_logs(self.path.parent, gen)
+        self._gen = gen
+        self._snapshot_bytes = len(text)
+        self._log_bytes = 0
+
+    def _append(self, data: bytes) -> None:
+        if not data or self._gen is None:
+            return
+        if self._fd is None:
+            log = runlog.log_path(self.path.parent, self._gen)
+            self._fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._fd, view) :]
+        self._log_bytes += len(data)
+
+    def _close_log(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def _notify(self, final: bool) -> None:
+        """The display gets the run, as often as it can keep up with (at most a
+        ``1/UPDATE_SHARE`` of the time goes into it); always the last state."""
+        if self.on_update is None:
+            return
+        if not final and time.monotonic() < self._next_update:
+            return
+        self._shown = self._written
+        t0 = time.monotonic()
+        try:
+            self.on_update(self.book.view())
+        except Exception:  # a display problem must not stop the run
+            pass
+        cost = time.monotonic() - t0
+        self._next_update = time.monotonic() + max(WRITE_INTERVAL, cost * UPDATE_SHARE)
 
     def close(self) -> None:
         self._stop.set()
         self.book.changed.set()
         if self._thread.is_alive():
             self._thread.join(timeout=5)
-        self.flush()
+        self.flush(final=True)
