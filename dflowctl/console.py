@@ -186,14 +186,15 @@ def step_table(
     workflow: Mapping[str, Any], *, limit: int | None = None, now: datetime | None = None
 ) -> Table:
     """The step tree as a rich table: STEP, TEMPLATE, PHASE, DURATION, MESSAGE."""
-    now = now or now_utc()
+    root = build_tree(workflow)
+    return _rows_table(tree_rows(root, limit=limit) if root is not None else [], now or now_utc())
+
+
+def _rows_table(rows: list[Row], now: datetime) -> Table:
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
     for col in ("STEP", "TEMPLATE", "PHASE", "DURATION", "MESSAGE"):
         table.add_column(col, no_wrap=col != "MESSAGE")
-    root = build_tree(workflow)
-    if root is None:
-        return table
-    for row in tree_rows(root, limit=limit):
+    for row in rows:
         node = row.node
         if node is None:
             table.add_row(Text(f"{row.prefix}{row.label}", style="dim"), "", "", "", "")
@@ -246,17 +247,24 @@ def _header(workflow: Mapping[str, Any], now: datetime) -> Text:
 
 
 class _LiveRenderable:
-    """Re-rendered by rich on every refresh, so running durations keep ticking."""
+    """Re-rendered by rich on every refresh, so running durations keep ticking. The tree
+    and its folded rows are built once per update (a fan-out of 10,000 items takes
+    longer than a refresh), only durations are taken at each refresh."""
 
     def __init__(self, limit: int) -> None:
         self.workflow: Mapping[str, Any] = {}
         self.limit = limit
+        self._rows: tuple[Mapping[str, Any], list[Row]] | None = None
 
     def __rich__(self) -> Group:
         now = now_utc()
-        if not self.workflow:
+        workflow = self.workflow
+        if not workflow:
             return Group(Text("submitting…", style="dim"))
-        return Group(_header(self.workflow, now), step_table(self.workflow, limit=self.limit, now=now))
+        if self._rows is None or self._rows[0] is not workflow:
+            root = build_tree(workflow)
+            self._rows = (workflow, tree_rows(root, limit=self.limit) if root is not None else [])
+        return Group(_header(workflow, now), _rows_table(self._rows[1], now))
 
 
 def _node_paths(root: TreeNode) -> dict[str, str]:
@@ -264,14 +272,21 @@ def _node_paths(root: TreeNode) -> dict[str, str]:
     return {node.id: path for path, node in walk_paths(root)}
 
 
+_ITEM_SUFFIX = re.compile(r"\(\d+(:.*)?\)$")
+
+
 class PlainEvents:
     """One line per event for logs that are not a terminal: a work node starting or
-    finishing (phase, duration, message) and the run starting."""
+    finishing (phase, duration, message) and the run starting. When one update brings
+    more than ``fold`` changes (a big fan-out), loop items are counted per step and
+    phase (``square(…)  812 Succeeded``) and failures are shown first, at most ``fold``
+    lines in all: the number of lines a second stays bounded however large the run."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: IO[str], fold: int = 20) -> None:
         self.stream = stream
         self.seen: dict[str, str] = {}
         self.started = False
+        self.fold = fold
 
     def update(self, workflow: Mapping[str, Any]) -> None:
         lines: list[str] = []
@@ -295,10 +310,35 @@ class PlainEvents:
         # in the order things happened; within one second, in the order the nodes were created
         order = {node.id: i for i, node in enumerate(changed)}
         changed.sort(key=lambda n: (n.finished_at or n.started_at or "", order[n.id]))
-        lines.extend(self._event(n.display_name, n) for n in changed)
+        if len(changed) > self.fold:
+            lines.extend(self._folded(changed))
+        else:
+            lines.extend(self._event(n.display_name, n) for n in changed)
         if lines:
             self.stream.write("".join(line + "\n" for line in lines))
             self.stream.flush()
+
+    def _folded(self, changed: list[TreeNode]) -> list[str]:
+        """Failures one by one (as many as fit), loop items counted, the rest one by one."""
+        failed = [n for n in changed if n.phase in FAILED_OR_ERROR]
+        single: list[TreeNode] = []
+        counts: dict[tuple[str, str], int] = {}
+        for node in changed:
+            if node.phase in FAILED_OR_ERROR:
+                continue
+            step = _ITEM_SUFFIX.sub("(…)", node.display_name, count=1)
+            if step != node.display_name:
+                counts[(step, node.phase)] = counts.get((step, node.phase), 0) + 1
+            else:
+                single.append(node)
+        room = max(self.fold - len(counts), 1)
+        shown = (failed + single)[:room]
+        lines = [self._event(n.display_name, n) for n in shown]
+        lines.extend(f"{step}  {n} {phase}" for (step, phase), n in counts.items())
+        hidden = len(failed) + len(single) - len(shown)
+        if hidden:
+            lines.append(f"… {hidden} more changes")
+        return lines
 
     @staticmethod
     def _event(path: str, node: TreeNode) -> str:

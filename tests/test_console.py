@@ -286,3 +286,29 @@ def test_events_in_one_second_keep_the_order_nodes_were_created() -> None:
     buf = io.StringIO()
     console.PlainEvents(buf).update(wf)
     assert [line.split()[0] for line in buf.getvalue().splitlines()[1:]] == ["write", "shout"]
+
+
+def test_plain_events_of_a_big_fan_out_are_folded_per_step_and_phase() -> None:
+    wf = st.fanout(200)
+    buf = io.StringIO()
+    console.PlainEvents(buf, fold=20).update(wf)
+    lines = buf.getvalue().splitlines()
+    assert len(lines) <= 22  # the run's line, at most `fold` lines, the rest counted
+    assert lines[0] == "fan-xyz12 Succeeded"
+    # the failed attempt is shown on its own; the items are counted per step and phase
+    assert "square(1:1)(0)  Failed  1s  Error (exit code 1)" in lines
+    assert "square(…)  200 Succeeded" in lines  # 199 items and the retried item's attempt
+    assert any(line.startswith("total  Succeeded") for line in lines)
+
+
+def test_live_rows_are_built_once_per_update() -> None:
+    live = console._LiveRenderable(limit=5)
+    live.workflow = st.fanout(50)
+    first = live.__rich__()
+    rows = live._rows
+    live.__rich__()
+    assert live._rows is rows  # a refresh without an update reuses the rows
+    live.workflow = st.fanout(50)
+    live.__rich__()
+    assert live._rows is not rows
+    assert isinstance(first, console.Group)
