@@ -1,19 +1,26 @@
 """Fan-out/fan-in benchmark of the local engine (issue 3): dflowctl vs one interpreter start vs dflow.
 
-For each N in --sizes (default 10,100,1000) it runs `dflowctl run specs/fanout.yaml
--p n=N` (the real CLI in a subprocess, local engine; the sum is checked) and
-reports the wall time, the per-item overhead (wall per item beyond the op's own
-work, the op timed in-process) and the cost of one bare `python3 -c pass`.
+For each N in --sizes (default 10,100,1000,10000; --big adds 100,000) it runs
+`dflowctl run specs/fanout.yaml -p n=N` (the real CLI in a subprocess, local
+engine, its event lines on a pipe as in CI; the sum is checked from the record)
+and reports the wall time, the cost per item, the per-item overhead (beyond the
+op's own work, the op timed in-process), the cost of one bare `python3 -c pass`,
+the peak memory of the dflowctl process and of its whole process tree (sampled),
+the event lines it printed a second, and how long `dflowctl status` (the run
+list, and the run's own table) takes once the run is there. Then the ratio of
+the cost per item at the largest N to that at N=1,000 (issue 16).
 
 When dflow (`pip install pydflow`, the `bench` extra) is importable by the
 interpreter given with --dflow-python or $DFLOWCTL_BENCH_DFLOW_PYTHON (default:
 this one), the same workflow written with dflow (bench/dflow_fanout.py) runs in
-dflow's debug mode right after, with a time cap per N (--dflow-timeout). A run
-stopped at the cap counts its finished items from dflow's debug work dir and
-reports a lower bound (cap / N per item) and the rate it reached (cap / items).
+dflow's debug mode right after (N <= --dflow-max, default 1,000), with a time
+cap per N: --dflow-timeout, raised to what proves the 50x target by the bound
+alone (50 x dflowctl's wall at that N, plus 5%). A run stopped at the cap counts
+its finished items from dflow's debug work dir and reports a lower bound (cap / N
+per item) and the rate it reached (cap / items).
 
 Prints a table and whether issue 3's targets are met; it is not a test. Usage:
-    python bench/fanout.py [--sizes 10,100,1000] [--dflow-python PY] [--dflow-timeout 240]
+    python bench/fanout.py [--sizes 10,100,1000,10000] [--big] [--dflow-python PY] [--dflow-timeout 240]
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +45,8 @@ SPEC = REPO / "specs" / "fanout.yaml"
 OPS = REPO / "specs" / "ops" / "numbers.py"
 DFLOW_SCRIPT = Path(__file__).with_name("dflow_fanout.py")
 TARGET_RATIO = 50.0
+SCALE_RATIO = 1.2  # issue 16: cost per item at the largest N <= 1.2x that at N=1,000
+STATUS_LIMIT = 1.0  # seconds for `dflowctl status` of the largest run
 
 
 @dataclass
@@ -86,26 +96,100 @@ def op_work_per_item(work: Path, repeats: int = 1000) -> float:
         os.chdir(here)
 
 
-def run_dflowctl(n: int, home: Path) -> float:
+@dataclass
+class Run:
+    wall: float
+    peak_mb: float  # the dflowctl process (its VmHWM, last sample)
+    tree_mb: float  # the whole process tree: largest sampled sum of RSS
+    lines: int  # event lines printed (stderr, not a terminal)
+    status_s: float  # `dflowctl status` (the run list)
+    detail_s: float  # `dflowctl status NAME` (the run's table)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(c) for c in text.split()]
+
+
+def _tree(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(_children(p))
+    return out
+
+
+def _status_kb(pid: int, field: str) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
+
+
+class Sampler(threading.Thread):
+    """Peak memory of a process and of its tree, sampled every 0.1 s."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.own_kb = 0
+        self.tree_kb = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.1):
+            self.own_kb = max(self.own_kb, _status_kb(self.pid, "VmHWM"))
+            self.tree_kb = max(self.tree_kb, sum(_status_kb(p, "VmRSS") for p in _tree(self.pid)))
+
+
+def _timed_cli(args: list[str], env: dict[str, str], cwd: Path) -> float:
+    t0 = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "dflowctl", *args], env=env, cwd=cwd, capture_output=True)
+    took = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"dflowctl {' '.join(args)} failed: {proc.stderr.decode()[-1000:]}")
+    return took
+
+
+def run_dflowctl(n: int, home: Path) -> Run:
     env = {**os.environ, "DFLOWCTL_HOME": str(home), "NO_COLOR": "1"}
     env.pop("DFLOWCTL_ENGINE", None)
-    cmd = [sys.executable, "-m", "dflowctl", "run", str(SPEC), "-p", f"n={n}", "-o", "json"]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=home)
-    wall = time.perf_counter() - t0
+    env.pop("CI", None)
+    cmd = [sys.executable, "-m", "dflowctl", "run", str(SPEC), "-p", f"n={n}"]
+    with tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=err, cwd=home)
+        sampler = Sampler(proc.pid)
+        sampler.start()
+        out, _ = proc.communicate()
+        wall = time.perf_counter() - t0
+        sampler.done.set()
+        sampler.join()
+        err.seek(0)
+        lines = err.read().decode(errors="replace").splitlines()
     if proc.returncode != 0:
-        raise SystemExit(f"dflowctl run failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
-    nodes = json.loads(proc.stdout)["status"]["nodes"].values()
+        raise SystemExit(f"dflowctl run failed (exit {proc.returncode}):\n" + "\n".join(lines[-20:]))
+    name = out.decode().splitlines()[0].removeprefix("Name: ").strip()
+    record = json.loads((home / "runs" / name / "workflow.json").read_text())
     totals = [
         p["value"]
-        for node in nodes
+        for node in record["status"]["nodes"].values()
         if node.get("displayName") == "total"
         for p in (node.get("outputs") or {}).get("parameters", [])
         if p["name"] == "total"
     ]
     if totals != [str(expected_total(n))]:
         raise SystemExit(f"dflowctl: wrong total for n={n}: {totals} (expected {expected_total(n)})")
-    return wall
+    status_s = _timed_cli(["status"], env, home)
+    detail_s = _timed_cli(["status", name], env, home)
+    return Run(wall, sampler.own_kb / 1024, sampler.tree_kb / 1024, len(lines), status_s, detail_s)
 
 
 def dflow_env(python: str) -> dict[str, str]:
@@ -166,10 +250,15 @@ def run_dflow(python: str, n: int, work: Path, cap: float) -> DflowRun:
 @dataclass
 class Row:
     n: int
-    wall: float
+    run: Run
     overhead: float  # seconds per item beyond the op's own work
     spawn: float
     dflow: DflowRun | None
+    load: float  # load average (1 min) when this N ended
+
+    @property
+    def wall(self) -> float:
+        return self.run.wall
 
     def dflow_cells(self) -> tuple[str, str, str]:
         """dflow wall, dflow s/item, dflow/dflowctl per item; `>=` when stopped at the cap."""
@@ -197,6 +286,12 @@ def print_table(rows: list[Row]) -> None:
         "ms/item",
         "overhead ms/item",
         "spawn ms",
+        "dflowctl MB",
+        "tree MB",
+        "lines/s",
+        "status s",
+        "status NAME s",
+        "load",
         "dflow s",
         "dflow s/item",
         "dflow/dflowctl",
@@ -208,6 +303,12 @@ def print_table(rows: list[Row]) -> None:
             f"{r.wall / r.n * 1000:.1f}",
             f"{r.overhead * 1000:.1f}",
             f"{r.spawn * 1000:.1f}",
+            f"{r.run.peak_mb:.0f}",
+            f"{r.run.tree_mb:.0f}",
+            f"{r.run.lines / r.wall:.1f}",
+            f"{r.run.status_s:.2f}",
+            f"{r.run.detail_s:.2f}",
+            f"{r.load:.1f}",
             *r.dflow_cells(),
         ]
         for r in rows
@@ -215,6 +316,32 @@ def print_table(rows: list[Row]) -> None:
     widths = [max(len(c[i]) for c in [head, *cells]) for i in range(len(head))]
     for line in [head, *cells]:
         print("  ".join(c.rjust(w) for c, w in zip(line, widths, strict=True)))
+
+
+def print_scale(rows: list[Row]) -> None:
+    """Issue 16's targets: the cost per item does not grow with N; bounded memory; fast status."""
+    by_n = {r.n: r for r in rows}
+    last = rows[-1]
+    base = by_n.get(1000)
+    if base is not None and last.n > base.n:
+        ratio = (last.wall / last.n) / (base.wall / base.n)
+        verdict = "MET" if ratio <= SCALE_RATIO else "NOT MET"
+        print(
+            f"target cost per item at N={last.n} <= {SCALE_RATIO}x that at N=1000: "
+            f"{last.wall / last.n * 1000:.2f} ms vs {base.wall / base.n * 1000:.2f} ms = {ratio:.2f}x -> {verdict}"
+        )
+    if base is not None:
+        verdict = "MET" if base.wall <= 4.0 else "NOT MET"
+        print(f"target N=1000 end to end <= 4 s: {base.wall:.2f} s -> {verdict} (load {base.load:.1f})")
+    ten = by_n.get(10000)
+    if ten is not None:
+        print(
+            f"target N=10000 end to end <= 40 s: {ten.wall:.2f} s -> {'MET' if ten.wall <= 40 else 'NOT MET'}; "
+            f"dflowctl peak memory <= 300 MB: {ten.run.peak_mb:.0f} MB -> "
+            f"{'MET' if ten.run.peak_mb <= 300 else 'NOT MET'}; "
+            f"`status` <= {STATUS_LIMIT:.0f} s: {ten.run.status_s:.2f} s -> "
+            f"{'MET' if ten.run.status_s <= STATUS_LIMIT else 'NOT MET'} (load {ten.load:.1f})"
+        )
 
 
 def print_targets(rows: list[Row], with_dflow: bool) -> None:
@@ -267,12 +394,16 @@ def print_targets(rows: list[Row], with_dflow: bool) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="10,100,1000")
+    ap.add_argument("--sizes", default="10,100,1000,10000")
+    ap.add_argument("--big", action="store_true", help="add N=100,000")
+    ap.add_argument("--dflow-max", type=int, default=1000, help="largest N dflow runs at")
     ap.add_argument("--dflow-python", default=os.environ.get("DFLOWCTL_BENCH_DFLOW_PYTHON") or sys.executable)
     ap.add_argument("--dflow-timeout", type=float, default=240.0, help="cap per N, seconds")
     ap.add_argument("--no-dflow", action="store_true")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
+    if args.big and 100000 not in sizes:
+        sizes.append(100000)
 
     python3 = real_python3()
     on_path = shutil.which("python3") or python3
@@ -284,7 +415,10 @@ def main() -> None:
         print()
     with_dflow = not args.no_dflow and dflow_available(args.dflow_python)
     if with_dflow:
-        print(f"dflow: {args.dflow_python}, debug mode, cap {args.dflow_timeout:.0f} s per N")
+        print(
+            f"dflow: {args.dflow_python}, debug mode, N <= {args.dflow_max}, cap per N: {args.dflow_timeout:.0f} s "
+            f"or {TARGET_RATIO:.0f}x dflowctl's wall + 5%, whichever is longer"
+        )
     else:
         print("dflow: not importable (pip install pydflow, or --dflow-python PY): dflow columns skipped")
 
@@ -297,16 +431,19 @@ def main() -> None:
             spawn = spawn_cost(python3)
             home = base / f"home-{n}"
             home.mkdir()
-            wall = run_dflowctl(n, home)
+            run = run_dflowctl(n, home)
             shutil.rmtree(home, ignore_errors=True)
             dflow = None
-            if with_dflow:
+            if with_dflow and n <= args.dflow_max:
                 dwork = base / f"dflow-{n}"
                 dwork.mkdir()
-                dflow = run_dflow(args.dflow_python, n, dwork, args.dflow_timeout)
+                # long enough for the bound alone (cap / N per item) to prove the target
+                cap = max(args.dflow_timeout, TARGET_RATIO * run.wall * 1.05)
+                dflow = run_dflow(args.dflow_python, n, dwork, cap)
                 shutil.rmtree(dwork, ignore_errors=True)
-            rows.append(Row(n, wall, wall / n - op_time, spawn, dflow))
-            print(f"  N={n} done (load average {os.getloadavg()[0]:.2f})", flush=True)
+            load = os.getloadavg()[0]
+            rows.append(Row(n, run, run.wall / n - op_time, spawn, dflow, load))
+            print(f"  N={n} done in {run.wall:.1f} s (load average {load:.2f})", flush=True)
 
     print()
     print_table(rows)
@@ -314,9 +451,15 @@ def main() -> None:
     print(
         " overhead = ms/item minus the op's own work; spawn = one interpreter start, measured before each N;"
     )
+    print(" dflowctl MB = peak RSS of the dflowctl process, tree MB = of it and every process under it;")
+    print(" lines/s = event lines it printed (not a terminal) per second; status s = `dflowctl status`,")
+    print(
+        " status NAME s = `dflowctl status NAME` (the whole table), both after the run, as a user runs them;"
+    )
     print(" dflow '>=': stopped at the cap, bound = cap / N, '~' = cap / items done)")
     print()
-    print_targets(rows, with_dflow)
+    print_targets([r for r in rows if r.n <= args.dflow_max] or rows, with_dflow)
+    print_scale(rows)
 
 
 if __name__ == "__main__":

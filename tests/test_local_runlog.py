@@ -188,7 +188,10 @@ def test_kill_9_mid_run_leaves_the_logged_events_readable(dflowctl_home: Path, t
     while time.monotonic() < deadline:
         got = json.loads(run_cli("status", name, "-o", "json", cwd=tmp_path).stdout)
         pods = [n for n in (got["status"].get("nodes") or {}).values() if n["type"] == "Pod"]
-        if sum(n["phase"] == "Succeeded" for n in pods) == 6 and sum(n["phase"] == "Running" for n in pods) == 10:
+        if (
+            sum(n["phase"] == "Succeeded" for n in pods) == 6
+            and sum(n["phase"] == "Running" for n in pods) == 10
+        ):
             break
         time.sleep(0.2)
     else:

@@ -34,6 +34,9 @@ DEFAULT_DENY = (
 )
 
 
+_HOST_ENVS: dict[tuple[object, tuple[tuple[str, str], ...]], dict[str, str]] = {}
+
+
 @dataclass(frozen=True)
 class EnvPolicy:
     passed: tuple[str, ...] = DEFAULT_PASS
@@ -53,9 +56,17 @@ class EnvPolicy:
         return any(fnmatchcase(name, p) for p in self.passed)
 
     def host_env(self, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-        """The host's variables a pod starts with."""
+        """The host's variables a pod starts with (worked out once per host environment:
+        every pod of a fan-out asks)."""
         source = os.environ if environ is None else environ
-        return {k: v for k, v in source.items() if self.allows(k, v)}
+        key = (self, tuple(source.items()))
+        found = _HOST_ENVS.get(key)
+        if found is None:
+            found = {k: v for k, v in source.items() if self.allows(k, v)}
+            if len(_HOST_ENVS) > 16:
+                _HOST_ENVS.clear()
+            _HOST_ENVS[key] = found
+        return dict(found)
 
     def server_env(self, environ: Mapping[str, str] | None = None) -> dict[str, str]:
         """The environment a fork server's interpreter starts in: the pods' host part,
