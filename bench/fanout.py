@@ -104,6 +104,7 @@ class Run:
     lines: int  # event lines printed (stderr, not a terminal)
     status_s: float  # `dflowctl status` (the run list)
     detail_s: float  # `dflowctl status NAME` (the run's table)
+    readers: dict[str, tuple[float, int]]  # more readers (largest N): seconds, bytes printed/written
 
 
 def _children(pid: int) -> list[int]:
@@ -150,15 +151,43 @@ class Sampler(threading.Thread):
 
 
 def _timed_cli(args: list[str], env: dict[str, str], cwd: Path) -> float:
-    t0 = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "dflowctl", *args], env=env, cwd=cwd, capture_output=True)
-    took = time.perf_counter() - t0
+    return _timed_bytes(args, env, cwd)[0]
+
+
+def _timed_bytes(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int]:
+    """Seconds `dflowctl ARGS` takes and the bytes it printed."""
+    with tempfile.TemporaryFile() as out:
+        t0 = time.perf_counter()
+        proc = subprocess.run(
+            [sys.executable, "-m", "dflowctl", *args], env=env, cwd=cwd, stdout=out, stderr=subprocess.PIPE
+        )
+        took = time.perf_counter() - t0
+        size = out.tell()
     if proc.returncode != 0:
         raise SystemExit(f"dflowctl {' '.join(args)} failed: {proc.stderr.decode()[-1000:]}")
-    return took
+    return took, size
 
 
-def run_dflowctl(n: int, home: Path) -> Run:
+def _tree_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def time_readers(name: str, env: dict[str, str], home: Path) -> dict[str, tuple[float, int]]:
+    """The other readers of a run (issue 16: each <= 1 s beyond the bytes it prints or writes)."""
+    out: dict[str, tuple[float, int]] = {}
+    out["status NAME -o json"] = _timed_bytes(["status", name, "-o", "json"], env, home)
+    out["logs NAME"] = _timed_bytes(["logs", name], env, home)
+    took, _ = _timed_bytes(["logs", name, "--step", "total"], env, home)
+    out["logs NAME --step total"] = (took, 0)
+    took, _ = _timed_bytes(["download", name, "-d", str(home / "dl")], env, home)
+    out["download NAME"] = (took, _tree_size(home / "dl"))
+    page = home / "report.html"
+    took, _ = _timed_bytes(["report", name, "-o", str(page)], env, home)
+    out["report NAME"] = (took, page.stat().st_size)
+    return out
+
+
+def run_dflowctl(n: int, home: Path, readers: bool = False) -> Run:
     env = {**os.environ, "DFLOWCTL_HOME": str(home), "NO_COLOR": "1"}
     env.pop("DFLOWCTL_ENGINE", None)
     env.pop("CI", None)
@@ -189,7 +218,8 @@ def run_dflowctl(n: int, home: Path) -> Run:
         raise SystemExit(f"dflowctl: wrong total for n={n}: {totals} (expected {expected_total(n)})")
     status_s = _timed_cli(["status"], env, home)
     detail_s = _timed_cli(["status", name], env, home)
-    return Run(wall, sampler.own_kb / 1024, sampler.tree_kb / 1024, len(lines), status_s, detail_s)
+    more = time_readers(name, env, home) if readers else {}
+    return Run(wall, sampler.own_kb / 1024, sampler.tree_kb / 1024, len(lines), status_s, detail_s, more)
 
 
 def dflow_env(python: str) -> dict[str, str]:
@@ -431,7 +461,7 @@ def main() -> None:
             spawn = spawn_cost(python3)
             home = base / f"home-{n}"
             home.mkdir()
-            run = run_dflowctl(n, home)
+            run = run_dflowctl(n, home, readers=n == max(sizes))
             shutil.rmtree(home, ignore_errors=True)
             dflow = None
             if with_dflow and n <= args.dflow_max:
@@ -460,6 +490,9 @@ def main() -> None:
     print()
     print_targets([r for r in rows if r.n <= args.dflow_max] or rows, with_dflow)
     print_scale(rows)
+    last = rows[-1]
+    for what, (took, size) in last.run.readers.items():
+        print(f"  reader at N={last.n}: dflowctl {what}: {took:.2f} s, {size / 1e6:.1f} MB printed/written")
 
 
 if __name__ == "__main__":

@@ -546,9 +546,10 @@ def print_run_detail(workflow: Mapping[str, Any], flags: str = "") -> None:
     console.print()
     if is_terminal(sys.stdout):
         console.print(step_table(workflow, now=now))
-    else:
-        for line in plain_step_lines(workflow, now):
-            console.print(line, markup=False)
+    else:  # a big fan-out's table is long: one write, not a rich print a line
+        console.file.flush()
+        sys.stdout.write("".join(line + "\n" for line in plain_step_lines(workflow, now)))
+        sys.stdout.flush()
 
 
 def age(started: str | None, now: datetime | None = None) -> str:
