@@ -8,6 +8,7 @@ attempts sit under their Retry node and loop items under their TaskGroup.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -51,6 +52,11 @@ def parse_time(text: str | None) -> datetime | None:
     """An Argo timestamp (RFC 3339, ``Z`` or offset, optional fraction) as aware UTC."""
     if not text:
         return None
+    return _parse_time(text)
+
+
+@functools.lru_cache(maxsize=4096)  # a big fan-out's nodes share their (whole second) times
+def _parse_time(text: str) -> datetime | None:
     try:
         return parse_rfc3339_time(text)
     except ValueError:

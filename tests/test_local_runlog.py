@@ -208,4 +208,41 @@ def test_kill_9_mid_run_leaves_the_logged_events_readable(dflowctl_home: Path, t
     ]
     assert all(n["outputs"]["result"] == "done" for n in pods if n["phase"] == "Succeeded")
     assert sum(n["phase"] == "Failed" for n in pods) == 34  # running or waiting when it died
+    # the run list reads the small summary beside the record, and says the same
+    assert (folder / runlog.SUMMARY).is_file()
+    table = run_cli("status", cwd=tmp_path).stdout.splitlines()
+    row = next(line for line in table if line.startswith(name))
+    assert row.split()[1] == "Failed" and row.endswith("the process running this workflow ended unexpectedly")
     run_cli("delete", name, cwd=tmp_path)
+
+
+def _engine(home: Path) -> Any:
+    from dflowctl.engines.local import LocalEngine
+    from dflowctl.settings import Settings
+
+    return LocalEngine(Settings(home=home))
+
+
+def test_the_run_list_reads_summaries_that_say_what_the_record_says(tmp_path: Path) -> None:
+    run = RunDir(tmp_path / "runs" / "w")
+    run.create()
+    book = _book()
+    book.wf["metadata"]["creationTimestamp"] = "2026-01-01T00:00:00Z"
+    writer = StatusWriter(book, run.workflow, None)
+    writer.flush()
+    _group, items = _fan_out(book, 5)
+    for it in items:
+        book.create(it["name"], it["display"], "Pod", "sq", it["root"], phase="Succeeded")
+    writer.flush()
+    engine = _engine(tmp_path)
+    full = engine.list_runs()
+    (summary,) = engine.list_summaries()
+    assert summary["status"]["progress"] == "5/5"
+    assert summary == {**full[0], "status": {k: v for k, v in full[0]["status"].items() if k != "nodes"}}
+    # a record written by other means later (retry --no-wait) makes the summary stale: not used
+    time.sleep(0.01)
+    record = json.loads(run.workflow.read_text())
+    record["status"]["phase"] = "Failed"
+    record.pop(runlog.SNAPSHOT_KEY)
+    run.workflow.write_text(json.dumps(record))
+    assert engine.list_summaries()[0]["status"]["phase"] == "Failed"

@@ -50,7 +50,9 @@ def list_runs(
     window = runs.parse_since(since) if since is not None else None
     settings = settings_from(engine, namespace, kubeconfig, context)
     eng = actions.make_engine(settings)
-    found = eng.list_runs()
+    # the table needs no nodes: an engine that can list without them (local) does so
+    summaries = getattr(eng, "list_summaries", None) if fmt == "table" else None
+    found = summaries() if summaries is not None else eng.list_runs()
     shown = runs.filter_runs(found, phases=phase, labels=labels, since=window)
     if fmt != "table":
         console.print_object(shown, fmt)

@@ -30,7 +30,7 @@ from dflowctl.engines.local.launch import detach, run_controller
 from dflowctl.engines.local.logstream import stream_log_blocks, stream_logs
 from dflowctl.engines.local.podcache import REUSE_FILE, run_keys
 from dflowctl.engines.local.records import RunDir, RunStore, read_yaml, write_atomic, write_yaml
-from dflowctl.engines.local.runlog import last_write, record_stamp
+from dflowctl.engines.local.runlog import last_write, read_summary, record_stamp
 from dflowctl.engines.local.runtime import stop_message
 from dflowctl.engines.local.scope import oversized_loop
 from dflowctl.engines.local.status import end_open_nodes
@@ -150,9 +150,25 @@ class LocalEngine:
             try:
                 out.append(self._load(RunDir(self.store.root / name)))
             except NotFoundError as err:  # listed all the same: a broken record is still a run
-                out.append(
-                    {"metadata": {"name": name}, "status": {"phase": Phase.ERROR.value, "message": str(err)}}
-                )
+                out.append(_unreadable(name, err))
+        out.sort(key=lambda w: (w.get("metadata") or {}).get("creationTimestamp") or "", reverse=True)
+        return out
+
+    def list_summaries(self) -> list[Workflow]:
+        """As ``list_runs`` without ``status.nodes`` (the run list's table needs none): a
+        run's small ``summary.json`` when it is up to date, else its record."""
+        out = []
+        for name in self.store.names():
+            run = RunDir(self.store.root / name)
+            wf = read_summary(run.workflow)
+            if wf is None:
+                try:
+                    wf = self._load(run)
+                except NotFoundError as err:
+                    wf = _unreadable(name, err)
+            elif not (wf.get("status") or {}).get("finishedAt") and not run.is_running():
+                self._end_unexpectedly(run, wf)
+            out.append(wf)
         out.sort(key=lambda w: (w.get("metadata") or {}).get("creationTimestamp") or "", reverse=True)
         return out
 
@@ -166,15 +182,19 @@ class LocalEngine:
         if running is None:
             running = run.is_running()
         if not status.get("finishedAt") and not running:
-            # the process running it is gone (killed hard): say so instead of "Running" forever
-            ended = rfc3339(last_write(run.workflow))
-            status = wf.setdefault("status", {})
-            if status.get("phase") in (Phase.RUNNING, Phase.PENDING, None):
-                status["phase"] = Phase.FAILED.value
-            status["message"] = ENDED_UNEXPECTEDLY
-            status["finishedAt"] = ended
-            end_open_nodes(status, Phase.FAILED.value, ENDED_UNEXPECTEDLY, ended)
+            self._end_unexpectedly(run, wf)
         return wf
+
+    @staticmethod
+    def _end_unexpectedly(run: RunDir, wf: Workflow) -> None:
+        """The process running it is gone (killed hard): say so instead of "Running" forever."""
+        ended = rfc3339(last_write(run.workflow))
+        status = wf.setdefault("status", {})
+        if status.get("phase") in (Phase.RUNNING, Phase.PENDING, None):
+            status["phase"] = Phase.FAILED.value
+        status["message"] = ENDED_UNEXPECTEDLY
+        status["finishedAt"] = ended
+        end_open_nodes(status, Phase.FAILED.value, ENDED_UNEXPECTEDLY, ended)
 
     def watch(self, name: str, on_update: OnUpdate) -> Workflow:
         run = self.store.get(name)
@@ -283,6 +303,11 @@ class LocalEngine:
 
     def manifest(self, name: str) -> Workflow:
         return read_yaml(self.store.get(name).manifest)
+
+
+def _unreadable(name: str, err: NotFoundError) -> Workflow:
+    """A run whose record cannot be read, as the run list shows it."""
+    return {"metadata": {"name": name}, "status": {"phase": Phase.ERROR.value, "message": str(err)}}
 
 
 def _ended(phase: Any) -> str:

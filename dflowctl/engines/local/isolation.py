@@ -36,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
@@ -117,6 +118,10 @@ SYSTEM_DIRS = frozenset(
 _PATH_CHARS = r"A-Za-z0-9_.\-"
 
 
+_BINDS_FOR = 2.0  # seconds a computed host_binds answer is reused (every pod of a fan-out asks)
+_binds: dict[tuple[tuple[str, ...], str], tuple[float, list[str]]] = {}
+
+
 def host_binds(folders: Iterable[str] = (), path_env: str = "") -> list[str]:
     """The host paths a pod must see as they are that its private view would hide (under
     ``PRIVATE_IN_VIEW``): the dflowctl package (its stand-ins such as ``argosay``), this
@@ -124,6 +129,21 @@ def host_binds(folders: Iterable[str] = (), path_env: str = "") -> list[str]:
     environment whole), and ``folders`` (a chosen interpreter's prefix and ``sys.path``).
     Bound into an overlay view read-only at the same path, left as they are by remap;
     existing paths strictly inside a private folder, outermost only."""
+    key = (tuple(folders), path_env)
+    now = time.monotonic()
+    with _lock:
+        hit = _binds.get(key)
+    if hit is not None and now - hit[0] < _BINDS_FOR:
+        return list(hit[1])
+    found = _host_binds(*key)
+    with _lock:
+        if len(_binds) > 64:
+            _binds.clear()
+        _binds[key] = (now, found)
+    return list(found)
+
+
+def _host_binds(folders: tuple[str, ...], path_env: str) -> list[str]:
     package = Path(__file__).resolve().parents[2]  # .../dflowctl
     candidates = [str(package), sys.prefix, sys.base_prefix, sys.exec_prefix, *folders]
     candidates.append(os.path.dirname(os.path.realpath(sys.executable)))

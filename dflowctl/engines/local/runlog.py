@@ -32,6 +32,7 @@ from dflowctl.argo import COMPLETED_LABEL, PHASE_LABEL
 
 SNAPSHOT_KEY = "dflowctl.io/events"
 LOG_GLOB = "events.*.jsonl"
+SUMMARY = "summary.json"  # the record without status.nodes: what the run list needs
 
 
 def log_path(folder: Path, gen: str) -> Path:
@@ -136,6 +137,28 @@ def read_record(path: Path) -> Any:
         replay(wf, data)
         return wf
     return wf
+
+
+def summary_text(wf: dict[str, Any], status_text: str) -> str:
+    """``summary.json``: the Workflow object without ``status.nodes`` (``status_text``: the
+    status' own fields as JSON)."""
+    rest = json.dumps(
+        {k: v for k, v in wf.items() if k != "status"}, separators=(",", ":"), ensure_ascii=False
+    )
+    return rest[:-1] + ("," if len(rest) > 2 else "") + '"status":' + status_text + "}"
+
+
+def read_summary(path: Path) -> Any:
+    """The summary beside the record ``path`` when it is at least as new as the record;
+    None when there is none (or an older one: the record was written by other means)."""
+    summary = path.with_name(SUMMARY)
+    try:
+        if os.stat(summary).st_mtime_ns < os.stat(path).st_mtime_ns:
+            return None
+        data = json.loads(summary.read_bytes())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def record_stamp(path: Path) -> tuple[int, ...]:

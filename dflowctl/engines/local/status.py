@@ -61,7 +61,7 @@ class NodeBook:
         self._dirty: dict[str, None] = {}  # nodes changed since the last take_events, in order
         self._ops: list[dict[str, Any]] = []  # child links since the last take_events, in order
         self._unsaid = False  # touch() without a node: a change the events cannot tell
-        self._last_status = ""
+        self.status_json = ""  # the status' own fields as last recorded (JSON)
         self._pods = [0, 0]  # Pod nodes: succeeded, all
 
     def touch(self, nid: str | None = None) -> None:
@@ -233,6 +233,12 @@ class NodeBook:
         self.status["progress"] = self.progress()
         return _dumps({k: v for k, v in self.status.items() if k != "nodes"})
 
+    def summary(self) -> str:
+        """``runlog.summary_text`` of the run now (after ``take_events`` or a snapshot)."""
+        with self.lock:
+            runlog.stamp_labels(self.wf)
+            return runlog.summary_text(self.wf, self.status_json)
+
     def needs_fold(self) -> bool:
         """Changes were made that only a snapshot records (``touch()`` without a node)."""
         return self._unsaid
@@ -249,9 +255,9 @@ class NodeBook:
             self._dirty.clear()
             self._ops.clear()
             text = self._status_text()
-            if text != self._last_status:
+            if text != self.status_json:
                 parts.append('{"s":' + text + "}")
-                self._last_status = text
+                self.status_json = text
         return "".join(p + "\n" for p in parts).encode("utf-8")
 
     def snapshot_text(self, gen: str | None = None) -> str:
@@ -261,7 +267,7 @@ class NodeBook:
             self._dirty.clear()
             self._ops.clear()
             self._unsaid = False
-            self._last_status = self._status_text()
+            self.status_json = self._status_text()
             runlog.stamp_labels(self.wf)
             if gen is None:
                 return _dumps(self.wf)
@@ -323,10 +329,14 @@ class StatusWriter:
             self.book.changed.clear()
             version = self.book.version
             limit = max(FOLD_MIN, self._snapshot_bytes)
-            if final or self._gen is None or self.book.needs_fold() or self._log_bytes >= limit:
+            before = self.book.status_json
+            fold = final or self._gen is None or self.book.needs_fold() or self._log_bytes >= limit
+            if fold:
                 self._fold(final)
             else:
                 self._append(self.book.take_events())
+            if fold or self.book.status_json != before:  # never older than the snapshot
+                write_atomic(self.path.with_name(runlog.SUMMARY), self.book.summary())
             self._written = version
             self._notify(final)
 
