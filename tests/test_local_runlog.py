@@ -113,6 +113,17 @@ def test_a_write_between_folds_costs_what_changed_not_the_run(tmp_path: Path) ->
     assert path.stat().st_size == snapshot  # the snapshot was not rewritten
     assert runlog.read_record(path)["status"]["nodes"][nodes[7]["id"]]["message"] == "exit 1"
     assert runlog.read_record(path)["status"]["progress"] == "2999/3000"
+    # the status' own fields go to the log too; a change by hand (touch()) gets a snapshot
+    book.status["message"] = "child failed"
+    book.touch_status()
+    writer.flush()
+    assert path.stat().st_size == snapshot
+    assert runlog.read_record(path)["status"]["message"] == "child failed"
+    book.nodes[nodes[8]["id"]]["phase"] = "Error"
+    book.touch()
+    writer.flush()
+    assert path.stat().st_size != snapshot
+    assert runlog.read_record(path) == _expected(book)
 
 
 def test_a_line_cut_short_by_a_crash_is_left_out(tmp_path: Path) -> None:

@@ -225,7 +225,7 @@ class Controller:
                 {"type": "PodRunning", "status": "False"},
                 {"type": "Completed", "status": "True"},
             ]
-            self.book.touch()
+            self.book.touch_status()
 
     def _drop_dangling(self) -> None:
         with self.book.lock:

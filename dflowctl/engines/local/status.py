@@ -73,6 +73,12 @@ class NodeBook:
         self.version += 1
         self.changed.set()
 
+    def touch_status(self) -> None:
+        """The status' own fields changed (phase, outputs, ...), no node: the next write
+        records them (they are compared at every write)."""
+        self.version += 1
+        self.changed.set()
+
     def _count(self, node: Mapping[str, Any], sign: int) -> None:
         if node.get("type") == "Pod":
             self._pods[1] += sign

@@ -92,7 +92,7 @@ def register_globals(
         if not gout:
             book.status.pop("outputs", None)
         if changed:
-            book.touch()
+            book.touch_status()
 
 
 def _upsert(items: list[dict[str, Any]], entry: dict[str, Any]) -> None:
