@@ -204,17 +204,21 @@ class LocalEngine:
                 mtime = record_stamp(run.workflow)
             except FileNotFoundError:
                 raise UsageError(f"run {name!r} was deleted") from None
+            pause = POLL
             if mtime != last:
                 last = mtime
+                t0 = time.monotonic()
                 wf = self._load(run)
                 on_update(wf)
                 if (wf.get("status") or {}).get("finishedAt"):
                     return wf
+                # a big run's record takes a while to read and show: at most a third of the time
+                pause = max(POLL, 2 * (time.monotonic() - t0))
             elif not run.is_running():
                 wf = self._load(run)  # its process is gone: the record says how it ended
                 on_update(wf)
                 return wf
-            time.sleep(POLL)
+            time.sleep(pause)
 
     def logs(self, name: str, node_ids: list[str] | None = None, follow: bool = False) -> Iterator[LogLine]:
         return stream_logs(self.store.get(name), self._load, node_ids, follow)

@@ -24,7 +24,7 @@ from dflowctl.engines.local.records import write_atomic
 
 WRITE_INTERVAL = 0.25  # seconds between two writes of the record while running
 FOLD_MIN = 1 << 20  # bytes of log before a fold is worth it; else: once the log is as big as the snapshot
-UPDATE_SHARE = 10  # on_update (the live view) may take at most 1/UPDATE_SHARE of the time
+UPDATE_SHARE = 20  # on_update (the live view) may take at most 1/UPDATE_SHARE of the time
 _LAST = 1 << 30  # the declared position of a child whose position was not declared
 
 
