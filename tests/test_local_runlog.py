@@ -1,5 +1,5 @@
 """The run record while a run goes on: a snapshot plus an append-only event log
-(``engines/local/runlog.py``, written by ``status.StatusWriter``). Readers see the same
+(``engines/local/runlog.py``, written by ``recorder.StatusWriter``). Readers see the same
 Argo-shaped Workflow as the process running it; a crash at any point leaves a readable
 record; writes cost what changed, not the size of the run."""
 
@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 
 from dflowctl.argo import node_id
-from dflowctl.engines.local import runlog, status
+from dflowctl.engines.local import recorder, runlog
+from dflowctl.engines.local.recorder import StatusWriter
 from dflowctl.engines.local.records import RunDir
-from dflowctl.engines.local.status import NodeBook, StatusWriter
+from dflowctl.engines.local.status import NodeBook
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.timeout(180)
@@ -50,7 +51,7 @@ def _fan_out(book: NodeBook, n: int) -> tuple[dict[str, Any], list[dict[str, Any
 def test_readers_see_what_the_process_has_after_events_and_folds(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(status, "FOLD_MIN", 2000)  # fold often: every path is taken
+    monkeypatch.setattr(recorder, "FOLD_MIN", 2000)  # fold often: every path is taken
     book = _book()
     path = tmp_path / "workflow.json"
     writer = StatusWriter(book, path, None)

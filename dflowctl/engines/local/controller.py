@@ -33,12 +33,13 @@ from dflowctl.engines.local.interpreter import Interpreter
 from dflowctl.engines.local.podapi import PodRunnerLike
 from dflowctl.engines.local.podcache import StepReuse
 from dflowctl.engines.local.podnode import PodNodes
+from dflowctl.engines.local.recorder import StatusWriter
 from dflowctl.engines.local.records import RunDir
 from dflowctl.engines.local.retry import execute_with_retries
 from dflowctl.engines.local.runtime import Node, stop_message
 from dflowctl.engines.local.scope import ArtifactScope, Scope, TemplateError
 from dflowctl.engines.local.slots import Slots
-from dflowctl.engines.local.status import NodeBook, StatusWriter, end_open_nodes
+from dflowctl.engines.local.status import NodeBook, end_open_nodes
 from dflowctl.engines.local.steps import run_steps
 from dflowctl.engines.local.templates import locate_artifact, process_args, resolve_template, template_table
 from dflowctl.engines.local.wfglobals import failures_json, register_globals, workflow_globals

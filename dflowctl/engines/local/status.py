@@ -3,28 +3,20 @@
 All node changes go through :class:`NodeBook` under one lock; it notes which nodes
 changed and how children were linked. :class:`StatusWriter` appends those changes a few
 times a second to the run's event log and now and then folds them into a snapshot
-(``runlog``): writing costs what changed, not the size of the run.
+(``recorder``, ``runlog``): writing costs what changed, not the size of the run.
 """
 
 from __future__ import annotations
 
 import bisect
 import json
-import os
-import secrets
 import threading
-import time
-from collections.abc import Callable, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 from dflowctl.argo import FULFILLED, node_id, rfc3339
 from dflowctl.engines.local import runlog
-from dflowctl.engines.local.records import write_atomic
 
-WRITE_INTERVAL = 0.25  # seconds between two writes of the record while running
-FOLD_MIN = 1 << 20  # bytes of log before a fold is worth it; else: once the log is as big as the snapshot
-UPDATE_SHARE = 20  # on_update (the live view) may take at most 1/UPDATE_SHARE of the time
 _LAST = 1 << 30  # the declared position of a child whose position was not declared
 
 
@@ -291,107 +283,3 @@ class NodeBook:
             wf = {**self.wf, "status": status}
             runlog.stamp_labels(wf)
         return wf
-
-
-class StatusWriter:
-    """Records the run's status: events appended at most every ``WRITE_INTERVAL`` s while
-    the run changes, a snapshot when the log has grown as large as the last one."""
-
-    def __init__(
-        self, book: NodeBook, path: Path, on_update: Callable[[dict[str, Any]], None] | None
-    ) -> None:
-        self.book = book
-        self.path = path
-        self.on_update = on_update
-        self._stop = threading.Event()
-        self._written = -1
-        self._io = threading.Lock()
-        self._thread = threading.Thread(target=self._loop, name="dflowctl-status", daemon=True)
-        self._token = secrets.token_hex(4)
-        self._folds = 0
-        self._gen: str | None = None  # the log continuing the last snapshot (None: none yet)
-        self._fd: int | None = None
-        self._snapshot_bytes = 0
-        self._log_bytes = 0
-        self._next_update = 0.0  # monotonic: the next on_update may run from then
-        self._shown = -1  # the version the display last got
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            self.book.changed.wait(0.5)
-            if self._stop.is_set():
-                break
-            if self.book.version != self._written:
-                self.flush()
-                time.sleep(WRITE_INTERVAL)
-            elif self._shown != self._written:
-                self._notify(False)
-
-    def flush(self, final: bool = False) -> None:
-        with self._io:
-            self.book.changed.clear()
-            version = self.book.version
-            limit = max(FOLD_MIN, self._snapshot_bytes)
-            before = self.book.status_json
-            fold = final or self._gen is None or self.book.needs_fold() or self._log_bytes >= limit
-            if fold:
-                self._fold(final)
-            else:
-                self._append(self.book.take_events())
-            if fold or self.book.status_json != before:  # never older than the snapshot
-                write_atomic(self.path.with_name(runlog.SUMMARY), self.book.summary())
-            self._written = version
-            self._notify(final)
-
-    def _fold(self, final: bool) -> None:
-        self._folds += 1
-        gen = None if final else f"{self._token}-{self._folds}"
-        text = self.book.snapshot_text(gen)
-        write_atomic(self.path, text)
-        self._close_log()
-        runlog.drop_logs(self.path.parent, gen)
-        self._gen = gen
-        self._snapshot_bytes = len(text)
-        self._log_bytes = 0
-
-    def _append(self, data: bytes) -> None:
-        if not data or self._gen is None:
-            return
-        if self._fd is None:
-            log = runlog.log_path(self.path.parent, self._gen)
-            self._fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(self._fd, view) :]
-        self._log_bytes += len(data)
-
-    def _close_log(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-    def _notify(self, final: bool) -> None:
-        """The display gets the run, as often as it can keep up with (at most a
-        ``1/UPDATE_SHARE`` of the time goes into it); always the last state."""
-        if self.on_update is None:
-            return
-        if not final and time.monotonic() < self._next_update:
-            return
-        self._shown = self._written
-        t0 = time.monotonic()
-        try:
-            self.on_update(self.book.view())
-        except Exception:  # a display problem must not stop the run
-            pass
-        cost = time.monotonic() - t0
-        self._next_update = time.monotonic() + max(WRITE_INTERVAL, cost * UPDATE_SHARE)
-
-    def close(self) -> None:
-        self._stop.set()
-        self.book.changed.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout=5)
-        self.flush(final=True)
