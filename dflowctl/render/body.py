@@ -24,6 +24,7 @@ from dflowctl.render.leaf import (
     retry_strategy,
     with_default,
 )
+from dflowctl.render import slices
 from dflowctl.render.values import TAG, encode, fail, single_tag, tags
 from dflowctl.spec import model
 from dflowctl.spec.values import is_list_type
@@ -131,6 +132,7 @@ class Renderer:
         self.composite_names: dict[tuple[str, model.Retry | None], str] = {}
         self.scoped = needs_scope(wf)
         self.keyed = keyed_ops(wf)
+        self.shared: dict[str, str] = {}  # the slices' own templates, made once: kind → name
 
     # ------------------------------------------------------------------ templates
 
@@ -155,15 +157,29 @@ class Renderer:
         return key
 
     def leaf_for(
-        self, op: model.Op, step: model.Step, fanin: str, index: bool = False, align: tuple[str, ...] = ()
+        self,
+        op: model.Op,
+        step: model.Step,
+        fanin: str,
+        index: bool = False,
+        align: tuple[str, ...] = (),
+        **slicing: Any,
     ) -> str:
         variant = LeafVariant(
-            step.retry or op.retry or self.wf.retry, step.timeout or op.timeout, fanin, index, align
+            step.retry or op.retry or self.wf.retry, step.timeout or op.timeout, fanin, index, align, **slicing
         )
         key = (op.name, variant)
         if key not in self.leaf_names:
             plain_variant = LeafVariant(variant.retry, variant.timeout) == self.base_variant(op)
-            kind = "fanin" if variant.fanin or variant.index else "aligned"
+            kind = (
+                "group"
+                if variant.group
+                else "fanin"
+                if variant.fanin or variant.index
+                else "items"
+                if variant.ok
+                else "aligned"
+            )
             name = self.names.fresh(f"{op.name}-{kind}" if plain_variant else f"{op.name}-{step.name}")
             self.leaf_names[key] = name
             keyed = op.name in self.keyed
@@ -279,10 +295,18 @@ class Renderer:
                 )
         else:
             index = item_index(step.foreach) if step.foreach is not None else None
-            fanin = "" if step.foreach is None or not op.outputs_artifacts else ("index" if index else "pod")
+            group = slices.grouped(step)
+            fanin = (
+                ""
+                if step.foreach is None or not op.outputs_artifacts
+                else ("group" if group else "index" if index else "pod")
+            )
             takes_index = index is not None and (fanin == "index" or emits_index(op))
             aligned = self.aligned_inputs(step, op, scope)
-            template = self.leaf_for(op, step, fanin, takes_index, tuple(name for name, _ in aligned))
+            slicing: dict[str, Any] = {"ok": slices.by_items(step)}
+            if group and step.foreach is not None and step.foreach.entries is not None:
+                slicing.update(group=step.foreach.entries, pool=step.foreach.pool or 1, tolerate=slicing["ok"])
+            template = self.leaf_for(op, step, fanin, takes_index, tuple(name for name, _ in aligned), **slicing)
             if fanin:
                 params.append({"name": FANIN_PARAM, "value": f"{scope.fanin_root}/{step.name}"})
             if takes_index and index is not None:
@@ -310,9 +334,77 @@ class Renderer:
             cont = {k: True for k in ("failed", "error") if getattr(step.continue_on, k)}
             if cont:
                 out["continueOn"] = cont
+        if slices.needs_slices(step):
+            return self.wrap_slices(out, op, step, scope)
         if step.foreach is not None and step.foreach.parallelism:
             return self.wrap(out, op, step.foreach.parallelism, scope)
         return out
+
+    def shared_template(self, kind: str) -> str:
+        """``dflowctl-entries`` / ``dflowctl-check-items``: made once per workflow."""
+        if kind not in self.shared:
+            name = self.names.fresh(kind)
+            self.shared[kind] = name
+            make = slices.entries_template if kind == "dflowctl-entries" else slices.check_template
+            self.extra.append(make(name))
+        return self.shared[kind]
+
+    def wrap_slices(
+        self, rendered: dict[str, Any], op: model.Op, step: model.Step, scope: Scope
+    ) -> dict[str, Any]:
+        """A foreach over `entries`, or whose phase its items decide: the wrapper of
+        ``render.slices`` (entries pod, loop, check pod)."""
+        fe = step.foreach
+        assert fe is not None
+        loop = dict(rendered)
+        before: list[dict[str, Any]] = []
+        after: list[dict[str, Any]] = []
+        inside_args: list[dict[str, Any]] = []
+        extra_outputs: list[tuple[str, str]] = []
+        if fe.kind == "entries":
+            args = dict(loop.get("arguments") or {})
+            arts = list(args.get("artifacts") or [])
+            data = next(a for a in arts if a["name"] == fe.entries)
+            args["artifacts"] = [a for a in arts if a["name"] != fe.entries]
+            loop["arguments"] = {k: v for k, v in args.items() if v}
+            group = [{"name": "group", "value": str(fe.group or 0)}]
+            before.append(
+                {
+                    "name": slices.ENTRIES_STEP,
+                    "template": self.shared_template("dflowctl-entries"),
+                    "arguments": {"parameters": group, "artifacts": [{**data, "name": "data"}]},
+                }
+            )
+            slices_ref = f"{{{{steps.{slices.ENTRIES_STEP}.outputs.artifacts.{slices.SLICES_ARTIFACT}}}}}"
+            inside_args.append({"name": fe.entries, "from": slices_ref, "subPath": "{{item.path}}"})
+            extra_outputs.append(
+                (slices.COUNT_OUTPUT, f"{{{{steps.{slices.ENTRIES_STEP}.outputs.parameters.count}}}}")
+            )
+        if slices.by_items(step):
+            total = slices.item_total(step)
+            if total is None:
+                raise fail(
+                    f"step '{step.name}': `continue_on.success_ratio`/`success_number` needs a loop whose "
+                    "item count is known (a `range` with `count` or literal bounds, `items`, `param`, `entries`)",
+                    step.loc,
+                )
+            after.append(
+                {
+                    "name": slices.CHECK_STEP,
+                    "template": self.shared_template("dflowctl-check-items"),
+                    "arguments": {"parameters": slices.check_arguments(step, rendered["name"], total)},
+                }
+            )
+            loop["continueOn"] = {"failed": True, "error": True}
+        outer = self.wrap(
+            loop, op, fe.parallelism, scope, before=before, after=after, inside_args=inside_args,
+            extra_outputs=extra_outputs,
+            index_output=slices.grouped(step),
+        )
+        cont = step.continue_on
+        if slices.by_items(step) and cont is not None and (cont.failed or cont.error):
+            outer["continueOn"] = {k: True for k in ("failed", "error") if getattr(cont, k)}
+        return outer
 
     # ------------------------------------------------------------------ aligned fan-in
 
@@ -340,8 +432,13 @@ class Renderer:
             src_op = self.wf.ops.get(src.op) if src is not None else None
             if src is None or src.foreach is None or src_op is None or not emits_index(src_op):
                 continue
-            count = item_count(src.foreach)
-            if item_index(src.foreach) is None or count is None:
+            if src.foreach.kind == "entries":  # its wrapper outputs how many entries there were
+                count: str | None = f"{{{{{parts[0]}.{parts[1]}.outputs.parameters.{slices.COUNT_OUTPUT}}}}}"
+            else:
+                count = item_count(src.foreach)
+                if item_index(src.foreach) is None:
+                    continue
+            if count is None:
                 continue
             indices = f"{{{{{parts[0]}.{parts[1]}.outputs.parameters.{FANIN_INDEX_PARAM}}}}}"
             found.append((name, (indices, count)))
@@ -409,21 +506,41 @@ class Renderer:
 
     # ------------------------------------------------------------------ parallelism
 
-    def wrap(self, rendered: dict[str, Any], op: model.Op, parallelism: int, scope: Scope) -> dict[str, Any]:
+    def wrap(
+        self,
+        rendered: dict[str, Any],
+        op: model.Op,
+        parallelism: int | None,
+        scope: Scope,
+        *,
+        before: list[dict[str, Any]] | None = None,
+        after: list[dict[str, Any]] | None = None,
+        inside_args: list[dict[str, Any]] | None = None,
+        extra_outputs: list[tuple[str, str]] | None = None,
+        index_output: bool = False,
+    ) -> dict[str, Any]:
         """Argo caps a loop through the ``parallelism`` of the template holding it:
-        the loop moves into a one-step steps template, every outside reference
-        becomes an input of that template."""
+        the loop moves into a steps template, every outside reference becomes an
+        input of that template. ``before``/``after``: steps around the loop (slices);
+        ``inside_args``: loop artifacts from those steps (not lifted)."""
         inner = {k: v for k, v in rendered.items() if k not in ("depends", "when")}
-        lifter = _Lifter()
-        args = inner.get("arguments", {})
+        lifter = _Lifter({rendered["name"], *(s["name"] for s in (*(before or ()), *(after or ())))})
+        args = dict(inner.get("arguments", {}))
+        inner["arguments"] = args
         if "parameters" in args:
             args["parameters"] = [{**p, "value": lifter.text(p["value"])} for p in args["parameters"]]
         if "artifacts" in args:
             args["artifacts"] = [lifter.artifact(a) for a in args["artifacts"]]
+        if inside_args:
+            args["artifacts"] = [*args.get("artifacts", []), *inside_args]
+        if not args:
+            del inner["arguments"]
         if "withParam" in inner:
             inner["withParam"] = lifter.text(inner["withParam"])
         if "withSequence" in inner:
             inner["withSequence"] = {k: lifter.text(v) for k, v in inner["withSequence"].items()}
+        around = [self._lifted(s, lifter) for s in (*(before or ()), *(after or ()))]
+        before_steps, after_steps = around[: len(before or ())], around[len(before or ()) :]
         name = self.names.fresh(f"{scope.template}-{rendered['name']}")
         wrapper: dict[str, Any] = {"name": name}
         w_inputs = {
@@ -443,13 +560,16 @@ class Renderer:
             }
             for p in op.outputs_parameters
         ]
-        if any(p["name"] == FANIN_INDEX_PARAM for p in args.get("parameters", [])) and emits_index(op):
+        takes_index = any(p["name"] == FANIN_INDEX_PARAM for p in args.get("parameters", []))
+        if emits_index(op) and (takes_index or index_output):
             step_ref = f"{{{{steps.{rendered['name']}.outputs.parameters.{FANIN_INDEX_PARAM}}}}}"
             out_params.append({"name": FANIN_INDEX_PARAM, "valueFrom": {"parameter": step_ref}})
+        out_params.extend({"name": n, "valueFrom": {"parameter": ref}} for n, ref in extra_outputs or ())
         if out_params:
             wrapper["outputs"] = {"parameters": out_params}
-        wrapper["parallelism"] = parallelism
-        wrapper["steps"] = [[inner]]
+        if parallelism:
+            wrapper["parallelism"] = parallelism
+        wrapper["steps"] = [[s] for s in (*before_steps, inner, *after_steps)]
         self.extra.append(wrapper)
 
         outer: dict[str, Any] = {"name": rendered["name"], "template": name}
@@ -470,10 +590,21 @@ class Renderer:
         return outer
 
 
+    @staticmethod
+    def _lifted(step: dict[str, Any], lifter: _Lifter) -> dict[str, Any]:
+        """A step beside the loop in a wrapper, its outside references lifted."""
+        args = step.get("arguments") or {}
+        params = [{**p, "value": lifter.text(p["value"])} for p in args.get("parameters") or []]
+        arts = [lifter.artifact(a) for a in args.get("artifacts") or []]
+        lifted = {k: v for k, v in (("parameters", params), ("artifacts", arts)) if v}
+        return {**step, "arguments": lifted} if lifted else dict(step)
+
+
 class _Lifter:
     """Replaces outside references in a wrapped loop step by inputs of the wrapper."""
 
-    def __init__(self) -> None:
+    def __init__(self, inside: set[str] | None = None) -> None:
+        self.inside = inside or set()  # steps in the wrapper: references to them stay
         self.params: dict[str, str] = {}  # "{{tag}}" -> input name
         self.artifacts: dict[str, str] = {}
         self.count = 0
@@ -489,7 +620,7 @@ class _Lifter:
 
         def repl(match: re.Match[str]) -> str:
             tag = match.group(1)
-            if _KEEP_TAG.match(tag):
+            if _KEEP_TAG.match(tag) or self._inside(tag):
                 return match.group(0)
             key = f"{{{{{tag}}}}}"
             if key not in self.params:
@@ -498,10 +629,14 @@ class _Lifter:
 
         return TAG.sub(repl, text)
 
+    def _inside(self, tag: str) -> bool:
+        parts = tag.split(".")
+        return len(parts) > 1 and parts[0] == "steps" and parts[1] in self.inside
+
     def artifact(self, art: dict[str, Any]) -> dict[str, Any]:
         if "from" in art:
             tag = single_tag(art["from"])
-            if tag is not None and _ARTIFACT_TAG.match(tag):
+            if tag is not None and _ARTIFACT_TAG.match(tag) and not self._inside(tag):
                 key = f"{{{{{tag}}}}}"
                 if key not in self.artifacts:
                     self.artifacts[key] = self._name()
@@ -513,6 +648,8 @@ class _Lifter:
 
 
 def foreach(fe: model.Foreach) -> dict[str, Any]:
+    if fe.kind == "entries":
+        return {"withParam": f"{{{{steps.{slices.ENTRIES_STEP}.outputs.parameters.items}}}}"}
     if fe.kind == "items":
         return {"withItems": plain(list(fe.items or ()))}
     if fe.kind == "param":
@@ -566,7 +703,10 @@ def item_count(fe: model.Foreach) -> str | None:
 def item_index(fe: model.Foreach) -> str | None:
     """The loop index of the current item as an Argo expression of ``item`` alone
     (Argo has no index variable): for a ``range`` with a literal start (and, with
-    ``end``, a literal end); ``None`` when it cannot be known from the item."""
+    ``end``, a literal end); ``None`` when it cannot be known from the item.
+    An entry of a folder (``entries`` without ``group``) carries its index."""
+    if fe.kind == "entries":
+        return None if fe.group else "{{item.i}}"
     if fe.kind != "range" or (fe.format and not _NUMBER_FORMAT.match(fe.format)):
         return None
     start = 0 if fe.start is None else fe.start

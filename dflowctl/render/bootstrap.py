@@ -140,13 +140,42 @@ COUNT_ENV = "DFLOWCTL_COUNT_"
 INDEX_OUTPUT = "dflowctl-index"
 
 
+def _group_lists(texts: object) -> list[object] | None:
+    """A grouped producer's aggregated items (``foreach.group``: one JSON list per pod)
+    flattened, or None when the items are not grouped."""
+    if not isinstance(texts, list) or not texts:
+        return None
+    lists = []
+    for text in texts:
+        try:
+            value = json.loads(text) if isinstance(text, str) else text
+        except ValueError:
+            return None
+        if not isinstance(value, list):
+            return None
+        lists.append(value)
+    return [v for one in lists for v in one]
+
+
+def ungroup(name: str, raw: str) -> str:
+    """A grouped fan-in (one JSON list per pod) as one list of the items' values."""
+    indices_text = os.environ.get(ALIGN_ENV + name)
+    try:
+        grouped = indices_text is not None and _group_lists(json.loads(indices_text)) is not None
+        flat = _group_lists(json.loads(raw)) if grouped else None
+    except ValueError:
+        return raw
+    return raw if flat is None else json.dumps(flat)
+
+
 def realign(name: str, value: object) -> object:
     indices_text = os.environ.get(ALIGN_ENV + name)
     count_text = os.environ.get(COUNT_ENV + name)
     if indices_text is None or count_text is None or not isinstance(value, list):
         return value
     try:
-        indices = [int(i) for i in json.loads(indices_text)]
+        listed = json.loads(indices_text)
+        indices = [int(i) for i in (_group_lists(listed) or listed)]
         count = int(count_text)
     except (ValueError, TypeError):
         raise OpError(
@@ -160,10 +189,10 @@ def realign(name: str, value: object) -> object:
     return aligned
 
 
-def write_index(root: Path) -> None:
+def write_index(outputs: Path) -> None:
     index = os.environ.get(INDEX_ENV)
     if index is not None:
-        (root / "outputs" / "parameters" / INDEX_OUTPUT).write_text(index, encoding="utf-8")
+        (outputs / "parameters" / INDEX_OUTPUT).write_text(index, encoding="utf-8")
 
 
 def type_fits(value: object, ptype: str) -> bool:
@@ -247,16 +276,17 @@ def wanted_as_list(entry: object) -> dict[str, bool]:
     return result
 
 
-def read_inputs(root: Path, entry: object) -> dict[str, object]:
+def read_inputs(root: Path, entry: object, given: Mapping[str, Path] | None = None) -> dict[str, object]:
+    """The op's inputs; ``given``: artifacts at other places (an item's slice in a group)."""
     values: dict[str, object] = {}
     for name, ptype in CONFIG["inputs"]["parameters"].items():
         raw = os.environ.get(PARAM_ENV_PREFIX + name)
         if raw is None:
             raise OpError(f"input parameter '{name}' was not given (env {PARAM_ENV_PREFIX}{name} is unset)")
-        values[name] = realign(name, decode_param(name, raw, ptype))
+        values[name] = realign(name, decode_param(name, ungroup(name, raw), ptype))
     as_list = wanted_as_list(entry)
     for name, decl in CONFIG["inputs"]["artifacts"].items():
-        path = root / "inputs" / "artifacts" / name
+        path = (given or {}).get(name) or root / "inputs" / "artifacts" / name
         if not path.exists():
             if decl.get("optional"):
                 values[name] = [] if as_list.get(name) else None
@@ -362,9 +392,9 @@ def check_outputs(outputs: dict[str, object]) -> None:
         _paths_of(name, outputs[name])
 
 
-def write_outputs(root: Path, outputs: dict[str, object]) -> None:
-    param_dir = root / "outputs" / "parameters"
-    art_dir = root / "outputs" / "artifacts"
+def write_outputs(out_root: Path, outputs: dict[str, object]) -> None:
+    param_dir = out_root / "parameters"
+    art_dir = out_root / "artifacts"
     param_dir.mkdir(parents=True, exist_ok=True)
     art_dir.mkdir(parents=True, exist_ok=True)
     for name, ptype in CONFIG["outputs"]["parameters"].items():
@@ -470,7 +500,10 @@ def is_fatal(err: BaseException) -> bool:
     return isinstance(fatal, type) and isinstance(err, fatal)
 
 
-def main() -> int:
+def main(item: Mapping[str, Any] | None = None) -> int:
+    """Run the op once: its inputs from the pod, outputs into ``ROOT/outputs``; an
+    ``item`` of a group (``foreach.group``) has its own ``workdir``, ``outputs`` and
+    ``artifacts`` (its slice)."""
     root = Path(os.environ.get("DFLOWCTL_ROOT", "/tmp/dflowctl"))
     label = f"op '{CONFIG['op']}' ({CONFIG['entrypoint']})"
     source = root / "source"
@@ -478,17 +511,18 @@ def main() -> int:
         sys.path.insert(0, str(source))
     install_dflow_python()
     if CONFIG.get("chdir", True):
-        workdir = root / "workdir"
+        workdir = Path(item["workdir"]) if item is not None else root / "workdir"
         workdir.mkdir(parents=True, exist_ok=True)
         os.chdir(workdir)
+    out_root = Path(item["outputs"]) if item is not None else root / "outputs"
     try:
         entry = load_entrypoint(CONFIG["entrypoint"])
-        inputs = read_inputs(root, entry)
+        inputs = read_inputs(root, entry, item["artifacts"] if item is not None else None)
         result = call_entrypoint(entry, inputs)
         outputs = as_outputs(result)
         check_outputs(outputs)
-        write_outputs(root, outputs)
-        write_index(root)
+        write_outputs(out_root, outputs)
+        write_index(out_root)
     except OpError as err:
         sys.stdout.flush()
         sys.stderr.write(f"dflowctl: {label}: {err}\n")

@@ -17,6 +17,7 @@ SOURCE_ARTIFACT = "dflowctl-source"
 SOURCE_PATH = f"{ROOT}/source"
 FANIN_PARAM = "dflowctl-fanin"
 FANIN_INDEX_PARAM = "dflowctl-index"
+OK_OUTPUT = "dflowctl-ok"  # an item that succeeded says so (1; a group pod: how many of its items)
 ALIGN_PREFIX = "dflowctl-align-"  # + input name: the producer's aggregated item indices
 COUNT_PREFIX = "dflowctl-count-"  # + input name: how many items the producer had
 INDEX_ENV = "DFLOWCTL_INDEX"
@@ -36,9 +37,14 @@ class LeafVariant:
 
     retry: model.Retry | None
     timeout: str | None
-    fanin: str = ""  # "": no fan-in; "index": keyed by the item's index; "pod": by its pod's name
+    fanin: str = ""  # "": no fan-in; "index": keyed by the item's index; "pod": by its pod's name;
+    # "group": one pod writes <i>/ folders for its items
     index: bool = False  # takes the item's index (dflowctl-index); a Python op also outputs it
     align: tuple[str, ...] = ()  # list inputs that get a fan-in realigned by item index
+    group: str = ""  # foreach.group: the sliced input artifact; the pod runs its items (render/bootgroup.py)
+    pool: int = 0  # foreach.pool: items at once inside a group pod
+    tolerate: bool = False  # a group pod succeeds while one item did (the check step decides)
+    ok: bool = False  # outputs dflowctl-ok (the step's phase is decided by its items)
 
 
 @cache
@@ -64,9 +70,23 @@ def _unbraced(text: str) -> str:
     return text
 
 
-def bootstrap_source(op: model.Op) -> str:
-    """The bootstrap with the op's interface embedded as a JSON literal."""
-    config = {
+GROUP_MARKER = "# dflowctl:group-runner\n"
+MAIN_GUARD = 'if __name__ == "__main__":\n    sys.exit(main())\n'
+
+
+@cache
+def group_runner_text() -> str:
+    """The part of render/bootgroup.py shipped after the bootstrap for a group pod."""
+    text = resources.files("dflowctl.render").joinpath("bootgroup.py").read_text(encoding="utf-8")
+    if GROUP_MARKER not in text or "{{" in text or "}}" in text:
+        raise RuntimeError("render/bootgroup.py lost its marker line (or holds double braces)")
+    return text.split(GROUP_MARKER, 1)[1]
+
+
+def bootstrap_source(op: model.Op, variant: LeafVariant | None = None) -> str:
+    """The bootstrap with the op's interface embedded as a JSON literal (and, for a
+    group pod, the group runner after it)."""
+    config: dict[str, Any] = {
         "op": op.name,
         "entrypoint": op.python,
         "chdir": op.workdir is None,
@@ -80,10 +100,17 @@ def bootstrap_source(op: model.Op) -> str:
             "artifacts": {a.name: {"optional": a.optional} for a in op.outputs_artifacts},
         },
     }
+    group = variant is not None and bool(variant.group)
+    if variant is not None and variant.group:
+        config["group"] = {"slice": variant.group, "pool": variant.pool or 1, "tolerate": variant.tolerate}
     literal = json.dumps(_unbraced(json.dumps(config)))
     text = bootstrap_text().replace(CONFIG_LINE, f"CONFIG: dict[str, Any] = json.loads({literal})", 1)
     if op.uses_dflow:
         text = text.replace(DFLOW_LINE, dflow_python_line(), 1)
+    if group:
+        if not text.endswith(MAIN_GUARD):
+            raise RuntimeError("render/bootstrap.py must end with its main guard")
+        text = text[: -len(MAIN_GUARD)] + group_runner_text()
     return text
 
 
@@ -208,13 +235,16 @@ def leaf_template(
         }
         for p in op.outputs_parameters
     ]
-    if python and variant.index:
+    if python and (variant.index or variant.group):
         out_params.append(
             {
                 "name": FANIN_INDEX_PARAM,
                 "valueFrom": {"path": f"{ROOT}/outputs/parameters/{FANIN_INDEX_PARAM}"},
             }
         )
+    if variant.ok or variant.group:
+        path = f"{ROOT}/outputs/parameters/{OK_OUTPUT}"
+        out_params.append({"name": OK_OUTPUT, "valueFrom": {"path": path, "default": "1"}})
     out_arts = []
     for a in op.outputs_artifacts:
         art = _artifact(
@@ -223,9 +253,12 @@ def leaf_template(
             a.optional,
         )
         if variant.fanin:
-            item = f"inputs.parameters.{FANIN_INDEX_PARAM}" if variant.fanin == "index" else "pod.name"
+            key = f"{{{{inputs.parameters.{FANIN_PARAM}}}}}/{a.name}"
+            if variant.fanin != "group":  # a group pod's folder holds <i>/ per item already
+                item = f"inputs.parameters.{FANIN_INDEX_PARAM}" if variant.fanin == "index" else "pod.name"
+                key += f"/{{{{{item}}}}}"
             art["archive"] = {"none": {}}
-            art["s3"] = {"key": f"{{{{inputs.parameters.{FANIN_PARAM}}}}}/{a.name}/{{{{{item}}}}}"}
+            art["s3"] = {"key": key}
         out_arts.append(art)
 
     tmpl: dict[str, Any] = {"name": name}
@@ -237,7 +270,7 @@ def leaf_template(
     outputs = _non_empty(parameters=out_params, artifacts=out_arts)
     if outputs:
         tmpl["outputs"] = outputs
-    tmpl.update(_body(op, python, source_key is not None, _index_env(variant) if python else []))
+    tmpl.update(_body(op, variant, source_key is not None, _index_env(variant) if python else []))
     if variant.retry is not None:
         tmpl["retryStrategy"] = retry_strategy(variant.retry, fatal_exit=python and op.uses_dflow)
     if variant.timeout is not None:
@@ -266,7 +299,10 @@ def _non_empty(**lists: list[Any]) -> dict[str, Any]:
     return {k: v for k, v in lists.items() if v}
 
 
-def _body(op: model.Op, python: bool, has_source: bool, extra_env: list[dict[str, Any]]) -> dict[str, Any]:
+def _body(
+    op: model.Op, variant: LeafVariant, has_source: bool, extra_env: list[dict[str, Any]]
+) -> dict[str, Any]:
+    python = op.kind == "python"
     container: dict[str, Any] = {"image": op.image or DEFAULT_IMAGE}
     if op.kind == "command":
         if not op.image:
@@ -289,5 +325,5 @@ def _body(op: model.Op, python: bool, has_source: bool, extra_env: list[dict[str
         container["workingDir"] = op.workdir
     if op.kind == "command":
         return {"container": container}
-    container["source"] = bootstrap_source(op) if python else (op.script or "")
+    container["source"] = bootstrap_source(op, variant) if python else (op.script or "")
     return {"script": container}

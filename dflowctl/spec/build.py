@@ -363,7 +363,7 @@ class _Builder:
         params = node.get("parameters") or {}
         arts = node.get("artifacts") or {}
         locs = self.locs(
-            node, path, ("name", "op", "when", "key", "timeout", "depends", "parameters", "artifacts")
+            node, path, ("name", "op", "when", "key", "timeout", "depends", "parameters", "artifacts", "continue_on")
         )
         for k in params:
             locs[f"parameters.{k}"] = self.kloc(params, k, [*path, "parameters", k])
@@ -388,6 +388,8 @@ class _Builder:
             continue_on=m.ContinueOn(
                 failed=bool(node["continue_on"].get("failed", False)),
                 error=bool(node["continue_on"].get("error", False)),
+                success_ratio=_opt_float(node["continue_on"].get("success_ratio")),
+                success_number=node["continue_on"].get("success_number"),
             )
             if "continue_on" in node
             else None,
@@ -401,10 +403,10 @@ class _Builder:
         )
 
     def foreach(self, node: Mapping[str, Any], path: list[PathItem], locs: dict[str, Location]) -> m.Foreach:
-        kinds = [k for k in ("items", "param", "range") if k in node]
+        kinds = [k for k in ("items", "param", "range", "entries") if k in node]
         loc = self.container_at(path)
         if not kinds:
-            self.error("`foreach` needs one of `items`, `param` or `range`", loc)
+            self.error("`foreach` needs one of `items`, `param`, `range` or `entries`", loc)
         elif len(kinds) > 1:
             self.error(
                 f"`foreach` has both `{kinds[0]}` and `{kinds[1]}`; give exactly one",
@@ -432,6 +434,9 @@ class _Builder:
             start=plain(rng.get("start")),
             end=plain(rng.get("end")),
             format=_opt_str(rng.get("format")),
+            entries=_opt_str(node.get("entries")),
+            group=node.get("group"),
+            pool=node.get("pool"),
             parallelism=node.get("parallelism"),
             loc=loc,
         )
@@ -439,6 +444,10 @@ class _Builder:
 
 def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 def build_workflow(doc: YamlDocument, spec_path: Path) -> tuple[m.Workflow, list[Diagnostic]]:

@@ -20,6 +20,7 @@ from dflowctl.spec.dagchecks import DagChecks
 from dflowctl.spec.locate import Source
 from dflowctl.spec.refs import find_refs, single_ref
 from dflowctl.spec.resolve import RefChecks
+from dflowctl.spec.slicechecks import slice_problems
 from dflowctl.spec.typechecks import expression_problem, wired_shape_problem
 from dflowctl.spec.values import (
     ARGO_NAME,
@@ -491,6 +492,8 @@ class Checker(RefChecks, DagChecks):
             self.value_refs(step.key, step.locs.get("key"), use, "parameter", "`key`")
         if step.foreach is not None:
             self.foreach(step, use)
+        for message, loc, hint in slice_problems(step, op, body):
+            self.error(message, loc, hint)
 
     def step_inputs(self, step: m.Step, op: m.Op, body: Body) -> None:
         if "unknown-interface" in op.locs:

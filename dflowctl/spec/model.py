@@ -170,23 +170,39 @@ class SecretRef:
 
 @dataclass(frozen=True)
 class Foreach:
-    """Fan a step out. Exactly one of items / param / (count | start+end)."""
+    """Fan a step out. Exactly one of items / param / (count | start+end) / entries.
 
-    kind: Literal["items", "param", "range"]
+    ``entries`` names an input artifact of the op: one item per entry of that folder
+    (each item gets just its file or sub-folder); ``group`` items go to one pod,
+    ``pool`` of them run at once inside it."""
+
+    kind: Literal["items", "param", "range", "entries"]
     items: tuple[Any, ...] | None = None
     param: str | None = None  # "{{steps.x.outputs.parameters.y}}": a JSON list
     count: int | str | None = None  # int, or a "{{...}}" reference
     start: int | str | None = None
     end: int | str | None = None
     format: str | None = None
+    entries: str | None = None
+    group: int | None = None
+    pool: int | None = None
     parallelism: int | None = None
     loc: Location | None = None
 
 
 @dataclass(frozen=True)
 class ContinueOn:
+    """``failed``/``error``: the workflow goes on; ``success_ratio``/``success_number``
+    (foreach steps): the step's phase follows from how many of its items succeeded."""
+
     failed: bool = False
     error: bool = False
+    success_ratio: float | None = None
+    success_number: int | None = None
+
+    @property
+    def by_items(self) -> bool:
+        return self.success_ratio is not None or self.success_number is not None
 
 
 @dataclass(frozen=True)

@@ -85,6 +85,9 @@ class LocalRepository:
         if is_archived(artifact):
             archive.pack(source, dest, fmt="zip" if _is_zip(artifact) else "tar")
             return
+        if source.is_dir() and not source.is_symlink() and dest.is_dir() and not dest.is_symlink():
+            merge_into(source, dest)  # as S3 does: a key prefix gains objects, keeps the others
+            return
         remove(dest)
         try:
             os.replace(source, dest)
@@ -177,6 +180,21 @@ class LocalArtifactStore:
             return written
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def merge_into(source: Path, dest: Path) -> None:
+    """``source``'s entries into the folder ``dest``, each replacing one of its name:
+    pods of one group step write their items' folders under one key."""
+    for entry in source.iterdir():
+        target = dest / entry.name
+        remove(target)
+        try:
+            os.replace(entry, target)
+        except OSError:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.copytree(entry, target, symlinks=True)
+            else:
+                shutil.copy2(entry, target, follow_symlinks=False)
 
 
 def remove(path: Path) -> None:
