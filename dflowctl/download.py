@@ -28,13 +28,15 @@ from typing import Any
 
 from dflowctl.engines import ArtifactStore
 from dflowctl.errors import NotFoundError, UsageError
+from dflowctl.itemgroups import SLICES_ARTIFACT, group_indices, item_artifacts
 from dflowctl.tree import TreeNode, build_tree, child_paths, walk_paths
 
 LOOP_SUFFIX = re.compile(r"^(?P<base>.*?)\((?P<index>\d+)(?::.*)?\)$")
 LOOP_ITEM = re.compile(r"^(?P<base>.*?)\((?P<index>\d+):(?P<value>.*)\)$")  # not retry attempts
 ITEM_SELECTOR = re.compile(r"^(?P<step>.+)\[(?P<index>\d+)\]$")
 ITEMS_FILE = "items.json"
-SKIP_BY_DEFAULT = frozenset({"main-logs"})  # Argo's archived logs: only when asked by name
+# Argo's archived logs, a slices step's folder laid out by item: only when asked by name
+SKIP_BY_DEFAULT = frozenset({"main-logs", SLICES_ARTIFACT})
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,13 @@ def _work_artifacts(path: str, node: TreeNode) -> list[Selected]:
     successful attempt's), else those of the work nodes under it."""
     own = _artifacts(node)
     if own and (node.is_leaf_kind or node.type == "Retry"):
+        indices = group_indices(node.outputs)
+        if indices is not None:  # a group pod: one entry per item it ran
+            return [
+                Selected(node.id, p, art)
+                for a in own
+                for p, art in (item_artifacts(path, a, indices) if a.get("name") != SLICES_ARTIFACT else [(path, a)])
+            ]
         return [Selected(node.id, path, a) for a in own]
     found: list[Selected] = []
     for child_path, child in _children(node, path):
@@ -160,6 +169,26 @@ def find_steps(workflow: Mapping[str, Any], step: str) -> list[tuple[str, TreeNo
     return found
 
 
+def _grouped_item(workflow: Mapping[str, Any], step: str) -> list[Selected] | None:
+    """``STEP[N]`` of a grouped step: item N among its group pods' items (None: not grouped)."""
+    selector = ITEM_SELECTOR.match(step)
+    if selector is None:
+        return None
+    try:
+        found = find_steps(workflow, selector.group("step"))
+    except NotFoundError:
+        return None
+    nodes = [n for _, node in found for _, n in node.walk()]
+    if not any(n.is_leaf_kind and group_indices(n.outputs) is not None for n in nodes):
+        return None
+    index = int(selector.group("index"))
+    items = [s for path, node in found for s in _work_artifacts(path, node)]
+    chosen = [s for s in items if (m := LOOP_ITEM.match(s.step.rpartition("/")[2])) and int(m["index"]) == index]
+    if not chosen:
+        raise NotFoundError(f"run {str((workflow.get('metadata') or {}).get('name') or '')!r} has no step {step!r}")
+    return chosen
+
+
 def select(
     workflow: Mapping[str, Any], step: str | None = None, artifact: str | None = None
 ) -> list[Selected]:
@@ -170,7 +199,9 @@ def select(
     if root is None:
         raise NotFoundError(f"run {run!r} has no steps yet")
     if step is not None:
-        candidates = [s for path, node in find_steps(workflow, step) for s in _work_artifacts(path, node)]
+        candidates = _grouped_item(workflow, step)
+        if candidates is None:
+            candidates = [s for path, node in find_steps(workflow, step) for s in _work_artifacts(path, node)]
     else:
         candidates = [s for path, node in _children(root, "") for s in _work_artifacts(path, node)]
     candidates = [c for c in candidates if _has_location(c.artifact)]
@@ -193,13 +224,17 @@ def loop_place(step: str) -> tuple[str, list[str]]:
     ``outer/square(3:9)`` → (``outer/square``, [``3``])."""
     parts: list[str] = []
     indices: list[str] = []
+    last_plain = False
     for part in step.split("/"):
         m = LOOP_ITEM.match(part)
         if m:
+            if last_plain and parts[-1] == m.group("base"):
+                parts.pop()  # the loop inside a wrapper step of its name (parallelism, slices)
             parts.append(m.group("base"))
             indices.append(str(int(m.group("index"))))
         else:
             parts.append(part)
+        last_plain = not m
     return "/".join(parts), indices
 
 
@@ -241,7 +276,7 @@ def items_files(items: list[Selected]) -> dict[str, dict[str, object]]:
         for depth, part in enumerate(parts):
             m = LOOP_ITEM.match(part)
             if m:
-                step, _ = loop_place("/".join([*parts[:depth], m.group("base")]))
+                step, _ = loop_place("/".join(parts[: depth + 1]))
                 found.setdefault(step, {})[str(int(m.group("index")))] = _item_value(m.group("value"))
     return {step: dict(sorted(values.items(), key=lambda kv: int(kv[0]))) for step, values in found.items()}
 

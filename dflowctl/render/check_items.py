@@ -47,7 +47,7 @@ def main() -> int:
         need = int(os.environ.get("DFLOWCTL_NUMBER") or "0")
         rule = f"success_number {need}"
     line = f"{ok} of {total} items succeeded; {rule} needs {need}"
-    print(f"dflowctl: {line}")
+    sys.stderr.write(f"dflowctl: {line}\n")
     if ok >= need:
         return 0
     path = os.environ.get("DFLOWCTL_TERMINATION_LOG", "/dev/termination-log")
@@ -56,7 +56,6 @@ def main() -> int:
             fh.write(line)
     except OSError:
         pass
-    sys.stderr.write(f"dflowctl: {line}\n")
     return 1
 
 

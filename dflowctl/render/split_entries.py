@@ -60,7 +60,7 @@ def main() -> int:
     (params / "items").write_text(json.dumps(items), encoding="utf-8")
     (params / "count").write_text(str(len(found)), encoding="utf-8")
     pods = f" in {len(items)} pods" if group else ""
-    print(f"dflowctl: {len(found)} entries{pods}")
+    sys.stderr.write(f"dflowctl: {len(found)} entries{pods}\n")
     return 0
 
 

@@ -1,0 +1,48 @@
+"""A group pod (``foreach: {entries: A, group: N}``) as the items it ran, for ``download``.
+
+Such a pod writes each successful item's files under ``<key>/<i>/`` of one shared
+fan-in key and says which items it ran in its output ``dflowctl-index`` (a JSON list);
+``download`` then sees one node per item, ``<step>(<i>:<i>)``, each with the
+artifact at ``<key>/<i>``, exactly like an ungrouped item. A pod's own outputs
+``dflowctl-slices`` (the folder laid out by item) are left out of downloads.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+INDEX_OUTPUT = "dflowctl-index"
+SLICES_ARTIFACT = "dflowctl-slices"
+_LOOP_ITEM = re.compile(r"^(?P<base>.*?)\((?P<index>\d+):(?P<value>.*)\)$")
+
+
+def group_indices(outputs: Mapping[str, Any] | None) -> list[int] | None:
+    """The items a group pod ran (its ``dflowctl-index`` list), else None."""
+    for p in (outputs or {}).get("parameters") or []:
+        if isinstance(p, Mapping) and p.get("name") == INDEX_OUTPUT:
+            try:
+                value = json.loads(str(p.get("value", "")))
+            except ValueError:
+                return None
+            if isinstance(value, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in value):
+                return value
+    return None
+
+
+def item_artifacts(path: str, artifact: Mapping[str, Any], indices: list[int]) -> list[tuple[str, dict[str, Any]]]:
+    """``(item path, artifact)`` per item of a group pod: the pod's loop suffix becomes
+    the item's, its key gains ``/<i>``."""
+    s3 = artifact.get("s3")
+    head, _, last = path.rpartition("/")
+    m = _LOOP_ITEM.match(last)
+    if not isinstance(s3, Mapping) or not s3.get("key") or m is None:
+        return [(path, dict(artifact))]
+    key = str(s3["key"]).rstrip("/")
+    out = []
+    for i in indices:
+        item_path = (head + "/" if head else "") + f"{m.group('base')}({i}:{i})"
+        out.append((item_path, {**artifact, "s3": {**s3, "key": f"{key}/{i}"}}))
+    return out
