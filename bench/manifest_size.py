@@ -1,7 +1,8 @@
 """Rendered manifest bytes of the fan-out example at width 10 and 10,000.
 
 Target: equal sizes (the manifest must not grow with the width of a fan-out).
-Items come from `range` (specs/fanout.yaml, width = parameter `n`) or from an
+Items come from `range` (specs/fanout.yaml, width = parameter `n`), from the
+entries of a folder (specs/slices.yaml: `group`, `pool`, `success_ratio`), or from an
 earlier step's output (a generated variant: `numbers_up_to` returns the list,
 `square` fans out over it with `foreach.param`). The only difference allowed is
 the width's own digits in the parameter value.
@@ -82,12 +83,17 @@ def main() -> int:
         param_spec = Path(tmp) / "fanout-param.yaml"
         param_spec.write_text(FROM_OUTPUT.replace("SOURCE", str(REPO / "specs" / "ops")), encoding="utf-8")
         ok = True
-        for label, spec in (("range", REPO / "specs" / "fanout.yaml"), ("earlier step", param_spec)):
+        specs = (
+            ("range", REPO / "specs" / "fanout.yaml"),
+            ("earlier step", param_spec),
+            ("folder entries", REPO / "specs" / "slices.yaml"),  # grouped, pooled, success_ratio
+        )
+        for label, spec in specs:
             small, large = (size(spec, w) for w in WIDTHS)
             same = large - small == digits
             ok &= same
             print(
-                f"  items from {label:12s}: {small:,} B vs {large:,} B  ratio {large / small:.5f}  "
+                f"  items from {label:14s}: {small:,} B vs {large:,} B  ratio {large / small:.5f}  "
                 f"(+{large - small} B = the {digits} extra digits of the width)  {'ok' if same else 'GROWS'}"
             )
     return 0 if ok else 1
