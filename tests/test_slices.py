@@ -244,10 +244,10 @@ def test_validate_reports_every_slices_mistake(tmp_path: Path) -> None:
         "`continue_on.success_ratio`/`success_number` of step `make` count its items, but it has no `foreach`",
         "`foreach.group` of step `a` needs a Python op (its items run inside one pod, one call each); "
         "`say` is a script op",
-        "`foreach.pool` of step `b` runs the items of one pod at once, and needs `group`",
         "`foreach.entries` of step `b` names `nope`, not an input artifact of op `say`",
-        "`continue_on` of step `c` has both `success_ratio` and `success_number`; give one",
+        "`foreach.pool` of step `b` runs the items of one pod at once, and needs `group`",
         "`foreach.group` of step `c` works with `foreach.entries` only",
+        "`continue_on` of step `c` has both `success_ratio` and `success_number`; give one",
     ]
     assert "Traceback" not in got.stderr
 
