@@ -119,7 +119,9 @@ def _work_artifacts(path: str, node: TreeNode) -> list[Selected]:
             return [
                 Selected(node.id, p, art)
                 for a in own
-                for p, art in (item_artifacts(path, a, indices) if a.get("name") != SLICES_ARTIFACT else [(path, a)])
+                for p, art in (
+                    item_artifacts(path, a, indices) if a.get("name") != SLICES_ARTIFACT else [(path, a)]
+                )
             ]
         return [Selected(node.id, path, a) for a in own]
     found: list[Selected] = []
@@ -183,9 +185,13 @@ def _grouped_item(workflow: Mapping[str, Any], step: str) -> list[Selected] | No
         return None
     index = int(selector.group("index"))
     items = [s for path, node in found for s in _work_artifacts(path, node)]
-    chosen = [s for s in items if (m := LOOP_ITEM.match(s.step.rpartition("/")[2])) and int(m["index"]) == index]
+    chosen = [
+        s for s in items if (m := LOOP_ITEM.match(s.step.rpartition("/")[2])) and int(m["index"]) == index
+    ]
     if not chosen:
-        raise NotFoundError(f"run {str((workflow.get('metadata') or {}).get('name') or '')!r} has no step {step!r}")
+        raise NotFoundError(
+            f"run {str((workflow.get('metadata') or {}).get('name') or '')!r} has no step {step!r}"
+        )
     return chosen
 
 

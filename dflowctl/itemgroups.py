@@ -32,7 +32,9 @@ def group_indices(outputs: Mapping[str, Any] | None) -> list[int] | None:
     return None
 
 
-def item_artifacts(path: str, artifact: Mapping[str, Any], indices: list[int]) -> list[tuple[str, dict[str, Any]]]:
+def item_artifacts(
+    path: str, artifact: Mapping[str, Any], indices: list[int]
+) -> list[tuple[str, dict[str, Any]]]:
     """``(item path, artifact)`` per item of a group pod: the pod's loop suffix becomes
     the item's, its key gains ``/<i>``."""
     s3 = artifact.get("s3")

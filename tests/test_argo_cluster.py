@@ -180,3 +180,37 @@ def test_unreachable_cluster_exits_3(cluster_env: dict[str, str], tmp_path: Path
     assert run.returncode == 3, run.stdout + run.stderr
     assert run.stderr.startswith("error: cannot reach the Kubernetes API at https://127.0.0.1:9: ")
     assert "Traceback" not in run.stderr
+
+
+def test_slices_fifty_items_in_five_pods_on_real_argo(cluster_env: dict[str, str], tmp_path: Path) -> None:
+    """specs/slices.yaml (entries of a folder, group 10, pool 2, success_ratio 0.9) on the
+    real controller: the entries pod's `subPath` slices, 5 group pods, the check pod; then
+    too many failures fail the step through the check pod, with its one-line reason."""
+    env = {**cluster_env, "DFLOWCTL_HOME": str(tmp_path / "home")}
+    spec = str(SPECS / "slices.yaml")
+    run = cli("run", "-e", "argo", "--wait", "-o", "json", spec, "-p", "fail=[3, 17]", env=env, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    wf = json.loads(run.stdout)
+    names = [wf["metadata"]["name"]]
+    try:
+        nodes = list(wf["status"]["nodes"].values())
+        groups = [n for n in nodes if n["type"] == "Pod" and n["templateName"] == "measure-group"]
+        assert len(groups) == 5 and all(g["phase"] == "Succeeded" for g in groups)
+        reduce = next(n for n in nodes if n["displayName"] == "reduce")
+        got = {p["name"]: p["value"] for p in reduce["outputs"]["parameters"]}
+        assert json.loads(got["failed"]) == [3, 17] and json.loads(got["files"]) == 48
+        assert json.loads(got["total"]) == sum(i * i for i in range(50)) - 9 - 17 * 17
+        dest = tmp_path / "dl"
+        down = cli("download", names[0], "--step", "measure[42]", "-d", str(dest), env=env)
+        assert down.returncode == 0, down.stderr
+        assert (dest / "measure" / "square" / "42" / "sample-42.sq").read_text() == "1764\n"
+        bad = cli("run", "-e", "argo", "--wait", "-o", "json", spec, "-p", "fail=[1, 2, 3, 4, 5, 6]", env=env)
+        assert bad.returncode == 1, bad.stdout + bad.stderr
+        failed = json.loads(bad.stdout)
+        names.append(failed["metadata"]["name"])
+        check = next(n for n in failed["status"]["nodes"].values() if n["displayName"] == "dflowctl-check")
+        assert check["phase"] == "Failed"
+        assert "44 of 50 items succeeded; success_ratio 0.9 needs 45" in check["message"]
+    finally:
+        for name in names:
+            cli("delete", name, env=env)

@@ -162,7 +162,7 @@ spec:
       parameters: {ns: "{{steps.size.outputs.parameters.n}}"}
 """
 
-SIZES = '''
+SIZES = """
 from pathlib import Path
 
 
@@ -176,7 +176,7 @@ def size(entry: Path) -> dict:
 
 def total(ns: list[int]) -> list:
     return ns
-'''
+"""
 
 
 def test_one_pod_per_entry_file_or_folder_and_success_number(tmp_path: Path) -> None:
@@ -197,13 +197,19 @@ def test_one_pod_per_entry_file_or_folder_and_success_number(tmp_path: Path) -> 
     assert len(pods(wf, "size-fanin")) == 4  # a.txt, bad.txt, d/, z.txt
     assert params(node(wf, "total"))["ns"] == [4, None, 6, 2]  # aligned by entry index
     listings = sorted(  # a folder holding the entry's file, or the sub-folder's contents
-        next(p["value"] for p in n["outputs"]["parameters"] if p["name"] == "listing") for n in pods(wf, "count")
+        next(p["value"] for p in n["outputs"]["parameters"] if p["name"] == "listing")
+        for n in pods(wf, "count")
     )
     assert listings == ["a.txt ", "bad.txt ", "in.txt ", "z.txt "]
     dest = tmp_path / "dl"
-    assert run_cli("download", wf["metadata"]["name"], "--step", "size", "-d", str(dest), env=env).returncode == 0
+    assert (
+        run_cli("download", wf["metadata"]["name"], "--step", "size", "-d", str(dest), env=env).returncode
+        == 0
+    )
     assert (dest / "size" / "copy" / "2" / "copy.txt").read_text() == "in.txt"
-    assert json.loads((dest / "size" / "items.json").read_text())["0"] == "i:0,name:a.txt,path:0"  # as Argo names it
+    assert (
+        json.loads((dest / "size" / "items.json").read_text())["0"] == "i:0,name:a.txt,path:0"
+    )  # as Argo names it
 
 
 BAD = """apiVersion: dflowctl/v1alpha1
@@ -241,7 +247,8 @@ def test_validate_reports_every_slices_mistake(tmp_path: Path) -> None:
     lines = [line for line in got.stderr.splitlines() if line.startswith(str(spec))]
     messages = [line.split(": ", 1)[1] for line in lines]
     assert messages == [
-        "`continue_on.success_ratio`/`success_number` of step `make` count its items, but it has no `foreach`",
+        "`continue_on.success_ratio`/`success_number` of step `make` count its items, "
+        "but it has no `foreach`",
         "`foreach.group` of step `a` needs a Python op (its items run inside one pod, one call each); "
         "`say` is a script op",
         "`foreach.entries` of step `b` names `nope`, not an input artifact of op `say`",

@@ -13,6 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from dflowctl.render import slices
 from dflowctl.render.leaf import (
     ALIGN_PREFIX,
     COUNT_PREFIX,
@@ -24,7 +25,6 @@ from dflowctl.render.leaf import (
     retry_strategy,
     with_default,
 )
-from dflowctl.render import slices
 from dflowctl.render.values import TAG, encode, fail, single_tag, tags
 from dflowctl.spec import model
 from dflowctl.spec.values import is_list_type
@@ -166,7 +166,12 @@ class Renderer:
         **slicing: Any,
     ) -> str:
         variant = LeafVariant(
-            step.retry or op.retry or self.wf.retry, step.timeout or op.timeout, fanin, index, align, **slicing
+            step.retry or op.retry or self.wf.retry,
+            step.timeout or op.timeout,
+            fanin,
+            index,
+            align,
+            **slicing,
         )
         key = (op.name, variant)
         if key not in self.leaf_names:
@@ -305,8 +310,12 @@ class Renderer:
             aligned = self.aligned_inputs(step, op, scope)
             slicing: dict[str, Any] = {"ok": slices.by_items(step)}
             if group and step.foreach is not None and step.foreach.entries is not None:
-                slicing.update(group=step.foreach.entries, pool=step.foreach.pool or 1, tolerate=slicing["ok"])
-            template = self.leaf_for(op, step, fanin, takes_index, tuple(name for name, _ in aligned), **slicing)
+                slicing.update(
+                    group=step.foreach.entries, pool=step.foreach.pool or 1, tolerate=slicing["ok"]
+                )
+            template = self.leaf_for(
+                op, step, fanin, takes_index, tuple(name for name, _ in aligned), **slicing
+            )
             if fanin:
                 params.append({"name": FANIN_PARAM, "value": f"{scope.fanin_root}/{step.name}"})
             if takes_index and index is not None:
@@ -384,8 +393,9 @@ class Renderer:
             total = slices.item_total(step)
             if total is None:
                 raise fail(
-                    f"step '{step.name}': `continue_on.success_ratio`/`success_number` needs a loop whose "
-                    "item count is known (a `range` with `count` or literal bounds, `items`, `param`, `entries`)",
+                    f"step '{step.name}': `continue_on.success_ratio`/`success_number` needs a loop "
+                    "whose item count is known (`items`, `param`, `entries`, a `range` with `count` "
+                    "or literal bounds)",
                     step.loc,
                 )
             after.append(
@@ -397,7 +407,13 @@ class Renderer:
             )
             loop["continueOn"] = {"failed": True, "error": True}
         outer = self.wrap(
-            loop, op, fe.parallelism, scope, before=before, after=after, inside_args=inside_args,
+            loop,
+            op,
+            fe.parallelism,
+            scope,
+            before=before,
+            after=after,
+            inside_args=inside_args,
             extra_outputs=extra_outputs,
             index_output=slices.grouped(step),
         )
@@ -588,7 +604,6 @@ class Renderer:
         if "when" in rendered:
             outer["when"] = rendered["when"]
         return outer
-
 
     @staticmethod
     def _lifted(step: dict[str, Any], lifter: _Lifter) -> dict[str, Any]:

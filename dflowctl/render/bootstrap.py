@@ -140,7 +140,7 @@ COUNT_ENV = "DFLOWCTL_COUNT_"
 INDEX_OUTPUT = "dflowctl-index"
 
 
-def _group_lists(texts: object) -> list[object] | None:
+def _group_lists(texts: object) -> list[Any] | None:
     """A grouped producer's aggregated items (``foreach.group``: one JSON list per pod)
     flattened, or None when the items are not grouped."""
     if not isinstance(texts, list) or not texts:
@@ -174,7 +174,7 @@ def realign(name: str, value: object) -> object:
     if indices_text is None or count_text is None or not isinstance(value, list):
         return value
     try:
-        listed = json.loads(indices_text)
+        listed: list[Any] = json.loads(indices_text)
         indices = [int(i) for i in (_group_lists(listed) or listed)]
         count = int(count_text)
     except (ValueError, TypeError):

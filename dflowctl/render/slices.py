@@ -88,7 +88,12 @@ def check_template(name: str) -> dict[str, Any]:
                 {"name": "number", "default": ""},
             ]
         },
-        "script": {"image": DEFAULT_IMAGE, "command": ["python3"], "env": env, "source": _script("check_items.py")},
+        "script": {
+            "image": DEFAULT_IMAGE,
+            "command": ["python3"],
+            "env": env,
+            "source": _script("check_items.py"),
+        },
     }
 
 

@@ -363,7 +363,9 @@ class _Builder:
         params = node.get("parameters") or {}
         arts = node.get("artifacts") or {}
         locs = self.locs(
-            node, path, ("name", "op", "when", "key", "timeout", "depends", "parameters", "artifacts", "continue_on")
+            node,
+            path,
+            ("name", "op", "when", "key", "timeout", "depends", "parameters", "artifacts", "continue_on"),
         )
         for k in params:
             locs[f"parameters.{k}"] = self.kloc(params, k, [*path, "parameters", k])

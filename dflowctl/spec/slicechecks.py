@@ -28,8 +28,23 @@ def slice_problems(step: m.Step, op: m.Op | None, body: Body) -> Iterator[Proble
                 where,
                 "fan the step out, or use `continue_on: {failed: true}`",
             )
+        elif (
+            fe.kind == "range"
+            and fe.count is None
+            and not (isinstance(fe.start, int) and isinstance(fe.end, int))
+        ):
+            yield (
+                f"`continue_on.success_ratio`/`success_number` of {who} need its item count, "
+                "but its `range` has referenced bounds",
+                where,
+                "give `range: {count: ...}`, or literal `start` and `end`",
+            )
         if cont.success_ratio is not None and cont.success_number is not None:
-            yield (f"`continue_on` of {who} has both `success_ratio` and `success_number`; give one", where, None)
+            yield (
+                f"`continue_on` of {who} has both `success_ratio` and `success_number`; give one",
+                where,
+                None,
+            )
     if fe is None:
         return
     if fe.kind != "entries":
@@ -55,12 +70,22 @@ def _entries_problems(step: m.Step, op: m.Op | None, fe: m.Foreach, who: str) ->
     if op is None:
         return
     if op.composite:
-        yield (f"`foreach.entries` of {who} slices artifacts for leaf ops; `{op.name}` is a composite op", loc, None)
+        yield (
+            f"`foreach.entries` of {who} slices artifacts for leaf ops; `{op.name}` is a composite op",
+            loc,
+            None,
+        )
         return
     names = [a.name for a in op.inputs_artifacts]
     if fe.entries not in names:
-        hint = f"op `{op.name}` has input artifacts: {', '.join(names)}" if names else f"op `{op.name}` has none"
-        yield (f"`foreach.entries` of {who} names `{fe.entries}`, not an input artifact of op `{op.name}`", loc, hint)
+        hint = (
+            f"op `{op.name}` has input artifacts: {', '.join(names)}" if names else f"op `{op.name}` has none"
+        )
+        yield (
+            f"`foreach.entries` of {who} names `{fe.entries}`, not an input artifact of op `{op.name}`",
+            loc,
+            hint,
+        )
     elif fe.entries not in step.artifacts:
         yield (
             f"`foreach.entries` of {who} slices input artifact `{fe.entries}`, which the step does not give",
@@ -77,8 +102,8 @@ def _entries_problems(step: m.Step, op: m.Op | None, fe: m.Foreach, who: str) ->
     for name, value in step.parameters.items():
         if isinstance(value, str) and "{{item" in value.replace(" ", ""):
             yield (
-                f"parameter `{name}` of {who} uses `{{{{item}}}}`, but a foreach over `entries` hands each item "
-                f"its entry as the artifact `{fe.entries}`",
+                f"parameter `{name}` of {who} uses `{{{{item}}}}`, but a foreach over `entries` hands "
+                f"each item its entry as the artifact `{fe.entries}`",
                 step.value_locs.get(name, step.loc),
                 f"read the entry from input artifact `{fe.entries}`",
             )
