@@ -28,7 +28,7 @@ from typing import Any
 
 from dflowctl.engines import ArtifactStore
 from dflowctl.errors import NotFoundError, UsageError
-from dflowctl.itemgroups import SLICES_ARTIFACT, group_indices, item_artifacts
+from dflowctl.itemgroups import SLICES_ARTIFACT, group_indices, item_artifacts, shown_item
 from dflowctl.tree import TreeNode, build_tree, child_paths, walk_paths
 
 LOOP_SUFFIX = re.compile(r"^(?P<base>.*?)\((?P<index>\d+)(?::.*)?\)$")
@@ -283,7 +283,7 @@ def items_files(items: list[Selected]) -> dict[str, dict[str, object]]:
             m = LOOP_ITEM.match(part)
             if m:
                 step, _ = loop_place("/".join(parts[: depth + 1]))
-                found.setdefault(step, {})[str(int(m.group("index")))] = _item_value(m.group("value"))
+                found.setdefault(step, {})[str(int(m.group("index")))] = _item_value(shown_item(m.group("value")))
     return {step: dict(sorted(values.items(), key=lambda kv: int(kv[0]))) for step, values in found.items()}
 
 

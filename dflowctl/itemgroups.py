@@ -1,10 +1,15 @@
-"""A group pod (``foreach: {entries: A, group: N}``) as the items it ran, for ``download``.
+"""Items as dflowctl renders them, read back: a group pod (``foreach: {entries: A,
+group: N}``) as the items it ran, and a paired item's label as the item.
 
 Such a pod writes each successful item's files under ``<key>/<i>/`` of one shared
 fan-in key and says which items it ran in its output ``dflowctl-index`` (a JSON list);
 ``download`` then sees one node per item, ``<step>(<i>:<i>)``, each with the
 artifact at ``<key>/<i>``, exactly like an ungrouped item. A pod's own outputs
 ``dflowctl-slices`` (the folder laid out by item) are left out of downloads.
+
+An ``items``/``param`` loop whose items know their index goes over pairs
+``{dflowctl-i, dflowctl-v}`` (render/slices.py), so Argo names the node
+``square(3:dflowctl-i:3,dflowctl-v:c)``; ``shown_item`` gives back ``c``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any
 
 INDEX_OUTPUT = "dflowctl-index"
 SLICES_ARTIFACT = "dflowctl-slices"
+_INDEX_PART = re.compile(r"(?:^|,)dflowctl-i:\d+(?:,|$)")
 _LOOP_ITEM = re.compile(r"^(?P<base>.*?)\((?P<index>\d+):(?P<value>.*)\)$")
 
 
@@ -48,3 +54,17 @@ def item_artifacts(
         item_path = (head + "/" if head else "") + f"{m.group('base')}({i}:{i})"
         out.append((item_path, {**artifact, "s3": {**s3, "key": f"{key}/{i}"}}))
     return out
+
+
+def shown_item(label: str) -> str:
+    """A loop node's item label, a paired item's value in place of the pair."""
+    head, sep, rest = label.partition("dflowctl-v:")
+    if not sep or not _INDEX_PART.search(head + ","):
+        return label
+    if rest[:1] in ("{", "["):  # a map or list item: its JSON, other keys may follow
+        try:
+            _, end = json.JSONDecoder().raw_decode(rest)
+            return rest[:end]
+        except ValueError:
+            return rest
+    return rest

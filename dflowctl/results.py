@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dflowctl.itemgroups import shown_item
 from dflowctl.tree import HIDDEN_OUTPUTS, TreeNode, build_tree, walk_paths
 
 LOOP_ITEM = re.compile(r"^(?P<base>.*?)\((?P<index>\d+)(?::(?P<item>.*))?\)$", re.DOTALL)
@@ -40,7 +41,8 @@ def split_item(display_name: str) -> tuple[str, int | None, str | None]:
     m = LOOP_ITEM.match(display_name)
     if not m:
         return display_name, None, None
-    return m.group("base"), int(m.group("index")), m.group("item")
+    item = m.group("item")
+    return m.group("base"), int(m.group("index")), None if item is None else shown_item(item)
 
 
 def _parameters(node: TreeNode) -> dict[str, str]:

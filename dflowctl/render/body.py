@@ -299,7 +299,10 @@ class Renderer:
                     {"name": SCOPE_PARAM, "value": parent + step.name + ("/{{item}}" if fanout else "")}
                 )
         else:
-            index = item_index(step.foreach) if step.foreach is not None else None
+            pairs = slices.paired(step, op)
+            if pairs:
+                params = [{**p, "value": slices.own_item(p["value"])} for p in params]
+            index = slices.INDEX_TAG if pairs else item_index(step.foreach) if step.foreach else None
             group = slices.grouped(step)
             fanin = (
                 ""
@@ -323,8 +326,9 @@ class Renderer:
             for name, (indices, count) in aligned:
                 params.append({"name": ALIGN_PREFIX + name, "value": indices})
                 params.append({"name": COUNT_PREFIX + name, "value": count})
+        paired = not op.composite and slices.paired(step, op)
         if step.key is not None:
-            params.append({"name": STEP_KEY_PARAM, "value": step.key})
+            params.append({"name": STEP_KEY_PARAM, "value": slices.own_item(step.key) if paired else step.key})
         arts = [self.artifact_arg(name, ref, scope, step) for name, ref in step.artifacts.items()]
 
         out: dict[str, Any] = {"name": step.name, "template": template}
@@ -336,14 +340,14 @@ class Renderer:
         if args:
             out["arguments"] = args
         if step.when:
-            out["when"] = step.when
+            out["when"] = slices.own_item(step.when) if paired else step.when
         if step.foreach is not None:
-            out.update(foreach(step.foreach))
+            out.update(slices.paired_loop(step.foreach) if paired else foreach(step.foreach))
         if step.continue_on is not None:
             cont = {k: True for k in ("failed", "error") if getattr(step.continue_on, k)}
             if cont:
                 out["continueOn"] = cont
-        if slices.needs_slices(step):
+        if slices.needs_slices(step, op):
             return self.wrap_slices(out, op, step, scope)
         if step.foreach is not None and step.foreach.parallelism:
             return self.wrap(out, op, step.foreach.parallelism, scope)
@@ -354,7 +358,10 @@ class Renderer:
         if kind not in self.shared:
             name = self.names.fresh(kind)
             self.shared[kind] = name
-            make = slices.entries_template if kind == "dflowctl-entries" else slices.check_template
+            make = {
+                "dflowctl-entries": slices.entries_template,
+                "dflowctl-enumerate": slices.enumerate_template,
+            }.get(kind, slices.check_template)
             self.extra.append(make(name))
         return self.shared[kind]
 
@@ -388,6 +395,17 @@ class Renderer:
             inside_args.append({"name": fe.entries, "from": slices_ref, "subPath": "{{item.path}}"})
             extra_outputs.append(
                 (slices.COUNT_OUTPUT, f"{{{{steps.{slices.ENTRIES_STEP}.outputs.parameters.count}}}}")
+            )
+        if fe.kind == "param" and slices.paired(step, op) and fe.param is not None:
+            before.append(
+                {
+                    "name": slices.ENUMERATE_STEP,
+                    "template": self.shared_template("dflowctl-enumerate"),
+                    "arguments": {"parameters": [{"name": "list", "value": fe.param}]},
+                }
+            )
+            extra_outputs.append(
+                (slices.COUNT_OUTPUT, f"{{{{steps.{slices.ENUMERATE_STEP}.outputs.parameters.count}}}}")
             )
         if slices.by_items(step):
             total = slices.item_total(step)
@@ -448,8 +466,11 @@ class Renderer:
             src_op = self.wf.ops.get(src.op) if src is not None else None
             if src is None or src.foreach is None or src_op is None or not emits_index(src_op):
                 continue
+            wrapper_count = f"{{{{{parts[0]}.{parts[1]}.outputs.parameters.{slices.COUNT_OUTPUT}}}}}"
             if src.foreach.kind == "entries":  # its wrapper outputs how many entries there were
-                count: str | None = f"{{{{{parts[0]}.{parts[1]}.outputs.parameters.{slices.COUNT_OUTPUT}}}}}"
+                count: str | None = wrapper_count
+            elif slices.paired(src, src_op):  # its items are pairs: literal, or by the enumerate pod
+                count = str(len(src.foreach.items or ())) if src.foreach.kind == "items" else wrapper_count
             else:
                 count = item_count(src.foreach)
                 if item_index(src.foreach) is None:

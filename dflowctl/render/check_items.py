@@ -1,10 +1,11 @@
 # dflowctl: decides a foreach step's phase from its items (`continue_on.success_ratio` or
 # `success_number`); standard library only, shipped as the `dflowctl-check-items` template.
 #
-# env DFLOWCTL_OUTPUTS  the loop's outputs as Argo aggregates them: a JSON list of the
-#                       successful items' (pods') output parameters; each holds
-#                       `dflowctl-ok`: 1, or how many items of a group pod succeeded
-#     DFLOWCTL_TOTAL    how many items: a number, or the loop's JSON list of items
+# ROOT/inputs/artifacts/outputs   the loop's outputs as Argo aggregates them (a raw
+#                       artifact: no size limit of env): a JSON list of the successful
+#                       items' (pods') output parameters; each holds `dflowctl-ok`: 1,
+#                       or how many items of a group pod succeeded
+# env DFLOWCTL_TOTAL    how many items: a number, or the loop's JSON list of items
 #     DFLOWCTL_RATIO / DFLOWCTL_NUMBER   what is needed (one of them is set)
 # Exits 1 with one line (Argo's node message) when too few items succeeded.
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import math
 import os
 import sys
+from pathlib import Path
 
 
 def succeeded(outputs_text: str) -> int:
@@ -34,7 +36,11 @@ def total_of(text: str) -> int:
 
 
 def main() -> int:
-    ok = succeeded(os.environ.get("DFLOWCTL_OUTPUTS", ""))
+    root = Path(os.environ.get("DFLOWCTL_ROOT", "/tmp/dflowctl"))
+    try:
+        ok = succeeded((root / "inputs" / "artifacts" / "outputs").read_text(encoding="utf-8"))
+    except OSError:
+        ok = 0
     try:
         total = total_of(os.environ.get("DFLOWCTL_TOTAL", "0"))
     except (ValueError, TypeError):

@@ -19,6 +19,8 @@ Such a step renders as a wrapper steps template (like a ``parallelism`` wrapper,
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -30,6 +32,11 @@ ENTRIES_STEP = "dflowctl-entries"
 CHECK_STEP = "dflowctl-check"
 SLICES_ARTIFACT = "dflowctl-slices"
 COUNT_OUTPUT = "dflowctl-count"  # a wrapper's output: how many entries (items) the folder had
+ENUMERATE_STEP = "dflowctl-enumerate"
+INDEX_KEY = "dflowctl-i"  # paired items: {dflowctl-i: index, dflowctl-v: the item as {{item}} shows it}
+VALUE_KEY = "dflowctl-v"
+INDEX_TAG = f"{{{{item.{INDEX_KEY}}}}}"
+_ITEM_TAG = re.compile(r"\{\{\s*item\s*\}\}")
 
 
 @cache
@@ -70,10 +77,31 @@ def entries_template(name: str) -> dict[str, Any]:
     }
 
 
+def raw_input(name: str) -> dict[str, Any]:
+    """Input artifact ``name`` holding input parameter ``name``: a file, not env (whose
+    strings Linux caps at 128 KiB: a long list would not start the pod)."""
+    return {"name": name, "path": f"{ROOT}/inputs/artifacts/{name}", "raw": {"data": f"{{{{inputs.parameters.{name}}}}}"}}
+
+
+def enumerate_template(name: str) -> dict[str, Any]:
+    """The pod that pairs a ``foreach.param`` list's items with their indices
+    (render/enumerate_items.py)."""
+    return {
+        "name": name,
+        "inputs": {"parameters": [{"name": "list"}], "artifacts": [raw_input("list")]},
+        "outputs": {
+            "parameters": [
+                {"name": "items", "valueFrom": {"path": f"{ROOT}/outputs/parameters/items"}},
+                {"name": "count", "valueFrom": {"path": f"{ROOT}/outputs/parameters/count"}},
+            ]
+        },
+        "script": {"image": DEFAULT_IMAGE, "command": ["python3"], "source": _script("enumerate_items.py")},
+    }
+
+
 def check_template(name: str) -> dict[str, Any]:
     """The pod that decides a loop's phase from its items (render/check_items.py)."""
     env = [
-        {"name": "DFLOWCTL_OUTPUTS", "value": "{{inputs.parameters.outputs}}"},
         {"name": "DFLOWCTL_TOTAL", "value": "{{inputs.parameters.total}}"},
         {"name": "DFLOWCTL_RATIO", "value": "{{inputs.parameters.ratio}}"},
         {"name": "DFLOWCTL_NUMBER", "value": "{{inputs.parameters.number}}"},
@@ -86,7 +114,8 @@ def check_template(name: str) -> dict[str, Any]:
                 {"name": "total"},
                 {"name": "ratio", "default": ""},
                 {"name": "number", "default": ""},
-            ]
+            ],
+            "artifacts": [raw_input("outputs")],
         },
         "script": {
             "image": DEFAULT_IMAGE,
@@ -97,13 +126,51 @@ def check_template(name: str) -> dict[str, Any]:
     }
 
 
+def paired(step: model.Step, op: model.Op) -> bool:
+    """An ``items``/``param`` loop of a leaf op whose items must know their index (its
+    artifacts fan in by index; a Python op's outputs align): the loop goes over
+    ``{dflowctl-i, dflowctl-v}`` pairs (a map item keeps its keys), ``{{item}}`` becomes
+    ``{{item.dflowctl-v}}``. Literal items are paired here; a ``param`` list by the
+    ``dflowctl-enumerate`` pod (the list goes to that one pod, each item gets its pair)."""
+    fe = step.foreach
+    if fe is None or fe.kind not in ("items", "param") or op.composite:
+        return False
+    outputs = bool(op.outputs_artifacts) or (op.kind == "python" and bool(op.outputs_parameters))
+    return outputs or by_items(step)
+
+
+def paired_items(items: Sequence[Any]) -> list[dict[str, Any]]:
+    from dflowctl.expr.items import item_scope
+
+    out = []
+    for i, value in enumerate(items):
+        keys = {str(k): v for k, v in value.items()} if isinstance(value, Mapping) else {}
+        out.append({**keys, INDEX_KEY: i, VALUE_KEY: item_scope(value)["item"]})
+    return out
+
+
+def own_item(text: str) -> str:
+    """``{{item}}`` of a paired loop: the pair's value."""
+    return _ITEM_TAG.sub(f"{{{{item.{VALUE_KEY}}}}}", text)
+
+
+def paired_loop(fe: model.Foreach) -> dict[str, Any]:
+    if fe.kind == "items":
+        return {"withItems": paired_items(fe.items or ())}
+    return {"withParam": f"{{{{steps.{ENUMERATE_STEP}.outputs.parameters.items}}}}"}
+
+
 def by_items(step: model.Step) -> bool:
     return step.foreach is not None and step.continue_on is not None and step.continue_on.by_items
 
 
-def needs_slices(step: model.Step) -> bool:
-    """Does the step render as a slices wrapper (entries, or a phase decided by items)?"""
-    return step.foreach is not None and (step.foreach.kind == "entries" or by_items(step))
+def needs_slices(step: model.Step, op: model.Op) -> bool:
+    """Does the step render as a wrapper (entries, a phase decided by items, a paired
+    ``param`` loop)?"""
+    fe = step.foreach
+    if fe is None:
+        return False
+    return fe.kind == "entries" or by_items(step) or (fe.kind == "param" and paired(step, op))
 
 
 def grouped(step: model.Step) -> bool:
@@ -121,8 +188,8 @@ def item_total(step: model.Step) -> str | None:
         return f"{{{{steps.{ENTRIES_STEP}.outputs.parameters.count}}}}"
     if fe.kind == "items":
         return str(len(fe.items or ()))
-    if fe.kind == "param":
-        return fe.param
+    if fe.kind == "param":  # paired (by_items): the enumerate pod counted them
+        return f"{{{{steps.{ENUMERATE_STEP}.outputs.parameters.count}}}}"
     if fe.count is not None:
         return str(fe.count)
     if isinstance(fe.start, int) and isinstance(fe.end, int):
