@@ -268,18 +268,24 @@ def test_the_item_index_comes_from_the_item_when_it_can(foreach: m.Foreach, inde
     assert item_index(foreach) == index
 
 
-def test_items_fan_in_by_pod_name() -> None:
+def test_items_fan_in_by_index_over_pairs() -> None:
     steps = (
-        (S("sq", "square", parameters={"x": "{{item}}"}, foreach=m.Foreach("items", items=(1, 2))),),
+        (S("sq", "square", parameters={"x": "{{item}}"}, foreach=m.Foreach("items", items=(1, {"a": 2}))),),
         (S("sum", "sum-files", artifacts={"files": "{{steps.sq.outputs.artifacts.result}}"}),),
     )
     ts = templates(render_workflow(wf_of(PRODUCER, CONSUMER, steps=steps)))
-    assert [p["name"] for p in ts["main"]["steps"][0][0]["arguments"]["parameters"]] == [
-        "x",
-        "dflowctl-fanin",
+    step = ts["main"]["steps"][0][0]
+    assert step["arguments"]["parameters"] == [
+        {"name": "x", "value": "{{item.dflowctl-v}}"},
+        {"name": "dflowctl-fanin", "value": "{{workflow.name}}/dflowctl/fanin/sq"},
+        {"name": "dflowctl-index", "value": "{{item.dflowctl-i}}"},
+    ]
+    assert step["withItems"] == [
+        {"dflowctl-i": 0, "dflowctl-v": "1"},
+        {"a": 2, "dflowctl-i": 1, "dflowctl-v": '{"a":2}'},  # a map keeps its keys: {{item.a}}
     ]
     key = ts["square-fanin"]["outputs"]["artifacts"][0]["s3"]["key"]
-    assert key == "{{inputs.parameters.dflowctl-fanin}}/result/{{pod.name}}"
+    assert key == "{{inputs.parameters.dflowctl-fanin}}/result/{{inputs.parameters.dflowctl-index}}"
 
 
 def test_composite_used_twice_gets_distinct_fan_in_prefixes(tmp_path: Path) -> None:
@@ -369,7 +375,15 @@ def test_dag_depends_inferred_and_merged(tmp_path: Path) -> None:
     assert tasks["c"]["depends"] == "b && a"
     assert tasks["d"]["depends"] == "(a.Failed || b) && c"
     assert tasks["e"]["depends"] == "d.Succeeded"
-    assert tasks["g"]["depends"] == "b" and tasks["g"]["withParam"] == "{{tasks.b.outputs.parameters.y}}"
+    assert tasks["g"]["depends"] == "b"  # a Python op with outputs: its param items are paired
+    lifted = {"name": "dflowctl-lift-0", "value": "{{tasks.b.outputs.parameters.y}}"}
+    assert tasks["g"]["arguments"]["parameters"] == [lifted]
+    wrapper = templates(out)[tasks["g"]["template"]]
+    enumerate_step, loop = wrapper["steps"][0][0], wrapper["steps"][1][0]
+    assert enumerate_step["arguments"]["parameters"] == [
+        {"name": "list", "value": "{{inputs.parameters.dflowctl-lift-0}}"}
+    ]
+    assert loop["withParam"] == "{{steps.dflowctl-enumerate.outputs.parameters.items}}"
     assert tasks["e"]["arguments"]["parameters"] == [
         {"name": "x", "value": '["{{tasks.d.outputs.parameters.y}}"]'}
     ]
@@ -440,9 +454,12 @@ def test_foreach_parallelism_wraps_the_loop(tmp_path: Path) -> None:
     wrapper = ts["main-sq"]
     assert wrapper["parallelism"] == 3
     assert wrapper["inputs"] == {"parameters": [{"name": "dflowctl-lift-0"}]}
-    (inner,) = wrapper["steps"][0]
+    (enumerate_step,), (inner,) = wrapper["steps"]  # the param list paired with indices first
+    assert enumerate_step["arguments"]["parameters"] == [
+        {"name": "list", "value": "{{inputs.parameters.dflowctl-lift-0}}"}
+    ]
     assert inner["template"] == "square-fanin"
-    assert inner["withParam"] == "{{inputs.parameters.dflowctl-lift-0}}"
+    assert inner["withParam"] == "{{steps.dflowctl-enumerate.outputs.parameters.items}}"
     assert {"name": "dflowctl-fanin", "value": "{{workflow.name}}/dflowctl/fanin/sq"} in inner["arguments"][
         "parameters"
     ]
@@ -636,7 +653,9 @@ def test_dag_fan_out_with_parallelism_and_composite_on_exit(tmp_path: Path) -> N
     assert total["arguments"]["artifacts"] == [
         {"name": "files", "s3": {"key": "{{workflow.name}}/dflowctl/fanin/sq/result"}}
     ]
-    assert ts["main-sq"]["steps"][0][0]["withParam"] == "{{inputs.parameters.dflowctl-lift-0}}"
+    enumerate_step = ts["main-sq"]["steps"][0][0]
+    assert enumerate_step["arguments"]["parameters"][0]["value"] == "{{inputs.parameters.dflowctl-lift-0}}"
+    assert ts["main-sq"]["steps"][1][0]["withParam"] == "{{steps.dflowctl-enumerate.outputs.parameters.items}}"
     assert out["spec"]["onExit"] == "sos"
     assert ts["sos"]["inputs"]["parameters"][-1] == {"name": "dflowctl-scope", "default": "sos"}
     inner_sum = ts["sos"]["dag"]["tasks"][1]

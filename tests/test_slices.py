@@ -267,3 +267,98 @@ def test_fifty_items_in_five_pods_on_the_stand_in(argo_cluster: ArgoCluster) -> 
     )  # fmt: skip
     assert got.returncode == 0, got.stdout + got.stderr
     check_fifty_in_five(json.loads(got.stdout))
+
+
+PAIRS = """apiVersion: dflowctl/v1alpha1
+kind: Workflow
+metadata: {name: pairs}
+spec:
+  parameters:
+    fail: {type: "list[int]", default: [2]}
+  ops:
+    make-list:
+      image: python:3.12-slim
+      python: numbers:numbers_up_to
+      source: OPS
+      inputs: {parameters: {n: int}}
+      outputs: {parameters: {items: list}}
+    sq:
+      image: python:3.12-slim
+      python: shapes:square_value
+      source: OPS
+      inputs: {parameters: {x: int, fail: "list[int]"}}
+      outputs: {parameters: {y: int}}
+    file:
+      image: python:3.12-slim
+      python: shapes:square
+      source: OPS
+      inputs: {parameters: {x: int}}
+      outputs: {artifacts: {result: {}}}
+    sum:
+      image: python:3.12-slim
+      python: shapes:total
+      source: OPS
+      inputs: {parameters: {ys: "list[int]"}}
+      outputs: {parameters: {total: int, ys: "list[int]"}}
+  steps:
+    - name: make-list
+      op: make-list
+      parameters: {n: 5}
+    - - name: by-items
+        op: sq
+        parameters: {x: "{{item}}", fail: "{{workflow.parameters.fail}}"}
+        foreach: {items: [5, 2, 7, 2]}
+        continue_on: {failed: true}
+      - name: by-param
+        op: sq
+        parameters: {x: "{{item}}", fail: "{{workflow.parameters.fail}}"}
+        foreach: {param: "{{steps.make-list.outputs.parameters.items}}", parallelism: 2}
+        continue_on: {failed: true}
+      - name: files
+        op: file
+        parameters: {x: "{{item.x}}"}
+        foreach: {items: [{x: 4}, {x: 6}]}
+      - name: most
+        op: sq
+        parameters: {x: "{{item}}", fail: "{{workflow.parameters.fail}}"}
+        foreach: {param: "{{steps.make-list.outputs.parameters.items}}"}
+        continue_on: {success_number: 4}
+    - - name: sum-items
+        op: sum
+        parameters: {ys: "{{steps.by-items.outputs.parameters.y}}"}
+      - name: sum-param
+        op: sum
+        parameters: {ys: "{{steps.by-param.outputs.parameters.y}}"}
+"""
+
+
+def run_pairs(tmp_path: Path, env: dict[str, str], *engine: str) -> dict[str, Any]:
+    spec = tmp_path / "pairs.yaml"
+    spec.write_text(PAIRS.replace("OPS", str(SPECS / "ops")))
+    got = run_cli("run", *engine, "--wait", "-o", "json", str(spec), env=env, timeout=150)
+    assert got.returncode == 0, got.stdout + got.stderr
+    wf = json.loads(got.stdout)
+    assert params(node(wf, "sum-items"))["ys"] == [25, None, 49, None]  # items 1 and 3 (value 2) failed
+    assert params(node(wf, "sum-param"))["ys"] == [1, None, 9, 16, 25]  # param item 1 (value 2) failed
+    assert node(wf, "dflowctl-check")["phase"] == "Succeeded"  # 4 of 5 succeeded, 4 needed
+    return wf
+
+
+def test_items_and_param_loops_know_their_index(tmp_path: Path) -> None:
+    env = {"DFLOWCTL_HOME": str(tmp_path / "home"), "DFLOWCTL_ENGINE": "local"}
+    wf = run_pairs(tmp_path, env)
+    dest = tmp_path / "dl"
+    down = run_cli("download", wf["metadata"]["name"], "--step", "files", "-d", str(dest), env=env)
+    assert down.returncode == 0, down.stderr
+    assert (dest / "files" / "result" / "1" / "sq.txt").read_text() == "36\n"
+    assert json.loads((dest / "files" / "items.json").read_text()) == {"0": {"x": 4}, "1": {"x": 6}}
+    rows = json.loads(run_cli("outputs", wf["metadata"]["name"], "-o", "json", env=env).stdout)
+    items = sorted((r["index"], r["item"]) for r in rows if r["step"] == "by-items")
+    assert items == [(0, "5"), (2, "7")]  # the item as written, not the pair
+
+
+@pytest.mark.slow
+def test_items_and_param_loops_know_their_index_on_the_stand_in(
+    argo_cluster: ArgoCluster, tmp_path: Path
+) -> None:
+    run_pairs(tmp_path, argo_cluster.env, "-e", "argo")
