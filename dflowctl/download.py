@@ -28,7 +28,14 @@ from typing import Any
 
 from dflowctl.engines import ArtifactStore
 from dflowctl.errors import NotFoundError, UsageError
-from dflowctl.itemgroups import SLICES_ARTIFACT, group_indices, item_artifacts, shown_item
+from dflowctl.itemgroups import (
+    SLICES_ARTIFACT,
+    group_indices,
+    holds_item,
+    is_group,
+    item_artifacts,
+    shown_item,
+)
 from dflowctl.tree import TreeNode, build_tree, child_paths, walk_paths
 
 LOOP_SUFFIX = re.compile(r"^(?P<base>.*?)\((?P<index>\d+)(?::.*)?\)$")
@@ -86,11 +93,12 @@ def matches_step(node: TreeNode, step: str) -> bool:
     selector = ITEM_SELECTOR.match(step)
     if selector:
         item = LOOP_ITEM.match(node.display_name)
-        return bool(
-            item
-            and item.group("base") == selector.group("step")
-            and int(item.group("index")) == int(selector.group("index"))
-        )
+        if not item or item.group("base") != selector.group("step"):
+            return False
+        index = int(selector.group("index"))
+        if is_group(item.group("value")):  # a group pod: item N is one of its items
+            return holds_item(item.group("value"), index)
+        return int(item.group("index")) == index
     m = LOOP_SUFFIX.match(node.display_name)
     return bool(m and m.group("base") == step)
 
@@ -283,7 +291,9 @@ def items_files(items: list[Selected]) -> dict[str, dict[str, object]]:
             m = LOOP_ITEM.match(part)
             if m:
                 step, _ = loop_place("/".join(parts[: depth + 1]))
-                found.setdefault(step, {})[str(int(m.group("index")))] = _item_value(shown_item(m.group("value")))
+                found.setdefault(step, {})[str(int(m.group("index")))] = _item_value(
+                    shown_item(m.group("value"))
+                )
     return {step: dict(sorted(values.items(), key=lambda kv: int(kv[0]))) for step, values in found.items()}
 
 

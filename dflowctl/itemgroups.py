@@ -68,3 +68,17 @@ def shown_item(label: str) -> str:
         except ValueError:
             return rest
     return rest
+
+
+_GROUP_LABEL = re.compile(r"^count:(?P<count>\d+),first:(?P<first>\d+),g:\d+,path:\d+$")
+
+
+def is_group(label: str) -> bool:
+    return bool(_GROUP_LABEL.match(label))
+
+
+def holds_item(label: str, index: int) -> bool:
+    """Is ``label`` (a loop node's item) a group pod's ``{count, first, g, path}`` that
+    holds item ``index``?"""
+    m = _GROUP_LABEL.match(label)
+    return bool(m) and int(m["first"]) <= index < int(m["first"]) + int(m["count"])

@@ -92,6 +92,13 @@ def test_fifty_items_in_five_pods_locally(tmp_path: Path) -> None:
     group = pods(wf, "measure-group")[0]
     log = run_cli("logs", wf["metadata"]["name"], "--step", group["displayName"], env=env)
     assert "dflowctl: 9 of 10 items succeeded: [0, 1, 2, 4, 5, 6, 7, 8, 9]" in log.stdout
+    item = run_cli(
+        "logs", wf["metadata"]["name"], "--step", "measure[17]", env=env
+    )  # item 17: its group's pod
+    assert (
+        "dflowctl: item 17 failed: ValueError: sample-17.txt fails on purpose (ops/slices.py:" in item.stdout
+    )
+    assert "dflowctl: 9 of 10 items succeeded: [10, 11, 12, 13, 14, 15, 16, 18, 19]" in item.stdout
     dest = tmp_path / "dl"
     down = run_cli("download", wf["metadata"]["name"], "--step", "measure", "-d", str(dest), env=env)
     assert down.returncode == 0, down.stderr

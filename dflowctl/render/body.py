@@ -328,7 +328,9 @@ class Renderer:
                 params.append({"name": COUNT_PREFIX + name, "value": count})
         paired = not op.composite and slices.paired(step, op)
         if step.key is not None:
-            params.append({"name": STEP_KEY_PARAM, "value": slices.own_item(step.key) if paired else step.key})
+            params.append(
+                {"name": STEP_KEY_PARAM, "value": slices.own_item(step.key) if paired else step.key}
+            )
         arts = [self.artifact_arg(name, ref, scope, step) for name, ref in step.artifacts.items()]
 
         out: dict[str, Any] = {"name": step.name, "template": template}

@@ -80,7 +80,11 @@ def entries_template(name: str) -> dict[str, Any]:
 def raw_input(name: str) -> dict[str, Any]:
     """Input artifact ``name`` holding input parameter ``name``: a file, not env (whose
     strings Linux caps at 128 KiB: a long list would not start the pod)."""
-    return {"name": name, "path": f"{ROOT}/inputs/artifacts/{name}", "raw": {"data": f"{{{{inputs.parameters.{name}}}}}"}}
+    return {
+        "name": name,
+        "path": f"{ROOT}/inputs/artifacts/{name}",
+        "raw": {"data": f"{{{{inputs.parameters.{name}}}}}"},
+    }
 
 
 def enumerate_template(name: str) -> dict[str, Any]:
