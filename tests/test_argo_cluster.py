@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from dflowctl.stepkey import is_provenance
 from dflowctl.tree import PYTHON_OUTPUT
 from tests.cluster.fixtures import cli, cluster_env, tree
 from tests.conftest import SPECS
@@ -41,7 +42,8 @@ def outputs(wf: dict[str, Any]) -> list[tuple[str, str, str]]:
         params = {
             p["name"]: str(p.get("value"))
             for p in (node.get("outputs") or {}).get("parameters") or []
-            if p["name"] != PYTHON_OUTPUT  # the local engine's record of its interpreter
+            # the local engine's records: its interpreter, the step cache's provenance
+            if p["name"] != PYTHON_OUTPUT and not is_provenance(p["name"])
         }
         out.append(
             (node.get("templateName", ""), node.get("displayName", ""), json.dumps(params, sort_keys=True))
@@ -210,7 +212,39 @@ def test_slices_fifty_items_in_five_pods_on_real_argo(cluster_env: dict[str, str
         names.append(failed["metadata"]["name"])
         check = next(n for n in failed["status"]["nodes"].values() if n["displayName"] == "dflowctl-check")
         assert check["phase"] == "Failed"
-        assert "44 of 50 items succeeded; success_ratio 0.9 needs 45" in check["message"]
+        logs = cli("logs", names[1], "--step", "measure/dflowctl-check", env=env)
+        assert "dflowctl: 44 of 50 items succeeded; success_ratio 0.9 needs 45" in logs.stdout, logs.stderr
     finally:
         for name in names:
             cli("delete", name, env=env)
+
+
+def test_items_and_param_loops_know_their_index_on_real_argo(
+    cluster_env: dict[str, str], tmp_path: Path
+) -> None:
+    """`items`/`param` loops over {dflowctl-i, dflowctl-v} pairs on the real controller:
+    failed items are null at their index, map items keep `{{item.KEY}}`, files by index."""
+    from tests.test_slices import PAIRS
+
+    env = {**cluster_env, "DFLOWCTL_HOME": str(tmp_path / "home")}
+    spec = tmp_path / "pairs.yaml"
+    spec.write_text(PAIRS.replace("OPS", str(SPECS / "ops")))
+    run = cli("run", "-e", "argo", "--wait", "-o", "json", str(spec), env=env, timeout=600)
+    assert run.returncode == 0, run.stdout + run.stderr
+    wf = json.loads(run.stdout)
+    try:
+        nodes = {n["displayName"]: n for n in wf["status"]["nodes"].values()}
+        ys = {
+            step: json.loads(
+                next(p["value"] for p in nodes[step]["outputs"]["parameters"] if p["name"] == "ys")
+            )
+            for step in ("sum-items", "sum-param")
+        }
+        assert ys == {"sum-items": [25, None, 49, None], "sum-param": [1, None, 9, 16, 25]}
+        assert nodes["dflowctl-check"]["phase"] == "Succeeded"
+        dest = tmp_path / "dl"
+        down = cli("download", wf["metadata"]["name"], "--step", "files", "-d", str(dest), env=env)
+        assert down.returncode == 0, down.stderr
+        assert (dest / "files" / "result" / "1" / "sq.txt").read_text() == "36\n"
+    finally:
+        cli("delete", wf["metadata"]["name"], env=env)
