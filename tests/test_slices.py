@@ -225,7 +225,14 @@ metadata: {name: bad}
 spec:
   ops:
     say: {image: alpine:3.20, script: "echo hi", inputs: {artifacts: {entry: {path: /tmp/e}}}}
-    make: {image: alpine:3.20, script: "mkdir -p /tmp/o", outputs: {artifacts: {o: {path: /tmp/o}}}}
+    make:
+      image: alpine:3.20
+      script: "mkdir -p /tmp/o; echo 3 > /tmp/n"
+      outputs: {parameters: {n: {type: int, from: /tmp/n}}, artifacts: {o: {path: /tmp/o}}}
+    echo:
+      image: alpine:3.20
+      script: "echo $x"
+      inputs: {parameters: {x: str}, artifacts: {entry: {path: /tmp/e}}}
   steps:
     - name: make
       op: make
@@ -243,6 +250,17 @@ spec:
       artifacts: {entry: "{{steps.make.outputs.artifacts.o}}"}
       foreach: {items: [1, 2], group: 2}
       continue_on: {success_ratio: 0.5, success_number: 1}
+    - name: d
+      op: echo
+      parameters: {x: "{{item}}"}
+      artifacts: {entry: "{{steps.make.outputs.artifacts.o}}"}
+      foreach: {entries: entry}
+    - name: e
+      op: echo
+      parameters: {x: "{{item}}"}
+      artifacts: {entry: "{{steps.make.outputs.artifacts.o}}"}
+      foreach: {range: {start: 0, end: "{{steps.make.outputs.parameters.n}}"}}
+      continue_on: {success_number: 1}
 """
 
 
@@ -262,6 +280,10 @@ def test_validate_reports_every_slices_mistake(tmp_path: Path) -> None:
         "`foreach.pool` of step `b` runs the items of one pod at once, and needs `group`",
         "`foreach.group` of step `c` works with `foreach.entries` only",
         "`continue_on` of step `c` has both `success_ratio` and `success_number`; give one",
+        "parameter `x` of step `d` uses `{{item}}`, but a foreach over `entries` hands each item its "
+        "entry as the artifact `entry`",
+        "`continue_on.success_ratio`/`success_number` of step `e` need its item count, but its `range` "
+        "has referenced bounds",
     ]
     assert "Traceback" not in got.stderr
 
