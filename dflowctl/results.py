@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dflowctl.itemgroups import shown_item
-from dflowctl.tree import HIDDEN_OUTPUTS, TreeNode, build_tree, walk_paths
+from dflowctl.itemgroups import group_indices, shown_item
+from dflowctl.stepkey import HIDDEN_PREFIX
+from dflowctl.tree import GROUP_TYPES, HIDDEN_OUTPUTS, TreeNode, build_tree, walk_paths
 
 LOOP_ITEM = re.compile(r"^(?P<base>.*?)\((?P<index>\d+)(?::(?P<item>.*))?\)$", re.DOTALL)
 # the op's interface the renderer embeds in a Python op's bootstrap (render/bootstrap.py)
@@ -68,13 +69,22 @@ def output_rows(workflow: Mapping[str, Any], step: str | None = None) -> list[Ou
     folded_paths = {n.id: p for p, n in walk_paths(root, lambda n: split_item(n.display_name)[0])}
     for path, node in walk_paths(root):
         values = _parameters(node)
-        if not values:
+        if not values or node.display_name.startswith(HIDDEN_PREFIX):  # a slices step's own pods
             continue
         if node.is_leaf_kind and _is_attempt(node, root):
             continue
+        if not node.is_leaf_kind and _wraps_loop(node):  # its items have the rows
+            continue
         _base, index, item = split_item(node.display_name)
         folded = folded_paths.get(node.id, path)
+        head, _, last = folded.rpartition("/")
+        if index is not None and head.rpartition("/")[2] == last:
+            folded = head  # the loop inside a wrapper step of its name (parallelism, slices)
         if step is not None and step not in (folded, folded.rpartition("/")[2], path, node.display_name):
+            continue
+        indices = group_indices(node.outputs) if node.is_leaf_kind else None
+        if indices is not None:  # a group pod (foreach.group): a row per item it ran
+            rows.extend(_group_rows(folded, node, values, indices))
             continue
         rows.append(OutputRow(folded, index, item, node.id, node.phase, values, node.template))
     # steps in the order they ran; a fan-out's items by their index, not by when each started
@@ -82,6 +92,35 @@ def output_rows(workflow: Mapping[str, Any], step: str | None = None) -> list[Ou
     for i, row in enumerate(rows):
         first.setdefault(row.step, i)
     return sorted(rows, key=lambda r: (first[r.step], -1 if r.index is None else r.index))
+
+
+def _group_rows(step: str, node: TreeNode, values: dict[str, str], indices: list[int]) -> list[OutputRow]:
+    """A group pod's outputs (one JSON list per output, in ``indices`` order) as its items' rows."""
+    lists: dict[str, list[Any]] = {}
+    for name, text in values.items():
+        try:
+            value = json.loads(text)
+        except ValueError:
+            value = None
+        lists[name] = (
+            value if isinstance(value, list) and len(value) == len(indices) else [text] * len(indices)
+        )
+    rows = []
+    for k, i in enumerate(indices):
+        own = {n: v[k] if isinstance(v[k], str) else json.dumps(v[k]) for n, v in lists.items()}
+        rows.append(OutputRow(step, i, str(i), node.id, node.phase, own, node.template))
+    return rows
+
+
+def _wraps_loop(node: TreeNode) -> bool:
+    """A wrapper step (parallelism, slices) whose loop inside has its name."""
+    if node.type not in ("Steps", "DAG"):
+        return False
+    for _, n in node.walk():
+        base, _, item = split_item(n.display_name)
+        if n is not node and base == node.display_name and (item is not None or n.type in GROUP_TYPES):
+            return True
+    return False
 
 
 def _is_attempt(node: TreeNode, root: TreeNode) -> bool:

@@ -279,8 +279,9 @@ class OutputItem:
 # not outputs of the workflow: left out of the summary.
 PYTHON_OUTPUT = "dflowctl-python"  # the interpreter of a Python pod (engines/local/interpreter.py)
 INDEX_OUTPUT = "dflowctl-index"  # a fan-out item's index (render.body: aligned fan-in)
+SLICE_OUTPUTS = ("dflowctl-ok", "dflowctl-count")  # an item succeeded; how many entries (render.slices)
 HIDDEN_OUTPUTS = frozenset(
-    {PYTHON_OUTPUT, INDEX_OUTPUT, KEY_PARAM, INPUTS_PARAM, OUTPUTS_PARAM, REUSED_PARAM}
+    {PYTHON_OUTPUT, INDEX_OUTPUT, *SLICE_OUTPUTS, KEY_PARAM, INPUTS_PARAM, OUTPUTS_PARAM, REUSED_PARAM}
 )  # + stepkey
 
 

@@ -99,6 +99,19 @@ def test_fifty_items_in_five_pods_locally(tmp_path: Path) -> None:
         "dflowctl: item 17 failed: ValueError: sample-17.txt fails on purpose (ops/slices.py:" in item.stdout
     )
     assert "dflowctl: 9 of 10 items succeeded: [10, 11, 12, 13, 14, 15, 16, 18, 19]" in item.stdout
+    rows = json.loads(
+        run_cli("outputs", wf["metadata"]["name"], "--step", "measure", "-o", "json", env=env).stdout
+    )
+    assert [r["index"] for r in rows] == [
+        i for i in range(50) if i not in (3, 17)
+    ]  # a row per item, not per pod
+    assert rows[40] == {
+        "step": "measure",
+        "index": 42,
+        "item": "42",
+        "phase": "Succeeded",
+        "outputs": {"y": 1764},
+    }
     dest = tmp_path / "dl"
     down = run_cli("download", wf["metadata"]["name"], "--step", "measure", "-d", str(dest), env=env)
     assert down.returncode == 0, down.stderr
