@@ -655,7 +655,8 @@ def test_dag_fan_out_with_parallelism_and_composite_on_exit(tmp_path: Path) -> N
     ]
     enumerate_step = ts["main-sq"]["steps"][0][0]
     assert enumerate_step["arguments"]["parameters"][0]["value"] == "{{inputs.parameters.dflowctl-lift-0}}"
-    assert ts["main-sq"]["steps"][1][0]["withParam"] == "{{steps.dflowctl-enumerate.outputs.parameters.items}}"
+    loop = ts["main-sq"]["steps"][1][0]
+    assert loop["withParam"] == "{{steps.dflowctl-enumerate.outputs.parameters.items}}"
     assert out["spec"]["onExit"] == "sos"
     assert ts["sos"]["inputs"]["parameters"][-1] == {"name": "dflowctl-scope", "default": "sos"}
     inner_sum = ts["sos"]["dag"]["tasks"][1]
