@@ -592,17 +592,23 @@ class Renderer:
         }
         if w_inputs:
             wrapper["inputs"] = w_inputs
+        # a loop without items (or whose items all failed) has no aggregated outputs: []
         out_params = [
             {
                 "name": p.name,
-                "valueFrom": {"parameter": f"{{{{steps.{rendered['name']}.outputs.parameters.{p.name}}}}}"},
+                "valueFrom": {
+                    "parameter": f"{{{{steps.{rendered['name']}.outputs.parameters.{p.name}}}}}",
+                    "default": "[]",
+                },
             }
             for p in op.outputs_parameters
         ]
         takes_index = any(p["name"] == FANIN_INDEX_PARAM for p in args.get("parameters", []))
         if emits_index(op) and (takes_index or index_output):
             step_ref = f"{{{{steps.{rendered['name']}.outputs.parameters.{FANIN_INDEX_PARAM}}}}}"
-            out_params.append({"name": FANIN_INDEX_PARAM, "valueFrom": {"parameter": step_ref}})
+            out_params.append(
+                {"name": FANIN_INDEX_PARAM, "valueFrom": {"parameter": step_ref, "default": "[]"}}
+            )
         out_params.extend({"name": n, "valueFrom": {"parameter": ref}} for n, ref in extra_outputs or ())
         if out_params:
             wrapper["outputs"] = {"parameters": out_params}
