@@ -2,7 +2,7 @@
 step's phase decided by its items (``continue_on.success_ratio``/``success_number``).
 
 Such a step renders as a wrapper steps template (like a ``parallelism`` wrapper,
-``render.body.Renderer.wrap``) holding, in order:
+``render.wrappers``) holding, in order:
 
 1. ``dflowctl-entries`` (``foreach.entries`` only): one pod that lists the folder
    and lays the entries out as ``<i>/`` folders (``<g>/<i>/`` with ``group``) in a
