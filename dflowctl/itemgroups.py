@@ -81,4 +81,4 @@ def holds_item(label: str, index: int) -> bool:
     """Is ``label`` (a loop node's item) a group pod's ``{count, first, g, path}`` that
     holds item ``index``?"""
     m = _GROUP_LABEL.match(label)
-    return bool(m) and int(m["first"]) <= index < int(m["first"]) + int(m["count"])
+    return m is not None and int(m["first"]) <= index < int(m["first"]) + int(m["count"])
