@@ -191,7 +191,6 @@ def test_local_refusals_name_each_feature_with_its_position(tmp_path: Path) -> N
         f"{f}:15:5: {NS}`resource` templates (they create Kubernetes objects) {hint}",
         f"{f}:17:5: {NS}sidecars (containers beside the main one in a pod) {hint}",
         f"{f}:23:21: {NS}env from secretKeyRef (no cluster to read it from) {hint}",
-        f"{f}:25:5: {NS}suspend templates without a duration (they wait for `argo resume`) {hint}",
         f"{f}:27:44: {NS}image `v4tech/imagemagick`: "
         f"its program `no-such-convert` is not on this host {hint}",
         f"{f}:29:35: {NS}image `julia:1.9`: its program `julia` is not on this host {hint}",

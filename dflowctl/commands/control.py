@@ -1,4 +1,4 @@
-"""`dflowctl stop / retry / delete NAME`: control a run."""
+"""`dflowctl stop / resume / retry / delete NAME`: control a run."""
 
 from __future__ import annotations
 
@@ -44,6 +44,41 @@ def register(app: typer.Typer) -> None:
         phase = console.workflow_phase(workflow)
         verb = "terminated" if terminate else "stopped"
         console.print_paths([f"{name} {verb} ({phase})"])
+        return 0
+
+    @app.command("resume")
+    def resume_cmd(
+        name: str = typer.Argument(
+            ..., help="The run's name (or @latest).", autocompletion=complete_run, callback=check_run_name
+        ),
+        node: str | None = typer.Option(
+            None,
+            "--node",
+            help="Resume only this suspended node: its name, display name or id, or a field "
+            "selector as argo's (displayName=approve).",
+        ),
+        parameter: list[str] = typer.Option(
+            [], "-p", "--parameter", help="Set a `supplied` output parameter of --node: NAME=VALUE."
+        ),
+        engine: str | None = ENGINE_OPT,
+        namespace: str | None = NAMESPACE_OPT,
+        kubeconfig: str | None = KUBECONFIG_OPT,
+        context: str | None = CONTEXT_OPT,
+    ) -> int:
+        """Resume a suspended run (`argo resume`); with --node and -p, set that node's
+        supplied outputs first (`argo node set`)."""
+        from dflowctl import actions, console, runs
+        from dflowctl.errors import UsageError
+        from dflowctl.spec.params import parse_pairs
+
+        if parameter and node is None:
+            raise UsageError("-p sets the outputs of one suspended node: give it with --node")
+        values = parse_pairs(parameter)
+        eng = actions.make_engine(settings_from(engine, namespace, kubeconfig, context))
+        name = runs.resolve(eng, name)
+        workflow = eng.resume(name, node, values)
+        phase = console.workflow_phase(workflow)
+        console.print_paths([f"{name} resumed ({phase})"])
         return 0
 
     @app.command("retry")

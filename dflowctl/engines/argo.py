@@ -31,6 +31,7 @@ from dflowctl.argo import (
     Phase,
     is_finished,
     pod_name,
+    rfc3339,
 )
 from dflowctl.engines import ArtifactStore, LogBlock, LogLine, OnUpdate, RunOptions, Workflow
 from dflowctl.errors import ClusterError, EngineError, NotFoundError, UsageError
@@ -504,6 +505,41 @@ class ArgoEngine:
         if not options.wait:
             return patched
         return self.watch(name, options.on_update or (lambda _wf: None))
+
+    def resume(self, name: str, node: str | None = None, parameters: Mapping[str, str] | None = None) -> Workflow:
+        """As ``argo resume`` / ``argo node set`` do it through the API server: the
+        changed nodes (and ``spec.suspend: null``) as one merge patch."""
+        from dflowctl.argo.resume import ResumeError, check_selector, global_outputs, resume_nodes
+
+        raw = self.kube.get_workflow(name)
+        if is_finished(raw):
+            phase = (raw.get("status") or {}).get("phase") or "finished"
+            raise UsageError(f"workflow {name} has already finished ({phase}); nothing to resume")
+        compressed = bool((raw.get("status") or {}).get("compressedNodes"))
+        decoded = decode_nodes(raw)
+        status = decoded.get("status") or {}
+        held = bool((decoded.get("spec") or {}).get("suspend"))
+        try:
+            if node is not None:
+                check_selector(node)
+            changed = resume_nodes(status.get("nodes") or {}, node, dict(parameters or {}), rfc3339())
+        except ResumeError as err:
+            raise UsageError(f"cannot resume {name}: {err}") from None
+        if not changed and not (node is None and held):
+            raise UsageError(f"cannot resume {name}: nothing is suspended")
+        patch: dict[str, Any] = {}
+        if node is None and held:
+            patch["spec"] = {"suspend": None}
+        if changed:
+            if compressed:
+                merged = {**(status.get("nodes") or {}), **changed}
+                patch["status"] = {"compressedNodes": encode_nodes(merged)}
+            else:
+                patch["status"] = {"nodes": changed}
+            outputs = global_outputs(status, changed)
+            if outputs is not None:
+                patch.setdefault("status", {})["outputs"] = {**(status.get("outputs") or {}), "parameters": outputs}
+        return decode_nodes(self.kube.patch_workflow(name, patch))
 
     def delete(self, name: str) -> None:
         self.kube.delete_workflow(name)

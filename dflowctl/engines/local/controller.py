@@ -41,6 +41,7 @@ from dflowctl.engines.local.scope import ArtifactScope, Scope, TemplateError
 from dflowctl.engines.local.slots import Slots
 from dflowctl.engines.local.status import NodeBook, end_open_nodes
 from dflowctl.engines.local.steps import run_steps
+from dflowctl.engines.local.suspend import Suspensions, control_dir
 from dflowctl.engines.local.templates import locate_artifact, process_args, resolve_template, template_table
 from dflowctl.engines.local.wfglobals import failures_json, register_globals, workflow_globals
 
@@ -90,6 +91,7 @@ class Controller:
         par = int(self.spec.get("parallelism") or 0) or None
         self.pods = PodNodes(self.name, self.book, run, runner, par, self.globals, pythons, reuse)
         self.globals.update(workflow_globals(workflow))
+        self.suspensions = Suspensions(self.book, self.spec, control_dir(run.path), self.writer.flush)
         if previous:
             self._adopt(previous)
 
@@ -122,6 +124,7 @@ class Controller:
             status.pop("message", None)
         self.writer.flush()
         self.writer.start()
+        self.suspensions.start()
         timer = self._start_deadline_timer()
         try:
             root = self._run_entrypoint()
@@ -138,6 +141,7 @@ class Controller:
         finally:
             if timer is not None:
                 timer.cancel()
+            self.suspensions.close()
             self._drop_dangling()
             self.pods.close()
             self.writer.close()
@@ -149,6 +153,7 @@ class Controller:
             self.shutdown = strategy
         self.cancel.set()
         Slots.wake_everyone()
+        self.suspensions.wake()
         self.runner.kill_all()
 
     def _start_deadline_timer(self) -> threading.Timer | None:
@@ -169,6 +174,7 @@ class Controller:
         self.deadline_hit = True
         self.cancel.set()
         Slots.wake_everyone()
+        self.suspensions.wake()
         self.runner.kill_all()
 
     def interrupted_message(self) -> str:
@@ -275,6 +281,8 @@ class Controller:
                 return node
         if self.cancel.is_set():
             return None
+        if not self.in_exit_handler and not self.suspensions.wait_released(self.cancel):
+            return None  # spec.suspend held it until the run stopped
         if self.depths.get(boundary or "", 0) + 1 >= MAX_STACK_DEPTH:  # as Argo's executeTemplate
             return self.book.create(
                 name,
@@ -336,11 +344,11 @@ class Controller:
                     lambda: run(self, name, display, tmpl_name, tmpl, scope, in_arts, boundary)
                 )
             return run(self, name, display, tmpl_name, tmpl, scope, in_arts, boundary)
-        if kind == "suspend" and (tmpl.get("suspend") or {}).get("duration") is not None:
-            return self.run_suspend(name, display, tmpl_name, tmpl, boundary)
-        what = f"{kind} templates" if kind else "a template with nothing to run"
         if kind == "suspend":
-            what = "suspend templates without a duration"
+            return self.suspensions.run_node(
+                name, display, tmpl_name, tmpl, boundary, self.cancel, self.interrupted_message
+            )
+        what = f"{kind} templates" if kind else "a template with nothing to run"
         return self.book.create(
             name,
             display,
@@ -351,17 +359,6 @@ class Controller:
             inputs=inputs,
             message=f"not supported by the local engine: {what}",
         )
-
-    def run_suspend(
-        self, name: str, display: str, tmpl_name: str, tmpl: dict[str, Any], boundary: str | None
-    ) -> dict[str, Any]:
-        node = self.book.create(name, display, "Suspend", tmpl_name, boundary, inputs=tmpl.get("inputs"))
-        seconds = parse_duration(tmpl["suspend"]["duration"])
-        if self.cancel.wait(seconds):
-            self.book.finish(node, "Failed", self.interrupted_message())
-        else:
-            self.book.finish(node, "Succeeded")
-        return node
 
 
 def _on_fresh_stack(fn: Callable[[], Node]) -> Node:

@@ -254,6 +254,37 @@ class LocalEngine:
             time.sleep(POLL)
         raise EngineError(f"run {name!r} did not stop within {STOP_GRACE:.0f} s ({stop_message(strategy)})")
 
+    def resume(self, name: str, node: str | None = None, parameters: Mapping[str, str] | None = None) -> Workflow:
+        """Resume a suspended run through its process (``suspend.py``): checked against
+        the record first, then applied by the process, which answers."""
+        from dflowctl.argo.resume import ResumeError, check_selector, resume_nodes
+        from dflowctl.engines.local import suspend
+
+        run = self.store.get(name)
+        wf = self._load(run)
+        status = wf.get("status") or {}
+        if status.get("finishedAt"):
+            raise UsageError(f"run {name!r} is not running (it {_ended(status.get('phase'))})")
+        if not run.is_running():
+            raise UsageError(f"run {name!r} has no live process to resume")
+        params = dict(parameters or {})
+        try:
+            if node is not None:
+                check_selector(node)
+            changed = resume_nodes(status.get("nodes") or {}, node, params, rfc3339())
+        except ResumeError as err:
+            raise UsageError(f"cannot resume {name}: {err}") from None
+        if node is None and not changed and not (wf.get("spec") or {}).get("suspend"):
+            raise UsageError(f"cannot resume {name}: nothing is suspended")
+        try:
+            rid = suspend.send_request(run.path, node, params)
+            answer = suspend.await_answer(run.path, rid, run.is_running)
+        except suspend.ControlError as err:
+            raise EngineError(f"cannot resume {name}: {err}") from None
+        if "error" in answer:
+            raise UsageError(f"cannot resume {name}: {answer['error']}")
+        return self._load(run)
+
     def retry(self, name: str, options: RunOptions) -> Workflow:
         run = self.store.get(name)
         lock = run.claim()  # held from this check to the end of the run: one retry at a time

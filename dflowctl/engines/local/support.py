@@ -3,8 +3,7 @@
 ``unsupported(workflow, at)`` walks a Workflow object and returns one diagnostic
 per feature that needs a cluster (Kubernetes resources, volumes, sidecars,
 daemons, ConfigMaps and Secrets, templates stored in the cluster, artifact
-stores other than the run's own repository, suspend without a duration,
-synchronization) or a program this host lacks (an image's command that is not on
+stores other than the run's own repository, synchronization) or a program this host lacks (an image's command that is not on
 ``PATH``, Windows images). ``at(path)`` gives the position of a JSON path in the
 file (location and source line). Fields that only matter to Kubernetes'
 scheduling or bookkeeping (labels, podGC, nodeSelector, resources, metrics, ttl,
@@ -152,8 +151,6 @@ def unsupported(
     base: list[PathItem] = ["spec"]
     if spec.get("workflowTemplateRef") is not None and not w.held(spec["workflowTemplateRef"]):
         w.add("workflowTemplateRef (the template is stored in the cluster)", [*base, "workflowTemplateRef"])
-    if spec.get("suspend"):
-        w.add("spec.suspend (the workflow waits for `argo resume`)", [*base, "suspend"])
     for key in ("volumes", "volumeClaimTemplates"):
         if spec.get(key):
             w.add(f"{key} (Kubernetes volumes are not mounted on the host)", [*base, key])
@@ -208,11 +205,6 @@ def _params(w: _Walker, items: Any, path: list[PathItem]) -> None:
                     "parameter values from a ConfigMap (configMapKeyRef)",
                     [*path, i, "valueFrom", "configMapKeyRef"],
                 )
-            if vf.get("supplied") is not None:
-                w.add(
-                    "supplied parameters (set by `argo resume`/`argo node set`)",
-                    [*path, i, "valueFrom", "supplied"],
-                )
             if vf.get("event") is not None:
                 w.add("parameters from events", [*path, i, "valueFrom", "event"])
             for key in ("jsonPath", "jqFilter"):
@@ -244,9 +236,6 @@ def _template(w: _Walker, tmpl: Mapping[str, Any], path: list[PathItem], default
     for kind, why in _KIND_REASONS.items():
         if tmpl.get(kind) is not None:
             w.add(why, [*path, kind])
-    suspend = tmpl.get("suspend")
-    if suspend is not None and not (isinstance(suspend, Mapping) and suspend.get("duration") is not None):
-        w.add("suspend templates without a duration (they wait for `argo resume`)", [*path, "suspend"])
     for key, why in _POD_FIELDS.items():
         if tmpl.get(key):
             w.add(why, [*path, key])
