@@ -486,6 +486,45 @@ def test_retry_keeps_compressed_nodes_compressed(fake_kube: FakeKube) -> None:
     assert len(decode_nodes(raw)["status"]["nodes"]) == 5 == len(out["status"]["nodes"])
 
 
+def suspended_run(*, held: bool = False) -> dict[str, Any]:
+    w = "s"
+    root = node(w, w, "Running", type="Steps", templateName="main")
+    approve = node(
+        w,
+        "s[0].approve",
+        "Running",
+        type="Suspend",
+        templateName="approve",
+        outputs={"parameters": [{"name": "msg", "globalName": "g", "valueFrom": {"supplied": {}}}]},
+    )
+    wait = node(w, "s[0].wait", "Running", type="Suspend", templateName="wait")
+    spec = {**MANIFEST["spec"], **({"suspend": True} if held else {})}
+    nodes = {n["id"]: n for n in (root, approve, wait)}
+    return {**MANIFEST, "metadata": {"name": w}, "spec": spec, "status": {"phase": "Running", "nodes": nodes}}
+
+
+def test_resume_through_the_api(fake_kube: FakeKube) -> None:
+    """`argo resume` / `argo node set` as one merge patch: Argo's util.ResumeWorkflow rules."""
+    fake_kube.store.put("workflows", NAMESPACE, suspended_run(held=True))
+    eng = engine_for(fake_kube)
+    with pytest.raises(UsageError, match="raw output parameter 'msg' has not been set"):
+        eng.resume("s")
+    with pytest.raises(UsageError, match="no suspended node matches 'nope'"):
+        eng.resume("s", "nope")
+    out = eng.resume("s", "displayName=approve", {"msg": "hi"})
+    phases = {n["displayName"]: n["phase"] for n in out["status"]["nodes"].values()}
+    assert phases == {"s": "Running", "approve": "Succeeded", "wait": "Running"}
+    approve = next(n for n in out["status"]["nodes"].values() if n["displayName"] == "approve")
+    assert approve["outputs"]["parameters"] == [{"name": "msg", "globalName": "g", "value": "hi"}]
+    assert out["status"]["outputs"]["parameters"] == [{"name": "g", "value": "hi"}]
+    assert out["spec"]["suspend"] is True  # a node's resume leaves spec.suspend
+    out = eng.resume("s")
+    assert "suspend" not in out["spec"]
+    assert {n["displayName"]: n["phase"] for n in out["status"]["nodes"].values()}["wait"] == "Succeeded"
+    with pytest.raises(UsageError, match="nothing is suspended"):
+        eng.resume("s")
+
+
 def test_resubmit_creates_a_new_run(fake_kube: FakeKube) -> None:
     fake_kube.store.put("workflows", NAMESPACE, failed_run())
     out = engine_for(fake_kube).retry("r", RunOptions(wait=False, resubmit=True))

@@ -220,10 +220,11 @@ class Suspensions:
         interrupted: Callable[[], str],
     ) -> Node:
         """A Suspend node, waiting until resumed, its duration passed or the run stops."""
-        node = self.book.create(name, display, "Suspend", tmpl_name, boundary, inputs=tmpl.get("inputs"))
         outputs = supplied_outputs(tmpl)
-        if outputs:
-            self.book.update(node, outputs={"parameters": outputs})
+        with self.book.lock:  # recorded at once with its outputs
+            node = self.book.create(name, display, "Suspend", tmpl_name, boundary, inputs=tmpl.get("inputs"))
+            if outputs:
+                self.book.update(node, outputs={"parameters": outputs})
         duration = (tmpl.get("suspend") or {}).get("duration")
         ends = time.monotonic() + parse_duration(duration) if duration is not None else None
         with self.cond:

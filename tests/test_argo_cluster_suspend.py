@@ -1,0 +1,107 @@
+"""``dflowctl resume`` against a REAL Argo controller (``make cluster-up``), and the same
+workflow on the local engine: the suspended node, its supplied output and the run's end
+must agree (``make test-cluster``; skipped when no cluster answers)."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cluster.fixtures import cli, cluster_env
+
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]
+__all__ = ["cluster_env"]
+
+WORKFLOW = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: resume-parity-
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: approve
+        template: approve
+    - - name: release
+        template: print
+        arguments:
+          parameters:
+          - name: message
+            value: "{{steps.approve.outputs.parameters.message}}"
+  - name: approve
+    suspend: {}
+    outputs:
+      parameters:
+      - name: message
+        valueFrom:
+          supplied: {}
+  - name: print
+    inputs:
+      parameters:
+      - name: message
+    container:
+      image: busybox
+      command: [echo]
+      args: ["{{inputs.parameters.message}}"]
+"""
+
+
+def _suspended(env: dict[str, str], name: str, engine: str) -> dict[str, Any]:
+    deadline = time.monotonic() + 240
+    while True:
+        res = cli("status", name, "-e", engine, "-o", "json", env=env)
+        if res.returncode == 0:
+            wf = json.loads(res.stdout)
+            for n in ((wf.get("status") or {}).get("nodes") or {}).values():
+                if n.get("type") == "Suspend" and n.get("phase") == "Running":
+                    return wf
+        assert time.monotonic() < deadline, res.stdout[-2000:] + res.stderr
+        time.sleep(1)
+
+
+def _resume_and_finish(env: dict[str, str], name: str, engine: str) -> dict[str, Any]:
+    waiting = _suspended(env, name, engine)
+    approve = next(n for n in waiting["status"]["nodes"].values() if n["displayName"] == "approve")
+    assert approve["outputs"]["parameters"] == [{"name": "message", "valueFrom": {"supplied": {}}}]
+    bad = cli("resume", name, "-e", engine, env=env)
+    assert bad.returncode == 2
+    assert "raw output parameter 'message' has not been set" in bad.stderr
+    ok = cli("resume", name, "-e", engine, "--node", "displayName=approve", "-p", "message=hi there", env=env)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    final = cli("status", name, "-e", engine, "--watch", "-o", "json", env=env, timeout=300)
+    return json.loads(final.stdout)
+
+
+def _shape(wf: dict[str, Any]) -> dict[str, tuple[str, str, str]]:
+    out = {}
+    for n in wf["status"]["nodes"].values():
+        params = json.dumps((n.get("outputs") or {}).get("parameters") or [], sort_keys=True)
+        if n.get("type") in ("Suspend", "Pod"):
+            out[n["displayName"]] = (n["type"], n["phase"], params if n["type"] == "Suspend" else "")
+    return out
+
+
+def test_resume_agrees_with_argo(cluster_env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "wf.yaml"
+    path.write_text(WORKFLOW, encoding="utf-8")
+    env = {**cluster_env, "DFLOWCTL_HOME": str(tmp_path / "home")}
+    run = cli("run", "-e", "argo", "--no-wait", "-o", "json", str(path), env=env)
+    assert run.returncode == 0, run.stderr
+    name = json.loads(run.stdout)["metadata"]["name"]
+    try:
+        argo_wf = _resume_and_finish(env, name, "argo")
+    finally:
+        cli("delete", name, "-e", "argo", env=env)
+    local = cli("run", "-e", "local", "--no-wait", "-o", "json", str(path), env=env)
+    assert local.returncode == 0, local.stderr
+    local_wf = _resume_and_finish(env, json.loads(local.stdout)["metadata"]["name"], "local")
+    assert argo_wf["status"]["phase"] == local_wf["status"]["phase"] == "Succeeded"
+    assert _shape(argo_wf) == _shape(local_wf)
+    release = next(n for n in argo_wf["status"]["nodes"].values() if n["displayName"] == "release")
+    assert release["inputs"]["parameters"][0]["value"] == "hi there"
