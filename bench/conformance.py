@@ -21,7 +21,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -116,17 +116,60 @@ def _read_logs(home: Path, workflow: Mapping[str, Any]) -> dict[str, str]:
     return logs
 
 
+Resume = Sequence[tuple[str, Mapping[str, str]]]
+
+
+def _only_run(home: Path) -> dict[str, Any] | None:
+    for record in (home / "runs").glob("*/workflow.json"):
+        try:
+            return json.loads(record.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+    return None
+
+
+def _resumer(
+    home: Path, env: Mapping[str, str], cwd: str, python: str, steps: Resume, stop: threading.Event
+) -> threading.Thread:
+    """Plays the user of a suspended example: as each named node waits (a Suspend node
+    Running), ``dflowctl resume NAME --node NODE -p k=v`` (argo resume / argo node set)."""
+
+    def waiting(display: str) -> str | None:
+        wf = _only_run(home) or {}
+        for n in ((wf.get("status") or {}).get("nodes") or {}).values():
+            if n.get("displayName") == display and n.get("type") == "Suspend" and n.get("phase") == "Running":
+                return str(wf["metadata"]["name"])
+        return None
+
+    def go() -> None:
+        for display, params in steps:
+            while not stop.is_set():
+                name = waiting(display)
+                if name is not None:
+                    cmd = [python, "-m", "dflowctl", "resume", name, "--node", display]
+                    cmd += [a for k, v in params.items() for a in ("-p", f"{k}={v}")]
+                    subprocess.run(cmd, cwd=cwd, env=dict(env), capture_output=True, timeout=60, check=False)
+                    break
+                stop.wait(0.2)
+
+    thread = threading.Thread(target=go, name="conformance-resume", daemon=True)
+    thread.start()
+    return thread
+
+
 def run_example(
     path: Path,
     *,
     timeout: float,
     edit: Callable[[dict[str, Any]], None] | None = None,
     python: str = sys.executable,
+    resume: Resume = (),
 ) -> Outcome:
     """Run one example file through ``dflowctl run FILE -o json`` in a subprocess.
 
     ``edit`` changes the Workflow before it runs (a copy is written next to the run's
-    home; used for ``forever.yaml``'s deadline)."""
+    home; used for ``forever.yaml``'s deadline); ``resume`` names the suspended nodes to
+    resume meanwhile, in order, with the output parameters to set (``_resumer``)."""
     with tempfile.TemporaryDirectory(prefix="dflowctl-conformance-") as tmp:
         home = Path(tmp) / "home"
         target = path
@@ -151,12 +194,17 @@ def run_example(
             text=True,
             start_new_session=True,
         )
+        stop = threading.Event()
+        if resume:
+            _resumer(home, env, tmp, python, resume, stop)
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             _interrupt(proc)
             out, err = proc.communicate()
             return Outcome(path.name, "timeout", time.monotonic() - started, stderr=err[-2000:])
+        finally:
+            stop.set()
         seconds = time.monotonic() - started
         if proc.returncode == 2:
             kind = "refused" if NOT_SUPPORTED in err else "invalid"
@@ -204,12 +252,19 @@ def run_all(
     timeout: Callable[[str], float],
     edits: Mapping[str, Callable[[dict[str, Any]], None]] | None = None,
     first: Iterable[str] = (),
+    resumes: Mapping[str, Resume] | None = None,
 ) -> dict[str, Future[Outcome]]:
     """Start every example (those in ``first`` before the others); futures by file name."""
     order = sorted(paths, key=lambda p: (p.name not in set(first), p.name))
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="conformance")
     futures = {
-        p.name: pool.submit(run_example, p, timeout=timeout(p.name), edit=(edits or {}).get(p.name))
+        p.name: pool.submit(
+            run_example,
+            p,
+            timeout=timeout(p.name),
+            edit=(edits or {}).get(p.name),
+            resume=(resumes or {}).get(p.name, ()),
+        )
         for p in order
     }
     pool.shutdown(wait=False)
@@ -238,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
         timeout=(lambda _n: args.timeout) if args.timeout else expect.time_limit,
         edits=expect.EDITS,
         first=expect.LONG,
+        resumes=expect.RESUME,
     )
     rows: list[tuple[str, str, float, str]] = []
     lock = threading.Lock()

@@ -60,6 +60,14 @@ def _deadline(seconds: int) -> Callable[[dict[str, Any]], None]:
 
 EDITS: dict[str, Callable[[dict[str, Any]], None]] = {"forever.yaml": _deadline(4)}
 
+# Suspended examples: the nodes a user resumes, in order, with the outputs they supply
+# (`dflowctl resume NAME --node NODE -p k=v`, as the examples' comments do it with argo).
+RESUME: dict[str, list[tuple[str, dict[str, str]]]] = {
+    "suspend-template.yaml": [("approve", {})],  # `delay` then ends by its 20 s duration
+    "suspend-template-outputs.yaml": [("approve", {"message": "Hello, world!"})],
+    "intermediate-parameters.yaml": [("approval", {"approve": "YES"})],
+}
+
 # Built to fail: Argo ends them Failed. The reason is the example's own words where it has them.
 FAILED: dict[str, str] = {
     "dag-continue-on-fail.yaml": "task E is `intentional-fail` and G depends on it (`E && F`): the DAG fails",
@@ -119,7 +127,6 @@ REFUSED: dict[str, str] = {
     "input-artifact-http.yaml": "http artifacts",
     "input-artifact-oss.yaml": "oss artifacts",
     "input-artifact-s3.yaml": "own bucket",
-    "intermediate-parameters.yaml": "suspend",
     "k8s-orchestration.yaml": "resource",
     "k8s-owner-reference.yaml": "resource",
     "k8s-patch-json-pod.yaml": "resource",
@@ -141,8 +148,6 @@ REFUSED: dict[str, str] = {
     "sidecar-nginx.yaml": "sidecars",
     "sidecar.yaml": "sidecars",
     "steps-daemon-retry-strategy.yaml": "daemon",
-    "suspend-template-outputs.yaml": "suspend",
-    "suspend-template.yaml": "suspend",
     "synchronization-db-mutex-tmpl-level.yaml": "synchronization",
     "synchronization-db-mutex-wf-level.yaml": "synchronization",
     "synchronization-db-tmpl-level.yaml": "synchronization",
@@ -504,7 +509,27 @@ def _exit_step_level(o: Outcome) -> None:
         assert o.log(step).strip() == step and o.log(f"{step}.onExit").strip() == "step cleanup"
 
 
+def _suspend_template(o: Outcome) -> None:
+    assert [o.node(d)["phase"] for d in ("approve", "delay")] == ["Succeeded", "Succeeded"]
+    start, end = _times(o, "delay")
+    assert (end - start).total_seconds() >= 19  # `duration: "20"`
+    assert _lines(o.log("release")) == ["hello world"]
+
+
+def _suspend_outputs(o: Outcome) -> None:
+    assert o.output("approve", "message") == "Hello, world!"
+    assert o.log("release").strip() == "Hello, world!"
+
+
+def _intermediate_parameters(o: Outcome) -> None:
+    assert o.output("approval", "approve") == "YES"
+    assert [n["phase"] for n in o.pods("deploy-prod")] == ["Succeeded"]
+
+
 VALUES: dict[str, Callable[[Outcome], None]] = {
+    "suspend-template.yaml": _suspend_template,
+    "suspend-template-outputs.yaml": _suspend_outputs,
+    "intermediate-parameters.yaml": _intermediate_parameters,
     "expression-reusing-verbose-snippets.yaml": _verbose_snippets,
     "expression-destructure-json-complex.yaml": _destructure_complex,
     "exit-handler-step-level.yaml": _exit_step_level,
@@ -624,7 +649,9 @@ _RUNS: dict[str, Future[Outcome]] = {}
 def runs() -> dict[str, Future[Outcome]]:
     """Every example started at once (long ones first); each test waits for its own."""
     if not _RUNS:
-        _RUNS.update(run_all(_FILES, workers=workers(), timeout=time_limit, edits=EDITS, first=LONG))
+        _RUNS.update(
+            run_all(_FILES, workers=workers(), timeout=time_limit, edits=EDITS, first=LONG, resumes=RESUME)
+        )
     return _RUNS
 
 

@@ -130,7 +130,9 @@ def test_supplied_output_set_on_resume(tmp_path: Path, dflowctl_home: Path) -> N
         f"error: cannot resume {name}: node is not expecting output parameter 'other'"
     )
     assert node(record(dflowctl_home, name), "approve")["phase"] == "Running"
-    res = run_cli("resume", name, "--node", "displayName=approve", "-p", "message=Hello, world!", cwd=tmp_path)
+    res = run_cli(
+        "resume", name, "--node", "displayName=approve", "-p", "message=Hello, world!", cwd=tmp_path
+    )
     assert res.returncode == 0, res.stderr
     assert f"{name} resumed" in res.stdout
     wf = wait_for(dflowctl_home, name, finished)

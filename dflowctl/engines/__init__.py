@@ -112,7 +112,9 @@ class Engine(Protocol):
 
     def retry(self, name: str, options: RunOptions) -> Workflow: ...
 
-    def resume(self, name: str, node: str | None = None, parameters: Mapping[str, str] | None = None) -> Workflow:
+    def resume(
+        self, name: str, node: str | None = None, parameters: Mapping[str, str] | None = None
+    ) -> Workflow:
         """``argo resume`` (``node``: only the matching suspended nodes) with ``argo node
         set``'s output ``parameters`` for that node; ``UsageError`` when it cannot apply."""
         ...

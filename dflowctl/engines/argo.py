@@ -506,7 +506,9 @@ class ArgoEngine:
             return patched
         return self.watch(name, options.on_update or (lambda _wf: None))
 
-    def resume(self, name: str, node: str | None = None, parameters: Mapping[str, str] | None = None) -> Workflow:
+    def resume(
+        self, name: str, node: str | None = None, parameters: Mapping[str, str] | None = None
+    ) -> Workflow:
         """As ``argo resume`` / ``argo node set`` do it through the API server: the
         changed nodes (and ``spec.suspend: null``) as one merge patch."""
         from dflowctl.argo.resume import ResumeError, check_selector, global_outputs, resume_nodes
@@ -538,7 +540,10 @@ class ArgoEngine:
                 patch["status"] = {"nodes": changed}
             outputs = global_outputs(status, changed)
             if outputs is not None:
-                patch.setdefault("status", {})["outputs"] = {**(status.get("outputs") or {}), "parameters": outputs}
+                patch.setdefault("status", {})["outputs"] = {
+                    **(status.get("outputs") or {}),
+                    "parameters": outputs,
+                }
         return decode_nodes(self.kube.patch_workflow(name, patch))
 
     def delete(self, name: str) -> None:

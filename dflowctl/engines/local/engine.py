@@ -254,7 +254,9 @@ class LocalEngine:
             time.sleep(POLL)
         raise EngineError(f"run {name!r} did not stop within {STOP_GRACE:.0f} s ({stop_message(strategy)})")
 
-    def resume(self, name: str, node: str | None = None, parameters: Mapping[str, str] | None = None) -> Workflow:
+    def resume(
+        self, name: str, node: str | None = None, parameters: Mapping[str, str] | None = None
+    ) -> Workflow:
         """Resume a suspended run through its process (``suspend.py``): checked against
         the record first, then applied by the process, which answers."""
         from dflowctl.argo.resume import ResumeError, check_selector, resume_nodes

@@ -86,7 +86,9 @@ def await_answer(run_path: Path, rid: str, alive: Callable[[], bool], timeout: f
                 data = json.loads(text)
             except ValueError:
                 raise ControlError("the run's process gave an unreadable answer") from None
-            return data if isinstance(data, dict) else {"error": "the run's process gave an unreadable answer"}
+            return (
+                data if isinstance(data, dict) else {"error": "the run's process gave an unreadable answer"}
+            )
         if time.monotonic() > deadline or not alive():
             request.unlink(missing_ok=True)
             why = "ended" if not alive() else f"did not answer within {timeout:.0f} s"
