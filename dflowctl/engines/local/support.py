@@ -3,13 +3,14 @@
 ``unsupported(workflow, at)`` walks a Workflow object and returns one diagnostic
 per feature that needs a cluster (Kubernetes resources, volumes, sidecars,
 daemons, ConfigMaps and Secrets, templates stored in the cluster, artifact
-stores other than the run's own repository, synchronization) or a program this host lacks (an image's command that is not on
-``PATH``, Windows images). ``at(path)`` gives the position of a JSON path in the
-file (location and source line). Fields that only matter to Kubernetes'
-scheduling or bookkeeping (labels, podGC, nodeSelector, resources, metrics, ttl,
-pod metadata, dnsConfig, imagePullSecrets, securityContext, serviceAccountName,
-tolerations, affinity, priority, podSpecPatch, memoize, archiveLocation,
-artifactRepositoryRef, ...) are accepted and ignored.
+stores other than the run's own repository, synchronization) or a program this
+host lacks (an image's command that is not on ``PATH``, Windows images).
+``at(path)`` gives the position of a JSON path in the file (location and source
+line). Fields that only matter to Kubernetes' scheduling or bookkeeping (labels,
+podGC, nodeSelector, resources, metrics, ttl, pod metadata, dnsConfig,
+imagePullSecrets, securityContext, serviceAccountName, tolerations, affinity,
+priority, podSpecPatch, memoize, archiveLocation, artifactRepositoryRef, ...)
+are accepted and ignored.
 """
 
 from __future__ import annotations
