@@ -342,6 +342,11 @@ def final_nodes(workflow: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _hooked(raw: Mapping[str, Any]) -> bool:
+    """A lifecycle hook's node (Argo's ``nodeFlag.hooked``), beside a Retry node's attempts."""
+    return bool((raw.get("nodeFlag") or {}).get("hooked"))
+
+
 def run_outputs(workflow: Mapping[str, Any]) -> list[OutputItem]:
     """The workflow's outputs (``status.outputs``, the root node's) then the final steps' outputs."""
     status = workflow.get("status") or {}
@@ -360,7 +365,8 @@ def run_outputs(workflow: Mapping[str, Any]) -> list[OutputItem]:
         raw = nodes[nid]
         outputs = raw.get("outputs")
         if not outputs and nid in retry_of.values():  # outputs recorded on the attempt only
-            last = [c for c in raw.get("children") or [] if c in nodes][-1:]
+            tries = [c for c in raw.get("children") or [] if c in nodes and not _hooked(nodes[c])]
+            last = tries[-1:]
             outputs = nodes[last[0]].get("outputs") if last else None
         items.extend(_outputs_of(str(raw.get("displayName") or raw.get("name") or nid), outputs))
     return items

@@ -29,6 +29,7 @@ from dflowctl.argo import (
     rfc3339,
 )
 from dflowctl.engines.local.dag import run_dag
+from dflowctl.engines.local.hooks import HOOKED, WorkflowHooks, expression_hooks
 from dflowctl.engines.local.interpreter import Interpreter
 from dflowctl.engines.local.podapi import PodRunnerLike
 from dflowctl.engines.local.podcache import StepReuse
@@ -187,26 +188,29 @@ class Controller:
         if not entry:
             raise TemplateError("spec.entrypoint is not set")
         holder = {"name": self.name, "template": entry}
-        return self.execute(self.name, self.name, holder, self.spec.get("arguments") or {}, None)
+        hooks = WorkflowHooks(self, expression_hooks(self.spec.get("hooks")), self.globals)
+        hooks.start()
+        root = self.execute(self.name, self.name, holder, self.spec.get("arguments") or {}, None)
+        hooks.finish(_workflow_status(root) if root is not None else None)
+        return root
 
     def _run_exit_handler(self, root: dict[str, Any] | None) -> Node | None:
-        on_exit = self.spec.get("onExit")
-        if not on_exit or self.shutdown == "Terminate":
+        hook = exit_hook(self.spec)
+        if hook is None or self.shutdown == "Terminate":
             return None
         # `stop` runs exit handlers, and the workflow's deadline does not apply to them
         self.deadline = None
         self.in_exit_handler = True
         if self.cancel.is_set():
             self.cancel = threading.Event()
-        phase = root["phase"] if root else "Failed"
-        self.globals["workflow.status"] = "Error" if phase == "Error" else phase
+        self.globals["workflow.status"] = _workflow_status(root) if root else "Failed"
         self.globals["workflow.failures"] = failures_json(self.book, self.name)
         started = self.book.status.get("startedAt")
         if started:
             self.globals["workflow.duration"] = str(max(time.time() - parse_rfc3339(started), 0.0))
-        holder = {"name": "onExit", "template": on_exit}
         name = f"{self.name}.onExit"
-        return self.execute(name, name, holder, self.spec.get("arguments") or {}, None)
+        self.book.flag_on_create(node_id(self.name, name), HOOKED)
+        return self.execute(name, name, hook, hook.get("arguments") or self.spec.get("arguments") or {}, None)
 
     def _finish(self, root: dict[str, Any] | None, exit_node: dict[str, Any] | None) -> None:
         status = self.book.status
@@ -359,6 +363,24 @@ class Controller:
             inputs=inputs,
             message=f"not supported by the local engine: {what}",
         )
+
+
+def _workflow_status(root: Mapping[str, Any]) -> str:
+    """``workflow.status`` once the entrypoint ended (its node's phase, as a workflow's)."""
+    phase = str(root.get("phase", "Error"))
+    if phase in ("Succeeded", "Failed", "Error"):
+        return phase
+    return "Succeeded" if phase in SUCCESSFUL or phase == "Omitted" else "Failed"
+
+
+def exit_hook(spec: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Argo's ``GetExitHook``: ``onExit`` names the template, else ``hooks.exit`` is the hook."""
+    if spec.get("onExit"):
+        return {"name": "onExit", "template": spec["onExit"]}
+    hook = (spec.get("hooks") or {}).get("exit")
+    if isinstance(hook, Mapping) and (hook.get("template") or hook.get("templateRef")):
+        return {"name": "onExit", **{k: v for k, v in hook.items() if k != "expression"}}
+    return None
 
 
 def _on_fresh_stack(fn: Callable[[], Node]) -> Node:

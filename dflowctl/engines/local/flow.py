@@ -15,6 +15,7 @@ from typing import Any
 
 from dflowctl import expr
 from dflowctl.argo import node_id
+from dflowctl.engines.local.hooks import HOOKED, StepHooks, expression_hooks
 from dflowctl.engines.local.runtime import Node, Runtime
 from dflowctl.engines.local.scope import (
     ArtifactScope,
@@ -153,9 +154,16 @@ def run_entry(
     skipped = _when(rt, entry, boundary, template)
     if skipped is not None:
         return skipped
+    hooks = expression_hooks(entry.spec.get("hooks"))
+    watcher = None
+    if hooks:  # Argo's steps.NAME.status is the node's display name, tasks.NAME the task's
+        key = f"{prefix}.{entry.display if prefix == 'steps' else entry.step}"
+        watcher = StepHooks(rt, hooks, entry.name, boundary, scope, arts, key)
     with _slot(sem, rt) as ok:
         if not ok:
             return None
+        if watcher is not None:
+            watcher.start()
         node = rt.execute(
             entry.name,
             entry.display,
@@ -164,6 +172,8 @@ def run_entry(
             boundary,
             arts_scope=arts,
         )
+    if watcher is not None:
+        watcher.finish(node)
     if node is not None:
         _exit_hook(rt, entry, node, boundary, arts, scope, prefix)
     return node
@@ -182,6 +192,7 @@ def _exit_hook(
     hook = subst(dict(hook), hscope)
     name = f"{node['name']}.onExit"
     rt.book.link_on_create(node_id(rt.name, name), [node["id"]])
+    rt.book.flag_on_create(node_id(rt.name, name), HOOKED)
     rt.execute(
         name, f"{node['displayName']}.onExit", hook, hook.get("arguments") or {}, boundary, arts_scope=harts
     )
@@ -235,7 +246,7 @@ def loop_nodes(rt: Runtime, items: list[Node]) -> list[Node]:
     out: list[Node] = []
     for node in items:
         if node.get("type") == "Retry":
-            out.extend(n for c in node.get("children") or [] if (n := rt.book.get(c)) is not None)
+            out.extend(n for c in rt.book.attempts(node) if (n := rt.book.get(c)) is not None)
         elif node.get("type") != "Skipped":
             out.append(node)
     return out

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from dflowctl import expr
-from dflowctl.argo import FAILED_OR_ERROR, SUCCESSFUL, parse_duration, parse_rfc3339
+from dflowctl.argo import FAILED_OR_ERROR, SUCCESSFUL, node_id, parse_duration, parse_rfc3339
 from dflowctl.engines.local.runtime import Node, Runtime
 from dflowctl.engines.local.scope import ArtifactScope, Scope, TemplateError, walk_strings
 
@@ -79,6 +79,7 @@ def execute_with_retries(
     started = time.time()
     attempt = 0
     while True:
+        book.flag_on_create(node_id(rt.name, f"{name}({attempt})"), {"retried": True})
         child = rt.execute_once(
             f"{name}({attempt})", f"{display}({attempt})", tmpl_name, tmpl, scope, in_arts, boundary, attempt
         )

@@ -55,6 +55,7 @@ class NodeBook:
         self._unsaid = False  # touch() without a node: a change the events cannot tell
         self.status_json = ""  # the status' own fields as last recorded (JSON)
         self._pods = [0, 0]  # Pod nodes: succeeded, all
+        self._flags: dict[str, dict[str, bool]] = {}  # node id -> its nodeFlag once created
 
     def touch(self, nid: str | None = None) -> None:
         """Something changed: node ``nid``, or (without it) anything, e.g. by hand."""
@@ -106,6 +107,9 @@ class NodeBook:
         if inputs:
             node["inputs"] = dict(inputs)
         with self.lock:
+            flag = self._flags.pop(nid, None)
+            if flag:
+                node["nodeFlag"] = flag
             old = self.nodes.get(nid)
             if old is not None:
                 self._count(old, -1)
@@ -130,6 +134,11 @@ class NodeBook:
                     self.add_child(parent, child_id)
             else:
                 self._links.setdefault(child_id, []).extend(parents)
+
+    def flag_on_create(self, nid: str, flag: Mapping[str, bool]) -> None:
+        """Argo's ``nodeFlag`` (``hooked``, ``retried``) of node ``nid`` when it is created."""
+        with self.lock:
+            self._flags[nid] = dict(flag)
 
     def get(self, nid: str) -> dict[str, Any] | None:
         return self.nodes.get(nid)
@@ -212,12 +221,22 @@ class NodeBook:
                 for child in children:
                     out.extend(self.outbound(child))
                 return out
-            if ntype == "Retry":
-                return [children[-1]] if children else [nid]
+            if ntype == "Retry":  # its last attempt (hooks hang from it too)
+                tries = self.attempts(node)
+                return [tries[-1]] if tries else [nid]
             out = []
             for child in node.get("outboundNodes") or []:
                 out.extend(self.outbound(child))
             return out or [nid]
+
+    def attempts(self, retry: Mapping[str, Any]) -> list[str]:
+        """A Retry node's attempts: its children but the hooks (``nodeFlag.hooked``)."""
+        with self.lock:
+            return [
+                c
+                for c in retry.get("children") or []
+                if not ((self.nodes.get(c) or {}).get("nodeFlag") or {}).get("hooked")
+            ]
 
     def progress(self) -> str:
         return f"{self._pods[0]}/{self._pods[1]}"

@@ -160,10 +160,6 @@ def unsupported(
             "synchronization (semaphores and mutexes are held by the controller in the cluster)",
             [*base, "synchronization"],
         )
-    if isinstance(spec.get("hooks"), Mapping):
-        for key in spec["hooks"]:
-            hint = " at the workflow level (use spec.onExit)" if key == "exit" else ""
-            w.add(f"lifecycle hook `{key}`{hint}", [*base, "hooks", key])
     _params(w, (spec.get("arguments") or {}).get("parameters"), [*base, "arguments", "parameters"])
     _artifacts(w, (spec.get("arguments") or {}).get("artifacts"), [*base, "arguments", "artifacts"])
     if _is_windows_selector(spec.get("nodeSelector")):
@@ -186,13 +182,6 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 
 def _is_windows_selector(sel: Any) -> bool:
     return isinstance(sel, Mapping) and str(sel.get("kubernetes.io/os", "")).lower() == "windows"
-
-
-def _hooks(w: _Walker, hooks: Any, path: list[PathItem]) -> None:
-    if isinstance(hooks, Mapping):
-        for key, _hook in hooks.items():
-            if key != "exit":
-                w.add(f"lifecycle hook `{key}` (hooks other than `exit`)", [*path, key])
 
 
 def _params(w: _Walker, items: Any, path: list[PathItem]) -> None:
@@ -251,7 +240,6 @@ def _template(w: _Walker, tmpl: Mapping[str, Any], path: list[PathItem], default
         )
     if _is_windows_selector(tmpl.get("nodeSelector")):
         w.add("Windows nodes (nodeSelector kubernetes.io/os: windows)", [*path, "nodeSelector"])
-    _hooks(w, tmpl.get("hooks"), [*path, "hooks"])
     inputs, outputs = _mapping(tmpl.get("inputs")), _mapping(tmpl.get("outputs"))
     _params(w, inputs.get("parameters"), [*path, "inputs", "parameters"])
     _params(w, outputs.get("parameters"), [*path, "outputs", "parameters"])
@@ -281,7 +269,6 @@ def _call(w: _Walker, holder: Mapping[str, Any], path: list[PathItem], defaults:
         w.add("templateRef (WorkflowTemplates are stored in the cluster)", [*path, "templateRef"])
     if isinstance(holder.get("inline"), Mapping):
         _template(w, holder["inline"], [*path, "inline"], defaults)
-    _hooks(w, holder.get("hooks"), [*path, "hooks"])
     args = _mapping(holder.get("arguments"))
     _params(w, args.get("parameters"), [*path, "arguments", "parameters"])
     _artifacts(w, args.get("artifacts"), [*path, "arguments", "artifacts"])
