@@ -133,7 +133,9 @@ class StepHooks:
                 continue
             self._fire(hook_name, hook, node, hscope, harts)
 
-    def _fire(self, hook_name: str, hook: Mapping[str, Any], node: Node, hscope: Scope, harts: ArtifactScope) -> None:
+    def _fire(
+        self, hook_name: str, hook: Mapping[str, Any], node: Node, hscope: Scope, harts: ArtifactScope
+    ) -> None:
         rt = self.rt
         name = f"{node['name']}.hooks.{hook_name}"
         display = f"{node['displayName']}.hooks.{hook_name}"
