@@ -39,6 +39,13 @@ _STAND_INS: dict[str, Path] = {"/argosay": Path(__file__).with_name("argosay.py"
 # Of those, the ones a pod of the image also sees at their own path (Argo's hook tests
 # call `/argosay` from a shell): a small wrapper placed in the pod's root.
 _IMAGE_PROGRAMS: dict[str, tuple[str, ...]] = {"argoproj/argosay": ("/argosay",)}
+# Programs an image has on its PATH that a host stand-in provides, by image (and tag, when
+# only some tags have it): found by name from a folder put first on the pod's PATH.
+_COWSAY = Path(__file__).with_name("cowsay.py")
+_PATH_PROGRAMS: dict[tuple[str, str | None], dict[str, tuple[Path, dict[str, str]]]] = {
+    ("docker/whalesay", None): {"cowsay": (_COWSAY, {"DFLOWCTL_COWSAY": "whale"})},
+    ("argoproj/argosay", "v1"): {"cowsay": (_COWSAY, {})},
+}
 
 _PYTHON = re.compile(r"^python(3(\.\d+)?)?$")
 _VAR = re.compile(r"\$\$|\$\(([A-Za-z_][A-Za-z0-9_.\-]*)\)")
@@ -125,6 +132,26 @@ def image_programs(image: str | None) -> dict[str, str]:
     for path in _IMAGE_PROGRAMS.get(image_name(image), ()):
         run = f"{shlex.quote(sys.executable)} {shlex.quote(str(_STAND_INS[path]))}"
         out[path] = f'#!/bin/sh\nexec {run} "$@"\n'
+    return out
+
+
+def image_tag(image: str | None) -> str | None:
+    """``argoproj/argosay:v1`` -> ``v1`` (None without a tag)."""
+    name = (image or "").split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    return last.split(":", 1)[1] if ":" in last else None
+
+
+def path_programs(image: str | None) -> dict[str, str]:
+    """The image's programs found by name on its PATH that host stand-ins provide
+    (``cowsay`` of ``docker/whalesay``): name → the text of an executable wrapper."""
+    name = image_name(image)
+    found = _PATH_PROGRAMS.get((name, image_tag(image))) or _PATH_PROGRAMS.get((name, None)) or {}
+    out = {}
+    for program, (script, env) in found.items():
+        sets = "".join(f"{k}={shlex.quote(v)} " for k, v in env.items())
+        run = f"{shlex.quote(sys.executable)} {shlex.quote(str(script))}"
+        out[program] = f'#!/bin/sh\n{sets}exec {run} "$@"\n'
     return out
 
 

@@ -54,6 +54,16 @@ class PodPlan:
     header: str | None = None  # the log's first line (the chosen Python of a spec's op)
 
 
+def _place_programs(folder: Path, programs: Mapping[str, str]) -> Path:
+    """Executable wrappers named after the programs, in ``folder`` (outside the pod's root)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in programs.items():
+        path = folder / name
+        path.write_text(text, encoding="utf-8")
+        path.chmod(0o755)
+    return folder
+
+
 def plan_pod(
     req: PodRequest, *, use_fork_server: bool = True, env_policy: EnvPolicy | None = None
 ) -> PodPlan:
@@ -76,6 +86,9 @@ def plan_pod(
     host_env = (env_policy or EnvPolicy()).host_env()
     env = _build_env(req, body, host_env)
     env.setdefault(termination.ENV, termination.TERMINATION_LOG)  # where the bootstrap says why it failed
+    on_path = images.path_programs(body.get("image"))
+    if on_path:  # the image's own programs (cowsay): stand-ins first on its PATH
+        env["PATH"] = f"{_place_programs(work / 'bin', on_path)}:{env.get('PATH', os.defpath)}"
     binds = isolation.host_binds(path_env=env.get("PATH", ""))
     outputs = tmpl.get("outputs") or {}
     known = [p for p, _ in req.input_artifacts]
@@ -126,7 +139,7 @@ def plan_pod(
         argv = req.python.apply(argv, env)  # after remapping: its path is the host's
         header = req.python.log_header()
         binds = isolation.host_binds([*binds, *req.python.binds()], env.get("PATH", ""))
-    if programs or images.uses_stand_in(argv):
+    if programs or on_path or images.uses_stand_in(argv):
         binds = sorted({*binds, *isolation.host_binds(images.stand_in_folders(), env.get("PATH", ""))})
 
     view: dict[str, Any] | None = None

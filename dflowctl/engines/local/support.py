@@ -309,12 +309,13 @@ def _container(w: _Walker, kind: str, body: Mapping[str, Any], path: list[PathIt
         else [*path, "image"]
     )
     program = images.host_program(argv, w.path_env)[0]
-    if not _on_host(program, w.path_env):
+    stand_ins = images.path_programs(image)
+    if program not in stand_ins and not _on_host(program, w.path_env):
         w.add(f"image `{image}`: its program `{program}` is not on this host", where)
         return
     host_image = name in _HOST_IMAGES or images.is_python_image(image)
     if not host_image and kind == "container" and program.rsplit("/", 1)[-1] in _SHELLS:
-        own = images.image_programs(image)
+        own = {**images.image_programs(image), **stand_ins}
         for program in _shell_programs(argv):
             if program not in own and not _on_host(program, w.path_env):
                 w.add(f"image `{image}`: its program `{program}` is not on this host", where)
