@@ -42,7 +42,9 @@ def of_file(path: Path | str) -> ConfigMaps:
 def resolve(obj: Any, maps: Mapping[str, Mapping[str, str]]) -> None:
     """Give every ``valueFrom.configMapKeyRef`` naming one of ``maps`` its value, in place.
 
-    A parameter or env entry becomes ``value: <data[key]>``. A key the ConfigMap lacks
+    A parameter or env entry becomes ``value: <data[key]>``; a synchronization
+    semaphore (``{configMapKeyRef: …}``) keeps its reference and gets its limit as
+    ``value``. A key the ConfigMap lacks
     takes the parameter's ``valueFrom.default``; without one the entry is left as it is
     (the node then fails as Argo's does, the parameter not supplied)."""
     if isinstance(obj, list):
@@ -50,6 +52,13 @@ def resolve(obj: Any, maps: Mapping[str, Mapping[str, str]]) -> None:
             resolve(item, maps)
         return
     if not isinstance(obj, dict):
+        return
+    sem = obj.get("configMapKeyRef")
+    if "valueFrom" not in obj and isinstance(sem, Mapping) and sem.get("name") in maps:
+        # a synchronization semaphore: its limit, beside the reference that names the lock
+        data = maps[str(sem["name"])]
+        if str(sem.get("key")) in data:
+            obj["value"] = data[str(sem.get("key"))]
         return
     vf = obj.get("valueFrom")
     ref = vf.get("configMapKeyRef") if isinstance(vf, Mapping) else None

@@ -43,6 +43,7 @@ from dflowctl.engines.local.slots import Slots
 from dflowctl.engines.local.status import NodeBook, end_open_nodes
 from dflowctl.engines.local.steps import run_steps
 from dflowctl.engines.local.suspend import Suspensions, control_dir
+from dflowctl.engines.local.sync import LOCKS, LockTable
 from dflowctl.engines.local.templates import locate_artifact, process_args, resolve_template, template_table
 from dflowctl.engines.local.wfglobals import failures_json, register_globals, workflow_globals
 
@@ -93,6 +94,8 @@ class Controller:
         self.pods = PodNodes(self.name, self.book, run, runner, par, self.globals, pythons, reuse)
         self.globals.update(workflow_globals(workflow))
         self.suspensions = Suspensions(self.book, self.spec, control_dir(run.path), self.writer.flush)
+        namespace = str(workflow["metadata"].get("namespace") or "default")
+        self.locks = LockTable(run.path.parent.parent / LOCKS, namespace, self.book)
         if previous:
             self._adopt(previous)
 
@@ -127,10 +130,18 @@ class Controller:
         self.writer.start()
         self.suspensions.start()
         timer = self._start_deadline_timer()
+        held = None
         try:
+            held = self.locks.take_for_workflow(self)
             root = self._run_entrypoint()
             exit_node = self._run_exit_handler(root)
             self._finish(root, exit_node)
+        except TemplateError as err:  # the workflow's own locks cannot be held
+            with self.book.lock:
+                status["phase"] = "Error"
+                status["message"] = str(err)
+                status["finishedAt"] = rfc3339()
+                self.book.touch()
         except Exception as err:  # an internal failure still leaves a readable record
             with self.book.lock:
                 status["phase"] = "Error"
@@ -142,6 +153,8 @@ class Controller:
         finally:
             if timer is not None:
                 timer.cancel()
+            if held is not None:
+                held.release()
             self.suspensions.close()
             self._drop_dangling()
             self.pods.close()
@@ -307,10 +320,28 @@ class Controller:
         retry = tmpl.get("retryStrategy")
         if retry is None:
             retry = self.spec.get("retryStrategy")
-        if retry is not None:  # `retryStrategy: {}` retries without limit
-            node = execute_with_retries(self, name, display, tmpl_name, tmpl, scope, in_arts, boundary, retry)
-        else:
-            node = self.execute_once(name, display, tmpl_name, tmpl, scope, in_arts, boundary, None)
+        held = None
+        if tmpl.get("synchronization"):  # Argo's template-level locks, held while it runs
+            try:
+                held = self.locks.take_for_node(
+                    self, name, display, tmpl_name, tmpl, boundary, retry is not None
+                )
+            except TemplateError as err:
+                return self.book.create(
+                    name, display, "Skipped", tmpl_name, boundary, phase="Error", message=str(err)
+                )
+            if held is None:
+                return self.book.get(node_id(self.name, name))  # stopped while it waited
+        try:
+            if retry is not None:  # `retryStrategy: {}` retries without limit
+                node = execute_with_retries(
+                    self, name, display, tmpl_name, tmpl, scope, in_arts, boundary, retry
+                )
+            else:
+                node = self.execute_once(name, display, tmpl_name, tmpl, scope, in_arts, boundary, None)
+        finally:
+            if held is not None:
+                held.release()
         if node is not None:
             register_globals(self.book, self.globals, self.global_arts, node)
         return node

@@ -155,11 +155,7 @@ def unsupported(
     for key in ("volumes", "volumeClaimTemplates"):
         if spec.get(key):
             w.add(f"{key} (Kubernetes volumes are not mounted on the host)", [*base, key])
-    if spec.get("synchronization"):
-        w.add(
-            "synchronization (semaphores and mutexes are held by the controller in the cluster)",
-            [*base, "synchronization"],
-        )
+    _sync(w, spec.get("synchronization"), [*base, "synchronization"])
     _params(w, (spec.get("arguments") or {}).get("parameters"), [*base, "arguments", "parameters"])
     _artifacts(w, (spec.get("arguments") or {}).get("artifacts"), [*base, "arguments", "artifacts"])
     if _is_windows_selector(spec.get("nodeSelector")):
@@ -182,6 +178,33 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 
 def _is_windows_selector(sel: Any) -> bool:
     return isinstance(sel, Mapping) and str(sel.get("kubernetes.io/os", "")).lower() == "windows"
+
+
+def _sync(w: _Walker, sync: Any, path: list[PathItem]) -> None:
+    """Mutexes are held on this machine (``engines.local.sync``); a semaphore's limit must
+    come from a ConfigMap the file (or ``--templates``) holds, not from Argo's database."""
+    if not isinstance(sync, Mapping):
+        return
+    listed = [("semaphores", i, s) for i, s in enumerate(sync.get("semaphores") or [])]
+    if sync.get("semaphore") is not None:
+        listed.append(("semaphore", None, sync["semaphore"]))
+    for key, i, sem in listed:
+        where = [*path, key] if i is None else [*path, key, i]
+        if not isinstance(sem, Mapping):
+            continue
+        if sem.get("database") is not None:
+            w.add(
+                "semaphores whose limit is in Argo's database (synchronization database)",
+                [*where, "database"],
+            )
+        ref = sem.get("configMapKeyRef")
+        if isinstance(ref, Mapping) and not _held(w, ref):
+            w.add(
+                f"a semaphore whose limit is in ConfigMap {ref.get('name')!r}, which the file does not hold",
+                [*where, "configMapKeyRef"],
+                hint="add the ConfigMap as a document of the file or give it with --templates, "
+                "or run it on a cluster with `-e argo`",
+            )
 
 
 def _params(w: _Walker, items: Any, path: list[PathItem]) -> None:
@@ -233,11 +256,7 @@ def _template(w: _Walker, tmpl: Mapping[str, Any], path: list[PathItem], default
         w.add(
             "daemon templates (a pod kept running beside the workflow, reached by its IP)", [*path, "daemon"]
         )
-    if tmpl.get("synchronization"):
-        w.add(
-            "synchronization (semaphores and mutexes are held by the controller in the cluster)",
-            [*path, "synchronization"],
-        )
+    _sync(w, tmpl.get("synchronization"), [*path, "synchronization"])
     if _is_windows_selector(tmpl.get("nodeSelector")):
         w.add("Windows nodes (nodeSelector kubernetes.io/os: windows)", [*path, "nodeSelector"])
     inputs, outputs = _mapping(tmpl.get("inputs")), _mapping(tmpl.get("outputs"))
