@@ -164,12 +164,15 @@ def run_example(
     edit: Callable[[dict[str, Any]], None] | None = None,
     python: str = sys.executable,
     resume: Resume = (),
+    templates: str | None = None,
 ) -> Outcome:
     """Run one example file through ``dflowctl run FILE -o json`` in a subprocess.
 
     ``edit`` changes the Workflow before it runs (a copy is written next to the run's
     home; used for ``forever.yaml``'s deadline); ``resume`` names the suspended nodes to
-    resume meanwhile, in order, with the output parameters to set (``_resumer``)."""
+    resume meanwhile, in order, with the output parameters to set (``_resumer``);
+    ``templates``: YAML documents the cluster would hold (a ConfigMap of semaphore
+    limits), given with ``--templates``."""
     with tempfile.TemporaryDirectory(prefix="dflowctl-conformance-") as tmp:
         home = Path(tmp) / "home"
         target = path
@@ -185,6 +188,10 @@ def run_example(
         started = time.monotonic()
         # no cap below Argo's: pods that sleep do not need a CPU each
         cmd = [python, "-m", "dflowctl", "run", str(target), "-o", "json", "--parallelism", str(PARALLELISM)]
+        if templates:
+            extra = Path(tmp) / "cluster-objects.yaml"
+            extra.write_text(templates, encoding="utf-8")
+            cmd += ["--templates", str(extra)]
         proc = subprocess.Popen(
             cmd,
             cwd=tmp,
@@ -253,6 +260,7 @@ def run_all(
     edits: Mapping[str, Callable[[dict[str, Any]], None]] | None = None,
     first: Iterable[str] = (),
     resumes: Mapping[str, Resume] | None = None,
+    templates: Mapping[str, str] | None = None,
 ) -> dict[str, Future[Outcome]]:
     """Start every example (those in ``first`` before the others); futures by file name."""
     order = sorted(paths, key=lambda p: (p.name not in set(first), p.name))
@@ -264,6 +272,7 @@ def run_all(
             timeout=timeout(p.name),
             edit=(edits or {}).get(p.name),
             resume=(resumes or {}).get(p.name, ()),
+            templates=(templates or {}).get(p.name),
         )
         for p in order
     }
@@ -294,6 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         edits=expect.EDITS,
         first=expect.LONG,
         resumes=expect.RESUME,
+        templates=expect.TEMPLATES,
     )
     rows: list[tuple[str, str, float, str]] = []
     lock = threading.Lock()

@@ -48,6 +48,8 @@ LONG: dict[str, float] = {
     "step-level-timeout.yaml": 120,
     "timeouts-step.yaml": 120,
     "retry-backoff.yaml": 120,
+    "synchronization-mutex-tmpl-level.yaml": 120,  # 5 × 5 s, one at a time (sleeps cut tenfold)
+    "synchronization-db-mutex-tmpl-level.yaml": 120,
 }
 
 
@@ -58,7 +60,33 @@ def _deadline(seconds: int) -> Callable[[dict[str, Any]], None]:
     return edit
 
 
-EDITS: dict[str, Callable[[dict[str, Any]], None]] = {"forever.yaml": _deadline(4)}
+def _shorter_sleeps(doc: dict[str, Any]) -> None:
+    """`sleep 20` / `sleep 50` a tenth as long: the locks still serialize them (250 s on Argo)."""
+    for tmpl in doc["spec"]["templates"]:
+        args = (tmpl.get("container") or {}).get("args")
+        if args:
+            tmpl["container"]["args"] = [
+                a.replace("sleep 20", "sleep 2").replace("sleep 50", "sleep 5") for a in args
+            ]
+
+
+EDITS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "forever.yaml": _deadline(4),
+    "synchronization-mutex-tmpl-level.yaml": _shorter_sleeps,
+    "synchronization-db-mutex-tmpl-level.yaml": _shorter_sleeps,
+}
+
+
+# What the cluster would hold for an example (given with --templates): the ConfigMap of
+# semaphore limits that the synchronization examples show in their opening comment.
+def _limits(key: str) -> str:
+    return f'apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: my-config\ndata:\n  {key}: "3"\n'
+
+
+TEMPLATES: dict[str, str] = {
+    "synchronization-tmpl-level.yaml": _limits("template"),
+    "synchronization-wf-level.yaml": _limits("workflow"),
+}
 
 # Suspended examples: the nodes a user resumes, in order, with the outputs they supply
 # (`dflowctl resume NAME --node NODE -p k=v`, as the examples' comments do it with argo).
@@ -149,14 +177,8 @@ REFUSED: dict[str, str] = {
     "sidecar-nginx.yaml": "sidecars",
     "sidecar.yaml": "sidecars",
     "steps-daemon-retry-strategy.yaml": "daemon",
-    "synchronization-db-mutex-tmpl-level.yaml": "synchronization",
-    "synchronization-db-mutex-wf-level.yaml": "synchronization",
-    "synchronization-db-tmpl-level.yaml": "synchronization",
-    "synchronization-db-wf-level.yaml": "synchronization",
-    "synchronization-mutex-tmpl-level.yaml": "synchronization",
-    "synchronization-mutex-wf-level.yaml": "synchronization",
-    "synchronization-tmpl-level.yaml": "synchronization",
-    "synchronization-wf-level.yaml": "synchronization",
+    "synchronization-db-tmpl-level.yaml": "database",
+    "synchronization-db-wf-level.yaml": "database",
     "variables-showcase.yaml": "daemon",
     "volumes-emptydir.yaml": "volumes",
     "volumes-existing.yaml": "volumes",
@@ -534,7 +556,22 @@ def _conditionals(o: Outcome) -> None:
     assert _lines(o.log("print-hello-expr"))[:3] == [" _______", "< hello >", " -------"]  # cowsay
 
 
+def _one_at_a_time(o: Outcome) -> None:
+    # each template's mutex: its 5 items one after the other; the two templates side by side
+    for display in ("synchronization-acquire-lock", "synchronization-acquire-lock1"):
+        assert len(o.pods(display)) == 5 and _max_overlap(o, display) == 1
+    assert _max_overlap(o) == 2
+
+
+def _semaphore_of_3(o: Outcome) -> None:
+    assert len(o.pods("synchronization-acquire-lock")) == 5
+    assert _max_overlap(o, "synchronization-acquire-lock") == 3  # the ConfigMap's limit
+
+
 VALUES: dict[str, Callable[[Outcome], None]] = {
+    "synchronization-mutex-tmpl-level.yaml": _one_at_a_time,
+    "synchronization-db-mutex-tmpl-level.yaml": _one_at_a_time,
+    "synchronization-tmpl-level.yaml": _semaphore_of_3,
     "conditionals.yaml": _conditionals,
     "suspend-template.yaml": _suspend_template,
     "suspend-template-outputs.yaml": _suspend_outputs,
@@ -659,7 +696,15 @@ def runs() -> dict[str, Future[Outcome]]:
     """Every example started at once (long ones first); each test waits for its own."""
     if not _RUNS:
         _RUNS.update(
-            run_all(_FILES, workers=workers(), timeout=time_limit, edits=EDITS, first=LONG, resumes=RESUME)
+            run_all(
+                _FILES,
+                workers=workers(),
+                timeout=time_limit,
+                edits=EDITS,
+                first=LONG,
+                resumes=RESUME,
+                templates=TEMPLATES,
+            )
         )
     return _RUNS
 
