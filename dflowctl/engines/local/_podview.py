@@ -149,6 +149,11 @@ def enter_view(view: dict[str, Any], before_chroot: Callable[[str], None] | None
             _mount(libc, None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
         except OSError:
             pass  # still reachable; only not read-only
+    for host, target, read_only in view.get("volumes") or ():  # the pod's emptyDir volumes
+        os.makedirs(merged + target, exist_ok=True)
+        _mount(libc, host, merged + target, None, MS_BIND)
+        if read_only:
+            _mount(libc, None, merged + target, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
     if before_chroot is not None:
         before_chroot(merged)
     os.chroot(merged)

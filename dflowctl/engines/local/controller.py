@@ -45,6 +45,7 @@ from dflowctl.engines.local.steps import run_steps
 from dflowctl.engines.local.suspend import Suspensions, control_dir
 from dflowctl.engines.local.sync import LOCKS, LockTable
 from dflowctl.engines.local.templates import locate_artifact, process_args, resolve_template, template_table
+from dflowctl.engines.local.volumes import with_workflow_volumes
 from dflowctl.engines.local.wfglobals import failures_json, register_globals, workflow_globals
 
 LEAF_KINDS = ("container", "script")
@@ -364,7 +365,7 @@ class Controller:
                 name,
                 display,
                 tmpl_name,
-                tmpl,
+                with_workflow_volumes(tmpl, self.spec) if self.spec.get("volumes") else tmpl,
                 boundary,
                 retries,
                 cancel=self.cancel,

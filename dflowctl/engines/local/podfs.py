@@ -18,6 +18,8 @@ from pathlib import Path, PurePosixPath
 
 from dflowctl.engines.local import artifacts, isolation
 from dflowctl.engines.local.podplan import PodPlan
+from dflowctl.engines.local.volumes import FOLDER as VOLUMES
+from dflowctl.engines.local.volumes import volume_path
 from dflowctl.names import is_plain_name
 
 _MAX_LINKS = 40
@@ -117,6 +119,9 @@ def locate(plan: PodPlan, container_path: str) -> tuple[Path, str] | None:
     ``merged``: a folder the pod changed in part (overlay mode): its own layer holds
     only the changes to the host's folder. ``RefusedPath`` for the host's /proc, /sys, /dev.
     """
+    in_volume = volume_path(plan.mounts, container_path)
+    if in_volume is not None:  # an emptyDir volume's file: the volume's folder holds it
+        return (in_volume, "own") if in_volume.exists() or in_volume.is_symlink() else None
     found = resolve_in_view(plan, container_path)
     if found is None:
         return None
@@ -173,12 +178,17 @@ def take(plan: PodPlan, name: str, found: Path, how: str, taken: list[Path]) -> 
 
 
 def _in_root(plan: PodPlan, path: Path) -> bool:
-    """``path`` is the pod's root or lies in it, with no link on the way leading out."""
+    """``path`` is the pod's root (or its emptyDir volumes' folder) or lies in it, with no
+    link on the way leading out."""
     if path == plan.root:
         return True
-    root = os.path.realpath(plan.root)
     folder = os.path.realpath(path.parent)
-    return folder == root or folder.startswith(root + os.sep)
+    bases = [plan.root] + ([plan.root.parent / VOLUMES] if plan.mounts else [])
+    for base in bases:
+        real = os.path.realpath(base)
+        if folder == real or folder.startswith(real + os.sep):
+            return True
+    return False
 
 
 def _special(st: os.stat_result) -> bool:

@@ -29,6 +29,7 @@ from dflowctl.engines.local.runtime import Node
 from dflowctl.engines.local.scope import Scope, TemplateError, param_string, walk_strings
 from dflowctl.engines.local.slots import Slots
 from dflowctl.engines.local.status import NodeBook
+from dflowctl.engines.local.volumes import init_requests
 from dflowctl.names import is_plain_name
 
 
@@ -110,7 +111,14 @@ class PodNodes:
                     not_after=deadline,
                     python=python,
                 )
-                result = self.runner.run(req, cancel, lambda: self.book.update(node, phase="Running"))
+                result = None
+                for init in init_requests(req):  # the pod's initContainers, one after the other
+                    done = self.runner.run(init, cancel)
+                    if done.phase != "Succeeded":
+                        result = done
+                        break
+                if result is None:
+                    result = self.runner.run(req, cancel, lambda: self.book.update(node, phase="Running"))
             finally:
                 if self.slots is not None:
                     self.slots.release()

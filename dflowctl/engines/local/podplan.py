@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dflowctl.engines.local import images, isolation, termination
+from dflowctl.engines.local import images, isolation, termination, volumes
 from dflowctl.engines.local import preload as preload_
 from dflowctl.engines.local._podserver import DEFAULT_PRELOAD
 from dflowctl.engines.local.hostenv import EnvPolicy
@@ -52,6 +52,7 @@ class PodPlan:
     python: str | None  # the resolved interpreter for ``py``
     preload: tuple[str, ...] | None
     header: str | None = None  # the log's first line (the chosen Python of a spec's op)
+    mounts: tuple[tuple[str, str, bool], ...] = ()  # emptyDir volumes bound in the view
 
 
 def _place_programs(folder: Path, programs: Mapping[str, str]) -> Path:
@@ -103,6 +104,15 @@ def plan_pod(
     working_dir = str(body.get("workingDir") or "/")
     if working_dir != "/":
         known.append(working_dir)
+    try:
+        mounts = volumes.plan_mounts(tmpl, body, work)
+    except volumes.VolumeError as exc:
+        raise PodSetupError(str(exc)) from None
+    if method == isolation.REMAP:  # a mount path is one more path of the pod's root
+        for _host, target, _ro in mounts:
+            known.append(target)
+            isolation.host_path(root, target).mkdir(parents=True, exist_ok=True)
+        mounts = []
     remap = isolation.Remapper(root, known, keep=binds) if method == isolation.REMAP else None
 
     _place_inputs(root, req.input_artifacts)
@@ -151,6 +161,7 @@ def plan_pod(
             "tmp": str(root / "tmp"),
             "hostname": req.pod_name,
             "binds": binds,
+            "volumes": [list(m) for m in mounts],
         }
         for d in ("work", "merged"):
             Path(str(view[d])).mkdir(parents=True, exist_ok=True)
@@ -163,7 +174,9 @@ def plan_pod(
         preload = preload_.with_dflow(preload, DEFAULT_PRELOAD)
     if py is not None and py["kind"] == "file" and py["target"] == script_path:
         py["source"] = source  # compiled once by the warm interpreter, for every item
-    return PodPlan(argv, env, cwd, working_dir, view, method, root, py, python, preload, header)
+    return PodPlan(
+        argv, env, cwd, working_dir, view, method, root, py, python, preload, header, tuple(mounts)
+    )
 
 
 def _python_plan(

@@ -23,6 +23,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from dflowctl.engines.local import images
+from dflowctl.engines.local.volumes import emptydir_names
 from dflowctl.errors import Diagnostic, Location
 
 PathItem = str | int
@@ -39,9 +40,7 @@ _KIND_REASONS = {
     "data": "`data` templates (they read artifact storage through the Argo agent)",
 }
 _POD_FIELDS = {
-    "volumes": "volumes (Kubernetes volumes are not mounted on the host)",
     "sidecars": "sidecars (containers beside the main one in a pod)",
-    "initContainers": "initContainers",
 }
 _ARTIFACT_STORES = ("git", "gcs", "azure", "oss", "hdfs", "artifactory", "plugin", "http")
 _SHELLS = ("sh", "bash", "ash", "dash", "zsh")
@@ -122,6 +121,7 @@ class _Walker:
         self.configmaps = configmaps  # names of the ConfigMaps the file holds
         self.held = held  # does the file hold the WorkflowTemplate this ref names?
         self.items: list[Diagnostic] = []
+        self.emptydirs: set[str] = set()  # the workflow's emptyDir volumes
         self._seen: set[tuple[PathItem, ...]] = set()
 
     def add(self, feature: str, path: Sequence[PathItem], hint: str = HINT) -> None:
@@ -152,9 +152,13 @@ def unsupported(
     base: list[PathItem] = ["spec"]
     if spec.get("workflowTemplateRef") is not None and not w.held(spec["workflowTemplateRef"]):
         w.add("workflowTemplateRef (the template is stored in the cluster)", [*base, "workflowTemplateRef"])
-    for key in ("volumes", "volumeClaimTemplates"):
-        if spec.get(key):
-            w.add(f"{key} (Kubernetes volumes are not mounted on the host)", [*base, key])
+    if spec.get("volumeClaimTemplates"):
+        w.add(
+            "volumeClaimTemplates (Kubernetes volumes are not mounted on the host)",
+            [*base, "volumeClaimTemplates"],
+        )
+    _volumes(w, spec.get("volumes"), [*base, "volumes"])
+    w.emptydirs = emptydir_names(spec.get("volumes"))
     _sync(w, spec.get("synchronization"), [*base, "synchronization"])
     _params(w, (spec.get("arguments") or {}).get("parameters"), [*base, "arguments", "parameters"])
     _artifacts(w, (spec.get("arguments") or {}).get("artifacts"), [*base, "arguments", "artifacts"])
@@ -252,6 +256,11 @@ def _template(w: _Walker, tmpl: Mapping[str, Any], path: list[PathItem], default
     for key, why in _POD_FIELDS.items():
         if tmpl.get(key):
             w.add(why, [*path, key])
+    _volumes(w, tmpl.get("volumes"), [*path, "volumes"])
+    own_dirs = {*w.emptydirs, *emptydir_names(tmpl.get("volumes"))}
+    for i, init in enumerate(tmpl.get("initContainers") or []):
+        if isinstance(init, Mapping):
+            _container(w, "container", init, [*path, "initContainers", i], own_dirs)
     if tmpl.get("daemon"):
         w.add(
             "daemon templates (a pod kept running beside the workflow, reached by its IP)", [*path, "daemon"]
@@ -270,7 +279,7 @@ def _template(w: _Walker, tmpl: Mapping[str, Any], path: list[PathItem], default
             merged = (
                 {**(defaults.get(kind) or {}), **body} if isinstance(defaults.get(kind), Mapping) else body
             )
-            _container(w, kind, merged, [*path, kind])
+            _container(w, kind, merged, [*path, kind], {*w.emptydirs, *emptydir_names(tmpl.get("volumes"))})
     for key in ("steps",):
         for g, group in enumerate(tmpl.get(key) or []):
             for s, step in enumerate(group or []):
@@ -293,9 +302,24 @@ def _call(w: _Walker, holder: Mapping[str, Any], path: list[PathItem], defaults:
     _artifacts(w, args.get("artifacts"), [*path, "arguments", "artifacts"])
 
 
-def _container(w: _Walker, kind: str, body: Mapping[str, Any], path: list[PathItem]) -> None:
-    if body.get("volumeMounts"):
-        w.add("volumeMounts (Kubernetes volumes are not mounted on the host)", [*path, "volumeMounts"])
+def _volumes(w: _Walker, volumes: Any, path: list[PathItem]) -> None:
+    """``emptyDir`` volumes are a host's to give (``engines.local.volumes``); no other kind."""
+    for i, vol in enumerate(volumes or []):
+        if isinstance(vol, Mapping) and not emptydir_names([vol]):
+            kind = next((k for k in vol if k != "name"), "?")
+            w.add(f"{kind} volumes (Kubernetes volumes are not mounted on the host; emptyDir is)", [*path, i])
+
+
+def _container(
+    w: _Walker, kind: str, body: Mapping[str, Any], path: list[PathItem], emptydirs: Collection[str] = ()
+) -> None:
+    for i, mount in enumerate(body.get("volumeMounts") or []):
+        if isinstance(mount, Mapping) and mount.get("name") not in emptydirs:
+            w.add(
+                f"volumeMounts of volume {mount.get('name')!r} "
+                "(only emptyDir volumes are mounted on the host)",
+                [*path, "volumeMounts", i],
+            )
     if body.get("envFrom"):
         w.add("envFrom (ConfigMaps and Secrets are read in the cluster)", [*path, "envFrom"])
     for i, env in enumerate(body.get("env") or []):

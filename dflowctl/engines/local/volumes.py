@@ -1,0 +1,107 @@
+"""``emptyDir`` volumes of a pod, and the ``initContainers`` that share them.
+
+Argo passes ``spec.volumes`` and a template's ``volumes`` to the pod; a container's
+``volumeMounts`` put them at their ``mountPath`` (``subPath``: a folder of the volume;
+``readOnly``). Only ``emptyDir`` volumes are a host's to give: each is an empty folder
+``<pod work dir>/volumes/<name>`` that lives as long as the pod. In an ``overlay``
+view it is bind-mounted at the mount path (so ``/proc/mounts`` lists it, as in a
+container); with ``remap`` the mount path is one more container path rewritten into the
+pod's root. Outputs under a mount path are read from the volume (``podfs.locate``).
+``initContainers`` run one after the other before the main container, in the same pod
+folder (the same volumes); one that fails fails the pod and the main one never runs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from dflowctl.engines.local.podapi import PodRequest
+
+FOLDER = "volumes"
+
+
+class VolumeError(Exception):
+    """A mount the local engine cannot give; the text is the pod's message."""
+
+
+def emptydir_names(volumes: Any) -> set[str]:
+    """The names of the ``emptyDir`` volumes of a ``volumes`` list."""
+    return {
+        str(v["name"])
+        for v in volumes or []
+        if isinstance(v, Mapping) and v.get("name") and "emptyDir" in v and _only_emptydir(v)
+    }
+
+
+def _only_emptydir(volume: Mapping[str, Any]) -> bool:
+    """An ``emptyDir`` volume and nothing else (``medium``/``sizeLimit`` do not matter here)."""
+    return isinstance(volume.get("emptyDir"), Mapping | None) and set(volume) <= {"name", "emptyDir"}
+
+
+def with_workflow_volumes(tmpl: dict[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The template with the workflow's ``spec.volumes`` it may mount (its own win by name)."""
+    shared = [v for v in spec.get("volumes") or [] if isinstance(v, Mapping)]
+    if not shared:
+        return tmpl
+    own = {v.get("name") for v in tmpl.get("volumes") or [] if isinstance(v, Mapping)}
+    return {
+        **tmpl,
+        "volumes": [*(tmpl.get("volumes") or []), *(v for v in shared if v.get("name") not in own)],
+    }
+
+
+def plan_mounts(tmpl: Mapping[str, Any], body: Mapping[str, Any], work: Path) -> list[tuple[str, str, bool]]:
+    """``(host folder, mount path, read only)`` of the container's mounts, folders made."""
+    names = emptydir_names(tmpl.get("volumes"))
+    out: list[tuple[str, str, bool]] = []
+    for m in body.get("volumeMounts") or []:
+        name, target = str(m.get("name", "")), str(m.get("mountPath", ""))
+        if name not in names:
+            raise VolumeError(f"volume {name!r} is not an emptyDir volume of the pod")
+        if not target.startswith("/") or ".." in PurePosixPath(target).parts:
+            raise VolumeError(f"invalid mountPath {target!r}")
+        host = work / FOLDER / name
+        sub = str(m.get("subPath") or "")
+        if sub:
+            if sub.startswith("/") or ".." in PurePosixPath(sub).parts:
+                raise VolumeError(f"invalid subPath {sub!r}")
+            host = host / sub
+        host.mkdir(parents=True, exist_ok=True)
+        out.append((str(host), os.path.normpath(target), bool(m.get("readOnly"))))
+    return out
+
+
+def volume_path(mounts: Sequence[tuple[str, str, bool]], container_path: str) -> Path | None:
+    """The host path of ``container_path`` when it lies in a mounted volume (the deepest mount)."""
+    path = PurePosixPath(os.path.normpath(container_path))
+    best: tuple[int, Path] | None = None
+    for host, target, _ro in mounts:
+        base = PurePosixPath(target)
+        if path == base or base in path.parents:
+            depth = len(base.parts)
+            if best is None or depth > best[0]:
+                best = (depth, Path(host) / path.relative_to(base))
+    return None if best is None else best[1]
+
+
+def init_requests(req: PodRequest) -> list[PodRequest]:
+    """The pod's ``initContainers``, each a request of its own run before the main one in
+    the same pod folder (so they share its emptyDir volumes): ``mirrorVolumeMounts`` gives
+    one the main container's mounts. Their output goes to ``<log>.init-<name>.log``."""
+    tmpl = req.template
+    kind = "script" if "script" in tmpl else "container"
+    main = tmpl.get(kind) or {}
+    out = []
+    for i, init in enumerate(tmpl.get("initContainers") or []):
+        body = {k: v for k, v in init.items() if k not in ("name", "mirrorVolumeMounts")}
+        if init.get("mirrorVolumeMounts"):
+            body["volumeMounts"] = list(main.get("volumeMounts") or [])
+        name = str(init.get("name") or f"init-{i}")
+        log = req.log_path.with_name(f"{req.log_path.stem}.init-{name}.log")
+        step = {"name": tmpl.get("name"), "container": body, "volumes": tmpl.get("volumes") or []}
+        out.append(replace(req, template=step, input_artifacts=[], log_path=log, python=None))
+    return out
