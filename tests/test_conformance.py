@@ -149,7 +149,6 @@ REFUSED: dict[str, str] = {
     "http-hello-world.yaml": "http",
     "http-success-condition.yaml": "http",
     "influxdb-ci.yaml": "git artifacts",
-    "init-container.yaml": "volumeMounts",
     "input-artifact-azure.yaml": "azure artifacts",
     "input-artifact-gcs.yaml": "gcs artifacts",
     "input-artifact-git.yaml": "git artifacts",
@@ -169,18 +168,16 @@ REFUSED: dict[str, str] = {
     "output-artifact-azure.yaml": "azure artifacts",
     "output-artifact-gcs.yaml": "gcs artifacts",
     "output-artifact-s3.yaml": "own bucket",
-    "pod-resources-template-override.yaml": "sidecars",
     "resource-delete-with-flags.yaml": "resource",
     "resource-flags.yaml": "resource",
     "secrets.yaml": "volumes",
-    "sidecar-dind.yaml": "sidecars",
-    "sidecar-nginx.yaml": "sidecars",
-    "sidecar.yaml": "sidecars",
+    "sidecar-dind.yaml": "dockerd-entrypoint.sh",
+    "sidecar-nginx.yaml": "nginx",
+    "sidecar.yaml": "influxd",
     "steps-daemon-retry-strategy.yaml": "daemon",
     "synchronization-db-tmpl-level.yaml": "database",
     "synchronization-db-wf-level.yaml": "database",
     "variables-showcase.yaml": "daemon",
-    "volumes-emptydir.yaml": "volumes",
     "volumes-existing.yaml": "volumes",
     "volumes-pvc.yaml": "volumeClaimTemplates",
     "webhdfs-input-output-artifacts.yaml": "http artifacts",
@@ -568,7 +565,24 @@ def _semaphore_of_3(o: Outcome) -> None:
     assert _max_overlap(o, "synchronization-acquire-lock") == 3  # the ConfigMap's limit
 
 
+def _emptydir(o: Outcome) -> None:
+    assert o.log().strip() == "Volume mounted and found"  # the volume is a mount in the pod's view
+
+
+def _init_container(o: Outcome) -> None:
+    assert o.log().strip() == "bye"  # the main container's log; the init container's is its own
+
+
+def _sidecar_stopped(o: Outcome) -> None:
+    # `large` sleeps 5 s beside a sidecar that sleeps 10 s: the pod ends with its main container
+    start, end = _times(o, "large")
+    assert (end - start).total_seconds() < 9.5 and _lines(o.log("large")) == ["large step"]
+
+
 VALUES: dict[str, Callable[[Outcome], None]] = {
+    "volumes-emptydir.yaml": _emptydir,
+    "init-container.yaml": _init_container,
+    "pod-resources-template-override.yaml": _sidecar_stopped,
     "synchronization-mutex-tmpl-level.yaml": _one_at_a_time,
     "synchronization-db-mutex-tmpl-level.yaml": _one_at_a_time,
     "synchronization-tmpl-level.yaml": _semaphore_of_3,

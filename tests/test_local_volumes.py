@@ -155,3 +155,42 @@ def test_other_volumes_are_refused(tmp_path: Path, dflowctl_home: Path) -> None:
         f"{path}:16:9: not supported by the local engine: volumeMounts of volume 'data' "
         "(only emptyDir volumes are mounted on the host)",
     ]
+
+
+def test_sidecars_run_beside_the_main_container_and_stop_with_it(tmp_path: Path, dflowctl_home: Path) -> None:
+    code, wf, err = run(
+        tmp_path,
+        """\
+        apiVersion: argoproj.io/v1alpha1
+        kind: Workflow
+        metadata:
+          name: sidecars
+        spec:
+          entrypoint: main
+          templates:
+          - name: main
+            volumes:
+            - {name: talk, emptyDir: {}}
+            container:
+              image: busybox
+              command: [sh, -c]
+              args: ["until [ -e /talk/ready ]; do sleep 0.1; done; cat /talk/ready"]
+              volumeMounts:
+              - {name: talk, mountPath: /talk}
+            sidecars:
+            - name: helper
+              image: busybox
+              command: [sh, -c, "echo hello from the sidecar > /talk/ready; sleep 300"]
+              mirrorVolumeMounts: true
+        """,
+    )
+    assert code == 0, err
+    node = nodes(wf)["sidecars"]
+    assert node["outputs"]["result"] == "hello from the sidecar"
+    from datetime import datetime
+
+    def ts(text: str) -> float:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+    assert ts(wf["status"]["finishedAt"]) - ts(wf["status"]["startedAt"]) < 60  # the sidecar was stopped
+    assert len(list((dflowctl_home / "runs" / "sidecars" / "logs").glob("*.sidecar-helper.log"))) == 1

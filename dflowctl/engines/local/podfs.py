@@ -183,7 +183,7 @@ def _in_root(plan: PodPlan, path: Path) -> bool:
     if path == plan.root:
         return True
     folder = os.path.realpath(path.parent)
-    bases = [plan.root] + ([plan.root.parent / VOLUMES] if plan.mounts else [])
+    bases = [plan.root] + ([plan.root.parent.parent / VOLUMES] if plan.mounts else [])
     for base in bases:
         real = os.path.realpath(base)
         if folder == real or folder.startswith(real + os.sep):

@@ -29,7 +29,7 @@ from dflowctl.engines.local.runtime import Node
 from dflowctl.engines.local.scope import Scope, TemplateError, param_string, walk_strings
 from dflowctl.engines.local.slots import Slots
 from dflowctl.engines.local.status import NodeBook
-from dflowctl.engines.local.volumes import init_requests
+from dflowctl.engines.local.volumes import Sidecars, init_requests
 from dflowctl.names import is_plain_name
 
 
@@ -118,7 +118,16 @@ class PodNodes:
                         result = done
                         break
                 if result is None:
-                    result = self.runner.run(req, cancel, lambda: self.book.update(node, phase="Running"))
+                    sidecars = Sidecars(self.runner, req)
+
+                    def running() -> None:
+                        self.book.update(node, phase="Running")
+                        sidecars.start()
+
+                    try:
+                        result = self.runner.run(req, cancel, running)
+                    finally:
+                        sidecars.stop()
             finally:
                 if self.slots is not None:
                     self.slots.release()

@@ -39,9 +39,6 @@ _KIND_REASONS = {
     "http": "`http` templates (the Argo agent makes the request in the cluster)",
     "data": "`data` templates (they read artifact storage through the Argo agent)",
 }
-_POD_FIELDS = {
-    "sidecars": "sidecars (containers beside the main one in a pod)",
-}
 _ARTIFACT_STORES = ("git", "gcs", "azure", "oss", "hdfs", "artifactory", "plugin", "http")
 _SHELLS = ("sh", "bash", "ash", "dash", "zsh")
 # images whose programs the host stands in for (besides those images.py knows the CMD of)
@@ -253,14 +250,12 @@ def _template(w: _Walker, tmpl: Mapping[str, Any], path: list[PathItem], default
     for kind, why in _KIND_REASONS.items():
         if tmpl.get(kind) is not None:
             w.add(why, [*path, kind])
-    for key, why in _POD_FIELDS.items():
-        if tmpl.get(key):
-            w.add(why, [*path, key])
     _volumes(w, tmpl.get("volumes"), [*path, "volumes"])
     own_dirs = {*w.emptydirs, *emptydir_names(tmpl.get("volumes"))}
-    for i, init in enumerate(tmpl.get("initContainers") or []):
-        if isinstance(init, Mapping):
-            _container(w, "container", init, [*path, "initContainers", i], own_dirs)
+    for key in ("initContainers", "sidecars"):
+        for i, other in enumerate(tmpl.get(key) or []):
+            if isinstance(other, Mapping):
+                _container(w, "container", other, [*path, key, i], own_dirs)
     if tmpl.get("daemon"):
         w.add(
             "daemon templates (a pod kept running beside the workflow, reached by its IP)", [*path, "daemon"]

@@ -1,25 +1,31 @@
-"""``emptyDir`` volumes of a pod, and the ``initContainers`` that share them.
+"""``emptyDir`` volumes of a pod, and its other containers (``initContainers``, ``sidecars``).
 
 Argo passes ``spec.volumes`` and a template's ``volumes`` to the pod; a container's
 ``volumeMounts`` put them at their ``mountPath`` (``subPath``: a folder of the volume;
 ``readOnly``). Only ``emptyDir`` volumes are a host's to give: each is an empty folder
-``<pod work dir>/volumes/<name>`` that lives as long as the pod. In an ``overlay``
+``<pod folder>/volumes/<name>`` (beside each container's own work folder) that lives as
+long as the pod. In an ``overlay``
 view it is bind-mounted at the mount path (so ``/proc/mounts`` lists it, as in a
 container); with ``remap`` the mount path is one more container path rewritten into the
 pod's root. Outputs under a mount path are read from the volume (``podfs.locate``).
-``initContainers`` run one after the other before the main container, in the same pod
-folder (the same volumes); one that fails fails the pod and the main one never runs.
+``initContainers`` run one after the other before the main container (the same
+volumes); one that fails fails the pod and the main one never runs. ``sidecars`` start
+once the main container runs, each a process of its own beside it (its own work folder,
+the same volumes, the host's network as a pod's containers share theirs), and are
+stopped when it ends, whatever they were doing; they do not change the pod's phase.
+Their output goes to ``<log>.init-<name>.log`` / ``<log>.sidecar-<name>.log``.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from dflowctl.engines.local.podapi import PodRequest
+from dflowctl.engines.local.podapi import PodRequest, PodRunnerLike
 
 FOLDER = "volumes"
 
@@ -64,7 +70,7 @@ def plan_mounts(tmpl: Mapping[str, Any], body: Mapping[str, Any], work: Path) ->
             raise VolumeError(f"volume {name!r} is not an emptyDir volume of the pod")
         if not target.startswith("/") or ".." in PurePosixPath(target).parts:
             raise VolumeError(f"invalid mountPath {target!r}")
-        host = work / FOLDER / name
+        host = work.parent / FOLDER / name
         sub = str(m.get("subPath") or "")
         if sub:
             if sub.startswith("/") or ".." in PurePosixPath(sub).parts:
@@ -88,20 +94,48 @@ def volume_path(mounts: Sequence[tuple[str, str, bool]], container_path: str) ->
     return None if best is None else best[1]
 
 
-def init_requests(req: PodRequest) -> list[PodRequest]:
-    """The pod's ``initContainers``, each a request of its own run before the main one in
-    the same pod folder (so they share its emptyDir volumes): ``mirrorVolumeMounts`` gives
-    one the main container's mounts. Their output goes to ``<log>.init-<name>.log``."""
+def _container_request(req: PodRequest, spec: Mapping[str, Any], role: str, index: int) -> PodRequest:
     tmpl = req.template
     kind = "script" if "script" in tmpl else "container"
     main = tmpl.get(kind) or {}
-    out = []
-    for i, init in enumerate(tmpl.get("initContainers") or []):
-        body = {k: v for k, v in init.items() if k not in ("name", "mirrorVolumeMounts")}
-        if init.get("mirrorVolumeMounts"):
-            body["volumeMounts"] = list(main.get("volumeMounts") or [])
-        name = str(init.get("name") or f"init-{i}")
-        log = req.log_path.with_name(f"{req.log_path.stem}.init-{name}.log")
-        step = {"name": tmpl.get("name"), "container": body, "volumes": tmpl.get("volumes") or []}
-        out.append(replace(req, template=step, input_artifacts=[], log_path=log, python=None))
-    return out
+    body = {k: v for k, v in spec.items() if k not in ("name", "mirrorVolumeMounts")}
+    if spec.get("mirrorVolumeMounts"):
+        body["volumeMounts"] = list(main.get("volumeMounts") or [])
+    name = str(spec.get("name") or f"{role}-{index}")
+    log = req.log_path.with_name(f"{req.log_path.stem}.{role}-{name}.log")
+    step = {"name": tmpl.get("name"), "container": body, "volumes": tmpl.get("volumes") or []}
+    work = req.work_dir.with_name(f"{req.work_dir.name}-{role}-{index}")
+    return replace(req, template=step, work_dir=work, input_artifacts=[], log_path=log, python=None)
+
+
+def init_requests(req: PodRequest) -> list[PodRequest]:
+    """The pod's ``initContainers`` as requests, in order (``mirrorVolumeMounts``: the
+    main container's mounts)."""
+    inits = req.template.get("initContainers") or []
+    return [_container_request(req, c, "init", i) for i, c in enumerate(inits) if isinstance(c, Mapping)]
+
+
+class Sidecars:
+    """The pod's ``sidecars``: started once its main container runs, stopped when it ends."""
+
+    def __init__(self, runner: PodRunnerLike, req: PodRequest) -> None:
+        specs = req.template.get("sidecars") or []
+        self.requests = [
+            _container_request(req, c, "sidecar", i) for i, c in enumerate(specs) if isinstance(c, Mapping)
+        ]
+        self.runner = runner
+        self.cancel = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for req in self.requests:
+            thread = threading.Thread(
+                target=self.runner.run, args=(req, self.cancel), name="dflowctl-sidecar", daemon=True
+            )
+            thread.start()
+            self.threads.append(thread)
+
+    def stop(self) -> None:
+        self.cancel.set()
+        for thread in self.threads:
+            thread.join()
