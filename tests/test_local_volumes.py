@@ -153,7 +153,7 @@ def test_other_volumes_are_refused(tmp_path: Path, dflowctl_home: Path) -> None:
         f"{path}:8:5: not supported by the local engine: persistentVolumeClaim volumes "
         "(Kubernetes volumes are not mounted on the host; emptyDir is)",
         f"{path}:16:9: not supported by the local engine: volumeMounts of volume 'data' "
-        "(only emptyDir volumes are mounted on the host)",
+        "(only emptyDir volumes and volumeClaimTemplates are mounted on the host)",
     ]
 
 
@@ -194,3 +194,43 @@ def test_sidecars_run_beside_the_main_container_and_stop_with_it(tmp_path: Path,
 
     assert ts(wf["status"]["finishedAt"]) - ts(wf["status"]["startedAt"]) < 60  # the sidecar was stopped
     assert len(list((dflowctl_home / "runs" / "sidecars" / "logs").glob("*.sidecar-helper.log"))) == 1
+
+
+def test_volume_claim_templates_are_a_folder_of_the_run(tmp_path: Path, dflowctl_home: Path) -> None:
+    code, wf, err = run(
+        tmp_path,
+        """\
+        apiVersion: argoproj.io/v1alpha1
+        kind: Workflow
+        metadata:
+          name: claims
+        spec:
+          entrypoint: main
+          volumeClaimTemplates:
+          - metadata: {name: workdir}
+            spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
+          templates:
+          - name: main
+            steps:
+            - - name: write
+                template: write
+            - - name: read
+                template: read
+          - name: write
+            container:
+              image: busybox
+              command: [sh, -c, "echo kept > /mnt/vol/file.txt"]
+              volumeMounts: [{name: workdir, mountPath: /mnt/vol}]
+            outputs:
+              artifacts: [{name: file, path: /mnt/vol/file.txt, archive: {none: {}}}]
+          - name: read
+            container:
+              image: alpine:3.20
+              command: [cat, /data/file.txt]
+              volumeMounts: [{name: workdir, mountPath: /data}]
+        """,
+    )
+    assert code == 0, err
+    # the artifact was copied out of the claim: the next pod still finds the file
+    assert nodes(wf)["read"]["outputs"]["result"] == "kept"
+    assert nodes(wf)["write"]["outputs"]["artifacts"][0]["name"] == "file"

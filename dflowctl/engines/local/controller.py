@@ -45,7 +45,7 @@ from dflowctl.engines.local.steps import run_steps
 from dflowctl.engines.local.suspend import Suspensions, control_dir
 from dflowctl.engines.local.sync import LOCKS, LockTable
 from dflowctl.engines.local.templates import locate_artifact, process_args, resolve_template, template_table
-from dflowctl.engines.local.volumes import with_workflow_volumes
+from dflowctl.engines.local.volumes import CLAIMS, with_workflow_volumes
 from dflowctl.engines.local.wfglobals import failures_json, register_globals, workflow_globals
 
 LEAF_KINDS = ("container", "script")
@@ -95,6 +95,7 @@ class Controller:
         self.pods = PodNodes(self.name, self.book, run, runner, par, self.globals, pythons, reuse)
         self.globals.update(workflow_globals(workflow))
         self.suspensions = Suspensions(self.book, self.spec, control_dir(run.path), self.writer.flush)
+        self.pod_volumes = bool(self.spec.get("volumes") or self.spec.get("volumeClaimTemplates"))
         namespace = str(workflow["metadata"].get("namespace") or "default")
         self.locks = LockTable(run.path.parent.parent / LOCKS, namespace, self.book)
         if previous:
@@ -365,7 +366,9 @@ class Controller:
                 name,
                 display,
                 tmpl_name,
-                with_workflow_volumes(tmpl, self.spec) if self.spec.get("volumes") else tmpl,
+                with_workflow_volumes(tmpl, self.spec, self.run_dir.work / CLAIMS)
+                if self.pod_volumes
+                else tmpl,
                 boundary,
                 retries,
                 cancel=self.cancel,

@@ -120,8 +120,11 @@ def locate(plan: PodPlan, container_path: str) -> tuple[Path, str] | None:
     only the changes to the host's folder. ``RefusedPath`` for the host's /proc, /sys, /dev.
     """
     in_volume = volume_path(plan.mounts, container_path)
-    if in_volume is not None:  # an emptyDir volume's file: the volume's folder holds it
-        return (in_volume, "own") if in_volume.exists() or in_volume.is_symlink() else None
+    if in_volume is not None:  # a volume's file: the volume's folder holds it
+        if not (in_volume.exists() or in_volume.is_symlink()):
+            return None
+        # the pod's emptyDir is its own; a claim of the run stays for the next pods (copied)
+        return in_volume, "own" if _in_root(plan, in_volume) else "host"
     found = resolve_in_view(plan, container_path)
     if found is None:
         return None

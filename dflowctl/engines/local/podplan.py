@@ -108,11 +108,12 @@ def plan_pod(
         mounts = volumes.plan_mounts(tmpl, body, work)
     except volumes.VolumeError as exc:
         raise PodSetupError(str(exc)) from None
-    if method == isolation.REMAP:  # a mount path is one more path of the pod's root
-        for _host, target, _ro in mounts:
+    if method == isolation.REMAP:  # a mount path is one more path of the pod's root: a link to the volume
+        for host, target, _ro in mounts:
             known.append(target)
-            isolation.host_path(root, target).mkdir(parents=True, exist_ok=True)
-        mounts = []
+            link = isolation.host_path(root, target)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(host, target_is_directory=True)
     remap = isolation.Remapper(root, known, keep=binds) if method == isolation.REMAP else None
 
     _place_inputs(root, req.input_artifacts)
@@ -161,7 +162,7 @@ def plan_pod(
             "tmp": str(root / "tmp"),
             "hostname": req.pod_name,
             "binds": binds,
-            "volumes": [list(m) for m in mounts],
+            "volumes": [list(m) for m in mounts],  # bound in the view
         }
         for d in ("work", "merged"):
             Path(str(view[d])).mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from dflowctl.engines.local import images
-from dflowctl.engines.local.volumes import emptydir_names
+from dflowctl.engines.local.volumes import claim_names, emptydir_names
 from dflowctl.errors import Diagnostic, Location
 
 PathItem = str | int
@@ -149,13 +149,10 @@ def unsupported(
     base: list[PathItem] = ["spec"]
     if spec.get("workflowTemplateRef") is not None and not w.held(spec["workflowTemplateRef"]):
         w.add("workflowTemplateRef (the template is stored in the cluster)", [*base, "workflowTemplateRef"])
-    if spec.get("volumeClaimTemplates"):
-        w.add(
-            "volumeClaimTemplates (Kubernetes volumes are not mounted on the host)",
-            [*base, "volumeClaimTemplates"],
-        )
     _volumes(w, spec.get("volumes"), [*base, "volumes"])
-    w.emptydirs = emptydir_names(spec.get("volumes"))
+    # what a pod may mount: the workflow's emptyDir volumes and its volumeClaimTemplates (a
+    # folder of the run, shared by its pods)
+    w.emptydirs = emptydir_names(spec.get("volumes")) | set(claim_names(spec))
     _sync(w, spec.get("synchronization"), [*base, "synchronization"])
     _params(w, (spec.get("arguments") or {}).get("parameters"), [*base, "arguments", "parameters"])
     _artifacts(w, (spec.get("arguments") or {}).get("artifacts"), [*base, "arguments", "artifacts"])
@@ -186,7 +183,9 @@ def _sync(w: _Walker, sync: Any, path: list[PathItem]) -> None:
     come from a ConfigMap the file (or ``--templates``) holds, not from Argo's database."""
     if not isinstance(sync, Mapping):
         return
-    listed = [("semaphores", i, s) for i, s in enumerate(sync.get("semaphores") or [])]
+    listed: list[tuple[str, int | None, Any]] = [
+        ("semaphores", i, s) for i, s in enumerate(sync.get("semaphores") or [])
+    ]
     if sync.get("semaphore") is not None:
         listed.append(("semaphore", None, sync["semaphore"]))
     for key, i, sem in listed:
@@ -312,7 +311,7 @@ def _container(
         if isinstance(mount, Mapping) and mount.get("name") not in emptydirs:
             w.add(
                 f"volumeMounts of volume {mount.get('name')!r} "
-                "(only emptyDir volumes are mounted on the host)",
+                "(only emptyDir volumes and volumeClaimTemplates are mounted on the host)",
                 [*path, "volumeMounts", i],
             )
     if body.get("envFrom"):

@@ -28,6 +28,8 @@ from typing import Any
 from dflowctl.engines.local.podapi import PodRequest, PodRunnerLike
 
 FOLDER = "volumes"
+CLAIMS = "claims"  # the run's folder of its volumeClaimTemplates' volumes
+RUN_FOLDER = "dflowctl.io/folder"  # a volume of the run (a claim's), as the engine passes it
 
 
 class VolumeError(Exception):
@@ -48,9 +50,23 @@ def _only_emptydir(volume: Mapping[str, Any]) -> bool:
     return isinstance(volume.get("emptyDir"), Mapping | None) and set(volume) <= {"name", "emptyDir"}
 
 
-def with_workflow_volumes(tmpl: dict[str, Any], spec: Mapping[str, Any]) -> dict[str, Any]:
-    """The template with the workflow's ``spec.volumes`` it may mount (its own win by name)."""
+def claim_names(spec: Mapping[str, Any]) -> list[str]:
+    """The names of the workflow's ``volumeClaimTemplates``."""
+    out = []
+    for claim in spec.get("volumeClaimTemplates") or []:
+        name = ((claim or {}).get("metadata") or {}).get("name") if isinstance(claim, Mapping) else None
+        if isinstance(name, str) and name:
+            out.append(name)
+    return out
+
+
+def with_workflow_volumes(tmpl: dict[str, Any], spec: Mapping[str, Any], claims: Path) -> dict[str, Any]:
+    """The template with the workflow's ``spec.volumes`` and ``volumeClaimTemplates`` it may
+    mount (its own win by name). A claim is a folder of the run (``claims/<name>``), made
+    when first mounted and kept for the run's pods to share, as Argo's PVC lives as long
+    as the workflow."""
     shared = [v for v in spec.get("volumes") or [] if isinstance(v, Mapping)]
+    shared += [{"name": n, RUN_FOLDER: str(claims / n)} for n in claim_names(spec)]
     if not shared:
         return tmpl
     own = {v.get("name") for v in tmpl.get("volumes") or [] if isinstance(v, Mapping)}
@@ -63,14 +79,19 @@ def with_workflow_volumes(tmpl: dict[str, Any], spec: Mapping[str, Any]) -> dict
 def plan_mounts(tmpl: Mapping[str, Any], body: Mapping[str, Any], work: Path) -> list[tuple[str, str, bool]]:
     """``(host folder, mount path, read only)`` of the container's mounts, folders made."""
     names = emptydir_names(tmpl.get("volumes"))
+    run_folders = {
+        str(v["name"]): Path(str(v[RUN_FOLDER]))
+        for v in tmpl.get("volumes") or []
+        if isinstance(v, Mapping) and v.get(RUN_FOLDER)
+    }
     out: list[tuple[str, str, bool]] = []
     for m in body.get("volumeMounts") or []:
         name, target = str(m.get("name", "")), str(m.get("mountPath", ""))
-        if name not in names:
-            raise VolumeError(f"volume {name!r} is not an emptyDir volume of the pod")
+        if name not in names and name not in run_folders:
+            raise VolumeError(f"volume {name!r} is not an emptyDir volume or a claim of the workflow")
         if not target.startswith("/") or ".." in PurePosixPath(target).parts:
             raise VolumeError(f"invalid mountPath {target!r}")
-        host = work.parent / FOLDER / name
+        host = run_folders[name] if name in run_folders else work.parent / FOLDER / name
         sub = str(m.get("subPath") or "")
         if sub:
             if sub.startswith("/") or ".." in PurePosixPath(sub).parts:
