@@ -153,7 +153,7 @@ def test_local_refusals_name_each_feature_with_its_position(tmp_path: Path) -> N
         metadata: {generateName: x-}
         spec:
           entrypoint: main
-          volumes: [{name: v, emptyDir: {}}]
+          volumes: [{name: v, hostPath: {path: /x}}]
           templates:
           - name: main
             steps:
@@ -164,7 +164,7 @@ def test_local_refusals_name_each_feature_with_its_position(tmp_path: Path) -> N
           - name: k8s
             resource: {action: create, manifest: "{}"}
           - name: side
-            sidecars: [{name: s, image: nginx}]
+            sidecars: [{name: s, image: nginx, command: [no-such-nginx]}]
             container:
               image: busybox
               command: [sh, -c, "echo"]
@@ -186,10 +186,10 @@ def test_local_refusals_name_each_feature_with_its_position(tmp_path: Path) -> N
     )
     f, hint, NS = str(path), "(run it on a cluster with `-e argo`)", "not supported by the local engine: "
     assert _refusals(path) == [
-        f"{f}:6:3: {NS}volumes (Kubernetes volumes are not mounted on the host) {hint}",
+        f"{f}:6:13: {NS}hostPath volumes (Kubernetes volumes are not mounted on the host; emptyDir is) {hint}",
         f"{f}:11:9: {NS}templateRef (WorkflowTemplates are stored in the cluster) {hint}",
         f"{f}:15:5: {NS}`resource` templates (they create Kubernetes objects) {hint}",
-        f"{f}:17:5: {NS}sidecars (containers beside the main one in a pod) {hint}",
+        f"{f}:17:40: {NS}image `nginx`: its program `no-such-nginx` is not on this host {hint}",
         f"{f}:23:21: {NS}env from secretKeyRef (no cluster to read it from) {hint}",
         f"{f}:27:44: {NS}image `v4tech/imagemagick`: "
         f"its program `no-such-convert` is not on this host {hint}",
@@ -300,8 +300,8 @@ def test_cli_refuses_before_running(tmp_path: Path, dflowctl_home: Path) -> None
     res = run_cli("run", str(path))
     assert res.returncode == 2
     assert res.stderr.startswith(
-        f"{path}:19:7: not supported by the local engine: volumeMounts "
-        "(Kubernetes volumes are not mounted on the host)"
+        f"{path}:19:22: not supported by the local engine: volumeMounts of volume 'v' "
+        "(only emptyDir volumes and volumeClaimTemplates are mounted on the host)"
     )
     assert "hint: run it on a cluster with `-e argo`" in res.stderr
     assert not (dflowctl_home / "runs").exists() or not any((dflowctl_home / "runs").iterdir())

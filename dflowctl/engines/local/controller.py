@@ -29,7 +29,7 @@ from dflowctl.argo import (
     rfc3339,
 )
 from dflowctl.engines.local.dag import run_dag
-from dflowctl.engines.local.hooks import HOOKED, WorkflowHooks, expression_hooks
+from dflowctl.engines.local.hooks import HOOKED, WorkflowHooks, exit_hook, expression_hooks, workflow_status
 from dflowctl.engines.local.interpreter import Interpreter
 from dflowctl.engines.local.podapi import PodRunnerLike
 from dflowctl.engines.local.podcache import StepReuse
@@ -132,26 +132,22 @@ class Controller:
         self.writer.start()
         self.suspensions.start()
         timer = self._start_deadline_timer()
-        held = None
+        held = None  # the workflow's locks (spec.synchronization)
         try:
             held = self.locks.take_for_workflow(self)
             root = self._run_entrypoint()
             exit_node = self._run_exit_handler(root)
             self._finish(root, exit_node)
-        except TemplateError as err:  # the workflow's own locks cannot be held
+        except Exception as err:  # an internal failure (or locks it cannot hold) leaves a readable record
+            locks = isinstance(err, TemplateError)  # the workflow's own synchronization
             with self.book.lock:
                 status["phase"] = "Error"
-                status["message"] = str(err)
-                status["finishedAt"] = rfc3339()
-                self.book.touch()
-        except Exception as err:  # an internal failure still leaves a readable record
-            with self.book.lock:
-                status["phase"] = "Error"
-                status["message"] = f"local engine error: {err}"
+                status["message"] = str(err) if locks else f"local engine error: {err}"
                 status["finishedAt"] = rfc3339()
                 end_open_nodes(status, "Error", status["message"], status["finishedAt"])
                 self.book.touch()
-            raise
+            if not locks:
+                raise
         finally:
             if timer is not None:
                 timer.cancel()
@@ -206,7 +202,7 @@ class Controller:
         hooks = WorkflowHooks(self, expression_hooks(self.spec.get("hooks")), self.globals)
         hooks.start()
         root = self.execute(self.name, self.name, holder, self.spec.get("arguments") or {}, None)
-        hooks.finish(_workflow_status(root) if root is not None else None)
+        hooks.finish(workflow_status(root) if root is not None else None)
         return root
 
     def _run_exit_handler(self, root: dict[str, Any] | None) -> Node | None:
@@ -218,7 +214,7 @@ class Controller:
         self.in_exit_handler = True
         if self.cancel.is_set():
             self.cancel = threading.Event()
-        self.globals["workflow.status"] = _workflow_status(root) if root else "Failed"
+        self.globals["workflow.status"] = workflow_status(root) if root else "Failed"
         self.globals["workflow.failures"] = failures_json(self.book, self.name)
         started = self.book.status.get("startedAt")
         if started:
@@ -322,28 +318,15 @@ class Controller:
         retry = tmpl.get("retryStrategy")
         if retry is None:
             retry = self.spec.get("retryStrategy")
-        held = None
-        if tmpl.get("synchronization"):  # Argo's template-level locks, held while it runs
-            try:
-                held = self.locks.take_for_node(
-                    self, name, display, tmpl_name, tmpl, boundary, retry is not None
-                )
-            except TemplateError as err:
-                return self.book.create(
-                    name, display, "Skipped", tmpl_name, boundary, phase="Error", message=str(err)
-                )
-            if held is None:
-                return self.book.get(node_id(self.name, name))  # stopped while it waited
-        try:
+
+        def body() -> Node | None:
             if retry is not None:  # `retryStrategy: {}` retries without limit
-                node = execute_with_retries(
+                return execute_with_retries(
                     self, name, display, tmpl_name, tmpl, scope, in_arts, boundary, retry
                 )
-            else:
-                node = self.execute_once(name, display, tmpl_name, tmpl, scope, in_arts, boundary, None)
-        finally:
-            if held is not None:
-                held.release()
+            return self.execute_once(name, display, tmpl_name, tmpl, scope, in_arts, boundary, None)
+
+        node = self.locks.holding(self, name, display, tmpl_name, tmpl, boundary, retry is not None, body)
         if node is not None:
             register_globals(self.book, self.globals, self.global_arts, node)
         return node
@@ -398,24 +381,6 @@ class Controller:
             inputs=inputs,
             message=f"not supported by the local engine: {what}",
         )
-
-
-def _workflow_status(root: Mapping[str, Any]) -> str:
-    """``workflow.status`` once the entrypoint ended (its node's phase, as a workflow's)."""
-    phase = str(root.get("phase", "Error"))
-    if phase in ("Succeeded", "Failed", "Error"):
-        return phase
-    return "Succeeded" if phase in SUCCESSFUL or phase == "Omitted" else "Failed"
-
-
-def exit_hook(spec: Mapping[str, Any]) -> dict[str, Any] | None:
-    """Argo's ``GetExitHook``: ``onExit`` names the template, else ``hooks.exit`` is the hook."""
-    if spec.get("onExit"):
-        return {"name": "onExit", "template": spec["onExit"]}
-    hook = (spec.get("hooks") or {}).get("exit")
-    if isinstance(hook, Mapping) and (hook.get("template") or hook.get("templateRef")):
-        return {"name": "onExit", **{k: v for k, v in hook.items() if k != "expression"}}
-    return None
 
 
 def _on_fresh_stack(fn: Callable[[], Node]) -> Node:

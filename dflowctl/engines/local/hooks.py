@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from dflowctl import expr
-from dflowctl.argo import FULFILLED, node_id
+from dflowctl.argo import FULFILLED, SUCCESSFUL, node_id
 from dflowctl.engines.local.runtime import Node, Runtime
 from dflowctl.engines.local.scope import ArtifactScope, Scope, node_scope, walk_strings
 
@@ -228,3 +228,21 @@ class WorkflowHooks:
             rt.execute(name, name, holder, holder.get("arguments") or {}, None)
 
         self.fired.start(hook_name, go)
+
+
+def workflow_status(root: Mapping[str, Any]) -> str:
+    """``workflow.status`` once the entrypoint ended (its node's phase, as a workflow's)."""
+    phase = str(root.get("phase", "Error"))
+    if phase in ("Succeeded", "Failed", "Error"):
+        return phase
+    return "Succeeded" if phase in SUCCESSFUL or phase == "Omitted" else "Failed"
+
+
+def exit_hook(spec: Mapping[str, Any]) -> dict[str, Any] | None:
+    """Argo's ``GetExitHook``: ``onExit`` names the template, else ``hooks.exit`` is the hook."""
+    if spec.get("onExit"):
+        return {"name": "onExit", "template": spec["onExit"]}
+    hook = (spec.get("hooks") or {}).get(EXIT)
+    if isinstance(hook, Mapping) and (hook.get("template") or hook.get("templateRef")):
+        return {"name": "onExit", **{k: v for k, v in hook.items() if k != "expression"}}
+    return None

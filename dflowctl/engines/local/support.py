@@ -179,8 +179,7 @@ def _is_windows_selector(sel: Any) -> bool:
 
 
 def _sync(w: _Walker, sync: Any, path: list[PathItem]) -> None:
-    """Mutexes are held on this machine (``engines.local.sync``); a semaphore's limit must
-    come from a ConfigMap the file (or ``--templates``) holds, not from Argo's database."""
+    """Locks are held here (``engines.local.sync``); a semaphore's limit is in a held ConfigMap."""
     if not isinstance(sync, Mapping):
         return
     listed: list[tuple[str, int | None, Any]] = [

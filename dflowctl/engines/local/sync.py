@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from dflowctl.argo import TEMPLATE_KINDS, node_id
-from dflowctl.engines.local.runtime import Runtime
+from dflowctl.engines.local.runtime import Node, Runtime
 from dflowctl.engines.local.scope import TemplateError
 from dflowctl.engines.local.status import NodeBook
 
@@ -125,6 +125,33 @@ class LockTable:
                 status.pop("message", None)
                 self.book.touch()
         return held
+
+    def holding(
+        self,
+        rt: Runtime,
+        name: str,
+        display: str,
+        tmpl_name: str,
+        tmpl: Mapping[str, Any],
+        boundary: str | None,
+        retried: bool,
+        body: Callable[[], Node | None],
+    ) -> Node | None:
+        """``body()`` (the template's run) while holding the template's locks, if it has any."""
+        if not tmpl.get("synchronization"):
+            return body()
+        try:
+            held = self.take_for_node(rt, name, display, tmpl_name, tmpl, boundary, retried)
+        except TemplateError as err:
+            return self.book.create(
+                name, display, "Skipped", tmpl_name, boundary, phase="Error", message=str(err)
+            )
+        if held is None:
+            return self.book.get(node_id(rt.name, name))  # stopped while it waited
+        try:
+            return body()
+        finally:
+            held.release()
 
     def take_for_node(
         self,
