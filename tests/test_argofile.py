@@ -186,7 +186,8 @@ def test_local_refusals_name_each_feature_with_its_position(tmp_path: Path) -> N
     )
     f, hint, NS = str(path), "(run it on a cluster with `-e argo`)", "not supported by the local engine: "
     assert _refusals(path) == [
-        f"{f}:6:13: {NS}hostPath volumes (Kubernetes volumes are not mounted on the host; emptyDir is) {hint}",
+        f"{f}:6:13: {NS}hostPath volumes "
+        f"(Kubernetes volumes are not mounted on the host; emptyDir is) {hint}",
         f"{f}:11:9: {NS}templateRef (WorkflowTemplates are stored in the cluster) {hint}",
         f"{f}:15:5: {NS}`resource` templates (they create Kubernetes objects) {hint}",
         f"{f}:17:40: {NS}image `nginx`: its program `no-such-nginx` is not on this host {hint}",
