@@ -173,7 +173,7 @@ spec:
   - name: nap
     container:
       image: busybox
-      command: [sleep, "2"]
+      command: [sleep, "4"]
 """
 
 
@@ -185,6 +185,11 @@ def test_workflow_mutex_across_runs_of_a_home(tmp_path: Path, dflowctl_home: Pat
         res = run_cli("run", str(path), "--no-wait", "-o", "json", cwd=tmp_path)
         assert res.returncode == 0, res.stderr
         names.append(json.loads(res.stdout)["metadata"]["name"])
+        record = dflowctl_home / "runs" / names[-1] / "workflow.json"
+        deadline = time.monotonic() + 60
+        while len(names) == 1 and not json.loads(record.read_text())["status"].get("nodes"):
+            assert time.monotonic() < deadline  # the first holds the mutex before the second starts
+            time.sleep(0.05)
     # the second waits, Pending, with Argo's message
     seen_waiting = False
     deadline = time.monotonic() + 60
@@ -207,7 +212,7 @@ def test_workflow_mutex_across_runs_of_a_home(tmp_path: Path, dflowctl_home: Pat
 
 
 def test_stop_while_waiting_for_a_lock(tmp_path: Path, dflowctl_home: Path) -> None:
-    text = WF_MUTEX.replace('command: [sleep, "2"]', 'command: [sleep, "30"]')
+    text = WF_MUTEX.replace('command: [sleep, "4"]', 'command: [sleep, "30"]')
     path = tmp_path / "wf.yaml"
     path.write_text(text, encoding="utf-8")
     first = json.loads(run_cli("run", str(path), "--no-wait", "-o", "json", cwd=tmp_path).stdout)
