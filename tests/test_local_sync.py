@@ -216,8 +216,14 @@ def test_stop_while_waiting_for_a_lock(tmp_path: Path, dflowctl_home: Path) -> N
     path = tmp_path / "wf.yaml"
     path.write_text(text, encoding="utf-8")
     first = json.loads(run_cli("run", str(path), "--no-wait", "-o", "json", cwd=tmp_path).stdout)
+    name1 = first["metadata"]["name"]
+    record1 = dflowctl_home / "runs" / name1 / "workflow.json"
+    deadline = time.monotonic() + 60
+    while not json.loads(record1.read_text())["status"].get("nodes"):  # it holds the mutex
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     second = json.loads(run_cli("run", str(path), "--no-wait", "-o", "json", cwd=tmp_path).stdout)
-    name1, name2 = first["metadata"]["name"], second["metadata"]["name"]
+    name2 = second["metadata"]["name"]
     record = dflowctl_home / "runs" / name2 / "workflow.json"
     deadline = time.monotonic() + 30
     while json.loads(record.read_text())["status"].get("phase") != "Pending":
