@@ -342,3 +342,35 @@ def test_workflow_exit_hook_with_arguments(tmp_path: Path, dflowctl_home: Path) 
     node = by_name(wf)["exit-hook.onExit"]
     assert node["phase"] == "Succeeded" and node["nodeFlag"] == {"hooked": True}
     assert node["inputs"]["parameters"] == [{"name": "msg", "value": "Succeeded world"}]
+
+
+def test_a_skipped_steps_hooks_see_it_skipped(tmp_path: Path, dflowctl_home: Path) -> None:
+    wf = run(
+        tmp_path,
+        """\
+        apiVersion: argoproj.io/v1alpha1
+        kind: Workflow
+        metadata:
+          name: skipped-hooks
+        spec:
+          entrypoint: main
+          templates:
+            - name: main
+              steps:
+                - - name: maybe
+                    template: say
+                    when: "false"
+                    hooks:
+                      skipped:
+                        expression: steps.maybe.status == "Skipped"
+                        template: hook
+                      ran:
+                        expression: steps.maybe.status == "Succeeded"
+                        template: hook
+        """,
+        code=0,
+    )
+    assert hook_nodes(wf) == {"[0].maybe.hooks.skipped": "Succeeded"}
+    nodes = by_name(wf)
+    assert nodes["skipped-hooks[0].maybe"]["phase"] == "Skipped"
+    assert nodes["skipped-hooks[0].maybe.hooks.skipped"]["id"] in nodes["skipped-hooks[0].maybe"]["children"]

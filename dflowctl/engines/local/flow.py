@@ -151,14 +151,16 @@ def run_entry(
     prefix: str,
 ) -> Node | None:
     template = entry.spec.get("template")
-    skipped = _when(rt, entry, boundary, template)
-    if skipped is not None:
-        return skipped
     hooks = expression_hooks(entry.spec.get("hooks"))
     watcher = None
     if hooks:  # Argo's steps.NAME.status is the node's display name, tasks.NAME the task's
         key = f"{prefix}.{entry.display if prefix == 'steps' else entry.step}"
         watcher = StepHooks(rt, hooks, entry.name, boundary, scope, arts, key)
+    skipped = _when(rt, entry, boundary, template)
+    if skipped is not None:
+        if watcher is not None:  # a skipped step's hooks see it Skipped (Argo's executeStepGroup)
+            watcher.finish(skipped)
+        return skipped
     with _slot(sem, rt) as ok:
         if not ok:
             return None
