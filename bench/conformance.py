@@ -120,11 +120,14 @@ Resume = Sequence[tuple[str, Mapping[str, str]]]
 
 
 def _only_run(home: Path) -> dict[str, Any] | None:
+    from dflowctl.engines.local.runlog import read_record  # the snapshot with its event log
+
     for record in (home / "runs").glob("*/workflow.json"):
         try:
-            return json.loads(record.read_text(encoding="utf-8"))
+            wf = read_record(record)
         except (OSError, ValueError):
             return None
+        return wf if isinstance(wf, dict) else None
     return None
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from dflowctl.argo.resume import ResumeError, matches, resume_nodes
+from dflowctl.engines.local.runlog import read_record
 
 from .conftest import run_cli
 
@@ -68,7 +69,8 @@ def start(tmp_path: Path, text: str) -> str:
 
 
 def record(home: Path, name: str) -> Wf:
-    return json.loads((home / "runs" / name / "workflow.json").read_text(encoding="utf-8"))
+    wf: Wf = read_record(home / "runs" / name / "workflow.json")  # its snapshot and event log
+    return wf
 
 
 def wait_for(home: Path, name: str, cond: Callable[[Wf], bool], timeout: float = 60) -> Wf:

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from dflowctl.engines.local.runlog import read_record
+
 from .conftest import run_cli
 
 pytestmark = pytest.mark.timeout(240)
@@ -187,14 +189,14 @@ def test_workflow_mutex_across_runs_of_a_home(tmp_path: Path, dflowctl_home: Pat
         names.append(json.loads(res.stdout)["metadata"]["name"])
         record = dflowctl_home / "runs" / names[-1] / "workflow.json"
         deadline = time.monotonic() + 60
-        while len(names) == 1 and not json.loads(record.read_text())["status"].get("nodes"):
+        while len(names) == 1 and not read_record(record)["status"].get("nodes"):
             assert time.monotonic() < deadline  # the first holds the mutex before the second starts
             time.sleep(0.05)
     # the second waits, Pending, with Argo's message
     seen_waiting = False
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        records = [json.loads((dflowctl_home / "runs" / n / "workflow.json").read_text()) for n in names]
+        records = [read_record(dflowctl_home / "runs" / n / "workflow.json") for n in names]
         for r in records:
             if r["status"].get("phase") == "Pending" and r["status"].get("message") == (
                 "Waiting for default/Mutex/test lock. Lock status: 0/1"
@@ -204,7 +206,7 @@ def test_workflow_mutex_across_runs_of_a_home(tmp_path: Path, dflowctl_home: Pat
             break
         time.sleep(0.1)
     assert seen_waiting
-    finals = [json.loads((dflowctl_home / "runs" / n / "workflow.json").read_text()) for n in names]
+    finals = [read_record(dflowctl_home / "runs" / n / "workflow.json") for n in names]
     assert [f["status"]["phase"] for f in finals] == ["Succeeded", "Succeeded"]
     roots = [f["status"]["nodes"][next(iter(f["status"]["nodes"]))] for f in finals]
     assert overlap(roots) == 1
@@ -219,18 +221,18 @@ def test_stop_while_waiting_for_a_lock(tmp_path: Path, dflowctl_home: Path) -> N
     name1 = first["metadata"]["name"]
     record1 = dflowctl_home / "runs" / name1 / "workflow.json"
     deadline = time.monotonic() + 60
-    while not json.loads(record1.read_text())["status"].get("nodes"):  # it holds the mutex
+    while not read_record(record1)["status"].get("nodes"):  # it holds the mutex
         assert time.monotonic() < deadline
         time.sleep(0.05)
     second = json.loads(run_cli("run", str(path), "--no-wait", "-o", "json", cwd=tmp_path).stdout)
     name2 = second["metadata"]["name"]
     record = dflowctl_home / "runs" / name2 / "workflow.json"
     deadline = time.monotonic() + 30
-    while json.loads(record.read_text())["status"].get("phase") != "Pending":
+    while read_record(record)["status"].get("phase") != "Pending":
         assert time.monotonic() < deadline
         time.sleep(0.1)
     assert run_cli("stop", name2, cwd=tmp_path).returncode == 0
-    final = json.loads(record.read_text())
+    final = read_record(record)
     assert (
         final["status"]["phase"] == "Failed" and final["status"]["message"] == "Stopped with strategy 'Stop'"
     )

@@ -192,10 +192,11 @@ class Suspensions:
                 target = self.book.nodes[nid]  # the same dict the waiting thread holds
                 target.clear()
                 target.update(new)
+                self.book.touch(nid)
             if released:
                 self.held = False
                 self.spec.pop("suspend", None)
-            self.book.touch()
+                self.book.touch()  # the spec changed: only a snapshot records it
         with self.cond:
             self.cond.notify_all()
         self.flush()

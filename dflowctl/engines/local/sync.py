@@ -116,14 +116,14 @@ class LockTable:
             with self.book.lock:
                 status["phase"] = "Pending"
                 status["message"] = message
-                self.book.touch()
+                self.book.touch_status()
 
         held = self.acquire(locks, rt.name, rt.cancel, waiting)
         with self.book.lock:
             if status.get("phase") == "Pending":
                 status["phase"] = "Running"
                 status.pop("message", None)
-                self.book.touch()
+                self.book.touch_status()
         return held
 
     def holding(
@@ -255,4 +255,4 @@ class LockTable:
                         entry["holders"].remove(holder)
                     if lock.kind == "mutex" or not entry.get("holders"):
                         holding.remove(entry)
-            self.book.touch()
+            self.book.touch_status()
