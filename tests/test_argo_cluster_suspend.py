@@ -105,3 +105,84 @@ def test_resume_agrees_with_argo(cluster_env: dict[str, str], tmp_path: Path) ->
     assert _shape(argo_wf) == _shape(local_wf)
     release = next(n for n in argo_wf["status"]["nodes"].values() if n["displayName"] == "release")
     assert release["inputs"]["parameters"][0]["value"] == "hi there"
+
+
+HOOKS = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: hooks-parity-
+spec:
+  entrypoint: main
+  hooks:
+    running:
+      expression: workflow.status == "Running"
+      template: hook
+    failed:
+      expression: workflow.status == "Failed"
+      template: hook
+  templates:
+    - name: main
+      steps:
+        - - name: step-1
+            template: slow
+            hooks:
+              running:
+                expression: steps["step-1"].status == "Running"
+                template: hook
+              succeed:
+                expression: steps["step-1"].status == "Succeeded"
+                template: hook
+              failed:
+                expression: steps["step-1"].status == "Failed"
+                template: hook
+    - name: slow
+      container:
+        image: busybox
+        command: [sh, -c, "sleep 20; echo done"]  # Argo sees it Running on its next pass
+    - name: hook
+      container:
+        image: busybox
+        command: [sh, -c, "echo hooked"]
+"""
+
+
+def test_hooks_agree_with_argo(cluster_env: dict[str, str], tmp_path: Path) -> None:
+    """The hook nodes (names, phases, parents, nodeFlag) on real Argo and locally. The step
+    runs 20 s: Argo's controller evaluates a running hook when a pass sees the step Running
+    (here ~10 s after it started; a 5 s step's never ran on this cluster), the local engine
+    at once."""
+    path = tmp_path / "wf.yaml"
+    path.write_text(HOOKS, encoding="utf-8")
+    env = {**cluster_env, "DFLOWCTL_HOME": str(tmp_path / "home")}
+
+    def shape(wf: dict[str, Any]) -> dict[str, tuple[str, str, bool]]:
+        nodes = wf["status"]["nodes"]
+        name = wf["metadata"]["name"]
+        parent = {c: n["name"] for n in nodes.values() for c in n.get("children") or []}
+        return {
+            n["name"].removeprefix(name): (
+                n["phase"],
+                parent.get(n["id"], "").removeprefix(name),
+                bool((n.get("nodeFlag") or {}).get("hooked")),
+            )
+            for n in nodes.values()
+            if ".hooks." in n["name"]
+        }
+
+    argo = cli("run", "-e", "argo", "--wait", "-o", "json", str(path), env=env, timeout=400)
+    assert argo.returncode == 0, argo.stdout[-2000:] + argo.stderr
+    argo_wf = json.loads(argo.stdout)
+    try:
+        local = cli("run", "-e", "local", "--wait", "-o", "json", str(path), env=env, timeout=300)
+        assert local.returncode == 0, local.stderr
+        local_wf = json.loads(local.stdout)
+        assert argo_wf["status"]["phase"] == local_wf["status"]["phase"] == "Succeeded"
+        assert shape(local_wf) == shape(argo_wf)
+        assert set(shape(argo_wf)) == {
+            ".hooks.running",
+            "[0].step-1.hooks.running",
+            "[0].step-1.hooks.succeed",
+        }
+    finally:
+        cli("delete", argo_wf["metadata"]["name"], "-e", "argo", env=env)
