@@ -93,6 +93,24 @@ def pythons_for(prepared: Prepared, settings: Settings, python_flag: bool) -> di
     return {name: i.to_json() for name, i in chosen.items()}
 
 
+def argo_reuse(prepared: Prepared, engine: Any, reuse: str | None, rerun: tuple[str, ...]) -> None:
+    """``-e argo --reuse RUN``: the steps RUN already ran are rendered without pods (docs/reuse.md)."""
+    from dflowctl import console
+    from dflowctl.engines.argoreuse import reuse_manifest
+
+    if reuse in (None, ANY_RUN):
+        raise UsageError(
+            "on Argo, --reuse needs the run to take results from: --reuse RUN",
+            hint="list runs with: dflowctl status -e argo",
+        )
+    done = reuse_manifest(prepared.manifest, engine.get_run(reuse), rerun)
+    prepared.manifest = done.manifest
+    if done.steps:
+        console.info(f"reusing {done.pods} pod(s) of {reuse}: {', '.join(done.steps)}")
+    else:
+        console.info(f"nothing of {reuse} can be reused: every step runs")
+
+
 def register(app: typer.Typer) -> None:
     @app.command("run")
     def run_cmd(
@@ -210,6 +228,8 @@ def run_spec(
         name_run(prepared.manifest, name, label)
         for warning in prepared.warnings:
             console.info(f"warning: {warning}")
+        if settings.engine == "argo" and (reuse is not None or rerun) and not no_reuse:
+            argo_reuse(prepared, actions.make_engine(settings), reuse, rerun)
         if dry_run:
             console.print_object(prepared.manifest, "json" if fmt == "json" else "yaml")
             return 0
@@ -220,11 +240,6 @@ def run_spec(
             return 0
         do_wait = default_wait(settings.engine) if wait is None else wait
         pythons = pythons_for(prepared, settings, python is not None)
-        if settings.engine == "argo" and (reuse is not None or rerun):
-            raise UsageError(
-                "--reuse and --rerun work with the local engine only for now",
-                hint="drop them, or run with -e local",
-            )
         by_default = settings.reuse and settings.engine == "local"
         use_reuse = not no_reuse and (reuse is not None or by_default)
         reuse_from = reuse if use_reuse and reuse not in (None, ANY_RUN) else None

@@ -6,7 +6,10 @@ Argo does and records ``status`` in Argo's exact shape). Every status change
 is written back to the Workflow object (so watches see MODIFIED events), with
 the labels Argo sets (``workflows.argoproj.io/phase``, ``completed``) and
 ``status.artifactRepositoryRef`` resolved from the namespace's
-``artifact-repositories`` ConfigMap (key names only, never values). Output
+``artifact-repositories`` ConfigMap (key names only, never values). Keys the manifest reads
+that are in S3 already (sources, an earlier run's outputs a reused step names,
+folders under a key) are handed to the local run first, as Argo's pods would
+find them in the shared repository. Output
 artifacts go to the S3 server under the keys the run recorded (Argo's layout
 and archive format); each Pod node's log is served as its pod's ``pods/log``.
 ``spec.shutdown`` stops or terminates a run; a retried Workflow (phase reset to
@@ -185,7 +188,19 @@ class Controller:
 
         out: dict[str, Path] = {}
         client = self.s3.client
-        for i, key in enumerate(sorted(_keys_in(obj.get("spec")))):
+        wanted: set[str] = set()
+        for key in _keys_in(obj.get("spec")):
+            literal = key.split("{{", 1)[0]
+            if literal != key:  # a key with tags (an item's index): what is under its fixed part
+                if "/" in literal:
+                    listed = client.list_objects(self.s3.bucket, literal, recursive=True)
+                    wanted |= {o.object_name for o in listed}
+                continue
+            wanted.add(key)
+            # a folder (a fan-in of an earlier run, an `archive: none` directory): its objects
+            prefix = key.rstrip("/") + "/"
+            wanted |= {o.object_name for o in client.list_objects(self.s3.bucket, prefix, recursive=True)}
+        for i, key in enumerate(sorted(wanted)):
             dest = tmp / str(i) / Path(key).name
             try:
                 client.fget_object(self.s3.bucket, key, str(dest))

@@ -1,0 +1,217 @@
+"""``run -e argo --reuse RUN`` on the stand-in (tests/k8s): reused steps run no pod, their
+outputs are the earlier run's (download gives its files byte for byte), and the key is
+``stepkey.step_key`` as on the local engine (docs/reuse.md, "Reuse on Argo")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import run_cli
+from tests.k8s import fixtures
+from tests.k8s.fixtures import NAMESPACE, ArgoCluster
+
+argo_cluster = fixtures.argo_cluster
+fake_kube = fixtures.fake_kube
+s3 = fixtures.s3
+s3_server = fixtures.s3_server
+
+pytestmark = pytest.mark.timeout(240)
+
+SPEC = """apiVersion: dflowctl/v1alpha1
+kind: Workflow
+metadata: {name: relax}
+spec:
+  parameters:
+    n: {type: int, default: 3}
+  ops:
+    square:
+      image: python:3.12-slim
+      python: numbers:square
+      source: ./square
+      inputs: {parameters: {x: int}}
+      outputs: {artifacts: {result: {}}}
+    energy:
+      image: python:3.12-slim
+      python: numbers:energy
+      source: ./energy
+      inputs: {parameters: {x: int}}
+      outputs: {parameters: {e: int}}
+    sum-files:
+      image: python:3.12-slim
+      python: numbers:sum_files
+      source: ./analyse
+      inputs: {artifacts: {files: {}}}
+      outputs: {parameters: {total: int}}
+  steps:
+    - name: square
+      op: square
+      parameters: {x: "{{item}}"}
+      foreach: {range: {count: "{{workflow.parameters.n}}"}}
+    - name: energy
+      op: energy
+      parameters: {x: "{{item}}"}
+      foreach: {range: {count: "{{workflow.parameters.n}}"}}
+    - name: total
+      op: sum-files
+      artifacts: {files: "{{steps.square.outputs.artifacts.result}}"}
+"""
+
+SQUARE = """from pathlib import Path
+
+
+def square(x: int) -> Path:
+    out = Path("square.txt")
+    out.write_text(f"{x * x}\\n", encoding="utf-8")
+    return out
+"""
+
+ENERGY = """def energy(x: int) -> int:
+    return 10 * x + 1
+"""
+
+ANALYSE = """from pathlib import Path
+
+
+def sum_files(files: Path) -> int:
+    paths = [files] if files.is_file() else sorted(p for p in files.rglob("*") if p.is_file())
+    total = sum(int(p.read_text(encoding="utf-8").strip()) for p in paths)
+    return total
+"""
+
+
+def project(root: Path) -> Path:
+    for folder, text in (("square", SQUARE), ("energy", ENERGY), ("analyse", ANALYSE)):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        (root / folder / "numbers.py").write_text(text, encoding="utf-8")
+    spec = root / "relax.yaml"
+    spec.write_text(SPEC, encoding="utf-8")
+    return spec
+
+
+def cli(cluster: ArgoCluster, *args: str) -> Any:
+    return run_cli(*args, env=cluster.env, timeout=180)
+
+
+def workflow(cluster: ArgoCluster, name: str) -> dict[str, Any]:
+    found = cluster.kube.store.get("workflows", NAMESPACE, name)
+    assert found is not None
+    return found
+
+
+def newest(cluster: ArgoCluster) -> str:
+    items = cluster.kube.store.items("workflows", NAMESPACE)
+    items.sort(key=lambda w: int(w["metadata"]["resourceVersion"]))
+    return str(items[-1]["metadata"]["name"])
+
+
+def pods(wf: dict[str, Any]) -> list[str]:
+    """The display names of the run's Pod nodes: what ran in a pod."""
+    return sorted(n["displayName"] for n in wf["status"]["nodes"].values() if n["type"] == "Pod")
+
+
+def outputs(wf: dict[str, Any], display: str) -> dict[str, str]:
+    node = next(n for n in wf["status"]["nodes"].values() if n["displayName"] == display)
+    return {
+        p["name"]: p["value"] for p in node["outputs"]["parameters"] if not p["name"].startswith("dflowctl-")
+    }
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_reuse_of_a_finished_workflow_runs_no_pod_and_downloads_the_same_files(
+    argo_cluster: ArgoCluster, tmp_path: Path
+) -> None:
+    spec = project(tmp_path / "p")
+    first = cli(argo_cluster, "run", "-e", "argo", "--wait", str(spec))
+    assert first.returncode == 0, first.stdout + first.stderr
+    old_name = newest(argo_cluster)
+    old = workflow(argo_cluster, old_name)
+    assert pods(old) == [
+        *(f"energy({i}:{i})" for i in range(3)),
+        *(f"square({i}:{i})" for i in range(3)),
+        "total",
+    ]
+
+    again = cli(argo_cluster, "run", "-e", "argo", "--wait", str(spec), "--reuse", old_name)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"reusing 7 pod(s) of {old_name}: square, energy, total" in again.stderr
+    new_name = newest(argo_cluster)
+    assert new_name != old_name
+    new = workflow(argo_cluster, new_name)
+    assert new["status"]["phase"] == "Succeeded"
+    assert pods(new) == []  # nothing ran in a pod
+    assert argo_cluster.kube.pruned == []
+    assert outputs(new, "total") == outputs(old, "total") == {"total": "5"}
+    for i in range(3):
+        assert outputs(new, f"energy({i}:{i})") == {"e": str(10 * i + 1)}
+    assert new["metadata"]["annotations"]["dflowctl.io/reuses"] == old_name
+
+    got_old, got_new = tmp_path / "old", tmp_path / "new"
+    assert cli(argo_cluster, "download", old_name, "-d", str(got_old)).returncode == 0
+    down = cli(argo_cluster, "download", new_name, "-d", str(got_new))
+    assert down.returncode == 0, down.stderr
+    assert tree(got_new) == tree(got_old)
+    assert "square/result/2/square.txt" in tree(got_new)
+
+
+def test_after_editing_the_analysis_only_it_runs_reading_the_reused_fan_in(
+    argo_cluster: ArgoCluster, tmp_path: Path
+) -> None:
+    spec = project(tmp_path / "p")
+    assert cli(argo_cluster, "run", "-e", "argo", "--wait", str(spec)).returncode == 0
+    old_name = newest(argo_cluster)
+    (tmp_path / "p" / "analyse" / "numbers.py").write_text(
+        ANALYSE.replace("total = sum(", "total = 100 + sum("), encoding="utf-8"
+    )
+    again = cli(argo_cluster, "run", "-e", "argo", "--wait", str(spec), "--reuse", old_name)
+    assert again.returncode == 0, again.stdout + again.stderr
+    new = workflow(argo_cluster, newest(argo_cluster))
+    assert pods(new) == ["total"]  # exactly one step ran
+    assert outputs(new, "total") == {"total": "105"}  # over the earlier run's squares: 0 + 1 + 4
+
+    # a changed parameter changes the keys: every step runs (the same rule as the local engine's)
+    third = cli(argo_cluster, "run", "-e", "argo", "--wait", str(spec), "-p", "n=2", "--reuse", old_name)
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert f"nothing of {old_name} can be reused" not in third.stderr
+    wf = workflow(argo_cluster, newest(argo_cluster))
+    # items 0 and 1 have the same keys, but the earlier fan-in folder holds 3 items: square runs
+    assert "square(0:0)" in pods(wf) and "total" in pods(wf)
+    assert outputs(wf, "total") == {"total": "101"}
+
+
+def test_rerun_forces_a_step_and_a_chain_of_reuses_finds_the_keys_again(
+    argo_cluster: ArgoCluster, tmp_path: Path
+) -> None:
+    spec = project(tmp_path / "p")
+    assert cli(argo_cluster, "run", "-e", "argo", "--wait", str(spec)).returncode == 0
+    first = newest(argo_cluster)
+    second = cli(
+        argo_cluster, "run", "-e", "argo", "--wait", str(spec), "--reuse", first, "--rerun", "energy"
+    )
+    assert second.returncode == 0, second.stdout + second.stderr
+    wf = workflow(argo_cluster, newest(argo_cluster))
+    assert pods(wf) == [f"energy({i}:{i})" for i in range(3)]
+    middle = newest(argo_cluster)
+    third = cli(argo_cluster, "run", "-e", "argo", "--wait", str(spec), "--reuse", middle)
+    assert third.returncode == 0, third.stdout + third.stderr
+    wf = workflow(argo_cluster, newest(argo_cluster))
+    assert pods(wf) == []  # reused steps of a run that reused them are found again
+    assert outputs(wf, "total") == {"total": "5"}
+    assert set(wf["metadata"]["annotations"]["dflowctl.io/reuses"].split(",")) == {first, middle}
+
+
+def test_reuse_on_argo_needs_a_run(argo_cluster: ArgoCluster, tmp_path: Path) -> None:
+    spec = project(tmp_path / "p")
+    got = cli(argo_cluster, "run", "-e", "argo", str(spec), "--reuse")
+    assert got.returncode == 2
+    assert (
+        got.stderr.splitlines()[0]
+        == "error: on Argo, --reuse needs the run to take results from: --reuse RUN"
+    )
+    missing = cli(argo_cluster, "run", "-e", "argo", str(spec), "--reuse", "no-such-run")
+    assert missing.returncode != 0 and "Traceback" not in missing.stderr
