@@ -69,6 +69,13 @@ def _artifacts(node: TreeNode) -> list[Mapping[str, Any]]:
     ]
 
 
+def _reused(node: TreeNode) -> bool:
+    """A step an Argo run took from an earlier one (rendered without a pod: a Steps node)."""
+    from dflowctl.stepkey import REUSED_PARAM
+
+    return any(p.get("name") == REUSED_PARAM for p in (node.outputs or {}).get("parameters") or [])
+
+
 def _has_location(artifact: Mapping[str, Any]) -> bool:
     return any(isinstance(v, Mapping) for k, v in artifact.items() if k not in ("archive", "artifactGC"))
 
@@ -121,7 +128,7 @@ def _work_artifacts(path: str, node: TreeNode) -> list[Selected]:
     """The artifacts a node produced: its own (a Pod, or a Retry node that carries its
     successful attempt's), else those of the work nodes under it."""
     own = _artifacts(node)
-    if own and (node.is_leaf_kind or node.type == "Retry"):
+    if own and (node.is_leaf_kind or node.type == "Retry" or _reused(node)):
         indices = group_indices(node.outputs)
         if indices is not None:  # a group pod: one entry per item it ran
             return [
