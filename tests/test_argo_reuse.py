@@ -158,6 +158,14 @@ def test_reuse_of_a_finished_workflow_runs_no_pod_and_downloads_the_same_files(
     assert tree(got_new) == tree(got_old)
     assert "square/result/2/square.txt" in tree(got_new)
 
+    # deleting the earlier run keeps what the new one reads
+    gone = cli(argo_cluster, "delete", old_name)
+    assert gone.returncode == 0, gone.stderr
+    assert gone.stderr.strip().splitlines()[-1] == f"its artifacts are kept: {new_name} reuse(s) them"
+    again_dir = tmp_path / "again"
+    assert cli(argo_cluster, "download", new_name, "-d", str(again_dir)).returncode == 0
+    assert tree(again_dir) == tree(got_old)
+
 
 def test_after_editing_the_analysis_only_it_runs_reading_the_reused_fan_in(
     argo_cluster: ArgoCluster, tmp_path: Path
@@ -195,7 +203,8 @@ def test_rerun_forces_a_step_and_a_chain_of_reuses_finds_the_keys_again(
     )
     assert second.returncode == 0, second.stdout + second.stderr
     wf = workflow(argo_cluster, newest(argo_cluster))
-    assert pods(wf) == [f"energy({i}:{i})" for i in range(3)]
+    # `--rerun energy` runs it; `total` comes in the group after it, so it runs as well
+    assert pods(wf) == [*(f"energy({i}:{i})" for i in range(3)), "total"]
     middle = newest(argo_cluster)
     third = cli(argo_cluster, "run", "-e", "argo", "--wait", str(spec), "--reuse", middle)
     assert third.returncode == 0, third.stdout + third.stderr
@@ -215,3 +224,58 @@ def test_reuse_on_argo_needs_a_run(argo_cluster: ArgoCluster, tmp_path: Path) ->
     )
     missing = cli(argo_cluster, "run", "-e", "argo", str(spec), "--reuse", "no-such-run")
     assert missing.returncode != 0 and "Traceback" not in missing.stderr
+
+
+class FakeKube:
+    """What ``ArgoEngine.delete`` asks of the cluster, recorded."""
+
+    namespace = NAMESPACE
+
+    def __init__(self, workflows: list[dict[str, Any]]) -> None:
+        self.workflows = {w["metadata"]["name"]: w for w in workflows}
+        self.calls: list[tuple[str, Any]] = []
+
+    def list_workflows(self, label_selector: str = "") -> dict[str, Any]:
+        return {"items": list(self.workflows.values())}
+
+    def get_workflow(self, name: str) -> dict[str, Any]:
+        return self.workflows[name]
+
+    def patch_workflow(self, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        self.calls.append(("patch", patch))
+        return self.workflows[name]
+
+    def delete_workflow(self, name: str) -> dict[str, Any]:
+        self.calls.append(("delete", name))
+        return {}
+
+
+def test_delete_turns_off_artifact_gc_of_a_run_another_reuses() -> None:
+    from dflowctl.engines.argo import ArgoEngine
+
+    old = {
+        "metadata": {
+            "name": "a",
+            "resourceVersion": "7",
+            "finalizers": ["workflows.argoproj.io/artifact-gc"],
+        },
+        "spec": {"artifactGC": {"strategy": "OnWorkflowDeletion"}},
+    }
+    reader = {"metadata": {"name": "b", "annotations": {"dflowctl.io/reuses": "a"}}, "spec": {}}
+    kube = FakeKube([old, reader])
+    engine = ArgoEngine(kube=kube)  # type: ignore[arg-type]
+    assert engine.reused_by("a") == ["b"] and engine.reused_by("b") == []
+    engine.delete("a")
+    assert kube.calls == [
+        (
+            "patch",
+            {
+                "metadata": {"resourceVersion": "7", "finalizers": []},
+                "spec": {"artifactGC": {"strategy": "Never"}},
+            },
+        ),
+        ("delete", "a"),
+    ]
+    kube.calls.clear()
+    engine.delete("b")  # nobody reads b's artifacts: deleted as it is
+    assert kube.calls == [("delete", "b")]

@@ -133,8 +133,11 @@ def register(app: typer.Typer) -> None:
         eng = actions.make_engine(settings_from(engine, namespace, kubeconfig, context))
 
         name = runs.resolve(eng, name)
+        readers = eng.reused_by(name) if hasattr(eng, "reused_by") else []
         eng.delete(name)
         console.print_paths([f"{name} deleted"])
+        if readers:
+            console.info(f"its artifacts are kept: {', '.join(readers)} reuse(s) them")
         return 0
 
 
