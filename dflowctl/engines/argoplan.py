@@ -220,6 +220,33 @@ def _add_items(items: dict[str, list[tuple[str, str]]], key: str, outputs: Mappi
             items.setdefault(prefix, []).append((k.rsplit("/", 1)[1], key))
 
 
+_REF = re.compile(r"\b(?:steps|tasks)\.([A-Za-z0-9][-A-Za-z0-9_]*)")
+_WORD = re.compile(r"[A-Za-z0-9][-A-Za-z0-9_]*")
+
+
+def sibling_refs(
+    templates: Mapping[str, Mapping[str, Any]],
+) -> dict[tuple[str, str], tuple[frozenset[str], bool]]:
+    """For each step or task: the siblings it names anywhere (``steps.X…``, ``tasks.X…``,
+    ``depends``, ``dependencies``), and whether it reads ``workflow.outputs``."""
+    out: dict[tuple[str, str], tuple[frozenset[str], bool]] = {}
+    for tname, tmpl in templates.items():
+        if tmpl.get("steps") is not None:
+            entries = [s for group in tmpl["steps"] or [] for s in group or []]
+        elif tmpl.get("dag") is not None:
+            entries = list((tmpl["dag"] or {}).get("tasks") or [])
+        else:
+            continue
+        names = {str(e.get("name")) for e in entries}
+        for e in entries:
+            text = json.dumps(e)
+            refs = set(_REF.findall(text)) | {str(d) for d in e.get("dependencies") or []}
+            refs |= set(_WORD.findall(str(e.get("depends") or "")))
+            own = str(e.get("name"))
+            out[(tname, own)] = (frozenset((refs & names) - {own}), "workflow.outputs." in text)
+    return out
+
+
 class PlanRuntime:
     """A ``Runtime`` over the new manifest whose pods are decided by earlier results."""
 
@@ -244,6 +271,8 @@ class PlanRuntime:
         self.old_fanin = old_fanin
         self._items: dict[str, list[tuple[str, str]]] = {}
         self._lock = threading.Lock()
+        self.refs = sibling_refs(self.templates)
+        self._unknown_steps: dict[str, set[str]] = {}  # boundary id -> its steps that run for real
 
     def interrupted_message(self) -> str:
         return "not planned"
@@ -272,18 +301,22 @@ class PlanRuntime:
         *,
         arts_scope: ArtifactScope | None = None,
     ) -> Node | None:
+        step = str(holder.get("name") or "")
+        if self._reads_unknown(boundary, step):
+            return self._unknown(name, display, holder, boundary, step)
         try:
             tmpl_name, tmpl = resolve_template(self.templates, holder)
             tmpl, scope, in_arts = process_args(tmpl, args, arts_scope or {}, self.globals, {})
         except (TemplateError, ExprError):
-            self._miss(name)  # Argo would end it in Error; nothing under it is planned
-            return None
+            return self._unknown(name, display, holder, boundary, step)
         retry = tmpl.get("retryStrategy")
         if retry is not None:
             node = execute_with_retries(self, name, display, tmpl_name, tmpl, scope, in_arts, boundary, retry)
         else:
             node = self.execute_once(name, display, tmpl_name, tmpl, scope, in_arts, boundary, None)
-        return node if node is not None and self.plan.clean(name) else None
+        if node is None or not self.plan.clean(name):
+            return self._unknown(name, display, holder, boundary, step, node)
+        return node
 
     def execute_once(
         self,
@@ -299,27 +332,29 @@ class PlanRuntime:
         kind = next((k for k in TEMPLATE_KINDS if tmpl.get(k) is not None), None)
         if kind in ("steps", "dag"):
             run = run_steps if kind == "steps" else run_dag
-            node = run(self, name, display, tmpl_name, tmpl, scope, in_arts, boundary)
-            return node if self.plan.clean(name) else None
-        if kind not in LEAF_KINDS or not tmpl_name:
-            self._miss(name)
-            return None
+            return run(self, name, display, tmpl_name, tmpl, scope, in_arts, boundary)
         inputs = tmpl.get("inputs") or {}
-        named = next(
-            (str(p["value"]) for p in inputs.get("parameters") or [] if p.get("name") == STEP_KEY_PARAM),
-            None,
-        )
-        with self._lock:
-            fanins = {**self.old_fanin, **fanin_table(self._items)}
-        try:
-            key = leaf_key(self.templates[tmpl_name], inputs, self.globals, self.name, fanins)
-        except (TemplateError, ExprError):
-            key = None
-        found = self.earlier.get(key) if key is not None else None
-        if key is None or found is None or self.forced(display, tmpl_name, named, name):
-            self._miss(name)
-            return None
+        found: Earlier | None = None
+        key: str | None = None
+        if kind in LEAF_KINDS and tmpl_name:
+            named = next(
+                (str(p["value"]) for p in inputs.get("parameters") or [] if p.get("name") == STEP_KEY_PARAM),
+                None,
+            )
+            with self._lock:
+                fanins = {**self.old_fanin, **fanin_table(self._items)}
+            try:
+                key = leaf_key(self.templates[tmpl_name], inputs, self.globals, self.name, fanins)
+            except (TemplateError, ExprError):
+                key = None
+            found = self.earlier.get(key) if key is not None else None
+            if found is not None and self.forced(display, tmpl_name, named, name):
+                found = None
         node = self.book.create(name, display, "Pod", tmpl_name, boundary, phase="Pending", inputs=inputs)
+        if key is None or found is None:
+            self._miss(name)
+            self.book.finish(node, "Succeeded", "")  # runs for real: its outputs are unknown here
+            return node
         with self._lock:
             self.plan.hits[name] = Hit(key, found, tmpl_name, dict(inputs), name)
             for a in (tmpl.get("outputs") or {}).get("artifacts") or []:
@@ -328,6 +363,37 @@ class PlanRuntime:
                     index = str(a["s3"]["key"]).rsplit("/", 1)[1]
                     self._items.setdefault(prefix, []).append((index, key))
         self.book.finish(node, "Succeeded", "", outputs=found.outputs or None)
+        return node
+
+    def _reads_unknown(self, boundary: str | None, step: str) -> bool:
+        """Whether a step reads (outputs, status, ``depends``) a sibling that runs for real."""
+        parent = self.book.get(boundary) if boundary and step else None
+        if parent is None:
+            return False
+        refs, globals_ = self.refs.get((str(parent.get("templateName") or ""), step), (frozenset(), False))
+        with self._lock:
+            unknown = self._unknown_steps.get(str(boundary), set())
+            return bool(refs & unknown) or (globals_ and bool(self.plan.misses))
+
+    def _unknown(
+        self,
+        name: str,
+        display: str,
+        holder: Mapping[str, Any],
+        boundary: str | None,
+        step: str,
+        node: Node | None = None,
+    ) -> Node:
+        """A step whose result is not known before it runs. It ends Succeeded here (so what
+        follows it in order is planned), but with no outputs, and every step that reads it
+        in any way (``_reads_unknown``) is unknown too."""
+        with self._lock:
+            self.plan.misses.add(name)
+            if boundary and step:
+                self._unknown_steps.setdefault(boundary, set()).add(step)
+        if node is None:
+            node = self.book.create(name, display, "Pod", holder.get("template"), boundary, phase="Pending")
+            self.book.finish(node, "Succeeded", "")
         return node
 
     def _miss(self, name: str) -> None:

@@ -1,0 +1,70 @@
+"""``run -e argo --reuse RUN`` against a REAL API server and Argo controller (``make cluster-up``).
+
+The same scenario as tests/test_argo_reuse.py on the stand-in: a reused step is a
+Steps node with no pod (Argo's own controller resolves its outputs from its inputs),
+downloads of the new run are the earlier run's files, and after editing the analysis
+only it runs, over the earlier run's fan-in folder. ``pytest -m cluster``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cluster.fixtures import cli, cluster_env, tree
+from tests.test_argo_reuse import ANALYSE, project
+
+pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
+__all__ = ["cluster_env"]
+
+
+def run(env: dict[str, str], *args: str) -> dict[str, Any]:
+    got = cli("run", "-e", "argo", "--wait", "-o", "json", *args, env=env, timeout=600)
+    assert got.returncode == 0, got.stdout + got.stderr
+    wf: dict[str, Any] = json.loads(got.stdout)
+    assert wf["status"]["phase"] == "Succeeded"
+    return wf
+
+
+def pods(wf: dict[str, Any]) -> list[str]:
+    return sorted(n["displayName"] for n in wf["status"]["nodes"].values() if n["type"] == "Pod")
+
+
+def total(wf: dict[str, Any]) -> str:
+    node = next(n for n in wf["status"]["nodes"].values() if n["displayName"] == "total")
+    return next(str(p["value"]) for p in node["outputs"]["parameters"] if p["name"] == "total")
+
+
+def test_reuse_on_real_argo(cluster_env: dict[str, str], tmp_path: Path) -> None:
+    env = {**cluster_env, "DFLOWCTL_HOME": str(tmp_path / "home")}
+    spec = str(project(tmp_path / "p"))
+    names: list[str] = []
+    try:
+        old = run(env, spec)
+        names.append(old["metadata"]["name"])
+        assert len(pods(old)) == 7
+        new = run(env, spec, "--reuse", names[0])
+        names.append(new["metadata"]["name"])
+        assert pods(new) == []  # Argo created no pod for the reused steps
+        assert total(new) == total(old) == "5"
+        for name, where in ((names[0], "old"), (names[1], "new")):
+            got = cli("download", name, "-d", str(tmp_path / where), env=env, timeout=300)
+            assert got.returncode == 0, got.stderr
+        assert tree(tmp_path / "new") == tree(tmp_path / "old")
+        assert "square/result/2/square.txt" in tree(tmp_path / "new")
+
+        (tmp_path / "p" / "analyse" / "numbers.py").write_text(
+            ANALYSE.replace("total = sum(", "total = 100 + sum("), encoding="utf-8"
+        )
+        fixed = run(env, spec, "--reuse", names[1])
+        names.append(fixed["metadata"]["name"])
+        assert pods(fixed) == ["total"]
+        assert total(fixed) == "105"
+    finally:
+        if not os.environ.get("DFLOWCTL_KEEP_RUNS"):
+            for name in names:
+                cli("delete", name, env=env)
