@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -17,7 +18,7 @@ from dflowctl.render import render_workflow, upload_paths
 from dflowctl.spec import load_spec
 from dflowctl.uploads import source_keys
 from tests.conftest import SHARED, SPECS
-from tests.test_local_semantics import WF, FakeRuntime
+from tests.test_local_semantics import WF, FakeRuntime, Outcome
 
 VALIDATE = SHARED / "tools" / "argo-validate"
 
@@ -27,18 +28,19 @@ def rendered(width: int) -> dict[str, Any]:
     return render_workflow(wf, source_keys(upload_paths(wf)))
 
 
-def earlier_run(manifest: Mapping[str, Any]) -> dict[str, Any]:
+def fanout_outcome(_name: str, inputs: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+    if "dflowctl-index" in inputs:
+        return "Succeeded", {"dflowctl-index": inputs["dflowctl-index"]}
+    return "Succeeded", {"total": "5"}
+
+
+def earlier_run(manifest: Mapping[str, Any], outcome: Outcome = fanout_outcome) -> dict[str, Any]:
     """The manifest run as workflow ``wf`` by Argo's semantics (no pod): its status, with
     each Pod node's outputs where the template stores them."""
-    text = json.dumps(manifest).replace(
-        "{{workflow.parameters.n}}", manifest["spec"]["arguments"]["parameters"][0]["value"]
-    )
+    text = json.dumps(manifest)
+    for p in manifest["spec"].get("arguments", {}).get("parameters") or []:
+        text = text.replace(f"{{{{workflow.parameters.{p['name']}}}}}", p["value"])
     spec = json.loads(text)["spec"]
-
-    def outcome(name: str, inputs: Mapping[str, str]) -> tuple[str, dict[str, str]]:
-        if "dflowctl-index" in inputs:
-            return "Succeeded", {"dflowctl-index": inputs["dflowctl-index"]}
-        return "Succeeded", {"total": "5"}
 
     rt = FakeRuntime(spec["templates"], outcome)
     rt.execute(WF, WF, {"template": spec["entrypoint"]}, {}, None)
@@ -56,6 +58,20 @@ def earlier_run(manifest: Mapping[str, Any]) -> dict[str, Any]:
         if arts:
             node.setdefault("outputs", {})["artifacts"] = arts
     return {"metadata": {"name": WF}, "spec": spec, "status": {"nodes": rt.book.nodes}}
+
+
+def validate(manifest: Mapping[str, Any], tmp_path: Path) -> None:
+    if not VALIDATE.is_file():
+        pytest.skip("needs ../shared/tools/argo-validate")
+    path = tmp_path / "reuse.json"
+    path.write_text(json.dumps(manifest), encoding="utf-8")
+    got = subprocess.run(
+        [sys.executable, str(VALIDATE), "--strict", "--lint", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert got.returncode == 0, got.stdout + got.stderr
 
 
 @pytest.mark.parametrize("width", [3])
@@ -93,16 +109,74 @@ def test_the_reuse_manifest_does_not_grow_with_the_width() -> None:
     assert sizes[1] - sizes[0] == 2  # the width's own two extra digits
 
 
-@pytest.mark.skipif(not VALIDATE.is_file(), reason="needs ../shared/tools/argo-validate")
 def test_the_reuse_manifest_passes_argo_validate(tmp_path: Path) -> None:
     manifest = rendered(3)
     done = reuse_manifest(manifest, earlier_run(manifest))
-    path = tmp_path / "reuse.json"
-    path.write_text(json.dumps(done.manifest), encoding="utf-8")
-    got = subprocess.run(
-        [sys.executable, str(VALIDATE), "--strict", "--lint", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert got.returncode == 0, got.stdout + got.stderr
+    validate(done.manifest, tmp_path)
+
+
+# ---------------------------------------------------------------- what changes a key on Argo
+
+
+def diamond(tmp_path: Path, edit: tuple[str, str] = ("", ""), source_edit: bool = False) -> dict[str, Any]:
+    """specs/dag-diamond.yaml (its ops copied), with one text edit, rendered."""
+    root = tmp_path / ("edited" if edit[0] or source_edit else "plain")
+    shutil.copytree(SPECS / "ops", root / "ops", dirs_exist_ok=True)
+    if source_edit:
+        with (root / "ops" / "numbers.py").open("a", encoding="utf-8") as fh:
+            fh.write("\n# edited\n")
+    text = (SPECS / "dag-diamond.yaml").read_text(encoding="utf-8")
+    assert edit[0] in text
+    (root / "spec.yaml").write_text(text.replace(*edit), encoding="utf-8")
+    wf = load_spec(root / "spec.yaml")
+    return render_workflow(wf, source_keys(upload_paths(wf)))
+
+
+def diamond_outcome(_name: str, inputs: Mapping[str, str]) -> tuple[str, dict[str, str]]:
+    if "factor" in inputs:
+        return "Succeeded", {"value": str(int(inputs["x"]) * int(inputs["factor"]))}
+    if "a" in inputs:
+        return "Succeeded", {"sum": str(int(inputs["a"]) + int(inputs["b"]))}
+    return "Succeeded", {"line": f"result: {inputs['value']}"}
+
+
+ALL = ["start", "left", "right", "join", "report"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "reused"),
+    [
+        (("", ""), ALL),
+        (('echo "result: $value"', 'echo "value: $value"'), ALL[:4]),  # the script
+        (("image: alpine:3.20", "image: alpine:3.21"), ALL[:4]),  # another image
+        (("factor: 3}", "factor: 4}"), ["start", "left"]),  # a parameter: right, and what reads it
+        (("x: {type: int, default: 3}", "x: {type: int, default: 4}"), []),  # a workflow parameter
+        (("      image: alpine:3.20\n", "      image: alpine:3.20\n      env: {MODE: fast}\n"), ALL[:4]),
+        (("    report:\n", "    report:\n      cache: false\n"), ALL[:4]),  # never reused
+        # not a change: a comment, a reordered mapping
+        (("  dag:\n", "  # the diamond\n  dag:\n"), ALL),
+        (
+            (
+                "      image: python:3.12-slim\n      python: numbers:scale\n",
+                "      python: numbers:scale\n      image: python:3.12-slim\n",
+            ),
+            ALL,
+        ),
+        # documented: the order of an op's inputs is part of its interface (docs/reuse.md)
+        (("parameters: {x: int, factor: int}", "parameters: {factor: int, x: int}"), []),
+    ],
+)
+def test_the_key_rule_on_argo(tmp_path: Path, edit: tuple[str, str], reused: list[str]) -> None:
+    old = earlier_run(diamond(tmp_path), diamond_outcome)
+    assert reuse_manifest(diamond(tmp_path, edit), old).steps == reused
+
+
+def test_an_edited_op_source_runs_every_step_of_that_source(tmp_path: Path) -> None:
+    old = earlier_run(diamond(tmp_path), diamond_outcome)
+    assert reuse_manifest(diamond(tmp_path, source_edit=True), old).steps == []  # report reads join
+
+
+def test_a_dag_reuse_passes_argo_validate(tmp_path: Path) -> None:
+    old = earlier_run(diamond(tmp_path), diamond_outcome)
+    done = reuse_manifest(diamond(tmp_path, ("factor: 3}", "factor: 4}")), old)
+    validate(done.manifest, tmp_path)
