@@ -24,7 +24,7 @@ from dflowctl.commands._common import (
     follow,
     settings_from,
 )
-from dflowctl.engines import Workflow
+from dflowctl.engines import Engine, Workflow
 from dflowctl.errors import UsageError
 
 if TYPE_CHECKING:
@@ -93,7 +93,7 @@ def pythons_for(prepared: Prepared, settings: Settings, python_flag: bool) -> di
     return {name: i.to_json() for name, i in chosen.items()}
 
 
-def argo_reuse(prepared: Prepared, engine: Any, reuse: str | None, rerun: tuple[str, ...]) -> None:
+def argo_reuse(prepared: Prepared, engine: Engine, reuse: str | None, rerun: tuple[str, ...]) -> None:
     """``-e argo --reuse RUN``: the steps RUN already ran are rendered without pods (docs/reuse.md)."""
     from dflowctl import console
     from dflowctl.engines.argoreuse import reuse_manifest

@@ -56,6 +56,8 @@ TEMPLATE_PARAM = "dflowctl-template"  # input of a reused step (argoreuse): the 
 PLAN_NAME = "dflowctl-reuse-plan"  # the new run's name while planning (keys never contain it)
 _STOP = ".[("  # what follows a node's name in the names of the nodes under it
 LEAF_KINDS = ("container", "script")  # templates that run a pod
+# --rerun: (display name, template, the step's `key:`, node name) -> run it in any case
+Forced = Callable[[str, str, str | None, str], bool]
 
 
 @dataclass(frozen=True)
@@ -254,7 +256,7 @@ class PlanRuntime:
         self,
         manifest: Mapping[str, Any],
         earlier: Mapping[str, Earlier],
-        forced: Callable[[str, str, str | None, str], bool],
+        forced: Forced,
         old_fanin: Mapping[str, str],
     ) -> None:
         self.name = PLAN_NAME
@@ -404,7 +406,7 @@ class PlanRuntime:
 def plan_reuse(
     manifest: Mapping[str, Any],
     old: Mapping[str, Any],
-    forced: Callable[[str, str, str | None, str], bool] = lambda _d, _t, _k, _n: False,
+    forced: Forced = lambda _d, _t, _k, _n: False,
 ) -> Plan:
     """Walk ``manifest`` against the successes of the earlier run ``old``."""
     earlier = old_results(old)
@@ -435,6 +437,7 @@ __all__ = [
     "FANIN_MARK",
     "PLAN_NAME",
     "Earlier",
+    "Forced",
     "Hit",
     "Plan",
     "PlanRuntime",

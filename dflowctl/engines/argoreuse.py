@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from dflowctl.engines.argoplan import (
     FANIN_MARK,
     PLAN_NAME,
     TEMPLATE_PARAM,
+    Forced,
     Hit,
     Plan,
     fanin_prefix,
@@ -55,7 +56,7 @@ class Reuse:
     covered: set[str] = field(default_factory=set)  # planned nodes these steps stand for
 
 
-def step_matcher(rerun: Iterable[str]) -> Any:
+def step_matcher(rerun: Iterable[str]) -> Callable[[str, str, str | None], bool]:
     """``--rerun S``: S names a step (any item), its display name, op template or `key:`."""
     from dflowctl.engines.local.podcache import step_base
 
@@ -86,7 +87,7 @@ def reuse_manifest(manifest: Mapping[str, Any], old: Mapping[str, Any], rerun: I
     return Reuse(copy.deepcopy(dict(manifest)))
 
 
-def _matcher(forced: Any, blocked: frozenset[str]) -> Any:
+def _matcher(forced: Callable[[str, str, str | None], bool], blocked: frozenset[str]) -> Forced:
     return lambda display, template, named, node: node in blocked or forced(display, template, named)
 
 
