@@ -277,6 +277,14 @@ def test_after_fixing_only_the_analysis_only_it_runs(dflowctl_home: Path, tmp_pa
     files = [p for p in out.rglob("*") if p.is_file() and p.name != "items.json"]  # beside: the item map
     assert sorted(p.read_text() for p in files) == ["30"]
 
+    # deleting the earlier run leaves the reused one whole (its artifacts were copied in)
+    res = run_cli("delete", failed, cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    again = tmp_path / "dl-again"
+    res = run_cli("download", name, "--step", "relax(3:3)", "-d", str(again), cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert sorted(p.read_text() for p in again.rglob("*") if p.is_file() and p.name != "items.json") == ["30"]
+
 
 def test_a_corrupted_or_missing_cache_entry_is_a_miss(dflowctl_home: Path, tmp_path: Path) -> None:
     spec = _project(tmp_path)
@@ -324,12 +332,15 @@ def test_cache_false_always_runs_and_cache_command(dflowctl_home: Path, tmp_path
     assert res.stderr.startswith("error: invalid --older-than 'soon'")
 
 
-@pytest.mark.parametrize("args", [["--reuse"], ["--reuse", "--rerun", "count"]])
-def test_reuse_is_local_only_for_now(args: list[str], dflowctl_home: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("args", [["--reuse"], ["--reuse", "--rerun", "count"], ["--rerun", "count"]])
+def test_reuse_on_argo_names_the_run(args: list[str], dflowctl_home: Path, tmp_path: Path) -> None:
     spec = _project(tmp_path)
     res = run_cli("run", str(spec), *args, "-e", "argo", cwd=tmp_path)
-    assert res.returncode == 2
-    assert res.stderr.startswith("error: --reuse and --rerun work with the local engine only for now")
+    assert (res.returncode, res.stderr) == (
+        2,
+        "error: on Argo, --reuse needs the run to take results from: --reuse RUN\n"
+        "  hint: list runs with: dflowctl status -e argo\n",
+    )
 
 
 def test_reuse_in_the_background_and_by_config(dflowctl_home: Path, tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ from dflowctl.commands._common import (
     follow,
     settings_from,
 )
-from dflowctl.engines import Engine, Workflow
+from dflowctl.engines import Workflow
 from dflowctl.errors import UsageError
 
 if TYPE_CHECKING:
@@ -93,9 +93,9 @@ def pythons_for(prepared: Prepared, settings: Settings, python_flag: bool) -> di
     return {name: i.to_json() for name, i in chosen.items()}
 
 
-def argo_reuse(prepared: Prepared, engine: Engine, reuse: str | None, rerun: tuple[str, ...]) -> None:
+def argo_reuse(prepared: Prepared, settings: Settings, reuse: str | None, rerun: tuple[str, ...]) -> None:
     """``-e argo --reuse RUN``: the steps RUN already ran are rendered without pods (docs/reuse.md)."""
-    from dflowctl import console
+    from dflowctl import actions, console
     from dflowctl.engines.argoreuse import reuse_manifest
 
     if reuse in (None, ANY_RUN):
@@ -103,7 +103,7 @@ def argo_reuse(prepared: Prepared, engine: Engine, reuse: str | None, rerun: tup
             "on Argo, --reuse needs the run to take results from: --reuse RUN",
             hint="list runs with: dflowctl status -e argo",
         )
-    done = reuse_manifest(prepared.manifest, engine.get_run(reuse), rerun)
+    done = reuse_manifest(prepared.manifest, actions.make_engine(settings).get_run(reuse), rerun)
     prepared.manifest = done.manifest
     if done.steps:
         console.info(f"reusing {done.pods} pod(s) of {reuse}: {', '.join(done.steps)}")
@@ -229,7 +229,7 @@ def run_spec(
         for warning in prepared.warnings:
             console.info(f"warning: {warning}")
         if settings.engine == "argo" and (reuse is not None or rerun) and not no_reuse:
-            argo_reuse(prepared, actions.make_engine(settings), reuse, rerun)
+            argo_reuse(prepared, settings, reuse, rerun)
         if dry_run:
             console.print_object(prepared.manifest, "json" if fmt == "json" else "yaml")
             return 0
