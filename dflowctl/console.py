@@ -457,9 +457,9 @@ def summary_lines(workflow: Mapping[str, Any], flags: str = "") -> list[str]:
     dur = format_span(status.get("startedAt"), status.get("finishedAt"), now_utc())
     took = f" in {dur}" if dur else ""
     lines = [f"{ICONS.get(phase, '?')} {name} {phase}{took} (progress {done}/{total})"]
-    reused = reused_count(workflow)
+    reused, without_pods = reused_count(workflow)
     if reused:
-        lines.append(f"  reused: {reused} of {total} steps from earlier runs (run --reuse)")
+        lines.append(f"  reused: {reused} of {total + without_pods} steps from earlier runs (run --reuse)")
     if status.get("message"):
         lines.append(f"  message: {printable(str(status['message']))}")
     root = build_tree(workflow)
@@ -469,10 +469,22 @@ def summary_lines(workflow: Mapping[str, Any], flags: str = "") -> list[str]:
     return lines
 
 
-def reused_count(workflow: Mapping[str, Any]) -> int:
-    """Pod nodes whose result was taken from the step cache (``memoizationStatus.hit``)."""
+def reused_count(workflow: Mapping[str, Any]) -> tuple[int, int]:
+    """Steps whose result was taken from an earlier run, and how many of them had no pod:
+    Pod nodes that hit the step cache (``memoizationStatus.hit``, local), and steps an
+    Argo run rendered without pods (a ``dflowctl-reused`` output, not counted in Argo's
+    progress)."""
+    from dflowctl.stepkey import REUSED_PARAM
+
     nodes = ((workflow.get("status") or {}).get("nodes") or {}).values()
-    return sum(1 for n in nodes if n.get("type") == "Pod" and (n.get("memoizationStatus") or {}).get("hit"))
+    hits = sum(1 for n in nodes if n.get("type") == "Pod" and (n.get("memoizationStatus") or {}).get("hit"))
+    podless = sum(
+        1
+        for n in nodes
+        if n.get("type") != "Pod"
+        and any(p.get("name") == REUSED_PARAM for p in (n.get("outputs") or {}).get("parameters") or [])
+    )
+    return hits + podless, podless
 
 
 def output_lines(items: Sequence[OutputItem], run_name: str, limit: int = 20, flags: str = "") -> list[str]:

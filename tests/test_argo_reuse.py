@@ -140,6 +140,7 @@ def test_reuse_of_a_finished_workflow_runs_no_pod_and_downloads_the_same_files(
     again = cli(argo_cluster, "run", "-e", "argo", "--wait", str(spec), "--reuse", old_name)
     assert again.returncode == 0, again.stdout + again.stderr
     assert f"reusing 7 pod(s) of {old_name}: square, energy, total" in again.stderr
+    assert "  reused: 7 of 7 steps from earlier runs (run --reuse)" in again.stdout
     new_name = newest(argo_cluster)
     assert new_name != old_name
     new = workflow(argo_cluster, new_name)
@@ -180,6 +181,7 @@ def test_after_editing_the_analysis_only_it_runs_reading_the_reused_fan_in(
     assert again.returncode == 0, again.stdout + again.stderr
     new = workflow(argo_cluster, newest(argo_cluster))
     assert pods(new) == ["total"]  # exactly one step ran
+    assert "  reused: 6 of 7 steps from earlier runs (run --reuse)" in again.stdout
     assert outputs(new, "total") == {"total": "105"}  # over the earlier run's squares: 0 + 1 + 4
 
     # n=2: items 0 and 1 keep their keys, but the earlier fan-in folder holds 3 items, so

@@ -21,7 +21,7 @@ import hashlib
 import json
 import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -118,9 +118,43 @@ def artifact_identity(art: Mapping[str, Any], fanins: Mapping[str, str]) -> str:
     return "loc:" + _digest(json.dumps(loc, sort_keys=True, default=str))
 
 
-def fanin_table(items: Mapping[str, list[tuple[str, str]]]) -> dict[str, str]:
-    """Each fan-in prefix as the digest of its items' (index, key) pairs."""
-    return {p: _digest(json.dumps(sorted(pairs))) for p, pairs in items.items()}
+class FaninTable(Mapping[str, str]):
+    """Each fan-in prefix as the digest of its items' (index, key) pairs, computed when
+    asked (a consumer reads a fan-in once; its producers are many)."""
+
+    def __init__(
+        self, items: Mapping[str, list[tuple[str, str]]], lock: threading.Lock | None = None
+    ) -> None:
+        self._items = items
+        self._lock = lock or threading.Lock()
+
+    def __getitem__(self, prefix: str) -> str:
+        with self._lock:
+            pairs = sorted(self._items[prefix])
+        return _digest(json.dumps(pairs))
+
+    def __iter__(self) -> Iterator[str]:
+        with self._lock:
+            return iter(list(self._items))
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class Chain(Mapping[str, str]):
+    """The first of two tables that has a prefix."""
+
+    def __init__(self, first: Mapping[str, str], second: Mapping[str, str]) -> None:
+        self._first, self._second = first, second
+
+    def __getitem__(self, prefix: str) -> str:
+        return self._first[prefix] if prefix in self._first else self._second[prefix]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter({*self._first, *self._second})
+
+    def __len__(self) -> int:
+        return len({*self._first, *self._second})
 
 
 def leaf_key(
@@ -175,6 +209,7 @@ def old_results(old: Mapping[str, Any]) -> dict[str, Earlier]:
     ]
     items: dict[str, list[tuple[str, str]]] = {}
     keyed: list[tuple[str, Mapping[str, Any]]] = []
+    fanins = FaninTable(items)
     # a fan-in counts by its items' keys: producers end before their consumers start
     nodes.sort(key=lambda n: (str(n.get("startedAt") or ""), str(n.get("finishedAt") or "")))
     for node in nodes:
@@ -182,7 +217,7 @@ def old_results(old: Mapping[str, Any]) -> dict[str, Earlier]:
         if raw is None:
             continue
         try:
-            key = leaf_key(raw, node.get("inputs") or {}, globals_, name, fanin_table(items))
+            key = leaf_key(raw, node.get("inputs") or {}, globals_, name, fanins)
         except (TemplateError, ExprError):
             continue
         if key is None:
@@ -197,11 +232,11 @@ def old_results(old: Mapping[str, Any]) -> dict[str, Earlier]:
     return out
 
 
-def old_fanins(old: Mapping[str, Any], results: Mapping[str, Earlier]) -> dict[str, str]:
+def old_fanins(results: Mapping[str, Earlier]) -> FaninTable:
     items: dict[str, list[tuple[str, str]]] = {}
     for key, earlier in results.items():
         _add_items(items, key, earlier.outputs)
-    return fanin_table(items)
+    return FaninTable(items)
 
 
 def _op_template(node: Mapping[str, Any]) -> str:
@@ -274,6 +309,7 @@ class PlanRuntime:
         self._items: dict[str, list[tuple[str, str]]] = {}
         self._lock = threading.Lock()
         self.refs = sibling_refs(self.templates)
+        self.fanins = Chain(FaninTable(self._items, self._lock), old_fanin)
         self._unknown_steps: dict[str, set[str]] = {}  # boundary id -> its steps that run for real
 
     def interrupted_message(self) -> str:
@@ -343,10 +379,8 @@ class PlanRuntime:
                 (str(p["value"]) for p in inputs.get("parameters") or [] if p.get("name") == STEP_KEY_PARAM),
                 None,
             )
-            with self._lock:
-                fanins = {**self.old_fanin, **fanin_table(self._items)}
             try:
-                key = leaf_key(self.templates[tmpl_name], inputs, self.globals, self.name, fanins)
+                key = leaf_key(self.templates[tmpl_name], inputs, self.globals, self.name, self.fanins)
             except (TemplateError, ExprError):
                 key = None
             found = self.earlier.get(key) if key is not None else None
@@ -410,7 +444,7 @@ def plan_reuse(
 ) -> Plan:
     """Walk ``manifest`` against the successes of the earlier run ``old``."""
     earlier = old_results(old)
-    rt = PlanRuntime(manifest, earlier, forced, old_fanins(old, earlier))
+    rt = PlanRuntime(manifest, earlier, forced, old_fanins(earlier))
     return rt.run()
 
 
