@@ -58,6 +58,8 @@ _IGNORED = frozenset(
         "failFast",
     }
 )
+# a container's fields at their zero value, as a stored Workflow's templates carry them
+_ZERO = (("name", ""), ("resources", {}))
 _SOURCE_KEY = re.compile(r"(?:^|/)dflowctl/sources/([0-9a-f]{64})\.tgz$")
 _CHUNK = 1 << 20
 
@@ -92,6 +94,9 @@ def step_key(
     for it (path and version).
     """
     body = {k: v for k, v in template.items() if k not in _IGNORED}
+    for kind in ("container", "script"):
+        if isinstance(body.get(kind), Mapping):  # zero values Argo's controller writes back
+            body[kind] = {k: v for k, v in body[kind].items() if (k, v) not in _ZERO}
     inputs = dict(body.get("inputs") or {})
     if inputs.get("parameters"):
         inputs["parameters"] = [p for p in inputs["parameters"] if p.get("name") != STEP_KEY_PARAM]

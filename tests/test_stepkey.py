@@ -94,3 +94,14 @@ def test_small_rules() -> None:
     assert is_hidden("dflowctl-key") and not is_hidden("total")
     assert is_cacheable(TMPL)
     assert not is_cacheable({**TMPL, "metadata": {"annotations": {"dflowctl.io/cache": "false"}}})
+
+
+def test_zero_values_argo_writes_back_do_not_count() -> None:
+    """A stored Workflow's templates carry the container's ``name: ""`` and ``resources: {}``
+    (Go zero values the controller writes back): the same key as the rendered template."""
+    stored = {**TMPL, "script": {**TMPL["script"], "name": "", "resources": {}}}
+    assert key(stored) == key(TMPL)
+    limited = {**TMPL, "script": {**TMPL["script"], "resources": {"limits": {"cpu": "1"}}}}
+    assert key(limited) != key(TMPL)
+    named = {**TMPL, "script": {**TMPL["script"], "name": "worker"}}
+    assert key(named) != key(TMPL)
