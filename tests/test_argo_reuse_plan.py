@@ -28,7 +28,26 @@ def rendered(width: int) -> dict[str, Any]:
     return render_workflow(wf, source_keys(upload_paths(wf)))
 
 
+def supplied(manifest: Mapping[str, Any]) -> None:
+    """Every input a reused step's template declares without a value is given by the step."""
+    spec = manifest["spec"]
+    templates = {t["name"]: t for t in spec["templates"]}
+    main = templates[spec["entrypoint"]]
+    steps = [s for g in main.get("steps") or [] for s in g] or main.get("dag", {}).get("tasks", [])
+    for step in steps:
+        tmpl = templates[step["template"]]
+        if not tmpl["name"].startswith("dflowctl-reused-"):
+            continue
+        given = {p["name"] for p in step.get("arguments", {}).get("parameters") or []}
+        for p in tmpl["inputs"]["parameters"]:
+            assert p["name"] in given or "value" in p or "default" in p, (step["name"], p)
+        given = {a["name"] for a in step.get("arguments", {}).get("artifacts") or []}
+        for a in tmpl["inputs"].get("artifacts") or []:
+            assert a["name"] in given or a.get("optional"), (step["name"], a)
+
+
 def validate(manifest: Mapping[str, Any], tmp_path: Path) -> None:
+    supplied(manifest)
     if not VALIDATE.is_file():
         pytest.skip("needs ../shared/tools/argo-validate")
     path = tmp_path / "reuse.json"
@@ -147,4 +166,19 @@ def test_an_edited_op_source_runs_every_step_of_that_source(tmp_path: Path) -> N
 def test_a_dag_reuse_passes_argo_validate(tmp_path: Path) -> None:
     old = earlier_run(diamond(tmp_path), diamond_outcome)
     done = reuse_manifest(diamond(tmp_path, ("factor: 3}", "factor: 4}")), old)
+    validate(done.manifest, tmp_path)
+
+
+def test_a_step_key_and_an_unset_default_input(tmp_path: Path) -> None:
+    """`key:` gives the op's template a defaulted input; a step without it relies on the default."""
+    text = (SPECS / "dag-diamond.yaml").read_text(encoding="utf-8")
+    text = text.replace(
+        "    - name: left\n      op: scale\n", "    - name: left\n      op: scale\n      key: left-one\n"
+    )
+    shutil.copytree(SPECS / "ops", tmp_path / "ops")
+    (tmp_path / "spec.yaml").write_text(text, encoding="utf-8")
+    wf = load_spec(tmp_path / "spec.yaml")
+    manifest = render_workflow(wf, source_keys(upload_paths(wf)))
+    done = reuse_manifest(manifest, earlier_run(manifest, diamond_outcome))
+    assert done.steps == ALL
     validate(done.manifest, tmp_path)

@@ -173,9 +173,15 @@ def _runs_of(outputs: Mapping[str, Any]) -> set[str]:
 def _shell(leaf: Mapping[str, Any], name: str) -> dict[str, Any]:
     """A template that runs nothing and takes the op's inputs (so its node records them)."""
     inputs = leaf.get("inputs") or {}
-    params = [{"name": p["name"]} for p in inputs.get("parameters") or []]
+    params = [
+        {k: p[k] for k in ("name", "default", "value", "enum") if k in p}
+        for p in inputs.get("parameters") or []
+    ]
     params.append({"name": TEMPLATE_PARAM, "value": str(leaf["name"])})
-    arts = [{"name": a["name"], "optional": True} for a in inputs.get("artifacts") or []]
+    arts = [
+        {**{k: v for k, v in a.items() if k not in ("path", "mode", "archive")}, "optional": True}
+        for a in inputs.get("artifacts") or []
+    ]
     tmpl: dict[str, Any] = {"name": name, "inputs": {"parameters": params}}
     if arts:
         tmpl["inputs"]["artifacts"] = arts
