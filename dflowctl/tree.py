@@ -119,9 +119,18 @@ def make_node(node_id: str, raw: Mapping[str, Any]) -> TreeNode:
         template=raw.get("templateName"),
         started_at=raw.get("startedAt") or None,
         finished_at=raw.get("finishedAt") or None,
-        message=raw.get("message") or None,
+        message=raw.get("message") or _reused_message(raw),
         outputs=raw.get("outputs") or None,
     )
+
+
+def _reused_message(raw: Mapping[str, Any]) -> str | None:
+    """``reused from RUN`` for a step an Argo run took from RUN without a pod (the local
+    engine writes the same message on the node itself)."""
+    for p in (raw.get("outputs") or {}).get("parameters") or []:
+        if p.get("name") == REUSED_PARAM and p.get("value"):
+            return f"reused from {p['value']}"
+    return None
 
 
 def _display_parent(

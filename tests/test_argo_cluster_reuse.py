@@ -50,6 +50,8 @@ def test_reuse_on_real_argo(cluster_env: dict[str, str], tmp_path: Path) -> None
         new = run(env, spec, "--reuse", names[0])
         names.append(new["metadata"]["name"])
         assert pods(new) == []  # Argo created no pod for the reused steps
+        shown = cli("status", names[1], env=env)
+        assert shown.stdout.count(f"reused from {names[0]}") == 7, shown.stdout
         assert total(new) == total(old) == "5"
         for name, where in ((names[0], "old"), (names[1], "new")):
             got = cli("download", name, "-d", str(tmp_path / where), env=env, timeout=300)

@@ -151,6 +151,8 @@ def test_reuse_of_a_finished_workflow_runs_no_pod_and_downloads_the_same_files(
     for i in range(3):
         assert outputs(new, f"energy({i}:{i})") == {"e": str(10 * i + 1)}
     assert new["metadata"]["annotations"]["dflowctl.io/reuses"] == old_name
+    shown = cli(argo_cluster, "status", new_name)
+    assert shown.returncode == 0 and shown.stdout.count(f"reused from {old_name}") == 7, shown.stdout
 
     got_old, got_new = tmp_path / "old", tmp_path / "new"
     assert cli(argo_cluster, "download", old_name, "-d", str(got_old)).returncode == 0
