@@ -103,7 +103,12 @@ def argo_reuse(prepared: Prepared, settings: Settings, reuse: str | None, rerun:
             "on Argo, --reuse needs the run to take results from: --reuse RUN",
             hint="list runs with: dflowctl status -e argo",
         )
-    done = reuse_manifest(prepared.manifest, actions.make_engine(settings).get_run(reuse), rerun)
+    old = actions.make_engine(settings).get_run(reuse)
+    try:
+        done = reuse_manifest(prepared.manifest, old, rerun)
+    except Exception as err:  # a planning problem never stops the run: it reuses nothing
+        console.info(f"warning: could not plan what to reuse ({type(err).__name__}: {err}); every step runs")
+        return
     prepared.manifest = done.manifest
     if done.steps:
         console.info(f"reusing {done.pods} pod(s) of {reuse}: {', '.join(done.steps)}")
