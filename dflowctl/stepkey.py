@@ -59,7 +59,7 @@ _IGNORED = frozenset(
     }
 )
 # a container's fields at their zero value, as a stored Workflow's templates carry them
-_ZERO = (("name", ""), ("resources", {}))
+_ZERO: tuple[tuple[str, object], ...] = (("name", ""), ("resources", {}))
 _SOURCE_KEY = re.compile(r"(?:^|/)dflowctl/sources/([0-9a-f]{64})\.tgz$")
 _CHUNK = 1 << 20
 
