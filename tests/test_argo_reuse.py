@@ -284,3 +284,37 @@ def test_delete_turns_off_artifact_gc_of_a_run_another_reuses() -> None:
     kube.calls.clear()
     engine.delete("b")  # nobody reads b's artifacts: deleted as it is
     assert kube.calls == [("delete", "b")]
+
+
+def test_an_artifact_gone_from_the_repository_is_a_miss(argo_cluster: ArgoCluster, tmp_path: Path) -> None:
+    spec = project(tmp_path / "p")
+    assert cli(argo_cluster, "run", "-e", "argo", "--wait", str(spec)).returncode == 0
+    old_name = newest(argo_cluster)
+    client, bucket = argo_cluster.s3.client, argo_cluster.s3.bucket
+    item = f"{old_name}/dflowctl/fanin/square/result/1"
+    gone = [o.object_name for o in client.list_objects(bucket, item + "/", recursive=True)]
+    assert gone
+    for key in gone:
+        client.remove_object(bucket, key)
+    again = cli(argo_cluster, "run", "-e", "argo", "--wait", str(spec), "--reuse", old_name)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"reusing 3 pod(s) of {old_name}: energy" in again.stderr
+    wf = workflow(argo_cluster, newest(argo_cluster))
+    assert pods(wf) == ["square(0:0)", "square(1:1)", "square(2:2)", "total"]
+    assert outputs(wf, "total") == {"total": "5"}
+
+
+def test_stored_keys_are_objects_and_their_folders() -> None:
+    from dflowctl.engines.argoreuse import StoredKeys
+
+    listed: list[str] = []
+
+    def list_prefix(prefix: str) -> list[str]:
+        listed.append(prefix)
+        return {"wf-1/": ["wf-1/pod-a/out.tgz", "wf-1/dflowctl/fanin/sq/result/0/x.txt"]}.get(prefix, [])
+
+    present = StoredKeys(list_prefix)
+    assert present("wf-1/pod-a/out.tgz") and present("wf-1/dflowctl/fanin/sq/result/0")
+    assert present("wf-1/dflowctl/fanin/sq/result/") and not present("wf-1/dflowctl/fanin/sq/result/1")
+    assert not present("wf-2/pod-b/out.tgz") and not present("wf-1/pod")
+    assert listed == ["wf-1/", "wf-2/"]  # one listing per run

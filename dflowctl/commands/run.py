@@ -103,9 +103,17 @@ def argo_reuse(prepared: Prepared, settings: Settings, reuse: str | None, rerun:
             "on Argo, --reuse needs the run to take results from: --reuse RUN",
             hint="list runs with: dflowctl status -e argo",
         )
-    old = actions.make_engine(settings).get_run(reuse)
+    from dflowctl.engines.argo import ArgoEngine
+    from dflowctl.errors import DflowctlError
+
+    engine = actions.make_engine(settings)
+    if not isinstance(engine, ArgoEngine):
+        raise UsageError("--reuse RUN on a cluster needs the argo engine", hint="add -e argo")
+    old = engine.get_run(reuse)
     try:
-        done = reuse_manifest(prepared.manifest, old, rerun)
+        done = reuse_manifest(prepared.manifest, old, rerun, engine.stored_keys(prepared.manifest))
+    except DflowctlError:
+        raise  # the cluster or the repository: exit 3 with its message
     except Exception as err:  # a planning problem never stops the run: it reuses nothing
         console.info(f"warning: could not plan what to reuse ({type(err).__name__}: {err}); every step runs")
         return

@@ -19,7 +19,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -199,15 +199,32 @@ class ArgoEngine:
         self._raise_if_rejected(final)
         return final
 
+    def _store_for(self, body: Workflow) -> Any:
+        """The artifact repository a Workflow about to be submitted will use."""
+        from dflowctl.storage import store_for_run
+
+        meta = body.get("metadata") or {}
+        probe = {
+            "metadata": {
+                "namespace": self.kube.namespace,
+                "name": meta.get("name") or meta.get("generateName"),
+            }
+        }
+        probe["spec"] = body.get("spec") or {}
+        return store_for_run(probe, self.settings, self.kube)
+
+    def stored_keys(self, body: Workflow) -> Callable[[str], bool]:
+        """Whether an S3 key is in the repository ``body`` will read (``run --reuse``)."""
+        from dflowctl.engines.argoreuse import StoredKeys
+
+        store = self._store_for(body)
+        return StoredKeys(lambda prefix: [o.key for o in store.list_prefix(prefix)])
+
     def _upload_sources(self, body: Workflow, archives: Mapping[str, Any]) -> None:
         """Put each ``source:`` archive in the artifact repository (content-addressed: once)."""
         if not archives:
             return
-        from dflowctl.storage import store_for_run
-
-        probe = {"metadata": {"namespace": self.kube.namespace, "name": body["metadata"].get("generateName")}}
-        probe["spec"] = body.get("spec") or {}
-        store = store_for_run(probe, self.settings, self.kube)
+        store = self._store_for(body)
         for key, path in sorted(archives.items()):
             if not store.exists(key):
                 store.put_file(Path(path), key)

@@ -239,6 +239,10 @@ def old_fanins(results: Mapping[str, Earlier]) -> FaninTable:
     return FaninTable(items)
 
 
+def _keys(outputs: Mapping[str, Any]) -> list[str]:
+    return [str(a["s3"]["key"]) for a in outputs.get("artifacts") or [] if (a.get("s3") or {}).get("key")]
+
+
 def _op_template(node: Mapping[str, Any]) -> str:
     """The op template a node ran: a Pod's own, or the one a reused step stands for."""
     if node.get("type") == "Pod":
@@ -293,6 +297,7 @@ class PlanRuntime:
         earlier: Mapping[str, Earlier],
         forced: Forced,
         old_fanin: Mapping[str, str],
+        present: Callable[[str], bool] = lambda _key: True,
     ) -> None:
         self.name = PLAN_NAME
         meta = {k: v for k, v in (manifest.get("metadata") or {}).items() if k != "generateName"}
@@ -306,6 +311,7 @@ class PlanRuntime:
         self.earlier = earlier
         self.forced = forced
         self.old_fanin = old_fanin
+        self.present = present
         self._items: dict[str, list[tuple[str, str]]] = {}
         self._lock = threading.Lock()
         self.refs = sibling_refs(self.templates)
@@ -386,6 +392,8 @@ class PlanRuntime:
             found = self.earlier.get(key) if key is not None else None
             if found is not None and self.forced(display, tmpl_name, named, name):
                 found = None
+            if found is not None and not all(self.present(k) for k in _keys(found.outputs)):
+                found = None  # an artifact no longer in the repository: a miss, never a wrong result
         node = self.book.create(name, display, "Pod", tmpl_name, boundary, phase="Pending", inputs=inputs)
         if key is None or found is None:
             self._miss(name)
@@ -441,10 +449,12 @@ def plan_reuse(
     manifest: Mapping[str, Any],
     old: Mapping[str, Any],
     forced: Forced = lambda _d, _t, _k, _n: False,
+    present: Callable[[str], bool] = lambda _key: True,
 ) -> Plan:
-    """Walk ``manifest`` against the successes of the earlier run ``old``."""
+    """Walk ``manifest`` against the successes of the earlier run ``old``; ``present`` says
+    whether an S3 key is (still) in the repository the new run reads."""
     earlier = old_results(old)
-    rt = PlanRuntime(manifest, earlier, forced, old_fanins(earlier))
+    rt = PlanRuntime(manifest, earlier, forced, old_fanins(earlier), present)
     return rt.run()
 
 

@@ -68,7 +68,32 @@ def step_matcher(rerun: Iterable[str]) -> Callable[[str, str, str | None], bool]
     return forced
 
 
-def reuse_manifest(manifest: Mapping[str, Any], old: Mapping[str, Any], rerun: Iterable[str] = ()) -> Reuse:
+class StoredKeys:
+    """Whether a key is in the repository (an object, or a folder of objects), from one
+    listing per run prefix (``<workflow>/``)."""
+
+    def __init__(self, list_prefix: Callable[[str], Iterable[str]]) -> None:
+        self.list_prefix = list_prefix
+        self.known: dict[str, set[str]] = {}
+
+    def __call__(self, key: str) -> bool:
+        key = key.rstrip("/")
+        top = key.split("/", 1)[0]
+        if top not in self.known:
+            found: set[str] = set()
+            for name in self.list_prefix(top + "/"):
+                parts = name.rstrip("/").split("/")
+                found.update("/".join(parts[:i]) for i in range(1, len(parts) + 1))
+            self.known[top] = found
+        return key in self.known[top]
+
+
+def reuse_manifest(
+    manifest: Mapping[str, Any],
+    old: Mapping[str, Any],
+    rerun: Iterable[str] = (),
+    present: Callable[[str], bool] = lambda _key: True,
+) -> Reuse:
     """``manifest`` with the steps ``old`` already ran rendered without pods.
 
     A hit that cannot be rendered without its pod (inside a composite op, a loop that
@@ -78,7 +103,7 @@ def reuse_manifest(manifest: Mapping[str, Any], old: Mapping[str, Any], rerun: I
     forced = step_matcher(rerun)
     blocked: set[str] = set()
     for _round in range(8):
-        plan = plan_reuse(manifest, old, _matcher(forced, frozenset(blocked)))
+        plan = plan_reuse(manifest, old, _matcher(forced, frozenset(blocked)), present)
         out = _rewrite(manifest, old, plan)
         left = set(plan.hits) - out.covered
         if left <= blocked:
@@ -339,4 +364,12 @@ def _repoint(obj: Any, old: str, new: str) -> None:
                 _repoint(v, old, new)
 
 
-__all__ = ["FANIN_MARK", "REUSES_ANNOTATION", "TEMPLATE_PARAM", "Plan", "Reuse", "reuse_manifest"]
+__all__ = [
+    "FANIN_MARK",
+    "REUSES_ANNOTATION",
+    "TEMPLATE_PARAM",
+    "Plan",
+    "Reuse",
+    "StoredKeys",
+    "reuse_manifest",
+]
