@@ -102,14 +102,13 @@ def reuse_manifest(
     """
     forced = step_matcher(rerun)
     blocked: set[str] = set()
-    for _round in range(8):
+    while True:  # ends: `blocked` grows every round, and there are as many hits as planned leaves
         plan = plan_reuse(manifest, old, _matcher(forced, frozenset(blocked)), present)
         out = _rewrite(manifest, old, plan)
         left = set(plan.hits) - out.covered
         if left <= blocked:
             return out
         blocked |= left
-    return Reuse(copy.deepcopy(dict(manifest)))
 
 
 def _matcher(forced: Callable[[str, str, str | None], bool], blocked: frozenset[str]) -> Forced:
