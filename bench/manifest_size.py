@@ -4,8 +4,10 @@ Target: equal sizes (the manifest must not grow with the width of a fan-out).
 Items come from `range` (specs/fanout.yaml, width = parameter `n`), from the
 entries of a folder (specs/slices.yaml: `group`, `pool`, `success_ratio`), or from an
 earlier step's output (a generated variant: `numbers_up_to` returns the list,
-`square` fans out over it with `foreach.param`). The only difference allowed is
-the width's own digits in the parameter value.
+`square` fans out over it with `foreach.param`). The third row is the Workflow
+`run -e argo --reuse RUN` submits when RUN ran every step (reused steps rendered
+without pods). The only difference allowed is the width's own digits in the
+parameter value.
 Usage: python bench/manifest_size.py
 """
 
@@ -70,9 +72,14 @@ spec:
 """
 
 
-def size(spec: Path, width: int) -> int:
+def size(spec: Path, width: int, reused: bool = False) -> int:
     wf = load_spec(spec, {"n": str(width)})
     manifest = render_workflow(wf, source_keys(upload_paths(wf)))
+    if reused:  # what `run -e argo --reuse RUN` submits when RUN ran every step (bench/argo_reuse.py)
+        from dflowctl.engines.argoreuse import reuse_manifest
+        from tests.earlier import earlier_run
+
+        manifest = reuse_manifest(manifest, earlier_run(manifest)).manifest
     return len(json.dumps(manifest, separators=(",", ":")).encode())
 
 
@@ -83,13 +90,14 @@ def main() -> int:
         param_spec = Path(tmp) / "fanout-param.yaml"
         param_spec.write_text(FROM_OUTPUT.replace("SOURCE", str(REPO / "specs" / "ops")), encoding="utf-8")
         ok = True
-        specs = (
-            ("range", REPO / "specs" / "fanout.yaml"),
-            ("earlier step", param_spec),
-            ("folder entries", REPO / "specs" / "slices.yaml"),  # grouped, pooled, success_ratio
+        rows = (
+            ("range", REPO / "specs" / "fanout.yaml", False),
+            ("earlier step", param_spec, False),
+            ("folder entries", REPO / "specs" / "slices.yaml", False),  # grouped, pooled, success_ratio
+            ("range, reused", REPO / "specs" / "fanout.yaml", True),
         )
-        for label, spec in specs:
-            small, large = (size(spec, w) for w in WIDTHS)
+        for label, spec, reused in rows:
+            small, large = (size(spec, w, reused) for w in WIDTHS)
             same = large - small == digits
             ok &= same
             print(
