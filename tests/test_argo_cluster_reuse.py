@@ -66,6 +66,15 @@ def test_reuse_on_real_argo(cluster_env: dict[str, str], tmp_path: Path) -> None
         names.append(fixed["metadata"]["name"])
         assert pods(fixed) == ["total"]
         assert total(fixed) == "105"
+
+        # deleting the first run keeps the artifacts the other two read
+        gone = cli("delete", names[0], env=env)
+        assert gone.returncode == 0, gone.stderr
+        assert f"its artifacts are kept: {', '.join(sorted(names[1:]))} reuse(s) them" in gone.stderr
+        names.pop(0)
+        again = cli("download", names[0], "-d", str(tmp_path / "again"), env=env, timeout=300)
+        assert again.returncode == 0, again.stderr
+        assert tree(tmp_path / "again") == tree(tmp_path / "old")
     finally:
         if not os.environ.get("DFLOWCTL_KEEP_RUNS"):
             for name in names:
