@@ -42,7 +42,6 @@ MANAGED_BY = "app.kubernetes.io/managed-by"
 SUBMISSION_LABEL = "dflowctl.io/submission"
 POD_NAME_FORMAT = "workflows.argoproj.io/pod-name-format"
 RETRYABLE_NODE = FAILED_OR_ERROR | {Phase.OMITTED}
-ARTIFACT_GC_FINALIZER = "workflows.argoproj.io/artifact-gc"  # Argo deletes the outputs before the object
 
 
 class WorkflowRejectedError(ClusterError):
@@ -566,31 +565,19 @@ class ArgoEngine:
 
     def reused_by(self, name: str) -> list[str]:
         """The other runs that read artifacts of run ``name`` (``run --reuse``)."""
-        from dflowctl.engines.argoreuse import REUSES_ANNOTATION
+        from dflowctl.engines.argoreuse import readers
 
-        out = []
-        for wf in self.kube.list_workflows(label_selector=f"{MANAGED_BY}=dflowctl").get("items") or []:
-            meta = wf.get("metadata") or {}
-            reads = str((meta.get("annotations") or {}).get(REUSES_ANNOTATION) or "").split(",")
-            if meta.get("name") != name and name in reads:
-                out.append(str(meta.get("name")))
-        return sorted(out)
+        return readers(
+            self.kube.list_workflows(label_selector=f"{MANAGED_BY}=dflowctl").get("items") or [], name
+        )
 
     def delete(self, name: str) -> None:
         """Delete the Workflow; when another run reads its artifacts (``run --reuse``),
         Argo's artifact GC is turned off for it first, so its artifacts stay."""
         if self.reused_by(name):
-            wf = self.kube.get_workflow(name)
-            meta = wf.get("metadata") or {}
-            finalizers = meta.get("finalizers") or []
-            gc = (wf.get("spec") or {}).get("artifactGC")
-            if ARTIFACT_GC_FINALIZER in finalizers or gc:
-                patch: dict[str, Any] = {
-                    "metadata": {
-                        "resourceVersion": meta.get("resourceVersion"),
-                        "finalizers": [f for f in finalizers if f != ARTIFACT_GC_FINALIZER],
-                    },
-                    "spec": {"artifactGC": {"strategy": "Never"}},
-                }
+            from dflowctl.engines.argoreuse import keep_artifacts_patch
+
+            patch = keep_artifacts_patch(self.kube.get_workflow(name))
+            if patch is not None:
                 self.kube.patch_workflow(name, patch)
         self.kube.delete_workflow(name)

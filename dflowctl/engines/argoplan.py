@@ -2,30 +2,35 @@
 
 The new manifest is walked with the local engine's own Argo semantics (steps, DAGs,
 loops, ``when``, retries: ``engines.local.flow``) through ``PlanRuntime``, which runs no
-pod. Each leaf's key is ``stepkey.step_key`` of its template with its inputs (the one
-key rule of both engines); the earlier run's Pod nodes get theirs the same way from
-their recorded inputs (``old_results``). A leaf whose key an earlier success has is a
-*hit*: it ends Succeeded with that success's outputs, which later steps then read. A
-*miss* never ends: whatever depends on it (its outputs, its phase, a later group) is
-never reached, so every hit is one whose inputs are known for sure.
-
-On Argo an input artifact counts by its location (``artifact_identity``): an S3 key
-is written once by the pod that made it, an op's ``source:`` archive is named by its
-content digest, and a fan-in folder counts by the keys of the items in it.
-Pure: no cluster, no S3.
+pod. Each leaf's key is ``argokeys.leaf_key`` (``stepkey.step_key``, the one key rule of
+both engines); the earlier run's successes by key come from ``argokeys.old_results``.
+A leaf whose key an earlier success has is a *hit*: it ends Succeeded with that
+success's outputs, which later steps then read. Any other step runs for real: here it
+ends Succeeded with no outputs, so what follows it in order is still planned, and every
+step that reads it in any way (``sibling_refs``: outputs, status, ``depends``) runs too.
+So every hit is one whose inputs are known for sure. Pure: no cluster, no S3.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from dflowctl.argo import TEMPLATE_KINDS
+from dflowctl.engines.argokeys import (
+    Chain,
+    Earlier,
+    FaninTable,
+    fanin_prefix,
+    leaf_key,
+    old_fanins,
+    old_results,
+    output_keys,
+)
 from dflowctl.engines.local.dag import run_dag
 from dflowctl.engines.local.retry import execute_with_retries
 from dflowctl.engines.local.runtime import Node
@@ -33,40 +38,16 @@ from dflowctl.engines.local.scope import ArtifactScope, Scope, TemplateError
 from dflowctl.engines.local.slots import Slots
 from dflowctl.engines.local.status import NodeBook
 from dflowctl.engines.local.steps import run_steps
-from dflowctl.engines.local.templates import (
-    has_location,
-    locate_artifact,
-    process_args,
-    resolve_template,
-    template_table,
-)
+from dflowctl.engines.local.templates import locate_artifact, process_args, resolve_template, template_table
 from dflowctl.engines.local.wfglobals import workflow_globals
 from dflowctl.expr import ExprError
-from dflowctl.stepkey import (
-    REUSED_PARAM,
-    STEP_KEY_PARAM,
-    is_cacheable,
-    is_provenance,
-    source_key_digest,
-    step_key,
-)
+from dflowctl.stepkey import STEP_KEY_PARAM
 
-FANIN_MARK = "/dflowctl/fanin/"  # render.body's fan-in keys: <run>/dflowctl/fanin/<step>/<artifact>/<index>
-TEMPLATE_PARAM = "dflowctl-template"  # input of a reused step (argoreuse): the op template it stands for
 PLAN_NAME = "dflowctl-reuse-plan"  # the new run's name while planning (keys never contain it)
 _STOP = ".[("  # what follows a node's name in the names of the nodes under it
 LEAF_KINDS = ("container", "script")  # templates that run a pod
 # --rerun: (display name, template, the step's `key:`, node name) -> run it in any case
 Forced = Callable[[str, str, str | None, str], bool]
-
-
-@dataclass(frozen=True)
-class Earlier:
-    """An earlier success: its outputs (provenance left out), node, and the run they came from."""
-
-    outputs: dict[str, Any]
-    node: str
-    run: str
 
 
 @dataclass
@@ -89,176 +70,6 @@ class Plan:
     def clean(self, name: str) -> bool:
         """No miss at or under node ``name``."""
         return not any(m == name or (m.startswith(name) and m[len(name)] in _STOP) for m in self.misses)
-
-
-def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def fanin_prefix(key: str) -> str | None:
-    """``<run>/dflowctl/fanin/<step>/<artifact>`` for one item's key under it."""
-    if FANIN_MARK not in key or "/" not in key:
-        return None
-    return key.rsplit("/", 1)[0]
-
-
-def artifact_identity(art: Mapping[str, Any], fanins: Mapping[str, str]) -> str:
-    """What an input artifact counts as in a key, on Argo (see the module doc)."""
-    sub = str(art.get("subPath") or "")
-    s3 = art.get("s3")
-    if isinstance(s3, Mapping):
-        key = str(s3.get("key") or "").rstrip("/")
-        known = source_key_digest(key)
-        if known and not sub:
-            return known
-        if key in fanins:
-            return f"fanin:{fanins[key]}:{sub}"
-        return f"s3:{key}:{sub}"
-    loc = {k: v for k, v in art.items() if k not in ("name", "path", "mode", "optional", "archive")}
-    return "loc:" + _digest(json.dumps(loc, sort_keys=True, default=str))
-
-
-class FaninTable(Mapping[str, str]):
-    """Each fan-in prefix as the digest of its items' (index, key) pairs, computed when
-    asked (a consumer reads a fan-in once; its producers are many)."""
-
-    def __init__(
-        self, items: Mapping[str, list[tuple[str, str]]], lock: threading.Lock | None = None
-    ) -> None:
-        self._items = items
-        self._lock = lock or threading.Lock()
-
-    def __getitem__(self, prefix: str) -> str:
-        with self._lock:
-            pairs = sorted(self._items[prefix])
-        return _digest(json.dumps(pairs))
-
-    def __iter__(self) -> Iterator[str]:
-        with self._lock:
-            return iter(list(self._items))
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-
-class Chain(Mapping[str, str]):
-    """The first of two tables that has a prefix."""
-
-    def __init__(self, first: Mapping[str, str], second: Mapping[str, str]) -> None:
-        self._first, self._second = first, second
-
-    def __getitem__(self, prefix: str) -> str:
-        return self._first[prefix] if prefix in self._first else self._second[prefix]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter({*self._first, *self._second})
-
-    def __len__(self) -> int:
-        return len({*self._first, *self._second})
-
-
-def leaf_key(
-    raw: Mapping[str, Any],
-    inputs: Mapping[str, Any],
-    globals_: Scope,
-    wf_name: str,
-    fanins: Mapping[str, str],
-) -> str | None:
-    """The key of a leaf template run with ``inputs`` (parameters with values, artifacts
-    located), as both sides compute it; None for ``cache: false``."""
-    if not is_cacheable(raw):
-        return None
-    args = {
-        "parameters": [
-            {"name": p["name"], "value": p["value"]} for p in inputs.get("parameters") or [] if "value" in p
-        ],
-        "artifacts": [dict(a) for a in inputs.get("artifacts") or [] if has_location(a)],
-    }
-    tmpl, _scope, _arts = process_args(raw, args, {}, globals_, {})
-    digests = {
-        str(a["name"]): artifact_identity(a, fanins)
-        for a in (tmpl.get("inputs") or {}).get("artifacts") or []
-        if has_location(a)
-    }
-    return step_key(tmpl, wf_name, digests)
-
-
-def visible_outputs(outputs: Mapping[str, Any]) -> dict[str, Any]:
-    out = dict(outputs)
-    if out.get("parameters"):
-        out["parameters"] = [p for p in out["parameters"] if not is_provenance(p.get("name"))]
-    return out
-
-
-def _param(node: Mapping[str, Any], name: str) -> str | None:
-    for p in (node.get("outputs") or {}).get("parameters") or []:
-        if p.get("name") == name and "value" in p:
-            return str(p["value"])
-    return None
-
-
-def old_results(old: Mapping[str, Any]) -> dict[str, Earlier]:
-    """The successes of an earlier Argo run by key: its Pod nodes (keys computed from the
-    template and recorded inputs) and the steps it reused itself (their recorded key)."""
-    name = str(old["metadata"]["name"])
-    spec = old.get("spec") or {}
-    templates = template_table(spec)
-    globals_ = workflow_globals({"metadata": dict(old["metadata"]), "spec": spec})
-    nodes = [
-        n for n in ((old.get("status") or {}).get("nodes") or {}).values() if n.get("phase") == "Succeeded"
-    ]
-    items: dict[str, list[tuple[str, str]]] = {}
-    keyed: list[tuple[str, Mapping[str, Any]]] = []
-    fanins = FaninTable(items)
-    # a fan-in counts by its items' keys: producers end before their consumers start
-    nodes.sort(key=lambda n: (str(n.get("startedAt") or ""), str(n.get("finishedAt") or "")))
-    for node in nodes:
-        raw = templates.get(_op_template(node))
-        if raw is None:
-            continue
-        try:
-            key = leaf_key(raw, node.get("inputs") or {}, globals_, name, fanins)
-        except (TemplateError, ExprError):
-            continue
-        if key is None:
-            continue
-        keyed.append((key, node))
-        _add_items(items, key, node.get("outputs") or {})
-    out: dict[str, Earlier] = {}
-    for key, node in keyed:
-        origin = _param(node, REUSED_PARAM) or name
-        outputs = visible_outputs(node.get("outputs") or {})
-        out.setdefault(key, Earlier(outputs, str(node.get("name")), origin))
-    return out
-
-
-def old_fanins(results: Mapping[str, Earlier]) -> FaninTable:
-    items: dict[str, list[tuple[str, str]]] = {}
-    for key, earlier in results.items():
-        _add_items(items, key, earlier.outputs)
-    return FaninTable(items)
-
-
-def _keys(outputs: Mapping[str, Any]) -> list[str]:
-    return [str(a["s3"]["key"]) for a in outputs.get("artifacts") or [] if (a.get("s3") or {}).get("key")]
-
-
-def _op_template(node: Mapping[str, Any]) -> str:
-    """The op template a node ran: a Pod's own, or the one a reused step stands for."""
-    if node.get("type") == "Pod":
-        return str(node.get("templateName") or "")
-    for p in (node.get("inputs") or {}).get("parameters") or []:
-        if p.get("name") == TEMPLATE_PARAM:
-            return str(p.get("value") or "")
-    return ""
-
-
-def _add_items(items: dict[str, list[tuple[str, str]]], key: str, outputs: Mapping[str, Any]) -> None:
-    for a in outputs.get("artifacts") or []:
-        k = str((a.get("s3") or {}).get("key") or "")
-        prefix = fanin_prefix(k)
-        if prefix is not None:
-            items.setdefault(prefix, []).append((k.rsplit("/", 1)[1], key))
 
 
 _REF = re.compile(r"\b(?:steps|tasks)\.([A-Za-z0-9][-A-Za-z0-9_]*)")
@@ -392,7 +203,7 @@ class PlanRuntime:
             found = self.earlier.get(key) if key is not None else None
             if found is not None and self.forced(display, tmpl_name, named, name):
                 found = None
-            if found is not None and not all(self.present(k) for k in _keys(found.outputs)):
+            if found is not None and not all(self.present(k) for k in output_keys(found.outputs)):
                 found = None  # an artifact no longer in the repository: a miss, never a wrong result
         node = self.book.create(name, display, "Pod", tmpl_name, boundary, phase="Pending", inputs=inputs)
         if key is None or found is None:
@@ -478,18 +289,13 @@ def hit_of(plan: Plan, node: Node) -> Hit | None:
 
 
 __all__ = [
-    "FANIN_MARK",
     "PLAN_NAME",
-    "Earlier",
     "Forced",
     "Hit",
     "Plan",
     "PlanRuntime",
-    "artifact_identity",
-    "fanin_prefix",
     "hit_of",
-    "leaf_key",
-    "old_results",
     "plan_reuse",
+    "sibling_refs",
     "step_nodes",
 ]

@@ -26,21 +26,12 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from dflowctl.engines.argoplan import (
-    FANIN_MARK,
-    PLAN_NAME,
-    TEMPLATE_PARAM,
-    Forced,
-    Hit,
-    Plan,
-    fanin_prefix,
-    hit_of,
-    plan_reuse,
-    step_nodes,
-)
+from dflowctl.engines.argokeys import FANIN_MARK, TEMPLATE_PARAM, fanin_prefix
+from dflowctl.engines.argoplan import PLAN_NAME, Forced, Hit, Plan, hit_of, plan_reuse, step_nodes
 from dflowctl.stepkey import REUSED_PARAM, is_provenance
 
 REUSES_ANNOTATION = "dflowctl.io/reuses"  # runs whose artifacts this run reads, comma-separated
+ARTIFACT_GC_FINALIZER = "workflows.argoproj.io/artifact-gc"  # Argo deletes the outputs before the object
 OUT_PREFIX = "dflowctl-out-"  # inputs of a reused step that carry its outputs
 INDEX_PARAM = "dflowctl-index"  # render.body's item index (FANIN_INDEX_PARAM)
 FANIN_ROOT = "{{workflow.name}}/dflowctl/fanin/"
@@ -363,6 +354,33 @@ def _repoint(obj: Any, old: str, new: str) -> None:
                 _repoint(v, old, new)
 
 
+def readers(workflows: Iterable[Mapping[str, Any]], name: str) -> list[str]:
+    """The runs among ``workflows`` that read artifacts of run ``name`` (their annotation)."""
+    out = []
+    for wf in workflows:
+        meta = wf.get("metadata") or {}
+        reads = str((meta.get("annotations") or {}).get(REUSES_ANNOTATION) or "").split(",")
+        if meta.get("name") != name and name in reads:
+            out.append(str(meta.get("name")))
+    return sorted(out)
+
+
+def keep_artifacts_patch(wf: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The merge patch that turns Argo's artifact GC off for ``wf`` before it is deleted
+    (another run reads its artifacts); None when it has none."""
+    meta = wf.get("metadata") or {}
+    finalizers = list(meta.get("finalizers") or [])
+    if ARTIFACT_GC_FINALIZER not in finalizers and not (wf.get("spec") or {}).get("artifactGC"):
+        return None
+    return {
+        "metadata": {
+            "resourceVersion": meta.get("resourceVersion"),
+            "finalizers": [f for f in finalizers if f != ARTIFACT_GC_FINALIZER],
+        },
+        "spec": {"artifactGC": {"strategy": "Never"}},
+    }
+
+
 __all__ = [
     "FANIN_MARK",
     "REUSES_ANNOTATION",
@@ -370,5 +388,7 @@ __all__ = [
     "Plan",
     "Reuse",
     "StoredKeys",
+    "keep_artifacts_patch",
+    "readers",
     "reuse_manifest",
 ]
