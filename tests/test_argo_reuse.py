@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import SPECS, run_cli
 from tests.k8s import fixtures
 from tests.k8s.fixtures import NAMESPACE, ArgoCluster
 
@@ -318,3 +318,51 @@ def test_stored_keys_are_objects_and_their_folders() -> None:
     assert present("wf-1/dflowctl/fanin/sq/result/") and not present("wf-1/dflowctl/fanin/sq/result/1")
     assert not present("wf-2/pod-b/out.tgz") and not present("wf-1/pod")
     assert listed == ["wf-1/", "wf-2/"]  # one listing per run
+
+
+def results(wf: dict[str, Any]) -> dict[str, tuple[str, dict[str, str]]]:
+    """Each step's phase and visible output parameters, by display name (pods or not)."""
+    out = {}
+    for n in wf["status"]["nodes"].values():
+        if n["type"] in ("StepGroup", "TaskGroup") or n["name"] == wf["metadata"]["name"]:
+            continue
+        params = (n.get("outputs") or {}).get("parameters") or []
+        visible = {p["name"]: p.get("value", "") for p in params if not p["name"].startswith("dflowctl-")}
+        out[n["displayName"]] = (n["phase"], visible)
+    return out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("example", "reuses"),
+    [
+        ("conditional.yaml", True),
+        ("retry.yaml", True),
+        ("dag-diamond.yaml", True),
+        ("composite.yaml", False),  # composite ops are not reused on Argo (docs/reuse.md): all runs again
+    ],
+)
+def test_an_example_reused_gives_what_it_gave(
+    argo_cluster: ArgoCluster, tmp_path: Path, example: str, reuses: bool
+) -> None:
+    spec = str(SPECS / example)
+    assert cli(argo_cluster, "run", "-e", "argo", "--wait", spec).returncode == 0
+    old_name = newest(argo_cluster)
+    again = cli(argo_cluster, "run", "-e", "argo", "--wait", spec, "--reuse", old_name)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert argo_cluster.kube.pruned == []
+    old, new = workflow(argo_cluster, old_name), workflow(argo_cluster, newest(argo_cluster))
+    before, after = results(old), results(new)
+    for step, (phase, params) in before.items():  # a composite's inner steps may not run again
+        if step in after:
+            assert after[step] == (phase, params), step
+    reused = [
+        n
+        for n in new["status"]["nodes"].values()
+        if any(p["name"] == "dflowctl-reused" for p in (n.get("outputs") or {}).get("parameters") or [])
+    ]
+    if reuses:
+        assert reused and len(pods(new)) < len(pods(old)), again.stderr
+    else:
+        assert not reused and pods(new) == pods(old)
+        assert f"nothing of {old_name} can be reused: every step runs" in again.stderr
