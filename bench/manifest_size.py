@@ -4,7 +4,7 @@ Target: equal sizes (the manifest must not grow with the width of a fan-out).
 Items come from `range` (specs/fanout.yaml, width = parameter `n`), from the
 entries of a folder (specs/slices.yaml: `group`, `pool`, `success_ratio`), or from an
 earlier step's output (a generated variant: `numbers_up_to` returns the list,
-`square` fans out over it with `foreach.param`). The third row is the Workflow
+`square` fans out over it with `foreach.param`). The last row is the Workflow
 `run -e argo --reuse RUN` submits when RUN ran every step (reused steps rendered
 without pods). The only difference allowed is the width's own digits in the
 parameter value.
