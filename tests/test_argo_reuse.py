@@ -321,14 +321,14 @@ def test_stored_keys_are_objects_and_their_folders() -> None:
 
 
 def results(wf: dict[str, Any]) -> dict[str, tuple[str, dict[str, str]]]:
-    """Each step's phase and visible output parameters, by display name (pods or not)."""
+    """Each step's phase and visible output parameters, by node name without the run's (pods or not)."""
     out = {}
     for n in wf["status"]["nodes"].values():
         if n["type"] in ("StepGroup", "TaskGroup") or n["name"] == wf["metadata"]["name"]:
             continue
         params = (n.get("outputs") or {}).get("parameters") or []
         visible = {p["name"]: p.get("value", "") for p in params if not p["name"].startswith("dflowctl-")}
-        out[n["displayName"]] = (n["phase"], visible)
+        out[n["name"][len(wf["metadata"]["name"]) :]] = (n["phase"], visible)  # display names repeat
     return out
 
 
