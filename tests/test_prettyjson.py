@@ -1,0 +1,62 @@
+"""``prettyjson.dumps`` writes exactly what ``json.dumps(indent=N, default=str)`` does."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from dflowctl.prettyjson import dumps
+
+CASES: list[object] = [
+    {},
+    [],
+    0,
+    -1.5,
+    float("nan"),
+    float("inf"),
+    None,
+    True,
+    'line\nbreak \u00e9 \u2028 \x00 "quoted" \\',
+    {"a": {}, "b": [], "c": [[]], "d": {"e": {}}},
+    {"a": {"b": {"c": [1, 2, {"d": None}]}}},
+    [1, [2], "s", {"a": [1]}, [], {}],
+    (1, 2, (3,)),
+    {2: [2], 1.5: [3], True: [4], None: [5], "x": {7: "y"}},
+    {"\u00e9\n": "\t", "nested": [{"name": "x", "value": "3"}, {"name": "y"}]},
+    {"when": datetime(2026, 1, 2, tzinfo=timezone.utc), "deep": [{"at": datetime(2026, 1, 3)}]},
+]
+
+
+@pytest.mark.parametrize("indent", [2, 4])
+@pytest.mark.parametrize("obj", CASES, ids=range(len(CASES)))
+def test_same_text_as_json(obj: object, indent: int) -> None:
+    assert dumps(obj, indent) == json.dumps(obj, indent=indent, default=str)
+
+
+def test_a_run_record_shape() -> None:
+    nodes = {
+        f"wf-{i}": {
+            "id": f"wf-{i}",
+            "name": f"wf.square({i}:{i})",
+            "phase": "Succeeded",
+            "inputs": {"parameters": [{"name": "x", "value": str(i)}]},
+            "outputs": {
+                "artifacts": [{"name": "result", "s3": {"key": f"wf/{i}/result.tgz"}}],
+                "exitCode": "0",
+            },
+            "children": [f"wf-{i + 1}"],
+            "resourcesDuration": {"cpu": 1, "memory": 0},
+        }
+        for i in range(200)
+    }
+    wf = {"metadata": {"name": "wf", "labels": {"a": "b"}}, "status": {"phase": "Succeeded", "nodes": nodes}}
+    assert dumps(wf) == json.dumps(wf, indent=2, default=str)
+
+
+def test_keys_json_refuses_are_refused() -> None:
+    with pytest.raises(TypeError):
+        dumps({(1, 2): [1]})
+    with pytest.raises(TypeError):
+        json.dumps({(1, 2): [1]}, indent=2)
