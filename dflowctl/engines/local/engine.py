@@ -68,6 +68,9 @@ class LocalEngine:
         self.settings = settings
         self.store = RunStore(Path(settings.runs_dir))
         self.env_policy = EnvPolicy.of(settings.pod_env_pass, settings.pod_env_deny, settings.secrets())
+        # the last finished record read, by its stamp: a reader (``logs --step``, ``report``)
+        # asks for a big run's record more than once, and a finished one no longer changes
+        self._finished: tuple[Path, tuple[int, ...], Workflow] | None = None
 
     # ------------------------------------------------------------------ runs
 
@@ -173,7 +176,22 @@ class LocalEngine:
         return out
 
     def get_run(self, name: str) -> Workflow:
-        return self._load(self.store.get(name))
+        return self._read(self.store.get(name))
+
+    def _read(self, run: RunDir) -> Workflow:
+        """``_load`` for readers: a finished record read before (and not written since) is
+        not parsed again. Readers do not change what they get."""
+        try:
+            stamp = record_stamp(run.workflow)
+        except FileNotFoundError:
+            return self._load(run)
+        seen = self._finished
+        if seen is not None and seen[0] == run.workflow and seen[1] == stamp:
+            return seen[2]
+        wf = self._load(run)
+        if (wf.get("status") or {}).get("finishedAt") and not run.is_running():
+            self._finished = (run.workflow, stamp, wf)
+        return wf
 
     def _load(self, run: RunDir, running: bool | None = None) -> Workflow:
         """The record; ``running``: whether a process runs it (default: ask its lock)."""
@@ -221,12 +239,12 @@ class LocalEngine:
             time.sleep(pause)
 
     def logs(self, name: str, node_ids: list[str] | None = None, follow: bool = False) -> Iterator[LogLine]:
-        return stream_logs(self.store.get(name), self._load, node_ids, follow)
+        return stream_logs(self.store.get(name), self._read, node_ids, follow)
 
     def log_blocks(
         self, name: str, node_ids: list[str] | None = None, follow: bool = False
     ) -> Iterator[LogBlock]:
-        return stream_log_blocks(self.store.get(name), self._load, node_ids, follow)
+        return stream_log_blocks(self.store.get(name), self._read, node_ids, follow)
 
     def artifact_store(self, name: str) -> LocalArtifactStore:
         return LocalArtifactStore(self.store.get(name).artifacts)

@@ -38,6 +38,7 @@ def stream_log_blocks(
     partial: dict[str, bytes] = {}
     wf: Workflow | None = None
     seen: tuple[int, ...] = ()
+    wanted = set(node_ids) if node_ids else None
     while True:
         # The record is parsed again only when it changed (a big fan-out's is large),
         # or when its process is gone (then ``load`` says how it ended).
@@ -50,7 +51,7 @@ def stream_log_blocks(
             seen = mtime
         finished = bool((wf.get("status") or {}).get("finishedAt"))
         nodes = (wf.get("status") or {}).get("nodes") or {}
-        pods = [n for n in nodes.values() if n.get("type") == "Pod" and (not node_ids or n["id"] in node_ids)]
+        pods = [n for n in nodes.values() if n.get("type") == "Pod" and (wanted is None or n["id"] in wanted)]
         pods.sort(key=lambda n: (n.get("startedAt") or "", n.get("name", "")))
         for node in pods:
             done = node.get("phase") in FULFILLED or not follow
