@@ -213,9 +213,14 @@ def unpack(archive: Path, staging: Path, *, what: str, fmt: str | None = None) -
     Returns the artifact: the archive's single top-level item, or the directory
     holding its several items.
     """
-    fmt = fmt or ("zip" if is_zip(archive) else "tar")
     root = staging / "root"
     root.mkdir()
+    return unpack_into(archive, root, what=what, fmt=fmt)
+
+
+def unpack_into(archive: Path, root: Path, *, what: str, fmt: str | None = None) -> Path:
+    """As ``unpack``, into the new, empty directory ``root`` itself."""
+    fmt = fmt or ("zip" if is_zip(archive) else "tar")
     try:
         if fmt == "zip":
             _extract_zip(archive, root, what)

@@ -281,6 +281,17 @@ def _as_folder(staged: Path, artifact: Mapping[str, Any]) -> None:
         os.replace(moved, staged / file_name(artifact))
 
 
+def _staged_folder(content: Path, artifact: Mapping[str, Any]) -> Path:
+    """The folder to move into place, from a store's ``stage``: a file (alone in its
+    folder) is named as ``_as_folder`` names it, in the folder it is in."""
+    if content.is_file() or content.is_symlink():
+        name = file_name(artifact)
+        if content.name != name:
+            os.replace(content, content.with_name(name))
+        return content.parent
+    return content
+
+
 def _item_value(text: str) -> object:
     try:
         return json.loads(text)
@@ -353,7 +364,24 @@ def _conflicts(staged: Path, dest: Path) -> list[Path]:
     return clashes
 
 
-def _move_into_place(base: Path, staged: Path, dest: Path, result: DownloadResult) -> None:
+def _move_into_place(
+    base: Path, staged: Path, dest: Path, result: DownloadResult, made: set[Path] | None = None
+) -> None:
+    """Move what ``staged`` holds to ``dest``; ``made``: folders this download made."""
+    if staged.is_dir() and not os.path.lexists(dest) and link_in_the_way(base, dest) is None:
+        # nothing there yet: the staged folder itself goes into place (no folder made per item)
+        moved = list(_files(staged))
+        try:
+            if made is None or dest.parent not in made:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                if made is not None:
+                    made.add(dest.parent)
+            os.replace(staged, dest)
+        except OSError:
+            pass  # file by file below, which says which folder could not be made
+        else:
+            result.written.extend(dest / src.relative_to(staged) for src in moved)
+            return
     for src in list(_files(staged)):
         target = dest / src.relative_to(staged) if src != staged else dest
         link = link_in_the_way(base, target)
@@ -423,13 +451,17 @@ def _fetch_all(
     staging = Path(tempfile.mkdtemp(prefix=".dflowctl-download-", dir=_staging_root(base / "_")))
     try:
         staged = [staging / str(i) / _safe(item.name) for i, item in enumerate(items)]
+        stage = getattr(store, "stage", None)  # a store that unpacks straight into a folder
 
         def fetch(i: int) -> None:
-            staged[i].parent.mkdir()
-            store.fetch(items[i].artifact, staged[i], force=True)
-            if not staged[i].exists():
-                staged[i].mkdir()  # an empty directory artifact
-            _as_folder(staged[i], items[i].artifact)
+            if stage is not None:
+                staged[i] = _staged_folder(stage(items[i].artifact, staging / str(i)), items[i].artifact)
+            else:
+                staged[i].parent.mkdir()
+                store.fetch(items[i].artifact, staged[i], force=True)
+                if not staged[i].exists():
+                    staged[i].mkdir()  # an empty directory artifact
+                _as_folder(staged[i], items[i].artifact)
             if on_fetched is not None:
                 on_fetched(items[i])
 
@@ -455,8 +487,9 @@ def _fetch_all(
                 f"{clashes[0]} already exists with different content{more}",
                 hint="use --force to overwrite, or -d DIR to download elsewhere",
             )
+        made: set[Path] = set()
         for src, dest in pairs:
-            _move_into_place(base, src, dest, result)
+            _move_into_place(base, src, dest, result, made)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return result

@@ -181,6 +181,29 @@ class LocalArtifactStore:
         finally:
             shutil.rmtree(staging, ignore_errors=True)
 
+    def stage(self, artifact: Mapping[str, Any], folder: Path) -> Path:
+        """The artifact's content under ``folder`` (new; made here, on the destination's
+        file system, private to the caller): a directory whose contents are the artifact,
+        or a file alone in ``folder``. One folder made per artifact (``download`` of a
+        10,000-item fan-out: each folder made or removed costs a millisecond or two)."""
+        s3 = artifact.get("s3")
+        key = s3.get("key") if isinstance(s3, Mapping) else None
+        name = artifact.get("name", "?")
+        if not key:
+            raise NotFoundError(f"artifact {name!r} has no stored location")
+        path = self.repo.path_of(str(key))
+        if not path.exists():
+            raise NotFoundError(f"artifact {name!r} ({key}) is missing from the run's records")
+        if path.is_dir():  # stored unpacked: copy, never move out of the repository
+            shutil.copytree(path, folder, symlinks=True)
+            return folder
+        folder.mkdir()
+        if str(key).endswith((".tgz", ".tar.gz", ".zip")) or archive.is_tgz(path):
+            return archive.unpack_into(path, folder, what=str(key))
+        item = folder / (path.name or "artifact")
+        shutil.copy2(path, item)
+        return item
+
 
 def merge_into(source: Path, dest: Path) -> None:
     """``source``'s entries into the folder ``dest``, each replacing one of its name:
