@@ -352,6 +352,10 @@ def test_ctrl_c_stops_a_parallel_download_cleanly(s3: S3Env, tmp_path: Path) -> 
         if event.file is not None and not sent:
             sent.append(1)
             signal.pthread_kill(main, signal.SIGINT)  # Ctrl-C, delivered to the main thread
+        if sent:
+            # Hold the workers (bounded) until the main thread has taken the Ctrl-C, so a loaded
+            # machine cannot finish all 40 files before the interrupt is handled.
+            store._abort.wait(timeout=30)
 
     store.on_progress = hook
     with pytest.raises(KeyboardInterrupt):
