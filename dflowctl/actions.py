@@ -268,9 +268,11 @@ def exit_code(workflow: Mapping[str, Any]) -> int:
     return EXIT_FAILED if phase in FAILED_OR_ERROR else EXIT_OK
 
 
-def logs(engine: Engine, name: str, step: str | None = None, follow: bool = False) -> Iterator[LogBlock]:
+def logs(
+    engine: Engine, name: str, step: str | None = None, follow: bool = False, timestamps: bool = False
+) -> Iterator[LogBlock]:
     """Log lines of a run, or of the work nodes under ``step`` (all its items/attempts),
-    several lines at a time (``LogBlock``)."""
+    several lines at a time (``LogBlock``); with ``timestamps``, each line's time."""
     node_ids: list[str] | None = None
     if step is not None:
         from dflowctl.download import find_steps
@@ -279,7 +281,7 @@ def logs(engine: Engine, name: str, step: str | None = None, follow: bool = Fals
         node_ids = []
         for _path, node in find_steps(workflow, step):
             node_ids.extend(n.id for _, n in node.walk() if n.is_leaf_kind)
-    return engine.log_blocks(name, node_ids, follow)
+    return engine.log_blocks(name, node_ids, follow, timestamps)
 
 
 def select_artifacts(

@@ -393,8 +393,17 @@ class KubeClient:
         except NotFoundError:
             return None
 
-    def pod_log(self, namespace: str, pod: str, *, follow: bool = False, container: str = "main") -> Any:
-        """The raw (streaming) response of pods/log; iterate with ``stream_lines``."""
+    def pod_log(
+        self,
+        namespace: str,
+        pod: str,
+        *,
+        follow: bool = False,
+        container: str = "main",
+        timestamps: bool = False,
+    ) -> Any:
+        """The raw (streaming) response of pods/log; iterate with ``stream_lines``; with
+        ``timestamps`` each line starts with its RFC 3339 time and a space."""
         res = Resource("get", "pods/log", namespace, pod)
         return self.call(
             res,
@@ -403,6 +412,7 @@ class KubeClient:
             namespace,
             container=container,
             follow=follow,
+            timestamps=timestamps,
             _preload_content=False,
             _request_timeout=(10, 86400) if follow else (10, 120),
         )

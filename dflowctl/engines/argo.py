@@ -355,26 +355,35 @@ class ArgoEngine:
         pods.sort(key=lambda n: (str(n.get("startedAt") or "~"), str(n.get("name"))))
         return pods
 
-    def _read_log(self, wf: Workflow, node: Mapping[str, Any], follow: bool) -> Iterator[LogLine]:
+    def _read_log(
+        self, wf: Workflow, node: Mapping[str, Any], follow: bool, timestamps: bool = False
+    ) -> Iterator[LogLine]:
         pod = node_pod_name(wf, node)
         ns = wf["metadata"].get("namespace") or self.kube.namespace
         try:
-            resp = self.kube.pod_log(ns, pod, follow=follow)
+            resp = self.kube.pod_log(ns, pod, follow=follow, timestamps=timestamps)
         except NotFoundError:
             # never started, or deleted (podGC): Argo may have archived the log (archiveLogs)
-            yield from self._archived_log(wf, node)
+            yield from self._archived_log(wf, node, timestamps)
             return
+        display = str(node.get("displayName") or node.get("name"))
         try:
             for line in stream_lines(resp):
-                yield LogLine(str(node["id"]), str(node.get("displayName") or node.get("name")), line)
+                if timestamps:  # the kubelet's "<RFC 3339> " before each line
+                    when, _, line = line.partition(" ")
+                    yield LogLine(str(node["id"]), display, line, when)
+                else:
+                    yield LogLine(str(node["id"]), display, line)
         except Exception as err:
             if not is_connection_error(err):
                 raise
         finally:
             resp.release_conn()
 
-    def _archived_log(self, wf: Workflow, node: Mapping[str, Any]) -> Iterator[LogLine]:
-        """The ``main-logs`` artifact Argo keeps when the repository has ``archiveLogs: true``."""
+    def _archived_log(self, wf: Workflow, node: Mapping[str, Any], timestamps: bool) -> Iterator[LogLine]:
+        """The ``main-logs`` artifact Argo keeps when the repository has ``archiveLogs: true``
+        (without times: ``timestamps`` gives each line its pod's start)."""
+        when = str(node.get("startedAt") or "") if timestamps else None
         arts = (node.get("outputs") or {}).get("artifacts") or []
         art = next((a for a in arts if a.get("name") == "main-logs" and a.get("s3")), None)
         if art is None:
@@ -388,32 +397,35 @@ class ArgoEngine:
             files = [dest] if dest.is_file() else sorted(p for p in dest.rglob("*") if p.is_file())
             for path in files:
                 for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-                    yield LogLine(str(node["id"]), display, line)
+                    yield LogLine(str(node["id"]), display, line, when)
 
-    def logs(self, name: str, node_ids: list[str] | None = None, follow: bool = False) -> Iterator[LogLine]:
+    def logs(
+        self, name: str, node_ids: list[str] | None = None, follow: bool = False, timestamps: bool = False
+    ) -> Iterator[LogLine]:
         wf = self.get_run(name)
         if not follow or is_finished(wf):
             for node in self._pod_nodes(wf, node_ids):
                 if node.get("phase") == Phase.PENDING and not node.get("startedAt"):
                     continue
-                yield from self._read_log(wf, node, follow=False)
+                yield from self._read_log(wf, node, False, timestamps)
             return
-        yield from self._follow_logs(name, node_ids)
+        yield from self._follow_logs(name, node_ids, timestamps)
 
     def log_blocks(
-        self, name: str, node_ids: list[str] | None = None, follow: bool = False
+        self, name: str, node_ids: list[str] | None = None, follow: bool = False, timestamps: bool = False
     ) -> Iterator[LogBlock]:
-        for line in self.logs(name, node_ids, follow):  # the API streams lines
-            yield LogBlock(line.node_id, line.node_name, line.text)
+        for line in self.logs(name, node_ids, follow, timestamps):  # the API streams lines
+            times = (line.time,) if line.time is not None else None
+            yield LogBlock(line.node_id, line.node_name, line.text, times)
 
-    def _follow_logs(self, name: str, node_ids: list[str] | None) -> Iterator[LogLine]:
+    def _follow_logs(self, name: str, node_ids: list[str] | None, timestamps: bool) -> Iterator[LogLine]:
         """Stream every pod's log as its node starts, until the workflow ends and all logs are read."""
         started: set[str] = set()
         wf = self.get_run(name)
         for node in self._pod_nodes(wf, node_ids):  # what has ended already comes first, in order
             if node.get("phase") in WORKFLOW_FINAL:
                 started.add(node["id"])
-                yield from self._read_log(wf, node, follow=False)
+                yield from self._read_log(wf, node, False, timestamps)
         if is_finished(wf):
             return
         lines: queue.Queue[LogLine | None] = queue.Queue()
@@ -423,7 +435,7 @@ class ArgoEngine:
 
         def read(wf: Workflow, node: dict[str, Any]) -> None:
             try:
-                for line in self._read_log_when_ready(wf, node):
+                for line in self._read_log_when_ready(wf, node, timestamps):
                     lines.put(line)
             except BaseException as err:  # reported in the main thread
                 errors.append(err)
@@ -460,11 +472,11 @@ class ArgoEngine:
         if errors:
             raise errors[0]
 
-    def _read_log_when_ready(self, wf: Workflow, node: dict[str, Any]) -> Iterator[LogLine]:
+    def _read_log_when_ready(self, wf: Workflow, node: dict[str, Any], timestamps: bool) -> Iterator[LogLine]:
         """Follow one pod's log; a pod that is not there yet is asked for again shortly."""
         for _ in range(50):
             got = False
-            for line in self._read_log(wf, node, follow=True):
+            for line in self._read_log(wf, node, True, timestamps):
                 got = True
                 yield line
             if got or node.get("phase") in WORKFLOW_FINAL:
@@ -476,7 +488,7 @@ class ArgoEngine:
                 return
             node = dict((fresh.get("status") or {}).get("nodes", {}).get(node["id"]) or node, id=node["id"])
             if node.get("phase") in WORKFLOW_FINAL:
-                yield from self._read_log(fresh, node, follow=False)
+                yield from self._read_log(fresh, node, False, timestamps)
                 return
 
     # -- artifacts --------------------------------------------------------------------
