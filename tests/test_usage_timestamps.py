@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from dflowctl import console, usage
+from tests.cluster.fixtures import cli, cluster_env
 from tests.conftest import run_cli
 from tests.k8s import fixtures
 from tests.k8s.fixtures import ArgoCluster
@@ -21,6 +22,7 @@ argo_cluster = fixtures.argo_cluster
 fake_kube = fixtures.fake_kube
 s3 = fixtures.s3
 s3_server = fixtures.s3_server
+__all__ = ["cluster_env"]
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -187,3 +189,30 @@ def test_logs_timestamps_on_the_argo_stand_in(argo_cluster: ArgoCluster, tmp_pat
     assert second - first >= 1.1
     res = run_cli("logs", "-e", "argo", "@latest", "--step", "talk", env=env)
     assert res.stdout == "talk: first\ntalk: second\n"
+
+
+@pytest.mark.cluster
+@pytest.mark.timeout(900)
+def test_timestamps_and_resources_duration_on_a_real_cluster(
+    cluster_env: dict[str, str], tmp_path: Path
+) -> None:
+    env = cluster_env
+    spec = tmp_path / "cost.yaml"
+    spec.write_text(SPEC)
+    res = cli("run", "-e", "argo", "--wait", "-o", "json", str(spec), env=env, timeout=600)
+    assert res.returncode == 0, res.stdout + res.stderr
+    wf = json.loads(res.stdout)
+    name = wf["metadata"]["name"]
+    # the kubelet stamps each line; the API gives them with timestamps=true
+    res = cli("logs", "-e", "argo", name, "--step", "talk", "--timestamps", env=env)
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert [re.sub(r"\S+Z", "T", ln, count=1) for ln in lines] == ["talk: T first", "talk: T second"], lines
+    # Argo's resourcesDuration of each pod, shown as `argo get` does
+    pods = _pods(wf)
+    assert all(set(p.get("resourcesDuration") or {}) >= {"cpu", "memory"} for p in pods.values()), pods
+    res = cli("status", "-e", "argo", name, env=env)
+    assert res.returncode == 0, res.stderr
+    head = next(ln for ln in res.stdout.splitlines() if ln.startswith("STEP"))
+    assert head.split() == ["STEP", "TEMPLATE", "PHASE", "DURATION", "RESOURCES", "MESSAGE"]
+    assert re.search(r"\d+s\*\(1 cpu\),\d+s\*\(100Mi memory\)", res.stdout)
