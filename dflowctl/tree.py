@@ -17,7 +17,7 @@ from typing import Any
 
 from dflowctl.argo.phases import FULFILLED, Phase
 from dflowctl.argo.times import parse_rfc3339_time
-from dflowctl.stepkey import INPUTS_PARAM, KEY_PARAM, OUTPUTS_PARAM, REUSED_PARAM, is_hidden
+from dflowctl.stepkey import is_hidden
 from dflowctl.usage import Usage, total, usage_of
 
 HIDDEN_TYPES = frozenset({"StepGroup"})
@@ -306,14 +306,12 @@ class OutputItem:
     value: str  # the value, or where an artifact is (its key)
 
 
-# Output parameters the local engine adds to a Pod node for the record (status -o json|yaml),
-# not outputs of the workflow: left out of the summary.
+# Output parameters dflowctl adds to a Pod node for the record (status -o json|yaml), not
+# outputs of the workflow: left out of the usual views, as every ``dflowctl-…`` name is
+# (``stepkey.is_hidden``, the one rule).
 PYTHON_OUTPUT = "dflowctl-python"  # the interpreter of a Python pod (engines/local/interpreter.py)
 INDEX_OUTPUT = "dflowctl-index"  # a fan-out item's index (render.body: aligned fan-in)
 SLICE_OUTPUTS = ("dflowctl-ok", "dflowctl-count")  # an item succeeded; how many entries (render.slices)
-HIDDEN_OUTPUTS = frozenset(
-    {PYTHON_OUTPUT, INDEX_OUTPUT, *SLICE_OUTPUTS, KEY_PARAM, INPUTS_PARAM, OUTPUTS_PARAM, REUSED_PARAM}
-)  # + stepkey
 
 
 def _outputs_of(step: str, outputs: Mapping[str, Any] | None) -> list[OutputItem]:

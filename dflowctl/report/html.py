@@ -19,8 +19,8 @@ from dflowctl.report.costs import CostColumns, pod_usage
 from dflowctl.report.graph import Graph, GraphNode, run_graph
 from dflowctl.report.layout import svg
 from dflowctl.results import split_item
+from dflowctl.stepkey import is_hidden
 from dflowctl.tree import (
-    HIDDEN_OUTPUTS,
     build_tree,
     format_duration,
     format_span,
@@ -218,7 +218,7 @@ def _params(items: Any) -> str:
     return "<br>".join(
         f"<code>{e(p.get('name'))}</code> = {e(short(str(p.get('value', ''))))}"
         for p in items
-        if isinstance(p, Mapping) and not str(p.get("name", "")).startswith("dflowctl-")
+        if isinstance(p, Mapping) and not is_hidden(p.get("name", ""))
     )
 
 
@@ -301,7 +301,7 @@ def _fanout_table(
         raw = nodes.get(nid, {})
         outputs = raw.get("outputs") or {}
         for p in outputs.get("parameters") or []:
-            if p.get("name") not in HIDDEN_OUTPUTS:
+            if not is_hidden(p.get("name")):
                 params.setdefault(str(p.get("name")), None)
         for a in outputs.get("artifacts") or []:
             arts.setdefault(str(a.get("name")), None)

@@ -217,7 +217,7 @@ class PodNodes:
                 continue
             params.append(entry)
         if python is not None:
-            params.append(python.output_parameter())  # hidden from the summary (tree.HIDDEN_OUTPUTS)
+            params.append(python.output_parameter())  # hidden from the views (stepkey.is_hidden)
         if params:
             outputs["parameters"] = params
         arts = []
