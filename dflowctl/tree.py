@@ -17,7 +17,7 @@ from typing import Any
 
 from dflowctl.argo.phases import FULFILLED, Phase
 from dflowctl.argo.times import parse_rfc3339_time
-from dflowctl.stepkey import is_hidden
+from dflowctl.stepkey import REUSED_PARAM, is_hidden
 from dflowctl.usage import Usage, total, usage_of
 
 HIDDEN_TYPES = frozenset({"StepGroup"})

@@ -34,7 +34,7 @@ from dflowctl.engines.local.logtimes import TimedLog, times_path
 from dflowctl.engines.local.podapi import PodRequest, PodResult
 from dflowctl.engines.local.podfs import take as _take
 from dflowctl.engines.local.podoutputs import collect_outputs
-from dflowctl.engines.local.podplan import PodPlan, PodSetupError, drop_bind_stubs, plan_pod
+from dflowctl.engines.local.podplan import PodPlan, PodSetupError, plan_pod
 from dflowctl.engines.local.supervise import (
     KILL_GRACE,
     RESULT_LIMIT,
@@ -232,7 +232,6 @@ class PodRunner:
         if status:
             return PodResult("Error", None, status, None, {}, {}, started, finished)
         code_out = exit_code(code)
-        drop_bind_stubs(plan)
         params, arts, problem = collect_outputs(req.template, plan, strict=code_out == 0)
         if code_out != 0:
             termlog = isolation.host_path(plan.root, termination.TERMINATION_LOG)
