@@ -21,7 +21,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from dflowctl.expr.evaluator import compile_regex
+from dflowctl.expr.operators import compile_regex
 from dflowctl.expr.values import ExprError, go_sprint, is_number
 from dflowctl.expr.whenlexer import (
     ACCESSOR,

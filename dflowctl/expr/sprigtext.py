@@ -11,7 +11,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-from dflowctl.expr.evaluator import compile_regex
+from dflowctl.expr.operators import compile_regex
 from dflowctl.expr.sprigcast import as_list, strval, to_int64
 from dflowctl.expr.values import ExprError, go_json
 
