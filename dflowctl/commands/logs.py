@@ -45,6 +45,7 @@ def register(app: typer.Typer) -> None:
         """Print the logs of a run's steps."""
         import re
         from collections import deque
+        from itertools import repeat
 
         from dflowctl import actions, console, runs
         from dflowctl.download import with_item
@@ -74,14 +75,17 @@ def register(app: typer.Typer) -> None:
                 if not filtered:  # whole lines a chunk at a time: a large log prints fast
                     printer.lines(block.node_name, block.text)
                     continue
-                for line in block.lines():
-                    if pattern is not None and not pattern.search(line.text):
+                shown = []
+                for text, when in zip(block.text.split("\n"), block.times or repeat(None), strict=False):
+                    if pattern is not None and not pattern.search(text):
                         continue
-                    text = f"{line.time or '-'} {line.text}" if timestamps else line.text
-                    if tail is not None:
-                        tails.setdefault(block.node_id, deque(maxlen=tail)).append((block.node_name, text))
-                        continue
-                    printer.line(block.node_name, text)
+                    shown.append(f"{when or '-'} {text}" if timestamps else text)
+                if tail is not None:
+                    tails.setdefault(block.node_id, deque(maxlen=tail)).extend(
+                        (block.node_name, text) for text in shown
+                    )
+                elif shown:  # one write per block: a large log prints fast
+                    printer.lines(block.node_name, "\n".join(shown))
         for lines in tails.values():
             for node_name, text in lines:
                 printer.line(node_name, text)

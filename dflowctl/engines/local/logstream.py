@@ -129,8 +129,12 @@ def _times(index: TimeIndex, data: bytes, at: int, fallback: str) -> tuple[str, 
     """The time of each line of ``data`` (which starts at offset ``at`` of the log)."""
     times = []
     pos = at
+    last: float | None = None
+    shown = fallback
     for line in data.split(b"\n"):
         when = index.time_at(pos)
-        times.append(stamp(when) if when is not None else fallback)
+        if when != last:  # lines of one chunk share its time: format it once
+            last, shown = when, stamp(when) if when is not None else fallback
+        times.append(shown)
         pos += len(line) + 1
     return tuple(times)
