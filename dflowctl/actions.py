@@ -23,6 +23,7 @@ from dflowctl.settings import Settings
 if TYPE_CHECKING:
     from dflowctl.download import DownloadResult, Selected
     from dflowctl.engines.local.interpreter import Interpreter
+    from dflowctl.pyenv.choose import Context as PythonContext
     from dflowctl.spec import model
     from dflowctl.spec.load import YamlDocument
     from dflowctl.spec.model import Op
@@ -61,14 +62,16 @@ def prepared_manifest(
     engine: str = "local",
     templates: Sequence[Path] = (),
     artifacts: Sequence[str] = (),
+    python: PythonContext | None = None,
 ) -> Iterator[Prepared]:
     """The Argo manifest for ``path`` (a dflowctl spec or an Argo Workflow file).
 
     A context manager: the source archives it packs live in a temporary folder
-    until the block ends.
+    until the block ends. ``python``: which Python runs local ops (``python_context``),
+    for looking up ops from installed libraries.
     """
     with tempfile.TemporaryDirectory(prefix="dflowctl-sources-") as tmp:
-        yield prepare(path, overrides, parameter_file, Path(tmp), engine, templates, artifacts)
+        yield prepare(path, overrides, parameter_file, Path(tmp), engine, templates, artifacts, python)
 
 
 def prepare(
@@ -79,6 +82,7 @@ def prepare(
     engine: str = "local",
     templates: Sequence[Path] = (),
     artifacts: Sequence[str] = (),
+    python: PythonContext | None = None,
 ) -> Prepared:
     """Load and render ``path``; ``source:`` archives are packed into ``tmp``.
 
@@ -117,7 +121,7 @@ def prepare(
     from dflowctl.render import render_workflow_ops, upload_paths
     from dflowctl.uploads import pack_uploads
 
-    wf = spec_model(loaded.doc, overrides, parameter_file, artifacts)
+    wf = spec_model(loaded.doc, overrides, parameter_file, artifacts, python)
     archives, sources = pack_uploads(upload_paths(wf), tmp)
     manifest, template_ops = render_workflow_ops(wf, sources)
     if engine == "local":
@@ -152,26 +156,33 @@ def python_plan(prepared: Prepared, settings: Settings, python_flag: bool = Fals
 
     ``python_flag``: ``settings.python`` came from ``--python`` (not ``DFLOWCTL_PYTHON``).
     """
-    from dflowctl.pyenv.choose import Context
     from dflowctl.pyenv.plan import plan
 
-    ctx = Context(
-        images=settings.python_images,
-        python=settings.python,
-        python_from="--python" if python_flag else "DFLOWCTL_PYTHON",
-    )
-    return plan(prepared.manifest, ctx, prepared.template_ops, prepared.ops)
+    return plan(prepared.manifest, python_context(settings, python_flag), prepared.template_ops, prepared.ops)
+
+
+def python_context(settings: Settings, python_flag: bool = False) -> PythonContext:
+    """The settings' part of the rule for which Python runs a local op (``pyenv.choose``)."""
+    from dflowctl.pyenv.choose import context_of
+
+    return context_of(settings, python_flag)
 
 
 def spec_model(
-    doc: YamlDocument, overrides: Sequence[str], parameter_file: Path | None, artifacts: Sequence[str] = ()
+    doc: YamlDocument,
+    overrides: Sequence[str],
+    parameter_file: Path | None,
+    artifacts: Sequence[str] = (),
+    python: PythonContext | None = None,
 ) -> model.Workflow:
-    """A loaded dflowctl spec, checked, with ``-p`` / ``--parameter-file`` / ``--artifact`` applied."""
+    """A loaded dflowctl spec, checked, with ``-p`` / ``--parameter-file`` / ``--artifact`` applied
+    (``python``: which Python runs local ops, where installed op libraries are looked up)."""
     from dflowctl.spec import validate_document
     from dflowctl.spec.params import apply_parameters
     from dflowctl.spec.runartifacts import apply_artifacts, parse_artifact_pairs
 
-    wf = apply_parameters(validate_document(doc), parse_overrides(overrides) or None, parameter_file)
+    wf = validate_document(doc, python=python)
+    wf = apply_parameters(wf, parse_overrides(overrides) or None, parameter_file)
     return apply_artifacts(wf, parse_artifact_pairs(artifacts), parameter_file)
 
 
@@ -268,9 +279,11 @@ def exit_code(workflow: Mapping[str, Any]) -> int:
     return EXIT_FAILED if phase in FAILED_OR_ERROR else EXIT_OK
 
 
-def logs(engine: Engine, name: str, step: str | None = None, follow: bool = False) -> Iterator[LogBlock]:
+def logs(
+    engine: Engine, name: str, step: str | None = None, follow: bool = False, timestamps: bool = False
+) -> Iterator[LogBlock]:
     """Log lines of a run, or of the work nodes under ``step`` (all its items/attempts),
-    several lines at a time (``LogBlock``)."""
+    several lines at a time (``LogBlock``); with ``timestamps``, each line's time."""
     node_ids: list[str] | None = None
     if step is not None:
         from dflowctl.download import find_steps
@@ -279,7 +292,7 @@ def logs(engine: Engine, name: str, step: str | None = None, follow: bool = Fals
         node_ids = []
         for _path, node in find_steps(workflow, step):
             node_ids.extend(n.id for _, n in node.walk() if n.is_leaf_kind)
-    return engine.log_blocks(name, node_ids, follow)
+    return engine.log_blocks(name, node_ids, follow, timestamps)
 
 
 def select_artifacts(

@@ -170,7 +170,10 @@ def run(
     settings = _settings(engine, home, namespace)
     eng = actions.make_engine(settings)
     label_pairs = [f"{k}={v}" for k, v in (labels or {}).items()]
-    with actions.prepared_manifest(Path(spec), _overrides(parameters), None, settings.engine) as prepared:
+    local_python = actions.python_context(settings) if settings.engine == "local" else None
+    with actions.prepared_manifest(
+        Path(spec), _overrides(parameters), None, settings.engine, python=local_python
+    ) as prepared:
         name_run(prepared.manifest, name, label_pairs)
         pythons = pythons_for(prepared, settings, python_flag=False)
         options = RunOptions(wait=wait, parallelism=parallelism, pythons=pythons)

@@ -5,32 +5,20 @@ what the local engine can run.
 (``-p`` values are applied by ``actions.argo_manifest``); every structural
 problem is a ``SpecError`` diagnostic with FILE:LINE:COL. ``check_local(path)``
 raises ``NotSupportedError`` listing what the local engine cannot do on this
-host (``engines.local.support``), before anything runs.
+host (``engines.local.support``), before anything runs. The structural rules
+themselves are ``argochecks``.
 """
 
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from dflowctl.argo import TEMPLATE_KINDS
+from dflowctl.argochecks import API_VERSION, KIND, check, diag_at
 from dflowctl.errors import Diagnostic, Location, NotSupportedError, SpecError
 from dflowctl.spec.load import YamlDocument, load_yaml
-from dflowctl.spec.locate import PathItem
-from dflowctl.spec.values import ARGO_NAME as NAME_RE
-from dflowctl.spec.values import MAX_ARGO_NAME as MAX_NAME
-
-API_VERSION = "argoproj.io/v1alpha1"
-KIND = "Workflow"
-# workflow/validate/validate.go: parameter and artifact names (template/step/task names: spec.values)
-PARAM_RE = re.compile(r"^[-a-zA-Z0-9_]+$")
-OBJECT_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-MAX_OBJECT_NAME = 63
-# top-level keys of a dflowctl spec's `spec` that an Argo Workflow never has
-DFLOWCTL_KEYS = ("ops", "steps", "dag", "on_exit", "retry")
 
 
 def looks_like_argo_workflow(data: Any) -> bool:
@@ -134,7 +122,7 @@ def check_local_document(doc: YamlDocument, extra: Sequence[Path] = ()) -> None:
     def held(ref: Any) -> bool:
         return isinstance(ref, Mapping) and wftemplates.key_of(ref) in stored
 
-    problems = unsupported(doc.data, lambda p: _diag_at(doc, p), configmaps=maps, held=held)
+    problems = unsupported(doc.data, lambda p: diag_at(doc, p), configmaps=maps, held=held)
     # the WorkflowTemplates the run uses, checked the same way at their own places
     used, todo = set(), list(wftemplates.references(doc.data))
     while todo:
@@ -143,7 +131,7 @@ def check_local_document(doc: YamlDocument, extra: Sequence[Path] = ()) -> None:
             used.add(key)
             todo += wftemplates.references(stored[key].data)
     for key in sorted(used):
-        at = functools.partial(_diag_at, stored[key])
+        at = functools.partial(diag_at, stored[key])
         problems += unsupported(stored[key].data, at, configmaps=maps, held=held)
     if problems:
         raise NotSupportedError(problems)
@@ -152,7 +140,7 @@ def check_local_document(doc: YamlDocument, extra: Sequence[Path] = ()) -> None:
     tlist: list[Any] = templates if isinstance(templates, list) else []
     too_big = []
     for i, where, why in oversized_templates(tlist):
-        loc, line = _diag_at(doc, ["spec", "templates", i, *where])
+        loc, line = diag_at(doc, ["spec", "templates", i, *where])
         name = tlist[i].get("name")
         too_big.append(Diagnostic(f"template '{name}' {why}", loc, MACHINE_HINT, line))
     if too_big:
@@ -162,333 +150,4 @@ def check_local_document(doc: YamlDocument, extra: Sequence[Path] = ()) -> None:
 MACHINE_HINT = "the local engine runs every pod on this machine: lower the request, or use `-e argo`"
 
 
-def _diag_at(doc: YamlDocument, path: Sequence[PathItem]) -> tuple[Location, str | None]:
-    loc = doc.loc(path, key=bool(path) and isinstance(path[-1], str))
-    return loc, doc.source.line_text(loc.line)
-
-
-# ---------------------------------------------------------------- structural checks
-
-
-class _Checker:
-    def __init__(self, doc: YamlDocument) -> None:
-        self.doc = doc
-        self.items: list[Diagnostic] = []
-
-    def add(
-        self, message: str, path: Sequence[PathItem], hint: str | None = None, *, key: bool = True
-    ) -> None:
-        loc = self.doc.loc(path, key=key and bool(path) and isinstance(path[-1], str))
-        self.items.append(self.doc.diagnostic(message, loc, hint))
-
-    def name(
-        self, value: Any, path: Sequence[PathItem], what: str, pattern: re.Pattern[str] = NAME_RE
-    ) -> None:
-        if not isinstance(value, str) or not value:
-            self.add(f"{what} needs a name", path[:-1] if path else path)
-            return
-        if pattern is NAME_RE and len(value) > MAX_NAME:
-            self.add(f"{what} name `{value}` is longer than {MAX_NAME} characters", path, key=False)
-        if not pattern.match(value):
-            allowed = (
-                "letters, digits and `-`, starting with a letter or digit"
-                if pattern is NAME_RE
-                else "letters, digits, `-` and `_`"
-            )
-            self.add(f"invalid {what} name `{value}`", path, f"use {allowed}", key=False)
-
-
-def check(doc: YamlDocument) -> list[Diagnostic]:
-    """Argo's structural rules (validate.go's essentials) for one Workflow document."""
-    c = _Checker(doc)
-    data = doc.data
-    spec = data.get("spec")
-    theirs = [k for k in DFLOWCTL_KEYS if isinstance(spec, Mapping) and k in spec]
-    if theirs and "templates" not in spec:
-        c.add(
-            f"`apiVersion: {data.get('apiVersion')}` makes this an Argo Workflow, "
-            f"but `spec.{theirs[0]}` is a dflowctl spec's",
-            ["apiVersion"] if "apiVersion" in data else [],
-            "a dflowctl spec starts with `apiVersion: dflowctl/v1alpha1`",
-            key=False,
-        )
-        return c.items
-    if data.get("apiVersion") != API_VERSION:
-        c.add(
-            f"apiVersion must be `{API_VERSION}`, not `{data.get('apiVersion')}`",
-            ["apiVersion"] if "apiVersion" in data else [],
-            key=False,
-        )
-    if data.get("kind") != KIND:
-        what = f"`{data.get('kind')}`" if "kind" in data else "missing"
-        c.add(
-            f"kind must be `Workflow` (is {what})",
-            ["kind"] if "kind" in data else [],
-            "dflowctl runs Workflow objects; a WorkflowTemplate or CronWorkflow needs a cluster (-e argo)",
-            key=False,
-        )
-        return c.items
-    _check_metadata(c, data.get("metadata"))
-    spec = data.get("spec")
-    if not isinstance(spec, Mapping):
-        c.add(
-            "spec must be a mapping" if "spec" in data else "the Workflow has no spec",
-            ["spec"] if "spec" in data else [],
-        )
-        return c.items
-    _check_spec(c, spec)
-    return c.items
-
-
-def _check_metadata(c: _Checker, meta: Any) -> None:
-    if not isinstance(meta, Mapping):
-        c.add(
-            "metadata must be a mapping with name or generateName", ["metadata"] if meta is not None else []
-        )
-        return
-    name, gen = meta.get("name"), meta.get("generateName")
-    if not name and not gen:
-        c.add("metadata needs name or generateName", ["metadata"])
-        return
-    for key in ("name", "generateName"):
-        value = meta.get(key)
-        if value is None:
-            continue
-        text = str(value)
-        stem = text.rstrip("-") if key == "generateName" else text
-        if len(text) > MAX_OBJECT_NAME or not OBJECT_NAME_RE.match(stem or "-"):
-            c.add(
-                f"invalid metadata.{key} `{text}`",
-                ["metadata", key],
-                f"lower-case letters, digits, `-` and `.`, at most {MAX_OBJECT_NAME} characters",
-                key=False,
-            )
-
-
-def _check_spec(c: _Checker, spec: Mapping[str, Any]) -> None:
-    templates = spec.get("templates")
-    has_ref = spec.get("workflowTemplateRef") is not None
-    if templates is None:
-        if not has_ref:
-            c.add("spec.templates is required", ["spec"])
-        templates = []
-    if not isinstance(templates, list):
-        c.add("spec.templates must be a list", ["spec", "templates"])
-        return
-    names: dict[str, int] = {}
-    for i, tmpl in enumerate(templates):
-        path: list[PathItem] = ["spec", "templates", i]
-        if not isinstance(tmpl, Mapping):
-            c.add("a template must be a mapping", path, key=False)
-            continue
-        name = tmpl.get("name")
-        c.name(name, [*path, "name"], "template")
-        if isinstance(name, str):
-            if name in names:
-                c.add(f"duplicate template name `{name}`", [*path, "name"], key=False)
-            names.setdefault(name, i)
-    entry = spec.get("entrypoint")
-    if entry is None:
-        if not has_ref:
-            c.add("spec.entrypoint is required", ["spec"], "name the template to start with")
-    elif not isinstance(entry, str) or (entry not in names and not has_ref and "{{" not in entry):
-        c.add(
-            f"entrypoint template `{entry}` is not defined", ["spec", "entrypoint"], _known(names), key=False
-        )
-    on_exit = spec.get("onExit")
-    if isinstance(on_exit, str) and on_exit not in names and "{{" not in on_exit:
-        c.add(f"onExit template `{on_exit}` is not defined", ["spec", "onExit"], _known(names), key=False)
-    _check_hooks(c, spec.get("hooks"), ["spec", "hooks"], names)
-    arguments = spec.get("arguments")
-    if arguments is not None and not isinstance(arguments, Mapping):
-        c.add(
-            "spec.arguments must be a mapping (of `parameters` and `artifacts`)",
-            ["spec", "arguments"],
-            key=False,
-        )
-        arguments = None
-    _check_params(c, (arguments or {}).get("parameters"), ["spec", "arguments", "parameters"], "argument")
-    for i, tmpl in enumerate(templates):
-        if isinstance(tmpl, Mapping):
-            _check_template(c, tmpl, ["spec", "templates", i], names)
-
-
-def _known(names: Mapping[str, int]) -> str | None:
-    return "templates: " + ", ".join(sorted(names)) if names else None
-
-
-def _check_template(
-    c: _Checker, tmpl: Mapping[str, Any], path: list[PathItem], names: Mapping[str, int]
-) -> None:
-    kinds = [k for k in TEMPLATE_KINDS if tmpl.get(k) is not None]
-    label = f"template `{tmpl.get('name')}`"
-    if len(kinds) > 1:
-        c.add(
-            f"{label} has {len(kinds)} template types ({', '.join(kinds)}); it may have one",
-            [*path, kinds[1]],
-        )
-    elif not kinds and tmpl.get("templateRef") is None:
-        c.add(f"{label} has no template type", path, "give it one of: " + ", ".join(TEMPLATE_KINDS))
-    inputs = tmpl.get("inputs") or {}
-    outputs = tmpl.get("outputs") or {}
-    if isinstance(inputs, Mapping):
-        _check_params(c, inputs.get("parameters"), [*path, "inputs", "parameters"], "input parameter")
-        _check_params(c, inputs.get("artifacts"), [*path, "inputs", "artifacts"], "input artifact")
-    if isinstance(outputs, Mapping):
-        _check_params(c, outputs.get("parameters"), [*path, "outputs", "parameters"], "output parameter")
-        _check_params(c, outputs.get("artifacts"), [*path, "outputs", "artifacts"], "output artifact")
-    defaults = (c.doc.data.get("spec") or {}).get("templateDefaults")
-    defaults = defaults if isinstance(defaults, Mapping) else {}
-
-    def given(kind: str, key: str) -> bool:  # in the template, or in spec.templateDefaults
-        return any(isinstance(b, Mapping) and bool(b.get(key)) for b in (tmpl.get(kind), defaults.get(kind)))
-
-    for kind in ("container", "script"):
-        if isinstance(tmpl.get(kind), Mapping) and not given(kind, "image"):
-            c.add(f"{label}: {kind} needs an image", [*path, kind])
-    steps = tmpl.get("steps")
-    if steps is not None:
-        _check_steps(c, steps, [*path, "steps"], names)
-    dag = tmpl.get("dag")
-    if dag is not None:
-        _check_dag(c, dag, [*path, "dag"], names)
-    _check_hooks(c, tmpl.get("hooks"), [*path, "hooks"], names)
-
-
-def _check_params(c: _Checker, items: Any, path: list[PathItem], what: str) -> None:
-    if items is None:
-        return
-    if not isinstance(items, list):
-        c.add(f"{what}s must be a list", path)
-        return
-    seen: set[str] = set()
-    for i, item in enumerate(items):
-        if not isinstance(item, Mapping):
-            c.add(f"an {what} must be a mapping with a name", [*path, i], key=False)
-            continue
-        name = item.get("name")
-        c.name(name, [*path, i, "name"], what, PARAM_RE)
-        if isinstance(name, str):
-            if name in seen:
-                c.add(f"duplicate {what} `{name}`", [*path, i, "name"], key=False)
-            seen.add(name)
-
-
-def _check_ref(
-    c: _Checker, holder: Mapping[str, Any], path: list[PathItem], names: Mapping[str, int]
-) -> None:
-    """A step or task calls exactly one of: template, templateRef, inline."""
-    given = [k for k in ("template", "templateRef", "inline") if holder.get(k) is not None]
-    what = f"`{holder.get('name')}`"
-    if not given:
-        c.add(f"{what} names no template", path, "give template: NAME")
-    elif len(given) > 1:
-        c.add(f"{what} gives both {given[0]} and {given[1]}", [*path, given[1]])
-    ref = holder.get("template")
-    if isinstance(ref, str) and ref not in names and "{{" not in ref:
-        c.add(f"template `{ref}` is not defined", [*path, "template"], _known(names), key=False)
-    inline = holder.get("inline")
-    if isinstance(inline, Mapping):
-        _check_template(c, {"name": holder.get("name"), **inline}, [*path, "inline"], names)
-    _check_hooks(c, holder.get("hooks"), [*path, "hooks"], names)
-    on_exit = holder.get("onExit")
-    if isinstance(on_exit, str) and on_exit not in names:
-        c.add(f"onExit template `{on_exit}` is not defined", [*path, "onExit"], _known(names), key=False)
-
-
-def _check_hooks(c: _Checker, hooks: Any, path: list[PathItem], names: Mapping[str, int]) -> None:
-    if not isinstance(hooks, Mapping):
-        return
-    for key, hook in hooks.items():
-        if isinstance(hook, Mapping):
-            ref = hook.get("template")
-            if isinstance(ref, str) and ref not in names:
-                c.add(
-                    f"hook `{key}`: template `{ref}` is not defined",
-                    [*path, key, "template"],
-                    _known(names),
-                    key=False,
-                )
-
-
-def _check_steps(c: _Checker, steps: Any, path: list[PathItem], names: Mapping[str, int]) -> None:
-    if not isinstance(steps, list):
-        c.add("steps must be a list of step groups", path)
-        return
-    for g, group in enumerate(steps):
-        if group is None:
-            continue
-        if not isinstance(group, list):
-            c.add("a step group must be a list of steps", [*path, g], key=False)
-            continue
-        seen: set[str] = set()
-        for s, step in enumerate(group):
-            spath: list[PathItem] = [*path, g, s]
-            if not isinstance(step, Mapping):
-                c.add("a step must be a mapping", spath, key=False)
-                continue
-            name = step.get("name")
-            c.name(name, [*spath, "name"], "step")
-            if isinstance(name, str):
-                if name in seen:
-                    c.add(f"duplicate step name `{name}` in one group", [*spath, "name"], key=False)
-                seen.add(name)
-            _check_ref(c, step, spath, names)
-
-
-def _check_dag(c: _Checker, dag: Any, path: list[PathItem], names: Mapping[str, int]) -> None:
-    if not isinstance(dag, Mapping) or not isinstance(dag.get("tasks"), list):
-        c.add("dag needs a list of tasks", path)
-        return
-    tasks = dag["tasks"]
-    task_names = {t.get("name") for t in tasks if isinstance(t, Mapping)}
-    seen: set[str] = set()
-    for i, task in enumerate(tasks):
-        tpath: list[PathItem] = [*path, "tasks", i]
-        if not isinstance(task, Mapping):
-            c.add("a task must be a mapping", tpath, key=False)
-            continue
-        name = task.get("name")
-        c.name(name, [*tpath, "name"], "task")
-        if isinstance(name, str):
-            if name in seen:
-                c.add(f"duplicate task name `{name}`", [*tpath, "name"], key=False)
-            seen.add(name)
-        _check_ref(c, task, tpath, names)
-        if task.get("dependencies") is not None and task.get("depends") is not None:
-            c.add(f"task `{name}` gives both dependencies and depends", [*tpath, "depends"])
-        deps = task.get("dependencies")
-        if isinstance(deps, list):
-            for j, dep in enumerate(deps):
-                if dep not in task_names:
-                    c.add(
-                        f"task `{name}` depends on `{dep}`, which is not a task of this dag",
-                        [*tpath, "dependencies", j],
-                        key=False,
-                    )
-        depends = task.get("depends")
-        if isinstance(depends, str):
-            for dep in _depends_names(depends):
-                if dep not in task_names:
-                    c.add(
-                        f"task `{name}` depends on `{dep}`, which is not a task of this dag",
-                        [*tpath, "depends"],
-                        key=False,
-                    )
-    for key in ("target",):
-        target = dag.get(key)
-        if isinstance(target, str) and "{{" not in target:
-            for t in target.split():
-                if t not in task_names:
-                    c.add(f"dag target `{t}` is not a task of this dag", [*path, key], key=False)
-
-
-_DEP_WORD = re.compile(r"[A-Za-z0-9][-A-Za-z0-9]*(?:\.[A-Za-z]+)?")
-
-
-def _depends_names(text: str) -> list[str]:
-    out = []
-    for m in _DEP_WORD.finditer(text):
-        word = m.group(0)
-        out.append(word.split(".", 1)[0])
-    return out
+__all__ = ["API_VERSION", "KIND", "MACHINE_HINT", "check", "load", "manifest", "plain"]

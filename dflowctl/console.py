@@ -25,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
+from dflowctl import usage
 from dflowctl.argo.phases import FAILED_OR_ERROR, FULFILLED, Phase
 from dflowctl.errors import redact
 from dflowctl.tree import (
@@ -38,6 +39,7 @@ from dflowctl.tree import (
     parse_time,
     progress,
     run_outputs,
+    usage_totals,
     walk_paths,
 )
 
@@ -185,26 +187,33 @@ def _message(node: TreeNode | None) -> str:
 def step_table(
     workflow: Mapping[str, Any], *, limit: int | None = None, now: datetime | None = None
 ) -> Table:
-    """The step tree as a rich table: STEP, TEMPLATE, PHASE, DURATION, MESSAGE."""
+    """The step tree as a rich table: STEP, TEMPLATE, PHASE, DURATION, [what the steps
+    cost: CPU, MEMORY or Argo's RESOURCES,] MESSAGE."""
     root = build_tree(workflow)
-    return _rows_table(tree_rows(root, limit=limit) if root is not None else [], now or now_utc())
+    if root is None:
+        return _rows_table([], now or now_utc(), {})
+    return _rows_table(tree_rows(root, limit=limit), now or now_utc(), usage_totals(root))
 
 
-def _rows_table(rows: list[Row], now: datetime) -> Table:
+def _rows_table(rows: list[Row], now: datetime, spent: Mapping[str, usage.Usage]) -> Table:
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="bold")
-    for col in ("STEP", "TEMPLATE", "PHASE", "DURATION", "MESSAGE"):
-        table.add_column(col, no_wrap=col != "MESSAGE")
+    cols = usage.columns(spent.values())
+    for col in ("STEP", "TEMPLATE", "PHASE", "DURATION", *cols, "MESSAGE"):
+        table.add_column(col, no_wrap=col != "MESSAGE", justify="right" if col in cols else "left")
     for row in rows:
         node = row.node
         if node is None:
-            table.add_row(Text(f"{row.prefix}{row.label}", style="dim"), "", "", "", "")
+            table.add_row(Text(f"{row.prefix}{row.label}", style="dim"), "", "", "", *("" for _ in cols), "")
             continue
         style = STYLES.get(node.phase, "")
         step = Text(row.prefix)
         step.append(ICONS.get(node.phase, "?"), style=style)
         step.append(" " + row.label)
         template = node.template if node.is_leaf_kind else ""
-        table.add_row(step, template or "", Text(node.phase, style=style), row.duration(now), _message(node))
+        cost = usage.cells(spent[node.id], cols)
+        table.add_row(
+            step, template or "", Text(node.phase, style=style), row.duration(now), *cost, _message(node)
+        )
     return table
 
 
@@ -214,16 +223,20 @@ def plain_step_lines(workflow: Mapping[str, Any], now: datetime | None = None) -
     root = build_tree(workflow)
     if root is None:
         return []
-    cells = [("STEP", "TEMPLATE", "PHASE", "DURATION", "MESSAGE")]
+    spent = usage_totals(root)
+    cols = usage.columns(spent.values())
+    cells: list[tuple[str, ...]] = [("STEP", "TEMPLATE", "PHASE", "DURATION", *cols, "MESSAGE")]
     for row in tree_rows(root):
         node = row.node
         assert node is not None
         step = f"{row.prefix}{ICONS.get(node.phase, '?')} {row.label}"
         template = (node.template or "") if node.is_leaf_kind else ""
-        cells.append((step, template, node.phase, row.duration(now), _message(node)))
-    widths = [max(len(c[i]) for c in cells) for i in range(4)]
+        cost = usage.cells(spent[node.id], cols)
+        cells.append((step, template, node.phase, row.duration(now), *cost, _message(node)))
+    n = len(cells[0]) - 1
+    widths = [max(len(c[i]) for c in cells) for i in range(n)]
     return [
-        "  ".join(c[i].ljust(widths[i]) for i in range(4)).rstrip() + ("  " + c[4] if c[4] else "")
+        "  ".join(c[i].ljust(widths[i]) for i in range(n)).rstrip() + ("  " + c[n] if c[n] else "")
         for c in cells
     ]
 
@@ -254,7 +267,7 @@ class _LiveRenderable:
     def __init__(self, limit: int) -> None:
         self.workflow: Mapping[str, Any] = {}
         self.limit = limit
-        self._rows: tuple[Mapping[str, Any], list[Row]] | None = None
+        self._rows: tuple[Mapping[str, Any], list[Row], Mapping[str, usage.Usage]] | None = None
 
     def __rich__(self) -> Group:
         now = now_utc()
@@ -263,8 +276,11 @@ class _LiveRenderable:
             return Group(Text("submitting…", style="dim"))
         if self._rows is None or self._rows[0] is not workflow:
             root = build_tree(workflow)
-            self._rows = (workflow, tree_rows(root, limit=self.limit) if root is not None else [])
-        return Group(_header(workflow, now), _rows_table(self._rows[1], now))
+            if root is None:
+                self._rows = (workflow, [], {})
+            else:
+                self._rows = (workflow, tree_rows(root, limit=self.limit), usage_totals(root))
+        return Group(_header(workflow, now), _rows_table(self._rows[1], now, self._rows[2]))
 
 
 def _node_paths(root: TreeNode) -> dict[str, str]:
@@ -548,6 +564,7 @@ def print_run_detail(workflow: Mapping[str, Any], flags: str = "") -> None:
         ("Finished", finished.strftime("%Y-%m-%d %H:%M:%S UTC") if finished else ""),
         ("Duration", took),
         ("Progress", f"{done}/{total}"),
+        ("Resources", _resources(workflow)),
     ]
     console = out()
     for key, value in fields:
@@ -564,6 +581,22 @@ def print_run_detail(workflow: Mapping[str, Any], flags: str = "") -> None:
         console.file.flush()
         sys.stdout.write("".join(line + "\n" for line in plain_step_lines(workflow, now)))
         sys.stdout.flush()
+
+
+def _resources(workflow: Mapping[str, Any]) -> str:
+    """The run's cost for its header: measured CPU time and the largest peak of one pod
+    (local engine), else Argo's ``resourcesDuration`` of the workflow."""
+    root = build_tree(workflow)
+    spent = usage_totals(root)[root.id] if root is not None else usage.Usage()
+    if spent.cpu_seconds is not None or spent.peak_memory is not None:
+        parts = []
+        if spent.cpu_seconds is not None:
+            parts.append(f"{usage.format_cpu(spent.cpu_seconds)} CPU")
+        if spent.peak_memory is not None:
+            parts.append(f"{usage.format_bytes(spent.peak_memory)} peak memory (one pod)")
+        return ", ".join(parts)
+    rd = usage.usage_of(workflow.get("status") or {}).resources_duration or spent.resources_duration
+    return usage.format_resources_duration(rd)
 
 
 def age(started: str | None, now: datetime | None = None) -> str:

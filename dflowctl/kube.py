@@ -16,17 +16,22 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dflowctl.errors import ClusterError, NotFoundError, redact
+from dflowctl.errors import ClusterError, NotFoundError
+from dflowctl.kubecreds import plugin_messages, strip_tokens, summary
+from dflowctl.kubeerrors import (
+    ARGO_GROUP,
+    NoArgoError,
+    Resource,
+    WatchExpired,
+    api_error,
+    is_connection_error,
+)
+from dflowctl.kubeworkflows import ARGO_VERSION, WORKFLOWS, WorkflowCalls
 from dflowctl.settings import Settings
 
-ARGO_GROUP = "argoproj.io"
-ARGO_VERSION = "v1alpha1"
-WORKFLOWS = "workflows"
 WORKFLOW_CRD = "workflows.argoproj.io"
 DEFAULT_NAMESPACE = "argo"
 INCLUSTER_NAMESPACE_FILE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
@@ -35,30 +40,6 @@ RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
 SAFE_VERBS = frozenset({"get", "list", "watch", "patch", "delete"})
 RETRY_DEADLINE = 60.0  # seconds of consecutive failures before giving up
 WATCH_TIMEOUT = 290  # server-side timeoutSeconds of one watch request
-
-INSTALL_HINT = "install Argo Workflows first; see docs/argo.md"
-
-
-class NoArgoError(ClusterError):
-    """The cluster has no workflows.argoproj.io CRD."""
-
-
-class WatchExpired(Exception):
-    """The watch's resourceVersion is too old (410 Gone): re-list and start again."""
-
-
-@dataclass(frozen=True)
-class Resource:
-    """What a call touches, for error messages: `create` `workflows.argoproj.io` "name"."""
-
-    verb: str
-    kind: str  # e.g. "workflows.argoproj.io", "pods/log", "configmaps"
-    namespace: str | None = None
-    name: str | None = None
-
-    def describe(self) -> str:
-        what = f'{self.kind} "{self.name}"' if self.name else self.kind
-        return f'{what} in namespace "{self.namespace}"' if self.namespace else what
 
 
 def _load_configuration(kubeconfig: str | None, context: str | None) -> tuple[Any, str | None]:
@@ -85,20 +66,20 @@ def _load_configuration(kubeconfig: str | None, context: str | None) -> tuple[An
             hint="pass --kubeconfig FILE or set KUBECONFIG (see docs/argo.md)",
         )
     try:
-        with _plugin_messages() as messages:
+        with plugin_messages() as messages:
             config.load_kube_config(config_file=path, context=context, client_configuration=cfg)
         contexts, current = config.list_kube_config_contexts(config_file=path)
     except ConfigException as err:
-        raise ClusterError(f"cannot use kubeconfig {path}: {_summary(str(err))}") from None
+        raise ClusterError(f"cannot use kubeconfig {path}: {summary(str(err))}") from None
     except (OSError, ValueError) as err:
-        raise ClusterError(f"cannot read kubeconfig {path}: {_summary(str(err))}") from None
+        raise ClusterError(f"cannot read kubeconfig {path}: {summary(str(err))}") from None
     if messages:  # the client logs a failed exec credential plugin and goes on without a token
         raise ClusterError(
-            f"cannot use kubeconfig {path}: its credential plugin failed ({_summary(messages[0])})",
+            f"cannot use kubeconfig {path}: its credential plugin failed ({summary(messages[0])})",
             hint="run the plugin named under `users: … exec:` yourself to see why "
             "(its output is not shown here)",
         )
-    _strip_tokens(cfg)
+    strip_tokens(cfg)
     chosen = current
     if context:
         chosen = next((c for c in contexts or [] if c.get("name") == context), None)
@@ -106,75 +87,7 @@ def _load_configuration(kubeconfig: str | None, context: str | None) -> tuple[An
     return cfg, ns
 
 
-@contextmanager
-def _plugin_messages() -> Iterator[list[str]]:
-    """What the kubernetes client logs while loading a kubeconfig (a failed exec
-    credential plugin, with its raw stderr): kept, never printed."""
-    import logging
-
-    messages: list[str] = []
-
-    class Keep(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            messages.append(record.getMessage())
-
-    root = logging.getLogger()
-    handler = Keep(logging.ERROR)
-    saved = root.handlers[:]
-    root.handlers = [handler]
-    try:
-        yield messages
-    finally:
-        root.handlers = saved
-
-
-def _summary(message: str) -> str:
-    """The first line of a kubeconfig error, without what a plugin printed (it may hold
-    tokens): ``exec: process returned 1. <stderr>`` → ``exec: process returned 1``."""
-    first = redact(message.splitlines()[0] if message else "")
-    if first.startswith("exec:"):
-        first = first.split(". ", 1)[0]
-    return first
-
-
-def _strip_tokens(cfg: Any) -> None:
-    """A token read from a ``tokenFile`` keeps its trailing newline (``echo`` writes one),
-    which no HTTP header may hold: strip it, now and whenever the client refreshes it."""
-    keys = getattr(cfg, "api_key", None)
-    if not isinstance(keys, dict):
-        return
-    for name, value in list(keys.items()):
-        if isinstance(value, str):
-            keys[name] = value.strip()
-    hook = getattr(cfg, "refresh_api_key_hook", None)
-    if hook is not None and not getattr(hook, "_dflowctl_strips", False):
-
-        def refresh(conf: Any) -> None:
-            hook(conf)  # the client's hook sets the token again, and itself as the hook
-            for name, value in list((conf.api_key or {}).items()):
-                if isinstance(value, str):
-                    conf.api_key[name] = value.strip()
-            conf.refresh_api_key_hook = refresh
-
-        refresh._dflowctl_strips = True  # type: ignore[attr-defined]
-        cfg.refresh_api_key_hook = refresh
-
-
-def _status_body(err: Any) -> dict[str, Any]:
-    """The ``Status`` object the API server sent with an error, if it sent one."""
-    body = getattr(err, "body", None)
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", "replace")
-    if isinstance(body, str) and body:
-        try:
-            data = json.loads(body)
-        except ValueError:
-            return {"message": body.strip()[:300]}
-        return data if isinstance(data, dict) else {}
-    return {}
-
-
-class KubeClient:
+class KubeClient(WorkflowCalls):
     """One API client for one command. Cheap to build; the config is read once."""
 
     def __init__(self, settings: Settings | None = None) -> None:
@@ -274,58 +187,14 @@ class KubeClient:
 
         The result has a ``status`` attribute: the HTTP code, or 0 when the API was not reached.
         """
-        out = self._translate(err, res)
-        out.status = int(getattr(err, "status", 0) or 0)  # type: ignore[attr-defined]
-        return out
-
-    def _translate(self, err: Exception, res: Resource) -> Exception:
         from kubernetes.client.exceptions import ApiException
 
-        if not isinstance(err, ApiException):
-            return ClusterError(
-                f"cannot reach the Kubernetes API at {self.host}: {_short_reason(err)}",
-                hint="check that the cluster is running and the kubeconfig/--context points at it "
-                "(kubectl cluster-info)",
-            )
-        status = _status_body(err)
-        code = int(err.status or status.get("code") or 0)
-        message = str(status.get("message") or err.reason or "").strip()
-        details = status.get("details") or {}
-        if code == 401:
-            return ClusterError(
-                f"the Kubernetes API at {self.host} rejected our credentials (401 Unauthorized)",
-                hint="the token or client certificate in your kubeconfig is missing or expired; "
-                "log in again or pick another --context",
-            )
-        if code == 403:
-            return ClusterError(
-                message if "forbidden" in message else f"forbidden to {res.verb} {res.describe()}",
-                hint=f"grant this account the role in docs/argo.md "
-                f"(check: kubectl auth can-i {res.verb} {res.kind} -n {res.namespace or self.namespace})",
-            )
-        if code == 404:
-            if details.get("kind") == "namespaces" or message.startswith("namespaces "):
-                ns = details.get("name") or res.namespace
-                return ClusterError(
-                    f'namespace "{ns}" does not exist',
-                    hint=f"create it (kubectl create namespace {ns}) or choose another with -n/--namespace",
-                )
-            if res.name and details.get("name") == res.name:
-                return NotFoundError(f"{res.describe()} not found")
-            if res.kind.endswith(ARGO_GROUP) and not self.argo_installed():
-                return NoArgoError(
-                    "Argo Workflows is not installed in this cluster (no workflows.argoproj.io CRD)",
-                    hint=INSTALL_HINT,
-                )
-            return NotFoundError(f"{res.describe()} not found")
-        if code == 409:
-            return ClusterError(f"cannot {res.verb} {res.describe()}: {message} (409 Conflict)")
-        if code == 422:
-            return ClusterError(
-                f"the API server rejected the {res.kind}: {message}",
-                hint="run `dflowctl render` and check it with Argo's schema",
-            )
-        return ClusterError(f"the Kubernetes API failed to {res.verb} {res.describe()}: {code} {message}")
+        api = isinstance(err, ApiException)
+        out = api_error(
+            err, res, api=api, host=self.host, namespace=self.namespace, argo_installed=self.argo_installed
+        )
+        out.status = int(getattr(err, "status", 0) or 0)  # type: ignore[attr-defined]
+        return out
 
     # -- probes --------------------------------------------------------------------
 
@@ -393,8 +262,17 @@ class KubeClient:
         except NotFoundError:
             return None
 
-    def pod_log(self, namespace: str, pod: str, *, follow: bool = False, container: str = "main") -> Any:
-        """The raw (streaming) response of pods/log; iterate with ``stream_lines``."""
+    def pod_log(
+        self,
+        namespace: str,
+        pod: str,
+        *,
+        follow: bool = False,
+        container: str = "main",
+        timestamps: bool = False,
+    ) -> Any:
+        """The raw (streaming) response of pods/log; iterate with ``stream_lines``; with
+        ``timestamps`` each line starts with its RFC 3339 time and a space."""
         res = Resource("get", "pods/log", namespace, pod)
         return self.call(
             res,
@@ -403,6 +281,7 @@ class KubeClient:
             namespace,
             container=container,
             follow=follow,
+            timestamps=timestamps,
             _preload_content=False,
             _request_timeout=(10, 86400) if follow else (10, 120),
         )
@@ -416,78 +295,6 @@ class KubeClient:
             pass
 
     # -- custom objects --------------------------------------------------------------
-
-    def wf_resource(self, verb: str, name: str | None = None, namespace: str | None = None) -> Resource:
-        return Resource(verb, "workflows.argoproj.io", namespace or self.namespace, name)
-
-    def create_workflow(self, body: dict[str, Any], *, dry_run: bool = False) -> dict[str, Any]:
-        ns = self.namespace
-        kwargs: dict[str, Any] = {"dry_run": "All"} if dry_run else {}
-        return self.get_json(
-            self.wf_resource("create", None, ns),
-            self.custom().create_namespaced_custom_object,
-            ARGO_GROUP,
-            ARGO_VERSION,
-            ns,
-            WORKFLOWS,
-            body,
-            **kwargs,
-        )
-
-    def get_workflow(self, name: str) -> dict[str, Any]:
-        ns = self.namespace
-        return self.get_json(
-            self.wf_resource("get", name, ns),
-            self.custom().get_namespaced_custom_object,
-            ARGO_GROUP,
-            ARGO_VERSION,
-            ns,
-            WORKFLOWS,
-            name,
-        )
-
-    def list_workflows(self, label_selector: str | None = None, field_selector: str | None = None) -> dict:
-        ns = self.namespace
-        kwargs: dict[str, Any] = {}
-        if label_selector:
-            kwargs["label_selector"] = label_selector
-        if field_selector:
-            kwargs["field_selector"] = field_selector
-        return self.get_json(
-            self.wf_resource("list", None, ns),
-            self.custom().list_namespaced_custom_object,
-            ARGO_GROUP,
-            ARGO_VERSION,
-            ns,
-            WORKFLOWS,
-            **kwargs,
-        )
-
-    def patch_workflow(self, name: str, patch: dict[str, Any]) -> dict[str, Any]:
-        ns = self.namespace
-        return self.get_json(
-            self.wf_resource("patch", name, ns),
-            self.custom().patch_namespaced_custom_object,
-            ARGO_GROUP,
-            ARGO_VERSION,
-            ns,
-            WORKFLOWS,
-            name,
-            patch,
-            _content_type="application/merge-patch+json",
-        )
-
-    def delete_workflow(self, name: str) -> dict[str, Any]:
-        ns = self.namespace
-        return self.get_json(
-            self.wf_resource("delete", name, ns),
-            self.custom().delete_namespaced_custom_object,
-            ARGO_GROUP,
-            ARGO_VERSION,
-            ns,
-            WORKFLOWS,
-            name,
-        )
 
     def watch_workflows(
         self, resource_version: str, *, field_selector: str | None = None, label_selector: str | None = None
@@ -559,28 +366,11 @@ def stream_lines(resp: Any) -> Iterator[str]:
         yield pending.decode("utf-8", "replace")
 
 
-def is_connection_error(err: Exception) -> bool:
-    import urllib3.exceptions as u3
-
-    return isinstance(err, (u3.HTTPError, ConnectionError, TimeoutError, OSError))
-
-
-def _short_reason(err: Exception) -> str:
-    """A short reason from a urllib3 error chain (e.g. 'connection refused')."""
-    seen: Exception | None = err
-    for _ in range(6):
-        inner = getattr(seen, "reason", None) or seen.__cause__ or seen.__context__ if seen else None
-        if not isinstance(inner, Exception):
-            break
-        seen = inner
-    text = str(seen or err)
-    low = text.lower()
-    if "refused" in low:
-        return "connection refused"
-    if "timed out" in low or "timeout" in low:
-        return "timed out"
-    if "name or service not known" in low or "nodename nor servname" in low or "resolve" in low:
-        return "host name not found"
-    if "certificate" in low or "ssl" in low:
-        return "TLS error: " + text.split(":")[-1].strip()
-    return text.splitlines()[0][:200] if text else type(err).__name__
+__all__ = [
+    "KubeClient",
+    "NoArgoError",
+    "Resource",
+    "WatchExpired",
+    "is_connection_error",
+    "stream_lines",
+]

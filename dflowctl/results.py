@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dflowctl.itemgroups import group_indices, shown_item
-from dflowctl.stepkey import HIDDEN_PREFIX
-from dflowctl.tree import GROUP_TYPES, HIDDEN_OUTPUTS, TreeNode, build_tree, walk_paths
+from dflowctl.stepkey import is_hidden
+from dflowctl.tree import GROUP_TYPES, TreeNode, build_tree, walk_paths
 
 LOOP_ITEM = re.compile(r"^(?P<base>.*?)\((?P<index>\d+)(?::(?P<item>.*))?\)$", re.DOTALL)
 # the op's interface the renderer embeds in a Python op's bootstrap (render/bootstrap.py)
@@ -51,7 +51,7 @@ def _parameters(node: TreeNode) -> dict[str, str]:
     return {
         str(p.get("name")): str(p.get("value", ""))
         for p in params
-        if isinstance(p, Mapping) and p.get("name") not in HIDDEN_OUTPUTS
+        if isinstance(p, Mapping) and not is_hidden(p.get("name"))
     }
 
 
@@ -69,7 +69,7 @@ def output_rows(workflow: Mapping[str, Any], step: str | None = None) -> list[Ou
     folded_paths = {n.id: p for p, n in walk_paths(root, lambda n: split_item(n.display_name)[0])}
     for path, node in walk_paths(root):
         values = _parameters(node)
-        if not values or node.display_name.startswith(HIDDEN_PREFIX):  # a slices step's own pods
+        if not values or is_hidden(node.display_name):  # a slices step's own pods
             continue
         if node.is_leaf_kind and _is_attempt(node, root):
             continue

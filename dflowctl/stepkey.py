@@ -65,12 +65,15 @@ _CHUNK = 1 << 20
 
 
 def is_provenance(name: object) -> bool:
-    """One of the step cache's own record parameters (not an output a template declares)."""
+    """One of the step cache's own record parameters (not an output a template declares):
+    kept out of a template's scope and a loop's aggregates, unlike the other hidden names."""
     return name in (KEY_PARAM, INPUTS_PARAM, OUTPUTS_PARAM, REUSED_PARAM)
 
 
 def is_hidden(name: object) -> bool:
-    """An output parameter dflowctl adds for itself (provenance), hidden from the usual views."""
+    """The one rule for what the usual views (summary, outputs, report, rerun) leave out: a
+    name dflowctl adds for itself (``dflowctl-…``: provenance, the item's index of an aligned
+    fan-in, the interpreter of a Python pod), not one a user wrote."""
     return str(name).startswith(HIDDEN_PREFIX)
 
 

@@ -17,7 +17,8 @@ from typing import Any
 
 from dflowctl.argo.phases import FULFILLED, Phase
 from dflowctl.argo.times import parse_rfc3339_time
-from dflowctl.stepkey import INPUTS_PARAM, KEY_PARAM, OUTPUTS_PARAM, REUSED_PARAM, is_hidden
+from dflowctl.stepkey import REUSED_PARAM, is_hidden
+from dflowctl.usage import Usage, total, usage_of
 
 HIDDEN_TYPES = frozenset({"StepGroup"})
 GROUP_TYPES = frozenset({"Steps", "StepGroup", "DAG", "TaskGroup", "Retry"})
@@ -35,6 +36,7 @@ class TreeNode:
     finished_at: str | None = None
     message: str | None = None
     outputs: Mapping[str, Any] | None = None
+    usage: Usage = field(default_factory=Usage)  # what a pod cost (usage.py)
     children: list[TreeNode] = field(default_factory=list)
 
     @property
@@ -46,6 +48,25 @@ class TreeNode:
         yield depth, self
         for child in self.children:
             yield from child.walk(depth + 1)
+
+
+def usage_totals(root: TreeNode) -> dict[str, Usage]:
+    """What each node's pods cost, in one pass: a leaf its own, a group those under it
+    together (``usage.total``), by node id."""
+    out: dict[str, Usage] = {}
+
+    def visit(node: TreeNode) -> Usage:
+        if node.is_leaf_kind:
+            spent = node.usage
+            for child in node.children:
+                visit(child)
+        else:
+            spent = total(visit(child) for child in node.children)
+        out[node.id] = spent
+        return spent
+
+    visit(root)
+    return out
 
 
 def parse_time(text: str | None) -> datetime | None:
@@ -121,6 +142,7 @@ def make_node(node_id: str, raw: Mapping[str, Any]) -> TreeNode:
         finished_at=raw.get("finishedAt") or None,
         message=raw.get("message") or _reused_message(raw),
         outputs=raw.get("outputs") or None,
+        usage=usage_of(raw),
     )
 
 
@@ -284,14 +306,12 @@ class OutputItem:
     value: str  # the value, or where an artifact is (its key)
 
 
-# Output parameters the local engine adds to a Pod node for the record (status -o json|yaml),
-# not outputs of the workflow: left out of the summary.
+# Output parameters dflowctl adds to a Pod node for the record (status -o json|yaml), not
+# outputs of the workflow: left out of the usual views, as every ``dflowctl-…`` name is
+# (``stepkey.is_hidden``, the one rule).
 PYTHON_OUTPUT = "dflowctl-python"  # the interpreter of a Python pod (engines/local/interpreter.py)
 INDEX_OUTPUT = "dflowctl-index"  # a fan-out item's index (render.body: aligned fan-in)
 SLICE_OUTPUTS = ("dflowctl-ok", "dflowctl-count")  # an item succeeded; how many entries (render.slices)
-HIDDEN_OUTPUTS = frozenset(
-    {PYTHON_OUTPUT, INDEX_OUTPUT, *SLICE_OUTPUTS, KEY_PARAM, INPUTS_PARAM, OUTPUTS_PARAM, REUSED_PARAM}
-)  # + stepkey
 
 
 def _outputs_of(step: str, outputs: Mapping[str, Any] | None) -> list[OutputItem]:

@@ -285,6 +285,10 @@ spec:
 """
 
 
+# no Python chosen by the environment (an activated venv or conda env): python3 on PATH
+NO_ENV = {"VIRTUAL_ENV": "", "CONDA_PREFIX": "", "DFLOWCTL_PYTHON": ""}
+
+
 def test_entrypoint_from_an_installed_library_is_read_in_the_interpreter(tmp_path: Path) -> None:
     """No `source`: the module is found by the interpreter that runs local steps (here through
     PYTHONPATH, as an installed OP library would be) and its signs are read from there."""
@@ -292,18 +296,46 @@ def test_entrypoint_from_an_installed_library_is_read_in_the_interpreter(tmp_pat
     lib.mkdir()
     (lib / "oplib.py").write_text(LIB, encoding="utf-8")
     (tmp_path / "spec.yaml").write_text(LIB_SPEC, encoding="utf-8")
-    res = run_cli("validate", "spec.yaml", cwd=tmp_path, env={"PYTHONPATH": str(lib)})
+    res = run_cli("validate", "spec.yaml", cwd=tmp_path, env={"PYTHONPATH": str(lib), **NO_ENV})
     assert res.returncode == 2
     assert res.stderr.splitlines()[0] == "spec.yaml:9:45: op `relax` has no input parameter `stepz`"
     assert "hint: did you mean `steps`?" in res.stderr
     # not importable anywhere here: a warning, not an error (the image may have it)
-    res = run_cli("validate", "spec.yaml", cwd=tmp_path)
+    res = run_cli("validate", "spec.yaml", cwd=tmp_path, env=NO_ENV)
     assert res.returncode == 0, res.stderr
     assert res.stderr.splitlines()[0] == (
         "warning: spec.yaml:7:21: op `relax`: python3 here cannot find module `oplib`; "
         "it must be importable where the step runs"
     )
     assert res.stdout == "spec.yaml: ok\n"
+
+
+def test_an_installed_library_is_looked_up_in_the_python_that_runs_the_op(tmp_path: Path) -> None:
+    """The op library lives only in a virtualenv: the op's Python by the rule of issue 12
+    (DFLOWCTL_PYTHON, ``run --python``, the active VIRTUAL_ENV) finds it, python3 does not."""
+    from tests.test_pyenv import make_venv
+
+    venv = make_venv(tmp_path / "v", module=None)
+    site = next((venv / "lib").glob("python3*/site-packages"))
+    (site / "oplib.py").write_text(LIB, encoding="utf-8")
+    (tmp_path / "spec.yaml").write_text(LIB_SPEC, encoding="utf-8")
+    python = str(venv / "bin" / "python")
+    wrong = "spec.yaml:9:45: op `relax` has no input parameter `stepz`"
+    for env in ({**NO_ENV, "DFLOWCTL_PYTHON": python}, {**NO_ENV, "VIRTUAL_ENV": str(venv)}):
+        res = run_cli("validate", "spec.yaml", cwd=tmp_path, env=env)
+        assert (res.returncode, res.stderr.splitlines()[0]) == (2, wrong), env
+    res = run_cli("run", "spec.yaml", "--python", python, "--dry-run", cwd=tmp_path, env=NO_ENV)
+    assert (res.returncode, res.stderr.splitlines()[0]) == (2, wrong)
+    # the chosen Python is named where it cannot find the module
+    bare = make_venv(tmp_path / "bare", module=None)
+    res = run_cli(
+        "validate", "spec.yaml", cwd=tmp_path, env={"DFLOWCTL_PYTHON": str(bare / "bin" / "python")}
+    )
+    assert res.returncode == 0, res.stderr
+    assert res.stderr.splitlines()[0] == (
+        f"warning: spec.yaml:7:21: op `relax`: {bare / 'bin' / 'python'} (DFLOWCTL_PYTHON) here cannot "
+        "find module `oplib`; it must be importable where the step runs"
+    )
 
 
 def test_unreadable_code_is_one_warning_when_the_spec_declares(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,7 @@ spec:
     steps:
     - - {name: say, template: say}
       - {name: py, template: py}
+      - {name: keep, template: keep}
     - - {name: nap, template: nap}
   - name: say
     container:
@@ -47,6 +49,16 @@ spec:
     container:
       image: argoproj/argosay:v2
       args: [sleep, "5\u03bcs"]
+  - name: keep
+    script:
+      image: python:3.12
+      command: [python3]
+      source: |
+        import sys
+        open("/tmp/mine.txt", "w").write(sys.prefix)
+    outputs:
+      artifacts:
+      - {name: all, path: /tmp}
   - name: py
     script:
       image: python:3.12
@@ -119,8 +131,14 @@ def test_a_copy_under_tmp_runs_argosay_and_a_venv_under_tmp(
         "say": "Succeeded",
         "nap": "Succeeded",
         "py": "Succeeded",
+        "keep": "Succeeded",
     }
     assert pods["say"]["outputs"]["parameters"][0]["value"] == "hello"
+    # the pod's /tmp as an output holds what it wrote, not the (empty) mount points of the
+    # package and venv bound into it
+    (stored,) = (tmp_path / "home" / "runs").glob("*/artifacts/*/*keep*/all.tgz")
+    with tarfile.open(stored) as tar:
+        assert sorted(m.name for m in tar.getmembers()) == ["tmp", "tmp/mine.txt"]
     if mode == isolation.OVERLAY:  # bound read-only (a remapped pod has no view to bind into)
         assert pods["py"]["outputs"]["result"] == f"{venv} read-only"
         assert not (venv / "written-by-a-pod").exists()

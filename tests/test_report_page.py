@@ -101,3 +101,30 @@ def test_split_item_and_decode() -> None:
     assert decode("5", "int") == 5 and decode("5", "str") == "5" and decode("5") == 5
     assert decode("2", "float") == 2.0 and isinstance(decode("2", "float"), float)
     assert decode('"q"') == '"q"' and decode("[1, 2]", "list") == [1, 2] and decode("x y") == "x y"
+
+
+def test_one_rule_hides_what_dflowctl_adds_in_every_view() -> None:
+    from dflowctl.tree import run_outputs
+
+    names = ["total", "dflowctl-index", "dflowctl-python", "dflowctl-key", "dflowctl-reused", "dflowctl-x"]
+
+    def pod(i: int) -> dict[str, Any]:
+        return {
+            "id": f"i{i}", "name": f"wf.sq({i}:{i})", "displayName": f"sq({i}:{i})", "type": "Pod",
+            "phase": "Succeeded", "boundaryID": "wf", "templateName": "sq",
+            "outputs": {"parameters": [{"name": n, "value": f"v-{n}"} for n in names]},
+        }  # fmt: skip
+
+    nodes = {
+        "wf": {"id": "wf", "name": "wf", "displayName": "wf", "type": "Steps", "phase": "Succeeded",
+               "children": ["g", "one"]},
+        "g": {"id": "g", "name": "wf.sq", "displayName": "sq", "type": "TaskGroup", "phase": "Succeeded",
+              "boundaryID": "wf", "children": ["i0", "i1"]},
+        "one": {**pod(9), "id": "one", "name": "wf.one", "displayName": "one"},
+        **{f"i{i}": pod(i) for i in range(2)},
+    }  # fmt: skip
+    wf = _wf(nodes, phase="Succeeded")
+    assert {r.name for r in run_outputs(wf)} == {"total"}
+    assert all(set(r.values) == {"total"} for r in output_rows(wf))
+    html = report_page(wf, Extras(), engine="local")
+    assert "v-total" in html and "v-dflowctl" not in html

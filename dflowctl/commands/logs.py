@@ -34,7 +34,9 @@ def register(app: typer.Typer) -> None:
             None, "--since", help="Only steps that ran within this long (30s, 10m, 2h): whole logs of them."
         ),
         grep: str | None = typer.Option(None, "--grep", help="Only lines matching this regular expression."),
-        timestamps: bool = typer.Option(False, "--timestamps", help="Prefix lines with their time (argo)."),
+        timestamps: bool = typer.Option(
+            False, "--timestamps", help="Prefix each line with its time (RFC 3339)."
+        ),
         engine: str | None = ENGINE_OPT,
         namespace: str | None = NAMESPACE_OPT,
         kubeconfig: str | None = KUBECONFIG_OPT,
@@ -43,15 +45,11 @@ def register(app: typer.Typer) -> None:
         """Print the logs of a run's steps."""
         import re
         from collections import deque
+        from itertools import repeat
 
         from dflowctl import actions, console, runs
         from dflowctl.download import with_item
 
-        if timestamps:
-            raise UsageError(
-                "--timestamps: run records keep no time per log line",
-                hint="the step's start and end times: dflowctl status NAME",
-            )
         if tail is not None and follow:
             raise UsageError("--tail and --follow cannot be combined", hint="use one of them")
         pattern = None
@@ -69,21 +67,25 @@ def register(app: typer.Typer) -> None:
             recent = runs.nodes_within(eng.get_run(run), window)
         printer = console.LogPrinter()
         tails: dict[str, deque[tuple[str, str]]] = {}
-        filtered = pattern is not None or tail is not None
+        filtered = pattern is not None or tail is not None or timestamps
         with interruptible(Following(run)):
-            for block in actions.logs(eng, run, step, follow):
+            for block in actions.logs(eng, run, step, follow, timestamps):
                 if recent is not None and block.node_id not in recent:
                     continue
                 if not filtered:  # whole lines a chunk at a time: a large log prints fast
                     printer.lines(block.node_name, block.text)
                     continue
-                for text in block.text.split("\n"):
+                shown = []
+                for text, when in zip(block.text.split("\n"), block.times or repeat(None), strict=False):
                     if pattern is not None and not pattern.search(text):
                         continue
-                    if tail is not None:
-                        tails.setdefault(block.node_id, deque(maxlen=tail)).append((block.node_name, text))
-                        continue
-                    printer.line(block.node_name, text)
+                    shown.append(f"{when or '-'} {text}" if timestamps else text)
+                if tail is not None:
+                    tails.setdefault(block.node_id, deque(maxlen=tail)).extend(
+                        (block.node_name, text) for text in shown
+                    )
+                elif shown:  # one write per block: a large log prints fast
+                    printer.lines(block.node_name, "\n".join(shown))
         for lines in tails.values():
             for node_name, text in lines:
                 printer.line(node_name, text)

@@ -235,8 +235,11 @@ def run_spec(
     settings = settings_from(engine, namespace, kubeconfig, context, python=python)
     if server_dry_run and settings.engine != "argo":
         raise UsageError("--server-dry-run needs the argo engine", hint="add -e argo")
+    local_python = (
+        actions.python_context(settings, python is not None) if settings.engine == "local" else None
+    )
     with actions.prepared_manifest(
-        spec, parameter, parameter_file, settings.engine, templates or (), artifact or ()
+        spec, parameter, parameter_file, settings.engine, templates or (), artifact or (), local_python
     ) as prepared:
         name_run(prepared.manifest, name, label)
         for warning in prepared.warnings:

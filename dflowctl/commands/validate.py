@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from dflowctl.errors import EXIT_BAD_INPUT, Diagnostic
+
+if TYPE_CHECKING:
+    from dflowctl.pyenv.choose import Context
 
 FORMATS = ("text", "json", "github")
 
@@ -19,11 +23,14 @@ def validate_files(
     """(file as given, its problems) for each spec; no problems means valid.
     What is worth saying but not wrong (unreadable op code, ...) goes to ``warnings``."""
     from dflowctl.errors import SpecError
+    from dflowctl.pyenv.choose import context_of
+    from dflowctl.settings import load_settings
 
+    python = context_of(load_settings())  # an installed op library is looked up in the op's Python
     results: list[tuple[str, list[Diagnostic]]] = []
     for spec in specs:
         try:
-            found = _check_one(spec)
+            found = _check_one(spec, python)
             results.append((str(spec), []))
             if warnings is not None:
                 warnings.extend((str(spec), w) for w in found)
@@ -32,7 +39,7 @@ def validate_files(
     return results
 
 
-def _check_one(spec: Path) -> tuple[Diagnostic, ...]:
+def _check_one(spec: Path, python: Context) -> tuple[Diagnostic, ...]:
     """Load the file once (``inputs.load_input``); an Argo Workflow file gets Argo's
     structural checks (``argofile``), anything else is a dflowctl spec (its warnings
     are returned)."""
@@ -48,7 +55,7 @@ def _check_one(spec: Path) -> tuple[Diagnostic, ...]:
         if problems:
             raise SpecError(problems)
         return ()
-    return validate_document(loaded.doc).warnings
+    return validate_document(loaded.doc, python=python).warnings
 
 
 def _github_escape(text: str, *, prop: bool = False) -> str:

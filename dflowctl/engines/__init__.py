@@ -28,6 +28,7 @@ class LogLine:
     node_id: str
     node_name: str  # the node's displayName, e.g. "square(3:3)"
     text: str  # one line, without the newline
+    time: str | None = None  # RFC 3339, when asked for (``timestamps``)
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,15 @@ class LogBlock:
     node_id: str
     node_name: str
     text: str
+    times: tuple[str, ...] | None = None  # each line's time (RFC 3339), when asked for
+
+    def lines(self) -> list[LogLine]:
+        texts = self.text.split("\n")
+        times = self.times or ()
+        return [
+            LogLine(self.node_id, self.node_name, t, times[i] if i < len(times) else None)
+            for i, t in enumerate(texts)
+        ]
 
 
 @dataclass(frozen=True)
@@ -97,11 +107,13 @@ class Engine(Protocol):
         ...
 
     def logs(
-        self, name: str, node_ids: list[str] | None = None, follow: bool = False
-    ) -> Iterator[LogLine]: ...
+        self, name: str, node_ids: list[str] | None = None, follow: bool = False, timestamps: bool = False
+    ) -> Iterator[LogLine]:
+        """A run's log lines; with ``timestamps``, each with its time (``LogLine.time``)."""
+        ...
 
     def log_blocks(
-        self, name: str, node_ids: list[str] | None = None, follow: bool = False
+        self, name: str, node_ids: list[str] | None = None, follow: bool = False, timestamps: bool = False
     ) -> Iterator[LogBlock]:
         """The same lines as ``logs``, several at a time."""
         ...

@@ -10,13 +10,7 @@ does. All cluster I/O goes through ``dflowctl.kube.KubeClient``.
 
 from __future__ import annotations
 
-import base64
 import copy
-import gzip
-import json
-import queue
-import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -24,145 +18,30 @@ from pathlib import Path
 from typing import Any
 
 from dflowctl.argo import (
-    COMPLETED_LABEL,
     FAILED_OR_ERROR,
-    PHASE_LABEL,
-    WORKFLOW_FINAL,
-    Phase,
     is_finished,
-    pod_name,
     rfc3339,
 )
 from dflowctl.engines import ArtifactStore, LogBlock, LogLine, OnUpdate, RunOptions, Workflow
-from dflowctl.errors import ClusterError, EngineError, NotFoundError, UsageError
-from dflowctl.kube import KubeClient, WatchExpired, is_connection_error, stream_lines
+from dflowctl.engines.argologs import ArgoLogs
+from dflowctl.engines.argoobjects import (
+    SUBMISSION_LABEL,
+    decode_nodes,
+    encode_nodes,
+    node_pod_name,
+    resubmit_manifest,
+    retried_pod_nodes,
+    retry_patch,
+)
+from dflowctl.errors import ClusterError, NotFoundError, UsageError
+from dflowctl.kube import KubeClient, WatchExpired
 from dflowctl.settings import Settings
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
-SUBMISSION_LABEL = "dflowctl.io/submission"
-POD_NAME_FORMAT = "workflows.argoproj.io/pod-name-format"
-RETRYABLE_NODE = FAILED_OR_ERROR | {Phase.OMITTED}
 
 
 class WorkflowRejectedError(ClusterError):
     """The Argo controller refused the workflow (``status.message: invalid spec: …``)."""
-
-
-def decode_nodes(wf: Workflow) -> Workflow:
-    """``status.compressedNodes`` (base64 of gzip of the nodes JSON) into ``status.nodes``."""
-    status = wf.get("status") or {}
-    packed = status.get("compressedNodes")
-    if not packed:
-        if status.get("offloadNodeStatusVersion") and not status.get("nodes"):
-            name = (wf.get("metadata") or {}).get("name")
-            raise EngineError(
-                f"the node status of {name} is offloaded to Argo's database; "
-                "the Kubernetes API does not have it",
-                hint="use the Argo Server (argo get) for workflows this large",
-            )
-        return wf
-    raw = base64.b64decode(packed)
-    if raw[:2] != b"\x1f\x8b":
-        raise EngineError(
-            "status.compressedNodes is not gzip (the controller uses another "
-            "WORKFLOW_COMPRESSION_ALGORITHM); dflowctl reads gzip only",
-            hint="set WORKFLOW_COMPRESSION_ALGORITHM=gzip on the workflow controller",
-        )
-    wf = dict(wf)
-    new_status = dict(status)
-    new_status["nodes"] = json.loads(gzip.decompress(raw))
-    new_status.pop("compressedNodes", None)
-    wf["status"] = new_status
-    return wf
-
-
-def encode_nodes(nodes: Mapping[str, Any]) -> str:
-    return base64.b64encode(gzip.compress(json.dumps(nodes, separators=(",", ":")).encode())).decode()
-
-
-def node_pod_name(wf: Mapping[str, Any], node: Mapping[str, Any]) -> str:
-    """The pod of a Pod node (v2 names unless the workflow says v1)."""
-    meta = wf.get("metadata") or {}
-    if (meta.get("annotations") or {}).get(POD_NAME_FORMAT) == "v1":
-        return str(node["id"])
-    template = node.get("templateName") or (node.get("templateRef") or {}).get("template") or ""
-    return pod_name(str(meta.get("name")), str(template), str(node.get("name")))
-
-
-def retried_pod_nodes(wf: Workflow) -> list[str]:
-    """The Pod nodes ``argo retry`` runs again (and whose pods it deletes first)."""
-    nodes: dict[str, Any] = (wf.get("status") or {}).get("nodes") or {}
-    return [nid for nid, n in nodes.items() if n.get("type") == "Pod" and n.get("phase") in RETRYABLE_NODE]
-
-
-def retry_patch(wf: Workflow, *, compressed: bool = False) -> dict[str, Any]:
-    """The merge patch ``argo retry`` applies: failed Pod nodes go, their ancestors run again.
-
-    Succeeded nodes are kept (their outputs are reused); the workflow is
-    Running again with no finishedAt, ``completed=false`` and no shutdown.
-    """
-    status = wf.get("status") or {}
-    nodes: dict[str, Any] = status.get("nodes") or {}
-    parent: dict[str, str] = {}
-    for nid, node in nodes.items():
-        for child in node.get("children") or []:
-            parent.setdefault(child, nid)
-    drop = set(retried_pod_nodes(wf))
-    drop |= {nid for nid, n in nodes.items() if n.get("phase") == "Omitted"}
-    reset: set[str] = set()
-    for nid in drop:
-        cur = parent.get(nid)
-        while cur is not None and cur not in reset:
-            reset.add(cur)
-            cur = parent.get(cur)
-    # failed non-Pod nodes below a reset one (e.g. a failed Retry/StepGroup) run again too
-    for nid, n in nodes.items():
-        if n.get("type") != "Pod" and n.get("phase") in RETRYABLE_NODE and nid not in drop:
-            reset.add(nid)
-    changes: dict[str, Any] = {}
-    for nid in drop:
-        changes[nid] = None
-    for nid in reset - drop:
-        node = nodes[nid]
-        changes[nid] = {"phase": Phase.RUNNING.value, "finishedAt": None, "message": None}
-        kept = [c for c in node.get("children") or [] if c not in drop]
-        if kept != (node.get("children") or []):
-            changes[nid]["children"] = kept
-    meta = wf.get("metadata") or {}
-    patch: dict[str, Any] = {
-        "metadata": {
-            "resourceVersion": meta.get("resourceVersion"),
-            "labels": {COMPLETED_LABEL: "false", PHASE_LABEL: Phase.RUNNING.value},
-        },
-        "spec": {"shutdown": None},
-        "status": {"phase": Phase.RUNNING.value, "finishedAt": None, "message": None},
-    }
-    if compressed:
-        merged = {k: v for k, v in nodes.items() if k not in drop}
-        for nid, ch in changes.items():
-            if ch is not None:
-                merged[nid] = {k: v for k, v in {**merged[nid], **ch}.items() if v is not None}
-        patch["status"]["compressedNodes"] = encode_nodes(merged)
-    else:
-        patch["status"]["nodes"] = changes
-    return patch
-
-
-def resubmit_manifest(wf: Workflow) -> Workflow:
-    """A new Workflow with the same spec (``argo resubmit``)."""
-    meta = wf.get("metadata") or {}
-    labels = {
-        k: v
-        for k, v in (meta.get("labels") or {}).items()
-        if not k.startswith("workflows.argoproj.io/") and k != SUBMISSION_LABEL
-    }
-    labels["workflows.argoproj.io/resubmitted-from-workflow"] = str(meta.get("name"))
-    new_meta: dict[str, Any] = {"generateName": str(meta.get("name")) + "-", "labels": labels}
-    if meta.get("annotations"):
-        new_meta["annotations"] = dict(meta["annotations"])
-    spec = copy.deepcopy(wf.get("spec") or {})
-    spec.pop("shutdown", None)
-    return {"apiVersion": wf.get("apiVersion"), "kind": "Workflow", "metadata": new_meta, "spec": spec}
 
 
 class ArgoEngine:
@@ -344,140 +223,17 @@ class ArgoEngine:
 
     # -- logs ------------------------------------------------------------------------------
 
-    def _pod_nodes(self, wf: Workflow, node_ids: list[str] | None) -> list[dict[str, Any]]:
-        nodes = (wf.get("status") or {}).get("nodes") or {}
-        wanted = set(node_ids) if node_ids is not None else None
-        pods = [
-            dict(n, id=nid)
-            for nid, n in nodes.items()
-            if n.get("type") == "Pod" and (wanted is None or nid in wanted)
-        ]
-        pods.sort(key=lambda n: (str(n.get("startedAt") or "~"), str(n.get("name"))))
-        return pods
-
-    def _read_log(self, wf: Workflow, node: Mapping[str, Any], follow: bool) -> Iterator[LogLine]:
-        pod = node_pod_name(wf, node)
-        ns = wf["metadata"].get("namespace") or self.kube.namespace
-        try:
-            resp = self.kube.pod_log(ns, pod, follow=follow)
-        except NotFoundError:
-            # never started, or deleted (podGC): Argo may have archived the log (archiveLogs)
-            yield from self._archived_log(wf, node)
-            return
-        try:
-            for line in stream_lines(resp):
-                yield LogLine(str(node["id"]), str(node.get("displayName") or node.get("name")), line)
-        except Exception as err:
-            if not is_connection_error(err):
-                raise
-        finally:
-            resp.release_conn()
-
-    def _archived_log(self, wf: Workflow, node: Mapping[str, Any]) -> Iterator[LogLine]:
-        """The ``main-logs`` artifact Argo keeps when the repository has ``archiveLogs: true``."""
-        arts = (node.get("outputs") or {}).get("artifacts") or []
-        art = next((a for a in arts if a.get("name") == "main-logs" and a.get("s3")), None)
-        if art is None:
-            return
-        from dflowctl.storage import store_for_run
-
-        display = str(node.get("displayName") or node.get("name"))
-        with tempfile.TemporaryDirectory(prefix="dflowctl-log-") as tmp:
-            dest = Path(tmp) / "main.log"
-            store_for_run(wf, self.settings, self.kube).fetch(art, dest)
-            files = [dest] if dest.is_file() else sorted(p for p in dest.rglob("*") if p.is_file())
-            for path in files:
-                for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-                    yield LogLine(str(node["id"]), display, line)
-
-    def logs(self, name: str, node_ids: list[str] | None = None, follow: bool = False) -> Iterator[LogLine]:
-        wf = self.get_run(name)
-        if not follow or is_finished(wf):
-            for node in self._pod_nodes(wf, node_ids):
-                if node.get("phase") == Phase.PENDING and not node.get("startedAt"):
-                    continue
-                yield from self._read_log(wf, node, follow=False)
-            return
-        yield from self._follow_logs(name, node_ids)
+    def logs(
+        self, name: str, node_ids: list[str] | None = None, follow: bool = False, timestamps: bool = False
+    ) -> Iterator[LogLine]:
+        return ArgoLogs(self).lines(name, node_ids, follow, timestamps)
 
     def log_blocks(
-        self, name: str, node_ids: list[str] | None = None, follow: bool = False
+        self, name: str, node_ids: list[str] | None = None, follow: bool = False, timestamps: bool = False
     ) -> Iterator[LogBlock]:
-        for line in self.logs(name, node_ids, follow):  # the API streams lines
-            yield LogBlock(line.node_id, line.node_name, line.text)
-
-    def _follow_logs(self, name: str, node_ids: list[str] | None) -> Iterator[LogLine]:
-        """Stream every pod's log as its node starts, until the workflow ends and all logs are read."""
-        started: set[str] = set()
-        wf = self.get_run(name)
-        for node in self._pod_nodes(wf, node_ids):  # what has ended already comes first, in order
-            if node.get("phase") in WORKFLOW_FINAL:
-                started.add(node["id"])
-                yield from self._read_log(wf, node, follow=False)
-        if is_finished(wf):
-            return
-        lines: queue.Queue[LogLine | None] = queue.Queue()
-        lock = threading.Lock()
-        readers: list[threading.Thread] = []
-        errors: list[BaseException] = []
-
-        def read(wf: Workflow, node: dict[str, Any]) -> None:
-            try:
-                for line in self._read_log_when_ready(wf, node):
-                    lines.put(line)
-            except BaseException as err:  # reported in the main thread
-                errors.append(err)
-
-        def on_update(wf: Workflow) -> None:
-            for node in self._pod_nodes(wf, node_ids):
-                if node.get("phase") == Phase.PENDING and not node.get("startedAt"):
-                    continue
-                with lock:
-                    if node["id"] in started:
-                        continue
-                    started.add(node["id"])
-                t = threading.Thread(target=read, args=(wf, node), daemon=True)
-                readers.append(t)
-                t.start()
-
-        def follow() -> None:
-            try:
-                # its own client: a watch stream must not share a connection pool with the readers
-                ArgoEngine(self.settings, kube=self.kube.clone()).watch(name, on_update)
-                for t in list(readers):
-                    t.join()
-            except BaseException as err:
-                errors.append(err)
-            finally:
-                lines.put(None)
-
-        threading.Thread(target=follow, daemon=True).start()
-        while True:
-            item = lines.get()
-            if item is None:
-                break
-            yield item
-        if errors:
-            raise errors[0]
-
-    def _read_log_when_ready(self, wf: Workflow, node: dict[str, Any]) -> Iterator[LogLine]:
-        """Follow one pod's log; a pod that is not there yet is asked for again shortly."""
-        for _ in range(50):
-            got = False
-            for line in self._read_log(wf, node, follow=True):
-                got = True
-                yield line
-            if got or node.get("phase") in WORKFLOW_FINAL:
-                return
-            time.sleep(0.2)
-            try:
-                fresh = self.get_run(str(wf["metadata"]["name"]))
-            except NotFoundError:
-                return
-            node = dict((fresh.get("status") or {}).get("nodes", {}).get(node["id"]) or node, id=node["id"])
-            if node.get("phase") in WORKFLOW_FINAL:
-                yield from self._read_log(fresh, node, follow=False)
-                return
+        for line in self.logs(name, node_ids, follow, timestamps):  # the API streams lines
+            times = (line.time,) if line.time is not None else None
+            yield LogBlock(line.node_id, line.node_name, line.text, times)
 
     # -- artifacts --------------------------------------------------------------------
 
@@ -581,3 +337,6 @@ class ArgoEngine:
             if patch is not None:
                 self.kube.patch_workflow(name, patch)
         self.kube.delete_workflow(name)
+
+
+__all__ = ["ArgoEngine", "WorkflowRejectedError", "decode_nodes", "encode_nodes", "retry_patch"]

@@ -16,7 +16,10 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from dflowctl.expr import gotime
+from dflowctl.expr.convert import str_arg, to_float, to_int
 from dflowctl.expr.jsonpath import query as _jsonpath_query
+from dflowctl.expr.seqfns import SEQUENCE_FUNCTIONS
+from dflowctl.expr.textfns import TEXT_FUNCTIONS
 from dflowctl.expr.values import ExprError, go_json, go_sprint, is_number, is_sequence, type_name
 
 if TYPE_CHECKING:
@@ -35,45 +38,6 @@ def invoke(name: str, fn: Callable[..., Any], args: list[Any]) -> Any:
 
 
 # -- conversions --------------------------------------------------------------------------
-
-
-def to_int(x: Any) -> int:
-    """expr's ``int`` (Argo's ``asInt``)."""
-    if isinstance(x, bool):
-        raise ExprError(f"invalid operation: int({type_name(x)})")
-    if isinstance(x, int):
-        return x
-    if isinstance(x, float):
-        if math.isnan(x) or math.isinf(x):
-            raise ExprError(f"invalid operation: int({go_sprint(x)})")
-        return int(x)
-    if isinstance(x, str):
-        s = x
-        body = s[1:] if s[:1] in "+-" else s
-        if not body.isdigit() or not body.isascii():
-            raise ExprError(f'strconv.Atoi: parsing "{x}": invalid syntax')
-        return int(s)
-    raise ExprError(f"invalid operation: int({type_name(x)})")
-
-
-def to_float(x: Any) -> float:
-    """expr's ``float`` (Argo's ``asFloat``)."""
-    if isinstance(x, bool):
-        raise ExprError(f"invalid operation: float({type_name(x)})")
-    if isinstance(x, (int, float)):
-        return float(x)
-    if isinstance(x, str):
-        s = x
-        if s != s.strip() or not s or "_" in s:
-            raise ExprError(f'strconv.ParseFloat: parsing "{x}": invalid syntax')
-        low = s.lower().lstrip("+-")
-        if low in ("inf", "infinity", "nan"):
-            return float(s)
-        try:
-            return float(s)
-        except ValueError:
-            raise ExprError(f'strconv.ParseFloat: parsing "{x}": invalid syntax') from None
-    raise ExprError(f"invalid operation: float({type_name(x)})")
 
 
 def from_json(text: Any) -> Any:
@@ -174,155 +138,6 @@ def _median(*args: Any) -> float:
     return float(statistics.median(nums)) if nums else 0.0
 
 
-def _str_arg(name: str, x: Any) -> str:
-    if not isinstance(x, str):
-        raise ExprError(f"invalid argument for {name} (type {type_name(x)})")
-    return x
-
-
-def _trim(s: Any, chars: Any = None) -> str:
-    s = _str_arg("trim", s)
-    return s.strip() if chars is None else s.strip(_str_arg("trim", chars))
-
-
-def _trim_prefix(s: Any, prefix: Any = " ") -> str:
-    s, p = _str_arg("trimPrefix", s), _str_arg("trimPrefix", prefix)
-    return s[len(p) :] if p and s.startswith(p) else s
-
-
-def _trim_suffix(s: Any, suffix: Any = " ") -> str:
-    s, p = _str_arg("trimSuffix", s), _str_arg("trimSuffix", suffix)
-    return s[: -len(p)] if p and s.endswith(p) else s
-
-
-def _split(s: Any, sep: Any, n: Any = -1) -> list[str]:
-    s, sep = _str_arg("split", s), _str_arg("split", sep)
-    n = to_int(n)
-    if n == 0:
-        return []
-    if sep == "":
-        parts = list(s)
-        if n > 0 and len(parts) > n:
-            parts = [*parts[: n - 1], "".join(parts[n - 1 :])]
-        return parts
-    return s.split(sep, n - 1) if n > 0 else s.split(sep)
-
-
-def _split_after(s: Any, sep: Any, n: Any = -1) -> list[str]:
-    parts = _split(s, sep, n)
-    return [p + sep for p in parts[:-1]] + parts[-1:]
-
-
-def _replace(s: Any, old: Any, new: Any) -> str:
-    return _str_arg("replace", s).replace(_str_arg("replace", old), _str_arg("replace", new))
-
-
-def _repeat(s: Any, n: Any) -> str:
-    n = to_int(n)
-    if n < 0:
-        raise ExprError("strings: negative Repeat count")
-    return _str_arg("repeat", s) * n
-
-
-def _index_of(s: Any, sub: Any) -> int:
-    return _str_arg("indexOf", s).find(_str_arg("indexOf", sub))
-
-
-def _last_index_of(s: Any, sub: Any) -> int:
-    return _str_arg("lastIndexOf", s).rfind(_str_arg("lastIndexOf", sub))
-
-
-def _seq_arg(name: str, x: Any) -> list[Any]:
-    if not is_sequence(x):
-        raise ExprError(f"invalid argument for {name} (type {type_name(x)})")
-    return list(x)
-
-
-def _first(x: Any) -> Any:
-    if x is None:
-        return None
-    seq = _seq_arg("first", x)
-    return seq[0] if seq else None
-
-
-def _last(x: Any) -> Any:
-    if x is None:
-        return None
-    seq = _seq_arg("last", x)
-    return seq[-1] if seq else None
-
-
-def _get(obj: Any, key: Any) -> Any:
-    if isinstance(obj, Mapping):
-        return obj.get(key)
-    if is_sequence(obj) and isinstance(key, int) and not isinstance(key, bool):
-        n = len(obj)
-        idx = key + n if key < 0 else key
-        return obj[idx] if 0 <= idx < n else None
-    return None
-
-
-def _keys(m: Any) -> list[Any]:
-    if not isinstance(m, Mapping):
-        raise ExprError(f"invalid argument for keys (type {type_name(m)})")
-    return list(m.keys())
-
-
-def _values(m: Any) -> list[Any]:
-    if not isinstance(m, Mapping):
-        raise ExprError(f"invalid argument for values (type {type_name(m)})")
-    return list(m.values())
-
-
-def _join(arr: Any, sep: Any = "") -> str:
-    items = _seq_arg("join", arr)
-    if not all(isinstance(i, str) for i in items):
-        raise ExprError("join needs an array of strings")
-    return _str_arg("join", sep).join(items)
-
-
-def sort_key(v: Any) -> Any:
-    if is_number(v):
-        return (0, v, "")
-    if isinstance(v, str):
-        return (1, 0, v)
-    raise ExprError(f"cannot sort {type_name(v)}")
-
-
-def _sort(arr: Any, order: Any = "asc") -> list[Any]:
-    items = _seq_arg("sort", arr)
-    if order not in ("asc", "desc"):
-        raise ExprError(f"unknown order {go_sprint(order)}, use asc or desc")
-    return sorted(items, key=sort_key, reverse=order == "desc")
-
-
-def _uniq(arr: Any) -> list[Any]:
-    from dflowctl.expr.evaluator import equal
-
-    out: list[Any] = []
-    for v in _seq_arg("uniq", arr):
-        if not any(equal(v, o) for o in out):
-            out.append(v)
-    return out
-
-
-def _concat(*arrs: Any) -> list[Any]:
-    out: list[Any] = []
-    for a in arrs:
-        out.extend(_seq_arg("concat", a))
-    return out
-
-
-def _flatten(arr: Any) -> list[Any]:
-    out: list[Any] = []
-    for v in _seq_arg("flatten", arr):
-        if is_sequence(v):
-            out.extend(_flatten(v))
-        else:
-            out.append(v)
-    return out
-
-
 def _type(v: Any) -> str:
     if v is None:
         return "nil"
@@ -345,29 +160,13 @@ def _type(v: Any) -> str:
     return "func" if callable(v) else "unknown"
 
 
-def _to_pairs(m: Any) -> list[list[Any]]:
-    if not isinstance(m, Mapping):
-        raise ExprError(f"invalid argument for toPairs (type {type_name(m)})")
-    return [[k, v] for k, v in m.items()]
-
-
-def _from_pairs(arr: Any) -> dict[Any, Any]:
-    out: dict[Any, Any] = {}
-    for pair in _seq_arg("fromPairs", arr):
-        p = _seq_arg("fromPairs", pair)
-        if len(p) != 2:
-            raise ExprError("fromPairs needs pairs of two")
-        out[p[0]] = p[1]
-    return out
-
-
 def _to_base64(s: Any) -> str:
-    return base64.b64encode(_str_arg("toBase64", s).encode()).decode()
+    return base64.b64encode(str_arg("toBase64", s).encode()).decode()
 
 
 def _from_base64(s: Any) -> str:
     try:
-        return base64.b64decode(_str_arg("fromBase64", s), validate=True).decode("utf-8", "replace")
+        return base64.b64decode(str_arg("fromBase64", s), validate=True).decode("utf-8", "replace")
     except (ValueError, base64.binascii.Error) as exc:  # type: ignore[attr-defined]
         raise ExprError(f"illegal base64 data: {exc}") from None
 
@@ -377,24 +176,16 @@ def _now() -> _dt.datetime:
 
 
 def _duration(s: Any) -> _dt.timedelta:
-    return gotime.parse_duration(_str_arg("duration", s))
+    return gotime.parse_duration(str_arg("duration", s))
 
 
 def _date(s: Any, layout: Any = None, tz: Any = None) -> _dt.datetime:
     if isinstance(s, _dt.datetime):
         return s
-    text = _str_arg("date", s)
+    text = str_arg("date", s)
     if layout is None:
         return gotime.parse_time(text)
-    return gotime.parse_time_layout(text, _str_arg("date", layout))
-
-
-def _take(arr: Any, n: Any) -> list[Any]:
-    return _seq_arg("take", arr)[: max(0, to_int(n))]
-
-
-def _reverse(arr: Any) -> list[Any]:
-    return list(reversed(_seq_arg("reverse", arr)))
+    return gotime.parse_time_layout(text, str_arg("date", layout))
 
 
 def _to_json_indent(v: Any) -> str:
@@ -422,28 +213,10 @@ BUILTINS: dict[str, Callable[..., Any]] = {
     "int": to_int,
     "float": to_float,
     "string": _string,
-    "trim": _trim,
-    "trimPrefix": _trim_prefix,
-    "trimSuffix": _trim_suffix,
-    "upper": lambda s: _str_arg("upper", s).upper(),
-    "lower": lambda s: _str_arg("lower", s).lower(),
-    "split": _split,
-    "splitAfter": _split_after,
-    "replace": _replace,
-    "repeat": _repeat,
-    "indexOf": _index_of,
-    "lastIndexOf": _last_index_of,
-    "hasPrefix": lambda s, p: _str_arg("hasPrefix", s).startswith(_str_arg("hasPrefix", p)),
-    "hasSuffix": lambda s, p: _str_arg("hasSuffix", s).endswith(_str_arg("hasSuffix", p)),
     "max": _max,
     "min": _min,
     "mean": _mean,
     "median": _median,
-    "first": _first,
-    "last": _last,
-    "get": _get,
-    "keys": _keys,
-    "values": _values,
     "toJSON": _to_json_indent,
     "fromJSON": from_json,
     "toBase64": _to_base64,
@@ -451,16 +224,7 @@ BUILTINS: dict[str, Callable[..., Any]] = {
     "now": _now,
     "duration": _duration,
     "date": _date,
-    "join": _join,
-    "reverse": _reverse,
-    "sort": _sort,
-    "uniq": _uniq,
-    "concat": _concat,
-    "flatten": _flatten,
     "type": _type,
-    "toPairs": _to_pairs,
-    "fromPairs": _from_pairs,
-    "take": _take,
     "bitand": _bit("bitand", lambda a, b: a & b),
     "bitor": _bit("bitor", lambda a, b: a | b),
     "bitxor": _bit("bitxor", lambda a, b: a ^ b),
@@ -468,6 +232,8 @@ BUILTINS: dict[str, Callable[..., Any]] = {
     "bitshl": _bit("bitshl", lambda a, b: a << b),
     "bitshr": _bit("bitshr", lambda a, b: a >> b),
     "bitnot": lambda a: ~to_int(a),
+    **TEXT_FUNCTIONS,
+    **SEQUENCE_FUNCTIONS,
 }
 
 
@@ -512,7 +278,7 @@ def call_method(obj: Any, name: str, args: list[Any]) -> Any:
         if name in simple and not args:
             return simple[name]()
         if name == "Format" and len(args) == 1:
-            return gotime.format_time(t, _str_arg("Format", args[0]))
+            return gotime.format_time(t, str_arg("Format", args[0]))
         if name in ("Sub",) and len(args) == 1 and isinstance(args[0], _dt.datetime):
             return _aware(t) - _aware(args[0])
         if name == "Add" and len(args) == 1 and isinstance(args[0], _dt.timedelta):

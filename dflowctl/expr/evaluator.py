@@ -12,21 +12,27 @@ from __future__ import annotations
 
 import datetime as _dt
 import functools
-import math
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from dflowctl.expr import builtins as _b
+from dflowctl.expr.operators import (
+    NilAccess,
+    arith,
+    compare,
+    equal,
+    fetch,
+    member_of,
+    mismatch,
+    slice_of,
+    string_op,
+    truth,
+)
 from dflowctl.expr.parser import Node, parse
 from dflowctl.expr.predicates import PREDICATE_BUILTINS
-from dflowctl.expr.values import ExprError, go_sprint, is_number, is_sequence, type_name
+from dflowctl.expr.values import ExprError, is_number, type_name
 
 Compiled = Callable[["Frame"], Any]
-
-
-class NilAccess(ExprError):
-    """Reading a member or index of nil (recoverable by ``?.`` and ``??``)."""
 
 
 class Frame:
@@ -38,173 +44,6 @@ class Frame:
         self.env = env
         self.ptrs: list[dict[str, Any]] = []
         self.vars: dict[str, Any] = {}
-
-
-# -- operator semantics -------------------------------------------------------------
-
-
-def equal(a: Any, b: Any) -> bool:
-    if isinstance(a, bool) or isinstance(b, bool):
-        return isinstance(a, bool) and isinstance(b, bool) and a == b
-    if is_number(a) and is_number(b):
-        return bool(a == b)
-    if a is None or b is None:
-        return a is None and b is None
-    if isinstance(a, str) or isinstance(b, str):
-        return isinstance(a, str) and isinstance(b, str) and a == b
-    if is_sequence(a) and is_sequence(b):
-        return len(a) == len(b) and all(equal(x, y) for x, y in zip(a, b, strict=True))
-    if isinstance(a, Mapping) and isinstance(b, Mapping):
-        return a.keys() == b.keys() and all(equal(a[k], b[k]) for k in a)
-    return bool(a == b)
-
-
-def _mismatch(op: str, a: Any, b: Any) -> ExprError:
-    return ExprError(f"invalid operation: {op} (mismatched types {type_name(a)} and {type_name(b)})")
-
-
-def _compare(op: str, a: Any, b: Any) -> bool:
-    ok = (
-        (is_number(a) and is_number(b))
-        or (isinstance(a, str) and isinstance(b, str))
-        or (isinstance(a, _dt.datetime) and isinstance(b, _dt.datetime))
-        or (isinstance(a, _dt.timedelta) and isinstance(b, _dt.timedelta))
-    )
-    if not ok:
-        raise _mismatch(op, a, b)
-    if op == "<":
-        return bool(a < b)
-    if op == ">":
-        return bool(a > b)
-    if op == "<=":
-        return bool(a <= b)
-    return bool(a >= b)
-
-
-def _arith(op: str, a: Any, b: Any) -> Any:
-    if is_number(a) and is_number(b):
-        if op == "+":
-            return a + b
-        if op == "-":
-            return a - b
-        if op == "*":
-            return a * b
-        if op == "/":
-            if b == 0:
-                if a == 0 or (isinstance(a, float) and math.isnan(a)):
-                    return math.nan
-                return math.copysign(math.inf, a) * (math.copysign(1.0, b) if isinstance(b, float) else 1)
-            return a / b
-        if op == "%":
-            if not (isinstance(a, int) and isinstance(b, int)):
-                raise _mismatch(op, a, b)
-            if b == 0:
-                raise ExprError("integer divide by zero")
-            return int(math.fmod(a, b))
-        if op in ("**", "^"):
-            try:
-                return float(a) ** float(b)
-            except (OverflowError, ZeroDivisionError):
-                return math.inf
-    if op == "+":
-        if isinstance(a, str) and isinstance(b, str):
-            return a + b
-        if is_sequence(a) and is_sequence(b):
-            return [*a, *b]
-        if isinstance(a, _dt.datetime) and isinstance(b, _dt.timedelta):
-            return a + b
-        if isinstance(a, _dt.timedelta) and isinstance(b, (_dt.timedelta, _dt.datetime)):
-            return b + a
-    if op == "-":
-        if isinstance(a, _dt.datetime) and isinstance(b, (_dt.datetime, _dt.timedelta)):
-            if isinstance(b, _dt.datetime) and (a.tzinfo is None) != (b.tzinfo is None):
-                a, b = _aware(a), _aware(b)
-            return a - b
-        if isinstance(a, _dt.timedelta) and isinstance(b, _dt.timedelta):
-            return a - b
-    if op == "*" and isinstance(a, _dt.timedelta) and is_number(b):
-        return a * b
-    if op == "*" and is_number(a) and isinstance(b, _dt.timedelta):
-        return b * a
-    raise _mismatch(op, a, b)
-
-
-def _aware(t: _dt.datetime) -> _dt.datetime:
-    return t if t.tzinfo is not None else t.astimezone()
-
-
-def _in(a: Any, b: Any) -> bool:
-    if is_sequence(b):
-        return any(equal(a, x) for x in b)
-    if isinstance(b, Mapping):
-        return a in b if isinstance(a, str) or is_number(a) else False
-    if b is None:
-        return False
-    raise ExprError(f"invalid operation: in (mismatched types {type_name(a)} and {type_name(b)})")
-
-
-@functools.lru_cache(maxsize=512)
-def compile_regex(pattern: str) -> re.Pattern[str]:
-    """A Go RE2 pattern as a Python regex (the common subset is identical)."""
-    try:
-        return re.compile(pattern.replace("(?P<", "(?P<").replace("\\z", "\\Z"))
-    except re.error as exc:
-        raise ExprError(f"error parsing regexp {pattern!r}: {exc}") from exc
-
-
-def _string_op(op: str, a: Any, b: Any) -> bool:
-    if not (isinstance(a, str) and isinstance(b, str)):
-        raise _mismatch(op, a, b)
-    if op == "matches":
-        return compile_regex(b).search(a) is not None
-    if op == "contains":
-        return b in a
-    if op == "startsWith":
-        return a.startswith(b)
-    return a.endswith(b)
-
-
-def _truth(op: str, v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise ExprError(f"invalid operation: {op} on {type_name(v)} (a boolean is needed)")
-    return v
-
-
-def fetch(obj: Any, key: Any, optional: bool = False) -> Any:
-    """``obj.key`` / ``obj[key]`` as expr-lang reads it."""
-    if obj is None:
-        if optional:
-            return None
-        raise NilAccess(f"cannot fetch {go_sprint(key)} from nil")
-    if isinstance(obj, Mapping):
-        if isinstance(key, float) and key.is_integer():
-            key = int(key)
-        return obj.get(key)
-    if is_sequence(obj) or isinstance(obj, str):
-        if isinstance(key, float) and key.is_integer():
-            key = int(key)
-        if not isinstance(key, int) or isinstance(key, bool):
-            raise ExprError(f"cannot fetch {go_sprint(key)} from {type_name(obj)}")
-        n = len(obj)
-        idx = key + n if key < 0 else key
-        if not 0 <= idx < n:
-            raise ExprError(f"index out of range: {key} (array length is {n})")
-        return obj[idx]
-    raise ExprError(f"cannot fetch {go_sprint(key)} from {type_name(obj)}")
-
-
-def _slice(obj: Any, lo: Any, hi: Any) -> Any:
-    if not (is_sequence(obj) or isinstance(obj, str)):
-        raise ExprError(f"cannot slice {type_name(obj)}")
-    n = len(obj)
-    a = 0 if lo is None else int(lo)
-    b = n if hi is None else int(hi)
-    a = max(0, a + n if a < 0 else a)
-    b = min(n, b + n if b < 0 else b)
-    if a > b:
-        raise ExprError(f"invalid slice indices: {b} < {a}")
-    out = obj[a:b]
-    return list(out) if not isinstance(out, str) else out
 
 
 # -- compiler ---------------------------------------------------------------------------
@@ -236,7 +75,7 @@ def _compile(node: Node) -> Compiled:
         obj_c = _compile(node[1])
         lo_c = _compile(node[2]) if node[2] is not None else None
         hi_c = _compile(node[3]) if node[3] is not None else None
-        return lambda f: _slice(obj_c(f), lo_c(f) if lo_c else None, hi_c(f) if hi_c else None)
+        return lambda f: slice_of(obj_c(f), lo_c(f) if lo_c else None, hi_c(f) if hi_c else None)
     if kind == "call":
         return _compile_call(node[1], node[2])
     if kind == "mcall":
@@ -247,7 +86,7 @@ def _compile(node: Node) -> Compiled:
         return _compile_binary(node[1], node[2], node[3])
     if kind == "cond":
         c, a, b = _compile(node[1]), _compile(node[2]), _compile(node[3])
-        return lambda f: a(f) if _truth("?:", c(f)) else b(f)
+        return lambda f: a(f) if truth("?:", c(f)) else b(f)
     if kind == "array":
         items = [_compile(x) for x in node[1]]
         return lambda f: [c(f) for c in items]
@@ -314,7 +153,7 @@ def _compile_member(node: Node) -> Compiled:
 
 def _compile_unary(op: str, x: Compiled) -> Compiled:
     if op in ("not", "!"):
-        return lambda f: not _truth(op, x(f))
+        return lambda f: not truth(op, x(f))
 
     def neg(f: Frame) -> Any:
         v = x(f)
@@ -346,29 +185,29 @@ def _compile_binary(op: str, ln: Node, rn: Node) -> Compiled:
         return coalesce
     lc = _compile(ln)
     if op in ("and", "&&"):
-        return lambda f: _truth(op, lc(f)) and _truth(op, r(f))
+        return lambda f: truth(op, lc(f)) and truth(op, r(f))
     if op in ("or", "||"):
-        return lambda f: _truth(op, lc(f)) or _truth(op, r(f))
+        return lambda f: truth(op, lc(f)) or truth(op, r(f))
     if op == "==":
         return lambda f: equal(lc(f), r(f))
     if op == "!=":
         return lambda f: not equal(lc(f), r(f))
     if op in ("<", ">", "<=", ">="):
-        return lambda f: _compare(op, lc(f), r(f))
+        return lambda f: compare(op, lc(f), r(f))
     if op == "in":
-        return lambda f: _in(lc(f), r(f))
+        return lambda f: member_of(lc(f), r(f))
     if op in ("matches", "contains", "startsWith", "endsWith"):
-        return lambda f: _string_op(op, lc(f), r(f))
+        return lambda f: string_op(op, lc(f), r(f))
     if op == "..":
 
         def rng(f: Frame) -> list[int]:
             a, b = lc(f), r(f)
             if not (isinstance(a, int) and isinstance(b, int)) or isinstance(a, bool) or isinstance(b, bool):
-                raise _mismatch("..", a, b)
+                raise mismatch("..", a, b)
             return list(range(a, b + 1))
 
         return rng
-    return lambda f: _arith(op, lc(f), r(f))
+    return lambda f: arith(op, lc(f), r(f))
 
 
 def _compile_call(name: str, args: list[Node]) -> Compiled:
@@ -464,3 +303,16 @@ def run(source: str, env: Mapping[str, Any]) -> Any:
         return run_raw(source, env)
     except ExprError as exc:
         raise ExprError(f"cannot evaluate expression {source.strip()!r}: {exc.message}") from None
+
+
+__all__ = [
+    "Compiled",
+    "Frame",
+    "NilAccess",
+    "compile_expr",
+    "equal",
+    "fetch",
+    "root_names",
+    "run",
+    "run_raw",
+]

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from dflowctl.expr.builtins import flatten_numbers, sort_key
+from dflowctl.expr.builtins import flatten_numbers
+from dflowctl.expr.seqfns import sort_key
 from dflowctl.expr.values import ExprError, is_sequence, type_name
 
 if TYPE_CHECKING:

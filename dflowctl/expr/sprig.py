@@ -1,4 +1,5 @@
-"""Sprig's generic functions (github.com/Masterminds/sprig/v3), as ``sprig.*`` in Argo.
+"""Sprig's generic functions (github.com/Masterminds/sprig/v3), as ``sprig.*`` in Argo
+(strings, encodings and regular expressions: ``sprigtext``; conversions: ``sprigcast``).
 
 The commonly used ones, with Sprig's argument order (``trimPrefix(prefix, s)``)
 and its lenient conversions (``toInt64("x")`` is 0). ``env`` and ``expandenv``
@@ -7,66 +8,20 @@ are absent, as in Argo.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import datetime as _dt
-import hashlib
 import math
 import re
 import secrets
 import string
 import uuid
-import zlib
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from dflowctl.expr import gotime
-from dflowctl.expr.evaluator import compile_regex, equal
-from dflowctl.expr.values import ExprError, go_json, go_sprint, is_number, is_sequence, type_name
-
-
-def to_int64(v: Any) -> int:
-    """cast.ToInt64 ignoring errors (Sprig's ``toInt64``)."""
-    if isinstance(v, bool):
-        return int(v)
-    if isinstance(v, int):
-        return v
-    if isinstance(v, float):
-        return int(v) if math.isfinite(v) else 0
-    if isinstance(v, str):
-        s = v.strip()
-        if re.fullmatch(r"[+-]?\d+\.0*", s):
-            s = s.split(".")[0]
-        try:
-            return int(s, 0)
-        except ValueError:
-            try:
-                return int(s)
-            except ValueError:
-                return 0
-    return 0
-
-
-def to_float64(v: Any) -> float:
-    """cast.ToFloat64 ignoring errors."""
-    if isinstance(v, bool):
-        return float(v)
-    if isinstance(v, (int, float)):
-        return float(v)
-    if isinstance(v, str):
-        try:
-            return float(v.strip())
-        except ValueError:
-            return 0.0
-    return 0.0
-
-
-def strval(v: Any) -> str:
-    if isinstance(v, str):
-        return v
-    if isinstance(v, bytes):
-        return v.decode("utf-8", "replace")
-    return go_sprint(v)
+from dflowctl.expr.evaluator import equal
+from dflowctl.expr.sprigcast import as_list, strval, to_float64, to_int64
+from dflowctl.expr.sprigtext import SPRIG_TEXT
+from dflowctl.expr.values import ExprError, go_sprint, is_number, is_sequence, type_name
 
 
 def _go_div(a: int, b: int) -> int:
@@ -107,66 +62,6 @@ def _coalesce(*vals: Any) -> Any:
     return None
 
 
-def _list(v: Any) -> list[Any]:
-    if not is_sequence(v):
-        raise ExprError(f"cannot use {type_name(v)} as a list")
-    return list(v)
-
-
-def _b64dec(s: Any) -> str:
-    try:
-        return base64.b64decode(strval(s), validate=True).decode("utf-8", "replace")
-    except (ValueError, binascii.Error) as exc:
-        return f"illegal base64 data: {exc}"
-
-
-def _b32dec(s: Any) -> str:
-    try:
-        return base64.b32decode(strval(s)).decode("utf-8", "replace")
-    except (ValueError, binascii.Error) as exc:
-        return f"illegal base32 data: {exc}"
-
-
-def _substr(start: Any, end: Any, s: Any) -> str:
-    text = strval(s)
-    a, b = to_int64(start), to_int64(end)
-    if a < 0:
-        return text[:b]
-    if b < 0 or b > len(text):
-        return text[a:]
-    return text[a:b]
-
-
-def _trunc(n: Any, s: Any) -> str:
-    text = strval(s)
-    c = to_int64(n)
-    if c < 0 and len(text) + c > 0:
-        return text[len(text) + c :]
-    if c >= 0 and len(text) > c:
-        return text[:c]
-    return text
-
-
-def _indent(n: Any, s: Any) -> str:
-    pad = " " * to_int64(n)
-    return pad + strval(s).replace("\n", "\n" + pad)
-
-
-def _split(sep: Any, s: Any) -> dict[str, str]:
-    return {f"_{i}": part for i, part in enumerate(strval(s).split(strval(sep)))}
-
-
-def _splitn(sep: Any, n: Any, s: Any) -> dict[str, str]:
-    parts = strval(s).split(strval(sep), max(to_int64(n) - 1, 0)) if to_int64(n) > 0 else []
-    return {f"_{i}": part for i, part in enumerate(parts)}
-
-
-def _join(sep: Any, v: Any) -> str:
-    if isinstance(v, str):
-        return v
-    return strval(sep).join(strval(x) for x in _list(v) if x is not None)
-
-
 def _dict(*kv: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for i in range(0, len(kv), 2):
@@ -183,24 +78,18 @@ def _keys(*dicts: Any) -> list[str]:
 
 def _uniq(v: Any) -> list[Any]:
     out: list[Any] = []
-    for x in _list(v):
+    for x in as_list(v):
         if not any(equal(x, o) for o in out):
             out.append(x)
     return out
 
 
 def _has(needle: Any, hay: Any) -> bool:
-    return any(equal(needle, x) for x in _list(hay)) if hay is not None else False
+    return any(equal(needle, x) for x in as_list(hay)) if hay is not None else False
 
 
 def _without(v: Any, *omit: Any) -> list[Any]:
-    return [x for x in _list(v) if not any(equal(x, o) for o in omit)]
-
-
-def _go_repl(repl: str) -> str:
-    """Go's ``$1`` / ``${name}`` replacement syntax → Python's."""
-    out = re.sub(r"\$\{(\w+)\}", r"\\g<\1>", repl.replace("\\", "\\\\"))
-    return re.sub(r"\$(\d+|[A-Za-z_]\w*)", r"\\g<\1>", out).replace("$$", "$")
+    return [x for x in as_list(v) if not any(equal(x, o) for o in omit)]
 
 
 def _date_in_zone(fmt: Any, date: Any, zone: Any) -> str:
@@ -246,19 +135,6 @@ def _ternary(a: Any, b: Any, cond: Any) -> Any:
     return a if cond is True else b
 
 
-def _regex_find_all(rx: Any, s: Any, n: Any) -> list[str]:
-    found = [m.group(0) for m in compile_regex(strval(rx)).finditer(strval(s))]
-    k = to_int64(n)
-    return found if k < 0 else found[:k]
-
-
-def _regex_split(rx: Any, s: Any, n: Any) -> list[str]:
-    k = to_int64(n)
-    if k == 0:
-        return []
-    return compile_regex(strval(rx)).split(strval(s), maxsplit=0 if k < 0 else k - 1)
-
-
 def _round(v: Any, places: Any, round_on: Any = 0.5) -> float:
     x = to_float64(v)
     p = 10 ** to_int64(places)
@@ -292,20 +168,6 @@ def _until_step(start: Any, stop: Any, step: Any) -> list[int]:
     return list(range(a, b, s))
 
 
-def _camel(s: Any) -> str:
-    parts = re.split(r"[_\-\s]+", strval(s))
-    return "".join(p[:1].upper() + p[1:] for p in parts if p)
-
-
-def _snake(s: Any) -> str:
-    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", strval(s))
-    return re.sub(r"[\-\s]+", "_", text).lower()
-
-
-def _kebab(s: Any) -> str:
-    return _snake(s).replace("_", "-")
-
-
 SPRIG: dict[str, Callable[..., Any]] = {
     # numbers
     "add": lambda *a: sum(to_int64(x) for x in a),
@@ -336,85 +198,26 @@ SPRIG: dict[str, Callable[..., Any]] = {
     "int64": to_int64,
     "float64": to_float64,
     "toString": strval,
-    "toStrings": lambda v: [strval(x) for x in _list(v)],
+    "toStrings": lambda v: [strval(x) for x in as_list(v)],
     "toDecimal": lambda s: int(strval(s), 8) if re.fullmatch(r"[0-7]+", strval(s)) else 0,
-    # strings
-    "upper": lambda s: strval(s).upper(),
-    "lower": lambda s: strval(s).lower(),
-    "title": lambda s: re.sub(r"\b([a-z])", lambda m: m.group(1).upper(), strval(s)),
-    "untitle": lambda s: re.sub(r"\b([A-Z])", lambda m: m.group(1).lower(), strval(s)),
-    "trim": lambda s: strval(s).strip(),
-    "trimAll": lambda cut, s: strval(s).strip(strval(cut)),
-    "trimPrefix": lambda p, s: strval(s)[len(strval(p)) :] if strval(s).startswith(strval(p)) else strval(s),
-    "trimSuffix": lambda p, s: (
-        strval(s)[: -len(strval(p))] if strval(p) and strval(s).endswith(strval(p)) else strval(s)
-    ),
-    "contains": lambda sub, s: strval(sub) in strval(s),
-    "hasPrefix": lambda p, s: strval(s).startswith(strval(p)),
-    "hasSuffix": lambda p, s: strval(s).endswith(strval(p)),
-    "replace": lambda old, new, s: strval(s).replace(strval(old), strval(new)),
-    "repeat": lambda n, s: strval(s) * max(0, to_int64(n)),
-    "substr": _substr,
-    "trunc": _trunc,
-    "nospace": lambda s: re.sub(r"\s+", "", strval(s)),
-    "quote": lambda *a: " ".join(go_json(strval(x)) for x in a if x is not None),
-    "squote": lambda *a: " ".join(f"'{strval(x)}'" for x in a if x is not None),
-    "cat": lambda *a: " ".join(strval(x) for x in a if x is not None),
-    "indent": _indent,
-    "nindent": lambda n, s: "\n" + _indent(n, s),
-    "initials": lambda s: "".join(w[0] for w in strval(s).split() if w),
-    "abbrev": lambda n, s: (
-        strval(s) if len(strval(s)) <= to_int64(n) else strval(s)[: to_int64(n) - 3] + "..."
-    ),
-    "camelcase": _camel,
-    "snakecase": _snake,
-    "kebabcase": _kebab,
-    "split": _split,
-    "splitList": lambda sep, s: strval(s).split(strval(sep)),
-    "splitn": _splitn,
-    "join": _join,
-    "sortAlpha": lambda v: sorted(strval(x) for x in _list(v)),
-    "plural": lambda one, many, n: strval(one) if to_int64(n) == 1 else strval(many),
-    # encodings and hashes
-    "b64enc": lambda s: base64.b64encode(strval(s).encode()).decode(),
-    "b64dec": _b64dec,
-    "b32enc": lambda s: base64.b32encode(strval(s).encode()).decode(),
-    "b32dec": _b32dec,
-    "sha1sum": lambda s: hashlib.sha1(strval(s).encode()).hexdigest(),
-    "sha256sum": lambda s: hashlib.sha256(strval(s).encode()).hexdigest(),
-    "sha512sum": lambda s: hashlib.sha512(strval(s).encode()).hexdigest(),
-    "adler32sum": lambda s: str(zlib.adler32(strval(s).encode())),
-    "toJson": lambda v: go_json(v),
-    "toRawJson": lambda v: go_json(v).replace("\\u003c", "<").replace("\\u003e", ">").replace("\\u0026", "&"),
-    "toPrettyJson": lambda v: _pretty(v),
-    "fromJson": lambda s: _from_json_lenient(s),
-    # regular expressions
-    "regexMatch": lambda rx, s: compile_regex(strval(rx)).search(strval(s)) is not None,
-    "regexFind": lambda rx, s: m.group(0) if (m := compile_regex(strval(rx)).search(strval(s))) else "",
-    "regexFindAll": _regex_find_all,
-    "regexReplaceAll": lambda rx, s, repl: compile_regex(strval(rx)).sub(_go_repl(strval(repl)), strval(s)),
-    "regexReplaceAllLiteral": lambda rx, s, repl: compile_regex(strval(rx)).sub(
-        lambda m: strval(repl), strval(s)
-    ),
-    "regexSplit": _regex_split,
-    "regexQuoteMeta": lambda s: re.escape(strval(s)),
+    **SPRIG_TEXT,
     # lists and dicts
     "list": lambda *a: list(a),
     "tuple": lambda *a: list(a),
-    "first": lambda v: _list(v)[0] if _list(v) else None,
-    "last": lambda v: _list(v)[-1] if _list(v) else None,
-    "rest": lambda v: _list(v)[1:],
-    "initial": lambda v: _list(v)[:-1],
-    "append": lambda v, x: [*_list(v), x],
-    "push": lambda v, x: [*_list(v), x],
-    "prepend": lambda v, x: [x, *_list(v)],
-    "concat": lambda *vs: [x for v in vs for x in _list(v)],
-    "reverse": lambda v: list(reversed(_list(v))),
+    "first": lambda v: as_list(v)[0] if as_list(v) else None,
+    "last": lambda v: as_list(v)[-1] if as_list(v) else None,
+    "rest": lambda v: as_list(v)[1:],
+    "initial": lambda v: as_list(v)[:-1],
+    "append": lambda v, x: [*as_list(v), x],
+    "push": lambda v, x: [*as_list(v), x],
+    "prepend": lambda v, x: [x, *as_list(v)],
+    "concat": lambda *vs: [x for v in vs for x in as_list(v)],
+    "reverse": lambda v: list(reversed(as_list(v))),
     "uniq": _uniq,
     "without": _without,
     "has": _has,
-    "compact": lambda v: [x for x in _list(v) if not _empty(x)],
-    "slice": lambda v, *ix: _list(v)[slice(*(to_int64(i) for i in ix))] if ix else _list(v),
+    "compact": lambda v: [x for x in as_list(v) if not _empty(x)],
+    "slice": lambda v, *ix: as_list(v)[slice(*(to_int64(i) for i in ix))] if ix else as_list(v),
     "dict": _dict,
     "get": lambda d, k: d.get(strval(k), "") if isinstance(d, Mapping) else "",
     "set": lambda d, k, v: {**d, strval(k): v},
@@ -463,21 +266,6 @@ def _divf(a: Any, *v: Any) -> float:
         d = to_float64(x)
         out = out / d if d else (math.copysign(math.inf, out) if out else math.nan)
     return out
-
-
-def _pretty(v: Any) -> str:
-    from dflowctl.expr.builtins import _indent_json
-
-    return _indent_json(v)
-
-
-def _from_json_lenient(s: Any) -> Any:
-    from dflowctl.expr.builtins import from_json
-
-    try:
-        return from_json(strval(s))
-    except ExprError:
-        return {}
 
 
 def _merge(dst: Any, *srcs: Any) -> dict[str, Any]:

@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dflowctl.spec.model import LocalPython
+
+if TYPE_CHECKING:
+    from dflowctl.settings import Settings
 
 CONDA_TIMEOUT = 30.0
 
@@ -49,6 +52,16 @@ class Choice:
 
     python: str
     how: str
+
+
+def context_of(settings: Settings, python_flag: bool = False) -> Context:
+    """The settings' part of the rule: the config's image mapping, ``--python``
+    (``python_flag``) or ``DFLOWCTL_PYTHON``."""
+    return Context(
+        images=settings.python_images,
+        python=settings.python,
+        python_from="--python" if python_flag else "DFLOWCTL_PYTHON",
+    )
 
 
 def choose(local: LocalPython | None, image: str | None, program: str, ctx: Context) -> Choice:
@@ -124,6 +137,8 @@ def conda_base_dir(env: Callable[[str], str]) -> Path | None:
     conda = shutil.which("conda", path=env("PATH") or os.defpath)
     if conda is None:
         return None
+    import subprocess
+
     try:
         out = subprocess.run(
             [conda, "info", "--base"],

@@ -163,15 +163,3 @@ def file_preview(path: Path, name: str) -> FilePreview:
 
 def _cell(text: str) -> str:
     return text if len(text) <= CELL_CHARS else text[: CELL_CHARS - 1] + "…"
-
-
-def resources(raw: Mapping[str, Any]) -> dict[str, float]:
-    """A node's recorded cost: Argo's ``resourcesDuration`` (seconds of each resource:
-    ``cpu`` in 1-CPU seconds, ``memory`` in 1Gi seconds)."""
-    found: dict[str, float] = {}
-    rd = raw.get("resourcesDuration")
-    if isinstance(rd, Mapping):
-        for key, value in rd.items():
-            if isinstance(value, int | float):
-                found[str(key)] = float(value)
-    return found

@@ -14,12 +14,13 @@ from typing import Any
 
 from dflowctl.argo.phases import FAILED_OR_ERROR
 from dflowctl.report.assets import CSS, JS
-from dflowctl.report.collect import ArtifactPreview, Extras, FilePreview, resources
+from dflowctl.report.collect import ArtifactPreview, Extras, FilePreview
+from dflowctl.report.costs import CostColumns, pod_usage
 from dflowctl.report.graph import Graph, GraphNode, run_graph
 from dflowctl.report.layout import svg
 from dflowctl.results import split_item
+from dflowctl.stepkey import is_hidden
 from dflowctl.tree import (
-    HIDDEN_OUTPUTS,
     build_tree,
     format_duration,
     format_span,
@@ -175,10 +176,11 @@ def _timeline(nodes: Mapping[str, Any], paths: Mapping[str, str]) -> str:
     t0 = min(s for s in starts if s is not None)
     t1 = max(ends)
     span = max((t1 - t0).total_seconds(), 1.0)
+    costs = CostColumns(pod_usage([raw]) for _, raw in pods)
     parts.append(
         f'<p class="muted">{len(pods)} pods over {e(format_duration(span))}</p>'
         '<div class="scroll short"><table class="timeline"><tr><th>pod</th><th>phase</th><th>duration</th>'
-        "<th>when</th></tr>"
+        f"{costs.head()}<th>when</th></tr>"
     )
     for (nid, raw), start, end in list(zip(pods, starts, ends, strict=True))[:TIMELINE_ROWS]:
         if start is None:
@@ -191,6 +193,7 @@ def _timeline(nodes: Mapping[str, Any], paths: Mapping[str, str]) -> str:
         parts.append(
             f'<tr><td><a href="#log-{e(nid)}">{e(short(label, 80))}</a></td>'
             f'<td class="ph {e(phase)}">{e(phase)}</td><td class="num">{e(dur)}</td>'
+            f"{costs.cells(pod_usage([raw]))}"
             f'<td class="tlcell"><div class="tl"><span class="{e(phase)}" style="left:{left:.2f}%;'
             f'width:{min(width, 100 - left):.2f}%" title="{e(_when(raw.get("startedAt")))} → '
             f'{e(_when(raw.get("finishedAt")))}"></span></div></td></tr>'
@@ -215,16 +218,14 @@ def _params(items: Any) -> str:
     return "<br>".join(
         f"<code>{e(p.get('name'))}</code> = {e(short(str(p.get('value', ''))))}"
         for p in items
-        if isinstance(p, Mapping) and not str(p.get("name", "")).startswith("dflowctl-")
+        if isinstance(p, Mapping) and not is_hidden(p.get("name", ""))
     )
 
 
 def _steps(graph: Graph, dom: Mapping[str, str], nodes: Mapping[str, Any]) -> str:
     now = datetime.now(timezone.utc)
-    cost_keys = sorted(
-        {k for n in graph.nodes.values() for m in n.members for k in resources(nodes.get(m, {}))}
-    )
-    head = "".join(f"<th>{e(k)} (s)</th>" for k in cost_keys)
+    costs = CostColumns(pod_usage([nodes.get(m, {})]) for n in graph.nodes.values() for m in n.members)
+    head = costs.head()
     parts = [
         '<section id="steps"><h2>Steps</h2><div class="scroll"><table><tr><th>step</th><th>template</th>'
         f"<th>phase</th><th>started</th><th>duration</th>{head}<th>inputs</th><th>outputs</th>"
@@ -235,9 +236,6 @@ def _steps(graph: Graph, dom: Mapping[str, str], nodes: Mapping[str, Any]) -> st
         own = nodes.get(node.id, {})
         started, finished = _span(members) if node.items else (own.get("startedAt"), own.get("finishedAt"))
         dur = format_span(started, finished, now)
-        costs = {
-            k: sum(resources(m).get(k, 0.0) for m in members if m.get("type") == "Pod") for k in cost_keys
-        }
         marks = ""
         if any((m.get("memoizationStatus") or {}).get("hit") for m in members):
             marks += '<span class="mark">cached</span>'
@@ -257,7 +255,7 @@ def _steps(graph: Graph, dom: Mapping[str, str], nodes: Mapping[str, Any]) -> st
             f'<tr id="step-{dom[node.id]}"><td>{e(node.label)}{marks}</td><td>{e(node.template or "")}</td>'
             f'<td class="ph {e(phase)}">{e(phase)}{f" ({e(counts)})" if counts else ""}</td>'
             f'<td>{e(_when(started))}</td><td class="num">{e(dur)}</td>'
-            + "".join(f'<td class="num">{costs[k]:.0f}</td>' for k in cost_keys)
+            + costs.cells(pod_usage(members))
             + f"<td>{ins}</td><td>{outs}</td><td>{e(short(message))}</td></tr>"
         )
     parts.append("</table></div></section>")
@@ -303,7 +301,7 @@ def _fanout_table(
         raw = nodes.get(nid, {})
         outputs = raw.get("outputs") or {}
         for p in outputs.get("parameters") or []:
-            if p.get("name") not in HIDDEN_OUTPUTS:
+            if not is_hidden(p.get("name")):
                 params.setdefault(str(p.get("name")), None)
         for a in outputs.get("artifacts") or []:
             arts.setdefault(str(a.get("name")), None)
@@ -312,11 +310,12 @@ def _fanout_table(
     from dflowctl.tree import artifact_location
 
     head = "".join(f"<th>{e(p)}</th>" for p in params) + "".join(f"<th>{e(a)} (file)</th>" for a in arts)
+    costs = CostColumns(pod_usage([r[1]]) for r in rows)
     parts = [
         f'<details class="fanout" id="fan-{dom[node.id]}" open><summary><b>{e(node.label)}</b>: '
         f"{len(rows)} items, one row each</summary>"
         f'<div class="scroll"><table class="fanout-table"><tr><th>#</th><th>item</th><th>phase</th>'
-        f"<th>duration</th>{head}<th>log</th></tr>"
+        f"<th>duration</th>{costs.head()}{head}<th>log</th></tr>"
     ]
     for nid, raw, outputs in rows:
         _base, index, item = split_item(str(raw.get("displayName") or ""))
@@ -328,7 +327,8 @@ def _fanout_table(
         cells += "".join(f'<td class="muted">{e(short(places.get(a, ""), 120))}</td>' for a in arts)
         parts.append(
             f'<tr><td class="num">{e("" if index is None else index)}</td><td>{e(short(item or ""))}</td>'
-            f'<td class="ph {e(phase)}">{e(phase)}</td><td class="num">{e(dur)}</td>{cells}'
+            f'<td class="ph {e(phase)}">{e(phase)}</td><td class="num">{e(dur)}</td>'
+            f"{costs.cells(pod_usage([raw]))}{cells}"
             f'<td><a href="#log-{e(nid)}">log</a></td></tr>'
         )
     parts.append("</table></div></details>")

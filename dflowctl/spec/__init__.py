@@ -10,17 +10,25 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dflowctl.errors import Diagnostic, SpecError
 from dflowctl.spec import model
 from dflowctl.spec.load import YamlDocument, load_yaml
 from dflowctl.spec.locate import gc_paused
 
+if TYPE_CHECKING:
+    from dflowctl.pyenv.choose import Context
+
 __all__ = ["YamlDocument", "load_spec", "load_yaml", "validate_document"]
 
 
-def validate_document(doc: YamlDocument, spec_path: Path | None = None) -> model.Workflow:
-    """A loaded document → the checked model; ``SpecError`` with all problems."""
+def validate_document(
+    doc: YamlDocument, spec_path: Path | None = None, python: Context | None = None
+) -> model.Workflow:
+    """A loaded document → the checked model; ``SpecError`` with all problems. ``python``:
+    the settings' part of the rule for which Python runs a local op (an installed op
+    library is looked up in it)."""
     from dflowctl.spec.build import build_workflow
     from dflowctl.spec.checks import check_workflow
     from dflowctl.spec.schema import schema_diagnostics
@@ -37,7 +45,7 @@ def validate_document(doc: YamlDocument, spec_path: Path | None = None) -> model
         if not problems:
             from dflowctl.spec.opcode import apply_code
 
-            wf, code_problems, warnings = apply_code(wf, doc.source)
+            wf, code_problems, warnings = apply_code(wf, doc.source, python)
             problems += code_problems
         problems += meta_problems
         problems += check_workflow(wf, doc.source)

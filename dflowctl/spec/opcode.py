@@ -1,7 +1,8 @@
 """Python ops checked against their code before anything runs.
 
 For each ``python: module:callable`` op: the module file (under ``source``, else
-where the interpreter that runs local steps finds it), the callable defined in it
+where the interpreter that will run the op locally finds it: ``pyenv.choose``'s
+rule, e.g. the op's ``local:``, the active virtualenv), the callable defined in it
 (did-you-mean over the names there), and the interface read statically by
 ``spec.opsig``. ``inputs:`` / ``outputs:`` the spec leaves out come from the code;
 where both say them, every disagreement is an error naming both places.
@@ -13,13 +14,16 @@ import os
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dflowctl.errors import Diagnostic, Location
 from dflowctl.spec import model as m
 from dflowctl.spec import opsig
 from dflowctl.spec.locate import Source
 from dflowctl.spec.values import ENTRYPOINT, did_you_mean, parse_type, type_text, types_agree
+
+if TYPE_CHECKING:
+    from dflowctl.pyenv.choose import Context
 
 LOOKUP_TIMEOUT = 20.0
 _FIND = (
@@ -38,13 +42,28 @@ def shown(path: Path) -> str:
         return str(path)
 
 
-@cache
-def interpreter_origin(module: str) -> str | None:
-    """Where ``python3`` on PATH (the interpreter of local Python steps) finds ``module``."""
+def op_python(op: m.Op, ctx: Context | None) -> tuple[str | None, str]:
+    """The interpreter that will run ``op`` locally (``pyenv.choose``; ``ctx``: the
+    settings' part of the rule, None: the starting shell's environment only) and how
+    messages name it: ``python3`` when it is the one on PATH."""
     import shutil
+
+    from dflowctl.pyenv.choose import ChoiceError, Context, choose
+
+    try:
+        chosen = choose(op.local, op.image, "python3", ctx or Context())
+    except ChoiceError:  # the run says why (pyenv.plan); look it up as python3 meanwhile
+        return shutil.which("python3"), "python3"
+    if chosen.how == "python3 on PATH":
+        return chosen.python, "python3"
+    return chosen.python, f"{chosen.python} ({chosen.how})"
+
+
+@cache
+def interpreter_origin(module: str, python: str | None) -> str | None:
+    """Where ``python`` (the interpreter of the op's local steps) finds ``module``."""
     import subprocess
 
-    python = shutil.which("python3")
     if python is None:
         return None
     try:
@@ -76,9 +95,10 @@ def _modules_under(root: Path) -> list[str]:
 
 
 class _Reader:
-    def __init__(self, wf: m.Workflow, src: Source) -> None:
+    def __init__(self, wf: m.Workflow, src: Source, python: Context | None = None) -> None:
         self.wf = wf
         self.src = src
+        self.python = python
         self.errors: list[Diagnostic] = []
         self.warnings: list[Diagnostic] = []
 
@@ -98,20 +118,21 @@ class _Reader:
         path = _module_file(op.source, module_name) if op.source is not None and op.source.is_dir() else None
         installed = False
         if path is None:
-            origin = interpreter_origin(module_name)
+            python, named = op_python(op, self.python)
+            origin = interpreter_origin(module_name, python)
             if origin is None:
                 if op.source is not None and op.source.is_dir():
                     hint = did_you_mean(module_name, _modules_under(op.source))
                     self.error(
                         f"op `{op.name}`: module `{module_name}` is not in its `source` "
-                        f"({shown(op.source)}) and python3 cannot import it",
+                        f"({shown(op.source)}) and {named} cannot import it",
                         where,
                         hint,
                     )
                     return _unknown(op)
                 elif op.source is None:
                     self.warn(
-                        f"op `{op.name}`: python3 here cannot find module `{module_name}`; "
+                        f"op `{op.name}`: {named} here cannot find module `{module_name}`; "
                         "it must be importable where the step runs",
                         where,
                     )
@@ -299,10 +320,13 @@ def _from_code(op: m.Op, side: str, code: opsig.Side) -> dict[str, Any]:
     return {f"{side}_parameters": params, f"{side}_artifacts": arts}
 
 
-def apply_code(wf: m.Workflow, src: Source) -> tuple[m.Workflow, list[Diagnostic], list[Diagnostic]]:
-    """``wf`` with Python ops' interfaces completed from their code; (model, errors, warnings)."""
+def apply_code(
+    wf: m.Workflow, src: Source, python: Context | None = None
+) -> tuple[m.Workflow, list[Diagnostic], list[Diagnostic]]:
+    """``wf`` with Python ops' interfaces completed from their code; (model, errors, warnings).
+    ``python``: the settings' part of the rule for which Python runs an op (``pyenv.choose``)."""
     if not any(op.kind == "python" for op in wf.ops.values()):
         return wf, [], []
-    reader = _Reader(wf, src)
+    reader = _Reader(wf, src, python)
     ops = {name: reader.op(op) if op.kind == "python" else op for name, op in wf.ops.items()}
     return replace(wf, ops=ops), reader.errors, reader.warnings

@@ -258,6 +258,31 @@ class PodLog:
     done: Callable[[], bool]
 
 
+class _Stamper:
+    """``timestamps=true`` as the kubelet does it: each line after its RFC 3339 time and a
+    space; the times are those the local engine recorded (``<node-id>.times``)."""
+
+    def __init__(self, log: Path) -> None:
+        from dflowctl.engines.local.logtimes import TimeIndex, times_path
+
+        self.index = TimeIndex(times_path(log))
+        self.pending = b""
+        self.offset = 0  # of ``pending`` in the log
+
+    def feed(self, data: bytes, *, final: bool) -> bytes:
+        from dflowctl.engines.local.logtimes import stamp
+
+        data = self.pending + data
+        end = len(data) if final else data.rfind(b"\n") + 1
+        self.pending = data[end:]
+        out = []
+        for line in data[:end].splitlines(keepends=True):
+            when = self.index.time_at(self.offset)
+            out.append(stamp(when or 0.0).encode() + b" " + line)
+            self.offset += len(line)
+        return b"".join(out)
+
+
 @dataclass
 class Store:
     """Objects keyed by (plural, namespace, name), an rv counter and recent events."""
@@ -996,8 +1021,11 @@ class _Handler(BaseHTTPRequestHandler):
                 )
             )
         follow = query.get("follow") in ("true", "1")
+        stamps = _Stamper(log.path) if query.get("timestamps") in ("true", "1") else None
         if not follow:
             data = log.path.read_bytes() if log.path.is_file() else b""
+            if stamps is not None:
+                data = stamps.feed(data, final=True)
             self.send_response(200)
             self.send_header("Content-Type", "text/plain")
             self.send_header("Content-Length", str(len(data)))
@@ -1013,9 +1041,11 @@ class _Handler(BaseHTTPRequestHandler):
             while True:
                 done = log.done()
                 data = log.path.read_bytes()[offset:] if log.path.is_file() else b""
+                offset += len(data)
+                if stamps is not None:
+                    data = stamps.feed(data, final=done)
                 if data:
                     self._chunk(data)
-                    offset += len(data)
                 if done:
                     self._end_chunked()
                     return

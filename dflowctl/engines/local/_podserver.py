@@ -33,6 +33,10 @@ import select
 import signal
 import socket
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import resource
 
 if __package__:  # imported from the package (pods.py reads DEFAULT_PRELOAD)
     from dflowctl.engines.local._podproc import _PRELOADED, STATUS_FD, _child_after_fork, pod_main
@@ -121,6 +125,12 @@ def _kill_orphans(pods: set[int], sig: int) -> None:
                 pass
 
 
+def usage(rusage: resource.struct_rusage) -> list[float]:
+    """[CPU seconds, peak resident bytes] of a reaped pod: its own and its waited-for
+    children's (``wait4`` reports both), the largest resident set of one process."""
+    return [round(rusage.ru_utime + rusage.ru_stime, 6), rusage.ru_maxrss * 1024]  # Linux: KiB
+
+
 def serve(fd: int, preload: list[str]) -> None:
     import importlib
 
@@ -152,14 +162,14 @@ def serve(fd: int, preload: list[str]) -> None:
     def reap() -> None:
         while True:
             try:
-                pid, status = os.waitpid(-1, os.WNOHANG)
+                pid, status, rusage = os.wait4(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
                 return
             ident = children.pop(pid, None)
             if ident is not None:
-                send({"id": ident, "exit": os.waitstatus_to_exitcode(status)})
+                send({"id": ident, "exit": os.waitstatus_to_exitcode(status), "usage": usage(rusage)})
 
     send({"ready": os.getpid(), "python": sys.executable})
     while True:
@@ -268,10 +278,16 @@ def launch(spec: dict) -> int:
     os.close(STATUS_FD)  # only the pod reports there
     while True:
         try:
-            _, status = os.waitpid(pid, 0)
+            _, status, rusage = os.wait4(pid, 0)
             break
         except InterruptedError:
             continue
+    if spec.get("usage_path"):  # the runner reads it once this launcher has ended
+        try:
+            with open(spec["usage_path"], "w", encoding="utf-8") as fh:
+                json.dump(usage(rusage), fh)
+        except OSError:
+            pass
     if os.WIFSIGNALED(status):  # end the way the pod ended
         sig = os.WTERMSIG(status)
         signal.signal(sig, signal.SIG_DFL)

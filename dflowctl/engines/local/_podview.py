@@ -136,14 +136,13 @@ def enter_view(view: dict[str, Any], before_chroot: Callable[[str], None] | None
         except OSError:
             if point in SHARED_MOUNTS[:3]:
                 raise
-    _mount(libc, view["tmp"], merged + "/tmp", None, MS_BIND)
-    for path in view.get("binds") or ():  # what the pod needs from the host's /tmp, read-only
+    binds = [b for b in view.get("binds") or () if _inside(b, "/tmp") and b != "/tmp"]
+    if binds:
+        _private_tmp_with_binds(libc, view["tmp"], merged + "/tmp", work, binds)
+    else:
+        _mount(libc, view["tmp"], merged + "/tmp", None, MS_BIND)
+    for path in binds:  # what the pod needs from the host's /tmp, read-only
         target = merged + path
-        if os.path.isdir(path):
-            os.makedirs(target, exist_ok=True)
-        else:
-            os.makedirs(os.path.dirname(target), exist_ok=True)
-            open(target, "a").close()
         _mount(libc, path, target, None, MS_BIND | MS_REC)
         try:
             _mount(libc, None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
@@ -158,6 +157,22 @@ def enter_view(view: dict[str, Any], before_chroot: Callable[[str], None] | None
         before_chroot(merged)
     os.chroot(merged)
     os.chdir("/")
+
+
+def _private_tmp_with_binds(libc: ctypes.CDLL, tmp: str, target: str, work: str, binds: list[str]) -> None:
+    """The pod's ``/tmp``: its private folder ``tmp`` over a layer that holds only the
+    mount points of ``binds``, so that they exist in the view but never in ``tmp``
+    (which then holds only what the pod wrote: its outputs)."""
+    lower = f"{work}-tmp-points"
+    for path in binds:
+        point = lower + path[len("/tmp") :]
+        if os.path.isdir(path):
+            os.makedirs(point, exist_ok=True)
+        else:
+            os.makedirs(os.path.dirname(point), exist_ok=True)
+            open(point, "a").close()
+    os.makedirs(f"{work}-tmp", exist_ok=True)
+    _mount_overlay(libc, target, f"lowerdir={lower},upperdir={tmp},workdir={work}-tmp")
 
 
 def _mount_overlay(libc: ctypes.CDLL, target: str, options: str) -> None:

@@ -238,13 +238,15 @@ class LocalEngine:
                 return wf
             time.sleep(pause)
 
-    def logs(self, name: str, node_ids: list[str] | None = None, follow: bool = False) -> Iterator[LogLine]:
-        return stream_logs(self.store.get(name), self._read, node_ids, follow)
+    def logs(
+        self, name: str, node_ids: list[str] | None = None, follow: bool = False, timestamps: bool = False
+    ) -> Iterator[LogLine]:
+        return stream_logs(self.store.get(name), self._read, node_ids, follow, timestamps)
 
     def log_blocks(
-        self, name: str, node_ids: list[str] | None = None, follow: bool = False
+        self, name: str, node_ids: list[str] | None = None, follow: bool = False, timestamps: bool = False
     ) -> Iterator[LogBlock]:
-        return stream_log_blocks(self.store.get(name), self._read, node_ids, follow)
+        return stream_log_blocks(self.store.get(name), self._read, node_ids, follow, timestamps)
 
     def artifact_store(self, name: str) -> LocalArtifactStore:
         return LocalArtifactStore(self.store.get(name).artifacts)

@@ -34,6 +34,7 @@ class Child:
     pid: int | None = None
     code: int | None = None  # as os.waitstatus_to_exitcode: negative for a signal
     lost: bool = False  # the server died before reporting the exit
+    usage: tuple[float, int] | None = None  # CPU seconds, peak resident bytes (its tree)
     error: str | None = None
     _started: threading.Event = field(default_factory=threading.Event)
     _done: threading.Event = field(default_factory=threading.Event)
@@ -114,6 +115,8 @@ class ForkServer:
                 ch._done.set()
             elif "exit" in msg:
                 ch.code = msg["exit"]
+                if isinstance(msg.get("usage"), list) and len(msg["usage"]) == 2:
+                    ch.usage = (float(msg["usage"][0]), int(msg["usage"][1]))
                 with self._lock:
                     self._children.pop(msg["id"], None)
                 ch._started.set()

@@ -155,14 +155,6 @@ def path_programs(image: str | None) -> dict[str, str]:
     return out
 
 
-def stand_in_folders() -> list[str]:
-    """Host folders a stand-in needs (its interpreter, the package it reads), for a pod's
-    view to keep reachable where it hides them (``isolation.host_binds``)."""
-    package_root = Path(__file__).resolve().parents[3]
-    exe = os.path.dirname(os.path.realpath(sys.executable))
-    return [str(package_root), sys.prefix, sys.base_prefix, exe]
-
-
 def uses_stand_in(argv: Sequence[str]) -> bool:
     """Does ``argv`` (after ``host_program``) run a stand-in?"""
     return len(argv) > 1 and argv[0] == sys.executable and argv[1] in {str(p) for p in _STAND_INS.values()}
@@ -186,7 +178,6 @@ def unrunnable(template: Mapping[str, Any], path: str | None = None) -> str | No
     ``path`` is the search path (default: this process's PATH). Commands still
     holding ``{{...}}`` tags or ``$(VAR)`` references are not judged.
     """
-    import os
 
     kind = "script" if "script" in template else "container" if "container" in template else None
     if kind is None:

@@ -119,17 +119,18 @@ _PATH_CHARS = r"A-Za-z0-9_.\-"
 
 
 _BINDS_FOR = 2.0  # seconds a computed host_binds answer is reused (every pod of a fan-out asks)
-_binds: dict[tuple[tuple[str, ...], str], tuple[float, list[str]]] = {}
+_binds: dict[tuple[tuple[str, ...], str, bool], tuple[float, list[str]]] = {}
 
 
-def host_binds(folders: Iterable[str] = (), path_env: str = "") -> list[str]:
+def host_binds(folders: Iterable[str] = (), path_env: str = "", *, stand_in: bool = False) -> list[str]:
     """The host paths a pod must see as they are that its private view would hide (under
-    ``PRIVATE_IN_VIEW``): the dflowctl package (its stand-ins such as ``argosay``), this
-    interpreter's prefixes, the folders of the pod's ``PATH`` (a virtualenv or conda
-    environment whole), and ``folders`` (a chosen interpreter's prefix and ``sys.path``).
+    ``PRIVATE_IN_VIEW``): the dflowctl package, this interpreter's prefixes, the folders of
+    the pod's ``PATH`` (a virtualenv or conda environment whole), and ``folders`` (a chosen
+    interpreter's prefix and ``sys.path``); with ``stand_in`` (the pod runs a host stand-in
+    such as ``argosay``, which imports the package), the folder the package is imported from.
     Bound into an overlay view read-only at the same path, left as they are by remap;
     existing paths strictly inside a private folder, outermost only."""
-    key = (tuple(folders), path_env)
+    key = (tuple(folders), path_env, stand_in)
     now = time.monotonic()
     with _lock:
         hit = _binds.get(key)
@@ -143,8 +144,10 @@ def host_binds(folders: Iterable[str] = (), path_env: str = "") -> list[str]:
     return list(found)
 
 
-def _host_binds(folders: tuple[str, ...], path_env: str) -> list[str]:
+def _host_binds(folders: tuple[str, ...], path_env: str, stand_in: bool) -> list[str]:
     package = Path(__file__).resolve().parents[2]  # .../dflowctl
+    if stand_in:
+        package = package.parent
     candidates = [str(package), sys.prefix, sys.base_prefix, sys.exec_prefix, *folders]
     candidates.append(os.path.dirname(os.path.realpath(sys.executable)))
     for entry in path_env.split(os.pathsep):

@@ -42,6 +42,7 @@ class PodResult:
     artifacts: Mapping[str, Path]
     started_at: float
     finished_at: float
+    usage: tuple[float, int] | None = None  # CPU seconds, peak resident bytes of its process tree
 
 
 class PodRunnerLike(Protocol):

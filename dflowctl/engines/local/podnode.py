@@ -31,6 +31,7 @@ from dflowctl.engines.local.slots import Slots
 from dflowctl.engines.local.status import NodeBook
 from dflowctl.engines.local.volumes import Sidecars, init_requests
 from dflowctl.names import is_plain_name
+from dflowctl.usage import node_fields
 
 
 class PodNodes:
@@ -216,7 +217,7 @@ class PodNodes:
                 continue
             params.append(entry)
         if python is not None:
-            params.append(python.output_parameter())  # hidden from the summary (tree.HIDDEN_OUTPUTS)
+            params.append(python.output_parameter())  # hidden from the views (stepkey.is_hidden)
         if params:
             outputs["parameters"] = params
         arts = []
@@ -242,6 +243,9 @@ class PodNodes:
         if outputs:
             fields["outputs"] = outputs
         fields["startedAt"] = rfc3339(result.started_at) if result.started_at else None
+        if result.usage is not None:  # Argo's resourcesDuration and the measured values
+            cpu, peak = result.usage
+            fields.update(node_fields(cpu, peak, result.finished_at - result.started_at))
         self.book.finish(node, phase, message or "", **fields)
         if result.finished_at:
             self.book.update(node, finishedAt=rfc3339(result.finished_at))

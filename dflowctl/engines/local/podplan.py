@@ -146,12 +146,14 @@ def plan_pod(
     argv = [images.expand_vars(a, env) for a in argv]
     argv = images.host_program(argv, env.get("PATH", os.defpath))
     header = None
+    python_folders: list[str] = []
     if req.python is not None and req.python.applies(argv):
         argv = req.python.apply(argv, env)  # after remapping: its path is the host's
         header = req.python.log_header()
-        binds = isolation.host_binds([*binds, *req.python.binds()], env.get("PATH", ""))
-    if programs or on_path or images.uses_stand_in(argv):
-        binds = sorted({*binds, *isolation.host_binds(images.stand_in_folders(), env.get("PATH", ""))})
+        python_folders = req.python.binds()
+    stand_in = bool(programs) or bool(on_path) or images.uses_stand_in(argv)
+    if python_folders or stand_in:
+        binds = isolation.host_binds(python_folders, env.get("PATH", ""), stand_in=stand_in)
 
     view: dict[str, Any] | None = None
     if method == isolation.OVERLAY:
@@ -264,25 +266,3 @@ def _place_inputs(root: Path, inputs: Sequence[tuple[str, Path]]) -> None:
             shutil.copy2(src, dst)
         else:
             raise PodSetupError(f"input artifact for {container_path}: {src} does not exist")
-
-
-def drop_bind_stubs(plan: PodPlan) -> None:
-    """Remove the empty folders (and files) the pod's view made under its private ``/tmp`` as
-    mount points for host binds (a package or venv under ``/tmp``), so that they are not
-    taken for the pod's own output (``path: /tmp/``). Only empty ones: nothing the pod wrote."""
-    if plan.view is None:
-        return
-    tmp = Path(str(plan.view["tmp"]))
-    for path in plan.view.get("binds") or ():
-        if not path.startswith("/tmp/"):
-            continue
-        stub = tmp / path[len("/tmp/") :]
-        try:
-            if stub.is_file() and not stub.is_symlink() and stub.stat().st_size == 0:
-                stub.unlink()
-                stub = stub.parent
-            while stub != tmp and stub.is_dir() and not stub.is_symlink():
-                stub.rmdir()  # OSError when not empty: the pod's own files stay
-                stub = stub.parent
-        except OSError:
-            continue

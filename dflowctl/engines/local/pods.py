@@ -26,15 +26,15 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import BinaryIO
 
 from dflowctl.engines.local import isolation, machine, termination
 from dflowctl.engines.local.forkserver import ForkServer, ForkServerError
 from dflowctl.engines.local.hostenv import EnvPolicy
+from dflowctl.engines.local.logtimes import TimedLog, times_path
 from dflowctl.engines.local.podapi import PodRequest, PodResult
 from dflowctl.engines.local.podfs import take as _take
 from dflowctl.engines.local.podoutputs import collect_outputs
-from dflowctl.engines.local.podplan import PodPlan, PodSetupError, drop_bind_stubs, plan_pod
+from dflowctl.engines.local.podplan import PodPlan, PodSetupError, plan_pod
 from dflowctl.engines.local.supervise import (
     KILL_GRACE,
     RESULT_LIMIT,
@@ -139,7 +139,9 @@ class PodRunner:
 
     def _run(self, req: PodRequest, cancel: threading.Event, started: float, generation: int) -> PodResult:
         req.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(req.log_path, "wb", buffering=0) as log:
+        times = times_path(req.log_path)
+        with open(req.log_path, "wb", buffering=0) as raw, open(times, "wb", buffering=0) as index:
+            log = TimedLog(raw, index)  # and when each line came (logs --timestamps)
             try:
                 plan = plan_pod(req, use_fork_server=self.use_fork_server, env_policy=self.env_policy)
             except PodSetupError as exc:
@@ -168,7 +170,7 @@ class PodRunner:
         self,
         req: PodRequest,
         plan: PodPlan,
-        log: BinaryIO,
+        log: TimedLog,
         cancel: threading.Event,
         started: float,
         generation: int,
@@ -203,6 +205,23 @@ class PodRunner:
                 spec_path.unlink()
         status = read_all(st_r)
         finished = time.time()
+        result = self._outcome(req, plan, proc, code, reason, stdout, stderr_tail, status, started, finished)
+        return replace(result, usage=proc.usage())
+
+    @staticmethod
+    def _outcome(
+        req: PodRequest,
+        plan: PodPlan,
+        proc: PodProcess,
+        code: int | None,
+        reason: str | None,
+        stdout: bytes,
+        stderr_tail: bytes,
+        status: str,
+        started: float,
+        finished: float,
+    ) -> PodResult:
+        """The pod's phase, message and outputs once it has ended."""
         result = result_text(stdout)
         if reason == "cancel":
             return PodResult("Failed", exit_code(code), CANCEL_MESSAGE, result, {}, {}, started, finished)
@@ -213,7 +232,6 @@ class PodRunner:
         if status:
             return PodResult("Error", None, status, None, {}, {}, started, finished)
         code_out = exit_code(code)
-        drop_bind_stubs(plan)
         params, arts, problem = collect_outputs(req.template, plan, strict=code_out == 0)
         if code_out != 0:
             termlog = isolation.host_path(plan.root, termination.TERMINATION_LOG)

@@ -19,10 +19,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 from dflowctl.engines.local import isolation
 from dflowctl.engines.local.forkserver import Child, ForkServer, ForkServerError
+from dflowctl.engines.local.logtimes import TimedLog
 from dflowctl.engines.local.podapi import PodRequest
 from dflowctl.engines.local.podplan import PodPlan
 from dflowctl.engines.local.termination import STDERR_TAIL
@@ -35,11 +36,29 @@ DRAIN_AFTER_EXIT = 1.0  # how long to read output still buffered after the main 
 class PodProcess:
     """A running pod process, forked by a server or started as a one-shot launcher."""
 
-    def __init__(self, pid: int, child: Child | None = None, popen: Any = None) -> None:
+    def __init__(
+        self, pid: int, child: Child | None = None, popen: Any = None, usage_path: Path | None = None
+    ) -> None:
         self.pid = pid
         self.child = child
         self.popen = popen
+        self.usage_path = usage_path  # where the one-shot launcher leaves the pod's usage
         self.cancelled = False
+
+    def usage(self) -> tuple[float, int] | None:
+        """CPU seconds and peak resident bytes of the ended pod's process tree, if known."""
+        if self.child is not None:
+            return self.child.usage
+        if self.usage_path is None:
+            return None
+        try:
+            cpu, peak = json.loads(self.usage_path.read_text(encoding="utf-8"))
+            return float(cpu), int(peak)
+        except (OSError, ValueError, TypeError):
+            return None
+        finally:
+            with contextlib.suppress(OSError):
+                self.usage_path.unlink()
 
     def poll(self) -> int | None:
         if self.child is not None:
@@ -106,6 +125,8 @@ def launch(
 
     spec["mode"] = "exec"
     spec["status_fd"] = fds[2]
+    usage_path = spec_path.with_name(spec_path.name + ".usage")
+    spec["usage_path"] = str(usage_path)
     _write_spec(spec_path, spec)
     popen = subprocess.Popen(
         [sys.executable, "-S", "-E", "-s", str(isolation.SERVER_FILE), "--exec", str(spec_path)],
@@ -116,7 +137,7 @@ def launch(
         start_new_session=True,
         env=dict(launcher_env),
     )
-    return PodProcess(popen.pid, popen=popen)
+    return PodProcess(popen.pid, popen=popen, usage_path=usage_path)
 
 
 def supervise(
@@ -124,7 +145,7 @@ def supervise(
     req: PodRequest,
     out_r: int,
     err_r: int,
-    log: BinaryIO,
+    log: TimedLog,
     cancel: threading.Event,
     started: float,
 ) -> tuple[int | None, str | None, bytes, bytes]:

@@ -1,0 +1,40 @@
+"""What pods cost, as the report's table cells: the CPU time and peak memory the local
+engine measured, else Argo's ``resourcesDuration`` per resource (dflowctl/usage.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from html import escape
+from typing import Any
+
+from dflowctl.usage import Usage, format_bytes, format_cpu, total, usage_of
+
+MEASURED: tuple[str, ...] = ("CPU time", "peak memory")
+
+
+def pod_usage(nodes: Iterable[Mapping[str, Any]]) -> Usage:
+    """The Pod nodes among ``nodes`` together."""
+    return total(usage_of(n) for n in nodes if n.get("type") == "Pod")
+
+
+class CostColumns:
+    """The cost columns of one table, chosen from what its pods recorded."""
+
+    def __init__(self, usages: Iterable[Usage]) -> None:
+        found = list(usages)
+        if any(u.cpu_seconds is not None or u.peak_memory is not None for u in found):
+            self.keys: tuple[str, ...] = MEASURED
+        else:  # Argo: seconds of each resource
+            self.keys = tuple(sorted({k for u in found for k in u.resources_duration}))
+
+    def head(self) -> str:
+        if self.keys == MEASURED:
+            return "".join(f"<th>{k}</th>" for k in MEASURED)
+        return "".join(f"<th>{escape(k)} (s)</th>" for k in self.keys)
+
+    def cells(self, u: Usage) -> str:
+        if self.keys == MEASURED:
+            shown: tuple[str, ...] = (format_cpu(u.cpu_seconds), format_bytes(u.peak_memory))
+        else:
+            shown = tuple(str(u.resources_duration.get(k, 0)) for k in self.keys)
+        return "".join(f'<td class="num">{escape(s)}</td>' for s in shown)
