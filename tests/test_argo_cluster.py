@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -127,26 +128,58 @@ def test_failed_run_exits_1_and_retry(cluster_env: dict[str, str], tmp_path: Pat
         cli("delete", name, env=env)
 
 
-def test_stop_a_running_run(cluster_env: dict[str, str], tmp_path: Path) -> None:
+SLEEPY = (
+    "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {generateName: sleepy-}\n"
+    "spec:\n  entrypoint: main\n  onExit: bye\n  templates:\n  - name: main\n    steps:\n"
+    "    - - {name: nap, template: nap}\n    - - {name: after, template: nap}\n"
+    "  - name: nap\n    container: {image: busybox, command: [sleep], args: ['300']}\n"
+    "  - name: bye\n    container: {image: busybox, command: [echo], args: [bye]}\n"
+)
+
+
+def wait_running(name: str, env: dict[str, str]) -> None:
+    """Until the run's first step has a running pod (bounded)."""
+    end = time.monotonic() + 120
+    while time.monotonic() < end:
+        got = cli("status", name, "-o", "json", env=env)
+        nodes = (json.loads(got.stdout).get("status") or {}).get("nodes") or {} if got.returncode == 0 else {}
+        if any(n.get("displayName") == "nap" and n.get("phase") == "Running" for n in nodes.values()):
+            return
+        time.sleep(1)
+    raise AssertionError(f"{name}: step nap not running after 120s")
+
+
+@pytest.mark.parametrize("terminate", [False, True], ids=["stop", "terminate"])
+def test_stop_interrupts_a_running_step(cluster_env: dict[str, str], tmp_path: Path, terminate: bool) -> None:
+    """Argo signals the running pod through pods/exec (``argoexec kill 15 1``): the 300 s sleep ends at once.
+
+    ``stop`` still runs the exit handler; ``--terminate`` does not.
+    """
     env = {**cluster_env, "DFLOWCTL_HOME": str(tmp_path / "home")}
     wf = tmp_path / "sleepy.yaml"
-    wf.write_text(
-        "apiVersion: argoproj.io/v1alpha1\nkind: Workflow\nmetadata: {generateName: sleepy-}\n"
-        "spec:\n  entrypoint: main\n  templates:\n  - name: main\n    steps:\n"
-        "    - - {name: nap, template: nap}\n    - - {name: after, template: nap}\n"
-        "  - name: nap\n    container: {image: busybox, command: [sleep], args: ['8']}\n"
-    )
+    wf.write_text(SLEEPY)
     run = cli("run", "-e", "argo", "--no-wait", str(wf), env=env)
     assert run.returncode == 0, run.stderr
     name = run.stdout.split()[-1]
     try:
-        stop = cli("stop", name, env=env)
+        wait_running(name, env)
+        started = time.monotonic()
+        stop = cli("stop", name, *(["--terminate"] if terminate else []), env=env)
         assert stop.returncode == 0, stop.stdout + stop.stderr
         status = cli("status", name, "--watch", "-o", "json", env=env, timeout=300)
+        took = time.monotonic() - started
         final = json.loads(status.stdout)
-        assert final["status"]["phase"] in ("Failed", "Error"), final["status"]
-        steps = [n for n in final["status"]["nodes"].values() if n.get("displayName") == "after"]
-        assert not any(n.get("phase") == "Succeeded" for n in steps)
+        assert final["status"]["phase"] == "Failed", final["status"]
+        assert took < 150, f"the stopped run took {took:.0f}s to end: the pod was not signalled"
+        nodes = final["status"]["nodes"].values()
+        nap = [n for n in nodes if n.get("displayName") == "nap"]
+        assert nap and nap[0]["phase"] in ("Failed", "Error"), nap
+        assert not [n for n in nodes if n.get("displayName") == "after"]
+        bye = [n for n in nodes if n.get("templateName") == "bye"]
+        if terminate:
+            assert not bye, bye
+        else:
+            assert bye and bye[0]["phase"] == "Succeeded", bye
     finally:
         cli("delete", name, env=env)
 

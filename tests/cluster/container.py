@@ -5,14 +5,19 @@
 The spec (written by ``kubelet_pod.py``) has ``argv``, ``env``, ``cwd``,
 ``hostname``, ``view`` (``upper``, ``work``, ``merged``, ``tmp``: a private
 copy-on-write view of the host's ``/``, as the local engine's overlay isolation
-makes it), ``mounts`` (``source`` host path, ``target`` container path,
+makes it), ``pid_file`` (where the container's first process's host pid goes, for
+``exec``), ``mounts`` (``source`` host path, ``target`` container path,
 ``read_only``), ``links`` (container path -> host program: how an image's
 programs are found, e.g. ``argoexec``) and ``error_file``.
 
 The process enters the view with ``enter_view`` from the local engine's
 ``_podview.py`` (no second copy), binding each volume at its path before the root
-changes, then changes to the working folder and execs the command. A set-up or exec failure is
-written to ``error_file`` and the process exits 128 (the kubelet reports ``StartError``).
+changes, then changes to the working folder. The command runs as PID 1 of a new PID
+namespace, as in a container: ``kill 1`` in an ``exec`` (Argo's stop and terminate)
+signals it, and a signal from outside reaches it only if it handles that signal
+(SIGKILL always). This process waits for it and exits with its exit code (128 + the
+signal's number when a signal ended it). A set-up or exec failure is written to
+``error_file`` and the process exits 128 (the kubelet reports ``StartError``).
 Standard library only; runs as root.
 """
 
@@ -33,6 +38,7 @@ MS_REMOUNT = 32
 MS_BIND = 1 << 12
 MS_REC = 1 << 14
 EXIT_START_ERROR = 128
+CLONE_NEWPID = 0x20000000
 
 
 def _podview() -> Any:
@@ -113,27 +119,51 @@ def setup(spec: dict[str, Any]) -> None:
     cwd = spec.get("cwd") or "/"
     os.makedirs(cwd, exist_ok=True)
     os.chdir(cwd)
+    if libc.unshare(CLONE_NEWPID) != 0:  # the next child is PID 1 of a new PID namespace
+        err = ctypes.get_errno()
+        raise OSError(err, f"unshare(CLONE_NEWPID): {os.strerror(err)}")
+
+
+def run(args: list[str], env: dict[str, str], err_fd: int) -> int:
+    """Start ``args`` as PID 1 of the new PID namespace; its exit code (128 + signal if killed)."""
+    child = os.fork()
+    if child == 0:
+        for sig in (signal.SIGPIPE, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        try:
+            os.execvpe(args[0], args, env)
+        except OSError as exc:
+            why = "executable file not found in $PATH" if exc.errno == 2 else exc.strerror
+            os.write(err_fd, f'exec: "{args[0]}": {why}'.encode())
+        os._exit(EXIT_START_ERROR)
+    # A SIGTERM to the pod's process group is for the container's PID 1 to handle, not for us.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    return child
 
 
 def main(argv: list[str]) -> int:
     with open(argv[1], encoding="utf-8") as fh:
         spec = json.load(fh)
-    # Opened before the root changes; close-on-exec, so a started program never sees it.
+    # Opened before the root changes; close-on-exec, so a started program never sees them.
     err_fd = os.open(spec["error_file"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    pid_fd = os.open(spec["pid_file"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     try:
         setup(spec)
     except OSError as exc:
         os.write(err_fd, f"could not start the container: {exc}".encode())
         return EXIT_START_ERROR
-    for sig in (signal.SIGPIPE, signal.SIGINT, signal.SIGTERM, signal.SIGCHLD):
-        signal.signal(sig, signal.SIG_DFL)
-    args = spec["argv"]
-    try:
-        os.execvpe(args[0], args, spec["env"])
-    except OSError as exc:
-        why = "executable file not found in $PATH" if exc.errno == 2 else exc.strerror
-        os.write(err_fd, f'exec: "{args[0]}": {why}'.encode())
-    return EXIT_START_ERROR
+    child = run(spec["argv"], spec["env"], err_fd)
+    os.write(pid_fd, str(child).encode())
+    os.close(pid_fd)
+    while True:
+        try:
+            _, status = os.waitpid(child, 0)
+            break
+        except InterruptedError:
+            continue
+    code = os.waitstatus_to_exitcode(status)
+    return 128 - code if code < 0 else code
 
 
 if __name__ == "__main__":

@@ -1,9 +1,9 @@
-"""The process kubelet's log endpoint: ``GET /containerLogs/{ns}/{pod}/{container}`` over HTTPS.
+"""The process kubelet's HTTPS port: ``GET /containerLogs/{ns}/{pod}/{container}`` and ``/exec/...``.
 
 The API server's ``pods/log`` comes here with its kubelet client certificate
 (signed by the cluster CA; others are refused). Query: ``follow``,
 ``timestamps``, ``tailLines``, ``limitBytes``, ``sinceSeconds``, as the kubelet
-takes them.
+takes them. ``exec`` is ``kubelet_exec.py``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlparse
 
+from tests.cluster import kubelet_exec
 from tests.cluster.kubelet_pod import PodRunner
 from tests.cluster.layout import HOST, Layout
 
@@ -55,11 +56,28 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:
         pass
 
+    def do_POST(self) -> None:
+        url = urlparse(self.path)
+        parts = [unquote(p) for p in url.path.split("/") if p]
+        if len(parts) != 4 or parts[0] != "exec":
+            self._send(404, b"not found")
+            return
+        _, ns, pod, container = parts
+        runner = self.finder(ns, pod)
+        target = runner.exec_target(container) if runner is not None else None
+        if target is None:
+            self._send(404, f"container {container!r} of pod {ns}/{pod} is not running on this node".encode())
+            return
+        kubelet_exec.serve(self, target, parse_qs(url.query))
+
     def do_GET(self) -> None:
         url = urlparse(self.path)
         parts = [unquote(p) for p in url.path.split("/") if p]
         if url.path == "/healthz":
             self._send(200, b"ok")
+            return
+        if parts[:1] == ["exec"]:
+            self.do_POST()
             return
         if len(parts) != 4 or parts[0] != "containerLogs":
             self._send(404, b"not found")

@@ -51,6 +51,8 @@ class Ctr:
         self.proc: subprocess.Popen[bytes] | None = None
         self.state: Obj = {"waiting": {"reason": "PodInitializing" if not init else "ContainerCreating"}}
         self.done = threading.Event()
+        self.env: dict[str, str] = {}
+        self.pid_file: Path | None = None
 
     def status(self) -> Obj:
         running = "running" in self.state
@@ -94,6 +96,16 @@ class PodRunner:
     # ------------------------------------------------------------ status
     def log_path(self, container: str) -> Path:
         return self.dir / "logs" / f"{container}.log"
+
+    def exec_target(self, container: str) -> tuple[int, dict[str, str]] | None:
+        """The host pid of a running container's PID 1 and the container's env (for ``exec``)."""
+        for c in self.inits + self.ctrs:
+            if c.name == container and "running" in c.state and c.pid_file is not None:
+                try:
+                    return int(c.pid_file.read_text()), c.env
+                except (OSError, ValueError):
+                    return None
+        return None
 
     def container_done(self, container: str) -> bool:
         for c in self.inits + self.ctrs:
@@ -231,6 +243,7 @@ class PodRunner:
         cdir = self.dir / "containers" / c.name
         spec_file = cdir / "spec.json"
         spec_file.write_text(json.dumps(launch))
+        c.env, c.pid_file = launch["env"], Path(launch["pid_file"])
         log = self.log_path(c.name).open("ab")
         c.proc = subprocess.Popen(
             [sys.executable, "-S", str(CONTAINER_PY), str(spec_file)],
@@ -321,6 +334,7 @@ class PodRunner:
             "links": links,
             "programs": programs,
             "error_file": str(cdir / "error"),
+            "pid_file": str(cdir / "pid"),
         }
 
     # ------------------------------------------------------------ stop
