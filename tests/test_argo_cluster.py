@@ -19,9 +19,7 @@ from typing import Any
 
 import pytest
 
-from dflowctl.stepkey import is_provenance
-from dflowctl.tree import PYTHON_OUTPUT
-from tests.cluster.fixtures import cli, cluster_env, tree
+from tests.cluster.fixtures import LOCAL_ONLY_OUTPUTS, cli, cluster_env, tree
 from tests.conftest import SPECS
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
@@ -43,8 +41,7 @@ def outputs(wf: dict[str, Any]) -> list[tuple[str, str, str]]:
         params = {
             p["name"]: str(p.get("value"))
             for p in (node.get("outputs") or {}).get("parameters") or []
-            # the local engine's records: its interpreter, the step cache's provenance
-            if p["name"] != PYTHON_OUTPUT and not is_provenance(p["name"])
+            if p["name"] not in LOCAL_ONLY_OUTPUTS
         }
         out.append(
             (node.get("templateName", ""), node.get("displayName", ""), json.dumps(params, sort_keys=True))
@@ -215,69 +212,3 @@ def test_unreachable_cluster_exits_3(cluster_env: dict[str, str], tmp_path: Path
     assert run.returncode == 3, run.stdout + run.stderr
     assert run.stderr.startswith("error: cannot reach the Kubernetes API at https://127.0.0.1:9: ")
     assert "Traceback" not in run.stderr
-
-
-def test_slices_fifty_items_in_five_pods_on_real_argo(cluster_env: dict[str, str], tmp_path: Path) -> None:
-    """specs/slices.yaml (entries of a folder, group 10, pool 2, success_ratio 0.9) on the
-    real controller: the entries pod's `subPath` slices, 5 group pods, the check pod; then
-    too many failures fail the step through the check pod, with its one-line reason."""
-    env = {**cluster_env, "DFLOWCTL_HOME": str(tmp_path / "home")}
-    spec = str(SPECS / "slices.yaml")
-    run = cli("run", "-e", "argo", "--wait", "-o", "json", spec, "-p", "fail=[3, 17]", env=env, timeout=600)
-    assert run.returncode == 0, run.stdout + run.stderr
-    wf = json.loads(run.stdout)
-    names = [wf["metadata"]["name"]]
-    try:
-        nodes = list(wf["status"]["nodes"].values())
-        groups = [n for n in nodes if n["type"] == "Pod" and n["templateName"] == "measure-group"]
-        assert len(groups) == 5 and all(g["phase"] == "Succeeded" for g in groups)
-        reduce = next(n for n in nodes if n["displayName"] == "reduce")
-        got = {p["name"]: p["value"] for p in reduce["outputs"]["parameters"]}
-        assert json.loads(got["failed"]) == [3, 17] and json.loads(got["files"]) == 48
-        assert json.loads(got["total"]) == sum(i * i for i in range(50)) - 9 - 17 * 17
-        dest = tmp_path / "dl"
-        down = cli("download", names[0], "--step", "measure[42]", "-d", str(dest), env=env)
-        assert down.returncode == 0, down.stderr
-        assert (dest / "measure" / "square" / "42" / "sample-42.sq").read_text() == "1764\n"
-        bad = cli("run", "-e", "argo", "--wait", "-o", "json", spec, "-p", "fail=[1, 2, 3, 4, 5, 6]", env=env)
-        assert bad.returncode == 1, bad.stdout + bad.stderr
-        failed = json.loads(bad.stdout)
-        names.append(failed["metadata"]["name"])
-        check = next(n for n in failed["status"]["nodes"].values() if n["displayName"] == "dflowctl-check")
-        assert check["phase"] == "Failed"
-        logs = cli("logs", names[1], "--step", "measure/dflowctl-check", env=env)
-        assert "dflowctl: 44 of 50 items succeeded; success_ratio 0.9 needs 45" in logs.stdout, logs.stderr
-    finally:
-        for name in names:
-            cli("delete", name, env=env)
-
-
-def test_items_and_param_loops_know_their_index_on_real_argo(
-    cluster_env: dict[str, str], tmp_path: Path
-) -> None:
-    """`items`/`param` loops over {dflowctl-i, dflowctl-v} pairs on the real controller:
-    failed items are null at their index, map items keep `{{item.KEY}}`, files by index."""
-    from tests.test_slices import PAIRS
-
-    env = {**cluster_env, "DFLOWCTL_HOME": str(tmp_path / "home")}
-    spec = tmp_path / "pairs.yaml"
-    spec.write_text(PAIRS.replace("OPS", str(SPECS / "ops")))
-    run = cli("run", "-e", "argo", "--wait", "-o", "json", str(spec), env=env, timeout=600)
-    assert run.returncode == 0, run.stdout + run.stderr
-    wf = json.loads(run.stdout)
-    try:
-        nodes = {n["displayName"]: n for n in wf["status"]["nodes"].values()}
-        ys = {
-            step: json.loads(
-                next(p["value"] for p in nodes[step]["outputs"]["parameters"] if p["name"] == "ys")
-            )
-            for step in ("sum-items", "sum-param")
-        }
-        assert ys == {"sum-items": [25, None, 49, None], "sum-param": [1, None, 9, 16, 25]}
-        assert nodes["dflowctl-check"]["phase"] == "Succeeded"
-        dest = tmp_path / "dl"
-        down = cli("download", wf["metadata"]["name"], "--step", "files", "-d", str(dest), env=env)
-        assert down.returncode == 0, down.stderr
-        assert (dest / "files" / "result" / "1" / "sq.txt").read_text() == "36\n"
-    finally:
-        cli("delete", wf["metadata"]["name"], env=env)

@@ -17,8 +17,7 @@ from typing import Any
 
 import pytest
 
-from dflowctl.tree import PYTHON_OUTPUT
-from tests.cluster.fixtures import cli, cluster_env
+from tests.cluster.fixtures import LOCAL_ONLY_OUTPUTS, cli, cluster_env
 from tests.conftest import ARGO_EXAMPLES, require_shared
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(3600)]
@@ -87,7 +86,7 @@ def summary(wf: dict[str, Any]) -> dict[str, Any]:
         params = {
             p["name"]: p.get("value")
             for p in (node.get("outputs") or {}).get("parameters") or []
-            if p["name"] != PYTHON_OUTPUT  # the local engine's record of its interpreter
+            if p["name"] not in LOCAL_ONLY_OUTPUTS
         }
         # a one-pod workflow's node is named after the run (random suffix): compare it as the root
         key = (
