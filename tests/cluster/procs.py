@@ -75,9 +75,15 @@ def stop(lay: Layout, name: str, grace: float = 10) -> None:
     f.unlink(missing_ok=True)
 
 
-def wait_for(what: str, check: Callable[[], bool], timeout: float, log: Path | None = None) -> None:
+def wait_for(
+    what: str, check: Callable[[], bool], timeout: float, log: Path | None = None, lay: Layout | None = None
+) -> None:
+    """Until ``check()`` is true, at most ``timeout`` seconds; with ``lay``, fail at once when a
+    started process has exited."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
+        if lay is not None:
+            ensure_alive(lay)
         try:
             if check():
                 return
@@ -88,3 +94,41 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float, log: Path | N
     if log is not None and log.exists():
         tail = "\n" + "\n".join(log.read_text(errors="replace").splitlines()[-30:])
     raise TimeoutError(f"{what} not ready after {timeout:.0f}s{tail}")
+
+
+def tail(path: Path, lines: int = 12) -> str:
+    if not path.exists():
+        return "  (no log)"
+    text = path.read_text(errors="replace").splitlines()[-lines:]
+    return "\n".join("  | " + line[:300] for line in text)
+
+
+def dead(lay: Layout) -> list[str]:
+    """Processes that were started (a pid file) and are no longer running."""
+    started = sorted(f.stem for f in lay.pids.glob("*.pid")) if lay.pids.exists() else []
+    alive_now = running(lay)
+    return [name for name in started if name not in alive_now]
+
+
+def ensure_alive(lay: Layout) -> None:
+    """Raise at once (with the log's tail) if a started process has exited."""
+    gone = dead(lay)
+    if gone:
+        raise RuntimeError(
+            f"{gone[0]} exited; the end of {lay.logs / (gone[0] + '.log')}:\n{tail_of(lay, gone[0])}"
+        )
+
+
+def tail_of(lay: Layout, name: str, lines: int = 12) -> str:
+    return tail(lay.logs / f"{name}.log", lines)
+
+
+def diagnosis(lay: Layout) -> str:
+    """A short account of the started processes: which exited (with their logs' ends), else the
+    ends of the controller's and the kubelet's logs."""
+    gone = dead(lay)
+    names = gone or [n for n in ("workflow-controller", "kubelet") if (lay.pids / f"{n}.pid").exists()]
+    out = [f"exited: {', '.join(gone)}" if gone else f"running: {', '.join(running(lay)) or 'nothing'}"]
+    for name in names:
+        out.append(f"the end of {lay.logs / (name + '.log')}:\n{tail_of(lay, name)}")
+    return "\n".join(out)

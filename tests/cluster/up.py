@@ -22,7 +22,7 @@ from pathlib import Path
 import requests
 
 from tests.cluster import bootstrap, pki, procs
-from tests.cluster.kapi import Api
+from tests.cluster.kapi import Api, ApiError
 from tests.cluster.layout import BUCKET, HOST, NAMESPACE, REPO, Layout, layout, versions
 
 BINARIES = (
@@ -75,6 +75,7 @@ def start_etcd(lay: Layout) -> None:
         lambda: _no_env().get(f"http://{HOST}:{p.etcd}/health", timeout=2).json().get("health") == "true",
         60,
         lay.logs / "etcd.log",
+        lay,
     )
 
 
@@ -110,6 +111,7 @@ def start_apiserver(lay: Layout) -> Api:
         lambda: api.session.get(lay.server + "/readyz", timeout=5).ok,
         120,
         lay.logs / "kube-apiserver.log",
+        lay,
     )
     return api
 
@@ -150,13 +152,23 @@ def hello_world(api: Api, lay: Layout, timeout: float = 240) -> str:
     end = time.monotonic() + timeout
     phase = ""
     while time.monotonic() < end:
+        procs.ensure_alive(lay)
         phase = api.get(path).get("status", {}).get("phase", "")
         if phase in ("Succeeded", "Failed", "Error"):
             break
         time.sleep(1)
     if phase != "Succeeded":
+        status = api.get(path).get("status") or {}
+        nodes = [
+            f"  node {n.get('displayName')}: {n.get('phase')} {n.get('message') or ''}".rstrip()
+            for n in (status.get("nodes") or {}).values()
+        ]
         raise RuntimeError(
-            f"Argo's hello-world {name} ended {phase or 'not'} after {timeout:.0f}s; see {lay.logs}"
+            "\n".join(
+                [f"Argo's hello-world {name} ended {phase or 'not'} after {timeout:.0f}s"]
+                + ([f"  message: {status['message']}"] if status.get("message") else [])
+                + nodes
+            )
         )
     api.delete(path)
     return name
@@ -202,7 +214,7 @@ def up(lay: Layout) -> None:
     ]
     procs.start(lay, "s3", s3_argv, env=s3_env)
     bootstrap.argo(api, lay, keys)
-    procs.wait_for("Argo CRDs", lambda: bootstrap.crds_established(api), 60)
+    procs.wait_for("Argo CRDs", lambda: bootstrap.crds_established(api), 60, lay=lay)
     controller_kubeconfig(api, lay)
     procs.start(lay, "kubelet", [sys.executable, "-m", "tests.cluster.kubelet"], cwd=REPO)
     controller = [str(lay.bin / "workflow-controller"), "--kubeconfig", str(lay.controller_kubeconfig)]
@@ -220,8 +232,14 @@ def main() -> int:
     lay = layout()
     try:
         up(lay)
-    except (RuntimeError, TimeoutError, OSError) as exc:
+    except (RuntimeError, TimeoutError, OSError, ApiError, requests.RequestException) as exc:
         print(f"cluster-up: {exc}", file=sys.stderr)
+        if lay.pids.exists() and "exited;" not in str(exc):
+            print(procs.diagnosis(lay), file=sys.stderr)
+        print(
+            f"cluster-up: failed; all logs in {lay.logs}; stop what started: make cluster-down",
+            file=sys.stderr,
+        )
         return 3
     return 0
 
