@@ -58,9 +58,11 @@ def tree(root: Path) -> dict[str, bytes]:
     return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
-def cli(*args: str, env: dict[str, str], timeout: float = 300) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, env: dict[str, str], timeout: float = 300, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     """``run_cli`` that also checks that no secret of the cluster shows in the output."""
-    proc = run_cli(*args, env=env, timeout=timeout)
+    proc = run_cli(*args, env=env, timeout=timeout, cwd=cwd)
     for secret in cluster_secrets():
         assert secret not in proc.stdout + proc.stderr, f"secret in the output of {args}"
     return proc
