@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 SHARED ?= ../shared
 
-.PHONY: help install test lint fmt golden check-golden run-example bench ci cluster-build cluster-up cluster-down test-cluster
+.PHONY: help install test lint fmt golden check-golden run-example bench ci cluster-build cluster-up cluster-down test-cluster bench-cluster
 
 help: ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -54,3 +54,6 @@ cluster-down: ## stop everything cluster-up started
 test-cluster: install ## run the `cluster` tests against the cluster of cluster-up
 	KUBECONFIG=$$($(BIN)/python -c 'from tests.cluster.layout import layout; print(layout().kubeconfig)') \
 		$(BIN)/python -m pytest -q -m cluster -p no:randomly tests/
+
+bench-cluster: install ## benchmarks on the cluster of cluster-up: S3 download, watch vs polling, first pod, 1,000-item fan-out (not in CI)
+	$(BIN)/python bench/cluster.py

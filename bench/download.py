@@ -10,6 +10,10 @@ Also printed: the server's own ceiling (the same GETs in parallel, nothing writt
 and the server's CPU time per request, read from /proc (Linux), which bound what
 any client can reach against this server. Prints ratios, not a test.
 Usage: python bench/download.py [BIG_MB] [N_SMALL] [REPEATS]   (env BENCH_WORKERS=16)
+
+Another S3 server instead of moto (bench/cluster.py: the test cluster's keep-alive
+gofakes3): env BENCH_S3_ENDPOINT=HOST:PORT, BENCH_S3_ACCESS_KEY, BENCH_S3_SECRET_KEY,
+BENCH_S3_PID (its process, for the CPU figures) and BENCH_S3_NAME (how it is printed).
 """
 
 from __future__ import annotations
@@ -62,6 +66,30 @@ def start_moto() -> tuple[subprocess.Popen[bytes], str]:
             time.sleep(0.1)
     proc.kill()
     raise SystemExit("moto server did not start")
+
+
+class Server:
+    """The S3 server both sides talk to: moto started here, or one given by BENCH_S3_* env."""
+
+    def __init__(self) -> None:
+        endpoint = os.environ.get("BENCH_S3_ENDPOINT")
+        self.proc: subprocess.Popen[bytes] | None = None
+        if endpoint:
+            self.host = endpoint
+            self.access = os.environ["BENCH_S3_ACCESS_KEY"]
+            self.secret = os.environ["BENCH_S3_SECRET_KEY"]
+            self.pid = int(os.environ.get("BENCH_S3_PID") or 0)
+            self.name = os.environ.get("BENCH_S3_NAME") or f"S3 at {endpoint}"
+        else:
+            self.proc, self.host = start_moto()
+            self.access = self.secret = "bench"
+            self.pid = self.proc.pid
+            self.name = f"loopback moto (separate process) at {self.host}"
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
 
 
 def cpu_seconds(pid: int) -> float:
@@ -126,21 +154,27 @@ def main() -> None:
     import urllib3
     from minio import Minio
 
-    proc, host = start_moto()
+    server = Server()
+    host, pid, access, secret = server.host, server.pid, server.access, server.secret
     work = Path(tempfile.mkdtemp(prefix="dflowctl-bench-"))
+    client = Minio(host, access, secret, secure=False, region="us-east-1")
     try:
-        client = Minio(host, "bench", "bench", secure=False, region="us-east-1")
-        client.make_bucket(BUCKET)
+        if not client.bucket_exists(BUCKET):
+            client.make_bucket(BUCKET)
         src = work / "big.bin"
         with open(src, "wb") as fh:
             for _ in range(big_mb):
                 fh.write(os.urandom(1024 * 1024))
         # uploaded from a child process, so that this process's peak RSS is the downloads' only
         up = (
-            "import sys; from minio import Minio; Minio(sys.argv[1], 'bench', 'bench', secure=False, "
-            "region='us-east-1').fput_object(sys.argv[2], 'wf/pod/big.bin', sys.argv[3], part_size=64 << 20)"
+            "import os, sys; from minio import Minio; Minio(sys.argv[1], os.environ['K'], os.environ['S'], "
+            "secure=False, region='us-east-1').fput_object(sys.argv[2], 'wf/pod/big.bin', sys.argv[3], "
+            "part_size=64 << 20)"
         )
-        subprocess.run([sys.executable, "-c", up, host, BUCKET, str(src)], check=True)
+        keys = {"K": access, "S": secret}
+        subprocess.run(
+            [sys.executable, "-c", up, host, BUCKET, str(src)], check=True, env={**os.environ, **keys}
+        )
         src.unlink()
         small = work / "small.bin"
         for i in range(n_small):
@@ -154,13 +188,13 @@ def main() -> None:
         probe.release_conn()
         load = " ".join(f"{x:.2f}" for x in os.getloadavg())
         print(
-            f"loopback moto (separate process) at {host}: 1 x {big_mb} MB, {n_small} small files; "
+            f"{server.name}: 1 x {big_mb} MB, {n_small} small files; "
             f"{os.cpu_count()} CPUs, load average {load}; warm-up + median of {repeats}, "
             f"workers {workers}; server keep-alive: {'yes' if keep_alive else 'no (Connection: close)'}"
         )
 
         repo = S3Repository(
-            host, BUCKET, secure=False, region="us-east-1", access_key="bench", secret_key="bench"
+            host, BUCKET, secure=False, region="us-east-1", access_key=access, secret_key=secret
         )
         store = S3Store(repo, workers=workers)
         rss0 = rss_mb()
@@ -176,8 +210,8 @@ def main() -> None:
         def rm(path: Path) -> Callable[[], None]:
             return lambda: path.unlink(missing_ok=True)
 
-        big_bare = Side(bare_big, rm(work / "bare-big"), proc.pid)
-        big_ours = Side(ours_big, rm(work / "ours-big"), proc.pid)
+        big_bare = Side(bare_big, rm(work / "bare-big"), pid)
+        big_ours = Side(ours_big, rm(work / "ours-big"), pid)
         alternate([big_bare, big_ours], repeats + 2)  # big runs are cheap; more of them, less noise
         rss_big = rss_mb() - rss0
         assert (work / "ours-big").stat().st_size == big_mb * 1024 * 1024
@@ -200,7 +234,7 @@ def main() -> None:
         # no listing); its client's pool holds as many connections as there are threads
         keys = [o.object_name for o in client.list_objects(BUCKET, prefix=SMALL_PREFIX, recursive=True)]
         pooled = Minio(
-            host, "bench", "bench", secure=False, region="us-east-1",
+            host, access, secret, secure=False, region="us-east-1",
             http_client=urllib3.PoolManager(maxsize=workers + 2),
         )  # fmt: skip
 
@@ -213,9 +247,9 @@ def main() -> None:
             with ThreadPoolExecutor(workers) as pool:
                 list(pool.map(get_only, keys))
 
-        small_bare = Side(bare_small, rmtree(work / "bare-small"), proc.pid)
-        small_ours = Side(ours_small, rmtree(work / "ours-small"), proc.pid)
-        small_ceiling = Side(ceiling, None, proc.pid)
+        small_bare = Side(bare_small, rmtree(work / "bare-small"), pid)
+        small_ours = Side(ours_small, rmtree(work / "ours-small"), pid)
+        small_ceiling = Side(ceiling, None, pid)
         alternate([small_bare, small_ours, small_ceiling], repeats)
         assert len(list((work / "ours-small").rglob("*.bin"))) == n_small
 
@@ -253,8 +287,11 @@ def main() -> None:
             f"bench process peak RSS growth over the big downloads: {rss_big:.0f} MB ({big_mb} MB object, streamed)"
         )
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        if server.proc is None:  # a server that stays: leave no bench objects in it
+            names = [o.object_name for o in client.list_objects(BUCKET, prefix="wf/", recursive=True)]
+            for name in names:
+                client.remove_object(BUCKET, name)
+        server.stop()
         shutil.rmtree(work, ignore_errors=True)
 
 
