@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -52,11 +53,13 @@ def outputs(wf: dict[str, Any]) -> list[tuple[str, str, str]]:
 def run_both(
     spec: str, tmp_path: Path, env: dict[str, str], *extra: str
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Run ``spec`` on Argo and locally; both must succeed. Returns both final Workflow objects."""
-    run = cli("run", "-e", "argo", "--wait", "-o", "json", spec, *extra, env=env, timeout=600)
-    assert run.returncode == 0, run.stdout + run.stderr
+    """Run ``spec`` on Argo and locally at the same time; both must succeed. Returns both Workflows."""
     local_env = {"DFLOWCTL_HOME": str(tmp_path / "local-home"), "DFLOWCTL_ENGINE": "local"}
-    local = cli("run", "--wait", "-o", "json", spec, *extra, env=local_env, timeout=300)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        local_run = pool.submit(cli, "run", "--wait", "-o", "json", spec, *extra, env=local_env, timeout=300)
+        run = cli("run", "-e", "argo", "--wait", "-o", "json", spec, *extra, env=env, timeout=600)
+        local = local_run.result()
+    assert run.returncode == 0, run.stdout + run.stderr
     assert local.returncode == 0, local.stdout + local.stderr
     return json.loads(run.stdout), json.loads(local.stdout)
 
