@@ -15,14 +15,15 @@ from pathlib import Path
 
 import pytest
 
-from dflowctl.tree import HIDDEN_OUTPUTS, INDEX_OUTPUT
+from dflowctl.stepkey import INPUTS_PARAM, KEY_PARAM, OUTPUTS_PARAM, REUSED_PARAM
+from dflowctl.tree import PYTHON_OUTPUT
 from tests.cluster.layout import layout
 from tests.conftest import run_cli
 
 # Output parameters only the local engine records (its interpreter, the step cache's
 # provenance): left out when a run's nodes are compared with Argo's. The item index is
 # declared by the rendered template, so both engines have it.
-LOCAL_ONLY_OUTPUTS = HIDDEN_OUTPUTS - {INDEX_OUTPUT}
+LOCAL_ONLY_OUTPUTS = frozenset({PYTHON_OUTPUT, KEY_PARAM, INPUTS_PARAM, OUTPUTS_PARAM, REUSED_PARAM})
 
 
 @pytest.fixture(scope="session")
