@@ -74,9 +74,8 @@ EXAMPLES = [
 
 # example -> why the two engines' results differ (kept in step with docs/argo-examples.md).
 KNOWN: dict[str, str] = {
-    "volumes-emptydir.yaml": "the local engine refuses Kubernetes volumes; Argo runs it",
-    "conditionals.yaml": "needs `cowsay` from the argosay:v1 image; no images here (local refuses, "
-    "the process kubelet's host sh lacks it)",
+    "conditionals.yaml": "needs `cowsay` from the argosay:v1 image; the local engine has a stand-in, "
+    "the process kubelet's host sh lacks it",
 }
 
 
