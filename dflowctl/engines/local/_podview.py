@@ -31,6 +31,7 @@ def _libc() -> ctypes.CDLL:
     libc = ctypes.CDLL(None, use_errno=True)
     libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
     libc.unshare.argtypes = [ctypes.c_int]
+    libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
     return libc
 
 
@@ -108,8 +109,10 @@ def enter_view(view: dict[str, Any], before_chroot: Callable[[str], None] | None
     # overlay's upper folder must not change under it.
     layers: list[tuple[str, str | None]] = [("/", work)]  # (mount point, overlay work dir or None: bind)
     bound: list[str] = []
-    for n, point in enumerate(_mount_points()):
-        if _inside(point, "/tmp") or any(_inside(point, b) for b in bound):
+    points = _mount_points()
+    same = _empty_on_both_sides(libc, points, merged)
+    for n, point in enumerate(points):
+        if _inside(point, "/tmp") or any(_inside(point, b) for b in bound) or point in same:
             continue
         shared = any(_inside(point, m) for m in SHARED_MOUNTS) or not os.path.isdir(point)
         if shared or _unsafe(point, upper + point, f"{work}-{n}"):
@@ -157,6 +160,51 @@ def enter_view(view: dict[str, Any], before_chroot: Callable[[str], None] | None
         before_chroot(merged)
     os.chroot(merged)
     os.chdir("/")
+
+
+def _empty_on_both_sides(libc: ctypes.CDLL, points: list[str], spare: str) -> set[str]:
+    """Mounted file systems of the root's that need no overlay of their own: an empty folder
+    over an empty folder of the root file system with the same mode and owner. The root's
+    overlay shows that same empty folder, and what the pod writes there lands in
+    ``<upper>/<path>`` as anywhere else; an overlay of its own would cost a mount and a
+    dozen folders per pod (a masking mount such as an empty read-only tmpfs).
+
+    The folder under a mount is seen through a non-recursive bind of ``/`` on ``spare``
+    (the pod's own mount point, free again afterwards) in this private namespace."""
+    candidates = []
+    for point in points:
+        if any(_inside(point, m) for m in SHARED_MOUNTS) or _inside(point, "/tmp"):
+            continue
+        if any(other != point and _inside(point, other) for other in points):
+            continue  # on another mount: only the root file system's folders are looked under
+        try:
+            if os.path.isdir(point) and not os.path.islink(point) and not os.listdir(point):
+                candidates.append(point)
+        except OSError:
+            continue
+    if not candidates:
+        return set()
+    try:
+        _mount(libc, "/", spare, None, MS_BIND)
+    except OSError:
+        return set()
+    same: set[str] = set()
+    try:
+        for point in candidates:
+            under = spare + point
+            try:
+                top, low = os.lstat(point), os.lstat(under)
+                if (top.st_mode, top.st_uid, top.st_gid) == (low.st_mode, low.st_uid, low.st_gid) and not (
+                    os.listdir(under)
+                ):
+                    same.add(point)
+            except OSError:
+                continue
+    finally:
+        if libc.umount2(_enc(spare), 0) != 0:
+            same.clear()  # the spare folder must be free for the pod's own root
+            raise OSError(ctypes.get_errno(), f"umount {spare}: {os.strerror(ctypes.get_errno())}")
+    return same
 
 
 def _private_tmp_with_binds(libc: ctypes.CDLL, tmp: str, target: str, work: str, binds: list[str]) -> None:

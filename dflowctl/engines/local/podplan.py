@@ -160,14 +160,16 @@ def plan_pod(
         view = {
             "upper": str(root),
             "work": str(work / ".overlay-work"),
-            "merged": str(work / ".overlay-root"),
+            # the view is mounted over the root overlay's own work folder, in the pod's
+            # namespace only (the kernel holds that folder already): no folder of its own
+            # to make and remove per pod, and nothing the view's binds come from is covered
+            "merged": str(work / ".overlay-work"),
             "tmp": str(root / "tmp"),
             "hostname": req.pod_name,
             "binds": binds,
             "volumes": [list(m) for m in mounts],  # bound in the view
         }
-        for d in ("work", "merged"):
-            Path(str(view[d])).mkdir(parents=True, exist_ok=True)
+        Path(str(view["work"])).mkdir(parents=True, exist_ok=True)
         cwd = os.path.normpath(working_dir)
     else:
         cwd = str(isolation.host_path(root, working_dir))
