@@ -10,7 +10,7 @@ only callers.
     python3 _podserver.py --exec SPEC                    set up one pod, then exec its command
     python3 _podserver.py --probe DIR                    exit 0 if private views work here
 
-A pod spec (JSON file) has: ``argv``, ``env``, ``cwd`` (as the pod sees it),
+A pod spec (in the request, or a JSON file it names when too large for one) has: ``argv``, ``env``, ``cwd`` (as the pod sees it),
 ``mode`` ("exec" or "python"), ``py`` (for python mode: ``kind`` "file"|"code",
 ``target``, ``args``, ``path``: PYTHONPATH entries, ``source``: the script's
 text, compiled once per distinct text), ``view`` (null, or ``{"upper", "work",
@@ -196,7 +196,7 @@ def serve(fd: int, preload: list[str]) -> None:
                 _kill_orphans(set(children), int(msg["kill_orphans"]))
                 continue
             try:
-                spec = _load(msg["spec"])
+                spec = msg["inline"] if "inline" in msg else _load(msg["spec"])
                 _precompile(spec)
                 pid = os.fork()
             except OSError as exc:

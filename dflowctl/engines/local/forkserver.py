@@ -14,12 +14,15 @@ import json
 import socket
 import subprocess
 import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dflowctl.engines.local.isolation import SERVER_FILE
 
 START_TIMEOUT = 30.0
+INLINE_LIMIT = 60_000  # bytes of a request carrying its spec (the server reads up to 64 KiB)
 
 
 class ForkServerError(Exception):
@@ -131,15 +134,21 @@ class ForkServer:
             ch._started.set()
             ch._done.set()
 
-    def spawn(self, spec_path: Path, fds: tuple[int, int, int]) -> Child:
-        """Ask for a pod process; returns once it has a pid (or failed to fork)."""
+    def spawn(
+        self, spec: Mapping[str, Any], fds: tuple[int, int, int], to_file: Callable[[], Path]
+    ) -> Child:
+        """Ask for a pod process; returns once it has a pid (or failed to fork). The spec
+        goes in the request itself when it fits one message (most do: no file to write and
+        remove per pod), else ``to_file()`` writes it and the request names the file."""
         with self._lock:
             if not self._alive:
                 raise ForkServerError("the fork server is gone")
             self._next += 1
             ch = Child(self._next)
             self._children[ch.ident] = ch
-            payload = json.dumps({"id": ch.ident, "spec": str(spec_path)}).encode()
+            payload = json.dumps({"id": ch.ident, "inline": spec}).encode()
+            if len(payload) > INLINE_LIMIT:
+                payload = json.dumps({"id": ch.ident, "spec": str(to_file())}).encode()
             try:
                 socket.send_fds(self._sock, [payload], list(fds))
             except OSError as exc:

@@ -114,9 +114,13 @@ def launch(
         if srv is None:
             srv = server_for(sys.executable, ())
     if srv is not None:
-        _write_spec(spec_path, spec)
+
+        def to_file() -> Path:  # a spec too large for one request
+            _write_spec(spec_path, spec)
+            return spec_path
+
         try:
-            child = srv.spawn(spec_path, fds)
+            child = srv.spawn(spec, fds, to_file)
             if child.pid is not None:
                 return PodProcess(child.pid, child=child)
         except ForkServerError:
