@@ -124,10 +124,16 @@ def enter_view(view: dict[str, Any], before_chroot: Callable[[str], None] | None
         if layer_work is not None:
             os.makedirs(upper + point.rstrip("/"), exist_ok=True)
             os.makedirs(layer_work, exist_ok=True)
+    common = view.get("layer")  # the run's shared layer (podlayer), between the pod's and /
+    if common:
+        # Seen through a read-only overlay of its own: a lower layer may not lie inside
+        # another one's file system (``/``); its escaped opaque ``tmp`` becomes opaque here.
+        _mount(libc, "overlay", common, "overlay", MS_RDONLY, f"lowerdir={common}:{view['empty']}")
     for point, layer_work in layers:
         target = merged + point.rstrip("/")
         if layer_work is not None:
-            options = f"lowerdir={point},upperdir={upper + point.rstrip('/')},workdir={layer_work}"
+            lower = f"{common}:/" if common and point == "/" else point
+            options = f"lowerdir={lower},upperdir={upper + point.rstrip('/')},workdir={layer_work}"
             try:
                 _mount_overlay(libc, target, options)
                 continue
@@ -140,7 +146,9 @@ def enter_view(view: dict[str, Any], before_chroot: Callable[[str], None] | None
             if point in SHARED_MOUNTS[:3]:
                 raise
     binds = [b for b in view.get("binds") or () if _inside(b, "/tmp") and b != "/tmp"]
-    if binds:
+    if common:  # /tmp is the layer's (opaque: never the host's) under the pod's own tmp
+        _check_private_tmp(merged + "/tmp", common + "/tmp", view["tmp"])
+    elif binds:
         _private_tmp_with_binds(libc, view["tmp"], merged + "/tmp", work, binds)
     else:
         _mount(libc, view["tmp"], merged + "/tmp", None, MS_BIND)
@@ -205,6 +213,16 @@ def _empty_on_both_sides(libc: ctypes.CDLL, points: list[str], spare: str) -> se
             same.clear()  # the spare folder must be free for the pod's own root
             raise OSError(ctypes.get_errno(), f"umount {spare}: {os.strerror(ctypes.get_errno())}")
     return same
+
+
+def _check_private_tmp(seen: str, layer: str, own: str) -> None:
+    """The pod's /tmp shows nothing but the layer's and its own entries (the layer's opaque
+    mark held): never the host's /tmp."""
+    allowed = set(os.listdir(layer))
+    if os.path.isdir(own):
+        allowed.update(os.listdir(own))
+    if not set(os.listdir(seen)) <= allowed:
+        raise OSError(0, "the shared layer's /tmp is not opaque on this kernel")
 
 
 def _private_tmp_with_binds(libc: ctypes.CDLL, tmp: str, target: str, work: str, binds: list[str]) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from dflowctl.engines.local.interpreter import Interpreter
+    from dflowctl.engines.local.podlayer import SharedLayers
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,10 @@ class PodRequest:
     env: Mapping[str, str] = field(default_factory=dict)  # extra env vars (win over the template's)
     not_after: float | None = None  # epoch seconds (the workflow's deadline): as ``timeout``
     python: Interpreter | None = None  # the Python chosen for a template that runs one by name (pyenv)
+    # the run's shared layers (podlayer) and the input paths whose host copy the run keeps
+    # unchanged (unpacked once per run): laid out once per run instead of copied per pod
+    layers: SharedLayers | None = None
+    shared_inputs: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -32,19 +32,19 @@ def _lstat(path: Path) -> os.stat_result | None:
         return None
 
 
-def resolve_in_view(plan: PodPlan, container_path: str) -> tuple[PurePosixPath, bool] | None:
+def resolve_in_view(plan: PodPlan, container_path: str) -> tuple[PurePosixPath, Path | None] | None:
     """Follow ``container_path`` as the pod sees it (symlinks resolved inside its view).
 
-    Returns the symlink-free container path and whether it lives in the pod's own
-    layer (``<root>/...``) or, in overlay mode, only in the host's file system
-    that the pod saw unchanged ("the image"). None when it does not exist.
-    A symlink never leads outside the pod's view: an absolute target is a
-    container path again.
+    Returns the symlink-free container path and where it lives: None for the pod's own
+    layer (``<root>/...``); in overlay mode, the root of the lower layer that holds it
+    unchanged by the pod: the run's shared layer (``podlayer``) or the host's ``/``
+    ("the image"). None when it does not exist. A symlink never leads outside the pod's
+    view: an absolute target is a container path again.
     """
     overlay = plan.method == isolation.OVERLAY
     pending = list(PurePosixPath(norm(container_path)).parts[1:])
     cur = PurePosixPath("/")
-    own = True
+    base: Path | None = None
     links = 0
     while pending:
         name = pending.pop(0)
@@ -56,11 +56,14 @@ def resolve_in_view(plan: PodPlan, container_path: str) -> tuple[PurePosixPath, 
         nxt = cur / name
         host = isolation.host_path(plan.root, str(nxt))
         st = _lstat(host)
-        own = True
-        if st is None and overlay and not _under_tmp(nxt) and _lower_visible(plan, nxt):
-            host = Path(str(nxt))  # unchanged by the pod: the host's own file
-            st = _lstat(host)
-            own = False
+        base = None
+        if st is None and overlay and _lower_visible(plan, nxt):
+            for lower in _lowers(plan, nxt):  # unchanged by the pod: the layer's or the host's
+                st = _lstat(isolation.host_path(lower, str(nxt)))
+                if st is not None:
+                    host, base = isolation.host_path(lower, str(nxt)), lower
+                    break
+        own = base is None
         if st is None or (own and stat.S_ISCHR(st.st_mode) and st.st_rdev == 0):
             return None  # missing, or an overlay whiteout (the pod deleted it)
         if stat.S_ISLNK(st.st_mode):
@@ -81,7 +84,21 @@ def resolve_in_view(plan: PodPlan, container_path: str) -> tuple[PurePosixPath, 
                 pending = list(target.parts) + pending
             continue
         cur = nxt
-    return cur, own
+    return cur, base
+
+
+def _lowers(plan: PodPlan, path: PurePosixPath) -> list[Path]:
+    """The lower layers under the pod's own that may hold ``path``, top first: the run's
+    shared layer, then the host's ``/`` (never for /tmp, nor through a file of the layer)."""
+    found = [plan.layer] if plan.layer is not None else []
+    if _under_tmp(path):
+        return found
+    if plan.layer is not None:
+        for folder in path.parents:
+            st = _lstat(isolation.host_path(plan.layer, str(folder)))
+            if st is not None and not stat.S_ISDIR(st.st_mode):
+                return found
+    return [*found, Path("/")]
 
 
 def _lower_visible(plan: PodPlan, path: PurePosixPath) -> bool:
@@ -128,31 +145,35 @@ def locate(plan: PodPlan, container_path: str) -> tuple[Path, str] | None:
     found = resolve_in_view(plan, container_path)
     if found is None:
         return None
-    path, own = found
-    if not own:
+    path, base = found
+    if base is not None:
         top = next(
             (k for k in KERNEL_DIRS if path == PurePosixPath(k) or PurePosixPath(k) in path.parents), None
         )
-        if top is not None:
+        if top is not None and base == Path("/"):
             raise RefusedPath(
                 f"{container_path} is the host's {top}: the local engine reads no output from "
                 "the host's /proc, /sys or /dev"
             )
-        return Path(str(path)), "host"
+        return isolation.host_path(base, str(path)), "host"
     mine = isolation.host_path(plan.root, str(path))
-    lower = Path(str(path))
     if (
         plan.method == isolation.OVERLAY
-        and not _under_tmp(path)
         and str(path) != "/"
         and mine.is_dir()
         and not mine.is_symlink()
-        and lower.is_dir()
-        and not lower.is_symlink()
         and not _opaque(mine)
+        and _lower_folders(plan, path)
     ):
         return mine, "merged"
     return mine, "own"
+
+
+def _lower_folders(plan: PodPlan, path: PurePosixPath) -> list[Path]:
+    """The folders of the lower layers at ``path``, bottom first: what the pod's own folder
+    there is merged with."""
+    folders = [isolation.host_path(lower, str(path)) for lower in _lowers(plan, path)]
+    return [f for f in reversed(folders) if f.is_dir() and not f.is_symlink()]
 
 
 def take(plan: PodPlan, name: str, found: Path, how: str, taken: list[Path]) -> Path:
@@ -168,10 +189,11 @@ def take(plan: PodPlan, name: str, found: Path, how: str, taken: list[Path]) -> 
     dest = plan.root.parent / ".outputs" / name / (found.name or "root")
     artifacts.remove(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    if how == "merged":
-        _copy_tree(
-            Path("/") / found.relative_to(plan.root), dest
-        )  # the host's folder, then the pod's changes
+    if how == "merged":  # the host's folder, the shared layer's, then the pod's changes
+        lowers = _lower_folders(plan, PurePosixPath("/") / found.relative_to(plan.root))
+        _copy_tree(lowers[0], dest)
+        for folder in lowers[1:]:
+            _apply_layer(folder, dest)
         _apply_layer(found, dest)
     elif found.is_dir() and not found.is_symlink():
         _copy_tree(found, dest)

@@ -23,6 +23,7 @@ from dflowctl.engines.local.artifacts import LocalRepository, UnpackCache, defau
 from dflowctl.engines.local.cache import Entry
 from dflowctl.engines.local.interpreter import Interpreter
 from dflowctl.engines.local.podapi import PodRequest, PodResult, PodRunnerLike
+from dflowctl.engines.local.podlayer import SharedLayers
 from dflowctl.engines.local.podcache import Staged, StepReuse, memoization, provenance, step_key_of
 from dflowctl.engines.local.records import RunDir
 from dflowctl.engines.local.runtime import Node
@@ -56,6 +57,7 @@ class PodNodes:
         self.pythons = dict(pythons or {})  # template name -> its chosen Python (pyenv)
         self.repo = LocalRepository(run_dir.artifacts)
         self.unpacked = UnpackCache(self.repo, run_dir.work / ".unpacked")
+        self.layers = SharedLayers(run_dir.work / ".layers")  # what pods read alike, laid out once
         # the workflow's spec.parallelism (Argo's); the host's own limit is the runner's
         self.slots = Slots(parallelism) if parallelism else None
         self.reuse = reuse  # the step cache (keys, reuse, keeping results); None: not used
@@ -111,6 +113,10 @@ class PodNodes:
                     timeout=timeout,
                     not_after=deadline,
                     python=python,
+                    layers=self.layers,
+                    shared_inputs=frozenset(
+                        path for _n, path, host, _k in staged if host.is_relative_to(self.unpacked.folder)
+                    ),
                 )
                 result = None
                 for init in init_requests(req):  # the pod's initContainers, one after the other
@@ -141,6 +147,7 @@ class PodNodes:
 
     def close(self) -> None:
         shutil.rmtree(self.unpacked.folder, ignore_errors=True)
+        self.layers.close()
 
     # ------------------------------------------------------------------ inputs
 

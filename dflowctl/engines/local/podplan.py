@@ -53,6 +53,7 @@ class PodPlan:
     preload: tuple[str, ...] | None
     header: str | None = None  # the log's first line (the chosen Python of a spec's op)
     mounts: tuple[tuple[str, str, bool], ...] = ()  # emptyDir volumes bound in the view
+    layer: Path | None = None  # the run's shared layer under the pod's own (podlayer), if any
 
 
 def _place_programs(folder: Path, programs: Mapping[str, str]) -> Path:
@@ -116,7 +117,6 @@ def plan_pod(
             link.symlink_to(host, target_is_directory=True)
     remap = isolation.Remapper(root, known, keep=binds) if method == isolation.REMAP else None
 
-    _place_inputs(root, req.input_artifacts)
     for container_path, wrapper in programs.items():
         host_file = isolation.host_path(root, container_path)
         host_file.parent.mkdir(parents=True, exist_ok=True)
@@ -126,12 +126,9 @@ def plan_pod(
     source = None
     if kind == "script":
         host_script = isolation.host_path(root, SCRIPT_PATH)
-        host_script.parent.mkdir(parents=True, exist_ok=True)
         source = str(body.get("source") or "")
         if remap:
             source = remap(source)
-        host_script.write_text(source, encoding="utf-8")
-        host_script.chmod(0o755)
         script_path = str(host_script) if remap else SCRIPT_PATH
     try:
         argv = images.argv_for(kind, body, script_path)
@@ -155,6 +152,7 @@ def plan_pod(
     if python_folders or stand_in:
         binds = isolation.host_binds(python_folders, env.get("PATH", ""), stand_in=stand_in)
 
+    layer = _lay_out(req, root, method, SCRIPT_PATH if source is not None else None, source, binds)
     view: dict[str, Any] | None = None
     if method == isolation.OVERLAY:
         view = {
@@ -169,6 +167,8 @@ def plan_pod(
             "binds": binds,
             "volumes": [list(m) for m in mounts],  # bound in the view
         }
+        if layer is not None and req.layers is not None:  # stacked between the pod's layer and /
+            view["layer"], view["empty"] = str(layer), str(req.layers.empty())
         Path(str(view["work"])).mkdir(parents=True, exist_ok=True)
         cwd = os.path.normpath(working_dir)
     else:
@@ -180,8 +180,27 @@ def plan_pod(
     if py is not None and py["kind"] == "file" and py["target"] == script_path:
         py["source"] = source  # compiled once by the warm interpreter, for every item
     return PodPlan(
-        argv, env, cwd, working_dir, view, method, root, py, python, preload, header, tuple(mounts)
+        argv, env, cwd, working_dir, view, method, root, py, python, preload, header, tuple(mounts), layer
     )
+
+
+def _lay_out(
+    req: PodRequest, root: Path, method: str, script: str | None, source: str | None, binds: list[str]
+) -> Path | None:
+    """Put the input artifacts and the script in the pod's root, or (overlay mode) what the
+    run's pods share in the run's shared layer (``podlayer``); returns that layer, if used."""
+    layer = None
+    shared = [(p, Path(h)) for p, h in req.input_artifacts if p in req.shared_inputs]
+    if method == isolation.OVERLAY and req.layers is not None:
+        points = [b for b in binds if b.startswith("/tmp/")]
+        layer = req.layers.get(shared, (script, source) if script and source is not None else None, points)
+    _place_inputs(root, [(p, h) for p, h in req.input_artifacts if layer is None or p not in req.shared_inputs])
+    if script is not None and source is not None and layer is None:
+        host_script = isolation.host_path(root, script)
+        host_script.parent.mkdir(parents=True, exist_ok=True)
+        host_script.write_text(source, encoding="utf-8")
+        host_script.chmod(0o755)
+    return layer
 
 
 def _python_plan(
