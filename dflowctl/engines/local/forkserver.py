@@ -134,9 +134,7 @@ class ForkServer:
             ch._started.set()
             ch._done.set()
 
-    def spawn(
-        self, spec: Mapping[str, Any], fds: tuple[int, int, int], to_file: Callable[[], Path]
-    ) -> Child:
+    def spawn(self, spec: Mapping[str, Any], fds: tuple[int, int, int], to_file: Callable[[], Path]) -> Child:
         """Ask for a pod process; returns once it has a pid (or failed to fork). The spec
         goes in the request itself when it fits one message (most do: no file to write and
         remove per pod), else ``to_file()`` writes it and the request names the file."""

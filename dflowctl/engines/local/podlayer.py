@@ -90,7 +90,11 @@ class SharedLayers:
             return layer
 
     def _make(
-        self, key: str, inputs: Sequence[tuple[str, Path]], script: tuple[str, str] | None, points: Sequence[str]
+        self,
+        key: str,
+        inputs: Sequence[tuple[str, Path]],
+        script: tuple[str, str] | None,
+        points: Sequence[str],
     ) -> Path:
         self.folder.mkdir(parents=True, exist_ok=True)
         (self.folder / EMPTY).mkdir(exist_ok=True)

@@ -194,7 +194,9 @@ def _lay_out(
     if method == isolation.OVERLAY and req.layers is not None:
         points = [b for b in binds if b.startswith("/tmp/")]
         layer = req.layers.get(shared, (script, source) if script and source is not None else None, points)
-    _place_inputs(root, [(p, h) for p, h in req.input_artifacts if layer is None or p not in req.shared_inputs])
+    _place_inputs(
+        root, [(p, h) for p, h in req.input_artifacts if layer is None or p not in req.shared_inputs]
+    )
     if script is not None and source is not None and layer is None:
         host_script = isolation.host_path(root, script)
         host_script.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,280 @@
+"""Pods' per-item cost (issue 16): the run's shared layer, masking mounts, specs in the request.
+
+Real processes and real private views: a layer is laid out once and stacked under each
+pod's own layer; a pod that changes what it got from it changes only its own view.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import textwrap
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dflowctl.engines.local import _podview, isolation, podlayer
+from dflowctl.engines.local.forkserver import INLINE_LIMIT
+from dflowctl.engines.local.pods import PodRequest, PodResult, PodRunner
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.timeout(120)
+
+OVERLAY_OK = sys.platform.startswith("linux") and isolation.method_for(Path.cwd()) == isolation.OVERLAY
+needs_layers = pytest.mark.skipif(
+    not (OVERLAY_OK and podlayer.kernel_supports()), reason="no private views or Linux < 6.7 here"
+)
+SOURCE = "/tmp/dflowctl/source"
+
+# Each item changes its copy of the shared folder, then reports what it saw.
+CHANGER = textwrap.dedent(
+    """
+    import os
+    src = "/tmp/dflowctl/source"
+    before = sorted(os.listdir(src))
+    with open(src + "/data.txt", "a") as fh:
+        fh.write(os.environ["ITEM"] + "\\n")
+    os.remove(src + "/gone.txt")
+    with open(src + "/new-" + os.environ["ITEM"], "w") as fh:
+        fh.write("mine")
+    import mod  # from the shared folder (on PYTHONPATH): writes its __pycache__ there
+    print(",".join(before), mod.VALUE)
+    """
+)
+
+
+def changer(item: str) -> dict[str, Any]:
+    return {
+        "name": "t",
+        "script": {
+            "image": "python:3.11",
+            "command": ["python3"],
+            "source": CHANGER,
+            "env": [{"name": "ITEM", "value": item}, {"name": "PYTHONPATH", "value": SOURCE}],
+        },
+        "outputs": {
+            "parameters": [{"name": "data", "valueFrom": {"path": SOURCE + "/data.txt"}}],
+            "artifacts": [{"name": "folder", "path": SOURCE}],
+        },
+    }
+
+
+def run_pod(runner: PodRunner, tmp_path: Path, name: str, template: dict[str, Any], **kw: Any) -> PodResult:
+    req = PodRequest(
+        pod_name=name,
+        template=template,
+        work_dir=tmp_path / name / "pod",
+        input_artifacts=kw.pop("inputs", []),
+        log_path=tmp_path / "logs" / f"{name}.log",
+        **kw,
+    )
+    return runner.run(req, threading.Event())
+
+
+@needs_layers
+def test_pods_share_a_layer_and_change_only_their_own_view(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(isolation.ENV_FORCE, isolation.OVERLAY)
+    src = tmp_path / "unpacked"
+    src.mkdir()
+    (src / "data.txt").write_text("base\n")
+    (src / "gone.txt").write_text("x")
+    (src / "mod.py").write_text("VALUE = 42\n")
+    layers = podlayer.SharedLayers(tmp_path / "layers", enabled=True)
+    shared = {"inputs": [(SOURCE, src)], "layers": layers, "shared_inputs": frozenset({SOURCE})}
+    results = {}
+    with PodRunner(parallelism=2) as runner:
+        for item in ("a", "b", "c"):  # the first lays out copies; the layer is made for the second
+            results[item] = run_pod(runner, tmp_path, f"pod-{item}", changer(item), **shared)
+    made = [p for p in (tmp_path / "layers").iterdir() if p.name != podlayer.EMPTY]
+    assert len(made) == 1
+    for item, res in results.items():
+        assert res.phase == "Succeeded", (
+            item,
+            res.message,
+            (tmp_path / "logs" / f"pod-{item}.log").read_text(),
+        )
+        assert res.result == "data.txt,gone.txt,mod.py 42"  # what every pod saw first
+        assert res.parameters["data"] == f"base\n{item}"  # its own change, no other pod's
+        folder = res.artifacts["folder"]
+        assert sorted(p.name for p in folder.iterdir() if p.name != "__pycache__") == [
+            "data.txt",
+            "mod.py",
+            f"new-{item}",
+        ]
+        assert (folder / "mod.py").read_text() == "VALUE = 42\n"
+    # the items after the first saw the layer: their own folder holds only their changes
+    own = tmp_path / "pod-b" / "pod" / "root" / "tmp" / "dflowctl" / "source"
+    assert not (own / "mod.py").exists()
+    assert (made[0] / "tmp" / "dflowctl" / "source" / "data.txt").read_text() == "base\n"
+    assert (made[0] / "argo" / "staging" / "script").read_text() == CHANGER
+    assert (src / "data.txt").read_text() == "base\n" and (src / "gone.txt").exists()
+    layers.close()
+    assert not (tmp_path / "layers").exists()
+
+
+@needs_layers
+def test_a_layered_pod_sees_no_host_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(isolation.ENV_FORCE, isolation.OVERLAY)
+    marker = Path(tempfile.mkdtemp(prefix="dflowctl-host-tmp-", dir="/tmp"))
+    try:
+        src = tmp_path / "src"
+        src.mkdir()
+        (src / "f.txt").write_text("f")
+        layers = podlayer.SharedLayers(tmp_path / "layers", enabled=True)
+        tmpl = {
+            "name": "t",
+            "container": {"image": "busybox", "command": ["sh", "-c"], "args": ["ls -A /tmp"]},
+        }
+        kw = {"inputs": [("/tmp/in", src)], "layers": layers, "shared_inputs": frozenset({"/tmp/in"})}
+        with PodRunner(parallelism=1) as runner:
+            first = run_pod(runner, tmp_path, "one", tmpl, **kw)
+            second = run_pod(runner, tmp_path, "two", tmpl, **kw)
+        assert first.phase == second.phase == "Succeeded", second.message
+        assert first.result == second.result == "in"  # the host's /tmp is not there
+        assert marker.name not in (second.result or "")
+        layers.close()
+    finally:
+        marker.rmdir()
+
+
+def test_layers_are_made_the_second_time_and_bounded(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a").write_text("a")
+    layers = podlayer.SharedLayers(tmp_path / "layers", enabled=True)
+    try:
+        inputs = [("/tmp/in", src)]
+        assert layers.get(inputs, None, []) is None  # first time: the pod copies
+        made = layers.get(inputs, None, [])
+        if made is None:  # no trusted attributes here (not root): copies, as before
+            pytest.skip("the file system refuses trusted attributes")
+        assert layers.get(inputs, None, []) == made
+        assert os.getxattr(made / "tmp", podlayer.OPAQUE_XATTR) == b"y"
+        assert (made / "tmp" / "in" / "a").read_text() == "a"
+        assert layers.get([], None, []) is None  # nothing shared: no layer
+        for n in range(podlayer.MAX_LAYERS + 2):  # a script per item never makes one past the cap
+            layers.get(inputs, ("/argo/staging/script", f"item {n}"), [])
+            layers.get(inputs, ("/argo/staging/script", f"item {n}"), [])
+        kept = [p for p in (tmp_path / "layers").iterdir() if p.name != podlayer.EMPTY]
+        assert len(kept) == podlayer.MAX_LAYERS
+    finally:
+        layers.close()
+    assert not (tmp_path / "layers").exists()
+    assert (
+        podlayer.SharedLayers(tmp_path / "off", enabled=False).get([("/tmp/in", src)] * 1, None, []) is None
+    )
+
+
+@pytest.mark.skipif(not OVERLAY_OK, reason="no private mount views here")
+def test_an_empty_mount_over_an_empty_folder_needs_no_overlay_of_its_own(tmp_path: Path) -> None:
+    base = Path(tempfile.mkdtemp(prefix="dflowctl-mask-", dir="/var/tmp"))
+    try:
+        for name in ("empty", "full", "spare"):
+            (base / name).mkdir()
+        (base / "full" / "under.txt").write_text("under")  # the folder under this mount is not empty
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # a private namespace, as a pod's
+            try:
+                libc = _podview._libc()
+                assert libc.unshare(_podview.CLONE_NEWNS) == 0
+                _podview._mount(libc, None, "/", None, _podview.MS_REC | _podview.MS_PRIVATE)
+                for name in ("empty", "full"):
+                    _podview._mount(libc, "tmpfs", str(base / name), "tmpfs", 0, "mode=755")
+                found = _podview._empty_on_both_sides(libc, _podview._mount_points(), str(base / "spare"))
+                spare_free = not os.listdir(base / "spare")
+                os.write(write, json.dumps([sorted(found), spare_free]).encode())
+            finally:
+                os._exit(0)
+        os.close(write)
+        os.waitpid(pid, 0)
+        found, spare_free = json.loads(os.read(read, 65536))
+        os.close(read)
+        assert str(base / "empty") in found
+        assert str(base / "full") not in found
+        assert spare_free
+    finally:
+        for name in ("empty", "full", "spare"):
+            for f in (base / name).iterdir():
+                f.unlink()
+            (base / name).rmdir()
+        base.rmdir()
+
+
+def test_a_spec_too_large_for_one_request_goes_through_a_file(tmp_path: Path) -> None:
+    padding = "#" * (INLINE_LIMIT + 1000)
+    tmpl = {
+        "name": "t",
+        "script": {"image": "python:3.11", "command": ["python3"], "source": f"{padding}\nprint('big')\n"},
+    }
+    with PodRunner(parallelism=1) as runner:
+        res = run_pod(runner, tmp_path, "big", tmpl)
+        small = run_pod(
+            runner, tmp_path, "small", {**tmpl, "script": {**tmpl["script"], "source": "print('s')"}}
+        )
+    assert (res.phase, res.result) == ("Succeeded", "big")
+    assert (small.phase, small.result) == ("Succeeded", "s")
+    assert not list(tmp_path.glob("*/pod/.pod-spec.json"))
+
+
+@needs_layers
+def test_a_fan_out_whose_items_write_into_their_source(tmp_path: Path, dflowctl_home: Path) -> None:
+    ops = tmp_path / "ops"
+    ops.mkdir()
+    (ops / "note.txt").write_text("shared\n")
+    (ops / "touch.py").write_text(
+        textwrap.dedent(
+            """
+            from pathlib import Path
+
+            def touch(x: int) -> str:
+                note = Path(__file__).with_name("note.txt")
+                seen = note.read_text()
+                note.write_text(seen + f"item {x}\\n")
+                return seen.replace("\\n", "|")
+            """
+        )
+    )
+    spec = tmp_path / "wf.yaml"
+    spec.write_text(
+        textwrap.dedent(
+            """
+            apiVersion: dflowctl/v1alpha1
+            kind: Workflow
+            metadata: {name: touchy}
+            spec:
+              ops:
+                touch:
+                  image: python:3.12-slim
+                  python: touch:touch
+                  source: ./ops
+                  inputs: {parameters: {x: int}}
+                  outputs: {parameters: {seen: str}}
+              steps:
+                - name: touch
+                  op: touch
+                  parameters: {x: "{{item}}"}
+                  foreach: {range: {count: 6}}
+            """
+        )
+    )
+    proc = run_cli("run", str(spec), "-o", "json", "--parallelism", "2", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    wf = json.loads(proc.stdout)
+    seen = [
+        p["value"]
+        for n in wf["status"]["nodes"].values()
+        if n["type"] == "Pod"
+        for p in (n.get("outputs") or {}).get("parameters") or []
+        if p["name"] == "seen"
+    ]
+    assert seen == ["shared|"] * 6  # no item saw another's write
+    assert (ops / "note.txt").read_text() == "shared\n"
+    work = next((dflowctl_home / "runs").iterdir()) / "work"
+    assert not list(work.iterdir())  # the layer and the pods' folders are gone
