@@ -10,11 +10,13 @@ only callers.
     python3 _podserver.py --exec SPEC                    set up one pod, then exec its command
     python3 _podserver.py --probe DIR                    exit 0 if private views work here
 
-A pod spec (in the request, or a JSON file it names when too large for one) has: ``argv``, ``env``, ``cwd`` (as the pod sees it),
-``mode`` ("exec" or "python"), ``py`` (for python mode: ``kind`` "file"|"code",
-``target``, ``args``, ``path``: PYTHONPATH entries, ``source``: the script's
-text, compiled once per distinct text), ``view`` (null, or ``{"upper", "work",
-"merged", "tmp", "hostname", "binds"}`` for a private copy-on-write view:
+A pod spec (in the request, or a JSON file it names when too large for one) has:
+``argv``, ``env``, ``cwd`` (as the pod sees it), ``mode`` ("exec" or "python"),
+``py`` (for python mode: ``kind`` "file"|"code", ``target``, ``args``, ``path``:
+PYTHONPATH entries, ``source``: the script's text, compiled once per distinct
+text), ``view`` (null, or ``{"upper", "work",
+"merged", "tmp", "hostname", "binds"}``, with ``"layer"`` and ``"empty"`` when the run's
+shared layer is stacked in, for a private copy-on-write view:
 ``enter_view``; ``binds``: host folders under ``/tmp`` shown read-only at their path).
 A message ``{"kill_orphans": SIG}`` signals what pods left behind (the server is
 their subreaper).

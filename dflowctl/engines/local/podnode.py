@@ -23,8 +23,8 @@ from dflowctl.engines.local.artifacts import LocalRepository, UnpackCache, defau
 from dflowctl.engines.local.cache import Entry
 from dflowctl.engines.local.interpreter import Interpreter
 from dflowctl.engines.local.podapi import PodRequest, PodResult, PodRunnerLike
-from dflowctl.engines.local.podlayer import SharedLayers
 from dflowctl.engines.local.podcache import Staged, StepReuse, memoization, provenance, step_key_of
+from dflowctl.engines.local.podlayer import SharedLayers
 from dflowctl.engines.local.records import RunDir
 from dflowctl.engines.local.runtime import Node
 from dflowctl.engines.local.scope import Scope, TemplateError, param_string, walk_strings
