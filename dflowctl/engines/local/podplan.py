@@ -117,11 +117,6 @@ def plan_pod(
             link.symlink_to(host, target_is_directory=True)
     remap = isolation.Remapper(root, known, keep=binds) if method == isolation.REMAP else None
 
-    for container_path, wrapper in programs.items():
-        host_file = isolation.host_path(root, container_path)
-        host_file.parent.mkdir(parents=True, exist_ok=True)
-        host_file.write_text(wrapper, encoding="utf-8")
-        host_file.chmod(0o755)
     script_path = None
     source = None
     if kind == "script":
@@ -153,6 +148,11 @@ def plan_pod(
         binds = isolation.host_binds(python_folders, env.get("PATH", ""), stand_in=stand_in)
 
     layer = _lay_out(req, root, method, SCRIPT_PATH if source is not None else None, source, binds)
+    for container_path, wrapper in programs.items():  # after the inputs, as in the image
+        host_file = isolation.host_path(root, container_path)
+        host_file.parent.mkdir(parents=True, exist_ok=True)
+        host_file.write_text(wrapper, encoding="utf-8")
+        host_file.chmod(0o755)
     view: dict[str, Any] | None = None
     if method == isolation.OVERLAY:
         view = {
