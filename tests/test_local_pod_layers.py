@@ -19,7 +19,7 @@ import pytest
 
 from dflowctl.engines.local import _podview, isolation, podlayer
 from dflowctl.engines.local.forkserver import INLINE_LIMIT
-from dflowctl.engines.local.pods import PodRequest, PodResult, PodRunner
+from dflowctl.engines.local.pods import ENV_FORK_SERVER, PodRequest, PodResult, PodRunner
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.timeout(120)
@@ -76,10 +76,12 @@ def run_pod(runner: PodRunner, tmp_path: Path, name: str, template: dict[str, An
 
 
 @needs_layers
+@pytest.mark.parametrize("fork_server", ["1", "0"])  # warm children, or the one-shot launcher
 def test_pods_share_a_layer_and_change_only_their_own_view(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fork_server: str
 ) -> None:
     monkeypatch.setenv(isolation.ENV_FORCE, isolation.OVERLAY)
+    monkeypatch.setenv(ENV_FORK_SERVER, fork_server)
     src = tmp_path / "unpacked"
     src.mkdir()
     (src / "data.txt").write_text("base\n")
