@@ -95,6 +95,8 @@ def _phases_at(body: str, start: int, end: int) -> tuple[int, frozenset[str]] | 
 def _with_kind(text: str) -> str:
     """An inline workflow omits apiVersion and kind (the Go fixture decodes it into a Workflow)."""
     head = "" if re.search(r"^apiVersion:", text, re.M) else "apiVersion: argoproj.io/v1alpha1\n"
+    # and one given as a Workflow is decoded as one whatever its kind says (a WorkflowTemplate file)
+    text = re.sub(r"^kind: *\w+ *$", "kind: Workflow", text, count=1, flags=re.M)
     head += "" if re.search(r"^kind:", text, re.M) else "kind: Workflow\n"
     return head + text.lstrip("\n")
 

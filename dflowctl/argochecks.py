@@ -19,6 +19,7 @@ API_VERSION = "argoproj.io/v1alpha1"
 KIND = "Workflow"
 # workflow/validate/validate.go: parameter and artifact names (template/step/task names: spec.values)
 PARAM_RE = re.compile(r"^[-a-zA-Z0-9_]+$")
+_SUBSTITUTED = re.compile(r"\{\{\s*(?:inputs\.parameters|workflow\.parameters)\.[-a-zA-Z0-9_.]+\s*\}\}")
 OBJECT_NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
 MAX_OBJECT_NAME = 63
 # top-level keys of a dflowctl spec's `spec` that an Argo Workflow never has
@@ -230,7 +231,11 @@ def _check_params(c: _Checker, items: Any, path: list[PathItem], what: str) -> N
             c.add(f"an {what} must be a mapping with a name", [*path, i], key=False)
             continue
         name = item.get("name")
-        c.name(name, [*path, i, "name"], what, PARAM_RE)
+        # validate.go checks a template's outputs after its inputs (and the workflow's
+        # parameters) are substituted: `result-{{inputs.parameters.v}}` is a valid name
+        templated = what.startswith("output") and isinstance(name, str) and _SUBSTITUTED.search(name)
+        if not (templated and PARAM_RE.match(_SUBSTITUTED.sub("x", str(name)))):
+            c.name(name, [*path, i, "name"], what, PARAM_RE)
         if isinstance(name, str):
             if name in seen:
                 c.add(f"duplicate {what} `{name}`", [*path, i, "name"], key=False)

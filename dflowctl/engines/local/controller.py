@@ -134,6 +134,8 @@ class Controller:
         timer = self._start_deadline_timer()
         held = None  # the workflow's locks (spec.synchronization)
         try:
+            if self._invalid_spec():
+                return self.wf
             held = self.locks.take_for_workflow(self)
             root = self._run_entrypoint()
             exit_node = self._run_exit_handler(root)
@@ -193,6 +195,23 @@ class Controller:
         if self.deadline_hit:
             return "Step exceeded its deadline"
         return stop_message(self.shutdown or "Terminate")
+
+    def _invalid_spec(self) -> bool:
+        """Argo's controller validates the spec a ``workflowTemplateRef`` joins before it runs
+        anything (the Workflow's own templates passed ``validate``): one with no template type
+        fails the workflow, ``invalid spec: …``, nothing run."""
+        bad = next((n for n, t in self.templates.items() if not any(t.get(k) is not None for k in TEMPLATE_KINDS)), None)
+        if bad is None:
+            return False
+        with self.book.lock:
+            self.book.status.update(
+                phase="Failed",
+                message=f"invalid spec: templates.{bad} template type unspecified. choose one of: "
+                "container, containerSet, steps, script, resource, dag, suspend, template, template ref",
+                finishedAt=rfc3339(),
+            )
+            self.book.touch_status()
+        return True
 
     def _run_entrypoint(self) -> Node | None:
         entry = self.spec.get("entrypoint")

@@ -96,11 +96,13 @@ def argv_for(kind: str, body: Mapping[str, Any], script_path: str | None = None)
     """The process argv for a ``container`` or ``script`` template body (paths as the pod sees them)."""
     command = [str(x) for x in body.get("command") or []]
     args = [str(x) for x in body.get("args") or []]
-    if kind == "script":
+    if kind == "script" and body.get("source"):
+        # as Argo's executeScript: the staged script's path after command and args
         if not command:
             command = ["python3"] if is_python_image(body.get("image")) else ["sh"]
         assert script_path is not None
-        return [*command, script_path, *args]
+        return [*command, *args, script_path]
+    # a container, or a script without `source` (Argo runs its command and args as they are)
     if not command and image_name(body.get("image")) in _ENTRYPOINT:
         command = list(_ENTRYPOINT[image_name(body.get("image"))])
     if command:

@@ -147,7 +147,7 @@ def plan_pod(
     if python_folders or stand_in:
         binds = isolation.host_binds(python_folders, env.get("PATH", ""), stand_in=stand_in)
 
-    layer = _lay_out(req, root, method, SCRIPT_PATH if source is not None else None, source, binds)
+    layer = _lay_out(req, root, method, SCRIPT_PATH if source is not None else None, source, binds, mounts)
     for container_path, wrapper in programs.items():  # after the inputs, as in the image
         host_file = isolation.host_path(root, container_path)
         host_file.parent.mkdir(parents=True, exist_ok=True)
@@ -185,17 +185,32 @@ def plan_pod(
 
 
 def _lay_out(
-    req: PodRequest, root: Path, method: str, script: str | None, source: str | None, binds: list[str]
+    req: PodRequest,
+    root: Path,
+    method: str,
+    script: str | None,
+    source: str | None,
+    binds: list[str],
+    mounts: Sequence[tuple[str, str, bool]] = (),
 ) -> Path | None:
     """Put the input artifacts and the script in the pod's root, or (overlay mode) what the
-    run's pods share in the run's shared layer (``podlayer``); returns that layer, if used."""
+    run's pods share in the run's shared layer (``podlayer``); returns that layer, if used.
+    An input under a volume's mount path goes into the volume (as Argo's init container
+    loads it there), never into the shared layer the volume would hide."""
     layer = None
-    shared = [(p, Path(h)) for p, h in req.input_artifacts if p in req.shared_inputs]
+    in_volumes = {p for p, _h in req.input_artifacts if volumes.volume_path(mounts, p) is not None}
+    shared = [(p, Path(h)) for p, h in req.input_artifacts if p in req.shared_inputs and p not in in_volumes]
     if method == isolation.OVERLAY and req.layers is not None:
         points = [b for b in binds if b.startswith("/tmp/")]
         layer = req.layers.get(shared, (script, source) if script and source is not None else None, points)
     _place_inputs(
-        root, [(p, h) for p, h in req.input_artifacts if layer is None or p not in req.shared_inputs]
+        root,
+        [
+            (p, h)
+            for p, h in req.input_artifacts
+            if layer is None or p not in req.shared_inputs or p in in_volumes
+        ],
+        mounts,
     )
     if script is not None and source is not None and layer is None:
         host_script = isolation.host_path(root, script)
@@ -277,10 +292,13 @@ def _env_value_from(name: str, source: Mapping[str, Any], pod_name: str) -> str:
     )
 
 
-def _place_inputs(root: Path, inputs: Sequence[tuple[str, Path]]) -> None:
-    """Copy input artifacts to their container paths (copies: a pod may change its inputs)."""
+def _place_inputs(
+    root: Path, inputs: Sequence[tuple[str, Path]], mounts: Sequence[tuple[str, str, bool]] = ()
+) -> None:
+    """Copy input artifacts to their container paths (copies: a pod may change its inputs);
+    one under a volume's mount path goes into the volume, as Argo's init container loads it there."""
     for container_path, src in inputs:
-        dst = isolation.host_path(root, container_path)
+        dst = volumes.volume_path(mounts, container_path) or isolation.host_path(root, container_path)
         src = Path(src)
         dst.parent.mkdir(parents=True, exist_ok=True)
         if src.is_dir():
