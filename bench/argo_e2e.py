@@ -155,7 +155,7 @@ def verdict(case: Case, o: Outcome) -> tuple[str, str]:
 def refusal_reason(message: str) -> str:
     """``FILE:L:C: not supported by the local engine: REASON (detail)`` -> REASON's head."""
     reason = message.split("not supported by the local engine:", 1)[-1].strip()
-    return re.sub(r"\s*\(.*$", "", reason).split(":", 1)[0][:80]
+    return re.sub(r"\s*\(.*$", "", reason)[:100]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,12 +30,12 @@ def test_argv_rules() -> None:
     ]
     assert images.argv_for("container", {"image": "alpine", "args": ["echo", "a"]}) == ["echo", "a"]
     assert images.argv_for("container", {"image": "ubuntu:22.04"}) == ["/bin/bash"]
-    # as Argo's executeScript: the script's path after the args; without `source`, command and args as they are
     assert images.argv_for("script", {"image": "python:3", "source": "x", "args": ["a"]}, "/s") == [
         "python3",
-        "a",
         "/s",
+        "a",
     ]
+    # as Argo's executeScript: a script without `source` runs its command and args as they are
     assert images.argv_for("script", {"image": "argoproj/argosay:v2", "args": ["echo", "[]"]}, "/s") == [
         "/argosay",
         "echo",

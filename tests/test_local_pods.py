@@ -195,11 +195,13 @@ def test_python_exit_codes(runner: PodRunner, tmp_path: Path, source: str, code:
         assert "_podserver" not in log and 'argo/staging/script", line' in log
 
 
-def test_unknown_program_is_an_error(runner: PodRunner, tmp_path: Path) -> None:
+def test_unknown_program_fails_the_pod(runner: PodRunner, tmp_path: Path) -> None:
+    """As Argo's executor: the container's program not found fails it (Argo's e2e
+    TestInvalidCommand: the workflow ends Failed, "executable file not found")."""
     res = run(
         runner, tmp_path, {"name": "c", "container": {"image": "docker/whalesay", "command": ["cowsay-xyz"]}}
     )
-    assert res.phase == "Error"
+    assert res.phase == "Failed"
     assert res.message == 'exec: "cowsay-xyz": executable file not found in $PATH'
 
 

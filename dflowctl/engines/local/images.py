@@ -34,6 +34,9 @@ _DEFAULT_CMD: dict[str, list[str]] = {
 
 # Image ENTRYPOINT of well-known images whose entrypoint is not empty.
 _ENTRYPOINT: dict[str, list[str]] = {"argoproj/argosay": ["/argosay"]}
+# Images whose contents are known (Argo's test image: ubuntu, cowsay, /argosay): a program
+# that is not on the host is not in them either, so the pod fails to start as on Kubernetes
+KNOWN_CONTENTS = frozenset({"argoproj/argosay"})
 # Programs of images that the package stands in for on the host (argosay: Argo's test image).
 _STAND_INS: dict[str, Path] = {"/argosay": Path(__file__).with_name("argosay.py")}
 # Of those, the ones a pod of the image also sees at their own path (Argo's hook tests
@@ -45,6 +48,7 @@ _COWSAY = Path(__file__).with_name("cowsay.py")
 _PATH_PROGRAMS: dict[tuple[str, str | None], dict[str, tuple[Path, dict[str, str]]]] = {
     ("docker/whalesay", None): {"cowsay": (_COWSAY, {"DFLOWCTL_COWSAY": "whale"})},
     ("argoproj/argosay", "v1"): {"cowsay": (_COWSAY, {})},
+    ("argoproj/argosay", "v2"): {"cowsay": (_COWSAY, {})},  # FROM argoproj/argosay:v1
 }
 
 _PYTHON = re.compile(r"^python(3(\.\d+)?)?$")
@@ -97,11 +101,10 @@ def argv_for(kind: str, body: Mapping[str, Any], script_path: str | None = None)
     command = [str(x) for x in body.get("command") or []]
     args = [str(x) for x in body.get("args") or []]
     if kind == "script" and body.get("source"):
-        # as Argo's executeScript: the staged script's path after command and args
         if not command:
             command = ["python3"] if is_python_image(body.get("image")) else ["sh"]
         assert script_path is not None
-        return [*command, *args, script_path]
+        return [*command, script_path, *args]
     # a container, or a script without `source` (Argo runs its command and args as they are)
     if not command and image_name(body.get("image")) in _ENTRYPOINT:
         command = list(_ENTRYPOINT[image_name(body.get("image"))])

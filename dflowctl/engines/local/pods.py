@@ -229,8 +229,9 @@ class PodRunner:
             return PodResult("Failed", exit_code(code), DEADLINE_MESSAGE, result, {}, {}, started, finished)
         if proc.lost():
             return _error("the pod's process was lost: the local fork server stopped", started)
-        if status:
-            return PodResult("Error", None, status, None, {}, {}, started, finished)
+        if status:  # the program could not start: Argo's executor fails its container then
+            phase = "Failed" if status.startswith('exec: "') else "Error"
+            return PodResult(phase, None, status, None, {}, {}, started, finished)
         code_out = exit_code(code)
         params, arts, problem = collect_outputs(req.template, plan, strict=code_out == 0)
         if code_out != 0:

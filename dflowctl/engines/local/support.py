@@ -347,6 +347,8 @@ def _container(
     program = images.host_program(argv, w.path_env)[0]
     stand_ins = images.path_programs(image)
     if program not in stand_ins and not _on_host(program, w.path_env):
+        if name in images.KNOWN_CONTENTS:
+            return  # not in the image either: the pod fails to start, as on Kubernetes
         w.add(f"image `{image}`: its program `{program}` is not on this host", where)
         return
     host_image = name in _HOST_IMAGES or images.is_python_image(image)
