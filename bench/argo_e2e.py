@@ -46,6 +46,21 @@ _CONDITION = re.compile(r"fixtures\.(?:ToBe(Succeeded|Failed|Errored)\b|ToHavePh
 _ASSERT = re.compile(r"assert\.Equal\(t,\s*\w+\.Workflow(?:(Succeeded|Failed|Error)|Phase\(\"(\w+)\"\)),\s*\w+\.Phase\)")
 _ASSERT_SET = re.compile(r"assert\.Contains\(t,\s*\[\]\w+\.WorkflowPhase\{([^}]*)\},\s*\w+\.Phase\)")
 _TEST = re.compile(r"^func \(\w+ \*\w+\) (Test\w+)\(\)", re.M)
+# When().CreateConfigMap("name", map[string]string{"k": "v"}, labels): a ConfigMap the cluster holds
+_CONFIGMAP = re.compile(r"CreateConfigMap\(\s*\"([^\"]+)\",\s*map\[string\]string\{([^}]*)\}")
+_PAIR = re.compile(r"\"((?:[^\"\\]|\\.)*)\"\s*:\s*\"((?:[^\"\\]|\\.)*)\"")
+
+# Where the e2e tests of this module (v4.0.5) assert what later Argo changed, or what
+# depends on the cluster rather than on the workflow: not counted as wrong, listed apart.
+DIFFERENCES: dict[str, str] = {
+    "functional_test.TestDAGOmittedOutputRef": "v4.0.7 made a defaultless output of an Omitted task "
+    "a terminal failure of its consumer (ARGO_NOTES; Argo's later TestDAGOmittedOutputRefTerminalError)",
+    "functional_test.TestDAGSkippedOutputRef": "the same for a Skipped task (v4.0.7)",
+    "functional_test.TestWorkflowInvalidServiceAccountError": "fails on the cluster's RBAC "
+    "(service account `github.com` without the executor's permissions); serviceAccountName is ignored locally",
+    "workflow_test.TestWorkflowFailedWhenAllPodSetFailedFromPending": "fails because its pods stay "
+    "Pending past a 2 s deadline while the image is pulled; local pods start at once",
+}
 
 
 @dataclass
@@ -108,12 +123,15 @@ def discover(e2e: Path) -> list[Case]:
         tests = list(_TEST.finditer(code))
         for i, test in enumerate(tests):
             body = code[test.end() : tests[i + 1].start() if i + 1 < len(tests) else len(code)]
+            if re.search(r"\.T\(\)\.Skip\(", body):
+                continue  # skipped by Argo's suite: it asserts nothing
             sources = list(_SOURCE.finditer(body))
             templates = [
                 text
                 for m in sources
                 if m.group(1) != "Workflow" and (text := _read(e2e, m.group(2))) is not None
             ]
+            templates += [_configmap(m.group(1), m.group(2)) for m in _CONFIGMAP.finditer(body)]
             workflows = [m for m in sources if m.group(1) == "Workflow"]
             for j, m in enumerate(workflows):
                 end = workflows[j + 1].start() if j + 1 < len(workflows) else len(body)
@@ -135,7 +153,17 @@ def discover(e2e: Path) -> list[Case]:
     return cases
 
 
+def _configmap(name: str, pairs: str) -> str:
+    import json
+
+    data = {_go_string(f'"{k}"'): _go_string(f'"{v}"') for k, v in _PAIR.findall(pairs)}
+    doc = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}
+    return json.dumps(doc)  # JSON is YAML
+
+
 def _with_kind_template(text: str) -> str:
+    if text.lstrip().startswith("{"):
+        return text
     if re.search(r"^kind:", text, re.M):
         return text
     return "apiVersion: argoproj.io/v1alpha1\nkind: WorkflowTemplate\n" + text.lstrip("\n")
@@ -146,6 +174,8 @@ def verdict(case: Case, o: Outcome) -> tuple[str, str]:
     if o.kind == "ran":
         if o.phase in case.phases:
             return "reached", str(o.phase)
+        if case.name in DIFFERENCES:
+            return "differs", f"{o.phase} (Argo {'/'.join(sorted(case.phases))}): {DIFFERENCES[case.name]}"
         return "wrong", f"{o.phase} (Argo: {'/'.join(sorted(case.phases))}) {o.message[:120]}"
     if o.kind == "refused":
         return "refused", refusal_reason(o.message)
@@ -199,14 +229,15 @@ def main(argv: list[str] | None = None) -> int:
             counts[kind] += 1
             if kind == "refused":
                 reasons[detail] += 1
-            if kind in ("wrong", "timeout", "crash", "invalid"):
+            if kind in ("wrong", "timeout", "crash", "invalid", "differs"):
                 wrong.append(f"  {kind:8s} {case.name} [{case.source}]: {detail}")
             print(f"{case.name:70s} {kind:8s} {outcome.seconds:6.1f}s  {detail}", flush=True)
     n = len(cases)
     print()
     print(
         f"asserted: {n}  reached Argo's phase: {counts['reached']} ({100 * counts['reached'] / max(n, 1):.1f}%)"
-        f"  refused: {counts['refused']}  wrong: {counts['wrong']}  invalid: {counts['invalid']}"
+        f"  refused: {counts['refused']}  wrong: {counts['wrong']}  known differences: {counts['differs']}"
+        f"  invalid: {counts['invalid']}"
         f"  timeout: {counts['timeout']}  crash: {counts['crash']}"
     )
     if reasons:

@@ -10,11 +10,31 @@ hold stays as it is (the local engine refuses it up front: ``engines.local.suppo
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 ConfigMaps = dict[str, dict[str, str]]
+_WF_PARAM = re.compile(r"\{\{\s*workflow\.parameters\.([-\w.]+)\s*\}\}")
+
+
+def workflow_parameters(workflow: Any) -> dict[str, str]:
+    """``spec.arguments.parameters`` that have a value, by name."""
+    spec = workflow.get("spec") if isinstance(workflow, Mapping) else None
+    args = spec.get("arguments") if isinstance(spec, Mapping) else None
+    params = args.get("parameters") if isinstance(args, Mapping) else None
+    return {
+        str(p["name"]): str(p["value"])
+        for p in params or []
+        if isinstance(p, Mapping) and p.get("name") is not None and p.get("value") is not None
+    }
+
+
+def ref_name(ref: Mapping[str, Any], params: Mapping[str, str]) -> str:
+    """The ConfigMap a ``configMapKeyRef`` names, ``{{workflow.parameters.x}}`` in it
+    substituted (Argo substitutes the workflow's parameters before reading it)."""
+    return _WF_PARAM.sub(lambda m: params.get(m.group(1), m.group(0)), str(ref.get("name")))
 
 
 def of_file(path: Path | str) -> ConfigMaps:
@@ -39,31 +59,34 @@ def of_file(path: Path | str) -> ConfigMaps:
     return out
 
 
-def resolve(obj: Any, maps: Mapping[str, Mapping[str, str]]) -> None:
+def resolve(obj: Any, maps: Mapping[str, Mapping[str, str]], params: Mapping[str, str] | None = None) -> None:
     """Give every ``valueFrom.configMapKeyRef`` naming one of ``maps`` its value, in place.
 
     A parameter or env entry becomes ``value: <data[key]>``; a synchronization
     semaphore (``{configMapKeyRef: …}``) keeps its reference and gets its limit as
-    ``value``. A key the ConfigMap lacks
-    takes the parameter's ``valueFrom.default``; without one the entry is left as it is
+    ``value``. A key the ConfigMap lacks, or a ConfigMap neither the file nor
+    ``--templates`` holds, takes the parameter's ``valueFrom.default``; without one the
+    entry is left as it is
     (the node then fails as Argo's does, the parameter not supplied)."""
+    if params is None:
+        params = workflow_parameters(obj)
     if isinstance(obj, list):
         for item in obj:
-            resolve(item, maps)
+            resolve(item, maps, params)
         return
     if not isinstance(obj, dict):
         return
     sem = obj.get("configMapKeyRef")
-    if "valueFrom" not in obj and isinstance(sem, Mapping) and sem.get("name") in maps:
+    if "valueFrom" not in obj and isinstance(sem, Mapping) and ref_name(sem, params) in maps:
         # a synchronization semaphore: its limit, beside the reference that names the lock
-        data = maps[str(sem["name"])]
+        data = maps[ref_name(sem, params)]
         if str(sem.get("key")) in data:
             obj["value"] = data[str(sem.get("key"))]
         return
     vf = obj.get("valueFrom")
     ref = vf.get("configMapKeyRef") if isinstance(vf, Mapping) else None
-    if isinstance(vf, Mapping) and isinstance(ref, Mapping) and ref.get("name") in maps:
-        data = maps[str(ref["name"])]
+    if isinstance(vf, Mapping) and isinstance(ref, Mapping) and ref_name(ref, params) in maps:
+        data = maps[ref_name(ref, params)]
         key = str(ref.get("key"))
         if key in data:
             obj["value"] = data[key]
@@ -75,5 +98,10 @@ def resolve(obj: Any, maps: Mapping[str, Mapping[str, str]]) -> None:
             obj["value"] = ""
             del obj["valueFrom"]
         return
+    if isinstance(vf, Mapping) and isinstance(ref, Mapping) and vf.get("default") is not None:
+        # a ConfigMap neither the file nor --templates holds is missing: Argo takes the default
+        obj["value"] = str(vf["default"])
+        del obj["valueFrom"]
+        return
     for value in obj.values():
-        resolve(value, maps)
+        resolve(value, maps, params)

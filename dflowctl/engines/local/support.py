@@ -22,6 +22,7 @@ import shutil
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
+from dflowctl.configmaps import ref_name, workflow_parameters
 from dflowctl.engines.local import images
 from dflowctl.engines.local.volumes import claim_names, emptydir_names
 from dflowctl.errors import Diagnostic, Location
@@ -119,6 +120,7 @@ class _Walker:
         self.held = held  # does the file hold the WorkflowTemplate this ref names?
         self.items: list[Diagnostic] = []
         self.emptydirs: set[str] = set()  # the workflow's emptyDir volumes
+        self.params: dict[str, str] = {}  # the workflow's parameters (names of ConfigMaps)
         self._seen: set[tuple[PathItem, ...]] = set()
 
     def add(self, feature: str, path: Sequence[PathItem], hint: str = HINT) -> None:
@@ -143,6 +145,7 @@ def unsupported(
     (``dflowctl.wftemplates``)."""
     path_env = os.environ.get("PATH", os.defpath) if path_env is None else path_env
     w = _Walker(at, path_env, configmaps, held)
+    w.params = workflow_parameters(workflow)
     spec = workflow.get("spec")
     if not isinstance(spec, Mapping):
         return []
@@ -167,7 +170,7 @@ def unsupported(
 
 def _held(w: _Walker, ref: Any) -> bool:
     """A ``configMapKeyRef`` to a ConfigMap of the same file (resolved before the run)."""
-    return isinstance(ref, Mapping) and ref.get("name") in w.configmaps
+    return isinstance(ref, Mapping) and ref_name(ref, w.params) in w.configmaps
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
@@ -212,7 +215,9 @@ def _params(w: _Walker, items: Any, path: list[PathItem]) -> None:
             continue
         vf = p.get("valueFrom")
         if isinstance(vf, Mapping):
-            if vf.get("configMapKeyRef") is not None and not _held(w, vf["configMapKeyRef"]):
+            ref = vf.get("configMapKeyRef")
+            # with a default, a ConfigMap missing here is one missing in the cluster: the default applies
+            if ref is not None and not _held(w, ref) and vf.get("default") is None:
                 w.add(
                     "parameter values from a ConfigMap (configMapKeyRef)",
                     [*path, i, "valueFrom", "configMapKeyRef"],
