@@ -25,16 +25,20 @@ import argparse
 import glob
 import os
 import re
+import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from conformance import Outcome, run_all  # noqa: E402
+from conformance import Actor, Outcome, only_run, run_all  # noqa: E402
 
 _MODCACHE = Path(os.environ.get("GOMODCACHE", Path.home() / "go/pkg/mod"))
 PHASES = {"Succeeded": "Succeeded", "Failed": "Failed", "Error": "Error", "Errored": "Error"}
@@ -65,13 +69,111 @@ DIFFERENCES: dict[str, str] = {
 
 @dataclass
 class Case:
-    """One asserted workflow: where it is, its YAML, what the cluster holds for it, the phases Argo's test accepts."""
+    """One asserted workflow: where it is, its YAML, what the cluster holds for it, the
+    phases Argo's test accepts, and what the test does meanwhile (``Action``s)."""
 
     name: str
     source: str
     text: str
     phases: frozenset[str]
     templates: list[str] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+
+
+@dataclass
+class Action:
+    """A wait (``until``: a predicate on the run's record) or a CLI call (``argv`` of
+    dflowctl, ``NAME`` standing for the run)."""
+
+    until: Callable[[dict[str, Any]], bool] | None = None
+    argv: list[str] = field(default_factory=list)
+
+
+def _nodes(wf: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return list(((wf.get("status") or {}).get("nodes") or {}).values())
+
+
+def _has(kind: str, display: str | None = None, phase: str = "Running") -> Callable[[dict[str, Any]], bool]:
+    return lambda wf: any(
+        (kind == "" or n.get("type") == kind)
+        and (display is None or n.get("displayName") == display)
+        and n.get("phase") == phase
+        for n in _nodes(wf)
+    )
+
+
+# what a test does between submitting and asserting, as dflowctl does it
+_ACT = re.compile(
+    r"ShutdownWorkflow\(\w+\.ShutdownStrategy(?P<shutdown>Stop|Terminate)\)"
+    r"|RunCli\(\[\]string\{(?P<cli>[^}]*)\}"
+    r"|WaitForWorkflow\((?P<wait>fixtures\.ToHaveRunningPod|fixtures\.ToBeRunning|fixtures\.ToStart"
+    r"|fixtures\.Condition\(func\(wf \*\w+\.Workflow\) \(bool, string\) \{[^}]*\}\))",
+    re.S,
+)
+
+
+def _actions(body: str, start: int, end: int) -> list[Action]:
+    out: list[Action] = []
+    for m in _ACT.finditer(body, start, end):
+        if m.group("shutdown"):
+            out.append(Action(argv=["stop", "NAME", *(["--terminate"] if m.group("shutdown") == "Terminate" else [])]))
+        elif m.group("wait"):
+            wait = m.group("wait")
+            shown = re.search(r'FindByDisplayName\("([^"]+)"\)', wait)
+            if "ToHaveRunningPod" in wait:
+                out.append(Action(until=_has("Pod")))
+            elif "AnyActiveSuspendNode" in wait:
+                out.append(Action(until=_has("Suspend")))
+            elif shown and "NodeSucceeded" in wait:
+                out.append(Action(until=_has("", shown.group(1), "Succeeded")))
+            else:
+                out.append(Action(until=lambda wf: bool(wf)))
+        else:
+            words = [_go_string(w) for w in re.findall(_STRING, m.group("cli"))]
+            argv = _cli(words)
+            if argv:
+                out.append(Action(argv=argv))
+    return out
+
+
+def _cli(words: list[str]) -> list[str]:
+    """argo's ``resume``/``node set``/``stop``/``terminate`` of the run, as dflowctl's."""
+    opts = {w: words[i + 1] for i, w in enumerate(words[:-1]) if w.startswith("--")}
+    node = opts.get("--node-field-selector")
+    if words[:1] == ["resume"]:
+        return ["resume", "NAME", *(["--node", node] if node else [])]
+    if words[:2] == ["node", "set"] and node and "--output-parameter" in opts:
+        return ["resume", "NAME", "--node", node, "-p", opts["--output-parameter"]]
+    if words[:1] == ["stop"] and not node:
+        return ["stop", "NAME"]
+    if words[:1] == ["terminate"]:
+        return ["stop", "NAME", "--terminate"]
+    return []
+
+
+def _actor(actions: Sequence[Action]) -> Actor:
+    """Plays ``actions`` in order against the run (``only_run``), then stops."""
+
+    def play(home: Path, env: Mapping[str, str], cwd: str, stop: threading.Event) -> None:
+        for action in actions:
+            while not stop.is_set():
+                wf = only_run(home) or {}
+                if action.until is None or action.until(wf):
+                    break
+                stop.wait(0.2)
+            if stop.is_set():
+                return
+            if action.argv:
+                while not stop.is_set() and not (wf := only_run(home) or {}):
+                    stop.wait(0.2)
+                name = str((wf.get("metadata") or {}).get("name", "@latest"))
+                argv = [name if a == "NAME" else a for a in action.argv]
+                subprocess.run(
+                    [sys.executable, "-m", "dflowctl", *argv],
+                    cwd=cwd, env=dict(env), capture_output=True, timeout=60, check=False,
+                )
+
+    return play
 
 
 def default_e2e() -> Path:
@@ -148,6 +250,7 @@ def discover(e2e: Path) -> list[Case]:
                         text=_with_kind(text),
                         phases=found[1],
                         templates=[_with_kind_template(t) for t in templates],
+                        actions=_actions(body, m.end(), found[0]),
                     )
                 )
     return cases
@@ -202,7 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     cases = [c for c in discover(args.e2e) if not args.names or any(n in c.name for n in args.names)]
     if args.list:
         for c in cases:
-            print(f"{c.name:70s} {'/'.join(sorted(c.phases)):10s} {c.source}")
+            acts = " ".join(" ".join(a.argv) if a.argv else "wait" for a in c.actions if a.argv) or ""
+            print(f"{c.name:70s} {'/'.join(sorted(c.phases)):10s} {c.source} {acts}")
         print(f"asserted: {len(cases)}")
         return 0
     workers = args.workers or 6 * (os.cpu_count() or 1)
@@ -218,6 +322,7 @@ def main(argv: list[str] | None = None) -> int:
             workers=workers,
             timeout=lambda _n: args.timeout,
             templates={n: "\n---\n".join(c.templates) for n, c in paths.items() if c.templates},
+            actors={n: _actor(c.actions) for n, c in paths.items() if any(a.argv for a in c.actions)},
         )
         counts: Counter[str] = Counter()
         reasons: Counter[str] = Counter()

@@ -117,9 +117,10 @@ def _read_logs(home: Path, workflow: Mapping[str, Any]) -> dict[str, str]:
 
 
 Resume = Sequence[tuple[str, Mapping[str, str]]]
+Actor = Callable[[Path, Mapping[str, str], str, threading.Event], None]
 
 
-def _only_run(home: Path) -> dict[str, Any] | None:
+def only_run(home: Path) -> dict[str, Any] | None:
     from dflowctl.engines.local.runlog import read_record  # the snapshot with its event log
 
     for record in (home / "runs").glob("*/workflow.json"):
@@ -138,7 +139,7 @@ def _resumer(
     Running), ``dflowctl resume NAME --node NODE -p k=v`` (argo resume / argo node set)."""
 
     def waiting(display: str) -> str | None:
-        wf = _only_run(home) or {}
+        wf = only_run(home) or {}
         for n in ((wf.get("status") or {}).get("nodes") or {}).values():
             if n.get("displayName") == display and n.get("type") == "Suspend" and n.get("phase") == "Running":
                 return str(wf["metadata"]["name"])
@@ -168,6 +169,7 @@ def run_example(
     python: str = sys.executable,
     resume: Resume = (),
     templates: str | None = None,
+    actor: Actor | None = None,
 ) -> Outcome:
     """Run one example file through ``dflowctl run FILE -o json`` in a subprocess.
 
@@ -175,7 +177,8 @@ def run_example(
     home; used for ``forever.yaml``'s deadline); ``resume`` names the suspended nodes to
     resume meanwhile, in order, with the output parameters to set (``_resumer``);
     ``templates``: YAML documents the cluster would hold (a ConfigMap of semaphore
-    limits), given with ``--templates``."""
+    limits), given with ``--templates``; ``actor(home, env, cwd, stop)`` plays a user
+    meanwhile, in a thread of its own (bench/argo_e2e.py: `stop`, `resume`)."""
     with tempfile.TemporaryDirectory(prefix="dflowctl-conformance-") as tmp:
         home = Path(tmp) / "home"
         target = path
@@ -207,6 +210,8 @@ def run_example(
         stop = threading.Event()
         if resume:
             _resumer(home, env, tmp, python, resume, stop)
+        if actor is not None:
+            threading.Thread(target=actor, args=(home, env, tmp, stop), name="conformance-actor", daemon=True).start()
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -226,7 +231,11 @@ def run_example(
             workflow = json.loads(out)
             status = workflow["status"]
         except (ValueError, KeyError, TypeError):
-            return Outcome(path.name, "crash", seconds, message=f"exit {proc.returncode}", stderr=err[-2000:])
+            # stopped from outside (`dflowctl stop`: exit 130, no JSON): the run's record says how it ended
+            record = only_run(home) if proc.returncode == 130 else None
+            if not record or not (record.get("status") or {}).get("finishedAt"):
+                return Outcome(path.name, "crash", seconds, message=f"exit {proc.returncode}", stderr=err[-2000:])
+            workflow, status = record, record["status"]
         return Outcome(
             path.name,
             "ran",
@@ -264,6 +273,7 @@ def run_all(
     first: Iterable[str] = (),
     resumes: Mapping[str, Resume] | None = None,
     templates: Mapping[str, str] | None = None,
+    actors: Mapping[str, Actor] | None = None,
 ) -> dict[str, Future[Outcome]]:
     """Start every example (those in ``first`` before the others); futures by file name."""
     order = sorted(paths, key=lambda p: (p.name not in set(first), p.name))
@@ -276,6 +286,7 @@ def run_all(
             edit=(edits or {}).get(p.name),
             resume=(resumes or {}).get(p.name, ()),
             templates=(templates or {}).get(p.name),
+            actor=(actors or {}).get(p.name),
         )
         for p in order
     }
