@@ -120,6 +120,7 @@ class _Walker:
         self.held = held  # does the file hold the WorkflowTemplate this ref names?
         self.items: list[Diagnostic] = []
         self.emptydirs: set[str] = set()  # the workflow's emptyDir volumes
+        self.volumes: set[str] = set()  # every volume the workflow names (any kind)
         self.params: dict[str, str] = {}  # the workflow's parameters (names of ConfigMaps)
         self._seen: set[tuple[PathItem, ...]] = set()
 
@@ -156,6 +157,9 @@ def unsupported(
     # what a pod may mount: the workflow's emptyDir volumes and its volumeClaimTemplates (a
     # folder of the run, shared by its pods)
     w.emptydirs = emptydir_names(spec.get("volumes")) | set(claim_names(spec))
+    w.volumes = w.emptydirs | _volume_names(spec.get("volumes"))
+    for tmpl in spec.get("templates") or []:
+        w.volumes |= _volume_names(tmpl.get("volumes") if isinstance(tmpl, Mapping) else None)
     _sync(w, spec.get("synchronization"), [*base, "synchronization"])
     _params(w, (spec.get("arguments") or {}).get("parameters"), [*base, "arguments", "parameters"])
     _artifacts(w, (spec.get("arguments") or {}).get("artifacts"), [*base, "arguments", "artifacts"])
@@ -308,11 +312,16 @@ def _volumes(w: _Walker, volumes: Any, path: list[PathItem]) -> None:
             w.add(f"{kind} volumes (Kubernetes volumes are not mounted on the host; emptyDir is)", [*path, i])
 
 
+def _volume_names(volumes: Any) -> set[str]:
+    return {str(v.get("name")) for v in volumes or [] if isinstance(v, Mapping)}
+
+
 def _container(
     w: _Walker, kind: str, body: Mapping[str, Any], path: list[PathItem], emptydirs: Collection[str] = ()
 ) -> None:
     for i, mount in enumerate(body.get("volumeMounts") or []):
-        if isinstance(mount, Mapping) and mount.get("name") not in emptydirs:
+        # a volume no part of the workflow defines: an invalid pod, which fails as on Kubernetes
+        if isinstance(mount, Mapping) and mount.get("name") not in emptydirs and mount.get("name") in w.volumes:
             w.add(
                 f"volumeMounts of volume {mount.get('name')!r} "
                 "(only emptyDir volumes and volumeClaimTemplates are mounted on the host)",

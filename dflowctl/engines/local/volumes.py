@@ -85,10 +85,10 @@ def plan_mounts(tmpl: Mapping[str, Any], body: Mapping[str, Any], work: Path) ->
         if isinstance(v, Mapping) and v.get(RUN_FOLDER)
     }
     out: list[tuple[str, str, bool]] = []
-    for m in body.get("volumeMounts") or []:
+    for i, m in enumerate(body.get("volumeMounts") or []):
         name, target = str(m.get("name", "")), str(m.get("mountPath", ""))
-        if name not in names and name not in run_folders:
-            raise VolumeError(f"volume {name!r} is not an emptyDir volume or a claim of the workflow")
+        if name not in names and name not in run_folders:  # no volume of that name: Kubernetes' word
+            raise VolumeError(f'spec.containers[0].volumeMounts[{i}].name: Not found: "{name}"')
         if not target.startswith("/") or ".." in PurePosixPath(target).parts:
             raise VolumeError(f"invalid mountPath {target!r}")
         host = run_folders[name] if name in run_folders else work.parent / FOLDER / name
