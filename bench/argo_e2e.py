@@ -47,7 +47,9 @@ PHASES = {"Succeeded": "Succeeded", "Failed": "Failed", "Error": "Error", "Error
 _STRING = r"(`[^`]*`|\"(?:[^\"\\]|\\.)*\")"
 _SOURCE = re.compile(r"\.\s*(Workflow|WorkflowTemplate|ClusterWorkflowTemplate)\(\s*" + _STRING)
 _CONDITION = re.compile(r"fixtures\.(?:ToBe(Succeeded|Failed|Errored)\b|ToHavePhase\(\w+\.Workflow(\w+)\))")
-_ASSERT = re.compile(r"assert\.Equal\(t,\s*\w+\.Workflow(?:(Succeeded|Failed|Error)|Phase\(\"(\w+)\"\)),\s*\w+\.Phase\)")
+_ASSERT = re.compile(
+    r"assert\.Equal\(t,\s*\w+\.Workflow(?:(Succeeded|Failed|Error)|Phase\(\"(\w+)\"\)),\s*\w+\.Phase\)"
+)
 _ASSERT_SET = re.compile(r"assert\.Contains\(t,\s*\[\]\w+\.WorkflowPhase\{([^}]*)\},\s*\w+\.Phase\)")
 _TEST = re.compile(r"^func \(\w+ \*\w+\) (Test\w+)\(\)", re.M)
 # When().CreateConfigMap("name", map[string]string{"k": "v"}, labels): a ConfigMap the cluster holds
@@ -116,7 +118,11 @@ def _actions(body: str, start: int, end: int) -> list[Action]:
     out: list[Action] = []
     for m in _ACT.finditer(body, start, end):
         if m.group("shutdown"):
-            out.append(Action(argv=["stop", "NAME", *(["--terminate"] if m.group("shutdown") == "Terminate" else [])]))
+            out.append(
+                Action(
+                    argv=["stop", "NAME", *(["--terminate"] if m.group("shutdown") == "Terminate" else [])]
+                )
+            )
         elif m.group("wait"):
             wait = m.group("wait")
             shown = re.search(r'FindByDisplayName\("([^"]+)"\)', wait)
@@ -170,7 +176,11 @@ def _actor(actions: Sequence[Action]) -> Actor:
                 argv = [name if a == "NAME" else a for a in action.argv]
                 subprocess.run(
                     [sys.executable, "-m", "dflowctl", *argv],
-                    cwd=cwd, env=dict(env), capture_output=True, timeout=60, check=False,
+                    cwd=cwd,
+                    env=dict(env),
+                    capture_output=True,
+                    timeout=60,
+                    check=False,
                 )
 
     return play
@@ -282,7 +292,9 @@ def verdict(case: Case, o: Outcome) -> tuple[str, str]:
         return "wrong", f"{o.phase} (Argo: {'/'.join(sorted(case.phases))}) {o.message[:120]}"
     if o.kind == "refused":
         return "refused", refusal_reason(o.message)
-    return o.kind, (o.message or o.stderr.strip().splitlines()[-1:] and o.stderr.strip().splitlines()[-1] or "")[:160]
+    return o.kind, (
+        o.message or o.stderr.strip().splitlines()[-1:] and o.stderr.strip().splitlines()[-1] or ""
+    )[:160]
 
 
 def refusal_reason(message: str) -> str:

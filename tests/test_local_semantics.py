@@ -53,6 +53,9 @@ class FakeRuntime:
     def width(self, sem: Slots | None) -> int:
         return sem.size if sem is not None else 8
 
+    def end_scope(self, scope_id: str) -> None:  # no daemon pods here
+        pass
+
     def locate_artifact(self, art: Mapping[str, Any], arts_scope: ArtifactScope) -> dict[str, Any] | None:
         return locate_artifact(art, arts_scope, {})
 

@@ -285,6 +285,9 @@ class Controller:
     def template(self, name: str) -> Mapping[str, Any] | None:
         return self.templates.get(name)
 
+    def end_scope(self, scope_id: str) -> None:
+        self.pods.daemons.end_scope(scope_id)
+
     def locate_artifact(self, art: Mapping[str, Any], arts_scope: ArtifactScope) -> Node | None:
         return locate_artifact(art, arts_scope, self.global_arts)
 

@@ -51,6 +51,7 @@ def _task_result(rt: Runtime, node: Node, spec: Mapping[str, Any]) -> expr.TaskR
     cont = spec.get("continueOn") or {}
     return expr.TaskResult(
         phase=str(node.get("phase")),
+        daemoned=bool(node.get("daemoned")),
         children_phases=kids,
         continue_on_failed=bool(cont.get("failed")),
         continue_on_error=bool(cont.get("error")),
@@ -240,6 +241,7 @@ def run_dag(
                 break
             if not progressed:
                 cond.wait(0.5)
+    rt.end_scope(did)  # its daemons end before the DAG's phase is assessed (they end Succeeded)
     phase = assess_dag(rt, did, name, targets, tasks, fail_fast)
     if phase == "Running":
         phase = "Failed"

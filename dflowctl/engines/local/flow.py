@@ -341,6 +341,7 @@ def finish_composite(
     arts: ArtifactScope,
     outbound: list[str],
 ) -> Node:
+    rt.end_scope(node["id"])  # its daemons go with it (Argo's killDaemonedChildren)
     fields: dict[str, Any] = {"outboundNodes": outbound or None}
     if phase == "Succeeded":
         try:

@@ -21,6 +21,7 @@ from dflowctl.archive import UnsafeArchiveError
 from dflowctl.argo import parse_duration, pod_name, rfc3339
 from dflowctl.engines.local.artifacts import LocalRepository, UnpackCache, default_key, remove, temp_dir
 from dflowctl.engines.local.cache import Entry
+from dflowctl.engines.local.daemons import Daemons
 from dflowctl.engines.local.interpreter import Interpreter
 from dflowctl.engines.local.podapi import PodRequest, PodResult, PodRunnerLike
 from dflowctl.engines.local.podcache import Staged, StepReuse, memoization, provenance, step_key_of
@@ -61,6 +62,7 @@ class PodNodes:
         # the workflow's spec.parallelism (Argo's); the host's own limit is the runner's
         self.slots = Slots(parallelism) if parallelism else None
         self.reuse = reuse  # the step cache (keys, reuse, keeping results); None: not used
+        self.daemons = Daemons(runner, book)  # daemon pods up beside their scope's steps
 
     def run(
         self,
@@ -84,6 +86,7 @@ class PodNodes:
         )
         nid = node["id"]
         scratch = temp_dir(self.run_dir.work, f"{pod}-")
+        kept = False  # a daemon that is up keeps its scratch folder until it ends
         try:
             try:
                 staged = self._stage_inputs(tmpl, scratch)
@@ -124,7 +127,17 @@ class PodNodes:
                     if done.phase != "Succeeded":
                         result = done
                         break
-                if result is None:
+                if result is None and tmpl.get("daemon"):
+
+                    def ended(res: PodResult) -> None:
+                        try:
+                            self._record(node, tmpl, pod, res, cancel, interrupted, python)
+                        finally:
+                            shutil.rmtree(scratch, ignore_errors=True)
+
+                    result = self.daemons.start(node, boundary, req, Sidecars(self.runner, req), cancel, ended)
+                    kept = result is None
+                elif result is None:
                     sidecars = Sidecars(self.runner, req)
 
                     def running() -> None:
@@ -135,17 +148,22 @@ class PodNodes:
                         result = self.runner.run(req, cancel, running)
                     finally:
                         sidecars.stop()
-            finally:
+            finally:  # (a daemon that is up runs beside the steps: not in one of their slots)
                 if self.slots is not None:
                     self.slots.release()
+            if kept:
+                return node
+            assert result is not None
             self._record(node, tmpl, pod, result, cancel, interrupted, python)
             if keyed is not None:
                 self._keep(node, keyed)
             return node
         finally:
-            shutil.rmtree(scratch, ignore_errors=True)
+            if not kept:
+                shutil.rmtree(scratch, ignore_errors=True)
 
     def close(self) -> None:
+        self.daemons.end_all()
         shutil.rmtree(self.unpacked.folder, ignore_errors=True)
         self.layers.close()
 

@@ -84,3 +84,7 @@ class Runtime(Protocol):
     def locate_artifact(self, art: Mapping[str, Any], arts_scope: ArtifactScope) -> dict[str, Any] | None:
         """An artifact reference (``from``) resolved to its location, or None if optional and absent."""
         ...
+
+    def end_scope(self, scope_id: str) -> None:
+        """The steps/DAG node ``scope_id`` is ending: kill the daemons it started (their nodes end)."""
+        ...

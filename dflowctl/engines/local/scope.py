@@ -196,6 +196,8 @@ def node_scope(prefix: str, node: Mapping[str, Any], scope: Scope, arts: Artifac
     """Argo's ``buildLocalScope``: what ``steps.X.*`` / ``tasks.X.*`` resolve to."""
     scope[f"{prefix}.id"] = str(node.get("id", ""))
     scope[f"{prefix}.status"] = str(node.get("phase", ""))
+    if node.get("podIP"):
+        scope[f"{prefix}.ip"] = str(node["podIP"])
     if node.get("startedAt"):
         scope[f"{prefix}.startedAt"] = str(node["startedAt"])
     if node.get("finishedAt"):

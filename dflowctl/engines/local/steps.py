@@ -145,7 +145,11 @@ def _run_group(
                 continue
             if child is None:
                 phase, message = "Failed", rt.interrupted_message()
-            elif child.get("phase") not in SUCCESSFUL and not continues(spec, child.get("phase", "")):
+            elif (
+                child.get("phase") not in SUCCESSFUL
+                and not child.get("daemoned")  # a daemon that is up: its step is done
+                and not continues(spec, child.get("phase", ""))
+            ):
                 phase, message = "Failed", f"child '{child['id']}' failed"
     for step, looped, entries in plan:
         prefix = f"steps.{step['name']}"

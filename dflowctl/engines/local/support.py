@@ -2,7 +2,7 @@
 
 ``unsupported(workflow, at)`` walks a Workflow object and returns one diagnostic
 per feature that needs a cluster (Kubernetes resources, volumes, sidecars,
-daemons, ConfigMaps and Secrets, templates stored in the cluster, artifact
+retried daemons, ConfigMaps and Secrets, templates stored in the cluster, artifact
 stores other than the run's own repository, synchronization) or a program this
 host lacks (an image's command that is not on ``PATH``, Windows images).
 ``at(path)`` gives the position of a JSON path in the file (location and source
@@ -263,10 +263,8 @@ def _template(w: _Walker, tmpl: Mapping[str, Any], path: list[PathItem], default
         for i, other in enumerate(tmpl.get(key) or []):
             if isinstance(other, Mapping):
                 _container(w, "container", other, [*path, key, i], own_dirs)
-    if tmpl.get("daemon"):
-        w.add(
-            "daemon templates (a pod kept running beside the workflow, reached by its IP)", [*path, "daemon"]
-        )
+    if tmpl.get("daemon") and (tmpl.get("retryStrategy") or defaults.get("retryStrategy")):
+        w.add("retries of a daemon template (a retry once it is up)", [*path, "daemon"])
     _sync(w, tmpl.get("synchronization"), [*path, "synchronization"])
     if _is_windows_selector(tmpl.get("nodeSelector")):
         w.add("Windows nodes (nodeSelector kubernetes.io/os: windows)", [*path, "nodeSelector"])

@@ -1,0 +1,124 @@
+"""Daemon templates (``daemon: true``): a pod kept running beside the steps that follow it.
+
+As Argo runs them: once the daemon's pod is up its node is ``Running`` with
+``daemoned: true`` and its step or task counts as done (``Daemoned`` in
+``depends``), so the next ones start while it runs; ``{{steps.x.ip}}`` /
+``{{tasks.x.ip}}`` is its pod IP, here the host's loopback (local pods share the
+host's network). When the scope that started it ends (its steps or DAG template,
+or the workflow, or a ``stop``), the daemon is killed and its node is
+``Succeeded`` (Argo's ``killDaemonedChildren``; e2e TestMarkDaemonedPodSucceeded).
+A daemon that ends on its own before that ends as any pod does (its exit code).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from dflowctl.engines.local.podapi import PodRequest, PodResult, PodRunnerLike
+from dflowctl.engines.local.status import NodeBook
+from dflowctl.engines.local.volumes import Sidecars
+
+POD_IP = "127.0.0.1"  # what `{{steps.x.ip}}` of a daemon gives: local pods share the host's network
+KILL_WAIT = 15.0  # seconds a scope waits for its killed daemons to end
+
+
+@dataclass
+class _Daemon:
+    node: dict[str, Any]
+    kill: threading.Event = field(default_factory=threading.Event)
+    killed: bool = False
+    ended: threading.Event = field(default_factory=threading.Event)
+
+
+class Daemons:
+    """The daemon pods of one run, by the id of the scope (steps/DAG node) that started them."""
+
+    def __init__(self, runner: PodRunnerLike, book: NodeBook) -> None:
+        self.runner = runner
+        self.book = book
+        self._lock = threading.Lock()
+        self._by_scope: dict[str | None, list[_Daemon]] = {}
+
+    def start(
+        self,
+        node: dict[str, Any],
+        scope: str | None,
+        req: PodRequest,
+        sidecars: Sidecars,
+        cancel: threading.Event,
+        done: Callable[[PodResult], None],
+    ) -> PodResult | None:
+        """Run the daemon's pod. None once it is up (the node Running, daemoned; ``done``
+        records it when it ends); the pod's result if it ended before it was up."""
+        d = _Daemon(node)
+        up = threading.Event()
+        state: dict[str, Any] = {"handed": False, "result": None}
+        lock = threading.Lock()
+
+        def on_start() -> None:
+            self.book.update(node, phase="Running", daemoned=True, podIP=POD_IP)
+            sidecars.start()
+            up.set()
+
+        def go() -> None:
+            try:
+                result = self.runner.run(req, d.kill, on_start)
+            finally:
+                sidecars.stop()
+            with lock:
+                handed = state["handed"]
+                state["result"] = result
+            if handed:
+                if d.killed or cancel.is_set():  # killed with its scope or the run: Argo marks it Succeeded
+                    self.book.update(node, daemoned=None)
+                    self.book.finish(node, "Succeeded", "")
+                else:
+                    self.book.update(node, daemoned=None)
+                    done(result)
+            d.ended.set()
+
+        def follow_cancel() -> None:  # the workflow stopped: its daemons go with it
+            while not d.ended.wait(0.25):
+                if cancel.is_set():
+                    self._kill(d)
+                    return
+
+        threading.Thread(target=go, name="dflowctl-daemon", daemon=True).start()
+        threading.Thread(target=follow_cancel, name="dflowctl-daemon-cancel", daemon=True).start()
+        while not up.wait(0.05):
+            if d.ended.is_set():
+                break
+        with lock:
+            if state["result"] is not None:  # it ended before it was up: an ordinary pod result
+                return state["result"]  # type: ignore[no-any-return]
+            state["handed"] = True
+        with self._lock:
+            self._by_scope.setdefault(scope, []).append(d)
+        return None
+
+    def _kill(self, d: _Daemon) -> None:
+        d.killed = True
+        d.kill.set()
+
+    def end_scope(self, scope: str | None) -> None:
+        """Kill the daemons ``scope`` started and wait for their nodes to end."""
+        with self._lock:
+            daemons = self._by_scope.pop(scope, [])
+        for d in daemons:
+            if not d.ended.is_set():
+                self._kill(d)
+        for d in daemons:
+            d.ended.wait(KILL_WAIT)
+
+    def end_all(self) -> None:
+        """Kill every daemon still up (the workflow ended)."""
+        with self._lock:
+            scopes = list(self._by_scope)
+        for scope in scopes:
+            self.end_scope(scope)
+
+
+__all__ = ["POD_IP", "Daemons"]

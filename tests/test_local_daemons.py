@@ -1,0 +1,178 @@
+"""Daemon templates on the local engine, with Argo's semantics (issue 14): the daemon's
+step is done once its pod is up, the steps after it run beside it and reach it at
+``{{tasks.x.ip}}`` / ``{{steps.x.ip}}``, and it is killed, ending Succeeded, when the
+scope that started it ends (Argo's killDaemonedChildren; e2e daemon_pod_test.go's
+TestMarkDaemonedPodSucceeded, TestWorkflowCompletesIfContainsDaemonPod)."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from dflowctl.argo import parse_rfc3339
+
+from .conftest import run_cli
+from .test_local_argo_semantics import node, run_argo
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+SERVER_DAG = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: daemon-dag-
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    dag:
+      tasks:
+      - name: server
+        template: server
+      - name: client
+        dependencies: [server]
+        template: client
+        arguments:
+          parameters:
+          - name: ip
+            value: "{{tasks.server.ip}}"
+  - name: server
+    daemon: true
+    container:
+      image: python:3.11
+      command: [python3, -m, http.server, "PORT", --bind, 127.0.0.1, --directory, /etc]
+  - name: client
+    inputs:
+      parameters:
+      - name: ip
+    script:
+      image: python:3.11
+      command: [python3]
+      source: |
+        import time, urllib.request
+        for attempt in range(100):
+            try:
+                body = urllib.request.urlopen("http://{{inputs.parameters.ip}}:PORT/hostname", timeout=2).read()
+                break
+            except OSError:
+                time.sleep(0.1)
+        print("reached", "{{inputs.parameters.ip}}", bool(body))
+"""
+
+
+def test_a_daemon_serves_the_tasks_after_it_and_ends_with_its_dag(tmp_path: Path) -> None:
+    wf = run_argo(tmp_path, SERVER_DAG.replace("PORT", str(free_port())))
+    assert wf["status"]["phase"] == "Succeeded"
+    server, client = node(wf, "server"), node(wf, "client")
+    assert client["outputs"]["result"] == "reached 127.0.0.1 True"
+    # killed when its DAG ended: Succeeded (not Failed by the kill), no longer daemoned
+    assert server["phase"] == "Succeeded" and "daemoned" not in server
+    assert server["podIP"] == "127.0.0.1"
+    assert parse_rfc3339(server["finishedAt"]) >= parse_rfc3339(client["finishedAt"])
+
+
+SLEEPING_STEPS = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: daemon-steps-
+spec:
+  entrypoint: main
+  onExit: after
+  templates:
+  - name: main
+    steps:
+    - - name: inner
+        template: inner
+    - - name: later
+        template: echo
+  - name: inner
+    steps:
+    - - name: daemoned
+        template: daemoned
+    - - name: beside
+        template: echo
+  - name: daemoned
+    daemon: true
+    container:
+      image: argoproj/argosay:v2
+      command: [sleep]
+      args: ["60"]
+  - name: echo
+    container:
+      image: argoproj/argosay:v2
+  - name: after
+    container:
+      image: alpine:3.19
+      command: [sh, -c, "echo {{workflow.status}}"]
+"""
+
+
+def test_a_sleeping_daemon_is_killed_when_its_steps_end(tmp_path: Path) -> None:
+    started = time.monotonic()
+    wf = run_argo(tmp_path, SLEEPING_STEPS)
+    assert time.monotonic() - started < 45  # not the daemon's 60 s
+    assert wf["status"]["phase"] == "Succeeded"
+    daemoned, beside, later = node(wf, "daemoned"), node(wf, "beside"), node(wf, "later")
+    assert daemoned["phase"] == "Succeeded"
+    # its scope is the inner steps: it ended with them, before the outer step after them started
+    assert parse_rfc3339(beside["finishedAt"]) <= parse_rfc3339(daemoned["finishedAt"])
+    assert parse_rfc3339(daemoned["finishedAt"]) <= parse_rfc3339(later["startedAt"])
+
+
+def test_a_stopped_run_kills_its_daemons(tmp_path: Path) -> None:
+    path = tmp_path / "wf.yaml"
+    path.write_text(
+        SLEEPING_STEPS.replace(
+            "    - - name: beside\n        template: echo", "    - - name: beside\n        template: wait"
+        )
+        + "  - name: wait\n    container:\n      image: alpine:3.19\n      command: [sleep, '60']\n"
+    )
+    env = {**os.environ, "NO_COLOR": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dflowctl", "run", str(path)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while (
+            time.monotonic() < deadline
+            and '"daemoned": true' not in run_cli("status", "@latest", "-o", "json", cwd=tmp_path).stdout
+        ):
+            time.sleep(0.3)
+        assert run_cli("stop", "@latest", cwd=tmp_path).returncode == 0
+        proc.wait(60)
+    finally:
+        proc.kill()
+    wf = json.loads(run_cli("status", "@latest", "-o", "json", cwd=tmp_path).stdout)
+    assert wf["status"]["phase"] == "Failed"
+    assert node(wf, "daemoned")["phase"] == "Succeeded"  # as Argo's e2e TestStopBehaviorWithDaemon
+
+
+def test_a_retried_daemon_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "wf.yaml"
+    path.write_text(
+        SLEEPING_STEPS.replace("    daemon: true\n", "    daemon: true\n    retryStrategy: {limit: 2}\n")
+    )
+    res = run_cli("run", str(path), cwd=tmp_path)
+    assert res.returncode == 2
+    assert res.stderr.splitlines()[0] == (
+        f"{path}:22:5: not supported by the local engine: retries of a daemon template (a retry once it is up)"
+    )
