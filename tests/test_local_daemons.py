@@ -54,7 +54,9 @@ spec:
     daemon: true
     container:
       image: python:3.11
-      command: [python3, -m, http.server, "PORT", --bind, 127.0.0.1, --directory, /etc]
+      command: [sh, -c, "sleep 1; exec python3 -m http.server PORT --bind 127.0.0.1 --directory /etc"]
+      readinessProbe:  # the task is done (its dependents start) once this answers
+        tcpSocket: {port: PORT}
   - name: client
     inputs:
       parameters:
@@ -63,13 +65,8 @@ spec:
       image: python:3.11
       command: [python3]
       source: |
-        import time, urllib.request
-        for attempt in range(100):
-            try:
-                body = urllib.request.urlopen("http://{{inputs.parameters.ip}}:PORT/hostname", timeout=2).read()
-                break
-            except OSError:
-                time.sleep(0.1)
+        import urllib.request
+        body = urllib.request.urlopen("http://{{inputs.parameters.ip}}:PORT/hostname", timeout=5).read()
         print("reached", "{{inputs.parameters.ip}}", bool(body))
 """
 

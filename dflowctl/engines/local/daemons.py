@@ -2,7 +2,8 @@
 
 As Argo runs them: once the daemon's pod is up its node is ``Running`` with
 ``daemoned: true`` and its step or task counts as done (``Daemoned`` in
-``depends``), so the next ones start while it runs; ``{{steps.x.ip}}`` /
+``depends``; with a ``readinessProbe`` on a port, once that port answers), so the
+next ones start while it runs; ``{{steps.x.ip}}`` /
 ``{{tasks.x.ip}}`` is its pod IP, here the host's loopback (local pods share the
 host's network). When the scope that started it ends (its steps or DAG template,
 or the workflow, or a ``stop``), the daemon is killed and its node is
@@ -12,8 +13,9 @@ A daemon that ends on its own before that ends as any pod does (its exit code).
 
 from __future__ import annotations
 
+import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +33,17 @@ class _Daemon:
     kill: threading.Event = field(default_factory=threading.Event)
     killed: bool = False
     ended: threading.Event = field(default_factory=threading.Event)
+
+
+def _probe_port(tmpl: Mapping[str, Any]) -> int | None:
+    """The port of the container's ``readinessProbe`` (``tcpSocket`` or ``httpGet``), if numeric."""
+    body = tmpl.get("container") or tmpl.get("script") or {}
+    probe = body.get("readinessProbe") if isinstance(body, Mapping) else None
+    for kind in ("tcpSocket", "httpGet"):
+        port = (probe or {}).get(kind, {}).get("port") if isinstance(probe, Mapping) else None
+        if isinstance(port, int) or (isinstance(port, str) and port.isdigit()):
+            return int(port)
+    return None
 
 
 class Daemons:
@@ -58,10 +71,23 @@ class Daemons:
         state: dict[str, Any] = {"handed": False, "result": None}
         lock = threading.Lock()
 
+        probe = _probe_port(req.template)
+
         def on_start() -> None:
-            self.book.update(node, phase="Running", daemoned=True, podIP=POD_IP)
+            self.book.update(node, phase="Running")
             sidecars.start()
-            up.set()
+            threading.Thread(target=ready, name="dflowctl-daemon-ready", daemon=True).start()
+
+        def ready() -> None:  # Running; up once its readinessProbe's port answers, if it has one
+            while probe is not None and not d.ended.is_set() and not d.kill.is_set():
+                try:
+                    socket.create_connection((POD_IP, probe), timeout=1).close()
+                    break
+                except OSError:
+                    d.ended.wait(0.2)
+            if not d.ended.is_set():
+                self.book.update(node, daemoned=True, podIP=POD_IP)
+                up.set()
 
         def go() -> None:
             try:

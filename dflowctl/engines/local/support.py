@@ -363,8 +363,9 @@ def _container(
             return  # not in the image either: the pod fails to start, as on Kubernetes
         w.add(f"image `{image}`: its program `{program}` is not on this host", where)
         return
-    host_image = name in _HOST_IMAGES or images.is_python_image(image)
-    if not host_image and kind == "container" and program.rsplit("/", 1)[-1] in _SHELLS:
+    # the commands `sh -c SCRIPT` calls: an image's own tools, or (the host standing in
+    # for busybox/alpine/…) ones this host may lack (`nc`): looked up, not left to fail
+    if kind == "container" and program.rsplit("/", 1)[-1] in _SHELLS:
         own = {**images.image_programs(image), **stand_ins}
         for program in _shell_programs(argv):
             if program not in own and not _on_host(program, w.path_env):
