@@ -42,9 +42,6 @@ _KIND_REASONS = {
 }
 _ARTIFACT_STORES = ("git", "gcs", "azure", "oss", "hdfs", "artifactory", "plugin", "http")
 _SHELLS = ("sh", "bash", "ash", "dash", "zsh")
-# images whose programs the host stands in for (besides those images.py knows the CMD of)
-_HOST_IMAGES = ("busybox", "alpine", "debian", "ubuntu", "python", "centos", "fedora")
-
 
 # shell keywords and builtins: not programs to look for
 _SHELL_WORDS = frozenset(
