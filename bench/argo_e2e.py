@@ -292,9 +292,8 @@ def verdict(case: Case, o: Outcome) -> tuple[str, str]:
         return "wrong", f"{o.phase} (Argo: {'/'.join(sorted(case.phases))}) {o.message[:120]}"
     if o.kind == "refused":
         return "refused", refusal_reason(o.message)
-    return o.kind, (
-        o.message or o.stderr.strip().splitlines()[-1:] and o.stderr.strip().splitlines()[-1] or ""
-    )[:160]
+    last = o.stderr.strip().splitlines()[-1:] or [""]
+    return o.kind, (o.message or last[0])[:160]
 
 
 def refusal_reason(message: str) -> str:

@@ -211,7 +211,9 @@ def run_example(
         if resume:
             _resumer(home, env, tmp, python, resume, stop)
         if actor is not None:
-            threading.Thread(target=actor, args=(home, env, tmp, stop), name="conformance-actor", daemon=True).start()
+            threading.Thread(
+                target=actor, args=(home, env, tmp, stop), name="conformance-actor", daemon=True
+            ).start()
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -234,7 +236,9 @@ def run_example(
             # stopped from outside (`dflowctl stop`: exit 130, no JSON): the run's record says how it ended
             record = only_run(home) if proc.returncode == 130 else None
             if not record or not (record.get("status") or {}).get("finishedAt"):
-                return Outcome(path.name, "crash", seconds, message=f"exit {proc.returncode}", stderr=err[-2000:])
+                return Outcome(
+                    path.name, "crash", seconds, message=f"exit {proc.returncode}", stderr=err[-2000:]
+                )
             workflow, status = record, record["status"]
         return Outcome(
             path.name,

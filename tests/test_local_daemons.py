@@ -171,5 +171,6 @@ def test_a_retried_daemon_is_refused(tmp_path: Path) -> None:
     res = run_cli("run", str(path), cwd=tmp_path)
     assert res.returncode == 2
     assert res.stderr.splitlines()[0] == (
-        f"{path}:22:5: not supported by the local engine: retries of a daemon template (a retry once it is up)"
+        f"{path}:22:5: not supported by the local engine: "
+        "retries of a daemon template (a retry once it is up)"
     )

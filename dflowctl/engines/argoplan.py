@@ -141,6 +141,9 @@ class PlanRuntime:
     def locate_artifact(self, art: Mapping[str, Any], arts_scope: ArtifactScope) -> dict[str, Any] | None:
         return locate_artifact(art, arts_scope, {})
 
+    def end_scope(self, scope_id: str) -> None:  # a plan runs no pod: no daemon to end
+        pass
+
     def run(self) -> Plan:
         entry = str(self.wf["spec"].get("entrypoint") or "")
         self.execute(self.name, self.name, {"template": entry}, self.wf["spec"].get("arguments") or {}, None)

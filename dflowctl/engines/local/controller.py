@@ -200,7 +200,10 @@ class Controller:
         """Argo's controller validates the spec a ``workflowTemplateRef`` joins before it runs
         anything (the Workflow's own templates passed ``validate``): one with no template type
         fails the workflow, ``invalid spec: …``, nothing run."""
-        bad = next((n for n, t in self.templates.items() if not any(t.get(k) is not None for k in TEMPLATE_KINDS)), None)
+        bad = next(
+            (n for n, t in self.templates.items() if not any(t.get(k) is not None for k in TEMPLATE_KINDS)),
+            None,
+        )
         if bad is None:
             return False
         with self.book.lock:

@@ -135,7 +135,8 @@ class PodNodes:
                         finally:
                             shutil.rmtree(scratch, ignore_errors=True)
 
-                    result = self.daemons.start(node, boundary, req, Sidecars(self.runner, req), cancel, ended)
+                    sidecars = Sidecars(self.runner, req)
+                    result = self.daemons.start(node, boundary, req, sidecars, cancel, ended)
                     kept = result is None
                 elif result is None:
                     sidecars = Sidecars(self.runner, req)

@@ -315,10 +315,11 @@ def _container(
     w: _Walker, kind: str, body: Mapping[str, Any], path: list[PathItem], emptydirs: Collection[str] = ()
 ) -> None:
     for i, mount in enumerate(body.get("volumeMounts") or []):
-        # a volume no part of the workflow defines: an invalid pod, which fails as on Kubernetes
-        if isinstance(mount, Mapping) and mount.get("name") not in emptydirs and mount.get("name") in w.volumes:
+        # (a volume no part of the workflow defines: an invalid pod, which fails as on Kubernetes)
+        name = mount.get("name") if isinstance(mount, Mapping) else None
+        if name is not None and name not in emptydirs and name in w.volumes:
             w.add(
-                f"volumeMounts of volume {mount.get('name')!r} "
+                f"volumeMounts of volume {name!r} "
                 "(only emptyDir volumes and volumeClaimTemplates are mounted on the host)",
                 [*path, "volumeMounts", i],
             )
