@@ -7,7 +7,9 @@ next ones start while it runs; ``{{steps.x.ip}}`` /
 ``{{tasks.x.ip}}`` is its pod IP, here the host's loopback (local pods share the
 host's network). When the scope that started it ends (its steps or DAG template,
 or the workflow, or a ``stop``), the daemon is killed and its node is
-``Succeeded`` (Argo's ``killDaemonedChildren``; e2e TestMarkDaemonedPodSucceeded).
+``Succeeded`` (Argo's ``killDaemonedChildren``; e2e TestMarkDaemonedPodSucceeded);
+its ``finishedAt`` stays the time it was up, as on Argo's controller (v4.0.5, compared
+on the test cluster).
 A daemon that ends on its own before that ends as any pod does (its exit code).
 """
 
@@ -19,6 +21,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from dflowctl.argo import rfc3339
 from dflowctl.engines.local.podapi import PodRequest, PodResult, PodRunnerLike
 from dflowctl.engines.local.status import NodeBook
 from dflowctl.engines.local.volumes import Sidecars
@@ -32,6 +35,7 @@ class _Daemon:
     node: dict[str, Any]
     kill: threading.Event = field(default_factory=threading.Event)
     killed: bool = False
+    ready_at: str | None = None
     ended: threading.Event = field(default_factory=threading.Event)
 
 
@@ -85,8 +89,9 @@ class Daemons:
                     break
                 except OSError:
                     d.ended.wait(0.2)
-            if not d.ended.is_set():
-                self.book.update(node, daemoned=True, podIP=POD_IP)
+            if not d.ended.is_set():  # Argo's record: finished (fulfilled) now, Running while daemoned
+                d.ready_at = rfc3339()
+                self.book.update(node, daemoned=True, podIP=POD_IP, finishedAt=d.ready_at)
                 up.set()
 
         def go() -> None:
@@ -101,6 +106,7 @@ class Daemons:
                 if d.killed or cancel.is_set():  # killed with its scope or the run: Argo marks it Succeeded
                     self.book.update(node, daemoned=None)
                     self.book.finish(node, "Succeeded", "")
+                    self.book.update(node, finishedAt=d.ready_at)  # (the time it was up, as Argo keeps it)
                 else:
                     self.book.update(node, daemoned=None)
                     done(result)
