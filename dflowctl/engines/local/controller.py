@@ -138,6 +138,7 @@ class Controller:
                 return self.wf
             held = self.locks.take_for_workflow(self)
             root = self._run_entrypoint()
+            self.pods.daemons.end_all()  # an entrypoint that is itself a daemon: up, then done
             exit_node = self._run_exit_handler(root)
             self._finish(root, exit_node)
         except Exception as err:  # an internal failure (or locks it cannot hold) leaves a readable record
