@@ -296,14 +296,18 @@ def test_cli_run_validate_render_status_logs(tmp_path: Path, dflowctl_home: Path
 def test_cli_refuses_before_running(tmp_path: Path, dflowctl_home: Path) -> None:
     text = HELLO.replace(
         "      image: busybox\n", "      image: busybox\n      volumeMounts: [{name: v, mountPath: /v}]\n"
-    )
+    ).replace("spec:\n", "spec:\n  volumes: [{name: v, secret: {secretName: s}}]\n", 1)
     path = _write(tmp_path, text)
     res = run_cli("run", str(path))
     assert res.returncode == 2
     assert res.stderr.startswith(
-        f"{path}:19:22: not supported by the local engine: volumeMounts of volume 'v' "
-        "(only emptyDir volumes and volumeClaimTemplates are mounted on the host)"
+        f"{path}:6:13: not supported by the local engine: "
+        "secret volumes (Kubernetes volumes are not mounted on the host; emptyDir is)"
     )
+    assert (
+        f"{path}:20:22: not supported by the local engine: volumeMounts of volume 'v' "
+        "(only emptyDir volumes and volumeClaimTemplates are mounted on the host)"
+    ) in res.stderr
     assert "hint: run it on a cluster with `-e argo`" in res.stderr
     assert not (dflowctl_home / "runs").exists() or not any((dflowctl_home / "runs").iterdir())
 
@@ -524,4 +528,9 @@ def test_tools_of_foreign_images_called_from_sh_are_looked_up(tmp_path: Path) ->
         "not supported by the local engine: image `docker:19.03.13`: its program `docker` is not on this host"
     ]
     assert refusals("stedolan/jq", "for i in 1 2; do X=1 cat /tmp/$i; done; echo $(cat x)") == []
-    assert refusals("busybox", "jq .") == []  # busybox, alpine, ...: the script runs on the host's tools
+    # busybox, alpine, ...: the script runs on the host's tools, so those it calls must be there
+    # (variables-showcase's `nc` of alpine: refused up front rather than failing with 127)
+    assert refusals("busybox", "cat x; sleep 1") == []
+    assert refusals("alpine:3.23", "nc -lk -p 9999") == [
+        "not supported by the local engine: image `alpine:3.23`: its program `nc` is not on this host"
+    ]
