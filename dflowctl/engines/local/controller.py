@@ -44,7 +44,13 @@ from dflowctl.engines.local.status import NodeBook, end_open_nodes
 from dflowctl.engines.local.steps import run_steps
 from dflowctl.engines.local.suspend import Suspensions, control_dir
 from dflowctl.engines.local.sync import LOCKS, LockTable
-from dflowctl.engines.local.templates import locate_artifact, process_args, resolve_template, template_table
+from dflowctl.engines.local.templates import (
+    invalid_spec,
+    locate_artifact,
+    process_args,
+    resolve_template,
+    template_table,
+)
 from dflowctl.engines.local.volumes import CLAIMS, with_workflow_volumes
 from dflowctl.engines.local.wfglobals import failures_json, register_globals, workflow_globals
 
@@ -134,7 +140,11 @@ class Controller:
         timer = self._start_deadline_timer()
         held = None  # the workflow's locks (spec.synchronization)
         try:
-            if self._invalid_spec():
+            invalid = invalid_spec(self.templates)  # Argo validates the joined spec first: nothing runs
+            if invalid:
+                with self.book.lock:
+                    status.update(phase="Failed", message=invalid, finishedAt=rfc3339())
+                    self.book.touch_status()
                 return self.wf
             held = self.locks.take_for_workflow(self)
             root = self._run_entrypoint()
@@ -196,26 +206,6 @@ class Controller:
         if self.deadline_hit:
             return "Step exceeded its deadline"
         return stop_message(self.shutdown or "Terminate")
-
-    def _invalid_spec(self) -> bool:
-        """Argo's controller validates the spec a ``workflowTemplateRef`` joins before it runs
-        anything (the Workflow's own templates passed ``validate``): one with no template type
-        fails the workflow, ``invalid spec: …``, nothing run."""
-        bad = next(
-            (n for n, t in self.templates.items() if not any(t.get(k) is not None for k in TEMPLATE_KINDS)),
-            None,
-        )
-        if bad is None:
-            return False
-        with self.book.lock:
-            self.book.status.update(
-                phase="Failed",
-                message=f"invalid spec: templates.{bad} template type unspecified. choose one of: "
-                "container, containerSet, steps, script, resource, dag, suspend, template, template ref",
-                finishedAt=rfc3339(),
-            )
-            self.book.touch_status()
-        return True
 
     def _run_entrypoint(self) -> Node | None:
         entry = self.spec.get("entrypoint")

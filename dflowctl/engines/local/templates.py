@@ -18,6 +18,19 @@ from dflowctl.engines.local.scope import ArtifactScope, Scope, TemplateError, pa
 _FROM_TAG = re.compile(r"^\s*\{\{\s*([^{}]+?)\s*\}\}\s*$")
 
 
+def invalid_spec(templates: Mapping[str, Mapping[str, Any]]) -> str | None:
+    """Argo's controller validates the spec a ``workflowTemplateRef`` joins before it runs
+    anything (the Workflow's own templates passed ``validate``): a template with no type
+    fails the workflow with this message."""
+    for name, tmpl in templates.items():
+        if not any(tmpl.get(k) is not None for k in TEMPLATE_KINDS):
+            return (
+                f"invalid spec: templates.{name} template type unspecified. choose one of: "
+                "container, containerSet, steps, script, resource, dag, suspend, template, template ref"
+            )
+    return None
+
+
 def template_table(spec: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """The workflow's templates by name, ``spec.templateDefaults`` applied."""
     defaults = spec.get("templateDefaults") or {}
