@@ -150,7 +150,15 @@ def _cli(words: list[str]) -> list[str]:
         return ["resume", "NAME", *(["--node", node] if node else [])]
     if words[:2] == ["node", "set"] and node and "--output-parameter" in opts:
         return ["resume", "NAME", "--node", node, "-p", opts["--output-parameter"]]
-    if words[:1] == ["stop"] and not node:
+    if words[:1] == ["stop"]:
+        if node:
+            return [
+                "stop",
+                "NAME",
+                "--node",
+                node,
+                *(["--message", opts["--message"]] if "--message" in opts else []),
+            ]
         return ["stop", "NAME"]
     if words[:1] == ["terminate"]:
         return ["stop", "NAME", "--terminate"]

@@ -186,3 +186,76 @@ def test_hooks_agree_with_argo(cluster_env: dict[str, str], tmp_path: Path) -> N
         }
     finally:
         cli("delete", argo_wf["metadata"]["name"], "-e", "argo", env=env)
+
+
+NODE_STOP = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: node-stop-parity-
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: suspend1
+        template: suspend
+        arguments: {parameters: [{name: tag, value: one}]}
+    - - name: suspend2
+        template: suspend
+        arguments: {parameters: [{name: tag, value: two}]}
+  - name: suspend
+    inputs: {parameters: [{name: tag}]}
+    suspend: {}
+"""
+
+
+def _stop_second(env: dict[str, str], name: str, engine: str) -> dict[str, Any]:
+    """`resume --node inputs.parameters.tag.value=one`, then `stop --node … --message because`
+    (argo's e2e TestNodeSuspendResume)."""
+    _suspended(env, name, engine)
+    ok = cli("resume", name, "-e", engine, "--node", "inputs.parameters.tag.value=one", env=env)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    deadline = time.monotonic() + 240
+    while True:
+        wf = _suspended(env, name, engine)
+        if any(n["displayName"] == "suspend2" for n in wf["status"]["nodes"].values()):
+            break
+        assert time.monotonic() < deadline
+        time.sleep(1)
+    stop = cli(
+        "stop",
+        name,
+        "-e",
+        engine,
+        "--node",
+        "inputs.parameters.tag.value=two",
+        "--message",
+        "because",
+        env=env,
+    )
+    assert stop.returncode == 0, stop.stdout + stop.stderr
+    final = cli("status", name, "-e", engine, "--watch", "-o", "json", env=env, timeout=300)
+    return json.loads(final.stdout)
+
+
+def test_stopping_a_suspended_node_agrees_with_argo(cluster_env: dict[str, str], tmp_path: Path) -> None:
+    path = tmp_path / "wf.yaml"
+    path.write_text(NODE_STOP, encoding="utf-8")
+    env = {**cluster_env, "DFLOWCTL_HOME": str(tmp_path / "home")}
+    run = cli("run", "-e", "argo", "--no-wait", "-o", "json", str(path), env=env)
+    assert run.returncode == 0, run.stderr
+    name = json.loads(run.stdout)["metadata"]["name"]
+    try:
+        argo_wf = _stop_second(env, name, "argo")
+    finally:
+        cli("delete", name, "-e", "argo", env=env)
+    local = cli("run", "-e", "local", "--no-wait", "-o", "json", str(path), env=env)
+    assert local.returncode == 0, local.stderr
+    local_wf = _stop_second(env, json.loads(local.stdout)["metadata"]["name"], "local")
+    assert argo_wf["status"]["phase"] == local_wf["status"]["phase"] == "Failed"
+    assert _shape(argo_wf) == _shape(local_wf)
+    for wf in (argo_wf, local_wf):
+        second = next(n for n in wf["status"]["nodes"].values() if n["displayName"] == "suspend2")
+        assert second.get("message") == "because"
+        assert wf["status"]["message"].startswith("child '")

@@ -23,7 +23,14 @@ def test_argo_cli_calls_become_dflowctl_ones() -> None:
         ["node", "set", "@latest", "--output-parameter", "m=x", "--node-field-selector", "displayName=a"]
     ) == ["resume", "NAME", "--node", "displayName=a", "-p", "m=x"]
     assert argo_e2e._cli(["terminate", "@latest"]) == ["stop", "NAME", "--terminate"]
-    assert argo_e2e._cli(["stop", "@latest", "--node-field-selector", "x=y"]) == []  # no dflowctl form
+    assert argo_e2e._cli(["stop", "@latest", "--node-field-selector", "x=y", "--message", "m"]) == [
+        "stop",
+        "NAME",
+        "--node",
+        "x=y",
+        "--message",
+        "m",
+    ]
     assert argo_e2e._cli(["delete", "@latest"]) == []
 
 

@@ -7,6 +7,7 @@ background process and ``resume`` reaches it through the run's ``control/`` fold
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 import time
 from collections.abc import Callable
@@ -304,3 +305,50 @@ def test_node_selectors_as_argo_matches_them() -> None:
         resume_nodes({"wf-1": n}, "approve", {"x": "1"}, "now")
     done = {**n, "phase": "Succeeded"}
     assert resume_nodes({"wf-1": done}, None, {}, "now") == {}
+
+
+NODE_SUSPEND = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: node-suspend-
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: suspend1
+        template: suspend
+        arguments: {parameters: [{name: tag, value: suspend1-tag1}]}
+    - - name: suspend2
+        template: suspend
+        arguments: {parameters: [{name: tag, value: suspend2-tag1}]}
+  - name: suspend
+    inputs: {parameters: [{name: tag}]}
+    suspend: {}
+"""
+
+
+def test_stop_one_suspended_node(tmp_path: Path, dflowctl_home: Path) -> None:
+    """As Argo's e2e TestNodeSuspendResume: `argo resume --node-field-selector
+    inputs.parameters.tag.value=…`, then `argo stop --node-field-selector … --message
+    because` ends that node Failed with the message, and the run Failed."""
+    name = start(tmp_path, NODE_SUSPEND)
+    wait_for(dflowctl_home, name, suspended("suspend1"))
+    res = run_cli("resume", name, "--node", "inputs.parameters.tag.value=suspend1-tag1", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    wait_for(dflowctl_home, name, suspended("suspend2"))
+    res = run_cli("stop", name, "--message", "because", cwd=tmp_path)
+    assert (res.returncode, res.stderr.splitlines()[0]) == (
+        2,
+        "error: --message is the message of a stopped node: give it with --node",
+    )
+    selector = "inputs.parameters.tag.value=suspend2-tag1"
+    res = run_cli("stop", name, "--node", selector, "--message", "because", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    wf = wait_for(dflowctl_home, name, finished)
+    assert wf["status"]["phase"] == "Failed"
+    assert re.fullmatch(r"child 'node-suspend-\w+-\d+' failed", wf["status"]["message"])
+    stopped = node(wf, "suspend2")
+    assert (stopped["phase"], stopped["message"]) == ("Failed", "because")
+    assert node(wf, "suspend1")["phase"] == "Succeeded"

@@ -106,9 +106,14 @@ def resume_nodes(
     selector: str | None,
     parameters: Mapping[str, str],
     now: str,
+    fail: str | None = None,
 ) -> dict[str, Node]:
     """The nodes a resume changes (id -> new node); ``ResumeError`` if it cannot apply.
-    An empty result with no selector means nothing was suspended."""
+    An empty result with no selector means nothing was suspended. ``fail``: end the
+    selected nodes Failed with this message instead (``argo stop --node-field-selector``,
+    Argo's updateSuspendedNode with phase Failed)."""
+    if fail is not None and selector is None:
+        raise ResumeError("stopping suspended nodes needs a node selector")
     if len(parameters) > MAX_PARAMETERS:
         raise ResumeError(f"too many parameters (at most {MAX_PARAMETERS})")
     if parameters and selector is None:
@@ -126,7 +131,9 @@ def resume_nodes(
             new = _set_outputs(node, parameters)
         else:
             continue
-        new["phase"] = "Succeeded"
+        new["phase"] = "Succeeded" if fail is None else "Failed"
+        if fail:
+            new["message"] = fail
         new["finishedAt"] = now
         changed[nid] = new
     if selector is not None and not changed:

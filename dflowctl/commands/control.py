@@ -29,17 +29,34 @@ def register(app: typer.Typer) -> None:
         terminate: bool = typer.Option(
             False, "--terminate", help="End it at once, without running exit handlers."
         ),
+        node: str | None = typer.Option(
+            None,
+            "--node",
+            help="Stop only this suspended node (it ends Failed; argo stop --node-field-selector): "
+            "its name, display name or id, or a field selector.",
+        ),
+        message: str | None = typer.Option(None, "--message", help="With --node: the node's message."),
         engine: str | None = ENGINE_OPT,
         namespace: str | None = NAMESPACE_OPT,
         kubeconfig: str | None = KUBECONFIG_OPT,
         context: str | None = CONTEXT_OPT,
     ) -> int:
-        """Stop a run (its exit handler still runs); --terminate ends it at once."""
+        """Stop a run (its exit handler still runs); --terminate ends it at once; --node
+        stops one suspended node."""
         from dflowctl import actions, console, runs
+        from dflowctl.errors import UsageError
 
+        if message is not None and node is None:
+            raise UsageError("--message is the message of a stopped node: give it with --node")
+        if node is not None and terminate:
+            raise UsageError("--terminate ends the whole run; --node stops one suspended node")
         eng = actions.make_engine(settings_from(engine, namespace, kubeconfig, context))
 
         name = runs.resolve(eng, name)
+        if node is not None:
+            workflow = eng.resume(name, node, {}, fail=message or "")
+            console.print_paths([f"{name} node {node} stopped ({console.workflow_phase(workflow)})"])
+            return 0
         workflow = eng.stop(name, terminate=terminate)
         phase = console.workflow_phase(workflow)
         verb = "terminated" if terminate else "stopped"

@@ -125,10 +125,16 @@ class Engine(Protocol):
     def retry(self, name: str, options: RunOptions) -> Workflow: ...
 
     def resume(
-        self, name: str, node: str | None = None, parameters: Mapping[str, str] | None = None
+        self,
+        name: str,
+        node: str | None = None,
+        parameters: Mapping[str, str] | None = None,
+        fail: str | None = None,
     ) -> Workflow:
         """``argo resume`` (``node``: only the matching suspended nodes) with ``argo node
-        set``'s output ``parameters`` for that node; ``UsageError`` when it cannot apply."""
+        set``'s output ``parameters`` for that node; ``UsageError`` when it cannot apply.
+        ``fail``: end the matching suspended nodes Failed with this message instead
+        (``argo stop --node-field-selector N --message M``)."""
         ...
 
     def delete(self, name: str) -> None: ...

@@ -280,7 +280,11 @@ class ArgoEngine:
         return self.watch(name, options.on_update or (lambda _wf: None))
 
     def resume(
-        self, name: str, node: str | None = None, parameters: Mapping[str, str] | None = None
+        self,
+        name: str,
+        node: str | None = None,
+        parameters: Mapping[str, str] | None = None,
+        fail: str | None = None,
     ) -> Workflow:
         """As ``argo resume`` / ``argo node set`` do it through the API server: the
         changed nodes (and ``spec.suspend: null``) as one merge patch."""
@@ -297,7 +301,7 @@ class ArgoEngine:
         try:
             if node is not None:
                 check_selector(node)
-            changed = resume_nodes(status.get("nodes") or {}, node, dict(parameters or {}), rfc3339())
+            changed = resume_nodes(status.get("nodes") or {}, node, dict(parameters or {}), rfc3339(), fail)
         except ResumeError as err:
             raise UsageError(f"cannot resume {name}: {err}") from None
         if not changed and not (node is None and held):

@@ -275,7 +275,11 @@ class LocalEngine:
         raise EngineError(f"run {name!r} did not stop within {STOP_GRACE:.0f} s ({stop_message(strategy)})")
 
     def resume(
-        self, name: str, node: str | None = None, parameters: Mapping[str, str] | None = None
+        self,
+        name: str,
+        node: str | None = None,
+        parameters: Mapping[str, str] | None = None,
+        fail: str | None = None,
     ) -> Workflow:
         """Resume a suspended run through its process (``suspend.py``): checked against
         the record first, then applied by the process, which answers."""
@@ -293,13 +297,13 @@ class LocalEngine:
         try:
             if node is not None:
                 check_selector(node)
-            changed = resume_nodes(status.get("nodes") or {}, node, params, rfc3339())
+            changed = resume_nodes(status.get("nodes") or {}, node, params, rfc3339(), fail)
         except ResumeError as err:
             raise UsageError(f"cannot resume {name}: {err}") from None
         if node is None and not changed and not (wf.get("spec") or {}).get("suspend"):
             raise UsageError(f"cannot resume {name}: nothing is suspended")
         try:
-            rid = suspend.send_request(run.path, node, params)
+            rid = suspend.send_request(run.path, node, params, fail)
             answer = suspend.await_answer(run.path, rid, run.is_running)
         except suspend.ControlError as err:
             raise EngineError(f"cannot resume {name}: {err}") from None

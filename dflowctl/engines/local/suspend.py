@@ -55,14 +55,16 @@ class ControlError(Exception):
     """A request could not be sent or was not answered."""
 
 
-def send_request(run_path: Path, node: str | None, parameters: Mapping[str, str]) -> str:
-    """Write one resume request for the run's process; its id."""
+def send_request(
+    run_path: Path, node: str | None, parameters: Mapping[str, str], fail: str | None = None
+) -> str:
+    """Write one resume request (``fail``: a node stop's message) for the run's process; its id."""
     folder = control_dir(run_path)
     folder.mkdir(exist_ok=True)
     pending = [p for p in folder.iterdir() if p.name.startswith(REQUEST_PREFIX) and p.suffix == ".json"]
     if len(pending) >= MAX_PENDING:
         raise ControlError(f"{len(pending)} resume requests are already waiting for the run's process")
-    body = json.dumps({"node": node, "parameters": dict(parameters)})
+    body = json.dumps({"node": node, "parameters": dict(parameters), "fail": fail})
     if len(body.encode()) > MAX_REQUEST:
         raise ControlError(f"the request is larger than {MAX_REQUEST} bytes")
     rid = f"{REQUEST_PREFIX}{time.time_ns()}-{os.getpid()}"
@@ -169,22 +171,26 @@ class Suspensions:
             if path.stat().st_size > MAX_REQUEST:
                 return {"error": f"the request is larger than {MAX_REQUEST} bytes"}
             data = json.loads(path.read_text(encoding="utf-8"))
-            node = data.get("node")
+            node, fail = data.get("node"), data.get("fail")
             params = data.get("parameters") or {}
             if (node is not None and not isinstance(node, str)) or not isinstance(params, dict):
+                raise ValueError
+            if fail is not None and not isinstance(fail, str):
                 raise ValueError
             params = {str(k): str(v) for k, v in params.items()}
         except (OSError, ValueError, AttributeError):
             return {"error": "unreadable resume request"}
         try:
-            return {"resumed": self.resume(node, params)}
+            return {"resumed": self.resume(node, params, fail)}
         except ResumeError as err:
             return {"error": str(err)}
 
-    def resume(self, selector: str | None, parameters: Mapping[str, str]) -> list[str]:
-        """Apply one resume (Argo's rules); the display names of the nodes it ended."""
+    def resume(
+        self, selector: str | None, parameters: Mapping[str, str], fail: str | None = None
+    ) -> list[str]:
+        """Apply one resume (Argo's rules; ``fail``: a node stop); the display names of the nodes it ended."""
         with self.book.lock:
-            changed = resume_nodes(self.book.nodes, selector, parameters, rfc3339())
+            changed = resume_nodes(self.book.nodes, selector, parameters, rfc3339(), fail)
             released = selector is None and self.held
             if selector is None and not changed and not released:
                 raise ResumeError("nothing is suspended")
