@@ -3,7 +3,7 @@ from __future__ import annotations
 import io
 from datetime import datetime, timezone
 
-from dflowctl import console
+from dflowctl import console, runsummary
 from dflowctl.tree import build_tree, final_nodes, format_duration, progress, run_outputs
 from tests import argo_status as st
 
@@ -265,7 +265,7 @@ def test_plain_paths_match_the_tree_paths() -> None:
 
     for wf in (st.hello(), st.fanout(3), st.nested_running()):
         name = wf["metadata"]["name"]
-        tree_paths = console._node_paths(build_tree(wf))
+        tree_paths = runsummary.node_paths(build_tree(wf))
         for nid, raw in wf["status"]["nodes"].items():
             if nid in tree_paths and raw["type"] not in ("StepGroup", "TaskGroup", "Retry", "Steps", "DAG"):
                 if raw["name"].endswith(".onExit"):

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from dflowctl import console, usage
+from dflowctl import console, runsummary, usage
 from tests.cluster.fixtures import cli, cluster_env
 from tests.conftest import run_cli
 from tests.k8s import fixtures
@@ -169,7 +169,7 @@ def test_argo_resources_duration_shown_as_argo_get_does() -> None:
     lines = console.plain_step_lines(wf)
     assert lines[0].split() == ["STEP", "TEMPLATE", "PHASE", "DURATION", "RESOURCES", "MESSAGE"]
     assert lines[2].endswith("2s*(1 cpu),1s*(100Mi memory)")
-    assert console._resources(wf) == "4s*(1 cpu),2s*(100Mi memory)"
+    assert runsummary.resources_text(wf) == "4s*(1 cpu),2s*(100Mi memory)"
     assert usage.format_resources_duration({"nvidia.com/gpu": 3, "memory": 1, "cpu": 2}) == (
         "2s*(1 cpu),1s*(100Mi memory),3s*(1 nvidia.com/gpu)"
     )
