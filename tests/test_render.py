@@ -12,7 +12,7 @@ import pytest
 
 from dflowctl.errors import UsageError
 from dflowctl.render import render_workflow, upload_paths
-from dflowctl.render.body import item_index
+from dflowctl.render.loops import item_index
 from dflowctl.render.values import RenderError
 from dflowctl.spec import model as m
 from dflowctl.uploads import source_key, source_keys

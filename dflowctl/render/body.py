@@ -1,4 +1,6 @@
-"""Steps and DAG bodies: step uses → Argo steps/tasks, fan-out, fan-in, depends.
+"""Steps and DAG bodies: step uses → Argo steps/tasks, and the templates they call
+(leaf variants, composite ops). Loops are ``render.loops``, fan-in arguments
+``render.fanin``, a task's ``depends`` ``render.depends``, wrappers ``render.wrappers``.
 
 A ``Renderer`` holds what one render needs (the workflow, template names already
 taken, leaf variants already made) and appends the templates it creates.
@@ -8,12 +10,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from dflowctl.render import slices
+from dflowctl.render.depends import dag_depends
+from dflowctl.render.fanin import aligned_inputs, artifact_arg, fanin_source
 from dflowctl.render.leaf import (
     ALIGN_PREFIX,
     COUNT_PREFIX,
@@ -25,97 +27,12 @@ from dflowctl.render.leaf import (
     retry_strategy,
     with_default,
 )
-from dflowctl.render.values import encode, fail, single_tag, tags
+from dflowctl.render.loops import foreach, item_index
+from dflowctl.render.scope import SCOPE_PARAM, SCOPE_TAG, Namer, Scope, keyed_ops, needs_scope, plain
+from dflowctl.render.values import encode, fail, single_tag
 from dflowctl.render.wrappers import Wrapping, emits_index
 from dflowctl.spec import model
-from dflowctl.spec.values import is_list_type
 from dflowctl.stepkey import STEP_KEY_PARAM
-
-SCOPE_PARAM = "dflowctl-scope"
-FANIN_ROOT = "{{workflow.name}}/dflowctl/fanin"
-SCOPE_TAG = f"{{{{inputs.parameters.{SCOPE_PARAM}}}}}"
-_TASK_REF = re.compile(r"\btasks\.([a-zA-Z0-9][-a-zA-Z0-9]*)")
-_DEPENDS_NAME = re.compile(r"[a-zA-Z0-9][-a-zA-Z0-9]*")
-
-
-def plain(value: Any) -> Any:
-    """Model values (tuples, mappings) as plain JSON-able lists and dicts."""
-    if isinstance(value, Mapping):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain(v) for v in value]
-    return value
-
-
-@dataclass(frozen=True)
-class Scope:
-    """Where a body is rendered: steps or dag, its steps by name, and whether the
-    template carries the ``dflowctl-scope`` parameter (composite ops that fan in)."""
-
-    kind: str  # "steps" | "dag"
-    steps: Mapping[str, model.Step]
-    scoped: bool
-    top: bool
-    template: str
-
-    @cached_property
-    def order(self) -> dict[str, int]:
-        return {name: i for i, name in enumerate(self.steps)}
-
-    @property
-    def fanin_root(self) -> str:
-        return f"{FANIN_ROOT}/{SCOPE_TAG}" if self.scoped else FANIN_ROOT
-
-
-class Namer:
-    """Unique template names (Argo: ``^[a-zA-Z0-9][-a-zA-Z0-9]*$``, at most 128)."""
-
-    def __init__(self, taken: set[str]) -> None:
-        self.taken = set(taken)
-
-    def fresh(self, base: str) -> str:
-        base = base[:120].rstrip("-") or "t"
-        name, n = base, 1
-        while name in self.taken:
-            n += 1
-            name = f"{base}-{n}"
-        self.taken.add(name)
-        return name
-
-
-def keyed_ops(wf: model.Workflow) -> set[str]:
-    """Ops some step runs with a `key:` (their templates take ``dflowctl-step-key``)."""
-    bodies = [wf.steps or (), *(op.steps or () for op in wf.ops.values())]
-    steps = [s for groups in bodies for group in groups for s in group]
-    steps += [s for dag in (wf.dag, *(op.dag for op in wf.ops.values())) for s in dag or ()]
-    return {s.op for s in steps if s.key is not None}
-
-
-def needs_scope(wf: model.Workflow) -> set[str]:
-    """Composite ops that (directly or through other composites) fan in artifacts."""
-
-    def uses(op: model.Op) -> list[model.Step]:
-        if op.steps is not None:
-            return [s for group in op.steps for s in group]
-        return list(op.dag or ())
-
-    result: set[str] = set()
-    changed = True
-    while changed:
-        changed = False
-        for op in wf.ops.values():
-            if not op.composite or op.name in result:
-                continue
-            for step in uses(op):
-                inner = wf.ops.get(step.op)
-                if inner is None:
-                    continue
-                fans_in = step.foreach is not None and not inner.composite and bool(inner.outputs_artifacts)
-                if fans_in or inner.name in result:
-                    result.add(op.name)
-                    changed = True
-                    break
-    return result
 
 
 class Renderer(Wrapping):
@@ -246,14 +163,14 @@ class Renderer(Wrapping):
                 raise fail(
                     f"output artifact '{a.name}' of composite op '{op.name}' needs `from`", a.loc or op.loc
                 )
-            if self._fanin_source(a.from_ref, scope) is not None:
+            if fanin_source(a.from_ref, scope) is not None:
                 raise fail(
                     f"output artifact '{a.name}' of composite op '{op.name}' comes from a foreach step; "
                     "fan-in directories cannot leave a composite op (consume them inside it)",
                     a.loc or op.loc,
                 )
             if a.if_expr is not None and a.else_ref is not None:
-                if self._fanin_source(a.else_ref, scope) is not None:
+                if fanin_source(a.else_ref, scope) is not None:
                     raise fail(
                         f"output artifact '{a.name}' of composite op '{op.name}': `else` comes from a "
                         "foreach step; fan-in directories cannot leave a composite op",
@@ -306,7 +223,7 @@ class Renderer(Wrapping):
                 else ("group" if group else "index" if index else "pod")
             )
             takes_index = index is not None and (fanin == "index" or emits_index(op))
-            aligned = self.aligned_inputs(step, op, scope)
+            aligned = aligned_inputs(step, op, scope, self.wf.ops)
             slicing: dict[str, Any] = {"ok": slices.by_items(step)}
             if group and step.foreach is not None and step.foreach.entries is not None:
                 slicing.update(
@@ -327,11 +244,11 @@ class Renderer(Wrapping):
             params.append(
                 {"name": STEP_KEY_PARAM, "value": slices.own_item(step.key) if paired else step.key}
             )
-        arts = [self.artifact_arg(name, ref, scope, step) for name, ref in step.artifacts.items()]
+        arts = [artifact_arg(name, ref, scope, step, self.wf.ops) for name, ref in step.artifacts.items()]
 
         out: dict[str, Any] = {"name": step.name, "template": template}
         if scope.kind == "dag":
-            depends = self.depends(step, scope)
+            depends = dag_depends(step, scope)
             if depends:
                 out["depends"] = depends
         args = {k: v for k, v in (("parameters", params), ("artifacts", arts)) if v}
@@ -351,126 +268,6 @@ class Renderer(Wrapping):
             return self.wrap(out, op, step.foreach.parallelism, scope)
         return out
 
-    # ------------------------------------------------------------------ aligned fan-in
-
-    def aligned_inputs(
-        self, step: model.Step, op: model.Op, scope: Scope
-    ) -> list[tuple[str, tuple[str, str]]]:
-        """The ``list[T]`` inputs of a Python op given exactly a fan-in whose items know
-        their index: (input, (the producer's aggregated indices, its item count))."""
-        if op.kind != "python":
-            return []
-        found = []
-        for name, value in step.parameters.items():
-            decl = op.input_param(name)
-            tag = single_tag(value) if isinstance(value, str) else None
-            if decl is None or not is_list_type(decl.type) or tag is None:
-                continue
-            parts = tag.split(".")
-            if (
-                len(parts) != 5
-                or parts[0] not in ("steps", "tasks")
-                or parts[2:4] != ["outputs", "parameters"]
-            ):
-                continue
-            src = scope.steps.get(parts[1])
-            src_op = self.wf.ops.get(src.op) if src is not None else None
-            if src is None or src.foreach is None or src_op is None or not emits_index(src_op):
-                continue
-            wrapper_count = f"{{{{{parts[0]}.{parts[1]}.outputs.parameters.{slices.COUNT_OUTPUT}}}}}"
-            if src.foreach.kind == "entries":  # its wrapper outputs how many entries there were
-                count: str | None = wrapper_count
-            elif slices.paired(src, src_op):  # its items are pairs: literal, or by the enumerate pod
-                count = str(len(src.foreach.items or ())) if src.foreach.kind == "items" else wrapper_count
-            else:
-                count = item_count(src.foreach)
-                if item_index(src.foreach) is None:
-                    continue
-            if count is None:
-                continue
-            indices = f"{{{{{parts[0]}.{parts[1]}.outputs.parameters.{FANIN_INDEX_PARAM}}}}}"
-            found.append((name, (indices, count)))
-        return found
-
-    # ------------------------------------------------------------------ artifacts
-
-    def _fanin_source(self, ref: str, scope: Scope) -> model.Step | None:
-        tag = single_tag(ref)
-        if tag is None:
-            return None
-        parts = tag.split(".")
-        if len(parts) != 5 or parts[0] not in ("steps", "tasks") or parts[2:4] != ["outputs", "artifacts"]:
-            return None
-        src = scope.steps.get(parts[1])
-        return src if src is not None and src.foreach is not None else None
-
-    def artifact_arg(self, name: str, ref: str, scope: Scope, step: model.Step) -> dict[str, Any]:
-        loc = step.value_locs.get(name, step.loc)
-        tag = single_tag(ref)
-        if tag is None:
-            return {"name": name, **literal_artifact(ref, loc)}
-        src = self._fanin_source(ref, scope)
-        if src is not None:
-            src_op = self.wf.ops[src.op]
-            if src_op.composite:
-                raise fail(
-                    f"step '{step.name}' takes artifact '{tag.split('.')[-1]}' of foreach step '{src.name}', "
-                    f"which runs composite op '{src_op.name}': fan-in works for leaf ops only",
-                    loc,
-                )
-            return {"name": name, "s3": {"key": f"{scope.fanin_root}/{src.name}/{tag.split('.')[-1]}"}}
-        parts = tag.split(".")
-        if parts[:2] == ["workflow", "artifacts"] and len(parts) == 3:
-            if not scope.top:
-                raise fail(
-                    f"step '{step.name}': workflow artifacts reach the top-level steps only; "
-                    "pass it to the composite op as an input artifact",
-                    loc,
-                )
-            return {"name": name, "from": f"{{{{inputs.artifacts.{parts[2]}}}}}"}
-        return {"name": name, "from": ref.strip()}
-
-    # ------------------------------------------------------------------ dag depends
-
-    def depends(self, step: model.Step, scope: Scope) -> str | None:
-        texts: list[str] = [encode(plain(v)) for v in step.parameters.values()]
-        texts.extend(step.artifacts.values())
-        if step.when:
-            texts.append(step.when)
-        if step.foreach is not None:
-            fe = step.foreach
-            texts.extend(str(v) for v in (fe.param, fe.count, fe.start, fe.end) if v is not None)
-        refs = {m.group(1) for t in texts for tag in tags(t) for m in _TASK_REF.finditer(tag)}
-        refs = {r for r in refs if r in scope.steps and r != step.name}
-        explicit = step.depends
-        mentioned = set(_DEPENDS_NAME.findall(explicit or ""))
-        missing = sorted((r for r in refs if r not in mentioned), key=scope.order.__getitem__)
-        if not missing:
-            return explicit
-        if not explicit:
-            return " && ".join(missing)
-        left = f"({explicit})" if "||" in explicit else explicit
-        return " && ".join([left, *missing])
-
-
-def foreach(fe: model.Foreach) -> dict[str, Any]:
-    if fe.kind == "entries":
-        return {"withParam": f"{{{{steps.{slices.ENTRIES_STEP}.outputs.parameters.items}}}}"}
-    if fe.kind == "items":
-        return {"withItems": plain(list(fe.items or ()))}
-    if fe.kind == "param":
-        return {"withParam": fe.param}
-    seq: dict[str, Any] = {}
-    if fe.count is not None:
-        seq["count"] = str(fe.count)
-    if fe.start is not None:
-        seq["start"] = str(fe.start)
-    if fe.end is not None:
-        seq["end"] = str(fe.end)
-    if fe.format:
-        seq["format"] = fe.format
-    return {"withSequence": seq}
-
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -485,55 +282,3 @@ def expr_path(ref: str) -> str:
 def choice(condition: str, then_ref: str, else_ref: str) -> str:
     """``from`` if ``condition`` else ``else``, as Argo's output expression."""
     return f"({condition.strip()}) ? {expr_path(then_ref)} : {expr_path(else_ref)}"
-
-
-_NUMBER_FORMAT = re.compile(r"^%0?\d*d$")
-
-
-def item_count(fe: model.Foreach) -> str | None:
-    """How many items a ``range`` has, as parameter text (a literal or a reference)."""
-    if fe.kind != "range":
-        return None
-    if fe.count is not None:
-        return str(fe.count)
-    if isinstance(fe.start, int) and isinstance(fe.end, int):
-        return str(abs(fe.end - fe.start) + 1)
-    return None
-
-
-def item_index(fe: model.Foreach) -> str | None:
-    """The loop index of the current item as an Argo expression of ``item`` alone
-    (Argo has no index variable): for a ``range`` with a literal start (and, with
-    ``end``, a literal end); ``None`` when it cannot be known from the item.
-    An entry of a folder (``entries`` without ``group``) carries its index."""
-    if fe.kind == "entries":
-        return None if fe.group else "{{item.i}}"
-    if fe.kind != "range" or (fe.format and not _NUMBER_FORMAT.match(fe.format)):
-        return None
-    start = 0 if fe.start is None else fe.start
-    if not isinstance(start, int):
-        return None
-    down = False
-    if fe.end is not None:
-        if not isinstance(fe.end, int):
-            return None
-        down = fe.end < start  # Argo counts down from start to end
-    if start == 0:
-        return "{{=asInt(item)}}"
-    if down:
-        return f"{{{{={start} - asInt(item)}}}}"
-    return f"{{{{=asInt(item) - {start}}}}}" if start > 0 else f"{{{{=asInt(item) + {-start}}}}}"
-
-
-def literal_artifact(ref: str, loc: Any) -> dict[str, Any]:
-    """An artifact given as a location: ``https://…`` (http) or ``s3://BUCKET/KEY`` (key-only s3)."""
-    if ref.startswith(("http://", "https://")):
-        return {"http": {"url": ref}}
-    if ref.startswith("s3://"):
-        bucket, _, key = ref[len("s3://") :].partition("/")
-        if not bucket or not key:
-            raise fail(f"artifact location {ref!r} needs a bucket and a key (s3://BUCKET/KEY)", loc)
-        return {"s3": {"key": key}}
-    raise fail(
-        f"artifact value {ref!r} is neither a {{{{...}}}} reference nor an s3:// or https:// location", loc
-    )

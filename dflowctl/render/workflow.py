@@ -7,7 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from dflowctl.errors import UsageError
-from dflowctl.render.body import Renderer, Scope, literal_artifact
+from dflowctl.render.body import Renderer
+from dflowctl.render.fanin import literal_artifact
+from dflowctl.render.scope import Scope
 from dflowctl.render.values import duration_seconds, encode, fail
 from dflowctl.spec import model
 from dflowctl.spec.values import REMOTE_SCHEMES

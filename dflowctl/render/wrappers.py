@@ -15,7 +15,7 @@ from dflowctl.render.values import TAG, fail, single_tag
 from dflowctl.spec import model
 
 if TYPE_CHECKING:
-    from dflowctl.render.body import Namer, Scope
+    from dflowctl.render.scope import Namer, Scope
 
 LIFT_PREFIX = "dflowctl-lift-"
 _ARTIFACT_TAG = re.compile(
