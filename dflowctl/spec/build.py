@@ -4,103 +4,30 @@ The schema already fixed every type; what it cannot say about the shape of a
 single node (an op runs exactly one thing, a ``foreach`` has exactly one
 source, ``steps`` xor ``dag``) is reported here, as diagnostics, while the
 best-guess model is still built so that the semantic checks can run too.
+Here: the workflow, its parameters, artifacts and ops; steps and tasks are
+``spec.buildsteps``, positions ``spec.buildbase``.
 """
 
 from __future__ import annotations
 
 import posixpath
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from dflowctl.errors import Diagnostic, Location
 from dflowctl.spec import model as m
+from dflowctl.spec.buildbase import opt_str, plain, scalar_text
+from dflowctl.spec.buildsteps import StepBuilder
 from dflowctl.spec.load import YamlDocument
-from dflowctl.spec.locate import PathItem, lc_pair
+from dflowctl.spec.locate import PathItem
 from dflowctl.spec.values import parse_type, type_text
 
 OP_KINDS = ("python", "script", "command", "steps", "dag")
 LEAF_ONLY = ("image", "source", "env", "secret_env", "resources", "local", "workdir", "timeout", "cache")
 
 
-def plain(value: Any) -> Any:
-    """ruamel's round-trip types → plain Python values (dict, list, str, int, ...)."""
-    if isinstance(value, dict):
-        return {str(k): plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    if isinstance(value, bool):
-        return bool(value)
-    if isinstance(value, int):
-        return int(value)
-    if isinstance(value, float):
-        return float(value)
-    if isinstance(value, str):
-        return str(value)
-    return value
-
-
-def _scalar_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(plain(value))
-
-
-class _Builder:
-    def __init__(self, doc: YamlDocument, spec_path: Path) -> None:
-        self.doc = doc
-        self.spec_path = spec_path
-        self.diags: list[Diagnostic] = []
-        self.nodes: dict[tuple[PathItem, ...], Any] = {(): doc.data}
-
-    # positions -----------------------------------------------------------
-    def _node(self, path: tuple[PathItem, ...]) -> Any:
-        """The node at ``path``, walking from the nearest node already seen."""
-        node = self.nodes.get(path)
-        if node is None and path:
-            parent = self._node(path[:-1])
-            try:
-                node = parent[path[-1]]
-            except (KeyError, IndexError, TypeError):
-                return None
-            self.nodes[path] = node
-        return node
-
-    def _pos(self, path: Sequence[PathItem], *, key: bool) -> Location:
-        parent = self._node(tuple(path[:-1])) if path else None
-        pair = lc_pair(parent, path[-1], key=key) if parent is not None else None
-        if pair is None:
-            return self.doc.loc(path, key=key)
-        return self.doc.source.location(pair[0] + 1, pair[1] + 1)
-
-    def vloc(self, node: Any, key: PathItem, path: Sequence[PathItem]) -> Location:
-        """Where ``node[key]`` is (its key when the value is empty); ``path`` is the fallback."""
-        pair = lc_pair(node, key, key=False)
-        return self.doc.source.location(pair[0] + 1, pair[1] + 1) if pair else self.at(path)
-
-    def kloc(self, node: Any, key: PathItem, path: Sequence[PathItem]) -> Location:
-        pair = lc_pair(node, key, key=True)
-        return self.doc.source.location(pair[0] + 1, pair[1] + 1) if pair else self.key_at(path)
-
-    def at(self, path: Sequence[PathItem]) -> Location:
-        return self._pos(path, key=False)
-
-    def key_at(self, path: Sequence[PathItem]) -> Location:
-        return self._pos(path, key=True)
-
-    def container_at(self, path: Sequence[PathItem]) -> Location:
-        if path and isinstance(path[-1], int):
-            return self._pos(path, key=False)
-        return self.doc.container_loc(path)
-
-    def error(self, message: str, loc: Location, hint: str | None = None) -> None:
-        self.diags.append(self.doc.diagnostic(message, loc, hint))
-
-    def locs(
-        self, node: Mapping[str, Any], path: Sequence[PathItem], keys: Sequence[str]
-    ) -> dict[str, Location]:
-        return {k: self.vloc(node, k, [*path, k]) for k in keys if k in node}
-
+class _Builder(StepBuilder):
     # workflow ----------------------------------------------------------------
     def workflow(self) -> m.Workflow:
         data = self.doc.data
@@ -132,7 +59,7 @@ class _Builder:
         return m.Workflow(
             name=str(meta.get("name", "")),
             spec_path=self.spec_path,
-            namespace=_opt_str(meta.get("namespace")),
+            namespace=opt_str(meta.get("namespace")),
             labels={str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
             annotations={str(k): str(v) for k, v in (meta.get("annotations") or {}).items()},
             parameters=tuple(
@@ -146,15 +73,15 @@ class _Builder:
             ops=ops,
             steps=self.steps(spec["steps"], [*sp, "steps"]) if "steps" in spec else None,
             dag=self.dag(spec["dag"], [*sp, "dag"]) if "dag" in spec else None,
-            entrypoint=_opt_str(spec.get("entrypoint")),
-            on_exit=_opt_str(spec.get("on_exit")),
+            entrypoint=opt_str(spec.get("entrypoint")),
+            on_exit=opt_str(spec.get("on_exit")),
             parallelism=spec.get("parallelism"),
-            timeout=_opt_str(spec.get("timeout")),
+            timeout=opt_str(spec.get("timeout")),
             retry=self.retry(spec["retry"], [*sp, "retry"]) if "retry" in spec else None,
-            service_account=_opt_str(spec.get("service_account")),
+            service_account=opt_str(spec.get("service_account")),
             ttl=spec.get("ttl"),
-            pod_gc=_opt_str(spec.get("pod_gc")),
-            artifact_repository=_opt_str(spec.get("artifact_repository")),
+            pod_gc=opt_str(spec.get("pod_gc")),
+            artifact_repository=opt_str(spec.get("artifact_repository")),
             node_selector={str(k): str(v) for k, v in (spec.get("node_selector") or {}).items()},
             tolerations=tuple(plain(t) for t in (spec.get("tolerations") or [])),
             priority=spec.get("priority"),
@@ -169,7 +96,7 @@ class _Builder:
             name,
             str(node["source"]),
             optional=bool(node.get("optional", False)),
-            description=_opt_str(node.get("description")),
+            description=opt_str(node.get("description")),
             loc=self.key_at(path),
             locs={"source": self.at([*path, "source"])},
         )
@@ -200,12 +127,12 @@ class _Builder:
             type=base,  # type: ignore[arg-type]
             shape=shape,
             default=plain(node["default"]) if "default" in node else m.MISSING,
-            description=_opt_str(node.get("description")),
+            description=opt_str(node.get("description")),
             enum=tuple(plain(enum)) if enum is not None else None,
             from_path=str(src) if src is not None and "{{" not in str(src) else None,
             from_ref=str(src) if src is not None and "{{" in str(src) else None,
-            if_expr=_opt_str(node.get("if")),
-            else_ref=_opt_str(node.get("else")),
+            if_expr=opt_str(node.get("if")),
+            else_ref=opt_str(node.get("else")),
             loc=loc,
             locs=self.locs(node, path, ("type", "default", "enum", "from", "description", "if", "else")),
         )
@@ -214,12 +141,12 @@ class _Builder:
         node = node or {}
         return m.ArtifactDecl(
             name,
-            path=_opt_str(node.get("path")),
+            path=opt_str(node.get("path")),
             optional=bool(node.get("optional", False)),
-            description=_opt_str(node.get("description")),
-            from_ref=_opt_str(node.get("from")),
-            if_expr=_opt_str(node.get("if")),
-            else_ref=_opt_str(node.get("else")),
+            description=opt_str(node.get("description")),
+            from_ref=opt_str(node.get("from")),
+            if_expr=opt_str(node.get("if")),
+            else_ref=opt_str(node.get("else")),
             loc=self.key_at(path),
             locs=self.locs(node, path, ("path", "from", "if", "else")),
         )
@@ -280,29 +207,29 @@ class _Builder:
         return m.Op(
             name=name,
             kind=kind,  # type: ignore[arg-type]
-            image=_opt_str(node.get("image")),
-            python=_opt_str(node.get("python")),
-            script=_opt_str(node.get("script")),
+            image=opt_str(node.get("image")),
+            python=opt_str(node.get("python")),
+            script=opt_str(node.get("script")),
             shell=str(node.get("shell", "sh")),
-            command=tuple(_scalar_text(c) for c in node.get("command") or ()),
-            args=tuple(_scalar_text(a) for a in node.get("args") or ()),
+            command=tuple(scalar_text(c) for c in node.get("command") or ()),
+            args=tuple(scalar_text(a) for a in node.get("args") or ()),
             source=(self.spec_path.parent / str(node["source"])).resolve() if "source" in node else None,
-            env={str(k): _scalar_text(v) for k, v in (node.get("env") or {}).items()},
+            env={str(k): scalar_text(v) for k, v in (node.get("env") or {}).items()},
             secret_env={
                 str(k): m.SecretRef(secret=str(v["secret"]), key=str(v["key"]))
                 for k, v in (node.get("secret_env") or {}).items()
             },
             resources=m.Resources(
-                cpu=_scalar_text(resources["cpu"]) if "cpu" in resources else None,
-                memory=_scalar_text(resources["memory"]) if "memory" in resources else None,
+                cpu=scalar_text(resources["cpu"]) if "cpu" in resources else None,
+                memory=scalar_text(resources["memory"]) if "memory" in resources else None,
                 gpu=resources.get("gpu"),
             )
             if resources is not None
             else None,
             local=self.local(node["local"], [*path, "local"]) if "local" in node else None,
             retry=self.retry(node["retry"], [*path, "retry"]) if "retry" in node else None,
-            timeout=_opt_str(node.get("timeout")),
-            workdir=_opt_str(node.get("workdir")),
+            timeout=opt_str(node.get("timeout")),
+            workdir=opt_str(node.get("workdir")),
             cache=bool(node.get("cache", True)),
             inputs_parameters=tuple(
                 self.param(str(n), v, [*ip, n]) for n, v in (inputs.get("parameters") or {}).items()
@@ -327,129 +254,6 @@ class _Builder:
     def local(self, node: Mapping[str, Any], path: list[PathItem]) -> m.LocalPython:
         kind, value = next(iter(node.items()))
         return m.LocalPython.make(str(kind), str(value), self.spec_path.parent, self.at([*path, kind]))
-
-    def retry(self, node: Any, path: list[PathItem]) -> m.Retry:
-        loc = self.at(path)
-        if isinstance(node, int):
-            return m.Retry(limit=int(node), loc=loc)
-        backoff = node.get("backoff")
-        return m.Retry(
-            limit=int(node["limit"]),
-            policy=str(node.get("policy", "OnFailure")),  # type: ignore[arg-type]
-            backoff=m.Backoff(
-                duration=str(backoff["duration"]),
-                factor=backoff.get("factor"),
-                max=_opt_str(backoff.get("max")),
-            )
-            if backoff is not None
-            else None,
-            loc=loc,
-        )
-
-    # steps and tasks --------------------------------------------------------------
-    def steps(self, node: Sequence[Any], path: list[PathItem]) -> tuple[m.StepGroup, ...]:
-        groups: list[m.StepGroup] = []
-        for i, item in enumerate(node):
-            if isinstance(item, list):
-                groups.append(tuple(self.step(s, [*path, i, j], dag=False) for j, s in enumerate(item)))
-            else:
-                groups.append((self.step(item, [*path, i], dag=False),))
-        return tuple(groups)
-
-    def dag(self, node: Sequence[Any], path: list[PathItem]) -> tuple[m.Step, ...]:
-        return tuple(self.step(s, [*path, i], dag=True) for i, s in enumerate(node))
-
-    def step(self, node: Mapping[str, Any], path: list[PathItem], *, dag: bool) -> m.Step:
-        params = node.get("parameters") or {}
-        arts = node.get("artifacts") or {}
-        locs = self.locs(
-            node,
-            path,
-            ("name", "op", "when", "key", "timeout", "depends", "parameters", "artifacts", "continue_on"),
-        )
-        for k in params:
-            locs[f"parameters.{k}"] = self.kloc(params, k, [*path, "parameters", k])
-        for k in arts:
-            locs[f"artifacts.{k}"] = self.kloc(arts, k, [*path, "artifacts", k])
-        depends = node.get("depends")
-        if isinstance(depends, list):
-            for i in range(len(depends)):
-                locs[f"depends.{i}"] = self.at([*path, "depends", i])
-            depends_text: str | None = " && ".join(str(d) for d in depends)
-        else:
-            depends_text = _opt_str(depends)
-        value_locs = {str(k): self.vloc(arts, k, [*path, "artifacts", k]) for k in arts}
-        value_locs.update({str(k): self.vloc(params, k, [*path, "parameters", k]) for k in params})
-        return m.Step(
-            name=str(node["name"]),
-            op=str(node["op"]),
-            parameters={str(k): plain(v) for k, v in params.items()},
-            artifacts={str(k): str(v) for k, v in arts.items()},
-            when=_opt_str(node.get("when")),
-            foreach=self.foreach(node["foreach"], [*path, "foreach"], locs) if "foreach" in node else None,
-            continue_on=m.ContinueOn(
-                failed=bool(node["continue_on"].get("failed", False)),
-                error=bool(node["continue_on"].get("error", False)),
-                success_ratio=_opt_float(node["continue_on"].get("success_ratio")),
-                success_number=node["continue_on"].get("success_number"),
-            )
-            if "continue_on" in node
-            else None,
-            retry=self.retry(node["retry"], [*path, "retry"]) if "retry" in node else None,
-            timeout=_opt_str(node.get("timeout")),
-            depends=depends_text,
-            key=_opt_str(node.get("key")),
-            loc=self.container_at(path),
-            value_locs=value_locs,
-            locs=locs,
-        )
-
-    def foreach(self, node: Mapping[str, Any], path: list[PathItem], locs: dict[str, Location]) -> m.Foreach:
-        kinds = [k for k in ("items", "param", "range", "entries") if k in node]
-        loc = self.container_at(path)
-        if not kinds:
-            self.error("`foreach` needs one of `items`, `param`, `range` or `entries`", loc)
-        elif len(kinds) > 1:
-            self.error(
-                f"`foreach` has both `{kinds[0]}` and `{kinds[1]}`; give exactly one",
-                self.key_at([*path, kinds[1]]),
-            )
-        kind = kinds[0] if kinds else "items"
-        locs.update({f"foreach.{k}": self.at([*path, k]) for k in node})
-        rng = node.get("range") or {}
-        if "range" in node:
-            locs.update({f"foreach.range.{k}": self.at([*path, "range", k]) for k in rng})
-            has = [k for k in ("count", "end") if k in rng]
-            if len(has) != 1:
-                self.error(
-                    "`range` needs `count` or `end`"
-                    if not has
-                    else "`range` has both `count` and `end`; give one",
-                    self.key_at([*path, "range"]) if not has else self.key_at([*path, "range", "end"]),
-                    "`{count: N}` gives 0..N-1; `{start: A, end: B}` gives A..B",
-                )
-        return m.Foreach(
-            kind=kind,  # type: ignore[arg-type]
-            items=tuple(plain(node["items"])) if "items" in node else None,
-            param=_opt_str(node.get("param")),
-            count=plain(rng.get("count")),
-            start=plain(rng.get("start")),
-            end=plain(rng.get("end")),
-            format=_opt_str(rng.get("format")),
-            entries=_opt_str(node.get("entries")),
-            group=node.get("group"),
-            pool=node.get("pool"),
-            parallelism=node.get("parallelism"),
-            loc=loc,
-        )
-
-
-def _opt_str(value: Any) -> str | None:
-    return None if value is None else str(value)
-
-
-def _opt_float(value: Any) -> float | None:
-    return None if value is None else float(value)
 
 
 def build_workflow(doc: YamlDocument, spec_path: Path) -> tuple[m.Workflow, list[Diagnostic]]:

@@ -157,7 +157,7 @@ def _lookup(wf: m.Workflow, name: str, origin: str) -> m.Param:
 
 def read_parameter_file(path: Path) -> dict[str, Any]:
     """A YAML/JSON mapping of parameter values (plain Python values)."""
-    from dflowctl.spec.build import plain
+    from dflowctl.spec.buildbase import plain
     from dflowctl.spec.load import load_yaml
 
     try:
