@@ -13,12 +13,11 @@ import ast
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from dflowctl.spec.pytypes import ANY, PATHS, is_none, is_path, name_of, type_of
 from dflowctl.spec.values import TypeExpr, parse_type
 
 Kind = Literal["parameter", "artifact"]
 NO_DEFAULT: Any = object()
-ANY: TypeExpr = ("any", ())
-_PATHS = ("Path", "PurePath", "PosixPath")
 _SIGN_TYPES = ("Artifact", "Parameter", "BigParameter")
 
 
@@ -93,78 +92,6 @@ def read_module(text: str, filename: str) -> Module:
     return Module(tree, defined, uses_dflow)
 
 
-def _name(node: ast.expr) -> str:
-    """``a.b.C`` → ``C``; a plain name → itself; anything else → ""."""
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return node.attr
-    return ""
-
-
-def type_of(node: ast.expr | None) -> TypeExpr:
-    """A Python annotation → the shared type grammar (``List[int]`` → ``list[int]``); unknown → any."""
-    if node is None:
-        return ANY
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        try:
-            return type_of(ast.parse(node.value, mode="eval").body)
-        except SyntaxError:
-            return ANY
-    if isinstance(node, ast.Constant) and node.value is None:
-        return ANY
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):  # X | None
-        left, right = type_of(node.left), type_of(node.right)
-        return right if _is_none(node.left) else left if _is_none(node.right) else ANY
-    name = _name(node.value if isinstance(node, ast.Subscript) else node)
-    simple = {"str": "str", "int": "int", "float": "float", "bool": "bool"}
-    if not isinstance(node, ast.Subscript):
-        if name in simple:
-            return (simple[name], ())
-        if name in ("list", "List", "Sequence", "tuple", "Tuple", "set", "Set"):
-            return ("list", ())
-        if name in ("dict", "Dict", "Mapping"):
-            return ("dict", ())
-        return ANY
-    args = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
-    if name == "Optional":
-        return type_of(args[0])
-    if name == "Union":
-        real = [a for a in args if not _is_none(a)]
-        return type_of(real[0]) if len(real) == 1 else ANY
-    if name in ("list", "List", "Sequence", "set", "Set"):
-        return ("list", (type_of(args[0]),))
-    if name in ("tuple", "Tuple"):
-        return ("list", ())
-    if name in ("dict", "Dict", "Mapping") and len(args) == 2:
-        key = type_of(args[0])
-        return ("dict", (key, type_of(args[1]))) if key == ("str", ()) else ("dict", ())
-    return ANY
-
-
-def _is_none(node: ast.expr) -> bool:
-    return isinstance(node, ast.Constant) and node.value is None
-
-
-def _is_path(node: ast.expr | None) -> bool:
-    """``Path``, ``Optional[Path]``, ``List[Path]``, ``list[Path]``: an artifact in a plain function."""
-    if node is None:
-        return False
-    if isinstance(node, ast.Constant) and isinstance(node.value, str):
-        try:
-            return _is_path(ast.parse(node.value, mode="eval").body)
-        except SyntaxError:
-            return False
-    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
-        return _is_path(node.left) or _is_path(node.right)
-    if isinstance(node, ast.Subscript):
-        if _name(node.value) in ("Optional", "Union", "List", "list", "Sequence"):
-            args = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
-            return any(_is_path(a) for a in args)
-        return False
-    return _name(node) in _PATHS
-
-
 def _literal(node: ast.expr, line: int) -> Any:
     try:
         return ast.literal_eval(node)
@@ -175,10 +102,10 @@ def _literal(node: ast.expr, line: int) -> Any:
 def sign_slot(name: str, node: ast.expr) -> Slot:
     """One value of a sign: ``Artifact(...)``, ``Parameter(...)``, ``BigParameter(...)`` or a type."""
     line = node.lineno
-    if isinstance(node, ast.Call) and _name(node.func) in _SIGN_TYPES:
+    if isinstance(node, ast.Call) and name_of(node.func) in _SIGN_TYPES:
         kw = {k.arg: k.value for k in node.keywords if k.arg}
         type_node = node.args[0] if node.args else kw.get("type")
-        if _name(node.func) == "Artifact":
+        if name_of(node.func) == "Artifact":
             optional = kw.get("optional")
             is_opt = bool(_literal(optional, line)) if optional is not None else False
             return Slot(name, "artifact", type_of(type_node), optional=is_opt, line=line)
@@ -186,14 +113,14 @@ def sign_slot(name: str, node: ast.expr) -> Slot:
         return Slot(name, "parameter", type_of(type_node), default=default, line=line)
     if isinstance(node, ast.Call):
         raise Unreadable(f"`{name}` is declared by a call to `{ast.unparse(node.func)}`", line)
-    if _is_path(node):  # a bare Path / List[Path]: files, as dflowctl passes them
+    if is_path(node):  # a bare Path / List[Path]: files, as dflowctl passes them
         return Slot(name, "artifact", type_of(node), line=line)
     return Slot(name, "parameter", type_of(node), line=line)
 
 
 def _dict_items(node: ast.expr, line: int) -> list[tuple[str, ast.expr]]:
     """A ``{...}`` / ``OPIOSign({...})`` / ``dict(a=...)`` literal's (key, value) pairs."""
-    if isinstance(node, ast.Call) and _name(node.func) in ("OPIOSign", "dict", "OPIO"):
+    if isinstance(node, ast.Call) and name_of(node.func) in ("OPIOSign", "dict", "OPIO"):
         items: list[tuple[str, ast.expr]] = []
         for arg in node.args:
             items += _dict_items(arg, line)
@@ -257,15 +184,15 @@ def function_inputs(func: ast.FunctionDef | ast.AsyncFunctionDef) -> Side:
     for arg, default in pairs:
         ann = arg.annotation
         line = arg.lineno
-        if isinstance(ann, ast.Call) and _name(ann.func) in _SIGN_TYPES:
+        if isinstance(ann, ast.Call) and name_of(ann.func) in _SIGN_TYPES:
             slot = sign_slot(arg.arg, ann)
             if default is not None:
-                if slot.kind == "artifact" and _is_none(default):
+                if slot.kind == "artifact" and is_none(default):
                     slot = Slot(slot.name, "artifact", slot.type, optional=True, line=line)
                 elif slot.kind == "parameter":
                     slot = Slot(slot.name, "parameter", slot.type, _literal(default, line), line=line)
-        elif _is_path(ann):
-            optional = default is not None and _is_none(default)
+        elif is_path(ann):
+            optional = default is not None and is_none(default)
             slot = Slot(arg.arg, "artifact", type_of(ann), optional=optional, line=line)
         else:
             value = _literal(default, line) if default is not None else NO_DEFAULT
@@ -276,7 +203,11 @@ def function_inputs(func: ast.FunctionDef | ast.AsyncFunctionDef) -> Side:
 
 def _record_fields(node: ast.expr, module: Module) -> dict[str, ast.expr] | None:
     """Fields of a TypedDict / NamedTuple return type (a class in the module or an inline call)."""
-    if isinstance(node, ast.Call) and _name(node.func) in ("TypedDict", "NamedTuple") and len(node.args) >= 2:
+    if (
+        isinstance(node, ast.Call)
+        and name_of(node.func) in ("TypedDict", "NamedTuple")
+        and len(node.args) >= 2
+    ):
         spec = node.args[1]
         if isinstance(spec, ast.Dict):
             return {
@@ -294,9 +225,9 @@ def _record_fields(node: ast.expr, module: Module) -> dict[str, ast.expr] | None
                 ):
                     out[str(item.elts[0].value)] = item.elts[1]
             return out
-    name = _name(node)
+    name = name_of(node)
     cls = module.defined.get(name)
-    if isinstance(cls, ast.ClassDef) and any(_name(b) in ("TypedDict", "NamedTuple") for b in cls.bases):
+    if isinstance(cls, ast.ClassDef) and any(name_of(b) in ("TypedDict", "NamedTuple") for b in cls.bases):
         return {
             s.target.id: s.annotation
             for s in cls.body
@@ -306,9 +237,9 @@ def _record_fields(node: ast.expr, module: Module) -> dict[str, ast.expr] | None
 
 
 def _field_slot(name: str, ann: ast.expr, line: int) -> Slot:
-    if isinstance(ann, ast.Call) and _name(ann.func) in _SIGN_TYPES:
+    if isinstance(ann, ast.Call) and name_of(ann.func) in _SIGN_TYPES:
         return sign_slot(name, ann)
-    if _is_path(ann):
+    if is_path(ann):
         return Slot(name, "artifact", type_of(ann), line=line)
     return Slot(name, "parameter", type_of(ann), line=line)
 
@@ -316,14 +247,14 @@ def _field_slot(name: str, ann: ast.expr, line: int) -> Slot:
 def _value_slot(name: str, value: ast.expr) -> Slot:
     """An output from a returned dict literal: a ``Path(...)`` (or a list of them) is an artifact."""
     node = value.elts[0] if isinstance(value, (ast.List, ast.Tuple)) and value.elts else value
-    if isinstance(node, ast.Call) and _name(node.func) in _PATHS:
+    if isinstance(node, ast.Call) and name_of(node.func) in PATHS:
         return Slot(name, "artifact", line=value.lineno)
     return Slot(name, "parameter", ANY, line=value.lineno)
 
 
 def function_outputs(func: ast.FunctionDef | ast.AsyncFunctionDef, module: Module) -> Side:
     ret = func.returns
-    if ret is not None and not _is_none(ret):
+    if ret is not None and not is_none(ret):
         fields = _record_fields(ret, module)
         if fields is not None:
             return Side(func.name, func.lineno, {k: _field_slot(k, v, ret.lineno) for k, v in fields.items()})
@@ -333,12 +264,12 @@ def function_outputs(func: ast.FunctionDef | ast.AsyncFunctionDef, module: Modul
                 func.lineno,
                 {k: _field_slot(k, v, ret.lineno) for k, v in _dict_items(ret, ret.lineno)},
             )
-        if not (isinstance(ret, ast.Subscript) and _name(ret.value) in ("dict", "Dict", "Mapping")) and _name(
-            ret
-        ) not in ("dict", "Dict", "Mapping", "Any"):
+        if not (
+            isinstance(ret, ast.Subscript) and name_of(ret.value) in ("dict", "Dict", "Mapping")
+        ) and name_of(ret) not in ("dict", "Dict", "Mapping", "Any"):
             return Side(func.name, func.lineno, {}, unnamed=_field_slot("", ret, ret.lineno))
     returns = [r for r in _returns(func) if r.value is not None]
-    if not returns and (ret is None or _is_none(ret)):
+    if not returns and (ret is None or is_none(ret)):
         return Side(func.name, func.lineno, {})
     keys: list[dict[str, Slot]] = []
     for r in returns:
@@ -388,13 +319,13 @@ def has_execute(cls: ast.ClassDef, module: Module) -> bool | None:
         return True
     unknown = False
     for base in cls.bases:
-        local = module.defined.get(_name(base))
+        local = module.defined.get(name_of(base))
         if isinstance(local, ast.ClassDef):
             found = has_execute(local, module)
             if found:
                 return True
             unknown |= found is None
-        elif _name(base) not in ("OP", "object", "ABC"):
+        elif name_of(base) not in ("OP", "object", "ABC"):
             unknown = True
     return None if unknown else False
 
