@@ -109,7 +109,7 @@ class Run:
     def output(self, name: str) -> Any:
         """The final output parameter ``name`` (the workflow's, else a last step's), decoded."""
         from dflowctl import results
-        from dflowctl.tree import run_outputs
+        from dflowctl.runoutputs import run_outputs
 
         finals = [o for o in run_outputs(self.workflow) if o.kind == "parameter" and o.name == name]
         if not finals:

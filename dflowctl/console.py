@@ -28,9 +28,10 @@ from rich.text import Text
 
 from dflowctl import usage
 from dflowctl.plainevents import PlainEvents
+from dflowctl.runoutputs import run_outputs
 from dflowctl.runsummary import output_lines, resources_text, run_rows, summary_lines
 from dflowctl.steprows import Row, plain_step_lines, tree_rows
-from dflowctl.tree import build_tree, format_span, parse_time, progress, run_outputs, usage_totals
+from dflowctl.tree import build_tree, format_span, parse_time, progress, usage_totals
 from dflowctl.viewtext import ICONS, STYLES, node_message, now_utc, printable, workflow_name, workflow_phase
 
 STEP_COLOURS = ("cyan", "magenta", "blue", "green", "yellow", "bright_cyan", "bright_magenta", "bright_blue")

@@ -12,14 +12,13 @@ from typing import Any
 from dflowctl import usage
 from dflowctl.argo.phases import FAILED_OR_ERROR
 from dflowctl.errors import redact
+from dflowctl.runoutputs import OutputItem, run_outputs
 from dflowctl.tree import (
-    OutputItem,
     TreeNode,
     build_tree,
     format_span,
     parse_time,
     progress,
-    run_outputs,
     usage_totals,
     walk_paths,
 )

@@ -4,7 +4,8 @@ import io
 from datetime import datetime, timezone
 
 from dflowctl import console, runsummary
-from dflowctl.tree import build_tree, final_nodes, format_duration, progress, run_outputs
+from dflowctl.runoutputs import final_nodes, run_outputs
+from dflowctl.tree import build_tree, format_duration, progress
 from tests import argo_status as st
 
 NOW = datetime(2026, 1, 2, 3, 5, 0, tzinfo=timezone.utc)

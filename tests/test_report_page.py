@@ -104,7 +104,7 @@ def test_split_item_and_decode() -> None:
 
 
 def test_one_rule_hides_what_dflowctl_adds_in_every_view() -> None:
-    from dflowctl.tree import run_outputs
+    from dflowctl.runoutputs import run_outputs
 
     names = ["total", "dflowctl-index", "dflowctl-python", "dflowctl-key", "dflowctl-reused", "dflowctl-x"]
 

@@ -92,7 +92,7 @@ def log_tails(engine: Engine, name: str, lines: int = LOG_LINES) -> tuple[dict[s
 
 def artifact_previews(engine: Engine, workflow: Mapping[str, Any]) -> list[ArtifactPreview]:
     from dflowctl.download import select
-    from dflowctl.tree import artifact_location
+    from dflowctl.runoutputs import artifact_location
 
     try:
         selected = select(workflow)

@@ -269,7 +269,7 @@ def _outputs(
     nodes: Mapping[str, Any],
     paths: Mapping[str, str],
 ) -> str:
-    from dflowctl.tree import run_outputs
+    from dflowctl.runoutputs import run_outputs
 
     parts = ['<section id="outputs"><h2>Outputs</h2>']
     items = run_outputs(workflow)
@@ -307,7 +307,7 @@ def _fanout_table(
             arts.setdefault(str(a.get("name")), None)
         rows.append((nid, raw, outputs))
     rows.sort(key=lambda r: (split_item(str(r[1].get("displayName") or ""))[1] or 0, r[0]))
-    from dflowctl.tree import artifact_location
+    from dflowctl.runoutputs import artifact_location
 
     head = "".join(f"<th>{e(p)}</th>" for p in params) + "".join(f"<th>{e(a)} (file)</th>" for a in arts)
     costs = CostColumns(pod_usage([r[1]]) for r in rows)
