@@ -279,6 +279,30 @@ def _check_hooks(c: _Checker, hooks: Any, path: list[PathItem], names: Mapping[s
                 )
 
 
+def _check_uses(
+    c: _Checker, uses: list[Any], path: list[PathItem], what: str, duplicate: str, names: Mapping[str, int]
+) -> list[tuple[list[PathItem], Mapping[str, Any]]]:
+    """The steps of one group or the tasks of one dag: each a mapping with a valid name,
+    unique among them (``duplicate``: the message, ``{}`` the name), that calls exactly one
+    template (``_check_ref``). The mappings with their paths, for the checks of one kind."""
+    seen: set[str] = set()
+    found: list[tuple[list[PathItem], Mapping[str, Any]]] = []
+    for i, use in enumerate(uses):
+        upath: list[PathItem] = [*path, i]
+        if not isinstance(use, Mapping):
+            c.add(f"a {what} must be a mapping", upath, key=False)
+            continue
+        name = use.get("name")
+        c.name(name, [*upath, "name"], what)
+        if isinstance(name, str):
+            if name in seen:
+                c.add(duplicate.format(name), [*upath, "name"], key=False)
+            seen.add(name)
+        _check_ref(c, use, upath, names)
+        found.append((upath, use))
+    return found
+
+
 def _check_steps(c: _Checker, steps: Any, path: list[PathItem], names: Mapping[str, int]) -> None:
     if not isinstance(steps, list):
         c.add("steps must be a list of step groups", path)
@@ -289,19 +313,7 @@ def _check_steps(c: _Checker, steps: Any, path: list[PathItem], names: Mapping[s
         if not isinstance(group, list):
             c.add("a step group must be a list of steps", [*path, g], key=False)
             continue
-        seen: set[str] = set()
-        for s, step in enumerate(group):
-            spath: list[PathItem] = [*path, g, s]
-            if not isinstance(step, Mapping):
-                c.add("a step must be a mapping", spath, key=False)
-                continue
-            name = step.get("name")
-            c.name(name, [*spath, "name"], "step")
-            if isinstance(name, str):
-                if name in seen:
-                    c.add(f"duplicate step name `{name}` in one group", [*spath, "name"], key=False)
-                seen.add(name)
-            _check_ref(c, step, spath, names)
+        _check_uses(c, group, [*path, g], "step", "duplicate step name `{}` in one group", names)
 
 
 def _check_dag(c: _Checker, dag: Any, path: list[PathItem], names: Mapping[str, int]) -> None:
@@ -310,19 +322,8 @@ def _check_dag(c: _Checker, dag: Any, path: list[PathItem], names: Mapping[str, 
         return
     tasks = dag["tasks"]
     task_names = {t.get("name") for t in tasks if isinstance(t, Mapping)}
-    seen: set[str] = set()
-    for i, task in enumerate(tasks):
-        tpath: list[PathItem] = [*path, "tasks", i]
-        if not isinstance(task, Mapping):
-            c.add("a task must be a mapping", tpath, key=False)
-            continue
+    for tpath, task in _check_uses(c, tasks, [*path, "tasks"], "task", "duplicate task name `{}`", names):
         name = task.get("name")
-        c.name(name, [*tpath, "name"], "task")
-        if isinstance(name, str):
-            if name in seen:
-                c.add(f"duplicate task name `{name}`", [*tpath, "name"], key=False)
-            seen.add(name)
-        _check_ref(c, task, tpath, names)
         if task.get("dependencies") is not None and task.get("depends") is not None:
             c.add(f"task `{name}` gives both dependencies and depends", [*tpath, "depends"])
         deps = task.get("dependencies")
