@@ -122,6 +122,45 @@ def test_structural_problems_all_at_once_with_positions(tmp_path: Path) -> None:
     ]
 
 
+def test_steps_and_tasks_share_their_checks(tmp_path: Path) -> None:
+    """A step of a group and a task of a dag: a mapping, a valid name unique among
+    them, exactly one template called (argochecks._check_uses)."""
+    path = _write(
+        tmp_path,
+        """\
+        apiVersion: argoproj.io/v1alpha1
+        kind: Workflow
+        metadata:
+          generateName: uses-
+        spec:
+          entrypoint: main
+          templates:
+          - name: main
+            steps:
+            - - just a string
+              - name: s
+          - name: d
+            dag:
+              tasks:
+              - name: t
+                template: leaf
+              - name: t
+                template: nope
+              - 42
+          - name: leaf
+            container: {image: busybox}
+        """,
+    )
+    f = str(path)
+    assert _problems(path) == [
+        f"{f}:10:9: a step must be a mapping",
+        f"{f}:11:9: `s` names no template (give template: NAME)",
+        f"{f}:17:15: duplicate task name `t`",
+        f"{f}:18:19: template `nope` is not defined (templates: d, leaf, main)",
+        f"{f}:19:9: a task must be a mapping",
+    ]
+
+
 def test_other_kinds_and_versions_are_named(tmp_path: Path) -> None:
     path = _write(tmp_path, HELLO.replace("kind: Workflow", "kind: CronWorkflow"))
     (msg,) = _problems(path)
