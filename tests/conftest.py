@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,3 +56,93 @@ def run_cli(
         timeout=timeout,
         input=input,
     )
+
+
+# ---------------------------------------------------------------- runs going on in the background
+
+Record = dict[str, Any]
+
+
+def start_run(path: Path, *args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> str:
+    """``dflowctl run PATH --no-wait -o json ARGS``: the run goes on in the background; its name."""
+    res = run_cli("run", str(path), "--no-wait", "-o", "json", *args, cwd=cwd, env=env)
+    assert res.returncode == 0, res.stderr
+    return str(json.loads(res.stdout)["metadata"]["name"])
+
+
+def local_record(home: Path, name: str) -> Record:
+    """A local run's record as every reader sees it (its snapshot with the event log
+    replayed); ``{}`` while it is not written yet."""
+    from dflowctl.engines.local.runlog import read_record
+
+    try:
+        wf: Record = read_record(home / "runs" / name / "workflow.json")
+    except (OSError, ValueError):
+        return {}
+    return wf
+
+
+def record_nodes(wf: Mapping[str, Any]) -> list[dict[str, Any]]:
+    return list(((wf.get("status") or {}).get("nodes") or {}).values())
+
+
+def nodes_seen(
+    *,
+    display: str | None = None,
+    suffix: str | None = None,
+    type: str | None = None,
+    phase: str | None = None,
+    at_least: int = 1,
+) -> Callable[[Mapping[str, Any]], bool]:
+    """A condition on a record: at least ``at_least`` nodes with this display name (or
+    name ending in ``suffix``), type and phase (each when given)."""
+
+    def matches(n: Mapping[str, Any]) -> bool:
+        return (
+            (display is None or n.get("displayName") == display)
+            and (suffix is None or str(n.get("name", "")).endswith(suffix))
+            and (type is None or n.get("type") == type)
+            and (phase is None or n.get("phase") == phase)
+        )
+
+    return lambda wf: sum(1 for n in record_nodes(wf) if matches(n)) >= at_least
+
+
+def wait_until(
+    read: Callable[[], Record],
+    cond: Callable[[Record], bool],
+    what: str,
+    *,
+    timeout: float = 60,
+    interval: float = 0.1,
+) -> Record:
+    """Reads a run (``read``) until ``cond`` holds and returns what it read. Fails after
+    ``timeout`` seconds naming ``what`` and the run's last phase, message and nodes.
+    (Not sooner when the run looks ended: a record read just after ``retry`` may still
+    be the ended run's.)"""
+    deadline = time.monotonic() + timeout
+    while True:
+        wf = read()
+        if wf and cond(wf):
+            return wf
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"{what}: not within {timeout:g} s; {_run_state(wf)}")
+        time.sleep(interval)
+
+
+def wait_for_run(
+    home: Path, name: str, cond: Callable[[Record], bool], what: str, *, timeout: float = 60
+) -> Record:
+    """``wait_until`` on a local run's record (``local_record``)."""
+    return wait_until(lambda: local_record(home, name), cond, what, timeout=timeout)
+
+
+def _run_state(wf: Mapping[str, Any]) -> str:
+    if not wf:
+        return "no record yet"
+    status = wf.get("status") or {}
+    nodes = ", ".join(
+        f"{n.get('displayName') or n.get('name')} {n.get('type')} {n.get('phase')}" for n in record_nodes(wf)
+    )
+    text = f"phase {status.get('phase')!r}, message {status.get('message')!r}, nodes: {nodes or 'none'}"
+    return text if len(text) <= 3000 else text[:3000] + "…"

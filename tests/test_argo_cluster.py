@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from tests.cluster.fixtures import LOCAL_ONLY_OUTPUTS, cli, cluster_env, tree
-from tests.conftest import SPECS
+from tests.conftest import SPECS, nodes_seen, wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(900)]
 __all__ = ["cluster_env"]
@@ -139,14 +139,14 @@ SLEEPY = (
 
 def wait_running(name: str, env: dict[str, str]) -> None:
     """Until the run's first step has a running pod (bounded)."""
-    end = time.monotonic() + 120
-    while time.monotonic() < end:
+
+    def read() -> dict[str, Any]:
         got = cli("status", name, "-o", "json", env=env)
-        nodes = (json.loads(got.stdout).get("status") or {}).get("nodes") or {} if got.returncode == 0 else {}
-        if any(n.get("displayName") == "nap" and n.get("phase") == "Running" for n in nodes.values()):
-            return
-        time.sleep(1)
-    raise AssertionError(f"{name}: step nap not running after 120s")
+        return json.loads(got.stdout) if got.returncode == 0 else {}
+
+    wait_until(
+        read, nodes_seen(display="nap", phase="Running"), f"{name}: step nap running", timeout=120, interval=1
+    )
 
 
 @pytest.mark.parametrize("terminate", [False, True], ids=["stop", "terminate"])

@@ -5,13 +5,13 @@ must agree (``make test-cluster``; skipped when no cluster answers)."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.cluster.fixtures import cli, cluster_env
+from tests.conftest import nodes_seen, wait_until
 
 pytestmark = [pytest.mark.cluster, pytest.mark.timeout(600)]
 __all__ = ["cluster_env"]
@@ -53,16 +53,17 @@ spec:
 
 
 def _suspended(env: dict[str, str], name: str, engine: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 240
-    while True:
+    def read() -> dict[str, Any]:
         res = cli("status", name, "-e", engine, "-o", "json", env=env)
-        if res.returncode == 0:
-            wf = json.loads(res.stdout)
-            for n in ((wf.get("status") or {}).get("nodes") or {}).values():
-                if n.get("type") == "Suspend" and n.get("phase") == "Running":
-                    return wf
-        assert time.monotonic() < deadline, res.stdout[-2000:] + res.stderr
-        time.sleep(1)
+        return json.loads(res.stdout) if res.returncode == 0 else {}
+
+    return wait_until(
+        read,
+        nodes_seen(type="Suspend", phase="Running"),
+        f"a Suspend node Running on {engine}",
+        timeout=240,
+        interval=1,
+    )
 
 
 def _resume_and_finish(env: dict[str, str], name: str, engine: str) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from dflowctl.argo import node_id, parse_rfc3339, pod_name
 from dflowctl.engines import RunOptions
 from dflowctl.engines.local import LocalEngine
 from dflowctl.settings import load_settings
+from tests.conftest import nodes_seen, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -579,18 +580,13 @@ def _gated(shared: Path) -> dict[str, Any]:
 
 
 def _wait_for(engine: LocalEngine, name: str, suffix: str, phase: str) -> None:
-    import time
-
-    deadline = time.time() + 30
-    while time.time() < deadline:
+    def read() -> dict[str, Any]:
         try:
-            node = by_name(engine.get_run(name), suffix)
-        except (KeyError, Exception):
-            node = {}
-        if node.get("phase") == phase:
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{suffix} never became {phase}")
+            return engine.get_run(name)
+        except Exception:  # not recorded yet
+            return {}
+
+    wait_until(read, nodes_seen(suffix=suffix, phase=phase), f"node {suffix} {phase}")
 
 
 def _processes_mentioning(text: str) -> list[int]:

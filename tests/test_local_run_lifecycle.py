@@ -20,7 +20,7 @@ from dflowctl.engines.local import LocalEngine
 from dflowctl.engines.local.records import RunDir
 from dflowctl.errors import UsageError
 from dflowctl.settings import Settings
-from tests.conftest import run_cli
+from tests.conftest import nodes_seen, run_cli, start_run, wait_for_run
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -54,23 +54,15 @@ def _status(name: str, tmp_path: Path) -> dict:
     return json.loads(res.stdout)
 
 
-def _wait_running(name: str, tmp_path: Path, pods: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        nodes = (_status(name, tmp_path).get("status") or {}).get("nodes") or {}
-        if sum(1 for n in nodes.values() if n["type"] == "Pod" and n["phase"] == "Running") >= pods:
-            return
-        time.sleep(0.2)
-    raise AssertionError("the pods did not start")
+def _wait_running(home: Path, name: str, pods: int) -> None:
+    wait_for_run(home, name, nodes_seen(type="Pod", phase="Running", at_least=pods), f"{pods} pod(s) Running")
 
 
 def test_after_kill_9_of_the_runner_the_run_and_its_nodes_have_ended(
     dflowctl_home: Path, tmp_path: Path
 ) -> None:
-    res = run_cli("run", str(_write(tmp_path, SLEEPY)), "--no-wait", "-o", "json", cwd=tmp_path)
-    assert res.returncode == 0, res.stderr
-    name = json.loads(res.stdout)["metadata"]["name"]
-    _wait_running(name, tmp_path, 2)
+    name = start_run(_write(tmp_path, SLEEPY), cwd=tmp_path)
+    _wait_running(dflowctl_home, name, 2)
     pid = int((dflowctl_home / "runs" / name / "pid").read_text())
     os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
@@ -176,7 +168,7 @@ def test_delete_of_a_running_run_stops_it_cleanly(dflowctl_home: Path, tmp_path:
     while not (runs.is_dir() and any(runs.iterdir())) and time.monotonic() < deadline:
         time.sleep(0.05)
     name = next(runs.iterdir()).name
-    _wait_running(name, tmp_path, 1)
+    _wait_running(dflowctl_home, name, 1)
     res = run_cli("delete", name, cwd=tmp_path)
     assert (res.returncode, res.stdout.strip(), res.stderr) == (0, f"{name} deleted", "")
     assert not (runs / name).exists()

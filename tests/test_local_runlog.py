@@ -19,7 +19,7 @@ from dflowctl.engines.local import recorder, runlog
 from dflowctl.engines.local.recorder import StatusWriter
 from dflowctl.engines.local.records import RunDir
 from dflowctl.engines.local.status import NodeBook
-from tests.conftest import run_cli
+from tests.conftest import nodes_seen, run_cli, start_run, wait_for_run
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -191,23 +191,15 @@ spec:
 def test_kill_9_mid_run_leaves_the_logged_events_readable(dflowctl_home: Path, tmp_path: Path) -> None:
     spec = tmp_path / "fan.yaml"
     spec.write_text(SLOW_FAN_OUT)
-    res = run_cli("run", str(spec), "--no-wait", "--parallelism", "10", "-o", "json", cwd=tmp_path)
-    assert res.returncode == 0, res.stderr
-    name = json.loads(res.stdout)["metadata"]["name"]
+    name = start_run(spec, "--parallelism", "10", cwd=tmp_path)
     folder = dflowctl_home / "runs" / name
-    deadline = time.monotonic() + 90
-    pods: list[dict[str, Any]] = []
-    while time.monotonic() < deadline:
-        got = json.loads(run_cli("status", name, "-o", "json", cwd=tmp_path).stdout)
-        pods = [n for n in (got["status"].get("nodes") or {}).values() if n["type"] == "Pod"]
-        if (
-            sum(n["phase"] == "Succeeded" for n in pods) == 6
-            and sum(n["phase"] == "Running" for n in pods) == 10
-        ):
-            break
-        time.sleep(0.2)
-    else:
-        raise AssertionError(f"the fan-out did not get going: {[n['phase'] for n in pods]}")
+    done, going = (
+        nodes_seen(type="Pod", phase="Succeeded", at_least=6),
+        nodes_seen(type="Pod", phase="Running", at_least=10),
+    )
+    wait_for_run(
+        dflowctl_home, name, lambda wf: done(wf) and going(wf), "6 pods Succeeded, 10 Running", timeout=90
+    )
     assert list(folder.glob(runlog.LOG_GLOB)), "mid-run, changes are in the event log"
     os.kill(int((folder / "pid").read_text()), signal.SIGKILL)
     time.sleep(0.5)

@@ -17,9 +17,10 @@ from typing import Any
 import pytest
 
 from dflowctl.argo.resume import ResumeError, matches, resume_nodes
-from dflowctl.engines.local.runlog import read_record
 
-from .conftest import run_cli
+from .conftest import local_record as record
+from .conftest import nodes_seen, run_cli, start_run, wait_for_run
+from .conftest import record_nodes as nodes
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -64,31 +65,7 @@ spec:
 def start(tmp_path: Path, text: str) -> str:
     path = tmp_path / "wf.yaml"
     path.write_text(textwrap.dedent(text), encoding="utf-8")
-    res = run_cli("run", str(path), "--no-wait", "-o", "json", cwd=tmp_path)
-    assert res.returncode == 0, res.stderr
-    return str(json.loads(res.stdout)["metadata"]["name"])
-
-
-def record(home: Path, name: str) -> Wf:
-    wf: Wf = read_record(home / "runs" / name / "workflow.json")  # its snapshot and event log
-    return wf
-
-
-def wait_for(home: Path, name: str, cond: Callable[[Wf], bool], timeout: float = 60) -> Wf:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            wf = record(home, name)
-        except (OSError, ValueError):
-            wf = {}
-        if wf and cond(wf):
-            return wf
-        assert time.monotonic() < deadline, json.dumps(wf.get("status"), indent=1)[:3000]
-        time.sleep(0.1)
-
-
-def nodes(wf: Wf) -> list[dict[str, Any]]:
-    return list(((wf.get("status") or {}).get("nodes") or {}).values())
+    return start_run(path, cwd=tmp_path)
 
 
 def node(wf: Wf, display: str) -> dict[str, Any]:
@@ -98,13 +75,7 @@ def node(wf: Wf, display: str) -> dict[str, Any]:
 
 
 def suspended(display: str) -> Callable[[Wf], bool]:
-    def cond(wf: Wf) -> bool:
-        return any(
-            n.get("displayName") == display and n.get("type") == "Suspend" and n.get("phase") == "Running"
-            for n in nodes(wf)
-        )
-
-    return cond
+    return nodes_seen(display=display, type="Suspend", phase="Running")
 
 
 def finished(wf: Wf) -> bool:
@@ -113,7 +84,7 @@ def finished(wf: Wf) -> bool:
 
 def test_supplied_output_set_on_resume(tmp_path: Path, dflowctl_home: Path) -> None:
     name = start(tmp_path, OUTPUTS)
-    wf = wait_for(dflowctl_home, name, suspended("approve"))
+    wf = wait_for_run(dflowctl_home, name, suspended("approve"), "approve suspended")
     waiting = node(wf, "approve")
     # Argo's addRawOutputFields: the supplied parameter is on the node while it waits
     assert waiting["outputs"] == {"parameters": [{"name": "message", "valueFrom": {"supplied": {}}}]}
@@ -138,7 +109,7 @@ def test_supplied_output_set_on_resume(tmp_path: Path, dflowctl_home: Path) -> N
     )
     assert res.returncode == 0, res.stderr
     assert f"{name} resumed" in res.stdout
-    wf = wait_for(dflowctl_home, name, finished)
+    wf = wait_for_run(dflowctl_home, name, finished, "the run finished")
     assert wf["status"]["phase"] == "Succeeded"
     approve = node(wf, "approve")
     assert approve["phase"] == "Succeeded" and approve["type"] == "Suspend"
@@ -183,10 +154,10 @@ spec:
 
 def test_plain_resume_takes_the_default(tmp_path: Path, dflowctl_home: Path) -> None:
     name = start(tmp_path, DEFAULTED)
-    wait_for(dflowctl_home, name, suspended("approval"))
+    wait_for_run(dflowctl_home, name, suspended("approval"), "approval suspended")
     res = run_cli("resume", name, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    wf = wait_for(dflowctl_home, name, finished)
+    wf = wait_for_run(dflowctl_home, name, finished, "the run finished")
     assert wf["status"]["phase"] == "Succeeded"
     assert node(wf, "approval")["outputs"]["parameters"] == [{"name": "approve", "value": "NO"}]
     assert node(wf, "deploy")["phase"] == "Skipped"
@@ -194,10 +165,10 @@ def test_plain_resume_takes_the_default(tmp_path: Path, dflowctl_home: Path) -> 
 
 def test_resume_with_a_value_takes_the_other_branch(tmp_path: Path, dflowctl_home: Path) -> None:
     name = start(tmp_path, DEFAULTED)
-    wait_for(dflowctl_home, name, suspended("approval"))
+    wait_for_run(dflowctl_home, name, suspended("approval"), "approval suspended")
     res = run_cli("resume", name, "--node", "approval", "-p", "approve=YES", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    wf = wait_for(dflowctl_home, name, finished)
+    wf = wait_for_run(dflowctl_home, name, finished, "the run finished")
     assert wf["status"]["phase"] == "Succeeded"
     assert node(wf, "deploy")["phase"] == "Succeeded"
 
@@ -231,7 +202,9 @@ def test_spec_suspend_holds_the_run_and_resume_ends_a_duration_early(
     tmp_path: Path, dflowctl_home: Path
 ) -> None:
     name = start(tmp_path, HELD)
-    wf = wait_for(dflowctl_home, name, lambda w: (w.get("status") or {}).get("phase") == "Running")
+    wf = wait_for_run(
+        dflowctl_home, name, lambda w: (w.get("status") or {}).get("phase") == "Running", "the run Running"
+    )
     time.sleep(1.5)
     wf = record(dflowctl_home, name)
     assert nodes(wf) == []  # spec.suspend: nothing starts
@@ -239,12 +212,12 @@ def test_spec_suspend_holds_the_run_and_resume_ends_a_duration_early(
     res = run_cli("resume", name, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     # the 60 s suspend step waits, resumable early as Argo's is
-    wf = wait_for(dflowctl_home, name, suspended("a"))
+    wf = wait_for_run(dflowctl_home, name, suspended("a"), "a suspended")
     assert "suspend" not in wf["spec"]
     began = time.monotonic()
     res = run_cli("resume", name, "--node", "a", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    wf = wait_for(dflowctl_home, name, finished)
+    wf = wait_for_run(dflowctl_home, name, finished, "the run finished")
     assert time.monotonic() - began < 30
     assert wf["status"]["phase"] == "Succeeded"
     assert [node(wf, d)["phase"] for d in ("a", "b")] == ["Succeeded", "Succeeded"]
@@ -252,10 +225,10 @@ def test_spec_suspend_holds_the_run_and_resume_ends_a_duration_early(
 
 def test_stop_while_suspended_and_a_stale_request_is_not_applied(tmp_path: Path, dflowctl_home: Path) -> None:
     name = start(tmp_path, OUTPUTS)
-    wait_for(dflowctl_home, name, suspended("approve"))
+    wait_for_run(dflowctl_home, name, suspended("approve"), "approve suspended")
     res = run_cli("stop", name, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    wf = wait_for(dflowctl_home, name, finished)
+    wf = wait_for_run(dflowctl_home, name, finished, "the run finished")
     assert wf["status"]["phase"] == "Failed"
     assert node(wf, "approve")["phase"] == "Failed"
     assert node(wf, "approve")["message"] == "Stopped with strategy 'Stop'"
@@ -266,13 +239,13 @@ def test_stop_while_suspended_and_a_stale_request_is_not_applied(tmp_path: Path,
     )
     res = run_cli("retry", name, "--no-wait", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    wait_for(dflowctl_home, name, suspended("approve"))
+    wait_for_run(dflowctl_home, name, suspended("approve"), "approve suspended")
     time.sleep(1.0)
     assert node(record(dflowctl_home, name), "approve")["phase"] == "Running"
     assert not (control / "resume-1-1.json").exists()
     res = run_cli("resume", name, "--node", "approve", "-p", "message=fresh", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    wf = wait_for(dflowctl_home, name, finished)
+    wf = wait_for_run(dflowctl_home, name, finished, "the run finished")
     assert wf["status"]["phase"] == "Succeeded"
     assert node(wf, "approve")["outputs"]["parameters"][0]["value"] == "fresh"
 

@@ -16,7 +16,7 @@ import pytest
 
 from dflowctl.engines.local.runlog import read_record
 
-from .conftest import run_cli
+from .conftest import nodes_seen, run_cli, start_run, wait_for_run
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -182,16 +182,10 @@ spec:
 def test_workflow_mutex_across_runs_of_a_home(tmp_path: Path, dflowctl_home: Path) -> None:
     path = tmp_path / "wf.yaml"
     path.write_text(WF_MUTEX, encoding="utf-8")
-    names = []
-    for _ in range(2):
-        res = run_cli("run", str(path), "--no-wait", "-o", "json", cwd=tmp_path)
-        assert res.returncode == 0, res.stderr
-        names.append(json.loads(res.stdout)["metadata"]["name"])
-        record = dflowctl_home / "runs" / names[-1] / "workflow.json"
-        deadline = time.monotonic() + 60
-        while len(names) == 1 and not read_record(record)["status"].get("nodes"):
-            assert time.monotonic() < deadline  # the first holds the mutex before the second starts
-            time.sleep(0.05)
+    names = [start_run(path, cwd=tmp_path)]
+    # the first holds the mutex before the second starts
+    wait_for_run(dflowctl_home, names[0], nodes_seen(), "the first run's first node")
+    names.append(start_run(path, cwd=tmp_path))
     # the second waits, Pending, with Argo's message
     seen_waiting = False
     deadline = time.monotonic() + 60
@@ -217,20 +211,16 @@ def test_stop_while_waiting_for_a_lock(tmp_path: Path, dflowctl_home: Path) -> N
     text = WF_MUTEX.replace('command: [sleep, "4"]', 'command: [sleep, "30"]')
     path = tmp_path / "wf.yaml"
     path.write_text(text, encoding="utf-8")
-    first = json.loads(run_cli("run", str(path), "--no-wait", "-o", "json", cwd=tmp_path).stdout)
-    name1 = first["metadata"]["name"]
-    record1 = dflowctl_home / "runs" / name1 / "workflow.json"
-    deadline = time.monotonic() + 60
-    while not read_record(record1)["status"].get("nodes"):  # it holds the mutex
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    second = json.loads(run_cli("run", str(path), "--no-wait", "-o", "json", cwd=tmp_path).stdout)
-    name2 = second["metadata"]["name"]
+    name1 = start_run(path, cwd=tmp_path)
+    wait_for_run(dflowctl_home, name1, nodes_seen(), "the first run's first node")  # it holds the mutex
+    name2 = start_run(path, cwd=tmp_path)
     record = dflowctl_home / "runs" / name2 / "workflow.json"
-    deadline = time.monotonic() + 30
-    while read_record(record)["status"].get("phase") != "Pending":
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
+    wait_for_run(
+        dflowctl_home,
+        name2,
+        lambda wf: (wf.get("status") or {}).get("phase") == "Pending",
+        "the second run Pending for the mutex",
+    )
     assert run_cli("stop", name2, cwd=tmp_path).returncode == 0
     final = read_record(record)
     assert (
