@@ -146,3 +146,51 @@ def _run_state(wf: Mapping[str, Any]) -> str:
     )
     text = f"phase {status.get('phase')!r}, message {status.get('message')!r}, nodes: {nodes or 'none'}"
     return text if len(text) <= 3000 else text[:3000] + "…"
+
+
+# ---------------------------------------------------------------- wall-clock bounds under load
+
+SLOWDOWN_CAP = 8.0  # a bound never stretches further: a real slowdown still fails it
+
+
+def slowdown(sample: float = 0.03) -> float:
+    """How much slower than on an idle machine this process runs now: the wall time of a
+    short busy loop over the CPU time it got (1 when it had a core to itself; 3 when
+    three runnable processes share each core), at most ``SLOWDOWN_CAP``."""
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    while time.process_time() - cpu0 < sample:
+        pass
+    ratio = (time.perf_counter() - wall0) / max(time.process_time() - cpu0, 1e-9)
+    return min(max(ratio, 1.0), SLOWDOWN_CAP)
+
+
+class Within:
+    """``with Within(2.0, "the stop") as took: ...`` then ``took.check()``: the block took at
+    most ``seconds`` on an idle machine, that is ``seconds`` times the slowdown measured
+    just before and just after it (the larger; see ``slowdown``). ``took.seconds`` is the
+    wall time it took."""
+
+    def __init__(self, seconds: float, what: str) -> None:
+        self.bound = seconds
+        self.what = what
+        self.seconds = 0.0
+        self.factor = 1.0
+
+    def __enter__(self) -> Within:
+        self.factor = slowdown()
+        self._start = time.monotonic()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds = time.monotonic() - self._start
+        self.factor = max(self.factor, slowdown())
+
+    @property
+    def limit(self) -> float:
+        return self.bound * self.factor
+
+    def check(self) -> None:
+        assert self.seconds < self.limit, (
+            f"{self.what} took {self.seconds:.2f} s: more than {self.bound:g} s on an idle machine "
+            f"(x{self.factor:.1f} for the load now: {self.limit:.2f} s)"
+        )
