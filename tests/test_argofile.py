@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -349,17 +347,6 @@ def test_cli_refuses_before_running(tmp_path: Path, dflowctl_home: Path) -> None
     ) in res.stderr
     assert "hint: run it on a cluster with `-e argo`" in res.stderr
     assert not (dflowctl_home / "runs").exists() or not any((dflowctl_home / "runs").iterdir())
-
-
-@pytest.fixture
-def shared_dir() -> Iterator[Path]:
-    """A folder pods write to and the test reads: /tmp is private to each pod."""
-    base = Path("/dev/shm")
-    if not base.is_dir():
-        pytest.skip("no /dev/shm to share files with pods")
-    folder = Path(tempfile.mkdtemp(prefix="dflowctl-test-", dir=base))
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_cli_failed_run_and_retry(tmp_path: Path, shared_dir: Path, dflowctl_home: Path) -> None:

@@ -18,6 +18,7 @@ import pytest
 from dflowctl.engines.local import isolation
 from dflowctl.engines.local.podapi import PodRequest, PodResult
 from dflowctl.engines.local.pods import CANCEL_MESSAGE, PodRunner
+from tests.conftest import Within
 
 pytestmark = [
     pytest.mark.timeout(120),
@@ -65,9 +66,10 @@ def test_stopping_a_pod_with_much_unwritten_data_is_quick(
         while not ready.exists() and time.monotonic() < deadline:
             time.sleep(0.02)
         assert ready.exists()
-        t0 = time.monotonic()
-        cancel.set()
-        th.join(10)
-        elapsed = time.monotonic() - t0
+        with Within(2.0, "the stop") as took:
+            cancel.set()
+            th.join(30)
+    # SIGTERM did it (143, not 137): no SIGKILL after the 2 s grace was needed; and no
+    # wait for the disk (a non-volatile overlay's unmount syncs it first)
     assert box and (box[0].phase, box[0].message, box[0].exit_code) == ("Failed", CANCEL_MESSAGE, 143)
-    assert elapsed < 2.0  # SIGTERM did it: no SIGKILL after the 2 s grace was needed
+    took.check()

@@ -201,8 +201,11 @@ def test_kill_9_mid_run_leaves_the_logged_events_readable(dflowctl_home: Path, t
         dflowctl_home, name, lambda wf: done(wf) and going(wf), "6 pods Succeeded, 10 Running", timeout=90
     )
     assert list(folder.glob(runlog.LOG_GLOB)), "mid-run, changes are in the event log"
-    os.kill(int((folder / "pid").read_text()), signal.SIGKILL)
-    time.sleep(0.5)
+    pid = int((folder / "pid").read_text())
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:  # gone, its lock with it
+        time.sleep(0.05)
     got = json.loads(run_cli("status", name, "-o", "json", cwd=tmp_path).stdout)["status"]
     assert got["phase"] == "Failed"
     assert got["message"] == "the process running this workflow ended unexpectedly"
