@@ -3,15 +3,12 @@ update's loop items counted per step and phase so the lines a second stay bounde
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import IO, Any
 
 from dflowctl.argo.phases import FAILED_OR_ERROR, FULFILLED, Phase
 from dflowctl.tree import GROUP_TYPES, TreeNode, format_span, make_node, node_path
-from dflowctl.viewtext import node_message, workflow_name, workflow_phase
-
-_ITEM_SUFFIX = re.compile(r"\(\d+(:.*)?\)$")
+from dflowctl.viewtext import LOOP_ITEM, node_message, workflow_name, workflow_phase
 
 
 class PlainEvents:
@@ -65,7 +62,7 @@ class PlainEvents:
         for node in changed:
             if node.phase in FAILED_OR_ERROR:
                 continue
-            step = _ITEM_SUFFIX.sub("(…)", node.display_name, count=1)
+            step = LOOP_ITEM.sub("(…)", node.display_name, count=1)
             if step != node.display_name:
                 counts[(step, node.phase)] = counts.get((step, node.phase), 0) + 1
             else:

@@ -5,7 +5,6 @@ line where the first hidden one was), and aligned plain-text lines for pipes. No
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,7 +13,7 @@ from typing import Any
 from dflowctl import usage
 from dflowctl.argo.phases import FAILED_OR_ERROR, FULFILLED
 from dflowctl.tree import TreeNode, build_tree, format_span, usage_totals
-from dflowctl.viewtext import ICONS, node_message, now_utc
+from dflowctl.viewtext import ICONS, LOOP_ITEM, node_message, now_utc
 
 
 @dataclass(frozen=True)
@@ -29,9 +28,6 @@ class Row:
         return format_span(self.node.started_at, self.node.finished_at, now)
 
 
-_LOOP_ITEM = re.compile(r".*\(\d+(:.*)?\)$")
-
-
 def fold_children(children: list[TreeNode], limit: int | None) -> list[TreeNode | str]:
     """At most ``limit`` children, chosen in this order: unfinished or failed ones,
     then finished steps that are not loop items, then finished items, latest first;
@@ -43,7 +39,7 @@ def fold_children(children: list[TreeNode], limit: int | None) -> list[TreeNode 
         pos, c = item
         if c.phase not in FULFILLED or c.phase in FAILED_OR_ERROR:
             return (0, pos)
-        if not _LOOP_ITEM.match(c.display_name):
+        if not LOOP_ITEM.search(c.display_name):
             return (1, -pos)
         return (2, -pos)
 

@@ -43,6 +43,9 @@ def workflow_phase(workflow: Mapping[str, Any]) -> str:
     return str((workflow.get("status") or {}).get("phase") or Phase.PENDING)
 
 
+# a loop item's suffix in a node's display name: `(3)`, `(3:value)` (retry attempts too)
+LOOP_ITEM = re.compile(r"\(\d+(:.*)?\)$")
+
 # C0 and C1 control characters (ESC starts terminal escape sequences), DEL
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -56,4 +59,5 @@ def printable(text: str) -> str:
 
 
 def node_message(node: TreeNode | None) -> str:
+    """A node's message on one line, printable."""
     return printable((node.message or "").replace("\r", " ").replace("\n", " ")) if node else ""

@@ -257,7 +257,9 @@ def test_watch_resumes_from_the_last_bookmark(fake_kube: FakeKube) -> None:
         for i in range(5):  # other objects move the resourceVersion while ours is quiet
             fake_kube.put_configmap(NAMESPACE, f"noise-{i}", {"a": "b"})
         noise_rv["rv"] = fake_kube.store.rv
-        time.sleep(1.0)  # past a bookmark (every 0.5 s)
+        deadline = time.monotonic() + 30  # until a bookmark past the noise was sent (every 0.5 s)
+        while not any(rv >= noise_rv["rv"] for rv in fake_kube.bookmarks) and time.monotonic() < deadline:
+            time.sleep(0.05)
         fake_kube.drop_streams()
         time.sleep(0.3)
         play(fake_kube, name, steps=1).join()

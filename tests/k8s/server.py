@@ -382,6 +382,7 @@ class FakeKube:
         self.namespaces: set[str] = set()
         self.pods: dict[tuple[str, str], PodLog] = {}
         self.bookmark_interval = bookmark_interval
+        self.bookmarks: list[int] = []  # the resourceVersion of each bookmark sent, in order
         self.crd_installed = True
         self.delay = 0.0
         self.fail_next = 0
@@ -1002,6 +1003,7 @@ class _Handler(BaseHTTPRequestHandler):
                         },
                     }
                     self._chunk(json.dumps(mark).encode() + b"\n")
+                    k.bookmarks.append(rv_now)
                     last = max(last, rv_now)
         except (BrokenPipeError, ConnectionResetError, OSError):
             return
