@@ -52,15 +52,17 @@ spec:
 """
 
 
-def _suspended(env: dict[str, str], name: str, engine: str) -> dict[str, Any]:
+def _suspended(env: dict[str, str], name: str, engine: str, display: str | None = None) -> dict[str, Any]:
+    """Until a Suspend node (``display``, when given) waits, Running (bounded)."""
+
     def read() -> dict[str, Any]:
         res = cli("status", name, "-e", engine, "-o", "json", env=env)
         return json.loads(res.stdout) if res.returncode == 0 else {}
 
     return wait_until(
         read,
-        nodes_seen(type="Suspend", phase="Running"),
-        f"a Suspend node Running on {engine}",
+        nodes_seen(display=display, type="Suspend", phase="Running"),
+        f"Suspend node {display or '(any)'} Running on {engine}",
         timeout=240,
         interval=1,
     )
@@ -217,13 +219,7 @@ def _stop_second(env: dict[str, str], name: str, engine: str) -> dict[str, Any]:
     _suspended(env, name, engine)
     ok = cli("resume", name, "-e", engine, "--node", "inputs.parameters.tag.value=one", env=env)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    deadline = time.monotonic() + 240
-    while True:
-        wf = _suspended(env, name, engine)
-        if any(n["displayName"] == "suspend2" for n in wf["status"]["nodes"].values()):
-            break
-        assert time.monotonic() < deadline
-        time.sleep(1)
+    _suspended(env, name, engine, "suspend2")
     stop = cli(
         "stop",
         name,

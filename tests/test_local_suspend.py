@@ -307,10 +307,10 @@ def test_stop_one_suspended_node(tmp_path: Path, dflowctl_home: Path) -> None:
     inputs.parameters.tag.value=…`, then `argo stop --node-field-selector … --message
     because` ends that node Failed with the message, and the run Failed."""
     name = start(tmp_path, NODE_SUSPEND)
-    wait_for(dflowctl_home, name, suspended("suspend1"))
+    wait_for_run(dflowctl_home, name, suspended("suspend1"), "suspend1 suspended")
     res = run_cli("resume", name, "--node", "inputs.parameters.tag.value=suspend1-tag1", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    wait_for(dflowctl_home, name, suspended("suspend2"))
+    wait_for_run(dflowctl_home, name, suspended("suspend2"), "suspend2 suspended")
     res = run_cli("stop", name, "--message", "because", cwd=tmp_path)
     assert (res.returncode, res.stderr.splitlines()[0]) == (
         2,
@@ -319,7 +319,7 @@ def test_stop_one_suspended_node(tmp_path: Path, dflowctl_home: Path) -> None:
     selector = "inputs.parameters.tag.value=suspend2-tag1"
     res = run_cli("stop", name, "--node", selector, "--message", "because", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    wf = wait_for(dflowctl_home, name, finished)
+    wf = wait_for_run(dflowctl_home, name, finished, "the run finished")
     assert wf["status"]["phase"] == "Failed"
     assert re.fullmatch(r"child 'node-suspend-\w+-\d+' failed", wf["status"]["message"])
     stopped = node(wf, "suspend2")
