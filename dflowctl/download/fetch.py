@@ -1,0 +1,245 @@
+"""Fetch selected artifacts into ``DIR`` through the engine's ``ArtifactStore`` (one path
+for both engines), several at once.
+
+Each artifact is fetched into a staging folder next to its destination; then what is
+at the destinations is checked (``checks.Destination``: links, other content), and
+only then is anything moved into place: an existing file with other content is never
+overwritten and a link never written through without ``--force``, and an interrupted
+download leaves no partial file behind. An artifact whose destination does not exist
+yet is moved there in one rename (its parent folder made once for all its siblings).
+"""
+
+from __future__ import annotations
+
+import filecmp
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dflowctl.download.checks import Destination, Plan, State, staged_files
+from dflowctl.download.places import ITEMS_FILE, destination, file_name, items_files, safe_part
+from dflowctl.download.selection import Selected
+from dflowctl.engines import ArtifactStore
+from dflowctl.errors import UsageError
+
+STAGING_PREFIX = ".dflowctl-download-"
+
+
+@dataclass
+class DownloadResult:
+    written: list[Path] = field(default_factory=list)
+    unchanged: list[Path] = field(default_factory=list)
+
+
+def _as_folder(staged: Path, artifact: Mapping[str, Any]) -> None:
+    """A fetched file artifact becomes a folder holding it under its own name."""
+    if staged.is_file() or staged.is_symlink():
+        moved = staged.with_name(staged.name + ".file")
+        os.replace(staged, moved)
+        staged.mkdir()
+        os.replace(moved, staged / file_name(artifact))
+
+
+def _staged_folder(content: Path, artifact: Mapping[str, Any]) -> Path:
+    """The folder to move into place, from a store's ``stage``: a file (alone in its
+    folder) is named as ``_as_folder`` names it, in the folder it is in."""
+    if content.is_file() or content.is_symlink():
+        name = file_name(artifact)
+        if content.name != name:
+            os.replace(content, content.with_name(name))
+        return content.parent
+    return content
+
+
+def link_in_the_way(base: Path, target: Path) -> Path | None:
+    """The first symbolic link on the way from ``base`` (itself not counted) to
+    ``target``, looked at now (``Destination`` remembers what it saw before writing)."""
+    path = base
+    for part in target.relative_to(base).parts:
+        path = path / part
+        if path.is_symlink():
+            return path
+        if not path.exists():
+            return None
+    return None
+
+
+def _make_folder(folder: Path, made: set[Path]) -> None:
+    if folder not in made:
+        folder.mkdir(parents=True, exist_ok=True)
+        made.add(folder)
+
+
+def _write(base: Path, plan: Plan, result: DownloadResult, made: set[Path]) -> None:
+    """Move what ``plan.src`` holds to ``plan.dest`` as checked (``made``: folders made)."""
+    if plan.links or plan.clashes:  # only reached with --force
+        _write_carefully(base, plan, result)
+        return
+    if plan.whole:
+        try:
+            _make_folder(plan.dest.parent, made)
+            os.replace(plan.src, plan.dest)
+        except OSError:
+            _write_carefully(base, plan, result)  # file by file: says which folder could not be made
+        else:
+            result.written.extend(target for _src, target, _state in plan.files)
+        return
+    for src, target, state in plan.files:
+        if state is State.SAME:
+            result.unchanged.append(target)
+            continue
+        _make_folder(target.parent, made)
+        os.replace(src, target)
+        result.written.append(target)
+
+
+def _write_carefully(base: Path, plan: Plan, result: DownloadResult) -> None:
+    """File by file, each path looked at again: links in the way go (the link, never
+    what it points to), folders and files in the way are replaced (``--force``)."""
+    for src, target, _state in plan.files:
+        link = link_in_the_way(base, target)
+        while link is not None:
+            link.unlink()
+            link = link_in_the_way(base, target)
+        if target.is_file() and filecmp.cmp(src, target, shallow=False):
+            result.unchanged.append(target)
+            continue
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        for parent in reversed(target.parents):
+            if parent.is_file():
+                parent.unlink()
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, target)
+        result.written.append(target)
+
+
+def _staging_root(dest: Path) -> Path:
+    """An existing folder on the destination's file system, for the staging copy."""
+    for parent in dest.parents:
+        if parent.is_dir():
+            return parent
+    return Path.cwd()
+
+
+def fetch_all(
+    store: ArtifactStore,
+    items: list[Selected],
+    base: Path,
+    *,
+    force: bool = False,
+    workers: int = 8,
+    on_fetched: Callable[[Selected], None] | None = None,
+) -> DownloadResult:
+    """Fetch ``items`` under ``base``, several at once.
+
+    Everything is fetched into a staging folder first; if any file would replace
+    an existing one with other content, nothing is written (unless ``force``).
+    ``on_fetched`` is called (from a worker thread) as each artifact arrives.
+    """
+    result = DownloadResult()
+    if not items:
+        return result
+    try:
+        return _fetch_all(store, items, base, result, force, workers, on_fetched)
+    except OSError as err:
+        reason = (err.strerror or str(err)).lower()
+        where = f" ({err.filename})" if err.filename else ""
+        raise UsageError(
+            f"cannot download to {base}: {reason}{where}", hint="give a folder you can write to with -d DIR"
+        ) from None
+
+
+def _stage_all(
+    store: ArtifactStore,
+    items: list[Selected],
+    staging: Path,
+    workers: int,
+    on_fetched: Callable[[Selected], None] | None,
+) -> list[Path]:
+    """Each item's content as a folder under ``staging`` (``staging/<i>``)."""
+    staged = [staging / str(i) / safe_part(item.name) for i, item in enumerate(items)]
+    stage = getattr(store, "stage", None)  # a store that unpacks straight into a folder
+
+    def fetch(i: int) -> None:
+        if stage is not None:
+            staged[i] = _staged_folder(stage(items[i].artifact, staging / str(i)), items[i].artifact)
+        else:
+            staged[i].parent.mkdir()
+            store.fetch(items[i].artifact, staged[i], force=True)
+            if not staged[i].exists():
+                staged[i].mkdir()  # an empty directory artifact
+            _as_folder(staged[i], items[i].artifact)
+        if on_fetched is not None:
+            on_fetched(items[i])
+
+    run_all(fetch, len(items), workers)
+    return staged
+
+
+def _fetch_all(
+    store: ArtifactStore,
+    items: list[Selected],
+    base: Path,
+    result: DownloadResult,
+    force: bool,
+    workers: int,
+    on_fetched: Callable[[Selected], None] | None,
+) -> DownloadResult:
+    if base.exists() and not base.is_dir():
+        raise UsageError(f"cannot download to {base}: it is not a folder", hint="give a folder with -d DIR")
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=_staging_root(base / "_")))
+    try:
+        staged = _stage_all(store, items, staging, workers, on_fetched)
+        pairs = [(staged[i], destination(base, item), True) for i, item in enumerate(items)]
+        for n, (step, values) in enumerate(sorted(items_files(items).items())):
+            listing = staging / f"items-{n}" / ITEMS_FILE
+            listing.parent.mkdir()
+            listing.write_text(json.dumps(values, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+            pairs.append((listing, base / step / ITEMS_FILE, False))
+        there = Destination(base)
+        plans = [there.plan(src, dest, is_dir) for src, dest, is_dir in pairs]
+        links = [link for plan in plans for link in plan.links]
+        if links and not force:
+            more = f" (and {len(links) - 1} more)" if len(links) > 1 else ""
+            raise UsageError(
+                f"{links[0]} is a symbolic link; download never writes through one{more}",
+                hint="remove it, use --force to replace the link (not what it points to), "
+                "or -d DIR elsewhere",
+            )
+        clashes = [c for plan in plans for c in plan.clashes]
+        if clashes and not force:
+            more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
+            raise UsageError(
+                f"{clashes[0]} already exists with different content{more}",
+                hint="use --force to overwrite, or -d DIR to download elsewhere",
+            )
+        made: set[Path] = set()
+        for plan in plans:
+            _write(base, plan, result, made)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return result
+
+
+def run_all(task: Callable[[int], None], count: int, workers: int) -> None:
+    """``task(0) … task(count - 1)`` on a thread pool; the first error (or Ctrl-C)
+    cancels what has not started and is raised."""
+    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, count)), thread_name_prefix="dflowctl-download")
+    try:
+        futures = [pool.submit(task, i) for i in range(count)]
+        wait(futures, return_when=FIRST_EXCEPTION)
+        for future in futures:
+            error = future.exception() if future.done() else None
+            if error is not None:
+                raise error
+    except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
