@@ -1,0 +1,84 @@
+"""What `download` checks at its destination before writing (dflowctl/download/checks.py):
+each path looked at once however many items share its folders, links inside the
+destination never written through, files in the way never replaced without --force."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dflowctl.download import checks, fetch_all, select
+from dflowctl.errors import UsageError
+from tests import argo_status as st
+from tests.test_download_select import DirStore
+
+
+def fanout_store(tmp_path: Path, n: int) -> tuple[dict, DirStore]:
+    wf = st.fanout(n)
+    root = tmp_path / "repo"
+    for item in select(wf):
+        key = root / item.artifact["s3"]["key"]
+        key.parent.mkdir(parents=True, exist_ok=True)
+        key.write_text(item.step)
+    return wf, DirStore(root)
+
+
+def counting(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    looked: list[Path] = []
+    real = checks._kind_of
+
+    def kind_of(path: Path) -> checks.Kind:
+        looked.append(path)
+        return real(path)
+
+    monkeypatch.setattr(checks, "_kind_of", kind_of)
+    return looked
+
+
+def test_each_path_is_looked_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    wf, store = fanout_store(tmp_path, 200)
+    base = tmp_path / "out"
+    looked = counting(monkeypatch)
+    res = fetch_all(store, select(wf), base)
+    assert len(res.written) == 200 + 1  # and square/items.json
+    # each item's folder, and once each: tmp_path, out, out/square, out/square/out, items.json
+    assert len(looked) == len(set(looked)) == 200 + 5
+    looked.clear()
+    again = fetch_all(store, select(wf), base)  # everything there: each file compared, once
+    assert again.written == [] and len(again.unchanged) == 201
+    assert len(looked) == len(set(looked)) and len(looked) <= 2 * 200 + 5
+
+
+def test_a_link_to_one_item_refuses_the_whole_download(tmp_path: Path) -> None:
+    wf, store = fanout_store(tmp_path, 5)
+    base, elsewhere = tmp_path / "out", tmp_path / "elsewhere"
+    (base / "square" / "out").mkdir(parents=True)
+    elsewhere.mkdir()
+    (base / "square" / "out" / "3").symlink_to(elsewhere)
+    with pytest.raises(UsageError) as info:
+        fetch_all(store, select(wf), base)
+    assert info.value.message == f"{base}/square/out/3 is a symbolic link; download never writes through one"
+    assert list(elsewhere.iterdir()) == [] and sorted(p.name for p in (base / "square" / "out").iterdir()) == ["3"]
+    res = fetch_all(store, select(wf), base, force=True)
+    assert len(res.written) == 6 and list(elsewhere.iterdir()) == []
+    assert (base / "square/out/3/out").read_text() == "square(3:3)"
+
+
+def test_a_file_where_a_folder_of_the_artifact_goes(tmp_path: Path) -> None:
+    root = tmp_path / "repo"
+    wf = "hello-abcde"
+    art = root / wf / f"{wf}-write-file-2" / "out_art.tgz"
+    (art / "sub").mkdir(parents=True)
+    (art / "msg.txt").write_text("HelloWorld!\n")
+    (art / "sub" / "results.txt").write_text("1\n")
+    base = tmp_path / "out"
+    (base / "write" / "out_art").mkdir(parents=True)
+    mine = base / "write" / "out_art" / "sub"
+    mine.write_text("mine\n")  # a file where the artifact has a folder
+    with pytest.raises(UsageError) as info:
+        fetch_all(DirStore(root), select(st.hello(), step="write"), base)
+    assert info.value.message == f"{mine} already exists with different content"
+    assert mine.read_text() == "mine\n" and not (base / "write/out_art/msg.txt").exists()
+    fetch_all(DirStore(root), select(st.hello(), step="write"), base, force=True)
+    assert (base / "write/out_art/sub/results.txt").read_text() == "1\n"
