@@ -12,15 +12,24 @@ the cost per item at the largest N to that at N=1,000 (issue 16).
 
 When dflow (`pip install pydflow`, the `bench` extra) is importable by the
 interpreter given with --dflow-python or $DFLOWCTL_BENCH_DFLOW_PYTHON (default:
-this one), the same workflow written with dflow (bench/dflow_fanout.py) runs in
-dflow's debug mode right after (N <= --dflow-max, default 1,000), with a time
-cap per N: --dflow-timeout, raised to what proves the 50x target by the bound
-alone (50 x dflowctl's wall at that N, plus 5%). A run stopped at the cap counts
-its finished items from dflow's debug work dir and reports a lower bound (cap / N
-per item) and the rate it reached (cap / items).
+this one), or with --install-dflow (pydflow installed into a venv cached outside the
+repository, ~/.cache/dflowctl-tests/pydflow-venv, shared with the tests), the same
+workflow written with dflow (bench/dflow_fanout.py, driven by bench/fanout_dflow.py)
+runs in dflow's debug mode right after (N <= --dflow-max, default 1,000), with a time
+cap per N: --dflow-timeout, raised to what proves the 50x target by the bound alone
+(50 x dflowctl's wall at that N, plus 5%). A run stopped at the cap counts its
+finished items from dflow's debug work dir and reports a lower bound (cap / N per
+item) and the rate it reached (cap / items). Without dflow it says so in one line and
+skips the dflow columns.
+
+For the largest N, the readers of the run (bench/fanout_readers.py): `status`, `status
+NAME`, `-o json`, `logs`, `download`, `report`, with the bytes each prints or writes
+and the same bytes (files) written by plain Python as the baseline (issue 16 item 2:
+at most 1 s beyond it).
 
 Prints a table and whether issue 3's targets are met; it is not a test. Usage:
-    python bench/fanout.py [--sizes 10,100,1000,10000] [--big] [--dflow-python PY] [--dflow-timeout 240]
+    python bench/fanout.py [--sizes 10,100,1000,10000] [--big] [--install-dflow | --dflow-python PY]
+                           [--dflow-timeout 240] [--no-dflow]
 """
 
 from __future__ import annotations
@@ -30,7 +39,6 @@ import importlib.util
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -40,25 +48,24 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from fanout_dflow import (
+    DFLOW_VENV,
+    TARGET_RATIO,
+    DflowRun,
+    dflow_available,
+    dflow_cells,
+    expected_total,
+    install_dflow,
+    print_dflow_target,
+    run_dflow,
+)
+from fanout_readers import Timed, print_readers, time_readers, timed
+
 REPO = Path(__file__).resolve().parent.parent
 SPEC = REPO / "specs" / "fanout.yaml"
 OPS = REPO / "specs" / "ops" / "numbers.py"
-DFLOW_SCRIPT = Path(__file__).with_name("dflow_fanout.py")
-TARGET_RATIO = 50.0
 SCALE_RATIO = 1.2  # issue 16: cost per item at the largest N <= 1.2x that at N=1,000
 STATUS_LIMIT = 1.0  # seconds for `dflowctl status` of the largest run
-
-
-@dataclass
-class DflowRun:
-    elapsed: float  # seconds until it finished or was stopped
-    finished: bool
-    items_done: int
-    error: str = ""  # dflow's last line when the run failed (a failed run is shown, not fatal)
-
-
-def expected_total(n: int) -> int:
-    return sum(i * i for i in range(n))
 
 
 def real_python3() -> str:
@@ -105,7 +112,7 @@ class Run:
     lines: int  # event lines printed (stderr, not a terminal)
     status_s: float  # `dflowctl status` (the run list)
     detail_s: float  # `dflowctl status NAME` (the run's table)
-    readers: dict[str, tuple[float, int]]  # more readers (largest N): seconds, bytes printed/written
+    readers: dict[str, Timed]  # the readers of the largest N's run (fanout_readers)
 
 
 def _children(pid: int) -> list[int]:
@@ -151,43 +158,6 @@ class Sampler(threading.Thread):
             self.tree_kb = max(self.tree_kb, sum(_status_kb(p, "VmRSS") for p in _tree(self.pid)))
 
 
-def _timed_cli(args: list[str], env: dict[str, str], cwd: Path) -> float:
-    return _timed_bytes(args, env, cwd)[0]
-
-
-def _timed_bytes(args: list[str], env: dict[str, str], cwd: Path) -> tuple[float, int]:
-    """Seconds `dflowctl ARGS` takes and the bytes it printed."""
-    with tempfile.TemporaryFile() as out:
-        t0 = time.perf_counter()
-        proc = subprocess.run(
-            [sys.executable, "-m", "dflowctl", *args], env=env, cwd=cwd, stdout=out, stderr=subprocess.PIPE
-        )
-        took = time.perf_counter() - t0
-        size = out.tell()
-    if proc.returncode != 0:
-        raise SystemExit(f"dflowctl {' '.join(args)} failed: {proc.stderr.decode()[-1000:]}")
-    return took, size
-
-
-def _tree_size(path: Path) -> int:
-    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
-
-
-def time_readers(name: str, env: dict[str, str], home: Path) -> dict[str, tuple[float, int]]:
-    """The other readers of a run (issue 16: each <= 1 s beyond the bytes it prints or writes)."""
-    out: dict[str, tuple[float, int]] = {}
-    out["status NAME -o json"] = _timed_bytes(["status", name, "-o", "json"], env, home)
-    out["logs NAME"] = _timed_bytes(["logs", name], env, home)
-    took, _ = _timed_bytes(["logs", name, "--step", "total"], env, home)
-    out["logs NAME --step total"] = (took, 0)
-    took, _ = _timed_bytes(["download", name, "-d", str(home / "dl")], env, home)
-    out["download NAME"] = (took, _tree_size(home / "dl"))
-    page = home / "report.html"
-    took, _ = _timed_bytes(["report", name, "-o", str(page)], env, home)
-    out["report NAME"] = (took, page.stat().st_size)
-    return out
-
-
 def run_dflowctl(n: int, home: Path, readers: bool = False) -> Run:
     env = {**os.environ, "DFLOWCTL_HOME": str(home), "NO_COLOR": "1"}
     env.pop("DFLOWCTL_ENGINE", None)
@@ -222,66 +192,12 @@ def run_dflowctl(n: int, home: Path, readers: bool = False) -> Run:
     ]
     if totals != [str(expected_total(n))]:
         raise SystemExit(f"dflowctl: wrong total for n={n}: {totals} (expected {expected_total(n)})")
-    status_s = _timed_cli(["status"], env, home)
-    detail_s = _timed_cli(["status", name], env, home)
+    cli = [sys.executable, "-m", "dflowctl"]
+    status_s = timed([*cli, "status"], env, home)[0]
+    detail_s = timed([*cli, "status", name], env, home)[0]
     more = time_readers(name, env, home) if readers else {}
     cpu = usage.ru_utime + usage.ru_stime
     return Run(wall, cpu, sampler.own_kb / 1024, sampler.tree_kb / 1024, len(lines), status_s, detail_s, more)
-
-
-def dflow_env(python: str) -> dict[str, str]:
-    """dflow's debug mode runs every step with `python3`: put the dflow interpreter's bin first."""
-    bindir = str(Path(python).absolute().parent)  # not resolved: a venv's python is a symlink
-    return {**os.environ, "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
-
-
-def dflow_available(python: str) -> bool:
-    try:
-        proc = subprocess.run([python, "-c", "import dflow"], capture_output=True, timeout=120)
-    except (OSError, subprocess.SubprocessError):
-        return False
-    return proc.returncode == 0
-
-
-def dflow_items_done(work: Path) -> int:
-    """Fan-out items dflow finished: step folders named `square` whose phase is Succeeded."""
-    done = 0
-    for name_file in work.glob("*/*/name"):
-        step = name_file.parent
-        phase = step / "phase"
-        try:
-            if name_file.read_text().strip() == "square" and phase.read_text().strip() == "Succeeded":
-                done += 1
-        except OSError:
-            continue
-    return done
-
-
-def run_dflow(python: str, n: int, work: Path, cap: float) -> DflowRun:
-    proc = subprocess.Popen(
-        [python, str(DFLOW_SCRIPT), str(n)],
-        cwd=work,
-        env=dflow_env(python),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group: a stop at the cap reaches every step
-    )
-    t0 = time.perf_counter()
-    try:
-        out, err = proc.communicate(timeout=cap)
-    except subprocess.TimeoutExpired:
-        elapsed = time.perf_counter() - t0
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.communicate()
-        return DflowRun(elapsed, False, dflow_items_done(work))
-    elapsed = time.perf_counter() - t0
-    lines = out.strip().splitlines()
-    if proc.returncode != 0 or not lines or lines[-1] != f"total={expected_total(n)}":
-        tail = (out + err).strip().splitlines() or ["no output"]
-        print(f"  dflow failed at N={n} (exit {proc.returncode}): {tail[-1][:200]}", file=sys.stderr)
-        return DflowRun(elapsed, False, dflow_items_done(work), tail[-1][:80])
-    return DflowRun(elapsed, True, dflow_items_done(work))
 
 
 @dataclass
@@ -298,22 +214,7 @@ class Row:
         return self.run.wall
 
     def dflow_cells(self) -> tuple[str, str, str]:
-        """dflow wall, dflow s/item, dflow/dflowctl per item; `>=` when stopped at the cap."""
-        d = self.dflow
-        if d is None:
-            return "-", "-", "-"
-        per = self.wall / self.n
-        if d.error:
-            return f"failed after {d.elapsed:.0f} ({d.items_done}/{self.n} done)", "-", "-"
-        if d.finished:
-            return f"{d.elapsed:.1f}", f"{d.elapsed / self.n:.3f}", f"{d.elapsed / self.n / per:.0f}x"
-        rate = f"{d.elapsed / d.items_done:.2f}" if d.items_done else "inf"
-        rate_ratio = f"{d.elapsed / d.items_done / per:.0f}x" if d.items_done else "inf"
-        return (
-            f">={d.elapsed:.0f} ({d.items_done}/{self.n} done)",
-            f">={d.elapsed / self.n:.3f} (~{rate})",
-            f">={d.elapsed / self.n / per:.0f}x (~{rate_ratio})",
-        )
+        return dflow_cells(self.dflow, self.n, self.wall)
 
 
 def print_table(rows: list[Row]) -> None:
@@ -388,7 +289,7 @@ def print_scale(rows: list[Row]) -> None:
         )
 
 
-def print_targets(rows: list[Row], with_dflow: bool) -> None:
+def print_targets(rows: list[Row], with_dflow: bool, why_not: str) -> None:
     last = rows[-1]
     verdict = "MET" if last.overhead < last.spawn else "NOT MET"
     print(
@@ -402,38 +303,7 @@ def print_targets(rows: list[Row], with_dflow: bool) -> None:
             f"  marginal cost of one more item (N={first.n}..{last.n}): {slope * 1000:.1f} ms "
             f"= {slope / last.spawn:.2f}x an interpreter start"
         )
-    if not with_dflow or last.dflow is None:
-        print(f"target >= {TARGET_RATIO:.0f}x faster per item than dflow: not measured (no dflow)")
-        return
-    d, per = last.dflow, last.wall / last.n
-    if d.error:
-        print(
-            f"target >= {TARGET_RATIO:.0f}x faster per item than dflow: not measured (dflow failed: {d.error})"
-        )
-        return
-    if d.finished:
-        ratio = d.elapsed / last.n / per
-        verdict = "MET" if ratio >= TARGET_RATIO else "NOT MET"
-        print(
-            f"target >= {TARGET_RATIO:.0f}x faster per item than dflow, N={last.n}: {ratio:.0f}x -> {verdict}"
-        )
-        return
-    bound = d.elapsed / last.n / per
-    rate = d.elapsed / d.items_done / per if d.items_done else float("inf")
-    if bound >= TARGET_RATIO:
-        verdict = "MET (proven by the lower bound)"
-    elif rate >= TARGET_RATIO:
-        verdict = (
-            f"MET at dflow's observed rate, not proven: the lower bound is {bound:.0f}x "
-            f"(a cap of {TARGET_RATIO * last.wall:.0f} s would prove it)"
-        )
-    else:
-        verdict = "NOT MET"
-    print(
-        f"target >= {TARGET_RATIO:.0f}x faster per item than dflow, N={last.n}: dflow stopped at the "
-        f"{d.elapsed:.0f} s cap with {d.items_done}/{last.n} items done; >= {bound:.0f}x "
-        f"(cap / N), ~{rate:.0f}x (cap / items done) -> {verdict}"
-    )
+    print_dflow_target(last.dflow if with_dflow else None, last.n, last.wall, why_not)
 
 
 def main() -> None:
@@ -444,6 +314,12 @@ def main() -> None:
     ap.add_argument("--dflow-python", default=os.environ.get("DFLOWCTL_BENCH_DFLOW_PYTHON") or sys.executable)
     ap.add_argument("--dflow-timeout", type=float, default=240.0, help="cap per N, seconds")
     ap.add_argument("--no-dflow", action="store_true")
+    ap.add_argument(
+        "--install-dflow",
+        action="store_true",
+        help=f"pip install pydflow into a venv cached outside the repository ({DFLOW_VENV}) and use it",
+    )
+    ap.add_argument("--dflow-venv", type=Path, default=DFLOW_VENV, help="the venv --install-dflow uses")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     if args.big and 100000 not in sizes:
@@ -457,14 +333,24 @@ def main() -> None:
         print(f" (through {on_path} on PATH: {spawn_cost(on_path, 5) * 1000:.1f} ms)")
     else:
         print()
-    with_dflow = not args.no_dflow and dflow_available(args.dflow_python)
+    dflow_python, why_not = args.dflow_python, "--no-dflow"
+    if not args.no_dflow and args.install_dflow:
+        installed, said = install_dflow(args.dflow_venv)
+        print(f"dflow: {said}")
+        dflow_python, why_not = installed or "", said
+    with_dflow = not args.no_dflow and bool(dflow_python) and dflow_available(dflow_python)
     if with_dflow:
         print(
-            f"dflow: {args.dflow_python}, debug mode, N <= {args.dflow_max}, cap per N: {args.dflow_timeout:.0f} s "
+            f"dflow: {dflow_python}, debug mode, N <= {args.dflow_max}, cap per N: {args.dflow_timeout:.0f} s "
             f"or {TARGET_RATIO:.0f}x dflowctl's wall + 5%, whichever is longer"
         )
-    else:
-        print("dflow: not importable (pip install pydflow, or --dflow-python PY): dflow columns skipped")
+    elif not args.no_dflow:
+        if dflow_python and not args.install_dflow:
+            why_not = f"dflow is not importable by {dflow_python}"
+        print(
+            f"dflow: SKIPPED, {why_not} (--install-dflow installs pydflow into {args.dflow_venv}, "
+            "or --dflow-python PY): dflow columns skipped"
+        )
 
     rows: list[Row] = []
     with tempfile.TemporaryDirectory(prefix="dflowctl-bench-") as tmp:
@@ -483,7 +369,8 @@ def main() -> None:
                 dwork.mkdir()
                 # long enough for the bound alone (cap / N per item) to prove the target
                 cap = max(args.dflow_timeout, TARGET_RATIO * run.wall * 1.05)
-                dflow = run_dflow(args.dflow_python, n, dwork, cap)
+                print(f"  N={n}: dflow with a cap of {cap:.0f} s", flush=True)
+                dflow = run_dflow(dflow_python, n, dwork, cap)
                 shutil.rmtree(dwork, ignore_errors=True)
             load = os.getloadavg()[0]
             rows.append(Row(n, run, run.wall / n - op_time, spawn, dflow, load))
@@ -503,11 +390,10 @@ def main() -> None:
     )
     print(" dflow '>=': stopped at the cap, bound = cap / N, '~' = cap / items done)")
     print()
-    print_targets([r for r in rows if r.n <= args.dflow_max] or rows, with_dflow)
+    print_targets([r for r in rows if r.n <= args.dflow_max] or rows, with_dflow, why_not)
     print_scale(rows)
     last = rows[-1]
-    for what, (took, size) in last.run.readers.items():
-        print(f"  reader at N={last.n}: dflowctl {what}: {took:.2f} s, {size / 1e6:.1f} MB printed/written")
+    print_readers(last.n, last.run.readers, last.load)
 
 
 if __name__ == "__main__":

@@ -59,7 +59,9 @@ def test_a_link_to_one_item_refuses_the_whole_download(tmp_path: Path) -> None:
     with pytest.raises(UsageError) as info:
         fetch_all(store, select(wf), base)
     assert info.value.message == f"{base}/square/out/3 is a symbolic link; download never writes through one"
-    assert list(elsewhere.iterdir()) == [] and sorted(p.name for p in (base / "square" / "out").iterdir()) == ["3"]
+    assert list(elsewhere.iterdir()) == [] and sorted(
+        p.name for p in (base / "square" / "out").iterdir()
+    ) == ["3"]
     res = fetch_all(store, select(wf), base, force=True)
     assert len(res.written) == 6 and list(elsewhere.iterdir()) == []
     assert (base / "square/out/3/out").read_text() == "square(3:3)"

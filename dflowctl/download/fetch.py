@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dflowctl.download.checks import Destination, Plan, State, staged_files
+from dflowctl.download.checks import Destination, Plan, State
 from dflowctl.download.places import ITEMS_FILE, destination, file_name, items_files, safe_part
 from dflowctl.download.selection import Selected
 from dflowctl.engines import ArtifactStore

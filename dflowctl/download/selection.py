@@ -218,5 +218,3 @@ def select(
     if not chosen:
         raise NotFoundError(f"{where} has no output artifacts")
     return chosen
-
-

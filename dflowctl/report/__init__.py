@@ -18,6 +18,8 @@ def run_report(engine: Engine, workflow: Mapping[str, Any], *, live: bool = Fals
     """The HTML page of a run (``workflow`` as the engine returned it)."""
     from dflowctl.report.collect import collect
     from dflowctl.report.html import report_page
+    from dflowctl.tree import build_tree
 
-    extras = collect(engine, workflow)
-    return report_page(workflow, extras, engine=engine.name, live=live, back=back)
+    root = build_tree(workflow)  # once, for the previews' selection and the page
+    extras = collect(engine, workflow, root=root)
+    return report_page(workflow, extras, engine=engine.name, live=live, back=back, root=root)

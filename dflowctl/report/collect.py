@@ -1,8 +1,9 @@
 """What a report shows beyond ``status``, fetched through the engine: the tail of
 each pod's log and previews of output files (bounded in number and size).
 
-Artifacts are fetched with the engine's ``ArtifactStore`` (the path ``download``
-uses) into a temporary folder that is removed before returning.
+Artifacts are chosen as ``download`` chooses them and read through the engine's
+``ArtifactStore``: in place when the store keeps them on this machine (``peek``),
+else fetched into one temporary folder that is removed before returning.
 """
 
 from __future__ import annotations
@@ -10,15 +11,22 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import tarfile
 import tempfile
+import zipfile
 from collections import deque
 from collections.abc import Mapping
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from dflowctl.engines import Engine
+from dflowctl.engines import ArtifactStore, Engine
 from dflowctl.errors import DflowctlError
+from dflowctl.report.peek import peek
+
+if TYPE_CHECKING:
+    from dflowctl.tree import TreeNode
 
 LOG_LINES = 40  # lines of each log kept
 LOG_LINE_CHARS = 2000
@@ -70,12 +78,15 @@ class Extras:
     artifacts: list[ArtifactPreview] = field(default_factory=list)
 
 
-def collect(engine: Engine, workflow: Mapping[str, Any], *, previews: bool = True) -> Extras:
+def collect(
+    engine: Engine, workflow: Mapping[str, Any], *, previews: bool = True, root: TreeNode | None = None
+) -> Extras:
+    """Log tails and (``previews``) file previews; ``root``: the run's tree when built already."""
     name = str((workflow.get("metadata") or {}).get("name") or "")
     extras = Extras()
     extras.logs, extras.log_error = log_tails(engine, name)
     if previews:
-        extras.artifacts = artifact_previews(engine, workflow)
+        extras.artifacts = artifact_previews(engine, workflow, root)
     return extras
 
 
@@ -90,18 +101,29 @@ def log_tails(engine: Engine, name: str, lines: int = LOG_LINES) -> tuple[dict[s
     return {k: list(v) for k, v in tails.items()}, ""
 
 
-def artifact_previews(engine: Engine, workflow: Mapping[str, Any]) -> list[ArtifactPreview]:
+def head_size(suffix: str) -> int:
+    """Bytes of a file a preview reads (one more than it shows, to tell it was cut)."""
+    return max(TEXT_BYTES, IMAGE_BYTES if suffix in IMAGE_TYPES else 0) + 1
+
+
+def artifact_previews(
+    engine: Engine, workflow: Mapping[str, Any], root: TreeNode | None = None
+) -> list[ArtifactPreview]:
+    """The first ``MAX_PREVIEWS`` output artifacts previewed, the others listed. A store
+    that keeps artifacts on this machine (``stored``) is read in place; others fetch
+    into one temporary folder, removed before returning."""
     from dflowctl.download import select
     from dflowctl.runoutputs import artifact_location
 
     try:
-        selected = select(workflow)
+        selected = select(workflow, root=root)
     except DflowctlError:
         return []
     name = str((workflow.get("metadata") or {}).get("name") or "")
     found: list[ArtifactPreview] = []
-    store = None
-    with tempfile.TemporaryDirectory(prefix="dflowctl-report-") as tmp:
+    store: ArtifactStore | None = None
+    with ExitStack() as cleanup:
+        tmp: Path | None = None
         for i, item in enumerate(selected):
             preview = ArtifactPreview(item.node_id, item.step, item.name, artifact_location(item.artifact))
             found.append(preview)
@@ -111,27 +133,32 @@ def artifact_previews(engine: Engine, workflow: Mapping[str, Any]) -> list[Artif
             try:
                 if store is None:
                     store = engine.artifact_store(name)
-                dest = Path(tmp) / str(i)
-                store.fetch(item.artifact, dest)
+                stored = getattr(store, "stored", None)
+                if stored is not None:
+                    path, is_archive = stored(item.artifact)
+                    files, count = peek(path, is_archive, MAX_FILES, head_size)
+                else:
+                    if tmp is None:
+                        tmp = Path(
+                            cleanup.enter_context(tempfile.TemporaryDirectory(prefix="dflowctl-report-"))
+                        )
+                    dest = tmp / str(i)
+                    store.fetch(item.artifact, dest)
+                    files, count = peek(dest, False, MAX_FILES, head_size)
             except DflowctlError as err:
                 preview.error = err.message
                 continue
-            except OSError as err:
-                preview.error = f"cannot read: {err.strerror or err}"
+            except (OSError, tarfile.TarError, zipfile.BadZipFile, EOFError) as err:
+                reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+                preview.error = f"cannot read: {reason}"
                 continue
-            files = [dest] if dest.is_file() else sorted(p for p in dest.rglob("*") if p.is_file())
-            preview.more_files = max(len(files) - MAX_FILES, 0)
-            for path in files[:MAX_FILES]:
-                rel = "" if path == dest else path.relative_to(dest).as_posix()
-                preview.files.append(file_preview(path, rel))
+            preview.more_files = max(count - MAX_FILES, 0)
+            preview.files = [preview_of(f.head, f.size, f.name, f.suffix) for f in files]
     return found
 
 
-def file_preview(path: Path, name: str) -> FilePreview:
-    size = path.stat().st_size
-    suffix = (Path(name).suffix if name else path.suffix).lower()
-    with open(path, "rb") as fh:
-        head = fh.read(max(TEXT_BYTES, IMAGE_BYTES if suffix in IMAGE_TYPES else 0) + 1)
+def preview_of(head: bytes, size: int, name: str, suffix: str) -> FilePreview:
+    """A file's preview from its first bytes (``head_size(suffix)`` of them, or all)."""
     if suffix in IMAGE_TYPES and size <= IMAGE_BYTES:
         uri = f"data:{IMAGE_TYPES[suffix]};base64," + base64.b64encode(head).decode("ascii")
         return FilePreview(name, size, "image", data_uri=uri)

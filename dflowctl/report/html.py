@@ -21,6 +21,7 @@ from dflowctl.report.layout import svg
 from dflowctl.results import split_item
 from dflowctl.stepkey import is_hidden
 from dflowctl.tree import (
+    TreeNode,
     build_tree,
     format_duration,
     format_span,
@@ -54,14 +55,20 @@ def page(title: str, body: str, *, live: bool = False) -> str:
 
 
 def report_page(
-    workflow: Mapping[str, Any], extras: Extras, *, engine: str, live: bool = False, back: str = ""
+    workflow: Mapping[str, Any],
+    extras: Extras,
+    *,
+    engine: str,
+    live: bool = False,
+    back: str = "",
+    root: TreeNode | None = None,
 ) -> str:
-    """The whole page for a run."""
+    """The whole page for a run (``root``: its tree, when the caller has built it)."""
     name = str((workflow.get("metadata") or {}).get("name") or "")
     graph = run_graph(workflow)
     dom = {nid: f"g{i}" for i, nid in enumerate(graph.nodes)}
     nodes: Mapping[str, Any] = (workflow.get("status") or {}).get("nodes") or {}
-    paths = _paths(workflow)
+    paths = _paths(root if root is not None else build_tree(workflow))
     sections = [
         _header(workflow, engine, back),
         '<nav><a href="#graph">Graph</a><a href="#timeline">Timeline</a><a href="#steps">Steps</a>'
@@ -79,8 +86,7 @@ def report_page(
     return page(f"{name} — {phase}", "".join(sections), live=live)
 
 
-def _paths(workflow: Mapping[str, Any]) -> dict[str, str]:
-    root = build_tree(workflow)
+def _paths(root: TreeNode | None) -> dict[str, str]:
     return {} if root is None else {node.id: path for path, node in walk_paths(root)}
 
 

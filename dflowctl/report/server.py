@@ -51,11 +51,13 @@ def run_page(engine: Engine, name: str) -> str:
     from dflowctl.argo.phases import is_finished
     from dflowctl.report.collect import collect
     from dflowctl.report.html import report_page
+    from dflowctl.tree import build_tree
 
     workflow = engine.get_run(name)
     live = not is_finished(workflow)
-    extras = collect(engine, workflow, previews=not live)  # files once the run has ended
-    return report_page(workflow, extras, engine=engine.name, live=live, back="/")
+    root = build_tree(workflow)
+    extras = collect(engine, workflow, previews=not live, root=root)  # files once the run has ended
+    return report_page(workflow, extras, engine=engine.name, live=live, back="/", root=root)
 
 
 def make_handler(engine: Engine, where: str) -> type[BaseHTTPRequestHandler]:

@@ -52,6 +52,11 @@ def safe_key(key: str) -> str:
     return stripped
 
 
+def is_stored_archive(key: str, path: Path) -> bool:
+    """Whether the file stored at ``path`` under ``key`` is an archive to unpack."""
+    return path.is_file() and (key.endswith((".tgz", ".tar.gz", ".zip")) or archive.is_tgz(path))
+
+
 class LocalRepository:
     """Reads and writes artifacts by key under one folder."""
 
@@ -103,7 +108,7 @@ class LocalRepository:
         path = self.path_of(key)
         if not path.exists():
             raise FileNotFoundError(key)
-        if path.is_file() and (key.endswith((".tgz", ".tar.gz", ".zip")) or archive.is_tgz(path)):
+        if is_stored_archive(key, path):
             scratch.mkdir(parents=True, exist_ok=True)
             return archive.unpack(path, scratch, what=key)
         return path
@@ -180,6 +185,19 @@ class LocalArtifactStore:
             return written
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+
+    def stored(self, artifact: Mapping[str, Any]) -> tuple[Path, bool]:
+        """Where the artifact's content is kept (to read in place, never to write), and
+        whether that is an archive: a report previews it without copying it."""
+        s3 = artifact.get("s3")
+        key = s3.get("key") if isinstance(s3, Mapping) else None
+        name = artifact.get("name", "?")
+        if not key:
+            raise NotFoundError(f"artifact {name!r} has no stored location")
+        path = self.repo.path_of(str(key))
+        if not os.path.lexists(path):
+            raise NotFoundError(f"artifact {name!r} ({key}) is missing from the run's records")
+        return path, is_stored_archive(str(key), path)
 
     def stage(self, artifact: Mapping[str, Any], folder: Path) -> Path:
         """The artifact's content under ``folder`` (new; made here, on the destination's
