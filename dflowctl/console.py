@@ -348,9 +348,9 @@ class DownloadProgress:
 
 
 def print_paths(paths: Iterable[str]) -> None:
-    console = out()
-    for p in paths:
-        console.print(p, markup=False, highlight=False)
+    """One line each (control characters shown escaped), in one write: a download of
+    10,000 files prints 10,000 paths."""
+    sys.stdout.write("".join(f"{printable(p)}\n" for p in paths))
 
 
 def info(message: str) -> None:

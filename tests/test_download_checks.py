@@ -4,6 +4,7 @@ destination never written through, files in the way never replaced without --for
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -84,3 +85,42 @@ def test_a_file_where_a_folder_of_the_artifact_goes(tmp_path: Path) -> None:
     assert mine.read_text() == "mine\n" and not (base / "write/out_art/msg.txt").exists()
     fetch_all(DirStore(root), select(st.hello(), step="write"), base, force=True)
     assert (base / "write/out_art/sub/results.txt").read_text() == "1\n"
+
+
+def test_a_local_fanout_downloaded_again(tmp_path: Path) -> None:
+    """The real CLI on a local run: items already there with the same content are
+    compared where the run keeps them (not fetched again); an edited one is refused,
+    a removed one fetched again."""
+    from tests.conftest import SPECS, run_cli
+
+    env = {"DFLOWCTL_HOME": str(tmp_path / "home"), "DFLOWCTL_CONFIG": str(tmp_path / "no-config.yaml")}
+    res = run_cli("run", str(SPECS / "fanout.yaml"), "-p", "n=5", cwd=tmp_path, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr
+    name = res.stdout.splitlines()[0].removeprefix("Name: ").strip()
+    out = tmp_path / "out"
+    first = run_cli("download", name, "-d", str(out), env=env)
+    assert first.returncode == 0, first.stderr
+    assert first.stderr.splitlines()[-1] == f"5 artifact(s) of {name}: 6 file(s) written in {out}"
+    assert (out / "square/result/4/square.txt").read_text().strip() == "16"
+    again = run_cli("download", name, "-d", str(out), env=env)
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.splitlines()[-1] == (
+        f"5 artifact(s) of {name}: 0 file(s) written, 6 already up to date in {out}"
+    )
+    assert sorted(again.stdout.splitlines()) == sorted(first.stdout.splitlines())
+    edited = out / "square/result/2/square.txt"
+    edited.write_text("5\n")
+    shutil.rmtree(out / "square/result/3")
+    refused = run_cli("download", name, "-d", str(out), env=env)
+    assert refused.returncode == 2
+    assert refused.stderr.splitlines()[0] == f"error: {edited} already exists with different content"
+    assert edited.read_text() == "5\n" and not (out / "square/result/3").exists()
+    forced = run_cli("download", name, "-d", str(out), "--force", env=env)
+    assert forced.returncode == 0, forced.stderr
+    assert forced.stderr.splitlines()[-1] == (
+        f"5 artifact(s) of {name}: 2 file(s) written, 4 already up to date in {out}"
+    )
+    assert (
+        edited.read_text().strip() == "4" and (out / "square/result/3/square.txt").read_text().strip() == "9"
+    )
+    assert not list(tmp_path.rglob(".dflowctl-download-*"))

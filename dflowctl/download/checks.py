@@ -48,9 +48,16 @@ def staged_files(root: Path, is_dir: bool) -> Iterator[Path]:
     if not is_dir:
         yield root
         return
-    for dirpath, _dirs, files in os.walk(root):
-        for name in sorted(files):
-            yield Path(dirpath) / name
+    folders = [root]
+    while folders:
+        folder = folders.pop()
+        with os.scandir(folder) as entries:
+            listed = sorted(entries, key=lambda e: e.name)
+        for entry in listed:
+            if not entry.is_dir():  # as os.walk: a link to a folder is neither entered nor a file
+                yield Path(entry.path)
+            elif not entry.is_symlink():
+                folders.append(Path(entry.path))
 
 
 def _kind_of(path: Path) -> Kind:

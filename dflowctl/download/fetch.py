@@ -16,17 +16,17 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dflowctl.download.checks import Destination, Plan, State
+from dflowctl.download.checks import Destination, Kind, Plan, State
 from dflowctl.download.places import ITEMS_FILE, destination, file_name, items_files, safe_part
 from dflowctl.download.selection import Selected
 from dflowctl.engines import ArtifactStore
-from dflowctl.errors import UsageError
+from dflowctl.errors import DflowctlError, UsageError
 
 STAGING_PREFIX = ".dflowctl-download-"
 
@@ -159,15 +159,17 @@ def fetch_all(
 def _stage_all(
     store: ArtifactStore,
     items: list[Selected],
+    todo: list[int],
     staging: Path,
     workers: int,
     on_fetched: Callable[[Selected], None] | None,
-) -> list[Path]:
-    """Each item's content as a folder under ``staging`` (``staging/<i>``)."""
-    staged = [staging / str(i) / safe_part(item.name) for i, item in enumerate(items)]
+) -> dict[int, Path]:
+    """The content of each item in ``todo`` as a folder under ``staging`` (``staging/<i>``)."""
+    staged = {i: staging / str(i) / safe_part(items[i].name) for i in todo}
     stage = getattr(store, "stage", None)  # a store that unpacks straight into a folder
 
-    def fetch(i: int) -> None:
+    def fetch(n: int) -> None:
+        i = todo[n]
         if stage is not None:
             staged[i] = _staged_folder(stage(items[i].artifact, staging / str(i)), items[i].artifact)
         else:
@@ -179,8 +181,27 @@ def _stage_all(
         if on_fetched is not None:
             on_fetched(items[i])
 
-    run_all(fetch, len(items), workers)
+    run_all(fetch, len(todo), workers)
     return staged
+
+
+def _up_to_date(store: ArtifactStore, item: Selected, dest: Path, there: Destination) -> list[Path] | None:
+    """The files of an item already at ``dest`` with the same content, compared with
+    the folder a store keeps on this machine (``stored``) without fetching it; None when
+    it is not so (or cannot be told without fetching)."""
+    stored = getattr(store, "stored", None)
+    if stored is None or there.kind(dest) is not Kind.FOLDER:
+        return None
+    try:
+        path, is_archive = stored(item.artifact)
+        if is_archive or not path.is_dir() or path.is_symlink():
+            return None
+    except (DflowctlError, OSError):
+        return None
+    plan = there.plan(path, dest, True)
+    if plan.links or plan.clashes or any(state is not State.SAME for _f, _t, state in plan.files):
+        return None
+    return [target for _f, target, _state in plan.files]
 
 
 def _fetch_all(
@@ -194,16 +215,26 @@ def _fetch_all(
 ) -> DownloadResult:
     if base.exists() and not base.is_dir():
         raise UsageError(f"cannot download to {base}: it is not a folder", hint="give a folder with -d DIR")
+    there = Destination(base)
+    dests = [destination(base, item) for item in items]
+    todo: list[int] = []
+    for i, item in enumerate(items):  # a download again: what is there already is not fetched again
+        same = _up_to_date(store, item, dests[i], there)
+        if same is None:
+            todo.append(i)
+            continue
+        result.unchanged.extend(same)
+        if on_fetched is not None:
+            on_fetched(item)
     staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=_staging_root(base / "_")))
     try:
-        staged = _stage_all(store, items, staging, workers, on_fetched)
-        pairs = [(staged[i], destination(base, item), True) for i, item in enumerate(items)]
+        staged = _stage_all(store, items, todo, staging, workers, on_fetched)
+        pairs = [(staged[i], dests[i], True) for i in todo]
         for n, (step, values) in enumerate(sorted(items_files(items).items())):
             listing = staging / f"items-{n}" / ITEMS_FILE
             listing.parent.mkdir()
             listing.write_text(json.dumps(values, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
             pairs.append((listing, base / step / ITEMS_FILE, False))
-        there = Destination(base)
         plans = [there.plan(src, dest, is_dir) for src, dest, is_dir in pairs]
         links = [link for plan in plans for link in plan.links]
         if links and not force:
@@ -229,17 +260,43 @@ def _fetch_all(
 
 
 def run_all(task: Callable[[int], None], count: int, workers: int) -> None:
-    """``task(0) … task(count - 1)`` on a thread pool; the first error (or Ctrl-C)
-    cancels what has not started and is raised."""
-    pool = ThreadPoolExecutor(max_workers=max(1, min(workers, count)), thread_name_prefix="dflowctl-download")
+    """``task(0) … task(count - 1)`` on ``workers`` threads, each taking the next index
+    (no future per task: a fan-out has 10,000); the first error (or Ctrl-C) stops what
+    has not started and is raised."""
+    if count == 0:
+        return
+    indices = iter(range(count))
+    taking = threading.Lock()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def worker() -> None:
+        while not stop.is_set():
+            with taking:
+                i = next(indices, None)
+            if i is None:
+                return
+            try:
+                task(i)
+            except BaseException as err:  # handed to the caller's thread
+                errors.append(err)
+                stop.set()
+                return
+
+    threads = [
+        threading.Thread(target=worker, name=f"dflowctl-download-{n}", daemon=True)
+        for n in range(max(1, min(workers, count)))
+    ]
     try:
-        futures = [pool.submit(task, i) for i in range(count)]
-        wait(futures, return_when=FIRST_EXCEPTION)
-        for future in futures:
-            error = future.exception() if future.done() else None
-            if error is not None:
-                raise error
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(0.2)  # the main thread stays free to take a Ctrl-C
     except BaseException:
-        pool.shutdown(wait=True, cancel_futures=True)
+        stop.set()
+        for thread in threads:
+            thread.join()
         raise
-    pool.shutdown(wait=True)
+    if errors:
+        raise errors[0]
