@@ -79,21 +79,30 @@ class Extras:
 
 
 def collect(
-    engine: Engine, workflow: Mapping[str, Any], *, previews: bool = True, root: TreeNode | None = None
+    engine: Engine,
+    workflow: Mapping[str, Any],
+    *,
+    previews: bool = True,
+    root: TreeNode | None = None,
+    log_nodes: list[str] | None = None,
 ) -> Extras:
-    """Log tails and (``previews``) file previews; ``root``: the run's tree when built already."""
+    """Log tails (``log_nodes``: only these pods') and (``previews``) file previews;
+    ``root``: the run's tree when built already."""
     name = str((workflow.get("metadata") or {}).get("name") or "")
     extras = Extras()
-    extras.logs, extras.log_error = log_tails(engine, name)
+    if log_nodes is None or log_nodes:
+        extras.logs, extras.log_error = log_tails(engine, name, node_ids=log_nodes)
     if previews:
         extras.artifacts = artifact_previews(engine, workflow, root)
     return extras
 
 
-def log_tails(engine: Engine, name: str, lines: int = LOG_LINES) -> tuple[dict[str, list[str]], str]:
+def log_tails(
+    engine: Engine, name: str, lines: int = LOG_LINES, node_ids: list[str] | None = None
+) -> tuple[dict[str, list[str]], str]:
     tails: dict[str, deque[str]] = {}
     try:
-        for line in engine.logs(name, None, False):
+        for line in engine.logs(name, node_ids, False):
             text = line.text if len(line.text) <= LOG_LINE_CHARS else line.text[:LOG_LINE_CHARS] + "…"
             tails.setdefault(line.node_id, deque(maxlen=lines)).append(text)
     except DflowctlError as err:

@@ -17,6 +17,26 @@ def pod_usage(nodes: Iterable[Mapping[str, Any]]) -> Usage:
     return total(usage_of(n) for n in nodes if n.get("type") == "Pod")
 
 
+class PodCosts:
+    """Each node's own usage read once per page (a 10,000-item fan-out's pods appear in
+    the timeline, the steps' totals and the fan-out table)."""
+
+    def __init__(self, nodes: Mapping[str, Mapping[str, Any]]) -> None:
+        self.nodes = nodes
+        self._own: dict[str, Usage] = {}
+
+    def of(self, nid: str) -> Usage:
+        """The node's usage if it is a Pod, else empty."""
+        found = self._own.get(nid)
+        if found is None:
+            raw = self.nodes.get(nid, {})
+            found = self._own[nid] = usage_of(raw) if raw.get("type") == "Pod" else Usage(None, None, {})
+        return found
+
+    def together(self, ids: Iterable[str]) -> Usage:
+        return total(self.of(n) for n in ids)
+
+
 class CostColumns:
     """The cost columns of one table, chosen from what its pods recorded."""
 
