@@ -383,7 +383,7 @@ def test_failure_reason_and_fatal_error_on_argo(argo_cluster: ArgoCluster, tmp_p
 
 
 def test_download_never_writes_through_a_link_on_argo(argo_cluster: ArgoCluster, tmp_path: Path) -> None:
-    """The same rule as on the local engine (one code path: download.py)."""
+    """The same rule as on the local engine (one code path: dflowctl/download/)."""
     res = cli(argo_cluster, "run", "-e", "argo", "--wait", str(SPECS / "hello.yaml"))
     assert res.returncode == 0, res.stdout + res.stderr
     name = json.loads(cli(argo_cluster, "status", "-o", "json").stdout)[0]["metadata"]["name"]
