@@ -13,6 +13,7 @@ from dflowctl.commands._common import (
     NAMESPACE_OPT,
     check_run_name,
     complete_run,
+    pause_gc_for_reading,
     settings_from,
 )
 
@@ -41,12 +42,7 @@ def register(app: typer.Typer) -> None:
         context: str | None = CONTEXT_OPT,
     ) -> int:
         """Download output artifacts to DIR/<step>/<artifact>."""
-        import gc
-
-        # one short-lived reader of a record of up to a million objects, which builds no
-        # cyclic garbage: the collector's full passes over that record would cost more
-        # than the work (a third of `report` of a 10,000-item run)
-        gc.disable()
+        pause_gc_for_reading()
         from dflowctl import actions, console, runs
         from dflowctl.download import with_item
 

@@ -13,6 +13,7 @@ from dflowctl.commands._common import (
     check_run_name,
     complete_run,
     interruptible,
+    pause_gc_for_reading,
     settings_from,
 )
 from dflowctl.errors import UsageError
@@ -52,6 +53,8 @@ def register(app: typer.Typer) -> None:
 
         if tail is not None and follow:
             raise UsageError("--tail and --follow cannot be combined", hint="use one of them")
+        if not follow:
+            pause_gc_for_reading()
         pattern = None
         if grep is not None:
             try:

@@ -12,6 +12,7 @@ from dflowctl.commands._common import (
     KUBECONFIG_OPT,
     NAMESPACE_OPT,
     complete_run,
+    pause_gc_for_reading,
     settings_from,
 )
 
@@ -30,12 +31,8 @@ def register(app: typer.Typer) -> None:
     ) -> int:
         """Write a run's report: graph, timeline, steps, outputs, file previews and log tails."""
         import sys
-        import gc
 
-        # one short-lived reader of a record of up to a million objects, which builds no
-        # cyclic garbage: the collector's full passes over that record would cost more
-        # than the work (a third of `report` of a 10,000-item run)
-        gc.disable()
+        pause_gc_for_reading()
 
         from dflowctl import actions, console, runs
         from dflowctl.report import run_report

@@ -19,6 +19,7 @@ from dflowctl.commands._common import (
     check_run_name,
     complete_run,
     interruptible,
+    pause_gc_for_reading,
     settings_from,
 )
 from dflowctl.errors import UsageError
@@ -84,6 +85,8 @@ def show_run(
     from dflowctl.argo.phases import is_finished
 
     fmt = check_output(output)
+    if not watch:
+        pause_gc_for_reading()
     eng = actions.make_engine(settings_from(engine, namespace, kubeconfig, context))
     name = runs.resolve(eng, name)
     workflow = eng.get_run(name)
