@@ -43,8 +43,9 @@ def test_each_path_is_looked_at_once(tmp_path: Path, monkeypatch: pytest.MonkeyP
     looked = counting(monkeypatch)
     res = fetch_all(store, select(wf), base)
     assert len(res.written) == 200 + 1  # and square/items.json
-    # each item's folder, and once each: tmp_path, out, out/square, out/square/out, items.json
-    assert len(looked) == len(set(looked)) == 200 + 5
+    # the items' shared folder out/square/out is new: staged as one folder and moved there
+    # in one rename; looked at: tmp_path, out, out/square, out/square/out, items.json
+    assert len(looked) == len(set(looked)) == 5
     looked.clear()
     again = fetch_all(store, select(wf), base)  # everything there: each file compared, once
     assert again.written == [] and len(again.unchanged) == 201
@@ -123,4 +124,25 @@ def test_a_local_fanout_downloaded_again(tmp_path: Path) -> None:
     assert (
         edited.read_text().strip() == "4" and (out / "square/result/3/square.txt").read_text().strip() == "9"
     )
+    assert not list(tmp_path.rglob(".dflowctl-download-*"))
+
+
+def test_a_failing_item_of_a_fanout_leaves_nothing_behind(tmp_path: Path) -> None:
+    from collections.abc import Mapping
+    from typing import Any
+
+    from dflowctl.errors import StorageError
+
+    wf, store = fanout_store(tmp_path, 20)
+
+    class Broken(DirStore):
+        def fetch(self, artifact: Mapping[str, Any], dest: Path, *, force: bool = False) -> list[Path]:
+            if artifact["s3"]["key"].endswith("sq-13/out.tgz"):
+                raise StorageError("S3 connection dropped")
+            return super().fetch(artifact, dest, force=force)
+
+    base = tmp_path / "out"
+    with pytest.raises(StorageError, match="connection dropped"):
+        fetch_all(Broken(store.root), select(wf), base, workers=3)
+    assert not base.exists() or not any(base.rglob("*"))
     assert not list(tmp_path.rglob(".dflowctl-download-*"))

@@ -159,30 +159,56 @@ def fetch_all(
 def _stage_all(
     store: ArtifactStore,
     items: list[Selected],
-    todo: list[int],
-    staging: Path,
+    places: dict[int, Path],
     workers: int,
     on_fetched: Callable[[Selected], None] | None,
 ) -> dict[int, Path]:
-    """The content of each item in ``todo`` as a folder under ``staging`` (``staging/<i>``)."""
-    staged = {i: staging / str(i) / safe_part(items[i].name) for i in todo}
+    """The content of each item of ``places`` as a folder: ``places[i]`` (new, in an
+    existing folder under the staging folder)."""
+    staged = dict(places)
     stage = getattr(store, "stage", None)  # a store that unpacks straight into a folder
+    todo = list(places)
 
     def fetch(n: int) -> None:
         i = todo[n]
         if stage is not None:
-            staged[i] = _staged_folder(stage(items[i].artifact, staging / str(i)), items[i].artifact)
+            staged[i] = _staged_folder(stage(items[i].artifact, places[i]), items[i].artifact)
         else:
-            staged[i].parent.mkdir()
-            store.fetch(items[i].artifact, staged[i], force=True)
-            if not staged[i].exists():
-                staged[i].mkdir()  # an empty directory artifact
-            _as_folder(staged[i], items[i].artifact)
+            store.fetch(items[i].artifact, places[i], force=True)
+            if not places[i].exists():
+                places[i].mkdir()  # an empty directory artifact
+            _as_folder(places[i], items[i].artifact)
         if on_fetched is not None:
             on_fetched(items[i])
 
     run_all(fetch, len(todo), workers)
     return staged
+
+
+def _sibling_groups(dests: dict[int, Path], others: list[Path], there: Destination) -> dict[Path, list[int]]:
+    """Items whose destinations share a folder that does not exist yet (a fan-out's
+    ``DIR/square/result/<i>``): staged side by side and moved there in one rename. Only
+    when nothing else (``others``: the ``items.json`` files) goes in or under that folder
+    and their names differ."""
+    by_parent: dict[Path, list[int]] = {}
+    for i, dest in dests.items():
+        by_parent.setdefault(dest.parent, []).append(i)
+    taken = {*dests.values(), *others}
+    groups: dict[Path, list[int]] = {}
+    for parent, members in by_parent.items():
+        if len(members) < 2 or parent in taken or len({dests[i].name for i in members}) != len(members):
+            continue
+        if there.link_on_the_way(parent) is not None or there.kind(parent) is not Kind.MISSING:
+            continue
+        groups[parent] = members
+    for path in others:
+        groups.pop(path.parent, None)
+    if groups:  # a destination deeper under a group's folder than its members: no group
+        for dest in taken:
+            for folder in list(dest.parents)[1:]:
+                if folder in groups:
+                    groups.pop(folder)
+    return groups
 
 
 def _up_to_date(store: ArtifactStore, item: Selected, dest: Path, there: Destination) -> list[Path] | None:
@@ -228,13 +254,27 @@ def _fetch_all(
             on_fetched(item)
     staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=_staging_root(base / "_")))
     try:
-        staged = _stage_all(store, items, todo, staging, workers, on_fetched)
-        pairs = [(staged[i], dests[i], True) for i in todo]
-        for n, (step, values) in enumerate(sorted(items_files(items).items())):
+        listings = [(base / step / ITEMS_FILE, values) for step, values in sorted(items_files(items).items())]
+        groups = _sibling_groups({i: dests[i] for i in todo}, [path for path, _ in listings], there)
+        places: dict[int, Path] = {}
+        pairs: list[tuple[Path, Path, bool]] = []
+        for n, (parent, members) in enumerate(groups.items()):
+            folder = staging / f"group-{n}"
+            folder.mkdir()
+            places.update((i, folder / dests[i].name) for i in members)
+            pairs.append((folder, parent, True))
+        for i in todo:
+            if i not in places:
+                (staging / str(i)).mkdir()
+                places[i] = staging / str(i) / safe_part(items[i].name)
+        staged = _stage_all(store, items, places, workers, on_fetched)
+        grouped = {i for members in groups.values() for i in members}
+        pairs.extend((staged[i], dests[i], True) for i in todo if i not in grouped)
+        for n, (path, values) in enumerate(listings):
             listing = staging / f"items-{n}" / ITEMS_FILE
             listing.parent.mkdir()
             listing.write_text(json.dumps(values, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-            pairs.append((listing, base / step / ITEMS_FILE, False))
+            pairs.append((listing, path, False))
         plans = [there.plan(src, dest, is_dir) for src, dest, is_dir in pairs]
         links = [link for plan in plans for link in plan.links]
         if links and not force:
