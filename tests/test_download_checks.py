@@ -146,3 +146,32 @@ def test_a_failing_item_of_a_fanout_leaves_nothing_behind(tmp_path: Path) -> Non
         fetch_all(Broken(store.root), select(wf), base, workers=3)
     assert not base.exists() or not any(base.rglob("*"))
     assert not list(tmp_path.rglob(".dflowctl-download-*"))
+
+
+def test_a_stored_folder_is_copied_as_copytree_copies_it(tmp_path: Path) -> None:
+    import os
+
+    from dflowctl.engines.local.artifacts import copy_folder
+
+    src = tmp_path / "src"
+    (src / "sub" / "deeper").mkdir(parents=True)
+    (src / "run.sh").write_text("#!/bin/sh\necho hi\n")
+    (src / "run.sh").chmod(0o750)
+    (src / "sub" / "empty").write_bytes(b"")
+    (src / "sub" / "deeper" / "big.bin").write_bytes(os.urandom(3 << 20))
+    (src / "link").symlink_to("run.sh")
+    os.utime(src / "run.sh", ns=(1_000_000_000, 2_000_000_000))
+    copy_folder(src, tmp_path / "mine")
+    shutil.copytree(src, tmp_path / "theirs", symlinks=True)
+
+    def tree(root: Path) -> list[tuple[str, int, int, bytes | str]]:
+        found = []
+        for p in sorted(root.rglob("*")):
+            info = p.lstat()
+            body = os.readlink(p) if p.is_symlink() else p.read_bytes() if p.is_file() else ""
+            found.append(
+                (p.relative_to(root).as_posix(), info.st_mode, info.st_mtime_ns if p.is_file() else 0, body)
+            )
+        return found
+
+    assert tree(tmp_path / "mine") == tree(tmp_path / "theirs")

@@ -16,7 +16,7 @@ import tempfile
 import threading
 from collections.abc import Mapping
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 
 from dflowctl import archive
 from dflowctl.errors import NotFoundError, UsageError
@@ -213,7 +213,7 @@ class LocalArtifactStore:
         if not path.exists():
             raise NotFoundError(f"artifact {name!r} ({key}) is missing from the run's records")
         if path.is_dir():  # stored unpacked: copy, never move out of the repository
-            shutil.copytree(path, folder, symlinks=True)
+            copy_folder(path, folder)
             return folder
         folder.mkdir()
         if str(key).endswith((".tgz", ".tar.gz", ".zip")) or archive.is_tgz(path):
@@ -221,6 +221,47 @@ class LocalArtifactStore:
         item = folder / (path.name or "artifact")
         shutil.copy2(path, item)
         return item
+
+
+def copy_folder(src: Path, dst: Path) -> None:
+    """``shutil.copytree(src, dst, symlinks=True)`` with a third of its system calls (a
+    10,000-item download copies 10,000 folders): each file's mode and times set through
+    its open descriptor, links copied as links, anything else left to ``shutil``."""
+    os.mkdir(dst)
+    with os.scandir(src) as listed:
+        entries = list(listed)
+    for entry in entries:
+        target = os.path.join(dst, entry.name)
+        if entry.is_symlink():
+            os.symlink(os.readlink(entry.path), target)
+            shutil.copystat(entry.path, target, follow_symlinks=False)
+        elif entry.is_dir():
+            copy_folder(Path(entry.path), Path(target))
+        elif entry.is_file():
+            with open(entry.path, "rb") as fsrc, open(target, "xb") as fdst:
+                info = os.fstat(fsrc.fileno())
+                _send(fsrc, fdst, info.st_size)
+                os.fchmod(fdst.fileno(), stat.S_IMODE(info.st_mode))
+                os.utime(fdst.fileno(), ns=(info.st_atime_ns, info.st_mtime_ns))
+        else:
+            shutil.copy2(entry.path, target, follow_symlinks=False)  # fifos and devices refused there
+    shutil.copystat(src, dst, follow_symlinks=False)
+
+
+def _send(fsrc: BinaryIO, fdst: BinaryIO, size: int) -> None:
+    """The bytes of ``fsrc`` to ``fdst`` in the kernel (``sendfile``), else by reads."""
+    sent = 0
+    try:
+        while True:
+            n = os.sendfile(fdst.fileno(), fsrc.fileno(), sent, max(size - sent, 1 << 20))
+            if n == 0:
+                return
+            sent += n
+    except OSError:  # a file system without sendfile: what is left, by reads
+        fsrc.seek(sent)
+        fdst.seek(sent)
+        shutil.copyfileobj(fsrc, fdst)
+        fdst.flush()
 
 
 def merge_into(source: Path, dest: Path) -> None:
