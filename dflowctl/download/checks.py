@@ -84,7 +84,12 @@ class Destination:
     def kind(self, path: Path) -> Kind:
         found = self._kinds.get(path)
         if found is None:
-            found = self._kinds[path] = _kind_of(path)
+            above = self._kinds.get(path.parent)
+            if above is Kind.MISSING or above is Kind.FILE:
+                found = Kind.MISSING  # nothing under a missing folder or a file: not looked at
+            else:
+                found = _kind_of(path)
+            self._kinds[path] = found
         return found
 
     def _way(self, path: Path) -> tuple[Path | None, bool]:

@@ -15,6 +15,7 @@ import filecmp
 import json
 import os
 import shutil
+import stat
 import tempfile
 import threading
 from collections.abc import Callable, Mapping
@@ -49,7 +50,7 @@ def _as_folder(staged: Path, artifact: Mapping[str, Any]) -> None:
 def _staged_folder(content: Path, artifact: Mapping[str, Any]) -> Path:
     """The folder to move into place, from a store's ``stage``: a file (alone in its
     folder) is named as ``_as_folder`` names it, in the folder it is in."""
-    if content.is_file() or content.is_symlink():
+    if not stat.S_ISDIR(os.lstat(content).st_mode):
         name = file_name(artifact)
         if content.name != name:
             os.replace(content, content.with_name(name))

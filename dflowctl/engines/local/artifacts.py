@@ -210,9 +210,11 @@ class LocalArtifactStore:
         if not key:
             raise NotFoundError(f"artifact {name!r} has no stored location")
         path = self.repo.path_of(str(key))
-        if not path.exists():
-            raise NotFoundError(f"artifact {name!r} ({key}) is missing from the run's records")
-        if path.is_dir():  # stored unpacked: copy, never move out of the repository
+        try:
+            mode = path.stat().st_mode
+        except FileNotFoundError:
+            raise NotFoundError(f"artifact {name!r} ({key}) is missing from the run's records") from None
+        if stat.S_ISDIR(mode):  # stored unpacked: copy, never move out of the repository
             copy_folder(path, folder)
             return folder
         folder.mkdir()
@@ -238,7 +240,7 @@ def copy_folder(src: Path, dst: Path) -> None:
         elif entry.is_dir():
             copy_folder(Path(entry.path), Path(target))
         elif entry.is_file():
-            with open(entry.path, "rb") as fsrc, open(target, "xb") as fdst:
+            with open(entry.path, "rb", buffering=0) as fsrc, open(target, "xb", buffering=0) as fdst:
                 info = os.fstat(fsrc.fileno())
                 _send(fsrc, fdst, info.st_size)
                 os.fchmod(fdst.fileno(), stat.S_IMODE(info.st_mode))
@@ -261,7 +263,6 @@ def _send(fsrc: BinaryIO, fdst: BinaryIO, size: int) -> None:
         fsrc.seek(sent)
         fdst.seek(sent)
         shutil.copyfileobj(fsrc, fdst)
-        fdst.flush()
 
 
 def merge_into(source: Path, dest: Path) -> None:
