@@ -162,7 +162,8 @@ def test_a_stored_folder_is_copied_as_copytree_copies_it(tmp_path: Path) -> None
     (src / "sub" / "deeper" / "big.bin").write_bytes(os.urandom(3 << 20))
     (src / "link").symlink_to("run.sh")
     os.utime(src / "run.sh", ns=(1_000_000_000, 2_000_000_000))
-    copy_folder(src, tmp_path / "mine")
+    (src / "sub").chmod(0o700)
+    copy_folder(src, tmp_path / "mine", src.stat().st_mode)
     shutil.copytree(src, tmp_path / "theirs", symlinks=True)
 
     def tree(root: Path) -> list[tuple[str, int, int, bytes | str]]:
@@ -176,3 +177,19 @@ def test_a_stored_folder_is_copied_as_copytree_copies_it(tmp_path: Path) -> None
         return found
 
     assert tree(tmp_path / "mine") == tree(tmp_path / "theirs")
+
+
+def test_items_are_grouped_only_when_nothing_else_goes_in_their_folder(tmp_path: Path) -> None:
+    from dflowctl.download.checks import Destination
+    from dflowctl.download.fetch import _sibling_groups
+
+    base = tmp_path / "out"
+    square = base / "square" / "out"
+    dests = {i: square / str(i) for i in range(3)}
+    assert _sibling_groups(dests, [base / "square" / "items.json"], Destination(base)) == {square: [0, 1, 2]}
+    deeper = {**dests, 3: square / "x" / "y"}  # a destination under the folder, not one of its items
+    assert _sibling_groups(deeper, [], Destination(base)) == {}
+    listing = [square / "items.json"]  # a listing written into the folder
+    assert _sibling_groups(dests, listing, Destination(base)) == {}
+    square.mkdir(parents=True)  # the folder exists: each item on its own
+    assert _sibling_groups(dests, [], Destination(base)) == {}

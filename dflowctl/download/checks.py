@@ -131,7 +131,8 @@ class Destination:
     def plan(self, src: Path, dest: Path, is_dir: bool) -> Plan:
         """What writing the staged ``src`` (a folder, or one file) to ``dest`` meets."""
         files = list(staged_files(src, is_dir))
-        targets = [dest / f.relative_to(src) for f in files] if is_dir else [dest]
+        cut = len(str(src))  # the staged files are under src: their targets by text, not by Path parts
+        targets = [Path(f"{dest}{str(f)[cut:]}") for f in files] if is_dir else [dest]
         link = self.link_on_the_way(dest)
         if link is None and self.kind(dest) is Kind.MISSING:
             plan = Plan(src, dest, [(f, t, State.NEW) for f, t in zip(files, targets, strict=True)], is_dir)

@@ -205,10 +205,17 @@ def _sibling_groups(dests: dict[int, Path], others: list[Path], there: Destinati
     for path in others:
         groups.pop(path.parent, None)
     if groups:  # a destination deeper under a group's folder than its members: no group
+        folders = {str(folder): folder for folder in groups}
         for dest in taken:
-            for folder in list(dest.parents)[1:]:
-                if folder in groups:
-                    groups.pop(folder)
+            text = os.path.dirname(os.path.dirname(str(dest)))  # above its own folder
+            while True:
+                folder = folders.pop(text, None)
+                if folder is not None:
+                    groups.pop(folder, None)
+                up = os.path.dirname(text)
+                if up == text:
+                    break
+                text = up
     return groups
 
 
