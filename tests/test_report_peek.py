@@ -68,3 +68,38 @@ def test_the_local_store_says_where_an_artifact_is_kept(tmp_path: Path) -> None:
     assert not is_archive
     files, count = peek(path, is_archive, MAX_FILES, head_size)
     assert [(f.name, f.suffix, f.head) for f in files] == [("", ".txt", b"plain\n")] and count == 1
+
+
+def test_only_the_logs_the_page_shows_are_read() -> None:
+    from collections.abc import Iterator
+
+    from dflowctl.engines import LogLine
+    from dflowctl.errors import NotFoundError
+    from dflowctl.report import run_report
+    from dflowctl.report.html import LOG_PODS
+    from tests import argo_status as st
+
+    wf = st.fanout(LOG_PODS + 50)
+    asked: list[list[str] | None] = []
+
+    class Engine:
+        name = "local"
+
+        def logs(
+            self, name: str, node_ids: list[str] | None = None, follow: bool = False, timestamps: bool = False
+        ) -> Iterator[LogLine]:
+            asked.append(node_ids)
+            return iter([LogLine(n, "square", f"log of {n}") for n in node_ids or []])
+
+        def artifact_store(self, name: str) -> object:
+            return Missing()
+
+    class Missing:
+        def fetch(self, artifact: object, dest: Path, *, force: bool = False) -> list[Path]:
+            raise NotFoundError("not kept here")
+
+    page = run_report(Engine(), wf)  # type: ignore[arg-type]
+    pods = [nid for nid, raw in wf["status"]["nodes"].items() if raw.get("type") == "Pod"]
+    assert len(asked) == 1 and asked[0] is not None and len(asked[0]) == LOG_PODS < len(pods)
+    assert all(f"log of {n}" in page for n in asked[0])
+    assert f"… {len(pods) - LOG_PODS} more pods" in page and "not kept here" in page
