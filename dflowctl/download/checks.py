@@ -22,7 +22,8 @@ class Kind(Enum):
     MISSING = "missing"
     FOLDER = "folder"
     LINK = "link"
-    FILE = "file"
+    FILE = "file"  # a regular file
+    OTHER = "other"  # a device, a fifo, a socket
 
 
 class State(Enum):
@@ -69,7 +70,9 @@ def _kind_of(path: Path) -> Kind:
         raise
     if stat.S_ISLNK(mode):
         return Kind.LINK
-    return Kind.FOLDER if stat.S_ISDIR(mode) else Kind.FILE
+    if stat.S_ISDIR(mode):
+        return Kind.FOLDER
+    return Kind.FILE if stat.S_ISREG(mode) else Kind.OTHER
 
 
 class Destination:
@@ -85,7 +88,7 @@ class Destination:
         found = self._kinds.get(path)
         if found is None:
             above = self._kinds.get(path.parent)
-            if above is Kind.MISSING or above is Kind.FILE:
+            if above is Kind.MISSING or above is Kind.FILE or above is Kind.OTHER:
                 found = Kind.MISSING  # nothing under a missing folder or a file: not looked at
             else:
                 found = _kind_of(path)
@@ -166,7 +169,7 @@ class Destination:
         kind = self.kind(target)
         if kind is Kind.MISSING:
             return State.NEW
-        if kind is Kind.FOLDER:
+        if kind is Kind.FOLDER or kind is Kind.OTHER:
             return State.CLASH
         try:  # a file (a link is reported as a link; through it, as its target)
             return State.SAME if filecmp.cmp(src, target, shallow=False) else State.CLASH
