@@ -13,8 +13,6 @@ MAX_LINES = 420  # "no module over ~400 lines"
 LONG_ON_PURPOSE = {
     # the script a Python op's pod runs, shipped verbatim (docs/architecture.md, "Python ops")
     "render/bootstrap.py",
-    # being split into modules with one job on another branch (issue 8, `readers`)
-    "download.py",
 }
 
 
