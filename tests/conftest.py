@@ -15,6 +15,17 @@ from typing import Any
 
 import pytest
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Ctrl-C as a terminal gives it: a shell that starts the suite in the background
+    without job control (``make test &`` in a script) leaves SIGINT ignored, which the
+    tests' own runs would inherit, and the tests of what Ctrl-C does would hang."""
+    import signal
+
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 # loopback S3 server (moto) fixtures: s3_server, s3, s3_proxy, s3_auth (see tests/s3server.py)
 pytest_plugins = ["tests.s3server"]
 
