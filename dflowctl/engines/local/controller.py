@@ -54,7 +54,7 @@ from dflowctl.engines.local.templates import (
 from dflowctl.engines.local.volumes import CLAIMS, with_workflow_volumes
 from dflowctl.engines.local.wfglobals import failures_json, register_globals, workflow_globals
 
-LEAF_KINDS = ("container", "script")
+LEAF_KINDS = ("container", "script", "containerSet")
 # Argo's maxAllowedStackDepth: templates nested deeper (a composite op calling itself) fail
 MAX_STACK_DEPTH = 100
 STACK_HOP = 16  # template levels per thread: Python's recursion limit holds MAX_STACK_DEPTH levels

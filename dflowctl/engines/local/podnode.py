@@ -21,6 +21,7 @@ from dflowctl.archive import UnsafeArchiveError
 from dflowctl.argo import parse_duration, pod_name, rfc3339
 from dflowctl.engines.local.artifacts import LocalRepository, UnpackCache, default_key, remove, temp_dir
 from dflowctl.engines.local.cache import Entry
+from dflowctl.engines.local.containerset import ContainerSet
 from dflowctl.engines.local.daemons import Daemons
 from dflowctl.engines.local.interpreter import Interpreter
 from dflowctl.engines.local.podapi import PodRequest, PodResult, PodRunnerLike
@@ -146,7 +147,11 @@ class PodNodes:
                         sidecars.start()
 
                     try:
-                        result = self.runner.run(req, cancel, running)
+                        if tmpl.get("containerSet") is not None:  # its containers, in order
+                            cset = ContainerSet(self.runner, self.book, node, req, self.run_dir.log_path, cancel)
+                            result = cset.run(running)
+                        else:
+                            result = self.runner.run(req, cancel, running)
                     finally:
                         sidecars.stop()
             finally:  # (a daemon that is up runs beside the steps: not in one of their slots)

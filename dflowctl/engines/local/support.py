@@ -35,7 +35,6 @@ PREFIX = "not supported by the local engine: "
 # template kinds a host process cannot stand in for
 _KIND_REASONS = {
     "resource": "`resource` templates (they create Kubernetes objects)",
-    "containerSet": "`containerSet` templates (several containers sharing volumes in one pod)",
     "plugin": "executor `plugin` templates (they need the plugin's sidecar)",
     "http": "`http` templates (the Argo agent makes the request in the cluster)",
     "data": "`data` templates (they read artifact storage through the Argo agent)",
@@ -260,6 +259,12 @@ def _template(w: _Walker, tmpl: Mapping[str, Any], path: list[PathItem], default
         for i, other in enumerate(tmpl.get(key) or []):
             if isinstance(other, Mapping):
                 _container(w, "container", other, [*path, key, i], own_dirs)
+    cset = _mapping(tmpl.get("containerSet"))
+    for i, ctr in enumerate(cset.get("containers") or []):
+        if isinstance(ctr, Mapping):  # (the set's volumeMounts are every container's)
+            mounts = [*(ctr.get("volumeMounts") or []), *(cset.get("volumeMounts") or [])]
+            body = {**ctr, "volumeMounts": mounts}
+            _container(w, "container", body, [*path, "containerSet", "containers", i], own_dirs)
     if tmpl.get("daemon") and (tmpl.get("retryStrategy") or defaults.get("retryStrategy")):
         w.add("retries of a daemon template (a retry once it is up)", [*path, "daemon"])
     _sync(w, tmpl.get("synchronization"), [*path, "synchronization"])
