@@ -236,8 +236,8 @@ class ContainerSet:
         for attempt in range(self.attempts):
             if attempt and self.stop.wait(self.pause):
                 break
-            res = self.runner.run(req, self.stop, running)
-            if res.phase == "Succeeded" or (res.exit_code == 127 and _NOT_FOUND in res.message):
+            res = self.runner.run(replace(req, keep_root=attempt > 0), self.stop, running)
+            if res.phase == "Succeeded" or _NOT_FOUND in res.message:  # (looked up before retries)
                 break
         assert res is not None
         return res

@@ -35,6 +35,8 @@ class PodRequest:
     # unchanged (unpacked once per run): laid out once per run instead of copied per pod
     layers: SharedLayers | None = None
     shared_inputs: frozenset[str] = frozenset()
+    # the same container again (a containerSet's retry in place): its root kept as it was left
+    keep_root: bool = False
 
 
 @dataclass(frozen=True)

@@ -78,10 +78,10 @@ def plan_pod(
     work = Path(req.work_dir).resolve()
     work.mkdir(parents=True, exist_ok=True)
     root = work / "root"
-    for old in [root, *work.glob(".overlay-work*")]:
+    for old in [*([] if req.keep_root else [root]), *work.glob(".overlay-work*")]:
         if old.exists():
             shutil.rmtree(old)
-    (root / "tmp").mkdir(parents=True)
+    (root / "tmp").mkdir(parents=True, exist_ok=req.keep_root)
     os.chmod(root / "tmp", 0o1777)
     method = isolation.method_for(work)
 
@@ -114,7 +114,8 @@ def plan_pod(
             known.append(target)
             link = isolation.host_path(root, target)
             link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(host, target_is_directory=True)
+            if not link.is_symlink():  # (a kept root has it)
+                link.symlink_to(host, target_is_directory=True)
     remap = isolation.Remapper(root, known, keep=binds) if method == isolation.REMAP else None
 
     script_path = None
