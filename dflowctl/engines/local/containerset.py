@@ -233,12 +233,20 @@ class ContainerSet:
                 on_start()
 
         res: PodResult | None = None
+        earlier = b""  # the log of the attempts before (each run starts its log afresh)
         for attempt in range(self.attempts):
             if attempt and self.stop.wait(self.pause):
                 break
+            if attempt:
+                earlier += _read(req.log_path)
             res = self.runner.run(replace(req, keep_root=attempt > 0), self.stop, running)
             if res.phase == "Succeeded" or _NOT_FOUND in res.message:  # (looked up before retries)
                 break
+        if earlier:
+            try:
+                req.log_path.write_bytes(earlier + _read(req.log_path))
+            except OSError:
+                pass
         assert res is not None
         return res
 
@@ -290,3 +298,10 @@ class ContainerSet:
 def _never_ran(phase: str, exit_code: int | None, message: str = "") -> PodResult:
     now = time.time()
     return PodResult(phase, exit_code, message, None, {}, {}, now, now)
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError:
+        return b""
