@@ -210,6 +210,9 @@ def _check_template(
     for kind in ("container", "script"):
         if isinstance(tmpl.get(kind), Mapping) and not given(kind, "image"):
             c.add(f"{label}: {kind} needs an image", [*path, kind])
+    problem = container_set_problem(tmpl)
+    if problem is not None:
+        c.add(f"{label}: {problem[0]}", [*path, "containerSet", *problem[1]], key=False)
     steps = tmpl.get("steps")
     if steps is not None:
         _check_steps(c, steps, [*path, "steps"], names)
@@ -217,6 +220,53 @@ def _check_template(
     if dag is not None:
         _check_dag(c, dag, [*path, "dag"], names)
     _check_hooks(c, tmpl.get("hooks"), [*path, "hooks"], names)
+
+
+def container_set_problem(tmpl: Mapping[str, Any]) -> tuple[str, list[PathItem]] | None:
+    """Argo's ``ContainerSetTemplate.Validate`` and validator rules for a ``containerSet``
+    (the first problem and where, under ``containerSet``), or None."""
+    cset = tmpl.get("containerSet")
+    if not isinstance(cset, Mapping):
+        return None
+    ctrs = cset.get("containers")
+    if not isinstance(ctrs, list) or not ctrs or not all(isinstance(x, Mapping) for x in ctrs):
+        return "containerSet needs a list of at least one container", ["containers"]
+    seen: dict[str, list[str]] = {}
+    for i, ctr in enumerate(ctrs):
+        name = ctr.get("name")
+        if not isinstance(name, str) or not name:
+            return "every container of a containerSet needs a name", ["containers", i]
+        if name in seen:
+            return f"duplicate container name `{name}`", ["containers", i, "name"]
+        seen[name] = [str(d) for d in ctr.get("dependencies") or []]
+    for i, ctr in enumerate(ctrs):
+        for j, dep in enumerate(seen[ctr["name"]]):
+            if dep not in seen:
+                return (
+                    f"container `{ctr['name']}` depends on `{dep}`, which is not a container of the set",
+                    ["containers", i, "dependencies", j],
+                )
+    done: set[str] = set()
+    for name in seen:  # a cycle: a container that waits for itself, the pod never ends
+        path, todo = [name], list(seen[name])
+        while todo:
+            dep = todo.pop()
+            if dep == name:
+                return f"containers depend on each other in a cycle (through `{name}`)", ["containers"]
+            if dep not in done and dep not in path:
+                path.append(dep)
+                todo.extend(seen[dep])
+        done.add(name)
+    inputs, outputs = tmpl.get("inputs") or {}, tmpl.get("outputs") or {}
+    io = [
+        isinstance(inputs, Mapping) and inputs.get("artifacts"),
+        isinstance(outputs, Mapping) and (outputs.get("parameters") or outputs.get("artifacts")),
+    ]
+    if any(io) and "main" not in seen:
+        return 'containerSet.containers must have a container named "main" for input or output', [
+            "containers"
+        ]
+    return None
 
 
 def _check_params(c: _Checker, items: Any, path: list[PathItem], what: str) -> None:

@@ -103,10 +103,16 @@ spec:
       containers:
       - name: a
         image: alpine
-        command: [sh, -c, "touch /work/a; i=0; until [ -e /work/b ]; do i=$((i+1)); [ $i -gt 300 ] && exit 9; sleep 0.1; done"]
+        command:
+        - sh
+        - -c
+        - touch /work/a; i=0; until [ -e /work/b ]; do i=$((i+1)); [ $i -gt 300 ] && exit 9; sleep 0.1; done
       - name: b
         image: alpine
-        command: [sh, -c, "touch /work/b; i=0; until [ -e /work/a ]; do i=$((i+1)); [ $i -gt 300 ] && exit 9; sleep 0.1; done"]
+        command:
+        - sh
+        - -c
+        - touch /work/b; i=0; until [ -e /work/a ]; do i=$((i+1)); [ $i -gt 300 ] && exit 9; sleep 0.1; done
 """
 
 
@@ -233,7 +239,10 @@ spec:
       - name: a
         image: alpine
         command: [sh, -c]
-        args: ['echo run >> /count/runs; FILE=test.yml; EXITCODE=1; if test -f "$FILE"; then EXITCODE=0; else touch $FILE; fi; exit $EXITCODE']
+        args:
+        - >-
+          echo run >> /count/runs; FILE=test.yml; EXITCODE=1;
+          if test -f "$FILE"; then EXITCODE=0; else touch $FILE; fi; exit $EXITCODE
       - name: main
         image: alpine
         command: [sh, -c, "cat /count/runs | wc -l"]
@@ -331,3 +340,42 @@ def test_argos_container_set_examples_reach_argos_phase(tmp_path: Path) -> None:
     for f in files:
         res = run_cli("run", str(f), "-o", "json", cwd=tmp_path)
         assert res.returncode == 0, (f.name, res.stderr[-500:])
+
+
+INVALID = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: cset-invalid-
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    containerSet:
+      containers:
+      - name: a
+        image: alpine
+        command: [sh, -c, "true"]
+        dependencies: [zz]
+"""
+
+
+def test_argos_container_set_rules_are_checked_before_the_run(tmp_path: Path) -> None:
+    path = tmp_path / "wf.yaml"
+    path.write_text(INVALID, encoding="utf-8")
+    res = run_cli("run", str(path), cwd=tmp_path)
+    assert res.returncode == 2
+    assert res.stderr.splitlines()[0] == (
+        f"{path}:14:24: template `main`: container `a` depends on `zz`, which is not a container of the set"
+    )
+    # outputs ask for a container named main (Argo's validator)
+    text = INVALID.replace(
+        "        dependencies: [zz]\n", "    outputs:\n      parameters:\n      - {name: x, value: '1'}\n"
+    )
+    path.write_text(text, encoding="utf-8")
+    res = run_cli("validate", str(path), cwd=tmp_path)
+    assert res.returncode == 2
+    assert res.stderr.splitlines()[0] == (
+        f"{path}:11:7: template `main`: "
+        'containerSet.containers must have a container named "main" for input or output'
+    )

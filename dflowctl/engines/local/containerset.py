@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from dflowctl.argo import parse_duration, rfc3339
+from dflowctl.argochecks import container_set_problem
 from dflowctl.engines.local.podapi import PodRequest, PodResult, PodRunnerLike
 from dflowctl.engines.local.podfs import norm
 from dflowctl.engines.local.podoutputs import ARGO_OUT
@@ -58,7 +59,7 @@ def attempts_of(tmpl: Mapping[str, Any]) -> tuple[int, float]:
     try:
         steps = int(str(rs["retries"]))
     except ValueError:
-        raise ValueError(f"invalid containerSet.retryStrategy.retries {rs['retries']!r}") from None
+        raise ValueError(f"retries {rs['retries']!r} is not a number") from None
     pause = parse_duration(rs["duration"]) if rs.get("duration") not in (None, "") else 0.0
     return max(1, steps), pause
 
@@ -81,7 +82,6 @@ class ContainerSet:
         self.req = req
         self.cancel = cancel
         self.stop = threading.Event()  # the pod has failed (or is cancelled): end the rest
-        self.attempts, self.pause = attempts_of(req.template)
         self.specs = containers(req.template)
         self.names = [str(c.get("name")) for c in self.specs]
         self.late: Late = []  # main's outputs in a volume
@@ -90,6 +90,15 @@ class ContainerSet:
         self.lock = threading.Lock()
         self._started = threading.Event()
         self.nodes: dict[str, Node] = {}
+        problem = container_set_problem(req.template)  # (a template a workflowTemplateRef joined)
+        self.problem = None if problem is None else f"invalid containerSet: {problem[0]}"
+        self.attempts, self.pause = 1, 0.0
+        try:
+            self.attempts, self.pause = attempts_of(req.template)
+        except ValueError as err:
+            self.problem = self.problem or f"invalid containerSet.retryStrategy: {err}"
+        if self.problem is not None:
+            self.specs, self.names = [], []
         pod_name = str(pod_node["name"])
         for name in self.names:
             node = book.create(
@@ -99,8 +108,8 @@ class ContainerSet:
             self.nodes[name] = node
         for spec, name in zip(self.specs, self.names, strict=True):
             deps = [str(d) for d in spec.get("dependencies") or []]
-            for parent in deps or [None]:
-                pid = pod_node["id"] if parent is None else self.nodes[parent]["id"]
+            parents = [self.nodes[d]["id"] for d in deps] or [pod_node["id"]]
+            for pid in parents:
                 book.add_child(pid, self.nodes[name]["id"])
 
     # ------------------------------------------------------------------ requests
@@ -117,7 +126,11 @@ class ContainerSet:
             step.pop("outputs", None)
         else:  # outputs in a volume are read once every container ended (Argo's wait container)
             step["outputs"], self.late = self._split_outputs(step, body)
-        work = self.req.work_dir if name == MAIN else self.req.work_dir.with_name(f"{self.req.work_dir.name}-{index}")
+        work = (
+            self.req.work_dir
+            if name == MAIN
+            else self.req.work_dir.with_name(f"{self.req.work_dir.name}-{index}")
+        )
         log = self.req.log_path.with_name(f"{self.nodes[name]['id']}.log")
         return replace(self.req, template=step, work_dir=work, log_path=log, python=None)
 
@@ -166,6 +179,8 @@ class ContainerSet:
     def run(self, on_start: Callable[[], None] | None = None) -> PodResult:
         """Run the containers to their end; the pod's result (outputs: ``main``'s)."""
         started = time.time()
+        if self.problem is not None:
+            return replace(_never_ran("Error", None, self.problem), started_at=started)
         ends = {name: threading.Event() for name in self.names}
         threads = []
         for i, (spec, name) in enumerate(zip(self.specs, self.names, strict=True)):
@@ -208,7 +223,9 @@ class ContainerSet:
                         break
                 bad = self.results.get(dep)
                 if bad is None:  # the pod ended before it did
-                    self._end(name, node, _never_ran("Failed", None), f"{name}: Pod Failed whilst container running")
+                    self._end(
+                        name, node, _never_ran("Failed", None), f"{name}: Pod Failed whilst container running"
+                    )
                     return
                 if bad.phase != "Succeeded":
                     code = EMISSARY_ERROR if bad.exit_code is None else bad.exit_code

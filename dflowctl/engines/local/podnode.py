@@ -148,7 +148,9 @@ class PodNodes:
 
                     try:
                         if tmpl.get("containerSet") is not None:  # its containers, in order
-                            cset = ContainerSet(self.runner, self.book, node, req, self.run_dir.log_path, cancel)
+                            cset = ContainerSet(
+                                self.runner, self.book, node, req, self.run_dir.log_path, cancel
+                            )
                             result = cset.run(running)
                         else:
                             result = self.runner.run(req, cancel, running)

@@ -263,8 +263,8 @@ def _template(w: _Walker, tmpl: Mapping[str, Any], path: list[PathItem], default
     for i, ctr in enumerate(cset.get("containers") or []):
         if isinstance(ctr, Mapping):  # (the set's volumeMounts are every container's)
             mounts = [*(ctr.get("volumeMounts") or []), *(cset.get("volumeMounts") or [])]
-            body = {**ctr, "volumeMounts": mounts}
-            _container(w, "container", body, [*path, "containerSet", "containers", i], own_dirs)
+            own = {**ctr, "volumeMounts": mounts}
+            _container(w, "container", own, [*path, "containerSet", "containers", i], own_dirs)
     if tmpl.get("daemon") and (tmpl.get("retryStrategy") or defaults.get("retryStrategy")):
         w.add("retries of a daemon template (a retry once it is up)", [*path, "daemon"])
     _sync(w, tmpl.get("synchronization"), [*path, "synchronization"])
