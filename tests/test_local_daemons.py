@@ -165,14 +165,64 @@ def test_a_stopped_run_kills_its_daemons(tmp_path: Path) -> None:
     assert node(wf, "daemoned")["phase"] == "Succeeded"  # as Argo's e2e TestStopBehaviorWithDaemon
 
 
-def test_a_retried_daemon_is_refused(tmp_path: Path) -> None:
-    path = tmp_path / "wf.yaml"
-    path.write_text(
-        SLEEPING_STEPS.replace("    daemon: true\n", "    daemon: true\n    retryStrategy: {limit: 2}\n")
-    )
-    res = run_cli("run", str(path), cwd=tmp_path)
-    assert res.returncode == 2
-    assert res.stderr.splitlines()[0] == (
-        f"{path}:22:5: not supported by the local engine: "
-        "retries of a daemon template (a retry once it is up)"
-    )
+RETRIED = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: daemon-retry-
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    steps:
+    - - name: server
+        template: server
+    - - name: client
+        template: client
+        arguments:
+          parameters:
+          - name: ip
+            value: "{{steps.server.ip}}"
+  - name: server
+    daemon: true
+    retryStrategy:
+      limit: "LIMIT"
+    container:
+      image: python:3.11
+      # the first two pods fail before they are up; the third serves
+      command:
+      - sh
+      - -c
+      - if [ {{retries}} -lt 2 ]; then exit 1; fi; exec python3 -m http.server PORT --bind 127.0.0.1
+      readinessProbe:
+        tcpSocket: {port: PORT}
+  - name: client
+    inputs:
+      parameters:
+      - name: ip
+    container:
+      image: python:3.11
+      command:
+      - python3
+      - -c
+      - import urllib.request as u; print(u.urlopen('http://{{inputs.parameters.ip}}:PORT/').status)
+"""
+
+
+def test_a_daemon_that_fails_before_it_is_up_is_retried(tmp_path: Path) -> None:
+    # Argo's processNodeRetries: a failed attempt is retried; a daemoned one ends the
+    # retries, the Retry node daemoned (its ip the attempt's) until the scope kills it
+    port = str(free_port())
+    wf = run_argo(tmp_path, RETRIED.replace("PORT", port).replace("LIMIT", "3"))
+    assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
+    retry = node(wf, "server")
+    assert (retry["type"], retry["phase"], retry.get("podIP")) == ("Retry", "Succeeded", "127.0.0.1")
+    assert "daemoned" not in retry
+    assert [node(wf, f"server({i})")["phase"] for i in range(3)] == ["Failed", "Failed", "Succeeded"]
+    assert node(wf, "server(0)")["message"] == "Error (exit code 1)"
+    assert node(wf, "client")["outputs"]["result"] == "200"
+    # with too few retries, the daemon never comes up: the step fails as any retried one
+    wf = run_argo(tmp_path, RETRIED.replace("PORT", port).replace("LIMIT", "1"))
+    assert wf["status"]["phase"] == "Failed"
+    retry = node(wf, "server")
+    assert (retry["phase"], retry["message"]) == ("Failed", "No more retries left")

@@ -16,6 +16,7 @@ from dflowctl import expr
 from dflowctl.argo import FAILED_OR_ERROR, SUCCESSFUL, node_id, parse_duration, parse_rfc3339
 from dflowctl.engines.local.runtime import Node, Runtime
 from dflowctl.engines.local.scope import ArtifactScope, Scope, TemplateError, walk_strings
+from dflowctl.engines.local.status import NodeBook
 
 
 def _policy(strategy: Mapping[str, Any]) -> str:
@@ -87,6 +88,9 @@ def execute_with_retries(
             book.finish(node, "Failed", rt.interrupted_message())
             return node
         book.add_child(node["id"], child["id"])
+        if child.get("daemoned"):  # a daemon that is up: done as a step; the node follows it
+            _follow_daemon(book, node, child)
+            return node
         phase = child.get("phase", "Error")
         if phase in SUCCESSFUL:
             book.finish(node, phase, "", outputs=child.get("outputs"))
@@ -127,3 +131,22 @@ def execute_with_retries(
             book.finish(node, phase, rt.interrupted_message())
             return node
         attempt += 1
+
+
+def _follow_daemon(book: NodeBook, node: Node, child: Node) -> None:
+    """Argo's processNodeRetries for a daemoned attempt: the Retry node is Running and
+    daemoned (its ``ip`` the attempt's) until the attempt ends, then ends as it did."""
+    book.update(node, phase="Running", daemoned=True, podIP=child.get("podIP"))
+
+    def ended(attempt: Mapping[str, Any]) -> None:
+        book.update(node, daemoned=None)
+        phase, message = str(attempt.get("phase")), attempt.get("message") or ""
+        book.finish(node, phase, message, outputs=attempt.get("outputs"))
+        book.update(node, finishedAt=attempt.get("finishedAt"))
+
+    with book.lock:  # (it may end meanwhile)
+        current = book.get(child["id"]) or child
+        if current.get("phase") in ("Running", "Pending"):
+            book.when_finished(child["id"], ended)
+            return
+    ended(current)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import bisect
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from dflowctl.argo import FULFILLED, node_id, rfc3339
@@ -56,6 +56,7 @@ class NodeBook:
         self.status_json = ""  # the status' own fields as last recorded (JSON)
         self._pods = [0, 0]  # Pod nodes: succeeded, all
         self._flags: dict[str, dict[str, bool]] = {}  # node id -> its nodeFlag once created
+        self._on_finish: dict[str, list[Callable[[dict[str, Any]], None]]] = {}  # node id -> followers
 
     def touch(self, nid: str | None = None) -> None:
         """Something changed: node ``nid``, or (without it) anything, e.g. by hand."""
@@ -170,6 +171,15 @@ class NodeBook:
                     target[key] = val
             self._count(target, 1)
             self.touch(target["id"])
+            followers = self._on_finish.pop(target["id"], [])
+        for follow in followers:
+            follow(target)
+
+    def when_finished(self, nid: str, follow: Callable[[dict[str, Any]], None]) -> None:
+        """Call ``follow(node)`` once node ``nid`` is next finished (a daemon's Retry node
+        follows its attempt); hold ``lock`` to look at the node and register at once."""
+        with self.lock:
+            self._on_finish.setdefault(nid, []).append(follow)
 
     def reserve(self, parent_id: str, child_ids: list[str]) -> None:
         """Declare the order in which children of ``parent_id`` appear (Argo's creation order)."""

@@ -2,7 +2,7 @@
 
 ``unsupported(workflow, at)`` walks a Workflow object and returns one diagnostic
 per feature that needs a cluster (Kubernetes resources, volumes, sidecars,
-retried daemons, ConfigMaps and Secrets, templates stored in the cluster, artifact
+ConfigMaps and Secrets, templates stored in the cluster, artifact
 stores other than the run's own repository, synchronization) or a program this
 host lacks (an image's command that is not on ``PATH``, Windows images).
 ``at(path)`` gives the position of a JSON path in the file (location and source
@@ -265,8 +265,6 @@ def _template(w: _Walker, tmpl: Mapping[str, Any], path: list[PathItem], default
             mounts = [*(ctr.get("volumeMounts") or []), *(cset.get("volumeMounts") or [])]
             own = {**ctr, "volumeMounts": mounts}
             _container(w, "container", own, [*path, "containerSet", "containers", i], own_dirs)
-    if tmpl.get("daemon") and (tmpl.get("retryStrategy") or defaults.get("retryStrategy")):
-        w.add("retries of a daemon template (a retry once it is up)", [*path, "daemon"])
     _sync(w, tmpl.get("synchronization"), [*path, "synchronization"])
     if _is_windows_selector(tmpl.get("nodeSelector")):
         w.add("Windows nodes (nodeSelector kubernetes.io/os: windows)", [*path, "nodeSelector"])
