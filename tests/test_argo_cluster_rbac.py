@@ -113,6 +113,18 @@ def forbidden(user: str, ns: str, verb: str, name: str = "") -> str:
     )
 
 
+HELD = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata: {generateName: held-}
+spec:
+  entrypoint: hold
+  templates:
+  - name: hold
+    suspend: {}
+"""
+
+
 def test_read_only_account_is_refused_clearly(cluster_env: dict[str, str], tmp_path: Path) -> None:
     """Read verbs of the documented Role only: run, stop, delete refused (exit 3); status, logs, download."""
     admin = {**cluster_env, "DFLOWCTL_HOME": str(tmp_path / "home")}
@@ -131,8 +143,19 @@ def test_read_only_account_is_refused_clearly(cluster_env: dict[str, str], tmp_p
                 f"  hint: grant this account the role in docs/argo.md "
                 f"(check: kubectl auth can-i create workflows.argoproj.io -n {ns})",
             ], run.stderr
-            stop = cli("stop", name, env=viewer)
-            assert (stop.returncode, stop.stderr.splitlines()[0]) == (3, forbidden(user, ns, "patch", name))
+            held = tmp_path / "held.yaml"  # running until stopped: hello may be done already
+            held.write_text(HELD, encoding="utf-8")
+            made_held = cli("run", "-e", "argo", "--no-wait", str(held), env=admin)
+            assert made_held.returncode == 0, made_held.stdout + made_held.stderr
+            held_name = made_held.stdout.split()[-1]
+            try:
+                stop = cli("stop", held_name, env=viewer)
+                assert (stop.returncode, stop.stderr.splitlines()[0]) == (
+                    3,
+                    forbidden(user, ns, "patch", held_name),
+                ), stop.stderr
+            finally:
+                cli("delete", held_name, env=admin)
             watched = cli("status", name, "--watch", "-o", "json", env=viewer, timeout=300)
             assert watched.returncode == 0, watched.stderr
             assert json.loads(watched.stdout)["status"]["phase"] == "Succeeded"

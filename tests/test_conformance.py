@@ -445,7 +445,8 @@ def _timeouts_step(o: Outcome) -> None:
 
 
 def _retry_to_completion(o: Outcome) -> None:
-    attempts = o.pods()
+    # in attempt order: "name(10)" is after "name(9)", though fast attempts share a second
+    attempts = sorted(o.pods(), key=lambda n: int(n["name"].rsplit("(", 1)[1].rstrip(")")))
     assert attempts[-1]["phase"] == "Succeeded" and all(a["phase"] == "Failed" for a in attempts[:-1])
 
 

@@ -193,3 +193,30 @@ def test_items_are_grouped_only_when_nothing_else_goes_in_their_folder(tmp_path:
     assert _sibling_groups(dests, listing, Destination(base)) == {}
     square.mkdir(parents=True)  # the folder exists: each item on its own
     assert _sibling_groups(dests, [], Destination(base)) == {}
+
+
+def test_archived_folders_of_one_step_download_as_argo_gives_them(tmp_path: Path) -> None:
+    """A step's artifacts go to DIR/<step>/ together (one rename); a tgz or zip of a folder
+    holds that folder at its top, and the download holds its contents, as on Argo
+    (tests/test_argo_cluster_archives.py compares the two)."""
+    import json
+
+    from tests.conftest import run_cli
+    from tests.test_argo_cluster_archives import WORKFLOW
+
+    spec = tmp_path / "wf.yaml"
+    spec.write_text(WORKFLOW, encoding="utf-8")
+    env = {"DFLOWCTL_HOME": str(tmp_path / "home"), "DFLOWCTL_CONFIG": str(tmp_path / "none.yaml")}
+    res = run_cli("run", str(spec), "-o", "json", cwd=tmp_path, env=env, timeout=300)
+    assert res.returncode == 0, res.stderr
+    name = json.loads(res.stdout)["metadata"]["name"]
+    got = run_cli("download", name, "--step", "make", "-d", str(tmp_path / "out"), env=env)
+    assert got.returncode == 0, got.stderr
+    files = sorted(
+        p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file()
+    )
+    assert files == [
+        f"make/{kind}/{name}"
+        for kind in ("none-dir", "none-file", "tgz", "zip")
+        for name in (["f.txt"] if kind == "none-file" else ["a.txt", "sub/b.txt", "sub/big.txt"])
+    ]

@@ -58,6 +58,16 @@ def _staged_folder(content: Path, artifact: Mapping[str, Any]) -> Path:
     return content
 
 
+def _lift(content: Path, place: Path, scratch: Path) -> None:
+    """``content`` (what ``_staged_folder`` gave: ``place`` itself, or an archive's one
+    top-level folder inside it) made the folder ``place``; ``scratch``: a free name."""
+    if content == place:
+        return
+    os.replace(place, scratch)
+    os.replace(scratch / content.relative_to(place), place)
+    shutil.rmtree(scratch)
+
+
 def link_in_the_way(base: Path, target: Path) -> Path | None:
     """The first symbolic link on the way from ``base`` (itself not counted) to
     ``target``, looked at now (``Destination`` remembers what it saw before writing)."""
@@ -277,6 +287,8 @@ def _fetch_all(
                 places[i] = staging / str(i) / safe_part(items[i].name)
         staged = _stage_all(store, items, places, workers, on_fetched)
         grouped = {i for members in groups.values() for i in members}
+        for i in grouped:  # a group moves its folder whole: each item's content at its place
+            _lift(staged[i], places[i], staging / f"lift-{i}")
         pairs.extend((staged[i], dests[i], True) for i in todo if i not in grouped)
         for n, (path, values) in enumerate(listings):
             listing = staging / f"items-{n}" / ITEMS_FILE
