@@ -16,6 +16,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import TypeVar
 
 
 @dataclass
@@ -72,15 +73,22 @@ def _relative(name: str, top: str | None, alone: bool) -> str:
     return name
 
 
+_E = TypeVar("_E")
+
+
+def _in_order(entries: list[_E], names: list[str], every_name: list[str]) -> list[tuple[str, _E]]:
+    """An archive's file ``entries`` (named ``names``) as the download names them (the
+    one top-level folder of ``every_name`` left out), sorted by that name."""
+    names = [n.strip("/") for n in names]
+    top = _single_top([n.strip("/") for n in every_name])
+    alone = len(entries) == 1 and top == names[0] if entries else False
+    return sorted(zip((_relative(n, top, alone) for n in names), entries, strict=True), key=lambda p: p[0])
+
+
 def _tar(path: Path, limit: int, head_size: HeadSize) -> tuple[list[Peeked], int]:
     with tarfile.open(path, "r:*") as tar:
         members = [m for m in tar.getmembers() if m.isfile()]
-        names = [m.name.strip("/") for m in members]
-        top = _single_top([m.name.strip("/") for m in tar.getmembers()])
-        alone = len(members) == 1 and top == names[0] if members else False
-        ordered = sorted(
-            zip((_relative(n, top, alone) for n in names), members, strict=True), key=lambda p: p[0]
-        )
+        ordered = _in_order(members, [m.name for m in members], [m.name for m in tar.getmembers()])
         picked = []
         for name, member in ordered[:limit]:
             suffix = _suffix(member.name)
@@ -93,12 +101,7 @@ def _tar(path: Path, limit: int, head_size: HeadSize) -> tuple[list[Peeked], int
 def _zip(path: Path, limit: int, head_size: HeadSize) -> tuple[list[Peeked], int]:
     with zipfile.ZipFile(path) as zf:
         infos = [i for i in zf.infolist() if not i.is_dir() and not stat.S_ISLNK(i.external_attr >> 16)]
-        names = [i.filename.strip("/") for i in infos]
-        top = _single_top([i.filename.strip("/") for i in zf.infolist()])
-        alone = len(infos) == 1 and top == names[0] if infos else False
-        ordered = sorted(
-            zip((_relative(n, top, alone) for n in names), infos, strict=True), key=lambda p: p[0]
-        )
+        ordered = _in_order(infos, [i.filename for i in infos], [i.filename for i in zf.infolist()])
         picked = []
         for name, info in ordered[:limit]:
             suffix = _suffix(info.filename)
