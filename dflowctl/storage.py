@@ -328,8 +328,10 @@ class S3Store:
         if len(jobs) <= 1 or threading.current_thread().name.startswith(POOL_PREFIX):
             return [job() for job in jobs]  # already on a worker: the pool bounds concurrency
         pool = ThreadPoolExecutor(max_workers=min(self.workers, len(jobs)), thread_name_prefix=POOL_PREFIX)
-        futures: list[Future[Any]] = [pool.submit(job) for job in jobs]
+        futures: list[Future[Any]] = []
         try:
+            with _ctrl_c_held():
+                futures.extend(pool.submit(job) for job in jobs)
             wait(futures, return_when=FIRST_EXCEPTION)
         except BaseException:
             self._abort.set()
@@ -366,6 +368,25 @@ class S3Store:
             return False
         self.put_file(Path(path), key)
         return True
+
+
+@contextmanager
+def _ctrl_c_held() -> Iterator[None]:
+    """Hold a Ctrl-C back while jobs are handed out to the pool; it is raised right after.
+
+    Raised inside ``submit`` (which waits for a new worker thread to start), it would leave
+    a worker the pool does not know of yet, and a job whose future was never returned,
+    running on past the interrupt."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    import signal
+
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 def store_for_run(

@@ -22,6 +22,8 @@ from dflowctl.errors import DflowctlError, StorageError
 from dflowctl.storage import ProgressEvent, S3Store
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
     from tests.s3server import ProxiedS3, S3Env
 
 
@@ -382,3 +384,37 @@ def test_directory_download_never_writes_through_a_link_out_of_dest(s3: S3Env, t
             {"name": "d", "archive": {"none": {}}, "s3": {"key": f"{POD}/dir-none"}}, dest, force=True
         )
     assert list(outside.iterdir()) == []
+
+
+def test_ctrl_c_while_jobs_are_still_handed_out_stops_the_ones_running(s3: S3Env) -> None:
+    """The Ctrl-C comes while the main thread is still handing jobs out and the first one
+    already runs (as on a loaded machine): the running job is told to stop and waited for."""
+    import signal
+    import threading
+
+    store = S3Store(s3.repo(), workers=2)
+    main = threading.main_thread().ident
+    assert main is not None and threading.current_thread() is threading.main_thread()
+    started, finished = threading.Event(), threading.Event()
+
+    def first() -> None:
+        started.set()
+        signal.pthread_kill(main, signal.SIGINT)  # Ctrl-C, delivered to the main thread
+        store._abort.wait(timeout=30)  # a transfer stops at its next chunk once told
+        finished.set()
+
+    class Jobs:
+        """The second job is handed out only once the first runs."""
+
+        def __len__(self) -> int:
+            return 2
+
+        def __iter__(self) -> Iterator[Callable[[], None]]:
+            yield first
+            started.wait(timeout=30)
+            yield lambda: None
+
+    with pytest.raises(KeyboardInterrupt):
+        store.parallel(Jobs())  # type: ignore[arg-type]
+    assert finished.is_set(), "the running job was left behind"
+    assert not store._abort.is_set()
