@@ -217,8 +217,8 @@ def test_outputs_decoded_as_declared(fanout50: tuple[dict[str, str], str, Path])
 # one graph node per step: (spec, the nodes' labels in reading order, kinds)
 EXAMPLES = {
     "hello": ["hello", "write", "shout"],
-    "dag-diamond": ["dag-diamond", "start", "right", "left", "join", "report"],
-    "conditional": ["conditional", "check", "odd", "even"],
+    "dag-diamond": ["dag-diamond", "start", "left", "right", "join", "report"],
+    "conditional": ["conditional", "check", "even", "odd"],
     "retry": ["retry", "flaky"],
     "composite": [
         "composite",

@@ -181,10 +181,14 @@ def run_graph(workflow: Mapping[str, Any]) -> Graph:
 
 
 def _order_from_root(graph: Graph, rid: str) -> None:
-    """Nodes in breadth-first order from the root (unreached ones last): a stable reading order."""
+    """Nodes in breadth-first order from the root (unreached ones last), the successors of a
+    node by label: a stable reading order (the record's order is the order the nodes were
+    created in, which parallel steps race for)."""
     out: dict[str, list[str]] = {}
     for a, b in graph.edges:
         out.setdefault(a, []).append(b)
+    for succ in out.values():
+        succ.sort(key=lambda n: (graph.nodes[n].label, n) if n in graph.nodes else ("", n))
     order: list[str] = []
     seen: set[str] = set()
     queue = [rid] if rid in graph.nodes else []
