@@ -128,3 +128,21 @@ def test_one_rule_hides_what_dflowctl_adds_in_every_view() -> None:
     assert all(set(r.values) == {"total"} for r in output_rows(wf))
     html = report_page(wf, Extras(), engine="local")
     assert "v-total" in html and "v-dflowctl" not in html
+
+
+def test_parallel_steps_are_drawn_in_one_order_whichever_was_created_first() -> None:
+    def pod(name: str, after: list[str]) -> dict[str, Any]:
+        return {"id": name, "name": f"wf.{name}", "displayName": name, "type": "Pod", "phase": "Succeeded",
+                "boundaryID": "wf", "children": after}  # fmt: skip
+
+    def order(first: str, second: str) -> list[str]:
+        nodes = {
+            "wf": {"id": "wf", "name": "wf", "displayName": "wf", "type": "DAG", "children": ["start"]},
+            "start": pod("start", [first, second]),
+            second: pod(second, ["join"]),
+            first: pod(first, ["join"]),
+            "join": pod("join", []),
+        }
+        return [n.label for n in run_graph(_wf(nodes)).nodes.values()]
+
+    assert order("right", "left") == order("left", "right") == ["wf", "start", "left", "right", "join"]
