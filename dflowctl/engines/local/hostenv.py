@@ -34,7 +34,7 @@ DEFAULT_DENY = (
 )
 
 
-_HOST_ENVS: dict[tuple[object, tuple[tuple[str, str], ...]], dict[str, str]] = {}
+_HOST_ENVS: dict[tuple[object, tuple[tuple[object, object], ...]], dict[str, str]] = {}
 
 
 @dataclass(frozen=True)
@@ -59,7 +59,7 @@ class EnvPolicy:
         """The host's variables a pod starts with (worked out once per host environment:
         every pod of a fan-out asks)."""
         source = os.environ if environ is None else environ
-        key = (self, tuple(source.items()))
+        key = (self, _items(source))
         found = _HOST_ENVS.get(key)
         if found is None:
             found = {k: v for k, v in source.items() if self.allows(k, v)}
@@ -72,6 +72,15 @@ class EnvPolicy:
         """The environment a fork server's interpreter starts in: the pods' host part,
         without what changes Python's start-up (each pod's own env is applied in its child)."""
         return {k: v for k, v in self.host_env(environ).items() if not k.startswith("PYTHON")}
+
+
+def _items(source: Mapping[str, str]) -> tuple[tuple[object, object], ...]:
+    """The variables of ``source`` as a key: ``os.environ``'s own encoded items (read
+    without decoding each name and value, which costs more than the lookup it keys)."""
+    data = getattr(source, "_data", None) if source is os.environ else None
+    if isinstance(data, dict):
+        return tuple(data.items())
+    return tuple(source.items())
 
 
 def policy_from_settings() -> EnvPolicy:

@@ -55,15 +55,20 @@ _lock = threading.Lock()
 _UNSAFE_FOR_OVERLAY = re.compile(r"[,:\\\s]")
 
 
-def method_for(work_dir: Path) -> str:
-    """The isolation method for pods whose private folders live under ``work_dir``."""
+def method_for(work_dir: Path, *, real: bool = False) -> str:
+    """The isolation method for pods whose private folders live under ``work_dir``
+    (``real``: it is a resolved path already, which saves resolving it again)."""
     forced = os.environ.get(ENV_FORCE, "").strip().lower()
     if forced in METHODS:
         return forced
-    if _UNSAFE_FOR_OVERLAY.search(str(work_dir.resolve())):
+    path = work_dir if real else work_dir.resolve()
+    if _UNSAFE_FOR_OVERLAY.search(str(path)):
         return REMAP
-    base = _existing_ancestor(work_dir)
-    dev = base.stat().st_dev
+    try:
+        base, dev = path, os.stat(path).st_dev
+    except OSError:
+        base = _existing_ancestor(path)
+        dev = base.stat().st_dev
     with _lock:
         if dev not in _cache:
             _cache[dev] = OVERLAY if _probe(base) else REMAP

@@ -42,8 +42,9 @@ def resolve_in_view(plan: PodPlan, container_path: str) -> tuple[PurePosixPath, 
     view: an absolute target is a container path again.
     """
     overlay = plan.method == isolation.OVERLAY
-    pending = list(PurePosixPath(norm(container_path)).parts[1:])
-    cur = PurePosixPath("/")
+    root = str(plan.root)
+    pending = norm(container_path).split("/")[1:]
+    cur = "/"  # (plain strings: this runs for every output of every pod)
     base: Path | None = None
     links = 0
     while pending:
@@ -51,17 +52,17 @@ def resolve_in_view(plan: PodPlan, container_path: str) -> tuple[PurePosixPath, 
         if name in ("", "."):
             continue
         if name == "..":
-            cur = cur.parent
+            cur = os.path.dirname(cur)
             continue
-        nxt = cur / name
-        host = isolation.host_path(plan.root, str(nxt))
-        st = _lstat(host)
+        nxt = f"/{name}" if cur == "/" else f"{cur}/{name}"
+        host = _host(root, nxt)
+        st = _lstat_text(host)
         base = None
-        if st is None and overlay and _lower_visible(plan, nxt):
-            for lower in _lowers(plan, nxt):  # unchanged by the pod: the layer's or the host's
-                st = _lstat(isolation.host_path(lower, str(nxt)))
+        if st is None and overlay and _lower_visible(plan, PurePosixPath(nxt)):
+            for lower in _lowers(plan, PurePosixPath(nxt)):  # unchanged by the pod: the layer's or the host's
+                st = _lstat_text(_host(str(lower), nxt))
                 if st is not None:
-                    host, base = isolation.host_path(lower, str(nxt)), lower
+                    host, base = _host(str(lower), nxt), lower
                     break
         own = base is None
         if st is None or (own and stat.S_ISCHR(st.st_mode) and st.st_rdev == 0):
@@ -78,13 +79,25 @@ def resolve_in_view(plan: PodPlan, container_path: str) -> tuple[PurePosixPath, 
                 except ValueError:
                     return None
             if target.is_absolute():
-                cur = PurePosixPath("/")
+                cur = "/"
                 pending = list(target.parts[1:]) + pending
             else:
                 pending = list(target.parts) + pending
             continue
         cur = nxt
-    return cur, base
+    return PurePosixPath(cur), base
+
+
+def _host(root: str, path: str) -> str:
+    """``isolation.host_path`` for a normalized absolute container path, as text."""
+    return root if path == "/" else root.rstrip("/") + path
+
+
+def _lstat_text(path: str) -> os.stat_result | None:
+    try:
+        return os.lstat(path)
+    except OSError:
+        return None
 
 
 def _lowers(plan: PodPlan, path: PurePosixPath) -> list[Path]:
@@ -207,6 +220,8 @@ def _in_root(plan: PodPlan, path: Path) -> bool:
     link on the way leading out."""
     if path == plan.root:
         return True
+    if _plainly_under(plan.root, path.parent):
+        return True
     folder = os.path.realpath(path.parent)
     bases = [plan.root] + ([plan.root.parent.parent / VOLUMES] if plan.mounts else [])
     for base in bases:
@@ -214,6 +229,27 @@ def _in_root(plan: PodPlan, path: Path) -> bool:
         if folder == real or folder.startswith(real + os.sep):
             return True
     return False
+
+
+def _plainly_under(root: Path, folder: Path) -> bool:
+    """``folder`` is ``root`` or a path inside it with no link (nor ``..``) below ``root``:
+    then its real path lies in ``root``'s real path, without resolving either."""
+    text, top = str(folder), str(root)
+    if text == top:
+        return True
+    if not text.startswith(top + "/") or os.path.normpath(text) != text:
+        return False
+    here = top
+    for part in text[len(top) + 1 :].split("/"):
+        here = f"{here}/{part}"
+        try:
+            if stat.S_ISLNK(os.lstat(here).st_mode):
+                return False
+        except FileNotFoundError:
+            return True  # nothing below a missing folder: it resolves inside root
+        except OSError:
+            return False
+    return True
 
 
 def _special(st: os.stat_result) -> bool:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,15 +76,20 @@ def plan_pod(
     if kind is None:
         raise PodSetupError(f"template {tmpl.get('name')!r} is neither a container nor a script template")
     body: Mapping[str, Any] = tmpl[kind]
-    work = Path(req.work_dir).resolve()
-    work.mkdir(parents=True, exist_ok=True)
+    work = real_path(Path(req.work_dir))
+    try:
+        work.mkdir(parents=True)
+    except FileExistsError:  # a folder used before (a kept root, a retried attempt's)
+        if not work.is_dir():
+            raise
+        root = work / "root"
+        for old in [*([] if req.keep_root else [root]), *work.glob(".overlay-work*")]:
+            if old.exists():
+                shutil.rmtree(old)
     root = work / "root"
-    for old in [*([] if req.keep_root else [root]), *work.glob(".overlay-work*")]:
-        if old.exists():
-            shutil.rmtree(old)
     (root / "tmp").mkdir(parents=True, exist_ok=req.keep_root)
     os.chmod(root / "tmp", 0o1777)
-    method = isolation.method_for(work)
+    method = isolation.method_for(work, real=True)
 
     host_env = (env_policy or EnvPolicy()).host_env()
     env = _build_env(req, body, host_env)
@@ -183,6 +189,37 @@ def plan_pod(
     return PodPlan(
         argv, env, cwd, working_dir, view, method, root, py, python, preload, header, tuple(mounts), layer
     )
+
+
+_REAL: dict[str, str] = {}  # a folder -> its real path (the run's work folder, asked by every pod)
+
+
+def real_path(path: Path) -> Path:
+    """``path.resolve()``, with the real path of its grandparent remembered: a pod's work
+    folder is ``RUN/work/<scratch>/pod``, and resolving the whole path again for every pod
+    costs a ``lstat`` per component. The two last components are looked at each time."""
+    text = str(path)
+    if not path.is_absolute() or os.path.normpath(text) != text:
+        return path.resolve()
+    folder, last = os.path.split(text)
+    grand, middle = os.path.split(folder)
+    if not last or not middle or grand == folder:
+        return path.resolve()
+    real = _REAL.get(grand)
+    if real is None:
+        real = os.path.realpath(grand)
+        if len(_REAL) > 64:
+            _REAL.clear()
+        _REAL[grand] = real
+    for part in (folder, text):
+        try:
+            if stat.S_ISLNK(os.lstat(part).st_mode):
+                return path.resolve()
+        except FileNotFoundError:
+            break  # what does not exist yet is a plain name under its real parent
+        except OSError:
+            return path.resolve()
+    return Path(real, middle, last)
 
 
 def _lay_out(

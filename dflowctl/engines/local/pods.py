@@ -25,7 +25,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import replace
-from pathlib import Path
 
 from dflowctl.engines.local import isolation, machine, termination
 from dflowctl.engines.local.forkserver import ForkServer, ForkServerError
@@ -178,7 +177,7 @@ class PodRunner:
         out_r, out_w = os.pipe()
         err_r, err_w = os.pipe()
         st_r, st_w = os.pipe()
-        spec_path = Path(req.work_dir).resolve() / ".pod-spec.json"
+        spec_path = plan.root.parent / ".pod-spec.json"  # (plan.root: in the resolved work folder)
         try:
             server_for = self._server if self.use_fork_server else None
             proc = launch(plan, spec_path, (out_w, err_w, st_w), server_for, self.env_policy.server_env())
