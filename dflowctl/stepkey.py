@@ -15,6 +15,7 @@ Pure and standard library only.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -128,6 +129,8 @@ def step_key(
 def _canonical(value: Any, workflow_name: str) -> Any:
     """Mappings as such (sorted when dumped), lists of named entries sorted by name,
     the run's name replaced by ``{{workflow.name}}``."""
+    if type(value) is str:  # (a pod's script is one long string, the same for every item)
+        return _renamed(value, workflow_name) if len(value) > 256 else _rename(value, workflow_name)
     if isinstance(value, Mapping):
         return {str(k): _canonical(v, workflow_name) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -135,9 +138,18 @@ def _canonical(value: Any, workflow_name: str) -> Any:
         if items and all(isinstance(i, dict) and isinstance(i.get("name"), str) for i in items):
             items.sort(key=lambda i: i["name"])
         return items
-    if isinstance(value, str) and workflow_name:
-        return value.replace(workflow_name, "{{workflow.name}}")
+    if isinstance(value, str):
+        return _rename(value, workflow_name)
     return value
+
+
+def _rename(value: str, workflow_name: str) -> str:
+    return value.replace(workflow_name, "{{workflow.name}}") if workflow_name else value
+
+
+@functools.lru_cache(maxsize=64)
+def _renamed(value: str, workflow_name: str) -> str:
+    return _rename(value, workflow_name)
 
 
 def source_key_digest(s3_key: str) -> str | None:

@@ -109,8 +109,8 @@ PRIVATE_IN_VIEW = ("/tmp",)
 
 def host_path(root: Path, container_path: str) -> Path:
     """Where container path ``container_path`` lives on the host for a pod whose root is ``root``."""
-    rel = PurePosixPath(os.path.normpath("/" + container_path.lstrip("/"))).relative_to("/")
-    return root / rel if str(rel) != "." else root
+    rel = os.path.normpath("/" + container_path.lstrip("/")).lstrip("/")
+    return root / rel if rel else root
 
 
 # Top-level folders of the host whose other contents a remapped pod must still reach.

@@ -183,6 +183,13 @@ def loop_items(step: Mapping[str, Any]) -> list[Any] | None:
 
 def walk_strings(obj: Any, fn: Callable[[str], str]) -> Any:
     """A copy of ``obj`` with ``fn`` applied to every string (keys untouched)."""
+    kind = type(obj)  # the plain JSON types first: every pod's template is walked
+    if kind is str:
+        return fn(obj) if "{{" in obj else obj
+    if kind is dict:
+        return {k: walk_strings(v, fn) for k, v in obj.items()}
+    if kind is list:
+        return [walk_strings(v, fn) for v in obj]
     if isinstance(obj, str):
         return fn(obj) if "{{" in obj else obj
     if isinstance(obj, Mapping):
