@@ -248,6 +248,7 @@ def test_what_a_host_can_do_is_not_refused(tmp_path: Path) -> None:
           podGC: {strategy: OnPodSuccess}
           ttlStrategy: {secondsAfterCompletion: 10}
           serviceAccountName: sa
+          executor: {serviceAccountName: default}
           imagePullSecrets: [{name: r}]
           nodeSelector: {disk: ssd}
           templates:

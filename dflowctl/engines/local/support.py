@@ -6,24 +6,25 @@ ConfigMaps and Secrets, templates stored in the cluster, artifact
 stores other than the run's own repository, synchronization) or a program this
 host lacks (an image's command that is not on ``PATH``, Windows images).
 ``at(path)`` gives the position of a JSON path in the file (location and source
-line). Fields that only matter to Kubernetes' scheduling or bookkeeping (labels,
-podGC, nodeSelector, resources, metrics, ttl, pod metadata, dnsConfig,
-imagePullSecrets, securityContext, serviceAccountName, tolerations, affinity,
-priority, podSpecPatch, memoize, archiveLocation, artifactRepositoryRef, ...)
-are accepted and ignored.
+line). What only the cluster decides is refused too: a service account other than
+`default` for Argo's executor (its RBAC), a pod deadline its start-up would eat,
+a script that installs packages (it would change the host). Fields that only
+matter to Kubernetes' scheduling or bookkeeping (labels, podGC, nodeSelector,
+resources, metrics, ttl, pod metadata, dnsConfig, imagePullSecrets,
+securityContext, the main containers' serviceAccountName when the executor's is
+`default`, tolerations, affinity, priority, podSpecPatch, memoize,
+archiveLocation, artifactRepositoryRef, ...) are accepted and ignored.
 """
 
 from __future__ import annotations
 
 import os
-import re
-import shlex
 import shutil
 from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from dflowctl.configmaps import ref_name, workflow_parameters
-from dflowctl.engines.local import images
+from dflowctl.engines.local import images, shellscan
 from dflowctl.engines.local.volumes import claim_names, emptydir_names
 from dflowctl.errors import Diagnostic, Location
 
@@ -31,6 +32,9 @@ PathItem = str | int
 Locate = Callable[[Sequence[PathItem]], tuple[Location | None, str | None]]
 HINT = "run it on a cluster with `-e argo`"
 PREFIX = "not supported by the local engine: "
+# a pod's deadline shorter than this is spent, on a cluster, mostly starting the pod (Argo's
+# tests see 2-5 s for a trivial step; an image pull adds more): only the cluster can tell
+POD_STARTUP_SECONDS = 10
 
 # template kinds a host process cannot stand in for
 _KIND_REASONS = {
@@ -40,70 +44,6 @@ _KIND_REASONS = {
     "data": "`data` templates (they read artifact storage through the Argo agent)",
 }
 _ARTIFACT_STORES = ("git", "gcs", "azure", "oss", "hdfs", "artifactory", "plugin", "http")
-_SHELLS = ("sh", "bash", "ash", "dash", "zsh")
-
-# shell keywords and builtins: not programs to look for
-_SHELL_WORDS = frozenset(
-    [
-        "if",
-        "then",
-        "else",
-        "elif",
-        "fi",
-        "for",
-        "in",
-        "do",
-        "done",
-        "while",
-        "until",
-        "case",
-        "esac",
-        "function",
-        "select",
-        "time",
-        "{",
-        "}",
-        "(",
-        ")",
-        "!",
-        "[",
-        "[[",
-        "]]",
-        "set",
-        "unset",
-        "export",
-        "readonly",
-        "local",
-        "cd",
-        "echo",
-        "printf",
-        "test",
-        "true",
-        "false",
-        "exit",
-        "return",
-        "break",
-        "continue",
-        "shift",
-        ".",
-        "source",
-        "eval",
-        "exec",
-        "trap",
-        "read",
-        "wait",
-        "command",
-        "type",
-        "alias",
-        "ulimit",
-        "umask",
-        "let",
-        "declare",
-        "typeset",
-    ]
-)
-_LEADING = frozenset(["if", "elif", "while", "until", "!", "time", "then", "do", "else", "{", "("])
-_SEGMENT = re.compile(r"\|\||&&|(?<![<>])&(?!>)|[|;\n`]|\$\(|\bthen\b|\bdo\b|\belse\b")
 
 
 class _Walker:
@@ -118,6 +58,7 @@ class _Walker:
         self.emptydirs: set[str] = set()  # the workflow's emptyDir volumes
         self.volumes: set[str] = set()  # every volume the workflow names (any kind)
         self.params: dict[str, str] = {}  # the workflow's parameters (names of ConfigMaps)
+        self.spec: Mapping[str, Any] = {}  # the workflow's spec
         self._seen: set[tuple[PathItem, ...]] = set()
 
     def add(self, feature: str, path: Sequence[PathItem], hint: str = HINT) -> None:
@@ -146,6 +87,7 @@ def unsupported(
     spec = workflow.get("spec")
     if not isinstance(spec, Mapping):
         return []
+    w.spec = spec
     base: list[PathItem] = ["spec"]
     if spec.get("workflowTemplateRef") is not None and not w.held(spec["workflowTemplateRef"]):
         w.add("workflowTemplateRef (the template is stored in the cluster)", [*base, "workflowTemplateRef"])
@@ -266,6 +208,8 @@ def _template(w: _Walker, tmpl: Mapping[str, Any], path: list[PathItem], default
             own = {**ctr, "volumeMounts": mounts}
             _container(w, "container", own, [*path, "containerSet", "containers", i], own_dirs)
     _sync(w, tmpl.get("synchronization"), [*path, "synchronization"])
+    if any(tmpl.get(k) is not None for k in ("container", "script", "containerSet")):
+        _pod(w, tmpl, path, defaults)
     if _is_windows_selector(tmpl.get("nodeSelector")):
         w.add("Windows nodes (nodeSelector kubernetes.io/os: windows)", [*path, "nodeSelector"])
     inputs, outputs = _mapping(tmpl.get("inputs")), _mapping(tmpl.get("outputs"))
@@ -290,6 +234,44 @@ def _template(w: _Walker, tmpl: Mapping[str, Any], path: list[PathItem], default
         for t, task in enumerate(dag.get("tasks") or []):
             if isinstance(task, Mapping):
                 _call(w, task, [*path, "dag", "tasks", t], defaults)
+
+
+def _pod(w: _Walker, tmpl: Mapping[str, Any], path: list[PathItem], defaults: Mapping[str, Any]) -> None:
+    """What only the cluster decides for a pod: its executor's service account (Argo's
+    ``executor.serviceAccountName``, else the pod's ``serviceAccountName``; template, then
+    ``templateDefaults``, then the workflow) and a deadline its start-up would eat."""
+    candidates: list[tuple[Any, list[PathItem]]] = [
+        (_mapping(tmpl.get("executor")).get("serviceAccountName"), [*path, "executor", "serviceAccountName"]),
+        (
+            _mapping(defaults.get("executor")).get("serviceAccountName"),
+            ["spec", "templateDefaults", "executor", "serviceAccountName"],
+        ),
+        (
+            _mapping(w.spec.get("executor")).get("serviceAccountName"),
+            ["spec", "executor", "serviceAccountName"],
+        ),
+        (tmpl.get("serviceAccountName"), [*path, "serviceAccountName"]),
+        (defaults.get("serviceAccountName"), ["spec", "templateDefaults", "serviceAccountName"]),
+        (w.spec.get("serviceAccountName"), ["spec", "serviceAccountName"]),
+    ]
+    account, where = next(((str(a), p) for a, p in candidates if a), ("default", []))
+    if account != "default" and "{{" not in account:
+        w.add(
+            f"service account `{account}` for Argo's executor (whether it exists and may record "
+            "the pod's results is the cluster's RBAC)",
+            where,
+            hint="run it on a cluster with `-e argo`, or give the executor the `default` account "
+            "(executor.serviceAccountName: default)",
+        )
+    deadline = tmpl.get("activeDeadlineSeconds")
+    seconds = int(deadline) if isinstance(deadline, int | str) and str(deadline).isdigit() else None
+    if seconds is not None and 0 < seconds < POD_STARTUP_SECONDS:
+        w.add(
+            f"a pod deadline of {seconds}s (activeDeadlineSeconds: on a cluster it counts the pod's "
+            "start-up, its image pull and Argo's init container, so whether the step ends in time "
+            "is the cluster's)",
+            [*path, "activeDeadlineSeconds"],
+        )
 
 
 def _call(w: _Walker, holder: Mapping[str, Any], path: list[PathItem], defaults: Mapping[str, Any]) -> None:
@@ -366,12 +348,23 @@ def _container(
         return
     # the commands `sh -c SCRIPT` calls: an image's own tools, or (the host standing in
     # for busybox/alpine/…) ones this host may lack (`nc`): looked up, not left to fail
-    if kind == "container" and program.rsplit("/", 1)[-1] in _SHELLS:
-        own = {**images.image_programs(image), **stand_ins}
-        for program in _shell_programs(argv):
-            if program not in own and not _on_host(program, w.path_env):
-                w.add(f"image `{image}`: its program `{program}` is not on this host", where)
-                break
+    if program.rsplit("/", 1)[-1] not in shellscan.SHELLS:
+        return
+    script = shellscan.shell_c_script(argv) if kind == "container" else str(body.get("source") or "")
+    programs = shellscan.script_programs(script or "")
+    installer = shellscan.package_manager(programs)
+    if installer is not None:
+        w.add(
+            f"image `{image}`: its script installs packages with `{installer}` "
+            "(on the host it would change this machine, not an image)",
+            where if kind == "container" else [*path, "source"],
+        )
+        return
+    own = {**images.image_programs(image), **stand_ins}
+    for program in programs if kind == "container" else ():
+        if program not in own and not _on_host(program, w.path_env):
+            w.add(f"image `{image}`: its program `{program}` is not on this host", where)
+            break
 
 
 def _on_host(program: str, path_env: str) -> bool:
@@ -385,32 +378,3 @@ def _on_host(program: str, path_env: str) -> bool:
             or shutil.which("python3", path=path_env) is not None
         )
     return shutil.which(program, path=path_env) is not None
-
-
-def _shell_programs(argv: Sequence[str]) -> list[str]:
-    """The programs ``sh -c 'SCRIPT'`` calls (the first word of each command), in order:
-    an image's own tools (``go``, ``influx``, ``jq``) are looked up on the host."""
-    if "-c" not in argv or argv.index("-c") + 1 >= len(argv):
-        return []
-    script = argv[argv.index("-c") + 1]
-    out: list[str] = []
-    for segment in _SEGMENT.split(script):
-        try:
-            words = shlex.split(segment, comments=True)
-        except ValueError:
-            continue
-        while words and (re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", words[0]) or words[0] in _LEADING):
-            words = words[1:]  # VAR=value prefixes, `until cmd`, `! cmd`
-        if not words:
-            continue
-        word = words[0]
-        if (
-            word in _SHELL_WORDS
-            or "{{" in word
-            or "$" in word
-            or word in out
-            or not re.match(r"^[\w./+-]+$", word)
-        ):
-            continue
-        out.append(word)
-    return out
