@@ -58,15 +58,11 @@ _PAIR = re.compile(r"\"((?:[^\"\\]|\\.)*)\"\s*:\s*\"((?:[^\"\\]|\\.)*)\"")
 
 # Where the e2e tests of this module (v4.0.5) assert what later Argo changed, or what
 # depends on the cluster rather than on the workflow: not counted as wrong, listed apart.
-DIFFERENCES: dict[str, str] = {
-    "functional_test.TestDAGOmittedOutputRef": "v4.0.7 made a defaultless output of an Omitted task "
-    "a terminal failure of its consumer (ARGO_NOTES; Argo's later TestDAGOmittedOutputRefTerminalError)",
-    "functional_test.TestDAGSkippedOutputRef": "the same for a Skipped task (v4.0.7)",
-    "functional_test.TestWorkflowInvalidServiceAccountError": "fails on the cluster's RBAC "
-    "(service account `github.com` without the executor's permissions); serviceAccountName is ignored locally",
-    "workflow_test.TestWorkflowFailedWhenAllPodSetFailedFromPending": "fails because its pods stay "
-    "Pending past a 2 s deadline while the image is pulled; local pods start at once",
-}
+# None now: the local engine follows v4.0.5/v4.0.7 for outputs of Skipped/Omitted nodes
+# (TestDAGOmittedOutputRef, TestDAGSkippedOutputRef reach), and refuses what only the
+# cluster decides (TestWorkflowInvalidServiceAccountError: the executor's service account;
+# TestWorkflowFailedWhenAllPodSetFailedFromPending: a 2 s pod deadline).
+DIFFERENCES: dict[str, str] = {}
 
 
 @dataclass

@@ -211,3 +211,61 @@ def test_a_mount_of_an_undefined_volume_is_an_invalid_pod(tmp_path: Path) -> Non
         node(wf, wf["metadata"]["name"])["message"]
         == 'spec.containers[0].volumeMounts[0].name: Not found: "foo"'
     )
+
+
+def _refused(tmp_path: Path, text: str) -> tuple[int, str]:
+    path = tmp_path / "wf.yaml"
+    path.write_text(text, encoding="utf-8")
+    res = run_cli("run", str(path), "-o", "json", cwd=tmp_path)
+    assert not res.stdout.strip(), res.stdout
+    return res.returncode, res.stderr.strip().splitlines()[0]
+
+
+def test_an_executor_account_other_than_default_is_the_clusters_to_decide(tmp_path: Path) -> None:
+    """e2e TestWorkflowInvalidServiceAccountError: Argo Errors (the account is missing, or, in
+    Argo's test install, lacks the executor's rights: the wait container cannot write the
+    pod's results); the local engine refuses at the account's line. With the executor on
+    `default` (Argo's own tests: `serviceAccountName: argo`, `executor: default`) it runs."""
+    sa = HEAD.replace("spec:\n", "spec:\n  serviceAccountName: github.com\n") + (
+        "  - name: main\n    container: {image: argoproj/argosay:v2}\n"
+    )
+    code, line = _refused(tmp_path, sa)
+    assert code == 2
+    assert line == (
+        f"{tmp_path / 'wf.yaml'}:6:3: not supported by the local engine: service account `github.com` "
+        "for Argo's executor (whether it exists and may record the pod's results is the cluster's RBAC)"
+    )
+    # a template's own account (and executor) come first, as in Argo's pod spec
+    own = HEAD + (
+        "  - name: main\n    serviceAccountName: robot\n    container: {image: argoproj/argosay:v2}\n"
+    )
+    code, line = _refused(tmp_path, own)
+    assert (code, line.split(": ", 1)[0]) == (2, f"{tmp_path / 'wf.yaml'}:9:5")
+    ok = sa.replace(
+        "  serviceAccountName: github.com\n",
+        "  serviceAccountName: argo\n  executor:\n    serviceAccountName: default\n",
+    )
+    assert run_argo(tmp_path, ok)["status"]["phase"] == "Succeeded"
+
+
+def test_a_pod_deadline_its_start_up_would_eat_is_the_clusters_to_decide(tmp_path: Path) -> None:
+    """e2e TestWorkflowFailedWhenAllPodSetFailedFromPending: a 2 s pod deadline fails every
+    pod on a cluster (the real one here too: "Pod was active on the node longer than the
+    specified deadline") while an `echo` ends in it on the host: refused, not Succeeded."""
+    text = HEAD + (
+        "  - name: main\n    activeDeadlineSeconds: 2\n    container:\n"
+        "      image: argoproj/argosay:v2\n      command: [sh, -c]\n      args: [echo, hi]\n"
+    )
+    code, line = _refused(tmp_path, text)
+    assert code == 2
+    assert line == (
+        f"{tmp_path / 'wf.yaml'}:9:5: not supported by the local engine: a pod deadline of 2s "
+        "(activeDeadlineSeconds: on a cluster it counts the pod's start-up, its image pull and "
+        "Argo's init container, so whether the step ends in time is the cluster's)"
+    )
+    # from 10 s on the step's own time decides (Argo's timeouts-step example: 10 s, Failed)
+    slow = text.replace("activeDeadlineSeconds: 2", "activeDeadlineSeconds: 10").replace(
+        "command: [sh, -c]\n      args: [echo, hi]", "args: [sleep, 60]"
+    )
+    wf = run_argo(tmp_path, slow)
+    assert wf["status"]["phase"] == "Failed"

@@ -28,7 +28,6 @@ Segment = tuple[int, str, str]  # (kind, payload, raw tag content)
 
 ARGO_FUNCTIONS: Mapping[str, Any] = argo_functions()
 
-_ABSENT_MESSAGE = "the node was skipped or omitted and has no such output"
 
 
 @functools.lru_cache(maxsize=8192)
@@ -144,7 +143,8 @@ def substitute(text: str, scope: Mapping[str, Any], *, strict: bool = True) -> s
 
     ``strict``: an unknown simple tag, or an expression that fails or gives nil,
     raises :class:`ExprError`; otherwise such a tag is left as it was. A simple tag
-    naming an :class:`Absent` value raises either way (Argo's terminal error).
+    naming an :class:`Absent` value is the empty string (Argo v4.0.5's empty outputs of
+    Skipped/Omitted nodes; v4.0.7's #16223: "simple refs still flatten to ''").
     """
     if "{{" not in text:
         return text
@@ -158,9 +158,7 @@ def substitute(text: str, scope: Mapping[str, Any], *, strict: bool = True) -> s
         if kind == _TAG:
             if payload in scope:
                 value = scope[payload]
-                if isinstance(value, Absent):
-                    raise ExprError(f"failed to resolve {{{{{raw}}}}}: {_ABSENT_MESSAGE}")
-                out.append(render_value(value))
+                out.append("" if isinstance(value, Absent) else render_value(value))
                 continue
             nested = _nested_tag(raw, scope)
             if nested is not None:

@@ -204,7 +204,7 @@ def scope_of_node(rt: Runtime, prefix: str, node: Node, scope: Scope, arts: Arti
     """``node_scope``; a Skipped/Omitted node's declared output parameters (and a
     declared ``outputs.result``) enter the scope as Argo's ``addSkippedNodeOutputsToScope``
     puts them: the template's ``valueFrom.default``, else absent (``expr.ABSENT``: a
-    simple tag naming it fails the consumer, an expression sees nil)."""
+    simple tag naming it is the empty string, an expression sees nil; Argo v4.0.7)."""
     node_scope(prefix, node, scope, arts)
     if node.get("phase") not in ("Skipped", "Omitted") or node.get("outputs"):
         return
@@ -228,7 +228,7 @@ def _absent_ref(value: Any, scope: Scope) -> bool:
 def drop_absent_args(rt: Runtime, spec: Mapping[str, Any], scope: Scope) -> dict[str, Any]:
     """Argo's ``dropSkippedDefaultedArgs``: an argument that is only a reference to an
     absent output is dropped when the consumed template's input has a ``default``,
-    so that default applies; any other reference to it fails at substitution."""
+    so that default applies; any other reference to it is the empty string."""
     out = dict(spec)
     args = spec.get("arguments") or {}
     params = args.get("parameters") or []
@@ -276,8 +276,11 @@ def template_outputs(
     for p in spec.get("parameters") or []:
         entry = dict(p)
         vf = p.get("valueFrom") or {}
+        has_default = vf.get("default") is not None
         try:
-            if vf.get("parameter") is not None:
+            if vf.get("parameter") is not None and _absent_ref(vf["parameter"], scope) and has_default:
+                value = param_string(vf["default"])  # a Skipped/Omitted child's output
+            elif vf.get("parameter") is not None:
                 value = expr.substitute(str(vf["parameter"]), scope, strict=True)
             elif vf.get("expression") is not None:
                 result = expr.evaluate_expr(str(vf["expression"]), expr.build_env(scope))
