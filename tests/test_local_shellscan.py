@@ -39,7 +39,7 @@ def test_a_heredoc_body_and_its_terminator_are_not_commands() -> None:
     assert script_programs("paste /dev/fd/3 3<<A <<B\na-body\nA\nb-body\nB\ntr a b") == ["paste", "tr"]
     # `<<` inside quotes and the here-string `<<<` are not here-documents
     assert script_programs('echo "a << b"\ncut -c1 x') == ["cut"]
-    assert script_programs("grep -q x <<< \"$v\"\nhead -1 y") == ["grep", "head"]
+    assert script_programs('grep -q x <<< "$v"\nhead -1 y') == ["grep", "head"]
     # a body never closed runs to the end of the script (as sh reads it, with a warning)
     assert script_programs("cat <<EOF\nnot-a-program") == ["cat"]
 

@@ -29,7 +29,6 @@ Segment = tuple[int, str, str]  # (kind, payload, raw tag content)
 ARGO_FUNCTIONS: Mapping[str, Any] = argo_functions()
 
 
-
 @functools.lru_cache(maxsize=8192)
 def _parse_template(text: str) -> tuple[Segment, ...]:
     segs: list[Segment] = []
