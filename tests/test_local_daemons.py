@@ -226,3 +226,70 @@ def test_a_daemon_that_fails_before_it_is_up_is_retried(tmp_path: Path) -> None:
     assert wf["status"]["phase"] == "Failed"
     retry = node(wf, "server")
     assert (retry["phase"], retry["message"]) == ("Failed", "No more retries left")
+
+
+FAILS_WHEN_UP = """\
+apiVersion: argoproj.io/v1alpha1
+kind: Workflow
+metadata:
+  generateName: daemon-retry-up-
+spec:
+  entrypoint: main
+  templates:
+  - name: main
+    dag:
+      tasks:
+      - name: daemoned
+        template: daemoned
+      - name: beside
+        dependencies: [daemoned]
+        template: beside
+  - name: daemoned
+    retryStrategy:
+      limit: LIMIT
+    daemon: true
+    container:
+      image: alpine:3.23
+      command: [sh, -c]
+      # up at once (no readinessProbe); the first attempt fails on its own while `beside`
+      # runs (8 s: long enough for Argo's controller to see it daemoned), the next sleeps
+      args: ["echo attempt {{retries}}; if [ {{retries}} -lt 1 ]; then sleep 8; exit 1; fi; sleep 120"]
+  - name: beside
+    container:
+      image: alpine:3.23
+      command: [sh, -c, "sleep 30"]
+"""
+
+
+def test_a_daemon_that_fails_after_it_was_up_is_retried(tmp_path: Path) -> None:
+    """e2e TestDaemonPodRetry (Argo's processNodeRetries), as the test cluster's v4.0.5
+    controller does it (tests/test_argo_cluster_daemons.py): an attempt that was up and
+    fails on its own while its scope goes on is retried, a new pod; the one up when the DAG
+    ends is killed with it (Succeeded), and so the Retry node and the workflow Succeed."""
+    wf = run_argo(tmp_path, FAILS_WHEN_UP.replace("LIMIT", "2"))
+    assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
+    retry = node(wf, "daemoned")
+    assert (retry["type"], retry["phase"], retry.get("podIP")) == ("Retry", "Succeeded", "127.0.0.1")
+    assert "daemoned" not in retry and "message" not in retry
+    attempts = [node(wf, f"daemoned({i})") for i in range(2)]
+    assert [a["phase"] for a in attempts] == ["Failed", "Succeeded"]
+    assert attempts[0]["message"] == "Error (exit code 1)"
+    assert sorted(retry["children"]) == sorted(a["id"] for a in attempts)
+    assert parse_rfc3339(attempts[1]["startedAt"]) >= parse_rfc3339(attempts[0]["finishedAt"])
+    assert node(wf, "beside")["phase"] == "Succeeded"
+
+
+def test_a_daemon_out_of_retries_after_it_was_up_stays_daemoned_until_its_scope_ends(
+    tmp_path: Path,
+) -> None:
+    """With no retry left (limit 0), Argo keeps the Retry node daemoned, its phase the
+    failed attempt's, until the DAG kills its daemoned nodes: it ends Succeeded with
+    `No more retries left`, and so does the workflow (v4.0.5 on the test cluster)."""
+    wf = run_argo(tmp_path, FAILS_WHEN_UP.replace("LIMIT", "0"))
+    assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
+    retry = node(wf, "daemoned")
+    assert (retry["phase"], retry["message"]) == ("Succeeded", "No more retries left")
+    assert "daemoned" not in retry
+    assert node(wf, "daemoned(0)")["phase"] == "Failed"
+    # it ended when its attempt failed, long before the DAG did
+    assert parse_rfc3339(retry["finishedAt"]) < parse_rfc3339(node(wf, "beside")["finishedAt"]) - 10

@@ -56,6 +56,12 @@ class FakeRuntime:
     def end_scope(self, scope_id: str) -> None:  # no daemon pods here
         pass
 
+    def scope_open(self, scope_id: str) -> bool:
+        return False
+
+    def keep_daemoned(self, scope_id: str | None, node: dict[str, Any]) -> None:
+        pass
+
     def locate_artifact(self, art: Mapping[str, Any], arts_scope: ArtifactScope) -> dict[str, Any] | None:
         return locate_artifact(art, arts_scope, {})
 

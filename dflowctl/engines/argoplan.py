@@ -144,6 +144,12 @@ class PlanRuntime:
     def end_scope(self, scope_id: str) -> None:  # a plan runs no pod: no daemon to end
         pass
 
+    def scope_open(self, scope_id: str) -> bool:
+        return False
+
+    def keep_daemoned(self, scope_id: str | None, node: dict[str, Any]) -> None:
+        pass
+
     def run(self) -> Plan:
         entry = str(self.wf["spec"].get("entrypoint") or "")
         self.execute(self.name, self.name, {"template": entry}, self.wf["spec"].get("arguments") or {}, None)

@@ -282,6 +282,12 @@ class Controller:
     def end_scope(self, scope_id: str) -> None:
         self.pods.daemons.end_scope(scope_id)
 
+    def scope_open(self, scope_id: str) -> bool:
+        return self.pods.daemons.scope_open(scope_id)
+
+    def keep_daemoned(self, scope_id: str | None, node: Node) -> None:
+        self.pods.daemons.keep_daemoned(scope_id, node)
+
     def locate_artifact(self, art: Mapping[str, Any], arts_scope: ArtifactScope) -> Node | None:
         return locate_artifact(art, arts_scope, self.global_arts)
 

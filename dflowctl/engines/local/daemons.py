@@ -10,7 +10,8 @@ or the workflow, or a ``stop``), the daemon is killed and its node is
 ``Succeeded`` (Argo's ``killDaemonedChildren``; e2e TestMarkDaemonedPodSucceeded);
 its ``finishedAt`` stays the time it was up, as on Argo's controller (v4.0.5, compared
 on the test cluster).
-A daemon that ends on its own before that ends as any pod does (its exit code).
+A daemon that ends on its own before that ends as any pod does (its exit code);
+retried (``engines.local.retry``) when it fails while its scope goes on.
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ class Daemons:
         self.book = book
         self._lock = threading.Lock()
         self._by_scope: dict[str | None, list[_Daemon]] = {}
+        self._closed: set[str | None] = set()  # scopes ended: a daemon starting in one is killed
+        self._kept: dict[str | None, list[dict[str, Any]]] = {}  # Retry nodes daemoned till then
 
     def start(
         self,
@@ -128,7 +131,11 @@ class Daemons:
                 return state["result"]  # type: ignore[no-any-return]
             state["handed"] = True
         with self._lock:
-            self._by_scope.setdefault(scope, []).append(d)
+            closed = scope in self._closed
+            if not closed:
+                self._by_scope.setdefault(scope, []).append(d)
+        if closed:  # (a retried daemon up just as its scope ended: it goes with it)
+            self._kill(d)
         return None
 
     def _kill(self, d: _Daemon) -> None:
@@ -138,17 +145,44 @@ class Daemons:
     def end_scope(self, scope: str | None) -> None:
         """Kill the daemons ``scope`` started and wait for their nodes to end."""
         with self._lock:
+            self._closed.add(scope)
             daemons = self._by_scope.pop(scope, [])
+            kept = self._kept.pop(scope, [])
         for d in daemons:
             if not d.ended.is_set():
                 self._kill(d)
         for d in daemons:
             d.ended.wait(KILL_WAIT)
+        for node in kept:
+            self._succeed(node)
+
+    def keep_daemoned(self, scope: str | None, node: dict[str, Any]) -> None:
+        """A Retry node whose daemon failed after it was up, its retries over: Argo keeps it
+        daemoned (the last attempt's phase and message shown) until its scope kills its
+        daemoned nodes, and it ends ``Succeeded`` then (at once if the scope has ended)."""
+        self.book.update(node, daemoned=True)
+        with self._lock:
+            closed = scope in self._closed
+            if not closed:
+                self._kept.setdefault(scope, []).append(node)
+        if closed:
+            self._succeed(node)
+
+    def _succeed(self, node: dict[str, Any]) -> None:
+        current = self.book.get(node["id"]) or node
+        message, finished = current.get("message"), current.get("finishedAt")
+        self.book.update(node, daemoned=None)
+        self.book.finish(node, "Succeeded", message)
+        self.book.update(node, finishedAt=finished)  # (when it failed, as Argo keeps it)
+
+    def scope_open(self, scope: str | None) -> bool:
+        with self._lock:
+            return scope not in self._closed
 
     def end_all(self) -> None:
         """Kill every daemon still up (the workflow ended)."""
         with self._lock:
-            scopes = list(self._by_scope)
+            scopes = list({*self._by_scope, *self._kept})
         for scope in scopes:
             self.end_scope(scope)
 

@@ -88,3 +88,11 @@ class Runtime(Protocol):
     def end_scope(self, scope_id: str) -> None:
         """The steps/DAG node ``scope_id`` is ending: kill the daemons it started (their nodes end)."""
         ...
+
+    def scope_open(self, scope_id: str) -> bool:
+        """Has ``end_scope(scope_id)`` not been called (a daemon may still start in it)?"""
+        ...
+
+    def keep_daemoned(self, scope_id: str | None, node: Node) -> None:
+        """Keep a daemon's Retry node daemoned until ``scope_id`` ends, then ``Succeeded``."""
+        ...
