@@ -244,6 +244,9 @@ spec:
       - name: beside
         dependencies: [daemoned]
         template: beside
+        arguments:
+          parameters:
+          - {name: ip, value: "{{tasks.daemoned.ip}}"}
   - name: daemoned
     retryStrategy:
       limit: LIMIT
@@ -251,13 +254,32 @@ spec:
     container:
       image: alpine:3.23
       command: [sh, -c]
-      # up at once (no readinessProbe); the first attempt fails on its own while `beside`
-      # runs (8 s: long enough for Argo's controller to see it daemoned), the next sleeps
-      args: ["echo attempt {{retries}}; if [ {{retries}} -lt 1 ]; then sleep 8; exit 1; fi; sleep 120"]
+      # up at once (no readinessProbe); the first attempt fails on its own once `beside`
+      # has reached it (so once it was up, for Argo's controller too); the next one sleeps
+      args:
+      - |
+        if [ {{retries}} -lt 1 ]; then
+          python3 -c "import socket; socket.create_server(('127.0.0.1', PORT)).accept()"
+          exit 1
+        fi
+        sleep 120
   - name: beside
+    inputs:
+      parameters:
+      - name: ip
     container:
       image: alpine:3.23
-      command: [sh, -c, "sleep 30"]
+      command: [python3, -c]
+      args:
+      - |
+        import socket, time
+        for _ in range(1200):
+            try:
+                socket.create_connection(("{{inputs.parameters.ip}}", PORT), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        time.sleep(25)
 """
 
 
@@ -266,7 +288,7 @@ def test_a_daemon_that_fails_after_it_was_up_is_retried(tmp_path: Path) -> None:
     controller does it (tests/test_argo_cluster_daemons.py): an attempt that was up and
     fails on its own while its scope goes on is retried, a new pod; the one up when the DAG
     ends is killed with it (Succeeded), and so the Retry node and the workflow Succeed."""
-    wf = run_argo(tmp_path, FAILS_WHEN_UP.replace("LIMIT", "2"))
+    wf = run_argo(tmp_path, FAILS_WHEN_UP.replace("LIMIT", "2").replace("PORT", str(free_port())))
     assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
     retry = node(wf, "daemoned")
     assert (retry["type"], retry["phase"], retry.get("podIP")) == ("Retry", "Succeeded", "127.0.0.1")
@@ -285,7 +307,7 @@ def test_a_daemon_out_of_retries_after_it_was_up_stays_daemoned_until_its_scope_
     """With no retry left (limit 0), Argo keeps the Retry node daemoned, its phase the
     failed attempt's, until the DAG kills its daemoned nodes: it ends Succeeded with
     `No more retries left`, and so does the workflow (v4.0.5 on the test cluster)."""
-    wf = run_argo(tmp_path, FAILS_WHEN_UP.replace("LIMIT", "0"))
+    wf = run_argo(tmp_path, FAILS_WHEN_UP.replace("LIMIT", "0").replace("PORT", str(free_port())))
     assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
     retry = node(wf, "daemoned")
     assert (retry["phase"], retry["message"]) == ("Succeeded", "No more retries left")
