@@ -173,7 +173,7 @@ REFUSED: dict[str, str] = {
     "secrets.yaml": "volumes",
     "sidecar-dind.yaml": "dockerd-entrypoint.sh",
     "sidecar-nginx.yaml": "nginx",
-    "sidecar.yaml": "its program `apk` is not on this host",
+    "sidecar.yaml": "its script installs packages with `apk`",
     "steps-daemon-retry-strategy.yaml": "nginx",
     "synchronization-db-tmpl-level.yaml": "database",
     "synchronization-db-wf-level.yaml": "database",
