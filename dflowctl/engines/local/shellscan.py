@@ -1,7 +1,7 @@
 """The programs a shell script calls, read without running it (``engines.local.support``).
 
 ``script_programs(script)`` gives the first word of each command of a ``sh -c``
-script, in order: what the host must have when it stands in for an image's shell.
+script: what the host must have when it stands in for an image's shell.
 Here-documents are read as the shell reads them: the lines after a ``<<WORD`` (or
 ``<<-WORD``, ``<<'WORD'``, ``<<"WORD"``) up to the line ``WORD`` are the command's
 standard input, not commands. When a shell reads its script from standard input
@@ -102,7 +102,8 @@ def shell_c_script(argv: Sequence[str]) -> str | None:
 
 
 def script_programs(script: str) -> list[str]:
-    """The programs ``script`` calls (the first word of each command), in order, once each."""
+    """The programs ``script`` calls (the first word of each command), once each: its own
+    commands in order, then those its here-documents run."""
     out: list[str] = []
     _scan(script, out, 0)
     return out
