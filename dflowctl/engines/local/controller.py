@@ -28,6 +28,7 @@ from dflowctl.argo import (
     parse_rfc3339,
     rfc3339,
 )
+from dflowctl.engines.local.daemons import DaemonScopes
 from dflowctl.engines.local.dag import run_dag
 from dflowctl.engines.local.hooks import HOOKED, WorkflowHooks, exit_hook, expression_hooks, workflow_status
 from dflowctl.engines.local.interpreter import Interpreter
@@ -66,8 +67,9 @@ MAX_DEPTH_MESSAGE = (
 __all__ = ["Controller", "stop_message"]
 
 
-class Controller:
-    """Runs one Workflow object to the end. Not reusable. Implements ``runtime.Runtime``."""
+class Controller(DaemonScopes):
+    """Runs one Workflow object to the end. Not reusable. Implements ``runtime.Runtime``
+    (the daemons' side of it: ``DaemonScopes``)."""
 
     def __init__(
         self,
@@ -99,6 +101,7 @@ class Controller:
         self.depths: dict[str, int] = {}  # steps/dag node id -> how deep its template runs
         par = int(self.spec.get("parallelism") or 0) or None
         self.pods = PodNodes(self.name, self.book, run, runner, par, self.globals, pythons, reuse)
+        self.daemons = self.pods.daemons
         self.globals.update(workflow_globals(workflow))
         self.suspensions = Suspensions(self.book, self.spec, control_dir(run.path), self.writer.flush)
         self.pod_volumes = bool(self.spec.get("volumes") or self.spec.get("volumeClaimTemplates"))
@@ -278,15 +281,6 @@ class Controller:
 
     def template(self, name: str) -> Mapping[str, Any] | None:
         return self.templates.get(name)
-
-    def end_scope(self, scope_id: str) -> None:
-        self.pods.daemons.end_scope(scope_id)
-
-    def scope_open(self, scope_id: str) -> bool:
-        return self.pods.daemons.scope_open(scope_id)
-
-    def keep_daemoned(self, scope_id: str | None, node: Node) -> None:
-        self.pods.daemons.keep_daemoned(scope_id, node)
 
     def locate_artifact(self, art: Mapping[str, Any], arts_scope: ArtifactScope) -> Node | None:
         return locate_artifact(art, arts_scope, self.global_arts)

@@ -187,4 +187,19 @@ class Daemons:
             self.end_scope(scope)
 
 
-__all__ = ["POD_IP", "Daemons"]
+class DaemonScopes:
+    """The ``Runtime`` methods a run's daemons answer (``Controller`` has them)."""
+
+    daemons: Daemons
+
+    def end_scope(self, scope_id: str) -> None:
+        self.daemons.end_scope(scope_id)
+
+    def scope_open(self, scope_id: str) -> bool:
+        return self.daemons.scope_open(scope_id)
+
+    def keep_daemoned(self, scope_id: str | None, node: dict[str, Any]) -> None:
+        self.daemons.keep_daemoned(scope_id, node)
+
+
+__all__ = ["POD_IP", "DaemonScopes", "Daemons"]
