@@ -5,12 +5,26 @@ Python (a fresh interpreter) printing the same number of bytes, or writing the s
 files (`download`: the downloaded tree copied folder by folder, file by file). The
 target: each reader at most 1 s beyond its baseline.
 
-A helper module of bench/fanout.py (run alone it does nothing)."""
+A helper module of bench/fanout.py, and a tool on its own against a run already made
+(a 10,000-item run takes minutes; its readers take seconds):
+
+    python bench/fanout_readers.py --home HOME NAME [--before CODE] [--rounds 3] [--only json,report]
+
+times the readers of run NAME in the run home HOME (`DFLOWCTL_HOME`). With `--before
+CODE` (a checkout of the code before a change, e.g. `git archive main | tar -x -C
+CODE`), each reader runs with that code (`PYTHONPATH=CODE`) and with this one,
+alternately, `--rounds` times, each followed by its baseline, at the same load; the
+medians are printed. The package's bytecode is compiled first (`compileall`, as an
+install does): with `PYTHONDONTWRITEBYTECODE` set and no `__pycache__`, each start
+would compile every module it imports again (0.1-0.3 s of CPU that is no reader's).
+`--no-compile` leaves it as it is."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -61,47 +75,76 @@ def _tree(path: Path) -> tuple[int, int]:
     return len(files), sum(p.stat().st_size for p in files)
 
 
+# (label, the command's words after `dflowctl`, with NAME for the run's name)
+READERS: list[tuple[str, list[str]]] = [
+    ("status (the run list)", ["status"]),
+    ("status NAME (table)", ["status", "NAME"]),
+    ("status NAME -o json", ["status", "NAME", "-o", "json"]),
+    ("logs NAME", ["logs", "NAME"]),
+    ("logs NAME --step total", ["logs", "NAME", "--step", "total"]),
+    ("report NAME", ["report", "NAME"]),  # -o HOME/report.html
+    ("download NAME", ["download", "NAME"]),  # -d HOME/dl
+]
+
+
+def time_reader(label: str, args: list[str], name: str, env: dict[str, str], home: Path) -> Timed:
+    """One reader of run ``name`` once; what it wrote is removed after (``download``)."""
+    cli = [sys.executable, "-m", "dflowctl", *(name if a == "NAME" else a for a in args)]
+    if args[0] == "report":
+        page = home / "report.html"
+        wall, cpu, _ = timed([*cli, "-o", str(page)], env, home)
+        return Timed(wall, cpu, page.stat().st_size)
+    if args[0] == "download":
+        dl = home / "dl"
+        shutil.rmtree(dl, ignore_errors=True)
+        wall, cpu, _ = timed([*cli, "-d", str(dl)], env, home)
+        files, size = _tree(dl)
+        return Timed(wall, cpu, size, files)
+    return Timed(*timed(cli, env, home))
+
+
+def time_baseline(label: str, t: Timed, env: dict[str, str], home: Path) -> tuple[float, float]:
+    """(wall, CPU) of plain Python printing ``t``'s bytes, or copying the download."""
+    if label == "download NAME":
+        dl, copy = home / "dl", home / "dl-copy"
+        wall, cpu, _ = timed([sys.executable, "-c", COPY_TREE, str(dl), str(copy)], env, home)
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.rmtree(dl, ignore_errors=True)
+        return wall, cpu
+    wall, cpu, _ = timed([sys.executable, "-c", WRITE_BYTES, str(t.size)], env, home)
+    return wall, cpu
+
+
 def time_readers(name: str, env: dict[str, str], home: Path) -> dict[str, Timed]:
     """Each reader of run ``name`` once, then its baseline."""
-    cli = [sys.executable, "-m", "dflowctl"]
+    compile_package(env)
     out: dict[str, Timed] = {}
-    for label, args in [
-        ("status (the run list)", ["status"]),
-        ("status NAME (table)", ["status", name]),
-        ("status NAME -o json", ["status", name, "-o", "json"]),
-        ("logs NAME", ["logs", name]),
-        ("logs NAME --step total", ["logs", name, "--step", "total"]),
-    ]:
-        out[label] = Timed(*timed([*cli, *args], env, home))
-    page = home / "report.html"
-    wall, cpu, _ = timed([*cli, "report", name, "-o", str(page)], env, home)
-    out["report NAME"] = Timed(wall, cpu, page.stat().st_size)
-    dl = home / "dl"
-    wall, cpu, _ = timed([*cli, "download", name, "-d", str(dl)], env, home)
-    files, size = _tree(dl)
-    out["download NAME"] = Timed(wall, cpu, size, files)
-    for label, t in out.items():
-        if label == "download NAME":
-            copy = home / "dl-copy"
-            t.baseline_wall, t.baseline_cpu, _ = timed(
-                [sys.executable, "-c", COPY_TREE, str(dl), str(copy)], env, home
-            )
-            shutil.rmtree(copy, ignore_errors=True)
-        else:
-            t.baseline_wall, t.baseline_cpu, _ = timed(
-                [sys.executable, "-c", WRITE_BYTES, str(t.size)], env, home
-            )
-    shutil.rmtree(dl, ignore_errors=True)
+    for label, args in READERS:
+        t = out[label] = time_reader(label, args, name, env, home)
+        t.baseline_wall, t.baseline_cpu = time_baseline(label, t, env, home)
     return out
 
 
-def print_readers(n: int, readers: dict[str, Timed], load: float) -> None:
+def compile_package(env: dict[str, str]) -> str:
+    """The bytecode of the ``dflowctl`` that ``env`` imports, compiled (as installing it
+    does); its folder."""
+    code = "import dflowctl, os; print(os.path.dirname(dflowctl.__file__))"
+    folder = subprocess.run(
+        [sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", folder], env=env, check=True, capture_output=True
+    )
+    return folder
+
+
+def print_readers(n: int | str, readers: dict[str, Timed], load: float) -> None:
+    """The table (``n``: the run's item count, or its name)."""
     if not readers:
         return
     print()
-    print(
-        f"readers of the N={n} run (load average {load:.1f}; baseline = a fresh `python -c` printing the same"
-    )
+    what = f"the N={n} run" if isinstance(n, int) else f"run {n}"
+    print(f"readers of {what} (load average {load:.1f}; baseline = a fresh `python -c` printing the same")
     print(" bytes, or for download copying the downloaded tree file by file; beyond = reader - baseline;")
     print(
         f" target: beyond <= {BEYOND_LIMIT:.0f} s, judged on CPU time, which the machine's load inflates less)"
@@ -143,3 +186,118 @@ def print_readers(n: int, readers: dict[str, Timed], load: float) -> None:
                 c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
             )
         )
+
+
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else 0.0
+
+
+def compare(name: str, home: Path, before: Path, rounds: int, only: list[str], compile_first: bool) -> None:
+    """Each chosen reader with the code in ``before`` and with this code, alternately,
+    each run followed by its baseline; medians printed."""
+    env = {**os.environ, "DFLOWCTL_HOME": str(home), "NO_COLOR": "1"}
+    env.pop("DFLOWCTL_ENGINE", None)
+    env.pop("CI", None)
+    old_env = {**env, "PYTHONPATH": os.pathsep.join(p for p in (str(before), env.get("PYTHONPATH")) if p)}
+    codes = {"before": old_env, "after": env}
+    if compile_first:
+        for code, code_env in codes.items():
+            print(f"{code}: bytecode of {compile_package(code_env)} compiled")
+    else:
+        print("bytecode: as it is (--no-compile)")
+    chosen = [(label, args) for label, args in READERS if not only or any(o in label for o in only)]
+    runs: dict[tuple[str, str], list[Timed]] = {}
+    loads: list[float] = []
+    for r in range(rounds):
+        for label, args in chosen:
+            for code in ("before", "after") if r % 2 == 0 else ("after", "before"):
+                t = time_reader(label, args, name, codes[code], home)
+                t.baseline_wall, t.baseline_cpu = time_baseline(label, t, env, home)
+                runs.setdefault((label, code), []).append(t)
+                loads.append(os.getloadavg()[0])
+                print(
+                    f"  round {r + 1} {label:<24} {code:<6} wall {t.wall:6.2f} s  CPU {t.cpu:5.2f} s"
+                    f"  (baseline CPU {t.baseline_cpu:4.2f} s)  load {loads[-1]:.1f}",
+                    flush=True,
+                )
+    print()
+    print(
+        f"readers of run {name}: medians of {rounds} runs each, before and after alternately "
+        f"(load average {min(loads):.1f}-{max(loads):.1f}); CPU = user + system"
+    )
+    head = [
+        "reader",
+        "bytes",
+        "files",
+        "before CPU s",
+        "after CPU s",
+        "base CPU s",
+        "beyond before",
+        "beyond after",
+        "",
+    ]
+    rows = []
+    for label, _args in chosen:
+        old, new = runs[(label, "before")], runs[(label, "after")]
+        base = _median([t.baseline_cpu for t in old + new])
+        old_cpu, new_cpu = _median([t.cpu for t in old]), _median([t.cpu for t in new])
+        beyond = new_cpu - base
+        rows.append(
+            [
+                label,
+                f"{new[-1].size:,}",
+                f"{new[-1].files:,}" if new[-1].files else "-",
+                f"{old_cpu:.2f}",
+                f"{new_cpu:.2f}",
+                f"{base:.2f}",
+                f"{old_cpu - base:.2f}",
+                f"{beyond:.2f}",
+                "MET" if beyond <= BEYOND_LIMIT else "NOT MET",
+            ]
+        )
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
+    for row in [head, *rows]:
+        print(
+            "  ".join(
+                c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("name", help="the run's name")
+    parser.add_argument("--home", type=Path, required=True, help="the run home that holds it (DFLOWCTL_HOME)")
+    parser.add_argument("--before", type=Path, help="a checkout of the code before: compared with this code")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each reader with each code (--before)")
+    parser.add_argument(
+        "--only", default="", help="readers whose label holds one of these words (comma-separated)"
+    )
+    parser.add_argument("--no-compile", action="store_true", help="leave the bytecode as it is")
+    args = parser.parse_args()
+    home = args.home.resolve()
+    if not (home / "runs" / args.name).is_dir():
+        raise SystemExit(f"no run {args.name!r} in {home}")
+    only = [w.strip() for w in args.only.split(",") if w.strip()]
+    if args.before is not None:
+        compare(args.name, home, args.before.resolve(), max(1, args.rounds), only, not args.no_compile)
+        return
+    env = {**os.environ, "DFLOWCTL_HOME": str(home), "NO_COLOR": "1"}
+    env.pop("DFLOWCTL_ENGINE", None)
+    env.pop("CI", None)
+    if not args.no_compile:
+        compile_package(env)
+    readers: dict[str, Timed] = {}
+    for label, words in READERS:
+        if only and not any(o in label for o in only):
+            continue
+        t = time_reader(label, words, args.name, env, home)
+        t.baseline_wall, t.baseline_cpu = time_baseline(label, t, env, home)
+        readers[label] = t
+    print_readers(args.name, readers, os.getloadavg()[0])
+
+
+if __name__ == "__main__":
+    main()
