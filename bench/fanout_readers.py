@@ -130,7 +130,7 @@ def compile_package(env: dict[str, str]) -> str:
     does); its folder."""
     code = "import dflowctl, os; print(os.path.dirname(dflowctl.__file__))"
     folder = subprocess.run(
-        [sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True
+        [sys.executable, "-c", code], env=env, cwd=env.get("DFLOWCTL_HOME"), check=True, capture_output=True, text=True
     ).stdout.strip()
     subprocess.run(
         [sys.executable, "-m", "compileall", "-q", folder], env=env, check=True, capture_output=True

@@ -12,7 +12,6 @@ event: no ANSI codes, no carriage returns. ``NO_COLOR`` is honoured.
 from __future__ import annotations
 
 import io
-import json
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
@@ -27,6 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dflowctl import usage
+from dflowctl.machineout import dump_object, print_object  # noqa: F401 (-o json/yaml: here for the commands)
 from dflowctl.plainevents import PlainEvents
 from dflowctl.runoutputs import run_outputs
 from dflowctl.runsummary import output_lines, resources_text, run_rows, summary_lines
@@ -204,22 +204,6 @@ def print_summary(workflow: Mapping[str, Any], flags: str = "") -> None:
     for i, line in enumerate(summary_lines(workflow, flags)):
         style = STYLES.get(phase, "") if i == 0 else ""
         console.print(Text(line, style=style))
-
-
-def print_object(obj: Any, fmt: str) -> None:
-    """A Workflow object (or a list of them) as JSON or YAML on stdout (for machines)."""
-    sys.stdout.write(dump_object(obj, fmt))
-    sys.stdout.flush()
-
-
-def dump_object(obj: Any, fmt: str) -> str:
-    if fmt == "json":  # json.dumps(obj, indent=2, default=str), faster for a big run's record
-        from dflowctl.prettyjson import dumps
-
-        return dumps(obj) + "\n"
-    from dflowctl.render.dump import dump_yaml
-
-    return dump_yaml(json.loads(json.dumps(obj, default=str)))
 
 
 def print_run_detail(workflow: Mapping[str, Any], flags: str = "") -> None:

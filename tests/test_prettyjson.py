@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import enum
 import json
+from collections import OrderedDict
 from datetime import datetime, timezone
 
 import pytest
@@ -60,3 +62,26 @@ def test_keys_json_refuses_are_refused() -> None:
         dumps({(1, 2): [1]})
     with pytest.raises(TypeError):
         json.dumps({(1, 2): [1]}, indent=2)
+
+
+class _Kind(enum.IntEnum):
+    ONE = 1
+
+
+class _Name(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    "obj",
+    [
+        {"k": _Kind.ONE, "s": _Name("x"), "f": 1.5, "b": False, "n": None, "d": [1, {"e": 2}]},
+        [_Kind.ONE, _Name("y"), 2.5e300, True, None, -7, {"z": [_Kind.ONE]}],
+        OrderedDict([("a", OrderedDict([("b", [1])])), ("c", (1, (2, {})))]),
+        {"at": datetime(2026, 1, 2), "in": [{"at": datetime(2026, 1, 3), "x": [{}]}], "big": 10**30},
+        {_Kind.ONE: {"x": [1]}, False: [[]], "": {"": [""]}},
+    ],
+)
+def test_subclasses_and_other_values_where_items_are_written_one_by_one(obj: object) -> None:
+    for indent in (0, 1, 2):
+        assert dumps(obj, indent) == json.dumps(obj, indent=indent, default=str)

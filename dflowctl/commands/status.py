@@ -81,7 +81,7 @@ def show_run(
 ) -> int:
     """One run's detail; with ``watch``, followed to its end. Exits with the run's result
     (0 succeeded or still going, 1 failed) when watching."""
-    from dflowctl import actions, console, runs
+    from dflowctl import actions, runs
     from dflowctl.argo.phases import is_finished
 
     fmt = check_output(output)
@@ -93,6 +93,8 @@ def show_run(
     if watch and not is_finished(workflow):
         following = Following(name)
         if fmt == "table":
+            from dflowctl import console
+
             with interruptible(following), console.RunView() as view:
                 view.named = True  # the name is the argument
                 workflow = eng.watch(name, view.update)
@@ -100,9 +102,13 @@ def show_run(
             with interruptible(following):
                 workflow = eng.watch(name, following.note)
     if fmt == "table":
+        from dflowctl import console
+
         console.print_run_detail(workflow, address_flags(engine, namespace, kubeconfig, context))
-    else:
-        console.print_object(workflow, fmt)
+    else:  # for machines: without the console (``rich``: a big run's JSON imports no more than it needs)
+        from dflowctl.machineout import print_object
+
+        print_object(workflow, fmt)
     return actions.exit_code(workflow) if watch else 0
 
 
