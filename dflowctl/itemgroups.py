@@ -29,8 +29,11 @@ def group_indices(outputs: Mapping[str, Any] | None) -> list[int] | None:
     """The items a group pod ran (its ``dflowctl-index`` list), else None."""
     for p in (outputs or {}).get("parameters") or []:
         if isinstance(p, Mapping) and p.get("name") == INDEX_OUTPUT:
+            text = str(p.get("value", ""))
+            if not text.lstrip(" \t\n\r").startswith("["):  # an item's own index (every pod has one)
+                return None
             try:
-                value = json.loads(str(p.get("value", "")))
+                value = json.loads(text)
             except ValueError:
                 return None
             if isinstance(value, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in value):

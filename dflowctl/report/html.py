@@ -92,19 +92,24 @@ def _paths(root: TreeNode | None) -> dict[str, str]:
     return {} if root is None else {node.id: path for path, node in walk_paths(root)}
 
 
+_order: list[tuple[Mapping[str, Any], list[tuple[str, Mapping[str, Any]]]]] = []
+
+
 def by_start(
     nodes: Mapping[str, Any], paths: Mapping[str, str], *, started: bool
 ) -> list[tuple[str, Mapping[str, Any]]]:
     """The Pod nodes (``started``: only those that started) by start time, then in the
-    tree's order: one cheap key per pod, not a natural sort of 10,000 paths."""
-    rank = {nid: i for i, nid in enumerate(paths)}
-    pods = [
-        (nid, raw)
-        for nid, raw in nodes.items()
-        if raw.get("type") == "Pod" and (raw.get("startedAt") or not started)
-    ]
-    pods.sort(key=lambda p: (str(p[1].get("startedAt") or "~"), rank.get(p[0], len(rank)), p[0]))
-    return pods
+    tree's order (``paths``: the tree's, of these ``nodes``): one cheap key per pod, not
+    a natural sort of 10,000 paths. Sorted once per page (the logs to read, the
+    timeline and the logs section ask for it): the last ``nodes`` is remembered."""
+    if _order and _order[0][0] is nodes:
+        pods = _order[0][1]
+    else:
+        rank = {nid: i for i, nid in enumerate(paths)}
+        pods = [(nid, raw) for nid, raw in nodes.items() if raw.get("type") == "Pod"]
+        pods.sort(key=lambda p: (str(p[1].get("startedAt") or "~"), rank.get(p[0], len(rank)), p[0]))
+        _order[:] = [(nodes, pods)]
+    return [p for p in pods if p[1].get("startedAt")] if started else list(pods)
 
 
 def page_logs(workflow: Mapping[str, Any], root: TreeNode | None) -> list[str]:
@@ -320,12 +325,16 @@ def _fanout_table(node: GraphNode, dom: Mapping[str, str], nodes: Mapping[str, A
     rows = []
     params: dict[str, None] = {}
     arts: dict[str, None] = {}
+    seen: set[str] = set()  # parameter names looked at (is_hidden once per name)
     for nid in node.items:
         raw = nodes.get(nid, {})
         outputs = raw.get("outputs") or {}
         for p in outputs.get("parameters") or []:
-            if not is_hidden(p.get("name")):
-                params.setdefault(str(p.get("name")), None)
+            name = p.get("name")
+            if str(name) not in seen:
+                seen.add(str(name))
+                if not is_hidden(name):
+                    params.setdefault(str(name), None)
         for a in outputs.get("artifacts") or []:
             arts.setdefault(str(a.get("name")), None)
         rows.append((split_item(str(raw.get("displayName") or "")), nid, raw, outputs))
@@ -340,18 +349,35 @@ def _fanout_table(node: GraphNode, dom: Mapping[str, str], nodes: Mapping[str, A
         f'<div class="scroll"><table class="fanout-table"><tr><th>#</th><th>item</th><th>phase</th>'
         f"<th>duration</th>{costs.head()}{head}<th>log</th></tr>"
     ]
+    # 10,000 rows: what many rows share (a phase, a span of whole seconds) is written once
+    phases: dict[str, str] = {}
+    spans: dict[tuple[str | None, str | None], str] = {}
     for (_base, index, item), nid, raw, outputs in rows:
-        values = {str(p.get("name")): str(p.get("value", "")) for p in outputs.get("parameters") or []}
+        values = (
+            {str(p.get("name")): str(p.get("value", "")) for p in outputs.get("parameters") or []}
+            if params
+            else {}
+        )
         places = {str(a.get("name")): artifact_location(a) for a in outputs.get("artifacts") or []}
         phase = str(raw.get("phase") or "Pending")
-        dur = format_span(raw.get("startedAt"), raw.get("finishedAt"), now)
+        shown = phases.get(phase)
+        if shown is None:
+            shown = phases[phase] = f'<td class="ph {e(phase)}">{e(phase)}</td>'
+        when = (raw.get("startedAt"), raw.get("finishedAt"))
+        plain = all(t is None or type(t) is str for t in when)
+        dur = spans.get(when) if plain else None
+        if dur is None:
+            dur = e(format_span(when[0], when[1], now))
+            if plain:
+                spans[when] = dur
         cells = "".join(f"<td><code>{e(short(values.get(p, '')))}</code></td>" for p in params)
         cells += "".join(f'<td class="muted">{e(short(places.get(a, ""), 120))}</td>' for a in arts)
+        ref = escape(nid)
         parts.append(
-            f'<tr><td class="num">{e("" if index is None else index)}</td><td>{e(short(item or ""))}</td>'
-            f'<td class="ph {e(phase)}">{e(phase)}</td><td class="num">{e(dur)}</td>'
+            f'<tr><td class="num">{"" if index is None else index}</td><td>{e(short(item or ""))}</td>'
+            f'{shown}<td class="num">{dur}</td>'
             f"{costs.cells(spent.of(nid))}{cells}"
-            f'<td><a href="#log-{e(nid)}">log</a></td></tr>'
+            f'<td><a href="#log-{ref}">log</a></td></tr>'
         )
     parts.append("</table></div></details>")
     return "".join(parts)
