@@ -54,10 +54,20 @@ class Timed:
     files: int = 0  # files written (a download)
     baseline_wall: float = 0.0
     baseline_cpu: float = 0.0
+    user: float = 0.0  # the reader's CPU time split: user, system
+    system: float = 0.0
+    baseline_user: float = 0.0
+    baseline_system: float = 0.0
 
 
 def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, int]:
     """Seconds (wall, CPU) of ``cmd`` and the bytes it printed; exits on failure."""
+    wall, user, system, size = timed_split(cmd, env, cwd)
+    return wall, user + system, size
+
+
+def timed_split(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, float, int]:
+    """Seconds (wall, user CPU, system CPU) of ``cmd`` and the bytes it printed."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.perf_counter()
         proc = subprocess.Popen(cmd, env=env, cwd=cwd, stdout=out, stderr=err)
@@ -67,7 +77,7 @@ def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float,
         if os.waitstatus_to_exitcode(status) != 0:
             err.seek(0)
             raise SystemExit(f"{' '.join(cmd)} failed: {err.read().decode(errors='replace')[-1000:]}")
-    return wall, usage.ru_utime + usage.ru_stime, size
+    return wall, usage.ru_utime, usage.ru_stime, size
 
 
 def _tree(path: Path) -> tuple[int, int]:
@@ -92,27 +102,30 @@ def time_reader(label: str, args: list[str], name: str, env: dict[str, str], hom
     cli = [sys.executable, "-m", "dflowctl", *(name if a == "NAME" else a for a in args)]
     if args[0] == "report":
         page = home / "report.html"
-        wall, cpu, _ = timed([*cli, "-o", str(page)], env, home)
-        return Timed(wall, cpu, page.stat().st_size)
+        wall, user, system, _ = timed_split([*cli, "-o", str(page)], env, home)
+        return Timed(wall, user + system, page.stat().st_size, user=user, system=system)
     if args[0] == "download":
         dl = home / "dl"
         shutil.rmtree(dl, ignore_errors=True)
-        wall, cpu, _ = timed([*cli, "-d", str(dl)], env, home)
+        wall, user, system, _ = timed_split([*cli, "-d", str(dl)], env, home)
         files, size = _tree(dl)
-        return Timed(wall, cpu, size, files)
-    return Timed(*timed(cli, env, home))
+        return Timed(wall, user + system, size, files, user=user, system=system)
+    wall, user, system, size = timed_split(cli, env, home)
+    return Timed(wall, user + system, size, user=user, system=system)
 
 
-def time_baseline(label: str, t: Timed, env: dict[str, str], home: Path) -> tuple[float, float]:
-    """(wall, CPU) of plain Python printing ``t``'s bytes, or copying the download."""
+def time_baseline(label: str, t: Timed, env: dict[str, str], home: Path) -> None:
+    """``t``'s baseline: plain Python printing its bytes, or copying the download."""
     if label == "download NAME":
         dl, copy = home / "dl", home / "dl-copy"
-        wall, cpu, _ = timed([sys.executable, "-c", COPY_TREE, str(dl), str(copy)], env, home)
+        cmd = [sys.executable, "-c", COPY_TREE, str(dl), str(copy)]
+    else:
+        cmd = [sys.executable, "-c", WRITE_BYTES, str(t.size)]
+    t.baseline_wall, t.baseline_user, t.baseline_system, _ = timed_split(cmd, env, home)
+    t.baseline_cpu = t.baseline_user + t.baseline_system
+    if label == "download NAME":
         shutil.rmtree(copy, ignore_errors=True)
         shutil.rmtree(dl, ignore_errors=True)
-        return wall, cpu
-    wall, cpu, _ = timed([sys.executable, "-c", WRITE_BYTES, str(t.size)], env, home)
-    return wall, cpu
 
 
 def time_readers(name: str, env: dict[str, str], home: Path) -> dict[str, Timed]:
@@ -120,8 +133,7 @@ def time_readers(name: str, env: dict[str, str], home: Path) -> dict[str, Timed]
     compile_package(env)
     out: dict[str, Timed] = {}
     for label, args in READERS:
-        t = out[label] = time_reader(label, args, name, env, home)
-        t.baseline_wall, t.baseline_cpu = time_baseline(label, t, env, home)
+        time_baseline(label, out.setdefault(label, time_reader(label, args, name, env, home)), env, home)
     return out
 
 
@@ -130,7 +142,12 @@ def compile_package(env: dict[str, str]) -> str:
     does); its folder."""
     code = "import dflowctl, os; print(os.path.dirname(dflowctl.__file__))"
     folder = subprocess.run(
-        [sys.executable, "-c", code], env=env, cwd=env.get("DFLOWCTL_HOME"), check=True, capture_output=True, text=True
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=env.get("DFLOWCTL_HOME"),
+        check=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     subprocess.run(
         [sys.executable, "-m", "compileall", "-q", folder], env=env, check=True, capture_output=True
@@ -212,12 +229,13 @@ def compare(name: str, home: Path, before: Path, rounds: int, only: list[str], c
         for label, args in chosen:
             for code in ("before", "after") if r % 2 == 0 else ("after", "before"):
                 t = time_reader(label, args, name, codes[code], home)
-                t.baseline_wall, t.baseline_cpu = time_baseline(label, t, env, home)
+                time_baseline(label, t, env, home)
                 runs.setdefault((label, code), []).append(t)
                 loads.append(os.getloadavg()[0])
                 print(
                     f"  round {r + 1} {label:<24} {code:<6} wall {t.wall:6.2f} s  CPU {t.cpu:5.2f} s"
-                    f"  (baseline CPU {t.baseline_cpu:4.2f} s)  load {loads[-1]:.1f}",
+                    f" (user {t.user:4.2f} + system {t.system:4.2f})  baseline CPU {t.baseline_cpu:4.2f} s"
+                    f" ({t.baseline_user:4.2f} + {t.baseline_system:4.2f})  load {loads[-1]:.1f}",
                     flush=True,
                 )
     print()
@@ -231,7 +249,9 @@ def compare(name: str, home: Path, before: Path, rounds: int, only: list[str], c
         "files",
         "before CPU s",
         "after CPU s",
+        "after user+sys",
         "base CPU s",
+        "base user+sys",
         "beyond before",
         "beyond after",
         "",
@@ -249,7 +269,10 @@ def compare(name: str, home: Path, before: Path, rounds: int, only: list[str], c
                 f"{new[-1].files:,}" if new[-1].files else "-",
                 f"{old_cpu:.2f}",
                 f"{new_cpu:.2f}",
+                f"{_median([t.user for t in new]):.2f}+{_median([t.system for t in new]):.2f}",
                 f"{base:.2f}",
+                f"{_median([t.baseline_user for t in old + new]):.2f}"
+                f"+{_median([t.baseline_system for t in old + new]):.2f}",
                 f"{old_cpu - base:.2f}",
                 f"{beyond:.2f}",
                 "MET" if beyond <= BEYOND_LIMIT else "NOT MET",
@@ -293,9 +316,8 @@ def main() -> None:
     for label, words in READERS:
         if only and not any(o in label for o in only):
             continue
-        t = time_reader(label, words, args.name, env, home)
-        t.baseline_wall, t.baseline_cpu = time_baseline(label, t, env, home)
-        readers[label] = t
+        readers[label] = time_reader(label, words, args.name, env, home)
+        time_baseline(label, readers[label], env, home)
     print_readers(args.name, readers, os.getloadavg()[0])
 
 
