@@ -54,7 +54,9 @@ def register(app: typer.Typer) -> None:
             result = actions.download(
                 eng, name, items, directory=directory, force=force, on_fetched=progress.advance
             )
-        console.print_paths(str(p) for p in sorted({*result.written, *result.unchanged}))
+        # in the order of Paths (part by part), sorted as text: 10,000 Path comparisons cost more
+        shown = {str(p) for p in (*result.written, *result.unchanged)}
+        console.print_paths(sorted(shown, key=lambda text: text.split("/")))
         base = directory if directory is not None else Path(name)
         unchanged = f", {len(result.unchanged)} already up to date" if result.unchanged else ""
         written = len(result.written)
