@@ -17,6 +17,8 @@ from json.encoder import c_make_encoder, encode_basestring_ascii  # type: ignore
 
 # types the C encoder writes as one value (with their subclasses, which go to ``isinstance``)
 _PLAIN = frozenset({str, int, float, bool, type(None)})
+CHUNK = 20_000  # lines written at once (``dump``): about 1 MB
+SHALLOW = 4  # containers this deep or less may end a chunk (a run's nodes are at depth 3)
 
 
 class _Level:
@@ -60,14 +62,22 @@ def _level(depth: int, indent: int) -> _Level:
 
 def dumps(obj: object, indent: int = 2) -> str:
     """``json.dumps(obj, indent=indent, default=str)``."""
-    if _nested(obj):
-        parts: list[str] = []
-        _write(obj, 0, indent, parts)
-        return "".join(parts)
-    level = _level(0, indent)
-    if type(obj) in _PLAIN or not isinstance(obj, (dict, list, tuple)) or not obj:
-        return level.encode(obj)
-    return level.flat(obj)
+    parts: list[str] = []
+    dump(obj, parts.append, indent)
+    return "".join(parts)
+
+
+def dump(obj: object, write: Callable[[str], object], indent: int = 2) -> None:
+    """``dumps(obj, indent)`` given to ``write`` in pieces of about ``CHUNK`` lines: the
+    whole text (30 MB for a 10,000-item run) is never held at once."""
+    if not _nested(obj):
+        level = _level(0, indent)
+        flat = type(obj) in _PLAIN or not isinstance(obj, (dict, list, tuple)) or not obj
+        write(level.encode(obj) if flat else level.flat(obj))
+        return
+    parts: list[str] = []
+    _write(obj, 0, indent, parts, write)
+    write("".join(parts))
 
 
 def _nested(obj: object) -> bool:
@@ -84,9 +94,12 @@ def _nested(obj: object) -> bool:
     return False
 
 
-def _write(obj: object, depth: int, indent: int, parts: list[str]) -> None:
-    """``obj`` (a container holding a non-empty container) at ``depth``."""
+def _write(obj: object, depth: int, indent: int, parts: list[str], write: Callable[[str], object]) -> None:
+    """``obj`` (a container holding a non-empty container) at ``depth``; ``parts``
+    given to ``write`` (and emptied) after an item of a shallow container once they
+    are ``CHUNK`` or more."""
     level = _level(depth, indent)
+    shallow = depth < SHALLOW
     below = depth + 1
     inside = _level(below, indent)
     sep = level.sep
@@ -103,10 +116,13 @@ def _write(obj: object, depth: int, indent: int, parts: list[str]) -> None:
                 parts.append(head + k + inside.encode(v))
             elif _nested(v):
                 parts.append(head + k)
-                _write(v, below, indent, parts)
+                _write(v, below, indent, parts, write)
             else:
                 parts.append(head + k + inside.flat(v))
             head = sep
+            if shallow and len(parts) >= CHUNK:
+                write("".join(parts))
+                parts.clear()
         parts.append(level.pad + "}")
         return
     head = "[" + level.inner
@@ -120,10 +136,13 @@ def _write(obj: object, depth: int, indent: int, parts: list[str]) -> None:
             parts.append(head + inside.encode(v))
         elif _nested(v):
             parts.append(head)
-            _write(v, below, indent, parts)
+            _write(v, below, indent, parts, write)
         else:
             parts.append(head + inside.flat(v))
         head = sep
+        if shallow and len(parts) >= CHUNK:
+            write("".join(parts))
+            parts.clear()
     parts.append(level.pad + "]")
 
 

@@ -85,3 +85,16 @@ class _Name(str):
 def test_subclasses_and_other_values_where_items_are_written_one_by_one(obj: object) -> None:
     for indent in (0, 1, 2):
         assert dumps(obj, indent) == json.dumps(obj, indent=indent, default=str)
+
+
+def test_dump_gives_the_same_text_in_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dflowctl import prettyjson
+
+    monkeypatch.setattr(prettyjson, "CHUNK", 3)
+    record = {"status": {"nodes": {f"n{i}": {"id": f"n{i}", "in": {"p": [{"v": i}]}} for i in range(20)}}}
+    for obj in [record, [record, 1], {"a": 1}, 5, []]:
+        pieces: list[str] = []
+        prettyjson.dump(obj, pieces.append)
+        assert "".join(pieces) == json.dumps(obj, indent=2, default=str)
+        if obj is record:
+            assert len(pieces) > 5  # given out while written, not whole at the end
