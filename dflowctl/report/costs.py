@@ -21,8 +21,12 @@ class PodCosts:
     """Each node's own usage read once per page (a 10,000-item fan-out's pods appear in
     the timeline, the steps' totals and the fan-out table)."""
 
-    def __init__(self, nodes: Mapping[str, Mapping[str, Any]]) -> None:
+    def __init__(
+        self, nodes: Mapping[str, Mapping[str, Any]], known: Mapping[str, Usage] | None = None
+    ) -> None:
+        """``known``: nodes' usage read already (the run's tree holds each node's)."""
         self.nodes = nodes
+        self._known: Mapping[str, Usage] = known or {}
         self._own: dict[str, Usage] = {}
 
     def of(self, nid: str) -> Usage:
@@ -30,7 +34,11 @@ class PodCosts:
         found = self._own.get(nid)
         if found is None:
             raw = self.nodes.get(nid, {})
-            found = self._own[nid] = usage_of(raw) if raw.get("type") == "Pod" else Usage(None, None, {})
+            if raw.get("type") == "Pod":
+                found = self._known.get(nid) or usage_of(raw)
+            else:
+                found = Usage(None, None, {})
+            self._own[nid] = found
         return found
 
     def together(self, ids: Iterable[str]) -> Usage:

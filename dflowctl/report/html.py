@@ -67,8 +67,9 @@ def report_page(
     graph = run_graph(workflow)
     dom = {nid: f"g{i}" for i, nid in enumerate(graph.nodes)}
     nodes: Mapping[str, Any] = (workflow.get("status") or {}).get("nodes") or {}
-    paths = _paths(root if root is not None else build_tree(workflow))
-    costs = PodCosts(nodes)
+    tree = root if root is not None else build_tree(workflow)
+    paths = _paths(tree)
+    costs = PodCosts(nodes, {} if tree is None else {node.id: node.usage for _path, node in tree.walk()})
     sections = [
         _header(workflow, engine, back),
         '<nav><a href="#graph">Graph</a><a href="#timeline">Timeline</a><a href="#steps">Steps</a>'
