@@ -102,8 +102,9 @@ def by_start(
     tree's order (``paths``: the tree's, of these ``nodes``): one cheap key per pod, not
     a natural sort of 10,000 paths. Sorted once per page (the logs to read, the
     timeline and the logs section ask for it): the last ``nodes`` is remembered."""
-    if _order and _order[0][0] is nodes:
-        pods = _order[0][1]
+    last = _order[0] if _order else None  # one read: the ui server's threads share it
+    if last is not None and last[0] is nodes:
+        pods = last[1]
     else:
         rank = {nid: i for i, nid in enumerate(paths)}
         pods = [(nid, raw) for nid, raw in nodes.items() if raw.get("type") == "Pod"]
