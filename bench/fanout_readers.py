@@ -196,13 +196,7 @@ def print_readers(n: int | str, readers: dict[str, Timed], load: float) -> None:
                 "MET" if beyond <= BEYOND_LIMIT else "NOT MET",
             ]
         )
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
-    for row in [head, *rows]:
-        print(
-            "  ".join(
-                c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))
-            )
-        )
+    _print_table(head, rows)
 
 
 def _median(values: list[float]) -> float:
@@ -278,6 +272,11 @@ def compare(name: str, home: Path, before: Path, rounds: int, only: list[str], c
                 "MET" if beyond <= BEYOND_LIMIT else "NOT MET",
             ]
         )
+    _print_table(head, rows)
+
+
+def _print_table(head: list[str], rows: list[list[str]]) -> None:
+    """Columns padded to their widest cell: the first left-aligned, the others right."""
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     for row in [head, *rows]:
         print(
