@@ -109,14 +109,19 @@ def test_skipped_step_output_defaults_apply(tmp_path: Path) -> None:
     assert out_param(node(wf, "fallback"), "got") == "fallback"
 
 
-def test_a_skipped_step_output_without_any_default_is_empty(tmp_path: Path) -> None:
-    """Without any default, a reference to a skipped step's output is the empty string
-    (Argo v4.0.5, the real cluster's, and v4.0.7's #16223: "simple refs still flatten to
-    ''"): the consumer runs with it, never with the literal ``{{…}}`` text."""
+def test_required_skipped_step_output_fails_the_consumer(tmp_path: Path) -> None:
+    """Without any default, a reference to a skipped step's output is Argo's terminal
+    error: the consumer errors (never runs with the literal ``{{…}}`` text)."""
     text = SKIPPED_STEPS.replace("        template: consume-defaulted\n", "        template: consume\n")
     wf = run_argo(tmp_path, text)
-    assert wf["status"]["phase"] == "Succeeded", wf["status"].get("message")
-    assert out_param(node(wf, "defaulted"), "got") == ""
+    assert wf["status"]["phase"] == "Failed"
+    bad = node(wf, "defaulted")
+    assert bad["phase"] == "Error"
+    assert bad["message"] == (
+        "failed to resolve {{steps.producer.outputs.parameters.msg}}: "
+        "the node was skipped or omitted and has no such output"
+    )
+    assert "outputs" not in bad
 
 
 OMITTED_DAG = """\
@@ -171,12 +176,14 @@ def test_omitted_task_output_reference_takes_the_consumer_default(tmp_path: Path
     assert out_param(consumer, "got") == "CONSUMER_DEFAULT"
 
 
-def test_an_omitted_task_output_without_any_default_is_empty(tmp_path: Path) -> None:
-    """e2e TestDAGOmittedOutputRef (v4.0.5) and the same on v4.0.7: the empty string."""
+def test_omitted_task_output_required_errors(tmp_path: Path) -> None:
     wf = run_argo(tmp_path, OMITTED_DAG.replace("        default: CONSUMER_DEFAULT\n", ""))
     consumer = node(wf, "consumer")
-    assert consumer["phase"] == "Succeeded"
-    assert out_param(consumer, "got") == ""
+    assert consumer["phase"] == "Error"
+    assert consumer["message"] == (
+        "failed to resolve {{tasks.producer.outputs.parameters.msg}}: "
+        "the node was skipped or omitted and has no such output"
+    )
 
 
 EXPRESSION_DEFAULTS = """\

@@ -28,6 +28,8 @@ Segment = tuple[int, str, str]  # (kind, payload, raw tag content)
 
 ARGO_FUNCTIONS: Mapping[str, Any] = argo_functions()
 
+_ABSENT_MESSAGE = "the node was skipped or omitted and has no such output"
+
 
 @functools.lru_cache(maxsize=8192)
 def _parse_template(text: str) -> tuple[Segment, ...]:
@@ -142,8 +144,9 @@ def substitute(text: str, scope: Mapping[str, Any], *, strict: bool = True) -> s
 
     ``strict``: an unknown simple tag, or an expression that fails or gives nil,
     raises :class:`ExprError`; otherwise such a tag is left as it was. A simple tag
-    naming an :class:`Absent` value is the empty string (Argo v4.0.5's empty outputs of
-    Skipped/Omitted nodes; v4.0.7's #16223: "simple refs still flatten to ''").
+    naming an :class:`Absent` value raises either way: Argo's terminal error for a
+    required output a Skipped/Omitted node lacks (Argo v4.0.x gives the empty string;
+    docs/argo-examples.md, "Known differences").
     """
     if "{{" not in text:
         return text
@@ -157,7 +160,9 @@ def substitute(text: str, scope: Mapping[str, Any], *, strict: bool = True) -> s
         if kind == _TAG:
             if payload in scope:
                 value = scope[payload]
-                out.append("" if isinstance(value, Absent) else render_value(value))
+                if isinstance(value, Absent):
+                    raise ExprError(f"failed to resolve {{{{{raw}}}}}: {_ABSENT_MESSAGE}")
+                out.append(render_value(value))
                 continue
             nested = _nested_tag(raw, scope)
             if nested is not None:

@@ -23,8 +23,9 @@ class ExprError(DflowctlError):
 
 class Absent(str):
     """A scope value known to be absent: an output a Skipped/Omitted node declared
-    without a default (Argo's nil in scope). A simple ``{{tag}}`` naming it is the
-    empty string; expressions see nil (so ``??`` applies)."""
+    without a default (Argo's nil in scope). A simple ``{{tag}}`` naming it is an
+    error even where unresolved tags are allowed; expressions see nil (so ``??``
+    applies)."""
 
     __slots__ = ()
 

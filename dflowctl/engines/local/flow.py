@@ -204,7 +204,7 @@ def scope_of_node(rt: Runtime, prefix: str, node: Node, scope: Scope, arts: Arti
     """``node_scope``; a Skipped/Omitted node's declared output parameters (and a
     declared ``outputs.result``) enter the scope as Argo's ``addSkippedNodeOutputsToScope``
     puts them: the template's ``valueFrom.default``, else absent (``expr.ABSENT``: a
-    simple tag naming it is the empty string, an expression sees nil; Argo v4.0.7)."""
+    simple tag naming it fails the consumer, an expression sees nil)."""
     node_scope(prefix, node, scope, arts)
     if node.get("phase") not in ("Skipped", "Omitted") or node.get("outputs"):
         return
@@ -228,7 +228,7 @@ def _absent_ref(value: Any, scope: Scope) -> bool:
 def drop_absent_args(rt: Runtime, spec: Mapping[str, Any], scope: Scope) -> dict[str, Any]:
     """Argo's ``dropSkippedDefaultedArgs``: an argument that is only a reference to an
     absent output is dropped when the consumed template's input has a ``default``,
-    so that default applies; any other reference to it is the empty string."""
+    so that default applies; any other reference to it fails at substitution."""
     out = dict(spec)
     args = spec.get("arguments") or {}
     params = args.get("parameters") or []
