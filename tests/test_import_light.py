@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +52,24 @@ def _imported_by_validate(spec: str) -> set[str]:
         for line in res.stderr.splitlines()
         if line.startswith("import time:")
     }
+
+
+@pytest.mark.timeout(120)
+def test_readers_of_a_local_run_do_not_import_the_controller(tmp_path: Path) -> None:
+    """`status` (and the other readers) need the local engine's records, not the
+    controller that runs pods: its import cost every reader a fifth of a second."""
+    env = {**os.environ, "NO_COLOR": "1", "DFLOWCTL_HOME": str(tmp_path / "home")}
+    res = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "dflowctl", "status"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 0, res.stderr
+    imported = {
+        line.split("|")[-1].strip() for line in res.stderr.splitlines() if line.startswith("import time:")
+    }
+    assert "dflowctl.engines.local.engine" in imported  # the probe sees the engine's import
+    assert "dflowctl.engines.local.controller" not in imported

@@ -15,8 +15,8 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from dflowctl.engines.local.engine import run_controller
 from dflowctl.engines.local.hostenv import policy_from_settings
+from dflowctl.engines.local.launch import run_controller
 from dflowctl.engines.local.records import RunDir
 
 

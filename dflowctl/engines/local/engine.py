@@ -26,7 +26,6 @@ from dflowctl.engines import LogBlock, LogLine, OnUpdate, RunOptions, Workflow
 from dflowctl.engines.local.artifacts import LocalArtifactStore, LocalRepository
 from dflowctl.engines.local.cache import ReusePolicy
 from dflowctl.engines.local.hostenv import EnvPolicy
-from dflowctl.engines.local.launch import detach, run_controller
 from dflowctl.engines.local.logstream import stream_log_blocks, stream_logs
 from dflowctl.engines.local.podcache import REUSE_FILE, run_keys
 from dflowctl.engines.local.records import RunDir, RunStore, read_yaml, write_atomic, write_yaml
@@ -93,6 +92,8 @@ class LocalEngine:
         self, run: RunDir, wf: Workflow, options: RunOptions, lock: int, previous: Workflow | None
     ) -> Workflow:
         """Run ``wf`` here or detached; the lock belongs to whatever runs it from now on."""
+        from dflowctl.engines.local.launch import detach, run_controller  # the controller: runs only
+
         if not options.wait:
             detach(run, options.parallelism, retry=previous is not None, lock_fd=lock)
             return wf
