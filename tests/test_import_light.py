@@ -37,20 +37,25 @@ def test_validate_small_spec_skips_pyyaml() -> None:
 
 
 def _imported_by_validate(spec: str) -> set[str]:
-    env = {**os.environ, "NO_COLOR": "1"}
+    return {name.split(".")[0] for name in _imported_by("validate", spec, cwd=REPO)}
+
+
+def _imported_by(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, ok: tuple[int, ...] = (0, 2)
+) -> set[str]:
+    """The modules a cold `python -m dflowctl ARGS` (ending with an exit code in ``ok``)
+    imports (full dotted names)."""
     res = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "dflowctl", "validate", spec],
-        cwd=REPO,
-        env=env,
+        [sys.executable, "-X", "importtime", "-m", "dflowctl", *args],
+        cwd=cwd,
+        env={**os.environ, "NO_COLOR": "1", **(env or {})},
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert res.returncode in (0, 2), res.stderr
+    assert res.returncode in ok, res.stderr
     return {
-        line.split("|")[-1].strip().split(".")[0]
-        for line in res.stderr.splitlines()
-        if line.startswith("import time:")
+        line.split("|")[-1].strip() for line in res.stderr.splitlines() if line.startswith("import time:")
     }
 
 
@@ -58,18 +63,6 @@ def _imported_by_validate(spec: str) -> set[str]:
 def test_readers_of_a_local_run_do_not_import_the_controller(tmp_path: Path) -> None:
     """`status` (and the other readers) need the local engine's records, not the
     controller that runs pods: its import cost every reader a fifth of a second."""
-    env = {**os.environ, "NO_COLOR": "1", "DFLOWCTL_HOME": str(tmp_path / "home")}
-    res = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "dflowctl", "status"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert res.returncode == 0, res.stderr
-    imported = {
-        line.split("|")[-1].strip() for line in res.stderr.splitlines() if line.startswith("import time:")
-    }
+    imported = _imported_by("status", cwd=tmp_path, env={"DFLOWCTL_HOME": str(tmp_path / "home")}, ok=(0,))
     assert "dflowctl.engines.local.engine" in imported  # the probe sees the engine's import
     assert "dflowctl.engines.local.controller" not in imported
