@@ -188,7 +188,7 @@ def _order_from_root(graph: Graph, rid: str) -> None:
     for a, b in graph.edges:
         out.setdefault(a, []).append(b)
     for succ in out.values():
-        succ.sort(key=lambda n: (graph.nodes[n].label, n) if n in graph.nodes else ("", n))
+        succ.sort(key=lambda n: (graph.nodes[n].label, n))  # (run_graph draws edges between its nodes only)
     order: list[str] = []
     seen: set[str] = set()
     queue = [rid] if rid in graph.nodes else []
