@@ -153,6 +153,18 @@ def test_two_retries_at_once_run_the_steps_once(
         counter.unlink(missing_ok=True)
 
 
+def test_stop_as_soon_as_a_detached_run_starts_records_the_stop(dflowctl_home: Path, tmp_path: Path) -> None:
+    """`stop` right after `run --no-wait` returns, while its process may still be starting
+    Python: the run ends stopped, as a stop says, never "ended unexpectedly"."""
+    engine = LocalEngine(Settings(home=dflowctl_home))
+    for _ in range(3):
+        name = start_run(_write(tmp_path, SLEEPY), cwd=tmp_path)
+        said = engine.stop(name)
+        record = RunDir(dflowctl_home / "runs" / name).load_workflow()
+        for status in (said["status"], record["status"]):
+            assert (status["phase"], status["message"]) == ("Failed", "Stopped with strategy 'Stop'"), status
+
+
 def test_delete_of_a_running_run_stops_it_cleanly(dflowctl_home: Path, tmp_path: Path) -> None:
     env = {**os.environ, "NO_COLOR": "1"}
     fg = subprocess.Popen(

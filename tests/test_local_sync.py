@@ -218,7 +218,7 @@ def test_stop_while_waiting_for_a_lock(tmp_path: Path, dflowctl_home: Path) -> N
     wait_for_run(
         dflowctl_home,
         name2,
-        lambda wf: (wf.get("status") or {}).get("phase") == "Pending",
+        lambda wf: (wf.get("status") or {}).get("message", "").startswith("Waiting for default/Mutex/test"),
         "the second run Pending for the mutex",
     )
     assert run_cli("stop", name2, cwd=tmp_path).returncode == 0

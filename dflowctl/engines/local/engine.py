@@ -197,10 +197,13 @@ class LocalEngine:
     def _load(self, run: RunDir, running: bool | None = None) -> Workflow:
         """The record; ``running``: whether a process runs it (default: ask its lock)."""
         wf = run.load_workflow()
-        status = wf.get("status") or {}
+        if (wf.get("status") or {}).get("finishedAt"):
+            return wf
         if running is None:
             running = run.is_running()
-        if not status.get("finishedAt") and not running:
+            if not running:  # it may have written its end and let go between the two reads
+                wf = run.load_workflow()
+        if not (wf.get("status") or {}).get("finishedAt") and not running:
             self._end_unexpectedly(run, wf)
         return wf
 
@@ -258,15 +261,16 @@ class LocalEngine:
         if (wf.get("status") or {}).get("finishedAt"):
             phase = (wf.get("status") or {}).get("phase")
             raise UsageError(f"run {name!r} is not running (it {_ended(phase)})")
-        pid = run.running_pid()
         strategy = "Terminate" if terminate else "Stop"
-        if pid is None or not run.is_running():
+        if not run.is_running():
             raise UsageError(f"run {name!r} has no live process to stop")
         write_atomic(run.shutdown, strategy)
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
+        pid = run.running_pid()  # none yet while its process starts: it reads the shutdown file first
+        if pid is not None:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
         deadline = time.time() + STOP_GRACE
         while time.time() < deadline:
             wf = self._load(run)  # a process that died meanwhile has ended the run too

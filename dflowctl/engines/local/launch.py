@@ -68,7 +68,6 @@ def _run_holding_lock(
     except BaseException:
         runner.close()
         raise
-    write_atomic(run.pid, str(os.getpid()))
     outcome: dict[str, Any] = {}
     done = threading.Event()
 
@@ -83,15 +82,22 @@ def _run_holding_lock(
     # Wait on an Event, not Thread.join: a KeyboardInterrupt inside join() can leave the
     # thread looking finished while it still runs (CPython gh-90882).
     thread = threading.Thread(target=target, name="dflowctl-controller", daemon=True)
-    interrupted = False
+    interrupted = starting = False
     try:
+        if run.shutdown.exists():  # `stop` came while this process was starting
+            ctl.stop(_read_strategy(run))
+        starting = True
         thread.start()
+        # from here `stop` signals this process (before, it only leaves the shutdown file)
+        write_atomic(run.pid, str(os.getpid()))
         while not done.wait(0.1):
             if run.shutdown.exists() and ctl.shutdown is None:
                 ctl.stop(_read_strategy(run))
     except KeyboardInterrupt:
         interrupted = True
         ctl.stop(_read_strategy(run) if run.shutdown.exists() else "Terminate")
+        if not starting:  # interrupted before it ran: it still records how it ended
+            thread.start()
         done.wait(15)
     finally:
         runner.close()
@@ -126,7 +132,8 @@ def detach(run: RunDir, parallelism: int | None, *, retry: bool, lock_fd: int) -
         cmd.append("--retry")
     try:
         with open(run.path / "controller.log", "ab") as log:
-            proc = subprocess.Popen(
+            # it writes its pid itself once a SIGTERM would stop it cleanly (`stop`)
+            subprocess.Popen(
                 cmd,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -135,6 +142,5 @@ def detach(run: RunDir, parallelism: int | None, *, retry: bool, lock_fd: int) -
                 close_fds=True,
                 pass_fds=(lock_fd,),
             )
-        write_atomic(run.pid, str(proc.pid))
     finally:
         os.close(lock_fd)
