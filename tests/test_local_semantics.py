@@ -18,8 +18,8 @@ import pytest
 from dflowctl.argo import node_id
 from dflowctl.engines.local.dag import run_dag
 from dflowctl.engines.local.retry import execute_with_retries
-from dflowctl.engines.local.runtime import Node, Runtime
-from dflowctl.engines.local.scope import ArtifactScope, Scope
+from dflowctl.engines.local.runtime import Call, Node, Runtime
+from dflowctl.engines.local.scope import ArtifactScope
 from dflowctl.engines.local.slots import Slots
 from dflowctl.engines.local.status import NodeBook
 from dflowctl.engines.local.steps import run_steps
@@ -79,27 +79,24 @@ class FakeRuntime:
             return None
         tmpl_name, tmpl = resolve_template(self.templates, holder)
         tmpl, scope, in_arts = process_args(tmpl, args, arts_scope or {}, {"workflow.name": WF}, {})
+        call = Call(name, display, tmpl_name, tmpl, scope, in_arts, boundary)
         if tmpl.get("retryStrategy") is not None:
-            return execute_with_retries(
-                self, name, display, tmpl_name, tmpl, scope, in_arts, boundary, tmpl["retryStrategy"]
-            )
-        return self.execute_once(name, display, tmpl_name, tmpl, scope, in_arts, boundary, None)
+            return execute_with_retries(self, call, tmpl["retryStrategy"])
+        return self.execute_once(call, None)
 
-    def execute_once(
-        self,
-        name: str,
-        display: str,
-        tmpl_name: str,
-        tmpl: dict[str, Any],
-        scope: Scope,
-        in_arts: ArtifactScope,
-        boundary: str | None,
-        retries: int | None,
-    ) -> Node | None:
+    def execute_once(self, call: Call, retries: int | None) -> Node | None:
+        name, display, tmpl_name, tmpl, scope, boundary = (
+            call.name,
+            call.display,
+            call.tmpl_name,
+            call.tmpl,
+            call.scope,
+            call.boundary,
+        )
         if "steps" in tmpl:
-            return run_steps(self, name, display, tmpl_name, tmpl, scope, in_arts, boundary)
+            return run_steps(self, call)
         if "dag" in tmpl:
-            return run_dag(self, name, display, tmpl_name, tmpl, scope, in_arts, boundary)
+            return run_dag(self, call)
         node = self.book.create(name, display, "Pod", tmpl_name, boundary, inputs=tmpl.get("inputs"))
         inputs = {k.split(".")[-1]: v for k, v in scope.items() if k.startswith("inputs.parameters.")}
         with self.lock:

@@ -33,8 +33,8 @@ from dflowctl.engines.argokeys import (
 )
 from dflowctl.engines.local.dag import run_dag
 from dflowctl.engines.local.retry import execute_with_retries
-from dflowctl.engines.local.runtime import Node
-from dflowctl.engines.local.scope import ArtifactScope, Scope, TemplateError
+from dflowctl.engines.local.runtime import Call, Node
+from dflowctl.engines.local.scope import ArtifactScope, TemplateError
 from dflowctl.engines.local.slots import Slots
 from dflowctl.engines.local.status import NodeBook
 from dflowctl.engines.local.steps import run_steps
@@ -174,29 +174,19 @@ class PlanRuntime:
         except (TemplateError, ExprError):
             return self._unknown(name, display, holder, boundary, step)
         retry = tmpl.get("retryStrategy")
-        if retry is not None:
-            node = execute_with_retries(self, name, display, tmpl_name, tmpl, scope, in_arts, boundary, retry)
-        else:
-            node = self.execute_once(name, display, tmpl_name, tmpl, scope, in_arts, boundary, None)
+        call = Call(name, display, tmpl_name, tmpl, scope, in_arts, boundary)
+        node = execute_with_retries(self, call, retry) if retry is not None else self.execute_once(call, None)
         if node is None or not self.plan.clean(name):
             return self._unknown(name, display, holder, boundary, step, node)
         return node
 
-    def execute_once(
-        self,
-        name: str,
-        display: str,
-        tmpl_name: str,
-        tmpl: dict[str, Any],
-        scope: Scope,
-        in_arts: ArtifactScope,
-        boundary: str | None,
-        retries: int | None,
-    ) -> Node | None:
+    def execute_once(self, call: Call, retries: int | None) -> Node | None:
+        name, display, tmpl_name, tmpl = call.name, call.display, call.tmpl_name, call.tmpl
+        boundary = call.boundary
         kind = next((k for k in TEMPLATE_KINDS if tmpl.get(k) is not None), None)
         if kind in ("steps", "dag"):
             run = run_steps if kind == "steps" else run_dag
-            return run(self, name, display, tmpl_name, tmpl, scope, in_arts, boundary)
+            return run(self, call)
         inputs = tmpl.get("inputs") or {}
         found: Earlier | None = None
         key: str | None = None

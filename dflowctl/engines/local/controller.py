@@ -38,7 +38,7 @@ from dflowctl.engines.local.podnode import PodNodes
 from dflowctl.engines.local.recorder import StatusWriter
 from dflowctl.engines.local.records import RunDir
 from dflowctl.engines.local.retry import execute_with_retries
-from dflowctl.engines.local.runtime import Node, stop_message
+from dflowctl.engines.local.runtime import Call, Node, stop_message
 from dflowctl.engines.local.scope import ArtifactScope, Scope, TemplateError
 from dflowctl.engines.local.slots import Slots
 from dflowctl.engines.local.status import NodeBook, end_open_nodes
@@ -335,29 +335,21 @@ class Controller(DaemonScopes):
         if retry is None:
             retry = self.spec.get("retryStrategy")
 
+        call = Call(name, display, tmpl_name, tmpl, scope, in_arts, boundary)
+
         def body() -> Node | None:
             if retry is not None:  # `retryStrategy: {}` retries without limit
-                return execute_with_retries(
-                    self, name, display, tmpl_name, tmpl, scope, in_arts, boundary, retry
-                )
-            return self.execute_once(name, display, tmpl_name, tmpl, scope, in_arts, boundary, None)
+                return execute_with_retries(self, call, retry)
+            return self.execute_once(call, None)
 
         node = self.locks.holding(self, name, display, tmpl_name, tmpl, boundary, retry is not None, body)
         if node is not None:
             register_globals(self.book, self.globals, self.global_arts, node)
         return node
 
-    def execute_once(
-        self,
-        name: str,
-        display: str,
-        tmpl_name: str,
-        tmpl: dict[str, Any],
-        scope: Scope,
-        in_arts: ArtifactScope,
-        boundary: str | None,
-        retries: int | None,
-    ) -> Node | None:
+    def execute_once(self, call: Call, retries: int | None) -> Node | None:
+        name, display, tmpl_name, tmpl = call.name, call.display, call.tmpl_name, call.tmpl
+        boundary = call.boundary
         kind = next((k for k in TEMPLATE_KINDS if tmpl.get(k) is not None), None)
         inputs = tmpl.get("inputs")
         if kind in LEAF_KINDS:
@@ -378,10 +370,8 @@ class Controller(DaemonScopes):
             depth = self.depths[node_id(self.name, name)] = self.depths.get(boundary or "", 0) + 1
             run = run_steps if kind == "steps" else run_dag
             if depth % STACK_HOP == 0:  # nested templates run inline: a fresh Python stack now and then
-                return _on_fresh_stack(
-                    lambda: run(self, name, display, tmpl_name, tmpl, scope, in_arts, boundary)
-                )
-            return run(self, name, display, tmpl_name, tmpl, scope, in_arts, boundary)
+                return _on_fresh_stack(lambda: run(self, call))
+            return run(self, call)
         if kind == "suspend":
             return self.suspensions.run_node(
                 name, display, tmpl_name, tmpl, boundary, self.cancel, self.interrupted_message

@@ -26,7 +26,7 @@ from dflowctl.engines.local.flow import (
     run_entry,
     scope_of_node,
 )
-from dflowctl.engines.local.runtime import Node, Runtime
+from dflowctl.engines.local.runtime import Call, Node, Runtime
 from dflowctl.engines.local.scope import ArtifactScope, Scope, TemplateError, aggregate_scope
 from dflowctl.engines.local.slots import Slots
 
@@ -113,18 +113,9 @@ def assess_dag(
     return result
 
 
-def run_dag(
-    rt: Runtime,
-    name: str,
-    display: str,
-    tmpl_name: str,
-    tmpl: dict[str, Any],
-    scope: Scope,
-    in_arts: ArtifactScope,
-    boundary: str | None,
-) -> Node:
-    book = rt.book
-    node = book.create(name, display, "DAG", tmpl_name or None, boundary, inputs=tmpl.get("inputs"))
+def run_dag(rt: Runtime, call: Call) -> Node:
+    name, tmpl, book = call.name, call.tmpl, rt.book
+    node = call.create(book, "DAG")
     did = node["id"]
     dag = tmpl.get("dag") or {}
     tasks = {str(t["name"]): t for t in dag.get("tasks") or []}
@@ -145,8 +136,8 @@ def run_dag(
         logic = {t: e for t, e in logic.items() if t in need}
     fail_fast = dag.get("failFast", True) is not False
     sem = parallelism_slots(tmpl)
-    local: Scope = dict(scope)
-    arts: ArtifactScope = dict(in_arts)
+    local: Scope = dict(call.scope)
+    arts: ArtifactScope = dict(call.in_arts)
     book.reserve(did, [node_id(rt.name, f"{name}.{t}") for t in tasks])
     cond = threading.Condition()
     done: dict[str, Node] = {}

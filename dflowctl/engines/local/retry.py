@@ -16,8 +16,8 @@ from typing import Any
 
 from dflowctl import expr
 from dflowctl.argo import FAILED_OR_ERROR, SUCCESSFUL, node_id, parse_duration, parse_rfc3339
-from dflowctl.engines.local.runtime import Node, Runtime
-from dflowctl.engines.local.scope import ArtifactScope, Scope, TemplateError, walk_strings
+from dflowctl.engines.local.runtime import Call, Node, Runtime
+from dflowctl.engines.local.scope import TemplateError, walk_strings
 
 
 def _policy(strategy: Mapping[str, Any]) -> str:
@@ -51,22 +51,12 @@ def _duration_of(node: Mapping[str, Any]) -> str:
         return "0"
 
 
-def execute_with_retries(
-    rt: Runtime,
-    name: str,
-    display: str,
-    tmpl_name: str,
-    tmpl: dict[str, Any],
-    scope: Scope,
-    in_arts: ArtifactScope,
-    boundary: str | None,
-    strategy: Mapping[str, Any],
-) -> Node | None:
+def execute_with_retries(rt: Runtime, call: Call, strategy: Mapping[str, Any]) -> Node | None:
     book = rt.book
-    node = book.create(name, display, "Retry", tmpl_name or None, boundary, inputs=tmpl.get("inputs"))
+    node = call.create(book, "Retry")
     try:
-        strategy = walk_strings(dict(strategy), lambda s: expr.substitute(s, scope, strict=False))
-        retrier = _Retrier(rt, node, name, display, tmpl_name, tmpl, scope, in_arts, boundary, strategy)
+        strategy = walk_strings(dict(strategy), lambda s: expr.substitute(s, call.scope, strict=False))
+        retrier = _Retrier(rt, node, call, strategy)
     except (ValueError, TemplateError) as err:
         book.finish(node, "Error", f"invalid retryStrategy: {err}")
         return node
@@ -78,27 +68,8 @@ class _Retrier:
     """The attempts of one Retry node, from the first or (a daemon that failed after it
     was up) from the next."""
 
-    def __init__(
-        self,
-        rt: Runtime,
-        node: Node,
-        name: str,
-        display: str,
-        tmpl_name: str,
-        tmpl: dict[str, Any],
-        scope: Scope,
-        in_arts: ArtifactScope,
-        boundary: str | None,
-        strategy: Mapping[str, Any],
-    ) -> None:
-        self.rt, self.node, self.name, self.display = rt, node, name, display
-        self.tmpl_name, self.tmpl, self.scope, self.in_arts, self.boundary = (
-            tmpl_name,
-            tmpl,
-            scope,
-            in_arts,
-            boundary,
-        )
+    def __init__(self, rt: Runtime, node: Node, call: Call, strategy: Mapping[str, Any]) -> None:
+        self.rt, self.node, self.call, self.boundary = rt, node, call, call.boundary
         self.strategy = strategy
         self.limit = None if strategy.get("limit") in (None, "") else int(str(strategy["limit"]).strip())
         backoff = strategy.get("backoff") or {}
@@ -114,23 +85,14 @@ class _Retrier:
     def attempts(self, attempt: int, last: Mapping[str, Any] | None = None) -> None:
         """Run attempts from ``attempt`` on; ``last``: the daemon's attempt that failed after
         it was up (the attempts then go on only while the daemon's scope does)."""
-        rt, book, node, name = self.rt, self.rt.book, self.node, self.name
+        rt, book, node, name = self.rt, self.rt.book, self.node, self.call.name
         while True:
             if last is not None and not (self.boundary is not None and rt.scope_open(self.boundary)):
                 book.finish(node, str(last.get("phase")), last.get("message") or "")
                 rt.keep_daemoned(self.boundary, node)  # (its scope ended: Succeeded at once)
                 return
             book.flag_on_create(node_id(rt.name, f"{name}({attempt})"), {"retried": True})
-            child = rt.execute_once(
-                f"{name}({attempt})",
-                f"{self.display}({attempt})",
-                self.tmpl_name,
-                self.tmpl,
-                self.scope,
-                self.in_arts,
-                self.boundary,
-                attempt,
-            )
+            child = rt.execute_once(self.call.attempt(attempt), attempt)
             if child is None:
                 book.finish(node, "Failed", rt.interrupted_message())
                 return
@@ -169,7 +131,7 @@ class _Retrier:
                 "message": message,
             }
             try:
-                again = expr.evaluate_retry_expression(str(strategy["expression"]), last, self.scope)
+                again = expr.evaluate_retry_expression(str(strategy["expression"]), last, self.call.scope)
             except expr.ExprError as err:
                 book.finish(node, "Error", f"retryStrategy.expression: {err}")
                 return False

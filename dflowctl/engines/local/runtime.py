@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from dflowctl.engines.local.scope import ArtifactScope, Scope
@@ -21,6 +22,31 @@ Node = dict[str, Any]
 
 def stop_message(strategy: str) -> str:
     return f"Stopped with strategy '{strategy}'"
+
+
+@dataclass(frozen=True)
+class Call:
+    """A template resolved for node ``name`` (by ``Runtime.execute``): what one attempt,
+    the retries and a steps/DAG body run with."""
+
+    name: str
+    display: str
+    tmpl_name: str
+    tmpl: dict[str, Any]
+    scope: Scope
+    in_arts: ArtifactScope
+    boundary: str | None
+
+    def create(self, book: NodeBook, ntype: str) -> Node:
+        """This call's own node (a Steps, DAG or Retry node), with the template's inputs."""
+        inputs = self.tmpl.get("inputs")
+        return book.create(
+            self.name, self.display, ntype, self.tmpl_name or None, self.boundary, inputs=inputs
+        )
+
+    def attempt(self, n: int) -> Call:
+        """The call of the Retry node's attempt ``n`` (its child ``name(n)``)."""
+        return replace(self, name=f"{self.name}({n})", display=f"{self.display}({n})")
 
 
 class Runtime(Protocol):
@@ -67,17 +93,7 @@ class Runtime(Protocol):
         None when the run stopped before it started."""
         ...
 
-    def execute_once(
-        self,
-        name: str,
-        display: str,
-        tmpl_name: str,
-        tmpl: dict[str, Any],
-        scope: Scope,
-        in_arts: ArtifactScope,
-        boundary: str | None,
-        retries: int | None,
-    ) -> Node | None:
+    def execute_once(self, call: Call, retries: int | None) -> Node | None:
         """One attempt of a template whose inputs are already resolved."""
         ...
 

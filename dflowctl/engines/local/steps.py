@@ -25,26 +25,17 @@ from dflowctl.engines.local.flow import (
     run_entry,
     scope_of_node,
 )
-from dflowctl.engines.local.runtime import Node, Runtime
+from dflowctl.engines.local.runtime import Call, Node, Runtime
 from dflowctl.engines.local.scope import ArtifactScope, Scope, TemplateError, aggregate_scope
 from dflowctl.engines.local.slots import Slots
 
 
-def run_steps(
-    rt: Runtime,
-    name: str,
-    display: str,
-    tmpl_name: str,
-    tmpl: dict[str, Any],
-    scope: Scope,
-    in_arts: ArtifactScope,
-    boundary: str | None,
-) -> Node:
-    book = rt.book
-    node = book.create(name, display, "Steps", tmpl_name or None, boundary, inputs=tmpl.get("inputs"))
+def run_steps(rt: Runtime, call: Call) -> Node:
+    name, tmpl, book = call.name, call.tmpl, rt.book
+    node = call.create(book, "Steps")
     sid = node["id"]
-    local: Scope = dict(scope)
-    arts: ArtifactScope = dict(in_arts)
+    local: Scope = dict(call.scope)
+    arts: ArtifactScope = dict(call.in_arts)
     sem = parallelism_slots(tmpl)
     groups = tmpl.get("steps") or []
     last_group: Node | None = None
