@@ -163,6 +163,10 @@ def test_a_stored_folder_is_copied_as_copytree_copies_it(tmp_path: Path) -> None
     (src / "link").symlink_to("run.sh")
     os.utime(src / "run.sh", ns=(1_000_000_000, 2_000_000_000))
     (src / "sub").chmod(0o700)
+    (src / "shared.txt").write_text("all may write\n")
+    (src / "shared.txt").chmod(0o666)  # bits the umask (022) takes away: set again
+    (src / "sub" / "private").write_text("mine\n")
+    (src / "sub" / "private").chmod(0o600)
     copy_folder(src, tmp_path / "mine", src.stat().st_mode)
     shutil.copytree(src, tmp_path / "theirs", symlinks=True)
 
@@ -177,6 +181,29 @@ def test_a_stored_folder_is_copied_as_copytree_copies_it(tmp_path: Path) -> None
         return found
 
     assert tree(tmp_path / "mine") == tree(tmp_path / "theirs")
+    assert (tmp_path / "mine" / "shared.txt").stat().st_mode & 0o777 == 0o666
+
+
+def test_a_copied_file_keeps_its_mode_whatever_the_umask(tmp_path: Path) -> None:
+    import os
+
+    from dflowctl.engines.local import artifacts
+
+    src = tmp_path / "src"
+    src.write_bytes(b"x" * 100)
+    src.chmod(0o644)
+    old = os.umask(0o077)
+    cached = list(artifacts._UMASK)
+    artifacts._UMASK.clear()  # read again: 077 takes the group's and others' bits away
+    try:
+        artifacts.copy_file(str(src), str(tmp_path / "copy"))
+    finally:
+        os.umask(old)
+        artifacts._UMASK[:] = cached
+    info = (tmp_path / "copy").stat()
+    assert (info.st_mode & 0o7777, info.st_size, info.st_mtime_ns) == (0o644, 100, src.stat().st_mtime_ns)
+    with pytest.raises(FileExistsError):  # never replaces a file
+        artifacts.copy_file(str(src), str(tmp_path / "copy"))
 
 
 def test_items_are_grouped_only_when_nothing_else_goes_in_their_folder(tmp_path: Path) -> None:

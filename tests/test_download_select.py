@@ -203,6 +203,16 @@ def test_many_artifacts_are_fetched_concurrently(tmp_path: Path) -> None:
     assert len(res.written) == 16 + 1 and peak[0] == 4  # and square/items.json
     assert (tmp_path / "out" / "square" / "out" / "7" / "out").read_text() == "fan-xyz12/sq-7/out.tgz"
 
+    class OneAtATime(Slow):  # a store that copies on this machine (the local engine's) says so
+        fetch_workers = 1
+
+    peak[0] = 0
+    res = fetch_all(OneAtATime(tmp_path / "repo"), select(wf, step="square"), tmp_path / "one")
+    assert len(res.written) == 16 + 1 and peak[0] == 1
+    peak[0] = 0
+    res = fetch_all(Slow(tmp_path / "repo"), select(wf, step="square"), tmp_path / "default")
+    assert len(res.written) == 16 + 1 and peak[0] == 8  # a store that does not say: 8 threads
+
 
 def test_fan_out_items_land_by_index_with_items_json(tmp_path: Path) -> None:
     root = tmp_path / "repo"

@@ -30,6 +30,7 @@ from dflowctl.engines import ArtifactStore
 from dflowctl.errors import DflowctlError, UsageError
 
 STAGING_PREFIX = ".dflowctl-download-"
+WORKERS = 8  # threads fetching at once from a store that does not say (S3: network waits)
 
 
 @dataclass
@@ -145,10 +146,11 @@ def fetch_all(
     base: Path,
     *,
     force: bool = False,
-    workers: int = 8,
+    workers: int | None = None,
     on_fetched: Callable[[Selected], None] | None = None,
 ) -> DownloadResult:
-    """Fetch ``items`` under ``base``, several at once.
+    """Fetch ``items`` under ``base``, several at once (``workers`` threads; by default
+    the store's ``fetch_workers``, else ``WORKERS``).
 
     Everything is fetched into a staging folder first; if any file would replace
     an existing one with other content, nothing is written (unless ``force``).
@@ -157,6 +159,8 @@ def fetch_all(
     result = DownloadResult()
     if not items:
         return result
+    if workers is None:
+        workers = int(getattr(store, "fetch_workers", WORKERS))
     try:
         return _fetch_all(store, items, base, result, force, workers, on_fetched)
     except OSError as err:

@@ -72,7 +72,11 @@ class RunOptions:
 
 
 class ArtifactStore(Protocol):
-    """Fetches the bytes of one output artifact recorded in a node's outputs."""
+    """Fetches the bytes of one output artifact recorded in a node's outputs.
+
+    A store may also offer (``download`` and ``report`` look for them): ``stage`` (the
+    content into a new folder), ``stored`` (where it is kept on this machine) and
+    ``fetch_workers`` (how many threads ``download`` fetches with; else 8)."""
 
     def fetch(self, artifact: Mapping[str, Any], dest: Path, *, force: bool = False) -> list[Path]:
         """Write the artifact (unpacked: a file, or a directory's contents) to ``dest``.
