@@ -12,7 +12,6 @@ import errno
 import filecmp
 import os
 import stat
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -38,27 +37,29 @@ class Plan:
 
     src: Path
     dest: Path
-    files: list[tuple[Path, Path, State]]  # (staged file, its target, what is there)
+    files: list[tuple[str, Path, State]]  # (staged file, its target, what is there)
     whole: bool  # nothing at ``dest`` and nothing in the way: ``src`` itself is moved there
     links: list[Path] = field(default_factory=list)
     clashes: list[Path] = field(default_factory=list)
 
 
-def staged_files(root: Path, is_dir: bool) -> Iterator[Path]:
-    """The files of a staged artifact (a folder), or the staged file itself."""
+def staged_files(root: Path, is_dir: bool) -> list[str]:
+    """The files of a staged artifact (a folder), or the staged file itself, as text
+    (a fan-out's 10,000 files: no path object each)."""
     if not is_dir:
-        yield root
-        return
-    folders = [root]
+        return [str(root)]
+    found: list[str] = []
+    folders = [str(root)]
     while folders:
         folder = folders.pop()
         with os.scandir(folder) as entries:
             listed = sorted(entries, key=lambda e: e.name)
         for entry in listed:
             if not entry.is_dir():  # as os.walk: a link to a folder is neither entered nor a file
-                yield Path(entry.path)
+                found.append(entry.path)
             elif not entry.is_symlink():
-                folders.append(Path(entry.path))
+                folders.append(entry.path)
+    return found
 
 
 def _kind_of(path: Path) -> Kind:
@@ -133,9 +134,9 @@ class Destination:
 
     def plan(self, src: Path, dest: Path, is_dir: bool) -> Plan:
         """What writing the staged ``src`` (a folder, or one file) to ``dest`` meets."""
-        files = list(staged_files(src, is_dir))
+        files = staged_files(src, is_dir)
         cut = len(str(src))  # the staged files are under src: their targets by text, not by Path parts
-        targets = [Path(f"{dest}{str(f)[cut:]}") for f in files] if is_dir else [dest]
+        targets = [Path(f"{dest}{f[cut:]}") for f in files] if is_dir else [dest]
         link = self.link_on_the_way(dest)
         if link is None and self.kind(dest) is Kind.MISSING:
             plan = Plan(src, dest, [(f, t, State.NEW) for f, t in zip(files, targets, strict=True)], is_dir)
@@ -165,7 +166,7 @@ class Destination:
         plan.clashes = list(dict.fromkeys(plan.clashes))
         return plan
 
-    def _state(self, src: Path, target: Path) -> State:
+    def _state(self, src: str, target: Path) -> State:
         kind = self.kind(target)
         if kind is Kind.MISSING:
             return State.NEW
