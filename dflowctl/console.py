@@ -32,7 +32,16 @@ from dflowctl.runoutputs import run_outputs
 from dflowctl.runsummary import output_lines, resources_text, run_rows, summary_lines
 from dflowctl.steprows import Row, plain_step_lines, tree_rows
 from dflowctl.tree import build_tree, format_span, parse_time, progress, usage_totals
-from dflowctl.viewtext import ICONS, STYLES, node_message, now_utc, printable, workflow_name, workflow_phase
+from dflowctl.viewtext import (  # noqa: F401 (print_paths: here for the commands)
+    ICONS,
+    STYLES,
+    node_message,
+    now_utc,
+    print_paths,
+    printable,
+    workflow_name,
+    workflow_phase,
+)
 
 STEP_COLOURS = ("cyan", "magenta", "blue", "green", "yellow", "bright_cyan", "bright_magenta", "bright_blue")
 
@@ -329,12 +338,6 @@ class DownloadProgress:
     ) -> None:
         if self._progress is not None:
             self._progress.stop()
-
-
-def print_paths(paths: Iterable[str]) -> None:
-    """One line each (control characters shown escaped), in one write: a download of
-    10,000 files prints 10,000 paths."""
-    sys.stdout.write("".join(f"{printable(p)}\n" for p in paths))
 
 
 def info(message: str) -> None:

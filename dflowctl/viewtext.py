@@ -1,10 +1,11 @@
 """What every view of a run shares, without ``rich``: phase icons and styles, text
-safe to print (``printable``), a node's one-line message, a workflow's name and phase."""
+safe to print (``printable``, ``print_paths``), a node's one-line message, a workflow's name and phase."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -56,6 +57,12 @@ def printable(text: str) -> str:
     bells, line breaks) shown as ``\\n``, ``\\x1b`` …, never sent raw. Values a run
     produced (outputs, messages) always pass through here."""
     return _CONTROL.sub(lambda m: _NAMED.get(m.group(), f"\\x{ord(m.group()):02x}"), text)
+
+
+def print_paths(paths: Iterable[str]) -> None:
+    """One line each (control characters shown escaped), in one write: a download of
+    10,000 files prints 10,000 paths."""
+    sys.stdout.write("".join(f"{printable(p)}\n" for p in paths))
 
 
 def node_message(node: TreeNode | None) -> str:

@@ -34,8 +34,9 @@ def register(app: typer.Typer) -> None:
 
         pause_gc_for_reading()
 
-        from dflowctl import actions, console, runs
+        from dflowctl import actions, runs
         from dflowctl.report import run_report
+        from dflowctl.viewtext import print_paths
 
         eng = actions.make_engine(settings_from(engine, namespace, kubeconfig, context))
         run = runs.resolve(eng, name)
@@ -47,5 +48,5 @@ def register(app: typer.Typer) -> None:
         tmp = target.with_name(f".{target.name}.tmp")
         tmp.write_text(text, encoding="utf-8")
         tmp.replace(target)
-        console.print_paths([str(target)])
+        print_paths([str(target)])
         return 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime, timezone
-from html import escape
 from typing import Any
 
 from dflowctl.report.costs import CostColumns, PodCosts
@@ -68,7 +67,7 @@ def fanout_table(node: GraphNode, dom: Mapping[str, str], nodes: Mapping[str, An
                 spans[when] = dur
         cells = "".join(f"<td><code>{e(short(values.get(p, '')))}</code></td>" for p in params)
         cells += "".join(f'<td class="muted">{e(short(places.get(a, ""), 120))}</td>' for a in arts)
-        ref = escape(nid)
+        ref = e(nid)
         parts.append(
             f'<tr><td class="num">{"" if index is None else index}</td><td>{e(short(item or ""))}</td>'
             f'{shown}<td class="num">{dur}</td>'

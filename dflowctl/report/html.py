@@ -6,6 +6,7 @@ Every text that comes from a spec, a run or a log goes through ``escape``.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from html import escape
@@ -32,8 +33,14 @@ LOG_PODS = 400
 VALUE_CHARS = 300
 
 
+_SPECIAL = re.compile(r"[&<>\"']")
+
+
 def e(value: object) -> str:
-    return escape(str(value), quote=True)
+    """``value`` as HTML text (``html.escape``); most texts of a run (ids, phases, numbers)
+    have nothing to escape and are returned as they are."""
+    text = value if type(value) is str else str(value)
+    return escape(text, quote=True) if _SPECIAL.search(text) else text
 
 
 def short(text: str, limit: int = VALUE_CHARS) -> str:
@@ -86,10 +93,21 @@ def report_page(
     return page(f"{name} — {phase}", "".join(sections), live=live)
 
 
+_walked: list[tuple[TreeNode, dict[str, str]]] = []
+
+
 def _paths(root: TreeNode | None) -> dict[str, str]:
     """Each node's readable path, in the tree's order (siblings by start, then by name
-    with ``item(9)`` before ``item(10)``)."""
-    return {} if root is None else {node.id: path for path, node in walk_paths(root)}
+    with ``item(9)`` before ``item(10)``). Walked once per page (the logs to read and the
+    page ask for it): the last ``root``'s are remembered."""
+    if root is None:
+        return {}
+    last = _walked[0] if _walked else None  # one read: the ui server's threads share it
+    if last is not None and last[0] is root:
+        return last[1]
+    paths = {node.id: path for path, node in walk_paths(root)}
+    _walked[:] = [(root, paths)]
+    return paths
 
 
 _order: list[tuple[Mapping[str, Any], list[tuple[str, Mapping[str, Any]]]]] = []
