@@ -48,9 +48,12 @@ def _as_folder(staged: Path, artifact: Mapping[str, Any]) -> None:
         os.replace(moved, staged / file_name(artifact))
 
 
-def _staged_folder(content: Path, artifact: Mapping[str, Any]) -> Path:
-    """The folder to move into place, from a store's ``stage``: a file (alone in its
-    folder) is named as ``_as_folder`` names it, in the folder it is in."""
+def _staged_folder(content: Path, folder: Path, artifact: Mapping[str, Any]) -> Path:
+    """The folder to move into place, from a store's ``stage`` into ``folder``: ``folder``
+    itself (made by ``stage``), a folder in it, or a file (alone in it), named as
+    ``_as_folder`` names it."""
+    if content == folder:
+        return content
     if not stat.S_ISDIR(os.lstat(content).st_mode):
         name = file_name(artifact)
         if content.name != name:
@@ -187,7 +190,7 @@ def _stage_all(
     def fetch(n: int) -> None:
         i = todo[n]
         if stage is not None:
-            staged[i] = _staged_folder(stage(items[i].artifact, places[i]), items[i].artifact)
+            staged[i] = _staged_folder(stage(items[i].artifact, places[i]), places[i], items[i].artifact)
         else:
             store.fetch(items[i].artifact, places[i], force=True)
             if not places[i].exists():
