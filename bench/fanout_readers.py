@@ -115,17 +115,27 @@ def time_reader(label: str, args: list[str], name: str, env: dict[str, str], hom
 
 
 def time_baseline(label: str, t: Timed, env: dict[str, str], home: Path) -> None:
-    """``t``'s baseline: plain Python printing its bytes, or copying the download."""
+    """``t``'s baseline: plain Python printing its bytes, or copying the download.
+
+    The download and its copy each start right after the previous round's tree of
+    theirs is removed (``time_reader`` removes ``dl``, this ``dl-copy``): the system
+    time of making 10,000 folders depends on whether 10,000 were just removed (about
+    1.5-2.5x more on this machine's ext4 right after), so both sides pay the same.
+    ``remove_downloads`` removes both at the end."""
     if label == "download NAME":
         dl, copy = home / "dl", home / "dl-copy"
+        shutil.rmtree(copy, ignore_errors=True)
         cmd = [sys.executable, "-c", COPY_TREE, str(dl), str(copy)]
     else:
         cmd = [sys.executable, "-c", WRITE_BYTES, str(t.size)]
     t.baseline_wall, t.baseline_user, t.baseline_system, _ = timed_split(cmd, env, home)
     t.baseline_cpu = t.baseline_user + t.baseline_system
-    if label == "download NAME":
-        shutil.rmtree(copy, ignore_errors=True)
-        shutil.rmtree(dl, ignore_errors=True)
+
+
+def remove_downloads(home: Path) -> None:
+    """What the download and its baseline left (the last round's trees)."""
+    for left in ("dl", "dl-copy"):
+        shutil.rmtree(home / left, ignore_errors=True)
 
 
 def time_readers(name: str, env: dict[str, str], home: Path) -> dict[str, Timed]:
@@ -134,6 +144,7 @@ def time_readers(name: str, env: dict[str, str], home: Path) -> dict[str, Timed]
     out: dict[str, Timed] = {}
     for label, args in READERS:
         time_baseline(label, out.setdefault(label, time_reader(label, args, name, env, home)), env, home)
+    remove_downloads(home)
     return out
 
 
@@ -232,6 +243,7 @@ def compare(name: str, home: Path, before: Path, rounds: int, only: list[str], c
                     f" ({t.baseline_user:4.2f} + {t.baseline_system:4.2f})  load {loads[-1]:.1f}",
                     flush=True,
                 )
+    remove_downloads(home)
     print()
     print(
         f"readers of run {name}: medians of {rounds} runs each, before and after alternately "
@@ -317,6 +329,7 @@ def main() -> None:
             continue
         readers[label] = time_reader(label, words, args.name, env, home)
         time_baseline(label, readers[label], env, home)
+    remove_downloads(home)
     print_readers(args.name, readers, os.getloadavg()[0])
 
 
