@@ -65,8 +65,8 @@ def fanout_table(node: GraphNode, dom: Mapping[str, str], nodes: Mapping[str, An
             dur = e(format_span(when[0], when[1], now))
             if plain:
                 spans[when] = dur
-        cells = "".join(f"<td><code>{e(short(values.get(p, '')))}</code></td>" for p in params)
-        cells += "".join(f'<td class="muted">{e(short(places.get(a, ""), 120))}</td>' for a in arts)
+        cells = "".join([f"<td><code>{e(short(values.get(p, '')))}</code></td>" for p in params])
+        cells += "".join([f'<td class="muted">{e(short(places.get(a, ""), 120))}</td>' for a in arts])
         ref = e(nid)
         parts.append(
             f'<tr><td class="num">{"" if index is None else index}</td><td>{e(short(item or ""))}</td>'

@@ -100,7 +100,15 @@ def run_graph(workflow: Mapping[str, Any]) -> Graph:
         if parent_id and nodes.get(parent_id, {}).get("type") == "Retry" and nid not in rep:
             rep[nid] = parent_id
 
+    found: dict[str, str] = {}  # asked once per node and once per edge to it: answered once
+
     def representative(nid: str) -> str:
+        answer = found.get(nid)
+        if answer is None:
+            answer = found[nid] = _representative(nid)
+        return answer
+
+    def _representative(nid: str) -> str:
         seen = 0
         current = nid
         while seen < 64:
