@@ -66,3 +66,18 @@ def test_readers_of_a_local_run_do_not_import_the_controller(tmp_path: Path) -> 
     imported = _imported_by("status", cwd=tmp_path, env={"DFLOWCTL_HOME": str(tmp_path / "home")}, ok=(0,))
     assert "dflowctl.engines.local.engine" in imported  # the probe sees the engine's import
     assert "dflowctl.engines.local.controller" not in imported
+
+
+@pytest.mark.timeout(300)
+def test_a_report_of_a_local_run_does_not_import_rich(tmp_path: Path) -> None:
+    """`report` writes a file and prints its path: nothing of `rich` (the console) is
+    needed for that, and its import cost every report a few hundredths of a second."""
+    from tests.conftest import SPECS, run_cli
+
+    env = {"DFLOWCTL_HOME": str(tmp_path / "home"), "DFLOWCTL_CONFIG": str(tmp_path / "no-config.yaml")}
+    res = run_cli("run", str(SPECS / "hello.yaml"), cwd=tmp_path, env=env, timeout=240)
+    assert res.returncode == 0, res.stderr
+    page = tmp_path / "page.html"
+    imported = _imported_by("report", "@latest", "-o", str(page), cwd=tmp_path, env=env, ok=(0,))
+    assert "dflowctl.report.html" in imported and page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
+    assert not {name for name in imported if name == "rich" or name.startswith("rich.")}
