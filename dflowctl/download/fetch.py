@@ -207,33 +207,38 @@ def _sibling_groups(dests: dict[int, Path], others: list[Path], there: Destinati
     """Items whose destinations share a folder that does not exist yet (a fan-out's
     ``DIR/square/result/<i>``): staged side by side and moved there in one rename. Only
     when nothing else (``others``: the ``items.json`` files) goes in or under that folder
-    and their names differ."""
-    by_parent: dict[Path, list[int]] = {}
-    for i, dest in dests.items():
-        by_parent.setdefault(dest.parent, []).append(i)
-    taken = {*dests.values(), *others}
-    groups: dict[Path, list[int]] = {}
+    and their names differ. (Paths as text: 10,000 items.)"""
+    texts = {i: str(dest) for i, dest in dests.items()}
+    by_parent: dict[str, list[int]] = {}
+    for i, text in texts.items():
+        by_parent.setdefault(os.path.dirname(text), []).append(i)
+    taken = {*texts.values(), *(str(path) for path in others)}
+    groups: dict[str, list[int]] = {}
     for parent, members in by_parent.items():
-        if len(members) < 2 or parent in taken or len({dests[i].name for i in members}) != len(members):
+        if (
+            len(members) < 2
+            or parent in taken
+            or len({os.path.basename(texts[i]) for i in members}) != len(members)
+        ):
             continue
-        if there.link_on_the_way(parent) is not None or there.kind(parent) is not Kind.MISSING:
+        folder = Path(parent)
+        if there.link_on_the_way(folder) is not None or there.kind(folder) is not Kind.MISSING:
             continue
         groups[parent] = members
     for path in others:
-        groups.pop(path.parent, None)
+        groups.pop(os.path.dirname(str(path)), None)
     if groups:  # a destination deeper under a group's folder than its members: no group
-        folders = {str(folder): folder for folder in groups}
-        for dest in taken:
-            text = os.path.dirname(os.path.dirname(str(dest)))  # above its own folder
-            while True:
-                folder = folders.pop(text, None)
-                if folder is not None:
-                    groups.pop(folder, None)
+        seen: set[str] = set()  # folders whose own and whose parents' groups are gone already
+        for text in taken:
+            text = os.path.dirname(os.path.dirname(text))  # above its own folder
+            while text not in seen:
+                seen.add(text)
+                groups.pop(text, None)
                 up = os.path.dirname(text)
                 if up == text:
                     break
                 text = up
-    return groups
+    return {Path(parent): members for parent, members in groups.items()}
 
 
 def _up_to_date(store: ArtifactStore, item: Selected, dest: Path, there: Destination) -> list[Path] | None:

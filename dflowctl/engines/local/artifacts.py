@@ -45,9 +45,10 @@ def default_key(wf_name: str, pod: str, artifact: Mapping[str, Any]) -> str:
 
 
 def safe_key(key: str) -> str:
+    """``key`` without surrounding blanks and leading slashes; a key with a ``..``
+    component is refused (``a/./b`` and ``a//b`` are as S3 keys are: the same path)."""
     stripped = key.strip().lstrip("/")
-    parts = PurePosixPath(stripped).parts
-    if not stripped or any(p in ("..", ".") for p in parts):
+    if not stripped or ".." in stripped.split("/"):  # as text: a 10,000-item download asks 10,000 times
         raise UsageError(f"invalid artifact key {key!r}")
     return stripped
 
