@@ -73,6 +73,17 @@ def test_put_creates_the_folders_of_a_fresh_key(tmp_path: Path) -> None:
         repo.writable_path("wf/../../outside")
 
 
+def test_an_artifact_key_with_a_parent_component_is_refused() -> None:
+    from dflowctl.engines.local.artifacts import safe_key
+    from dflowctl.errors import UsageError
+
+    assert safe_key("  /wf/pod/a..b/x.tgz ") == "wf/pod/a..b/x.tgz"  # `..` inside a name is a name
+    assert safe_key("wf/./pod//x") == "wf/./pod//x"  # the same path as wf/pod/x, as on S3
+    for bad in ("", "  ", "/", "..", "../x", "wf/..", "wf/../pod", "wf//../x"):
+        with pytest.raises(UsageError, match="invalid artifact key"):
+            safe_key(bad)
+
+
 @pytest.mark.timeout(60)
 def test_a_run_cannot_write_through_a_link_it_stored(dflowctl_home: Path, tmp_path: Path) -> None:
     victim = _victim(tmp_path)
