@@ -275,11 +275,8 @@ def _fetch_all(
     dests = [destination(base, item) for item in items]
     todo: list[int] = []
     for i, item in enumerate(items):  # a download again: what is there already is not fetched again
-        if there.kind(base) is Kind.MISSING:  # a new folder: nothing is there
-            todo.extend(range(i, len(items)))
-            break
-        same = _up_to_date(store, item, dests[i], there)
-        if same is None:
+        same = None if there.kind(base) is Kind.MISSING else _up_to_date(store, item, dests[i], there)
+        if same is None:  # (a new folder holds nothing: not looked into)
             todo.append(i)
             continue
         result.unchanged.extend(same)
