@@ -167,6 +167,8 @@ def test_a_stored_folder_is_copied_as_copytree_copies_it(tmp_path: Path) -> None
     (src / "shared.txt").chmod(0o666)  # bits the umask (022) takes away: set again
     (src / "sub" / "private").write_text("mine\n")
     (src / "sub" / "private").chmod(0o600)
+    (src / "sub" / "frozen").write_text("read only\n")
+    (src / "sub" / "frozen").chmod(0o444)  # created read-only, written all the same
     copy_folder(src, tmp_path / "mine", src.stat().st_mode)
     shutil.copytree(src, tmp_path / "theirs", symlinks=True)
 
