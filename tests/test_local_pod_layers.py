@@ -182,10 +182,13 @@ def test_layers_are_made_the_second_time_and_bounded(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(not OVERLAY_OK, reason="no private mount views here")
-def test_an_empty_mount_over_an_empty_folder_needs_no_overlay_of_its_own(tmp_path: Path) -> None:
+@pytest.mark.parametrize("remembered", [False, True])  # each pod looks, or the fork server looked once
+def test_an_empty_mount_over_an_empty_folder_needs_no_overlay_of_its_own(
+    tmp_path: Path, remembered: bool
+) -> None:
     base = Path(tempfile.mkdtemp(prefix="dflowctl-mask-", dir="/var/tmp"))
     try:
-        for name in ("empty", "full", "spare"):
+        for name in ("empty", "full", "spare", "written"):
             (base / name).mkdir()
         (base / "full" / "under.txt").write_text("under")  # the folder under this mount is not empty
         read, write = os.pipe()
@@ -195,9 +198,14 @@ def test_an_empty_mount_over_an_empty_folder_needs_no_overlay_of_its_own(tmp_pat
                 libc = _podview._libc()
                 assert libc.unshare(_podview.CLONE_NEWNS) == 0
                 _podview._mount(libc, None, "/", None, _podview.MS_REC | _podview.MS_PRIVATE)
-                for name in ("empty", "full"):
+                for name in ("empty", "full", "written"):
                     _podview._mount(libc, "tmpfs", str(base / name), "tmpfs", 0, "mode=755")
-                found = _podview._empty_on_both_sides(libc, _podview._mount_points(), str(base / "spare"))
+                if remembered:  # as the fork server does before it forks a pod
+                    _podview.remember_under()
+                    assert _podview._UNDER[tuple(_podview._mount_points())]
+                (base / "written" / "later.txt").write_text("on top")  # after the server looked
+                spare = str(base / ("no-such-folder" if remembered else "spare"))  # never mounted on
+                found = _podview._empty_on_both_sides(libc, _podview._mount_points(), spare)
                 spare_free = not os.listdir(base / "spare")
                 os.write(write, json.dumps([sorted(found), spare_free]).encode())
             finally:
@@ -208,9 +216,10 @@ def test_an_empty_mount_over_an_empty_folder_needs_no_overlay_of_its_own(tmp_pat
         os.close(read)
         assert str(base / "empty") in found
         assert str(base / "full") not in found
+        assert str(base / "written") not in found
         assert spare_free
     finally:
-        for name in ("empty", "full", "spare"):
+        for name in ("empty", "full", "spare", "written"):
             for f in (base / name).iterdir():
                 f.unlink()
             (base / name).rmdir()

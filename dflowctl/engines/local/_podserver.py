@@ -42,10 +42,22 @@ if TYPE_CHECKING:
 
 if __package__:  # imported from the package (pods.py reads DEFAULT_PRELOAD)
     from dflowctl.engines.local._podproc import _PRELOADED, STATUS_FD, _child_after_fork, pod_main
-    from dflowctl.engines.local._podview import PR_SET_CHILD_SUBREAPER, PR_SET_PDEATHSIG, _libc, enter_view
+    from dflowctl.engines.local._podview import (
+        PR_SET_CHILD_SUBREAPER,
+        PR_SET_PDEATHSIG,
+        _libc,
+        enter_view,
+        remember_under,
+    )
 else:  # run as a script: its own folder is sys.path[0]
     from _podproc import _PRELOADED, STATUS_FD, _child_after_fork, pod_main  # type: ignore[no-redef]
-    from _podview import PR_SET_CHILD_SUBREAPER, PR_SET_PDEATHSIG, _libc, enter_view  # type: ignore[no-redef]
+    from _podview import (  # type: ignore[no-redef]
+        PR_SET_CHILD_SUBREAPER,
+        PR_SET_PDEATHSIG,
+        _libc,
+        enter_view,
+        remember_under,
+    )
 
 DEFAULT_PRELOAD = [
     *("argparse", "base64", "collections", "contextlib", "copy", "dataclasses", "datetime", "enum"),
@@ -200,6 +212,8 @@ def serve(fd: int, preload: list[str]) -> None:
             try:
                 spec = msg["inline"] if "inline" in msg else _load(msg["spec"])
                 _precompile(spec)
+                if spec.get("view"):
+                    remember_under()  # what each pod would bind and unmount / to look under
                 pid = os.fork()
             except OSError as exc:
                 send({"id": msg["id"], "error": f"could not start the pod: {exc}"})

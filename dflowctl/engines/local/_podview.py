@@ -170,6 +170,59 @@ def enter_view(view: dict[str, Any], before_chroot: Callable[[str], None] | None
     os.chdir("/")
 
 
+SYS_OPEN_TREE = 428  # the same number on every architecture (Linux >= 5.2)
+OPEN_TREE_CLONE = 1
+AT_FDCWD = -100
+# The root file system's empty folders under other mounts: (mount points) -> {path: (mode, uid,
+# gid)}, looked at once by the fork server (``remember_under``) and inherited by its pods.
+_UNDER: dict[tuple[str, ...], dict[str, tuple[int, int, int]]] = {}
+
+
+def _candidates(points: list[str]) -> list[str]:
+    """Mount points whose folder of the root file system may be hidden empty under them."""
+    out = []
+    for point in points:
+        if any(_inside(point, m) for m in SHARED_MOUNTS) or _inside(point, "/tmp"):
+            continue
+        if any(other != point and _inside(point, other) for other in points):
+            continue  # on another mount: only the root file system's folders are looked under
+        out.append(point)
+    return out
+
+
+def remember_under() -> None:
+    """In the fork server: look under this host's mount points once (a detached copy of the
+    root mount, ``open_tree``: no mount in any namespace) for what ``_empty_on_both_sides``
+    needs, so that each pod does not bind and unmount ``/`` to look. Nothing is remembered
+    where the kernel or the user may not (the pods look for themselves, as before)."""
+    points = tuple(_mount_points())
+    if points in _UNDER:
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    fd = libc.syscall(
+        ctypes.c_long(SYS_OPEN_TREE),
+        ctypes.c_int(AT_FDCWD),
+        ctypes.c_char_p(b"/"),
+        ctypes.c_uint(OPEN_TREE_CLONE | os.O_CLOEXEC),
+    )
+    if fd < 0:
+        return
+    seen: dict[str, tuple[int, int, int]] = {}
+    try:
+        for point in _candidates(list(points)):
+            under = f"/proc/self/fd/{fd}{point}"
+            try:
+                st = os.lstat(under)
+                if os.path.isdir(under) and not os.path.islink(under) and not os.listdir(under):
+                    seen[point] = (st.st_mode, st.st_uid, st.st_gid)
+            except OSError:
+                continue
+    finally:
+        os.close(fd)
+    _UNDER[points] = seen
+
+
 def _empty_on_both_sides(libc: ctypes.CDLL, points: list[str], spare: str) -> set[str]:
     """Mounted file systems of the root's that need no overlay of their own: an empty folder
     over an empty folder of the root file system with the same mode and owner. The root's
@@ -180,11 +233,7 @@ def _empty_on_both_sides(libc: ctypes.CDLL, points: list[str], spare: str) -> se
     The folder under a mount is seen through a non-recursive bind of ``/`` on ``spare``
     (the pod's own mount point, free again afterwards) in this private namespace."""
     candidates = []
-    for point in points:
-        if any(_inside(point, m) for m in SHARED_MOUNTS) or _inside(point, "/tmp"):
-            continue
-        if any(other != point and _inside(point, other) for other in points):
-            continue  # on another mount: only the root file system's folders are looked under
+    for point in _candidates(points):
         try:
             if os.path.isdir(point) and not os.path.islink(point) and not os.listdir(point):
                 candidates.append(point)
@@ -192,6 +241,17 @@ def _empty_on_both_sides(libc: ctypes.CDLL, points: list[str], spare: str) -> se
             continue
     if not candidates:
         return set()
+    known = _UNDER.get(tuple(points))
+    if known is not None:  # looked at by the fork server: only the top side may have changed
+        same_here: set[str] = set()
+        for point in candidates:
+            try:
+                top = os.lstat(point)
+            except OSError:
+                continue
+            if known.get(point) == (top.st_mode, top.st_uid, top.st_gid):
+                same_here.add(point)
+        return same_here
     try:
         _mount(libc, "/", spare, None, MS_BIND)
     except OSError:
