@@ -32,6 +32,7 @@ from dflowctl.engines.local.runtime import Node
 from dflowctl.engines.local.scope import Scope, TemplateError, param_string, walk_strings
 from dflowctl.engines.local.slots import Slots
 from dflowctl.engines.local.status import NodeBook
+from dflowctl.engines.local.trash import Trash
 from dflowctl.engines.local.volumes import Sidecars, init_requests
 from dflowctl.names import is_plain_name
 from dflowctl.usage import node_fields
@@ -60,6 +61,7 @@ class PodNodes:
         self.repo = LocalRepository(run_dir.artifacts)
         self.unpacked = UnpackCache(self.repo, run_dir.work / ".unpacked")
         self.layers = SharedLayers(run_dir.work / ".layers")  # what pods read alike, laid out once
+        self.trash = Trash(run_dir.work / ".trash")  # pods' scratch folders, removed beside the run
         # the workflow's spec.parallelism (Argo's); the host's own limit is the runner's
         self.slots = Slots(parallelism) if parallelism else None
         self.reuse = reuse  # the step cache (keys, reuse, keeping results); None: not used
@@ -134,7 +136,7 @@ class PodNodes:
                         try:
                             self._record(node, tmpl, pod, res, cancel, interrupted, python)
                         finally:
-                            shutil.rmtree(scratch, ignore_errors=True)
+                            self.trash.discard(scratch)
 
                     sidecars = Sidecars(self.runner, req)
                     result = self.daemons.start(node, boundary, req, sidecars, cancel, ended)
@@ -168,12 +170,13 @@ class PodNodes:
             return node
         finally:
             if not kept:
-                shutil.rmtree(scratch, ignore_errors=True)
+                self.trash.discard(scratch)
 
     def close(self) -> None:
         self.daemons.end_all()
         shutil.rmtree(self.unpacked.folder, ignore_errors=True)
         self.layers.close()
+        self.trash.close()
 
     # ------------------------------------------------------------------ inputs
 
