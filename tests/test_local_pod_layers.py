@@ -41,7 +41,7 @@ CHANGER = textwrap.dedent(
     os.remove(src + "/gone.txt")
     with open(src + "/new-" + os.environ["ITEM"], "w") as fh:
         fh.write("mine")
-    import mod  # from the shared folder (on PYTHONPATH): writes its __pycache__ there
+    import mod  # from the shared folder (on PYTHONPATH)
     print(",".join(before), mod.VALUE)
     """
 )
@@ -118,6 +118,44 @@ def test_pods_share_a_layer_and_change_only_their_own_view(
     assert (src / "data.txt").read_text() == "base\n" and (src / "gone.txt").exists()
     layers.close()
     assert not (tmp_path / "layers").exists()
+
+
+@pytest.mark.skipif(not OVERLAY_OK, reason="no private mount views here")
+def test_a_warm_pod_writes_no_bytecode_into_a_shared_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(isolation.ENV_FORCE, isolation.OVERLAY)
+    monkeypatch.setenv(ENV_FORK_SERVER, "1")
+    src = tmp_path / "unpacked"
+    src.mkdir()
+    (src / "mod.py").write_text("VALUE = 42\n")
+    code = (
+        "import os, sys\n"
+        "os.makedirs('/tmp/own', exist_ok=True)\n"
+        "open('/tmp/own/mine.py', 'w').write('MINE = 1\\n')\n"
+        "sys.path.append('/tmp/own')\n"
+        "import mod, mine\n"
+        "print(mod.VALUE + mine.MINE, sorted(os.listdir('/tmp/own/__pycache__')) != [])\n"
+    )
+    tmpl = {
+        "name": "t",
+        "script": {
+            "image": "python:3.11",
+            "command": ["python3"],
+            "source": code,
+            "env": [{"name": "PYTHONPATH", "value": SOURCE}],
+        },
+        "outputs": {"artifacts": [{"name": "folder", "path": SOURCE}]},
+    }
+    layers = podlayer.SharedLayers(tmp_path / "layers", enabled=podlayer.kernel_supports())
+    shared = {"inputs": [(SOURCE, src)], "layers": layers, "shared_inputs": frozenset({SOURCE})}
+    with PodRunner(parallelism=1) as runner:
+        for item in ("a", "b"):  # copies, then (where the kernel has it) the shared layer
+            res = run_pod(runner, tmp_path, f"pod-{item}", tmpl, **shared)
+            assert (res.phase, res.result) == ("Succeeded", "43 True")  # its own folder: cached as ever
+            assert sorted(p.name for p in res.artifacts["folder"].iterdir()) == ["mod.py"]
+    assert not (src / "__pycache__").exists()
+    layers.close()
 
 
 @needs_layers

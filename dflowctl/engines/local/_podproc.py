@@ -135,6 +135,8 @@ def _run_python(spec: dict) -> int:
         first = ""
         sys.argv = ["-c", *py["args"]]
     sys.path[:] = [first, *py.get("path", []), *sys.path]  # the server dropped its own first entry
+    if py.get("no_bytecode"):
+        _no_bytecode_under(py["no_bytecode"])
     _unshadow([first, *py.get("path", [])])
     main = types.ModuleType("__main__")
     main.__dict__["__builtins__"] = builtins
@@ -220,6 +222,24 @@ def _child_after_fork(spec: dict, fds: list[int]) -> None:
     os.closerange(STATUS_FD + 1, 1 << 16)
     signal.set_wakeup_fd(-1)
     pod_main(spec)
+
+
+def _no_bytecode_under(folders: list[str]) -> None:
+    """Modules imported from these folders (the run's shared inputs, such as a ``source:``
+    folder) are not cached as ``__pycache__`` files there: the pod's layer is thrown away when
+    it ends, and writing one (a folder, a file and a rename through the overlay) cost
+    more than the rest of a small op. Other modules are cached as Python always does."""
+    from importlib import machinery
+
+    prefixes = tuple(f.rstrip("/") + "/" for f in folders)
+    cache_bytecode = machinery.SourceFileLoader._cache_bytecode  # type: ignore[attr-defined]
+
+    def unless_shared(self: object, source_path: object, bytecode_path: object, data: bytes) -> object:
+        if str(source_path).startswith(prefixes):
+            return None
+        return cache_bytecode(self, source_path, bytecode_path, data)
+
+    machinery.SourceFileLoader._cache_bytecode = unless_shared  # type: ignore[attr-defined]
 
 
 def _unshadow(entries: list[str]) -> None:

@@ -186,9 +186,21 @@ def plan_pod(
         preload = preload_.with_dflow(preload, DEFAULT_PRELOAD)
     if py is not None and py["kind"] == "file" and py["target"] == script_path:
         py["source"] = source  # compiled once by the warm interpreter, for every item
+    if py is not None and method == isolation.OVERLAY:
+        # the run's shared folders (a ``source:`` folder): no ``__pycache__`` written there
+        py["no_bytecode"] = sorted(_shared_paths(req, mounts))
     return PodPlan(
         argv, env, cwd, working_dir, view, method, root, py, python, preload, header, tuple(mounts), layer
     )
+
+
+def _shared_paths(req: PodRequest, mounts: Sequence[tuple[str, str, bool]]) -> set[str]:
+    """The container paths of the inputs every pod of the run reads alike (not in a volume)."""
+    return {
+        p
+        for p, _h in req.input_artifacts
+        if p in req.shared_inputs and volumes.volume_path(mounts, p) is None
+    }
 
 
 _REAL: dict[str, str] = {}  # a folder -> its real path (the run's work folder, asked by every pod)
@@ -237,7 +249,7 @@ def _lay_out(
     loads it there), never into the shared layer the volume would hide."""
     layer = None
     in_volumes = {p for p, _h in req.input_artifacts if volumes.volume_path(mounts, p) is not None}
-    shared = [(p, Path(h)) for p, h in req.input_artifacts if p in req.shared_inputs and p not in in_volumes]
+    shared = [(p, Path(h)) for p, h in req.input_artifacts if p in _shared_paths(req, mounts)]
     if method == isolation.OVERLAY and req.layers is not None:
         points = [b for b in binds if b.startswith("/tmp/")]
         layer = req.layers.get(shared, (script, source) if script and source is not None else None, points)
