@@ -239,6 +239,7 @@ def test_an_empty_mount_over_an_empty_folder_needs_no_overlay_of_its_own(
                 for name in ("empty", "full", "written"):
                     _podview._mount(libc, "tmpfs", str(base / name), "tmpfs", 0, "mode=755")
                 if remembered:  # as the fork server does before it forks a pod
+                    _podview._LOOKED[0] = 0.0  # (not throttled by an earlier look)
                     _podview.remember_under()
                     assert _podview._UNDER[tuple(_podview._mount_points())]
                 (base / "written" / "later.txt").write_text("on top")  # after the server looked

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -176,6 +177,8 @@ AT_FDCWD = -100
 # The root file system's empty folders under other mounts: (mount points) -> {path: (mode, uid,
 # gid)}, looked at once by the fork server (``remember_under``) and inherited by its pods.
 _UNDER: dict[tuple[str, ...], dict[str, tuple[int, int, int]]] = {}
+_LOOKED = [0.0]  # when the server last read its mount points
+LOOK_EVERY = 1.0  # seconds between two reads (not one per pod)
 
 
 def _candidates(points: list[str]) -> list[str]:
@@ -195,6 +198,10 @@ def remember_under() -> None:
     root mount, ``open_tree``: no mount in any namespace) for what ``_empty_on_both_sides``
     needs, so that each pod does not bind and unmount ``/`` to look. Nothing is remembered
     where the kernel or the user may not (the pods look for themselves, as before)."""
+    now = time.monotonic()
+    if _UNDER and now - _LOOKED[0] < LOOK_EVERY:
+        return  # a pod whose host mounts changed since finds nothing remembered for them
+    _LOOKED[0] = now
     points = tuple(_mount_points())
     if points in _UNDER:
         return
