@@ -81,12 +81,7 @@ class PodRunner:
         def stopped() -> bool:
             return generation != self._generation or self._closed
 
-        asked = machine.request_of(req.template)
-        # Planned while it waits (its folders, env and argv): the time between one pod's end
-        # and the next one's start is then only its start. A pod given GPUs is planned once
-        # it has them (their env is part of its plan); a plan that fails fails the pod as before.
-        early = self._plan(req) if not asked.gpu else None
-        grant = self._slots.acquire(asked, cancel, stopped)
+        grant = self._slots.acquire(machine.request_of(req.template), cancel, stopped)
         if grant is None:
             return _cancelled(started)
         if grant.env():
@@ -106,7 +101,7 @@ class PodRunner:
                 on_start()
             started = time.time()
             try:
-                return self._run(req, cancel, started, generation, release, early)
+                return self._run(req, cancel, started, generation, release)
             except OSError as exc:  # the host refused a folder, a copy, a pipe: not the pod's doing
                 return _error(f"the local engine could not run the pod: {exc}", started)
         finally:
@@ -156,27 +151,18 @@ class PodRunner:
         started: float,
         generation: int,
         release: Callable[[], None],
-        early: PodPlan | PodSetupError | OSError | None,
     ) -> PodResult:
         req.log_path.parent.mkdir(parents=True, exist_ok=True)
         times = times_path(req.log_path)
         with open(req.log_path, "wb", buffering=0) as raw, open(times, "wb", buffering=0) as index:
             log = TimedLog(raw, index)  # and when each line came (logs --timestamps)
-            plan = early if early is not None else self._plan(req)
-            if isinstance(plan, PodSetupError):
-                return _error(str(plan), started)
-            if isinstance(plan, OSError):
-                raise plan  # the host refused a folder: reported by ``run``
+            try:
+                plan = plan_pod(req, use_fork_server=self.use_fork_server, env_policy=self.env_policy)
+            except PodSetupError as exc:
+                return _error(str(exc), started)
             if plan.header:
                 log.write(plan.header.encode("utf-8", "replace"))
             return self._execute(req, plan, log, cancel, started, generation, release)
-
-    def _plan(self, req: PodRequest) -> PodPlan | PodSetupError | OSError:
-        """The pod's plan, or why it cannot run (reported once it has its slots)."""
-        try:
-            return plan_pod(req, use_fork_server=self.use_fork_server, env_policy=self.env_policy)
-        except (PodSetupError, OSError) as exc:
-            return exc
 
     def _server(self, python: str, preload: tuple[str, ...] | None) -> ForkServer | None:
         key = (python, preload)
