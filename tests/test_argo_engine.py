@@ -480,6 +480,40 @@ def test_retry_through_the_api(fake_kube: FakeKube) -> None:
         eng.retry("r", RunOptions(wait=False))
 
 
+def test_a_retry_the_controller_does_not_take_up_is_touched_until_it_does(
+    fake_kube: FakeKube, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Argo v4.0.5 can lose a workflow re-opened right after it completed (its throttler:
+    "postponed due to max parallelism limit" for good): `retry --wait` touches it while the
+    controller writes nothing, and stops touching once it does."""
+    from dflowctl.engines import argo as argo_engine
+
+    monkeypatch.setattr(argo_engine, "NUDGE_AFTER", 0.3)
+    monkeypatch.setattr(argo_engine, "NUDGES", 3)
+    fake_kube.store.put("workflows", NAMESPACE, failed_run())
+    eng = engine_for(fake_kube)
+    version = eng.retry("r", RunOptions(wait=False))["metadata"]["resourceVersion"]
+    eng._until_taken_up("r", version)  # nobody answers: touched each time, then given up
+    raw = fake_kube.store.get("workflows", NAMESPACE, "r")
+    assert raw is not None and raw["metadata"]["annotations"] == {argo_engine.RETRY_NUDGE: "3"}
+
+    monkeypatch.setattr(argo_engine, "NUDGE_AFTER", 5.0)
+    version = raw["metadata"]["resourceVersion"]
+
+    def controller() -> None:  # takes it up after a second
+        time.sleep(1.0)
+        fake_kube.store.put("workflows", NAMESPACE, {**raw, "status": {**raw["status"], "progress": "1/2"}})
+
+    thread = threading.Thread(target=controller)
+    thread.start()
+    t0 = time.monotonic()
+    eng._until_taken_up("r", version)
+    thread.join()
+    assert time.monotonic() - t0 < 4.0
+    after = fake_kube.store.get("workflows", NAMESPACE, "r")
+    assert after is not None and after["metadata"]["annotations"] == {argo_engine.RETRY_NUDGE: "3"}  # not touched
+
+
 def test_retry_keeps_compressed_nodes_compressed(fake_kube: FakeKube) -> None:
     wf = failed_run()
     nodes = wf["status"].pop("nodes")

@@ -38,6 +38,9 @@ from dflowctl.kube import KubeClient, WatchExpired
 from dflowctl.settings import Settings
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
+RETRY_NUDGE = "dflowctl.io/retry-nudge"  # touched while the controller has not taken a retry up
+NUDGE_AFTER = 3.0  # seconds without a write by the controller before the next touch
+NUDGES = 20
 
 
 class WorkflowRejectedError(ClusterError):
@@ -277,7 +280,23 @@ class ArgoEngine:
         patched = decode_nodes(self.kube.patch_workflow(name, patch))
         if not options.wait:
             return patched
+        self._until_taken_up(name, str(patched["metadata"].get("resourceVersion") or ""))
         return self.watch(name, options.on_update or (lambda _wf: None))
+
+    def _until_taken_up(self, name: str, version: str) -> None:
+        """Until the controller writes to the workflow a retry re-opened. Argo v4.0.5's
+        throttler can lose the key of a workflow re-opened right after it completed (the
+        controller then logs "postponed due to max parallelism limit" for good, with no
+        limit set): as a user would, touch it (an annotation) while it does not answer,
+        at most ``NUDGES`` times."""
+        for count in range(1, NUDGES + 1):
+            deadline = time.monotonic() + NUDGE_AFTER
+            while time.monotonic() < deadline:
+                time.sleep(0.25)
+                if str(self.kube.get_workflow(name)["metadata"].get("resourceVersion") or "") != version:
+                    return
+            touch = {"metadata": {"annotations": {RETRY_NUDGE: str(count)}}}
+            version = str(self.kube.patch_workflow(name, touch)["metadata"].get("resourceVersion") or "")
 
     def resume(
         self,
