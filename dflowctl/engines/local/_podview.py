@@ -181,6 +181,11 @@ _LOOKED = [0.0]  # when the server last read its mount points
 LOOK_EVERY = 1.0  # seconds between two reads (not one per pod)
 
 
+def _empty_folder(path: str) -> bool:
+    """A folder (not a link to one) with nothing in it."""
+    return os.path.isdir(path) and not os.path.islink(path) and not os.listdir(path)
+
+
 def _candidates(points: list[str]) -> list[str]:
     """Mount points whose folder of the root file system may be hidden empty under them."""
     out = []
@@ -221,7 +226,7 @@ def remember_under() -> None:
             under = f"/proc/self/fd/{fd}{point}"
             try:
                 st = os.lstat(under)
-                if os.path.isdir(under) and not os.path.islink(under) and not os.listdir(under):
+                if _empty_folder(under):
                     seen[point] = (st.st_mode, st.st_uid, st.st_gid)
             except OSError:
                 continue
@@ -242,7 +247,7 @@ def _empty_on_both_sides(libc: ctypes.CDLL, points: list[str], spare: str) -> se
     candidates = []
     for point in _candidates(points):
         try:
-            if os.path.isdir(point) and not os.path.islink(point) and not os.listdir(point):
+            if _empty_folder(point):
                 candidates.append(point)
         except OSError:
             continue

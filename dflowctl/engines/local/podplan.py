@@ -154,7 +154,10 @@ def plan_pod(
     if python_folders or stand_in:
         binds = isolation.host_binds(python_folders, env.get("PATH", ""), stand_in=stand_in)
 
-    layer = _lay_out(req, root, method, SCRIPT_PATH if source is not None else None, source, binds, mounts)
+    shared = _shared_paths(req, mounts)
+    layer = _lay_out(
+        req, root, method, SCRIPT_PATH if source is not None else None, source, binds, mounts, shared
+    )
     for container_path, wrapper in programs.items():  # after the inputs, as in the image
         host_file = isolation.host_path(root, container_path)
         host_file.parent.mkdir(parents=True, exist_ok=True)
@@ -188,7 +191,7 @@ def plan_pod(
         py["source"] = source  # compiled once by the warm interpreter, for every item
     if py is not None and method == isolation.OVERLAY:
         # the run's shared folders (a ``source:`` folder): no ``__pycache__`` written there
-        py["no_bytecode"] = sorted(_shared_paths(req, mounts))
+        py["no_bytecode"] = sorted(shared)
     return PodPlan(
         argv, env, cwd, working_dir, view, method, root, py, python, preload, header, tuple(mounts), layer
     )
@@ -241,25 +244,22 @@ def _lay_out(
     script: str | None,
     source: str | None,
     binds: list[str],
-    mounts: Sequence[tuple[str, str, bool]] = (),
+    mounts: Sequence[tuple[str, str, bool]],
+    shared_paths: set[str],
 ) -> Path | None:
     """Put the input artifacts and the script in the pod's root, or (overlay mode) what the
     run's pods share in the run's shared layer (``podlayer``); returns that layer, if used.
     An input under a volume's mount path goes into the volume (as Argo's init container
-    loads it there), never into the shared layer the volume would hide."""
+    loads it there), never into the shared layer the volume would hide (``shared_paths``:
+    ``_shared_paths``)."""
     layer = None
-    in_volumes = {p for p, _h in req.input_artifacts if volumes.volume_path(mounts, p) is not None}
-    shared = [(p, Path(h)) for p, h in req.input_artifacts if p in _shared_paths(req, mounts)]
+    shared = [(p, Path(h)) for p, h in req.input_artifacts if p in shared_paths]
     if method == isolation.OVERLAY and req.layers is not None:
         points = [b for b in binds if b.startswith("/tmp/")]
         layer = req.layers.get(shared, (script, source) if script and source is not None else None, points)
     _place_inputs(
         root,
-        [
-            (p, h)
-            for p, h in req.input_artifacts
-            if layer is None or p not in req.shared_inputs or p in in_volumes
-        ],
+        [(p, h) for p, h in req.input_artifacts if layer is None or p not in shared_paths],
         mounts,
     )
     if script is not None and source is not None and layer is None:
