@@ -274,9 +274,10 @@ def _fetch_all(
     there = Destination(base)
     dests = [destination(base, item) for item in items]
     todo: list[int] = []
+    fresh = there.kind(base) is Kind.MISSING  # a new folder holds nothing: not looked into
     for i, item in enumerate(items):  # a download again: what is there already is not fetched again
-        same = None if there.kind(base) is Kind.MISSING else _up_to_date(store, item, dests[i], there)
-        if same is None:  # (a new folder holds nothing: not looked into)
+        same = None if fresh else _up_to_date(store, item, dests[i], there)
+        if same is None:
             todo.append(i)
             continue
         result.unchanged.extend(same)
