@@ -17,9 +17,10 @@ from dflowctl.engines import Engine
 def run_report(engine: Engine, workflow: Mapping[str, Any], *, live: bool = False, back: str = "") -> str:
     """The HTML page of a run (``workflow`` as the engine returned it)."""
     from dflowctl.report.collect import collect
-    from dflowctl.report.html import page_logs, report_page
+    from dflowctl.report.html import page_order, report_page
     from dflowctl.tree import build_tree
 
     root = build_tree(workflow)  # once, for the previews' selection and the page
-    extras = collect(engine, workflow, root=root, log_nodes=page_logs(workflow, root))
-    return report_page(workflow, extras, engine=engine.name, live=live, back=back, root=root)
+    order = page_order(workflow, root)
+    extras = collect(engine, workflow, root=root, log_nodes=order.log_nodes())
+    return report_page(workflow, extras, engine=engine.name, live=live, back=back, root=root, order=order)

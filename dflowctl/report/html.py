@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from html import escape
 from typing import Any
@@ -67,14 +68,17 @@ def report_page(
     live: bool = False,
     back: str = "",
     root: TreeNode | None = None,
+    order: PageOrder | None = None,
 ) -> str:
-    """The whole page for a run (``root``: its tree, when the caller has built it)."""
+    """The whole page for a run (``root``: its tree, and ``order``, when the caller has made them)."""
     name = str((workflow.get("metadata") or {}).get("name") or "")
     graph = run_graph(workflow)
     dom = {nid: f"g{i}" for i, nid in enumerate(graph.nodes)}
     nodes: Mapping[str, Any] = (workflow.get("status") or {}).get("nodes") or {}
     tree = root if root is not None else build_tree(workflow)
-    paths = _paths(tree)
+    if order is None:
+        order = page_order(workflow, tree)
+    paths = order.paths
     costs = PodCosts(nodes, {} if tree is None else {node.id: node.usage for _path, node in tree.walk()})
     sections = [
         _header(workflow, engine, back),
@@ -82,60 +86,47 @@ def report_page(
         '<a href="#outputs">Outputs</a><a href="#files">Files</a><a href="#logs">Logs</a></nav>',
         '<main id="content">',
         _graph_section(graph, dom, nodes, paths),
-        _timeline(nodes, paths, costs),
+        _timeline(order, costs),
         _steps(graph, dom, nodes, costs),
         _outputs(workflow, graph, dom, nodes, paths, costs),
         _files(extras.artifacts),
-        _logs(nodes, paths, extras),
+        _logs(order, extras),
         "</main>",
     ]
     phase = str((workflow.get("status") or {}).get("phase") or "Pending")
     return page(f"{name} — {phase}", "".join(sections), live=live)
 
 
-_walked: list[tuple[TreeNode, dict[str, str]]] = []
+Pods = list[tuple[str, Mapping[str, Any]]]
 
 
-def _paths(root: TreeNode | None) -> dict[str, str]:
-    """Each node's readable path, in the tree's order (siblings by start, then by name
-    with ``item(9)`` before ``item(10)``). Walked once per page (the logs to read and the
-    page ask for it): the last ``root``'s are remembered."""
-    if root is None:
-        return {}
-    last = _walked[0] if _walked else None  # one read: the ui server's threads share it
-    if last is not None and last[0] is root:
-        return last[1]
-    paths = {node.id: path for path, node in walk_paths(root)}
-    _walked[:] = [(root, paths)]
-    return paths
+@dataclass(frozen=True)
+class PageOrder:
+    """What the page's parts order by, made once per page (``page_order``): each node's
+    readable path in the tree's order (siblings by start, then by name with ``item(9)``
+    before ``item(10)``), and the Pod nodes by start time, then in the tree's order (one
+    cheap key per pod, not a natural sort of 10,000 paths)."""
+
+    paths: dict[str, str]
+    pods: Pods
+
+    def started(self) -> Pods:
+        return [p for p in self.pods if p[1].get("startedAt")]
+
+    def log_nodes(self) -> list[str]:
+        """The pods whose log tails the page shows (the first ``LOG_PODS``): only these
+        logs are read."""
+        return [nid for nid, _raw in self.pods[:LOG_PODS]]
 
 
-_order: list[tuple[Mapping[str, Any], list[tuple[str, Mapping[str, Any]]]]] = []
-
-
-def by_start(
-    nodes: Mapping[str, Any], paths: Mapping[str, str], *, started: bool
-) -> list[tuple[str, Mapping[str, Any]]]:
-    """The Pod nodes (``started``: only those that started) by start time, then in the
-    tree's order (``paths``: the tree's, of these ``nodes``): one cheap key per pod, not
-    a natural sort of 10,000 paths. Sorted once per page (the logs to read, the
-    timeline and the logs section ask for it): the last ``nodes`` is remembered."""
-    last = _order[0] if _order else None  # one read: the ui server's threads share it
-    if last is not None and last[0] is nodes:
-        pods = last[1]
-    else:
-        rank = {nid: i for i, nid in enumerate(paths)}
-        pods = [(nid, raw) for nid, raw in nodes.items() if raw.get("type") == "Pod"]
-        pods.sort(key=lambda p: (str(p[1].get("startedAt") or "~"), rank.get(p[0], len(rank)), p[0]))
-        _order[:] = [(nodes, pods)]
-    return [p for p in pods if p[1].get("startedAt")] if started else list(pods)
-
-
-def page_logs(workflow: Mapping[str, Any], root: TreeNode | None) -> list[str]:
-    """The pods whose log tails the page shows (the first ``LOG_PODS``): only these
-    logs are read."""
+def page_order(workflow: Mapping[str, Any], root: TreeNode | None) -> PageOrder:
+    """``PageOrder`` of ``workflow`` (``root``: its tree)."""
     nodes: Mapping[str, Any] = (workflow.get("status") or {}).get("nodes") or {}
-    return [nid for nid, _raw in by_start(nodes, _paths(root), started=False)[:LOG_PODS]]
+    paths = {} if root is None else {node.id: path for path, node in walk_paths(root)}
+    rank = {nid: i for i, nid in enumerate(paths)}
+    pods = [(nid, raw) for nid, raw in nodes.items() if raw.get("type") == "Pod"]
+    pods.sort(key=lambda p: (str(p[1].get("startedAt") or "~"), rank.get(p[0], len(rank)), p[0]))
+    return PageOrder(paths, pods)
 
 
 def _when(text: str | None) -> str:
@@ -212,8 +203,8 @@ def _graph_section(
     return "".join(parts)
 
 
-def _timeline(nodes: Mapping[str, Any], paths: Mapping[str, str], spent: PodCosts) -> str:
-    pods = by_start(nodes, paths, started=True)
+def _timeline(order: PageOrder, spent: PodCosts) -> str:
+    pods, paths = order.started(), order.paths
     parts = ['<section id="timeline"><h2>Timeline</h2>']
     if not pods:
         parts.append('<p class="muted">No pod has started.</p></section>')
@@ -375,8 +366,8 @@ def _file(f: FilePreview) -> str:
     return f"<div>{name}{size} (binary)</div>"
 
 
-def _logs(nodes: Mapping[str, Any], paths: Mapping[str, str], extras: Extras) -> str:
-    pods = by_start(nodes, paths, started=False)
+def _logs(order: PageOrder, extras: Extras) -> str:
+    pods, paths = order.pods, order.paths
     parts = ['<section id="logs"><h2>Logs <span class="muted">(last lines of each)</span></h2>']
     if extras.log_error:
         parts.append(f'<p class="ph Failed">logs: {e(extras.log_error)}</p>')

@@ -50,15 +50,17 @@ def runs_page(engine: Engine, where: str) -> str:
 def run_page(engine: Engine, name: str) -> str:
     from dflowctl.argo.phases import is_finished
     from dflowctl.report.collect import collect
-    from dflowctl.report.html import page_logs, report_page
+    from dflowctl.report.html import page_order, report_page
     from dflowctl.tree import build_tree
 
     workflow = engine.get_run(name)
     live = not is_finished(workflow)
     root = build_tree(workflow)
-    logs = page_logs(workflow, root)
-    extras = collect(engine, workflow, previews=not live, root=root, log_nodes=logs)  # files once ended
-    return report_page(workflow, extras, engine=engine.name, live=live, back="/", root=root)
+    order = page_order(workflow, root)
+    extras = collect(
+        engine, workflow, previews=not live, root=root, log_nodes=order.log_nodes()
+    )  # files once ended
+    return report_page(workflow, extras, engine=engine.name, live=live, back="/", root=root, order=order)
 
 
 def make_handler(engine: Engine, where: str) -> type[BaseHTTPRequestHandler]:
