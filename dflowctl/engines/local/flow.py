@@ -276,11 +276,8 @@ def template_outputs(
     for p in spec.get("parameters") or []:
         entry = dict(p)
         vf = p.get("valueFrom") or {}
-        has_default = vf.get("default") is not None
-        try:
-            if vf.get("parameter") is not None and _absent_ref(vf["parameter"], scope) and has_default:
-                value = param_string(vf["default"])  # a Skipped/Omitted child's output
-            elif vf.get("parameter") is not None:
+        try:  # (an absent output, of a Skipped/Omitted child, raises: its default below)
+            if vf.get("parameter") is not None:
                 value = expr.substitute(str(vf["parameter"]), scope, strict=True)
             elif vf.get("expression") is not None:
                 result = expr.evaluate_expr(str(vf["expression"]), expr.build_env(scope))
