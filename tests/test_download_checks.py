@@ -195,13 +195,12 @@ def test_a_copied_file_keeps_its_mode_whatever_the_umask(tmp_path: Path) -> None
     src.write_bytes(b"x" * 100)
     src.chmod(0o644)
     old = os.umask(0o077)
-    cached = list(artifacts._UMASK)
-    artifacts._UMASK.clear()  # read again: 077 takes the group's and others' bits away
+    artifacts._umask.cache_clear()  # read again: 077 takes the group's and others' bits away
     try:
         artifacts.copy_file(str(src), str(tmp_path / "copy"))
     finally:
         os.umask(old)
-        artifacts._UMASK[:] = cached
+        artifacts._umask.cache_clear()
     info = (tmp_path / "copy").stat()
     assert (info.st_mode & 0o7777, info.st_size, info.st_mtime_ns) == (0o644, 100, src.stat().st_mtime_ns)
     with pytest.raises(FileExistsError):  # never replaces a file

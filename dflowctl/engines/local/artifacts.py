@@ -8,6 +8,7 @@ Packing and unpacking are ``dflowctl.archive``'s, shared with the Argo engine.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
@@ -274,24 +275,18 @@ def copy_file(src: str, dst: str) -> None:
         os.close(fsrc)
 
 
-_UMASK: list[int] = []
-
-
+@functools.cache
 def _umask() -> int:
     """The process' umask, read once (``/proc/self/status``; else assumed to take every
     bit away, so that each file's mode is set again)."""
-    if not _UMASK:
-        found = 0o7777
-        try:
-            with open("/proc/self/status", encoding="ascii", errors="replace") as status:
-                for line in status:
-                    if line.startswith("Umask:"):
-                        found = int(line.split()[1], 8)
-                        break
-        except (OSError, ValueError, IndexError):
-            pass
-        _UMASK.append(found)
-    return _UMASK[0]
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0o7777
 
 
 def _send(fsrc: int, fdst: int, size: int) -> None:
