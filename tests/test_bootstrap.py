@@ -27,6 +27,7 @@ USER_OPS = '''
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from pathlib import Path
 
@@ -73,6 +74,15 @@ def make_dir(n: int) -> Path:
     for i in range(n):
         (out / f"f{i}.txt").write_text(str(i))
     return out
+
+
+def kept(given: Path) -> list:
+    Path("own.txt").write_text("own")
+    Path("twice.txt").write_text("twice")
+    os.link("twice.txt", "also.txt")
+    elsewhere = Path(tempfile.mkdtemp()) / "far.txt"
+    elsewhere.write_text("far")
+    return [Path("own.txt"), Path("twice.txt"), given, elsewhere]
 
 
 def missing_output(x: int) -> dict:
@@ -306,6 +316,35 @@ def test_directory_output_and_working_directory(tmp_path: Path, user_src: Path) 
     res = run_op(where, tmp_path / "w", {"x": "1"})
     assert res.code == 0, res.stderr
     assert res.param("cwd") == str(res.root / "workdir")
+
+
+def test_files_the_op_made_become_outputs_without_a_second_copy(tmp_path: Path, user_src: Path) -> None:
+    """A file made in the working directory is linked into the outputs (same inode, no copy of
+    its bytes); an input, a file with other names and a file from elsewhere are copied."""
+    given = tmp_path / "given.txt"
+    given.write_text("given")
+    op = python_op(
+        "kept", "userops:kept", user_src, inputs_artifacts=(A("given"),), outputs_artifacts=(A("out"),)
+    )
+    res = run_op(op, tmp_path, artifacts={"given": given})
+    assert res.code == 0, res.stderr
+    out, work = res.artifact("out"), res.root / "workdir"
+    assert {p.name: p.read_text() for p in out.iterdir()} == {
+        "own.txt": "own",
+        "twice.txt": "twice",
+        "given": "given",
+        "far.txt": "far",
+    }
+    assert (out / "own.txt").stat().st_ino == (work / "own.txt").stat().st_ino
+    assert (out / "twice.txt").stat().st_ino != (work / "twice.txt").stat().st_ino
+    assert (out / "given").stat().st_ino != (res.root / "inputs" / "artifacts" / "given").stat().st_ino
+    assert (out / "far.txt").stat().st_nlink == 1
+    made = python_op(
+        "make-dir", "userops:make_dir", user_src, inputs_parameters=(P("n", "int"),), outputs_artifacts=(A("out"),)
+    )
+    res = run_op(made, tmp_path / "d", {"n": "2"})
+    assert res.code == 0, res.stderr
+    assert (res.artifact("out") / "f1.txt").stat().st_ino == (res.root / "workdir" / "made" / "f1.txt").stat().st_ino
 
 
 def _assert_clean_error(res: Result, *fragments: str) -> None:

@@ -364,9 +364,25 @@ def _copy(src: Path, dest: Path) -> None:
     if src.resolve() == dest.resolve():
         return
     if src.is_dir():
-        shutil.copytree(src, dest, symlinks=True, dirs_exist_ok=True)
+        shutil.copytree(src, dest, symlinks=True, dirs_exist_ok=True, copy_function=_link_or_copy)
     else:
-        shutil.copy2(src, dest)
+        _link_or_copy(str(src), str(dest))
+
+
+def _link_or_copy(src: str, dest: str) -> None:
+    """A file the op made in its working directory (one name, same file system) becomes
+    the output by a hard link: no second copy of its bytes. Anything else (an input, a
+    file from elsewhere, a file with other names) is copied as before."""
+    try:
+        st = os.stat(src)
+        here = os.path.realpath(os.getcwd())
+        own = os.path.realpath(src).startswith(here.rstrip(os.sep) + os.sep) and here != os.sep
+        if own and st.st_nlink == 1 and not os.path.lexists(dest):
+            os.link(src, dest)
+            return
+    except OSError:
+        pass  # another file system, a link limit, protected links: copied
+    shutil.copy2(src, dest)
 
 
 def check_outputs(outputs: dict[str, object]) -> None:
