@@ -158,6 +158,89 @@ def test_a_warm_pod_writes_no_bytecode_into_a_shared_folder(
     layers.close()
 
 
+# Counts the compilations of the shared folder's module, then imports it (after changing
+# it, for item "changed").
+COMPILES = textwrap.dedent(
+    """
+    import builtins, os
+    calls, real = [], builtins.compile
+    def counting(source, filename, *args, **kw):
+        calls.append(str(filename))
+        return real(source, filename, *args, **kw)
+    builtins.compile = counting
+    if os.environ["ITEM"] == "changed":
+        with open("/tmp/dflowctl/source/mod.py", "w") as fh:
+            fh.write("VALUE = 7\\n")
+    import mod
+    compiled = sum(1 for c in calls if c.endswith("/mod.py"))
+    print(mod.VALUE, compiled, sorted(os.listdir("/tmp/dflowctl/source")))
+    """
+)
+
+
+@needs_layers
+def test_the_modules_of_a_layer_are_compiled_once_for_its_warm_pods(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The warm server compiles the modules of a layer's folder on the pods' path once; the
+    pods after the first import them without compiling, see the folder as it is, and a pod
+    that changed a module gets its own version."""
+    monkeypatch.setenv(isolation.ENV_FORCE, isolation.OVERLAY)
+    monkeypatch.setenv(ENV_FORK_SERVER, "1")
+    src = tmp_path / "unpacked"
+    (src / "pkg").mkdir(parents=True)
+    (src / "mod.py").write_text("VALUE = 42\n")
+    (src / "pkg" / "bad.py").write_text("def (:\n")  # left to the pod that imports it
+    layers = podlayer.SharedLayers(tmp_path / "layers", enabled=True)
+    shared = {"inputs": [(SOURCE, src)], "layers": layers, "shared_inputs": frozenset({SOURCE})}
+    seen = {}
+    with PodRunner(parallelism=1) as runner:
+        for item in ("first", "b", "c", "changed"):  # copies first; the layer is made for the second
+            tmpl = {
+                "name": "t",
+                "script": {
+                    "image": "python:3.11",
+                    "command": ["python3"],
+                    "source": COMPILES,
+                    "env": [{"name": "PYTHONPATH", "value": SOURCE}, {"name": "ITEM", "value": item}],
+                },
+            }
+            res = run_pod(runner, tmp_path, f"pod-{item}", tmpl, **shared)
+            assert res.phase == "Succeeded", (tmp_path / "logs" / f"pod-{item}.log").read_text()
+            seen[item] = res.result
+    folder = "['mod.py', 'pkg']"
+    assert seen == {
+        "first": f"42 1 {folder}",
+        "b": f"42 0 {folder}",
+        "c": f"42 0 {folder}",
+        "changed": f"7 1 {folder}",
+    }
+    layers.close()
+
+
+def test_a_layer_s_modules_are_compiled_with_their_pod_paths_and_bounded(tmp_path: Path) -> None:
+    from dflowctl.engines.local import _podserver
+
+    top = tmp_path / "layer" / "tmp" / "dflowctl" / "source"
+    (top / "pkg" / "__pycache__").mkdir(parents=True)
+    (top / "a.py").write_text("A = 1\n")
+    (top / "pkg" / "b.py").write_text("B = 2\n")
+    (top / "pkg" / "__pycache__" / "c.py").write_text("C = 3\n")
+    (top / "bad.py").write_text("def (:\n")
+    (top / "link.py").symlink_to(top / "a.py")
+    (top / "notes.txt").write_text("x")
+    table = _podserver._compile_modules(str(tmp_path / "layer"), [SOURCE])
+    assert sorted(table) == [f"{SOURCE}/a.py", f"{SOURCE}/pkg/b.py"]
+    data, code = table[f"{SOURCE}/pkg/b.py"]
+    assert data == b"B = 2\n" and code.co_filename == f"{SOURCE}/pkg/b.py"  # type: ignore[attr-defined]
+    bounded = _podserver.MODULE_FILES
+    try:
+        _podserver.MODULE_FILES = 1
+        assert len(_podserver._compile_modules(str(tmp_path / "layer"), [SOURCE])) == 1
+    finally:
+        _podserver.MODULE_FILES = bounded
+
+
 @needs_layers
 def test_a_layered_pod_sees_no_host_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(isolation.ENV_FORCE, isolation.OVERLAY)

@@ -137,6 +137,8 @@ def _run_python(spec: dict) -> int:
     sys.path[:] = [first, *py.get("path", []), *sys.path]  # the server dropped its own first entry
     if py.get("no_bytecode"):
         _no_bytecode_under(py["no_bytecode"])
+    if py.get("_modules"):
+        _compiled_once(py["_modules"])
     _unshadow([first, *py.get("path", [])])
     main = types.ModuleType("__main__")
     main.__dict__["__builtins__"] = builtins
@@ -240,6 +242,24 @@ def _no_bytecode_under(folders: list[str]) -> None:
         return cache_bytecode(self, source_path, bytecode_path, data)
 
     machinery.SourceFileLoader._cache_bytecode = unless_shared  # type: ignore[attr-defined]
+
+
+def _compiled_once(table: dict[str, tuple[bytes, object]]) -> None:
+    """Modules of the run's shared folders that the warm server compiled once for all the pods
+    of a layer (``_podserver._layer_modules``: path as the pod sees it -> (source, code)) are
+    not compiled again: a module whose source is still those bytes gets that code object;
+    one the pod changed (or any other) is compiled as always."""
+    from importlib import machinery
+
+    to_code = machinery.SourceFileLoader.source_to_code
+
+    def compiled(self: object, data: bytes, path: str, *, _optimize: int = -1) -> object:
+        hit = table.get(path) if _optimize == -1 else None
+        if hit is not None and hit[0] == data:
+            return hit[1]
+        return to_code(self, data, path, _optimize=_optimize)  # type: ignore[arg-type]
+
+    machinery.SourceFileLoader.source_to_code = compiled  # type: ignore[assignment,method-assign]
 
 
 def _unshadow(entries: list[str]) -> None:

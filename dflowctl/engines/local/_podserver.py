@@ -103,6 +103,60 @@ def _precompile(spec: dict) -> None:
     py["_code"] = code
 
 
+_LAYER_MODULES: dict[str, dict[str, tuple[bytes, object]]] = {}
+_LAYERS_KEPT = 64  # the run's shared layers (podlayer.MAX_LAYERS)
+MODULE_FILES = 2000  # at most this many modules of one layer compiled ahead ...
+MODULE_BYTES = 16 << 20  # ... and this much source: the rest as each pod imports it
+
+
+def _layer_modules(spec: dict) -> None:
+    """Compile once per shared layer the Python modules of its folders that a warm pod imports
+    from (``py["no_bytecode"]``: the run's ``source:`` folder), read from the layer on the host;
+    the children get them as ``py["_modules"]`` (``_podproc._compiled_once``). Compiling the
+    op's modules in every pod cost more than running a small op (a 500-line module: ~4 ms)."""
+    py = spec.get("py") if spec.get("mode") == "python" else None
+    layer = (spec.get("view") or {}).get("layer")
+    if not py or not layer or not py.get("no_bytecode"):
+        return
+    table = _LAYER_MODULES.get(layer)
+    if table is None:
+        table = _compile_modules(layer, py["no_bytecode"])
+        if len(_LAYER_MODULES) >= _LAYERS_KEPT:
+            _LAYER_MODULES.pop(next(iter(_LAYER_MODULES)))
+        _LAYER_MODULES[layer] = table
+    py["_modules"] = table
+
+
+def _compile_modules(layer: str, folders: list[str]) -> dict[str, tuple[bytes, object]]:
+    table: dict[str, tuple[bytes, object]] = {}
+    files, size = 0, 0
+    for folder in folders:
+        top = os.path.join(layer, folder.strip("/"))
+        for dirpath, dirnames, filenames in os.walk(top):  # links to folders are not followed
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+            for name in sorted(filenames):
+                host = os.path.join(dirpath, name)
+                if not name.endswith(".py") or os.path.islink(host):
+                    continue
+                if files >= MODULE_FILES:
+                    return table
+                files += 1
+                try:
+                    with open(host, "rb") as fh:
+                        data = fh.read(MODULE_BYTES - size + 1)
+                except OSError:
+                    continue
+                size += len(data)
+                if size > MODULE_BYTES:
+                    return table
+                path = folder.rstrip("/") + host[len(top) :]  # as the pod sees it
+                try:
+                    table[path] = (data, compile(data, path, "exec", dont_inherit=True))
+                except (SyntaxError, ValueError):
+                    pass  # the pod compiles it and reports the error as python3 would
+    return table
+
+
 def _own_children() -> list[int]:
     pids: list[int] = []
     try:
@@ -212,6 +266,7 @@ def serve(fd: int, preload: list[str]) -> None:
             try:
                 spec = msg["inline"] if "inline" in msg else _load(msg["spec"])
                 _precompile(spec)
+                _layer_modules(spec)
                 if spec.get("view"):
                     remember_under()  # what each pod would bind and unmount / to look under
                 pid = os.fork()
