@@ -340,11 +340,17 @@ def test_files_the_op_made_become_outputs_without_a_second_copy(tmp_path: Path, 
     assert (out / "given").stat().st_ino != (res.root / "inputs" / "artifacts" / "given").stat().st_ino
     assert (out / "far.txt").stat().st_nlink == 1
     made = python_op(
-        "make-dir", "userops:make_dir", user_src, inputs_parameters=(P("n", "int"),), outputs_artifacts=(A("out"),)
+        "make-dir",
+        "userops:make_dir",
+        user_src,
+        inputs_parameters=(P("n", "int"),),
+        outputs_artifacts=(A("out"),),
     )
     res = run_op(made, tmp_path / "d", {"n": "2"})
     assert res.code == 0, res.stderr
-    assert (res.artifact("out") / "f1.txt").stat().st_ino == (res.root / "workdir" / "made" / "f1.txt").stat().st_ino
+    assert (res.artifact("out") / "f1.txt").stat().st_ino == (
+        res.root / "workdir" / "made" / "f1.txt"
+    ).stat().st_ino
 
 
 def _assert_clean_error(res: Result, *fragments: str) -> None:

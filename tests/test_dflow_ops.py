@@ -374,3 +374,82 @@ def test_one_type_grammar_for_specs_and_code() -> None:
     assert type_text(parse_type("dict[str,float]") or ("any", ())) == "dict[str, float]"
     for bad in ("dict[int, str]", "list[int, int]", "tuple[int]", "list[flaot]", "list[", "integer"):
         assert parse_type(bad) is None, bad
+
+
+COUNTING_OPS = """
+import builtins
+import sys
+
+_calls = []
+_real = builtins.compile
+
+
+def _counting(source, filename, *args, **kw):
+    _calls.append(str(filename))
+    return _real(source, filename, *args, **kw)
+
+
+builtins.compile = _counting
+from dflow.python import OP, OPIO, OPIOSign  # noqa: E402  (compiled here, or ahead)
+
+builtins.compile = _real
+SHIM = sys.modules["dflow.python"].__file__
+
+
+class Shim(OP):
+    @classmethod
+    def get_input_sign(cls):
+        return OPIOSign({"i": int})
+
+    @classmethod
+    def get_output_sign(cls):
+        return OPIOSign({"compiled": int, "file": str})
+
+    @OP.exec_sign_check
+    def execute(self, op_in):
+        return OPIO({"compiled": _calls.count(SHIM), "file": SHIM})
+"""
+
+SHIM_SPEC = """
+apiVersion: dflowctl/v1alpha1
+kind: Workflow
+metadata: {name: shim}
+spec:
+  ops:
+    shim: {python: "counting_ops:Shim", source: ./ops}
+  steps:
+    - name: shim
+      op: shim
+      parameters: {i: "{{item}}"}
+      foreach: {range: {count: 3}}
+"""
+
+
+@pytest.mark.parametrize("fork_server", ["1", "0"])
+def test_the_bundled_dflow_python_is_compiled_once_by_the_warm_interpreter(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fork_server: str
+) -> None:
+    """Its text (in every pod's bootstrap) is compiled once by the warm server for all the
+    pods, not in each; a pod started without the server compiles it itself."""
+    monkeypatch.setenv("DFLOWCTL_FORK_SERVER", fork_server)
+    (tmp_path / "ops").mkdir()
+    (tmp_path / "ops" / "counting_ops.py").write_text(COUNTING_OPS, encoding="utf-8")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SHIM_SPEC, encoding="utf-8")
+    env = {"DFLOWCTL_HOME": str(tmp_path / "home"), "DFLOWCTL_CONFIG": str(tmp_path / "none.yaml")}
+    res = run_cli("run", "spec.yaml", cwd=tmp_path, env=env, timeout=200)
+    name = re.search(r"^Name: (\S+)$", res.stdout, re.M)
+    assert name and res.returncode == 0, res.stdout + res.stderr
+    wf = json.loads(run_cli("status", name.group(1), "-o", "json", cwd=tmp_path, env=env).stdout)
+    seen = sorted(
+        _decode(p["value"])
+        for pod in _pods(wf, "shim")
+        for p in pod["outputs"]["parameters"]
+        if p["name"] == "compiled"
+    )
+    files = {
+        p["value"] for pod in _pods(wf, "shim") for p in pod["outputs"]["parameters"] if p["name"] == "file"
+    }
+    if files != {"<dflowctl: dflow.python>"}:
+        pytest.skip(f"pydflow is installed for this interpreter: {files}")
+    assert seen == ([0, 0, 0] if fork_server == "1" else [1, 1, 1])

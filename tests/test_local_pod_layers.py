@@ -219,7 +219,7 @@ def test_the_modules_of_a_layer_are_compiled_once_for_its_warm_pods(
 
 
 def test_a_layer_s_modules_are_compiled_with_their_pod_paths_and_bounded(tmp_path: Path) -> None:
-    from dflowctl.engines.local import _podserver
+    from dflowctl.engines.local import _podcode
 
     top = tmp_path / "layer" / "tmp" / "dflowctl" / "source"
     (top / "pkg" / "__pycache__").mkdir(parents=True)
@@ -229,16 +229,16 @@ def test_a_layer_s_modules_are_compiled_with_their_pod_paths_and_bounded(tmp_pat
     (top / "bad.py").write_text("def (:\n")
     (top / "link.py").symlink_to(top / "a.py")
     (top / "notes.txt").write_text("x")
-    table = _podserver._compile_modules(str(tmp_path / "layer"), [SOURCE])
+    table = _podcode._compile_modules(str(tmp_path / "layer"), [SOURCE])
     assert sorted(table) == [f"{SOURCE}/a.py", f"{SOURCE}/pkg/b.py"]
     data, code = table[f"{SOURCE}/pkg/b.py"]
     assert data == b"B = 2\n" and code.co_filename == f"{SOURCE}/pkg/b.py"  # type: ignore[attr-defined]
-    bounded = _podserver.MODULE_FILES
+    bounded = _podcode.MODULE_FILES
     try:
-        _podserver.MODULE_FILES = 1
-        assert len(_podserver._compile_modules(str(tmp_path / "layer"), [SOURCE])) == 1
+        _podcode.MODULE_FILES = 1
+        assert len(_podcode._compile_modules(str(tmp_path / "layer"), [SOURCE])) == 1
     finally:
-        _podserver.MODULE_FILES = bounded
+        _podcode.MODULE_FILES = bounded
 
 
 @needs_layers

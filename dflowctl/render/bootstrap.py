@@ -30,6 +30,10 @@ from typing import Any
 
 CONFIG: dict[str, Any] = {}  # dflowctl:config
 DFLOW_PYTHON = ""  # dflowctl:dflow-python
+DFLOW_FILE = "<dflowctl: dflow.python>"  # its file name in tracebacks
+# A warm interpreter that runs many pods (the local engine's fork server) may have compiled
+# texts ahead, once for all of them: sys.modules[WARM].CODE[(file name, text)] -> code.
+WARM = "_dflowctl_warm"
 
 PARAM_ENV_PREFIX = "DFLOWCTL_PARAM_"
 EXIT_FATAL = 2
@@ -53,8 +57,14 @@ class DflowFinder:
     def exec_module(self, module: Any) -> None:
         module.__path__ = []
         if module.__name__ == "dflow.python":
-            module.__file__ = "<dflowctl: dflow.python>"
-            exec(compile(DFLOW_PYTHON, module.__file__, "exec"), module.__dict__)
+            module.__file__ = DFLOW_FILE
+            exec(compiled(DFLOW_PYTHON, DFLOW_FILE), module.__dict__)
+
+
+def compiled(text: str, filename: str) -> Any:
+    """``compile(text, filename, "exec")``, unless a warm interpreter compiled it already."""
+    code = getattr(sys.modules.get(WARM), "CODE", {}).get((filename, text))
+    return code if code is not None else compile(text, filename, "exec")
 
 
 def install_dflow_python() -> None:

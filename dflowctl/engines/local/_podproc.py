@@ -246,7 +246,7 @@ def _no_bytecode_under(folders: list[str]) -> None:
 
 def _compiled_once(table: dict[str, tuple[bytes, object]]) -> None:
     """Modules of the run's shared folders that the warm server compiled once for all the pods
-    of a layer (``_podserver._layer_modules``: path as the pod sees it -> (source, code)) are
+    of a layer (``_podcode.layer_modules``: path as the pod sees it -> (source, code)) are
     not compiled again: a module whose source is still those bytes gets that code object;
     one the pod changed (or any other) is compiled as always."""
     from importlib import machinery

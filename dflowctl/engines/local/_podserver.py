@@ -2,9 +2,9 @@
 
 This file runs as a script under whichever ``python3`` a pod uses, which need not
 have dflowctl installed, so it imports only the standard library and nothing from
-the package but its siblings ``_podproc.py`` (one pod process) and
-``_podview.py`` (its private view). ``pods.py`` / ``forkserver.py`` are its
-only callers.
+the package but its siblings ``_podproc.py`` (one pod process), ``_podview.py``
+(its private view) and ``_podcode.py`` (code compiled once for many pods).
+``pods.py`` / ``forkserver.py`` are its only callers.
 
     python3 _podserver.py --serve FD [--preload m1,m2]   warm server on a SEQPACKET socket
     python3 _podserver.py --exec SPEC                    set up one pod, then exec its command
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     import resource
 
 if __package__:  # imported from the package (pods.py reads DEFAULT_PRELOAD)
+    from dflowctl.engines.local._podcode import layer_modules, precompile
     from dflowctl.engines.local._podproc import _PRELOADED, STATUS_FD, _child_after_fork, pod_main
     from dflowctl.engines.local._podview import (
         PR_SET_CHILD_SUBREAPER,
@@ -50,6 +51,7 @@ if __package__:  # imported from the package (pods.py reads DEFAULT_PRELOAD)
         remember_under,
     )
 else:  # run as a script: its own folder is sys.path[0]
+    from _podcode import layer_modules, precompile  # type: ignore[no-redef]
     from _podproc import _PRELOADED, STATUS_FD, _child_after_fork, pod_main  # type: ignore[no-redef]
     from _podview import (  # type: ignore[no-redef]
         PR_SET_CHILD_SUBREAPER,
@@ -73,88 +75,6 @@ DEFAULT_PRELOAD = [
 def _load(path: str) -> dict:
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
-
-
-_CODE_CACHE: dict[tuple[str, str], object] = {}
-_CODE_CACHE_SIZE = 64
-
-
-def _precompile(spec: dict) -> None:
-    """Compile the pod's Python source once per distinct source; children inherit the code object.
-
-    A fan-out runs the same script for every item (values come in env), and
-    compiling a large script costs more than forking.
-    """
-    py = spec.get("py") if spec.get("mode") == "python" else None
-    if not py or py.get("source") is None:
-        return
-    key = (py["target"], py["source"])
-    code = _CODE_CACHE.get(key)
-    if code is None:
-        try:
-            code = compile(
-                py["source"].encode("utf-8", "surrogateescape"), py["target"], "exec", dont_inherit=True
-            )
-        except (SyntaxError, ValueError):
-            return  # the child compiles again and reports it as python3 would
-        if len(_CODE_CACHE) >= _CODE_CACHE_SIZE:
-            _CODE_CACHE.pop(next(iter(_CODE_CACHE)))
-        _CODE_CACHE[key] = code
-    py["_code"] = code
-
-
-_LAYER_MODULES: dict[str, dict[str, tuple[bytes, object]]] = {}
-_LAYERS_KEPT = 64  # the run's shared layers (podlayer.MAX_LAYERS)
-MODULE_FILES = 2000  # at most this many modules of one layer compiled ahead ...
-MODULE_BYTES = 16 << 20  # ... and this much source: the rest as each pod imports it
-
-
-def _layer_modules(spec: dict) -> None:
-    """Compile once per shared layer the Python modules of its folders that a warm pod imports
-    from (``py["no_bytecode"]``: the run's ``source:`` folder), read from the layer on the host;
-    the children get them as ``py["_modules"]`` (``_podproc._compiled_once``). Compiling the
-    op's modules in every pod cost more than running a small op (a 500-line module: ~4 ms)."""
-    py = spec.get("py") if spec.get("mode") == "python" else None
-    layer = (spec.get("view") or {}).get("layer")
-    if not py or not layer or not py.get("no_bytecode"):
-        return
-    table = _LAYER_MODULES.get(layer)
-    if table is None:
-        table = _compile_modules(layer, py["no_bytecode"])
-        if len(_LAYER_MODULES) >= _LAYERS_KEPT:
-            _LAYER_MODULES.pop(next(iter(_LAYER_MODULES)))
-        _LAYER_MODULES[layer] = table
-    py["_modules"] = table
-
-
-def _compile_modules(layer: str, folders: list[str]) -> dict[str, tuple[bytes, object]]:
-    table: dict[str, tuple[bytes, object]] = {}
-    files, size = 0, 0
-    for folder in folders:
-        top = os.path.join(layer, folder.strip("/"))
-        for dirpath, dirnames, filenames in os.walk(top):  # links to folders are not followed
-            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
-            for name in sorted(filenames):
-                host = os.path.join(dirpath, name)
-                if not name.endswith(".py") or os.path.islink(host):
-                    continue
-                if files >= MODULE_FILES:
-                    return table
-                files += 1
-                try:
-                    with open(host, "rb") as fh:
-                        data = fh.read(MODULE_BYTES - size + 1)
-                except OSError:
-                    continue
-                size += len(data)
-                if size > MODULE_BYTES:
-                    return table
-                path = folder.rstrip("/") + host[len(top) :]  # as the pod sees it
-                try:
-                    table[path] = (data, compile(data, path, "exec", dont_inherit=True))
-                except (SyntaxError, ValueError):
-                    pass  # the pod compiles it and reports the error as python3 would
-    return table
 
 
 def _own_children() -> list[int]:
@@ -265,8 +185,8 @@ def serve(fd: int, preload: list[str]) -> None:
                 continue
             try:
                 spec = msg["inline"] if "inline" in msg else _load(msg["spec"])
-                _precompile(spec)
-                _layer_modules(spec)
+                precompile(spec)
+                layer_modules(spec)
                 if spec.get("view"):
                     remember_under()  # what each pod would bind and unmount / to look under
                 pid = os.fork()

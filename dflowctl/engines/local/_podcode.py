@@ -1,0 +1,127 @@
+"""Code the warm fork server compiles once for many pods, which its children inherit.
+
+Part of the pod process starters (``_podserver.py``), which run as scripts under whichever
+``python3`` a pod uses: standard library only, nothing from the package.
+
+- ``precompile``: a pod's script, once per distinct text (a fan-out runs the same script
+  for every item), and the texts the script compiles itself at run time (the bundled
+  ``dflow.python`` of a bootstrap: ``_warm_texts``);
+- ``layer_modules``: the modules of the run's shared layer that the pods import
+  (``_podproc._compiled_once`` hands them to the import system).
+"""
+
+from __future__ import annotations
+import __future__
+
+import json
+import os
+import sys
+
+_CODE_CACHE: dict[tuple[str, str], object] = {}
+_CODE_CACHE_SIZE = 64
+
+
+def precompile(spec: dict) -> None:
+    """Compile the pod's Python source once per distinct source; children inherit the code object.
+
+    A fan-out runs the same script for every item (values come in env), and
+    compiling a large script costs more than forking.
+    """
+    py = spec.get("py") if spec.get("mode") == "python" else None
+    if not py or py.get("source") is None:
+        return
+    key = (py["target"], py["source"])
+    code = _CODE_CACHE.get(key)
+    if code is None:
+        try:
+            code = compile(
+                py["source"].encode("utf-8", "surrogateescape"), py["target"], "exec", dont_inherit=True
+            )
+        except (SyntaxError, ValueError):
+            return  # the child compiles again and reports it as python3 would
+        if len(_CODE_CACHE) >= _CODE_CACHE_SIZE:
+            _CODE_CACHE.pop(next(iter(_CODE_CACHE)))
+        _CODE_CACHE[key] = code
+        _warm_texts(py, code)
+    py["_code"] = code
+
+
+WARM = "_dflowctl_warm"  # render/bootstrap.py looks texts up in sys.modules[WARM].CODE
+_FUTURE_FLAGS = 0  # what compile() inherits from the code that calls it
+for _feature in __future__.all_feature_names:
+    _FUTURE_FLAGS |= getattr(__future__, _feature).compiler_flag
+
+
+def _warm_texts(py: dict, script: object) -> None:
+    """Compile once, for all the pods of a script, the texts it compiles itself at run time
+    (``py["precompile"]``: [file name, start, end] of a JSON string in its source: the
+    bundled ``dflow.python`` of a bootstrap, ``preload.precompiled``), as the script
+    would (its ``__future__`` flags); the bootstrap finds them in ``sys.modules[WARM]``."""
+    warm = sys.modules.get(WARM)
+    if warm is None:
+        import types
+
+        warm = sys.modules[WARM] = types.ModuleType(WARM, "texts compiled once for the pods")
+        warm.CODE = {}  # type: ignore[attr-defined]
+    flags = getattr(script, "co_flags", 0) & _FUTURE_FLAGS
+    for filename, start, end in py.get("precompile") or ():
+        try:
+            text = json.loads(py["source"][start:end])
+            if isinstance(text, str) and (filename, text) not in warm.CODE:
+                warm.CODE[(filename, text)] = compile(text, filename, "exec", flags=flags, dont_inherit=True)
+        except (ValueError, TypeError, SyntaxError):
+            pass  # the pod compiles it and reports what is wrong
+
+
+_LAYER_MODULES: dict[str, dict[str, tuple[bytes, object]]] = {}
+_LAYERS_KEPT = 64  # the run's shared layers (podlayer.MAX_LAYERS)
+MODULE_FILES = 2000  # at most this many modules of one layer compiled ahead ...
+MODULE_BYTES = 16 << 20  # ... and this much source: the rest as each pod imports it
+
+
+def layer_modules(spec: dict) -> None:
+    """Compile once per shared layer the Python modules of its folders that a warm pod imports
+    from (``py["no_bytecode"]``: the run's ``source:`` folder), read from the layer on the host;
+    the children get them as ``py["_modules"]`` (``_podproc._compiled_once``). Compiling the
+    op's modules in every pod cost more than running a small op (a 500-line module: ~4 ms)."""
+    py = spec.get("py") if spec.get("mode") == "python" else None
+    layer = (spec.get("view") or {}).get("layer")
+    if not py or not layer or not py.get("no_bytecode"):
+        return
+    table = _LAYER_MODULES.get(layer)
+    if table is None:
+        table = _compile_modules(layer, py["no_bytecode"])
+        if len(_LAYER_MODULES) >= _LAYERS_KEPT:
+            _LAYER_MODULES.pop(next(iter(_LAYER_MODULES)))
+        _LAYER_MODULES[layer] = table
+    py["_modules"] = table
+
+
+def _compile_modules(layer: str, folders: list[str]) -> dict[str, tuple[bytes, object]]:
+    table: dict[str, tuple[bytes, object]] = {}
+    files, size = 0, 0
+    for folder in folders:
+        top = os.path.join(layer, folder.strip("/"))
+        for dirpath, dirnames, filenames in os.walk(top):  # links to folders are not followed
+            dirnames[:] = sorted(d for d in dirnames if d != "__pycache__")
+            for name in sorted(filenames):
+                host = os.path.join(dirpath, name)
+                if not name.endswith(".py") or os.path.islink(host):
+                    continue
+                if files >= MODULE_FILES:
+                    return table
+                files += 1
+                try:
+                    with open(host, "rb") as fh:
+                        data = fh.read(MODULE_BYTES - size + 1)
+                except OSError:
+                    continue
+                size += len(data)
+                if size > MODULE_BYTES:
+                    return table
+                path = folder.rstrip("/") + host[len(top) :]  # as the pod sees it
+                try:
+                    table[path] = (data, compile(data, path, "exec", dont_inherit=True))
+                except (SyntaxError, ValueError):
+                    pass  # the pod compiles it and reports the error as python3 would
+    return table
