@@ -188,10 +188,8 @@ def plan_pod(
     if py is not None and preload_.carries_dflow(source):
         preload = preload_.with_dflow(preload, DEFAULT_PRELOAD)
     if py is not None and py["kind"] == "file" and py["target"] == script_path:
-        py["source"] = source  # compiled once by the warm interpreter, for every item
-        py["precompile"] = (
-            preload_.precompiled(source) if source else []
-        )  # ... and the dflow.python it carries
+        py["source"] = source  # compiled once by the warm interpreter, for every item,
+        py["precompile"] = preload_.precompiled(source) if source else []  # with its dflow.python
     if py is not None and method == isolation.OVERLAY:
         # the run's shared folders (a ``source:`` folder): no ``__pycache__`` written there
         py["no_bytecode"] = sorted(shared)
