@@ -48,7 +48,7 @@ cluster-build: ## build kube-apiserver, etcd, Argo and the S3 server from pinned
 cluster-up: install cluster-build ## start a loopback Kubernetes API server + real Argo (root; prints the export line)
 	$(BIN)/python -m tests.cluster.up
 
-cluster-down: ## stop everything cluster-up started
+cluster-down: install ## stop everything cluster-up started
 	$(BIN)/python -m tests.cluster.down
 
 test-cluster: install ## run the `cluster` tests against the cluster of cluster-up
