@@ -73,25 +73,31 @@ def _pod(layer: str, folder: str, item: int) -> None:
 
 
 def _worker(layer: str, base: Path, first: int, n: int, step: int) -> None:
-    """Run the items first, first+step, ... one after the other; move each pod's folder
-    into the trash when it ends and remove the trash with one ``rm -rf`` at the end."""
-    trash = base / f"trash-{first}"
-    trash.mkdir()
-    for item in range(first, n, step):
-        folder = base / str(item)
-        if layer != "fork":
-            (folder / "root" / "tmp").mkdir(parents=True)
-            (folder / ".overlay-work").mkdir()
-        pid = os.fork()
-        if pid == 0:
-            _pod(layer, str(folder), item)
-        _, status = os.waitpid(pid, 0)
-        if status != 0:
-            os._exit(1)
-        if layer != "fork":
-            os.rename(folder, trash / str(item))
-    subprocess.run(["rm", "-rf", "--", str(trash)], check=True)
-    os._exit(0)
+    """In a forked worker: run the items first, first+step, ... one after the other; move each
+    pod's folder into the trash when it ends and remove the trash with one ``rm -rf`` at the
+    end. Never returns (exit 1 on any failure, reported on stderr)."""
+    code = 1
+    try:
+        trash = base / f"trash-{first}"
+        trash.mkdir()
+        for item in range(first, n, step):
+            folder = base / str(item)
+            if layer != "fork":
+                (folder / "root" / "tmp").mkdir(parents=True)
+                (folder / ".overlay-work").mkdir()
+            pid = os.fork()
+            if pid == 0:
+                _pod(layer, str(folder), item)
+            if os.waitpid(pid, 0)[1] != 0:
+                return
+            if layer != "fork":
+                os.rename(folder, trash / str(item))
+        subprocess.run(["rm", "-rf", "--", str(trash)], check=True)
+        code = 0
+    except BaseException as exc:  # reported; the bench then stops
+        sys.stderr.write(f"worker {first}: {exc}\n")
+    finally:
+        os._exit(code)
 
 
 def floor(layer: str, n: int, workers: int, scratch: Path) -> tuple[float, float]:
@@ -134,6 +140,8 @@ def main() -> int:
     args = ap.parse_args()
     if args.n < 1 or args.workers < 1:
         ap.error("--n and --workers must be at least 1")
+    if args.scratch is not None and not args.scratch.is_dir():
+        ap.error(f"--scratch {args.scratch}: not a folder")
     for name in DEFAULT_PRELOAD:  # what the fork server holds when it forks a pod
         importlib.import_module(name)
     with tempfile.TemporaryDirectory(prefix="dflowctl-pod-floor-", dir=args.scratch) as tmp:
