@@ -74,9 +74,10 @@ def _warm_texts(py: dict, script: object) -> None:
 
 
 _LAYER_MODULES: dict[str, dict[str, tuple[bytes, object]]] = {}
-_LAYERS_KEPT = 64  # the run's shared layers (podlayer.MAX_LAYERS)
+# Bounded: the server's memory is every pod's to copy (page tables at each fork)
+_LAYERS_KEPT = 8  # layers whose modules are kept (the oldest forgotten first)
 MODULE_FILES = 2000  # at most this many modules of one layer compiled ahead ...
-MODULE_BYTES = 16 << 20  # ... and this much source: the rest as each pod imports it
+MODULE_BYTES = 4 << 20  # ... and this much source: the rest as each pod imports it
 
 
 def layer_modules(spec: dict) -> None:
