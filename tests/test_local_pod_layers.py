@@ -233,6 +233,21 @@ def test_a_layer_s_modules_are_compiled_with_their_pod_paths_and_bounded(tmp_pat
     assert sorted(table) == [f"{SOURCE}/a.py", f"{SOURCE}/pkg/b.py"]
     data, code = table[f"{SOURCE}/pkg/b.py"]
     assert data == b"B = 2\n" and code.co_filename == f"{SOURCE}/pkg/b.py"  # type: ignore[attr-defined]
+    data_folder = tmp_path / "layer" / "tmp" / "data"
+    data_folder.mkdir()
+    (data_folder / "d.py").write_text("D = 4\n")
+
+    def handed(path: list[str]) -> object:
+        spec = {
+            "mode": "python",
+            "view": {"layer": str(tmp_path / "layer")},
+            "py": {"no_bytecode": [SOURCE, "/tmp/data"], "path": path},
+        }
+        _podcode.layer_modules(spec)
+        return spec["py"].get("_modules")
+
+    assert handed([]) is None  # shared folders off the pod's Python path: left to the pods
+    assert sorted(handed([SOURCE + "/"])) == [f"{SOURCE}/a.py", f"{SOURCE}/pkg/b.py"]  # type: ignore[arg-type]
     bounded = _podcode.MODULE_FILES
     try:
         _podcode.MODULE_FILES = 1

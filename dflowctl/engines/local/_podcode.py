@@ -57,6 +57,8 @@ def _warm_texts(py: dict, script: object) -> None:
     (``py["precompile"]``: [file name, start, end] of a JSON string in its source: the
     bundled ``dflow.python`` of a bootstrap, ``preload.precompiled``), as the script
     would (its ``__future__`` flags); the bootstrap finds them in ``sys.modules[WARM]``."""
+    if not py.get("precompile"):
+        return
     warm = sys.modules.get(WARM)
     if warm is None:
         import types
@@ -73,7 +75,7 @@ def _warm_texts(py: dict, script: object) -> None:
             pass  # the pod compiles it and reports what is wrong
 
 
-_LAYER_MODULES: dict[str, dict[str, tuple[bytes, object]]] = {}
+_LAYER_MODULES: dict[tuple[str, tuple[str, ...]], dict[str, tuple[bytes, object]]] = {}
 # Bounded: the server's memory is every pod's to copy (page tables at each fork)
 _LAYERS_KEPT = 8  # layers whose modules are kept (the oldest forgotten first)
 MODULE_FILES = 2000  # at most this many modules of one layer compiled ahead ...
@@ -81,20 +83,25 @@ MODULE_BYTES = 4 << 20  # ... and this much source: the rest as each pod imports
 
 
 def layer_modules(spec: dict) -> None:
-    """Compile once per shared layer the Python modules of its folders that a warm pod imports
-    from (``py["no_bytecode"]``: the run's ``source:`` folder), read from the layer on the host;
-    the children get them as ``py["_modules"]`` (``_podproc._compiled_once``). Compiling the
-    op's modules in every pod cost more than running a small op (a 500-line module: ~4 ms)."""
+    """Compile once per shared layer the Python modules of its folders that are on the warm
+    pod's Python path (``py["no_bytecode"]`` and ``py["path"]``: the run's ``source:`` folder),
+    read from the layer on the host; the children get them as ``py["_modules"]``
+    (``_podproc._compiled_once``). Compiling the op's modules in every pod cost more than
+    running a small op (a 500-line module: ~4 ms)."""
     py = spec.get("py") if spec.get("mode") == "python" else None
     layer = (spec.get("view") or {}).get("layer")
-    if not py or not layer or not py.get("no_bytecode"):
+    if not py or not layer:
         return
-    table = _LAYER_MODULES.get(layer)
+    on_path = {p.rstrip("/") for p in py.get("path") or ()}
+    folders = tuple(f for f in py.get("no_bytecode") or () if f.rstrip("/") in on_path)
+    if not folders:
+        return
+    table = _LAYER_MODULES.get((layer, folders))
     if table is None:
-        table = _compile_modules(layer, py["no_bytecode"])
+        table = _compile_modules(layer, list(folders))
         if len(_LAYER_MODULES) >= _LAYERS_KEPT:
             _LAYER_MODULES.pop(next(iter(_LAYER_MODULES)))
-        _LAYER_MODULES[layer] = table
+        _LAYER_MODULES[(layer, folders)] = table
     py["_modules"] = table
 
 
