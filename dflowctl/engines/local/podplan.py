@@ -185,11 +185,12 @@ def plan_pod(
         cwd = str(isolation.host_path(root, working_dir))
 
     py, python, preload = _python_plan(argv, env, use_fork_server)
-    if py is not None and preload_.carries_dflow(source):
+    dflow = py is not None and preload_.carries_dflow(source)
+    if dflow:
         preload = preload_.with_dflow(preload, DEFAULT_PRELOAD)
     if py is not None and py["kind"] == "file" and py["target"] == script_path:
         py["source"] = source  # compiled once by the warm interpreter, for every item,
-        py["precompile"] = preload_.precompiled(source) if source else []  # with its dflow.python
+        py["precompile"] = preload_.precompiled(source) if dflow and source else []  # with its dflow.python
     if py is not None and method == isolation.OVERLAY:
         # the run's shared folders (a ``source:`` folder): no ``__pycache__`` written there
         py["no_bytecode"] = sorted(shared)
