@@ -16,6 +16,7 @@
 # node's message from.
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import json
@@ -373,19 +374,20 @@ def _paths_of(name: str, value: object) -> list[Path]:
 def _copy(src: Path, dest: Path) -> None:
     if src.resolve() == dest.resolve():
         return
+    here = os.path.realpath(os.getcwd())  # once, not per file of a returned folder
     if src.is_dir():
-        shutil.copytree(src, dest, symlinks=True, dirs_exist_ok=True, copy_function=_link_or_copy)
+        copy = functools.partial(_link_or_copy, here=here)
+        shutil.copytree(src, dest, symlinks=True, dirs_exist_ok=True, copy_function=copy)
     else:
-        _link_or_copy(str(src), str(dest))
+        _link_or_copy(str(src), str(dest), here=here)
 
 
-def _link_or_copy(src: str, dest: str) -> None:
-    """A file the op made in its working directory (one name, same file system) becomes
-    the output by a hard link: no second copy of its bytes. Anything else (an input, a
-    file from elsewhere, a file with other names) is copied as before."""
+def _link_or_copy(src: str, dest: str, *, here: str) -> None:
+    """A file the op made in its working directory ``here`` (one name, same file system)
+    becomes the output by a hard link: no second copy of its bytes. Anything else (an input,
+    a file from elsewhere, a file with other names) is copied as before."""
     try:
         st = os.stat(src)
-        here = os.path.realpath(os.getcwd())
         own = os.path.realpath(src).startswith(here.rstrip(os.sep) + os.sep) and here != os.sep
         if own and st.st_nlink == 1 and not os.path.lexists(dest):
             os.link(src, dest)
