@@ -12,7 +12,9 @@ the fork server preloads, in three layers:
     writes    + what the fan-out's op writes (its working folder, the file, the output
               folders, a link of the file into them, the item's index)
 
-and then runs the same N items through dflowctl (``dflowctl run specs/fanout.yaml
+with the pods' folders spread over the disk as a run's ``work`` folder spreads them
+(engines/local/spread.py), then the writes layer again with the folders where the file
+system puts them by default (the baseline of that change, in the same run), and then runs the same N items through dflowctl (``dflowctl run specs/fanout.yaml
 -p n=N``, bench/fanout.py's ``run_dflowctl``, the total checked) in the same run. It
 prints the wall time and CPU per item of each, and the ratio of each to the target of
 issue 16 (N=1,000 in 4 s end to end): the floor's ratio is what the shape itself costs
@@ -41,10 +43,12 @@ sys.path.insert(0, str(REPO))
 
 from dflowctl.engines.local._podserver import DEFAULT_PRELOAD, probe  # noqa: E402
 from dflowctl.engines.local._podview import enter_view  # noqa: E402
+from dflowctl.engines.local.spread import spread_subfolders  # noqa: E402
 
 TARGET_N = 1000
 TARGET_S = 4.0  # issue 16: N=1,000 end to end in at most 4 s
 LAYERS = {"fork": "fork + exit", "view": "+ private view", "writes": "+ the op's writes"}
+PLAIN = "  (folders not spread)"  # the same writes layer, its folders where ext4 puts them by default
 
 
 def _pod(layer: str, folder: str, item: int) -> None:
@@ -100,9 +104,13 @@ def _worker(layer: str, base: Path, first: int, n: int, step: int) -> None:
         os._exit(code)
 
 
-def floor(layer: str, n: int, workers: int, scratch: Path) -> tuple[float, float]:
-    """(wall seconds, CPU seconds of every process) of n pods of ``layer``."""
+def floor(layer: str, n: int, workers: int, scratch: Path, spread: bool = True) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of every process) of n pods of ``layer``; their folders are
+    spread over the disk as a run's ``work`` folder spreads them (engines/local/spread.py)
+    unless ``spread`` is false."""
     base = Path(tempfile.mkdtemp(prefix=f"floor-{layer}-", dir=scratch))
+    if spread:
+        spread_subfolders(base)
     before = os.times()
     t0 = time.perf_counter()
     pids = []
@@ -159,6 +167,8 @@ def main() -> int:
         for layer, label in LAYERS.items():
             wall, cpu = floor(layer, args.n, args.workers, scratch)
             print(ratio_line(label, wall, cpu, args.n))
+        wall, cpu = floor("writes", args.n, args.workers, scratch, spread=False)
+        print(ratio_line(PLAIN, wall, cpu, args.n))
         if not args.no_dflowctl:
             sys.path.insert(0, str(REPO / "bench"))
             from fanout import run_dflowctl

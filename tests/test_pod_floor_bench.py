@@ -24,5 +24,5 @@ def test_the_floor_runs_each_layer_and_leaves_nothing(tmp_path: Path) -> None:
     if "SKIPPED" in proc.stdout:
         pytest.skip(proc.stdout.strip())
     rows = [line.split()[0:2] for line in proc.stdout.splitlines() if "ms CPU/item" in line]
-    assert rows == [["fork", "+"], ["+", "private"], ["+", "the"]], proc.stdout
+    assert rows == [["fork", "+"], ["+", "private"], ["+", "the"], ["(folders", "not"]], proc.stdout
     assert list(tmp_path.iterdir()) == []

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dflowctl.engines.local.runlog import read_record
+from dflowctl.engines.local.spread import spread_subfolders
 from dflowctl.errors import NotFoundError, UsageError
 from dflowctl.names import is_plain_name
 
@@ -70,6 +71,7 @@ class RunDir:
     def create(self) -> None:
         for folder in (self.path, self.logs, self.artifacts, self.work):
             folder.mkdir(parents=True, exist_ok=True)
+        spread_subfolders(self.work)  # each pod's scratch folder in a block group of its own
 
     def load_workflow(self) -> dict[str, Any]:
         try:
