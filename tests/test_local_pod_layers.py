@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
 import sys
 import tempfile
 import textwrap
@@ -20,7 +22,7 @@ import pytest
 from dflowctl.engines.local import _podview, isolation, podlayer
 from dflowctl.engines.local.forkserver import INLINE_LIMIT
 from dflowctl.engines.local.pods import ENV_FORK_SERVER, PodRequest, PodResult, PodRunner
-from tests.conftest import run_cli
+from tests.conftest import REPO, run_cli
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -434,3 +436,37 @@ def test_a_fan_out_whose_items_write_into_their_source(tmp_path: Path, dflowctl_
     assert (ops / "note.txt").read_text() == "shared\n"
     work = next((dflowctl_home / "runs").iterdir()) / "work"
     assert not list(work.iterdir())  # the layer and the pods' folders are gone
+
+
+MOUNT_POINTS_SCRIPT = """
+import json, subprocess, sys
+from dflowctl.engines.local import _podview
+base = sys.argv[1]
+for path in (base, base + "/in it"):
+    subprocess.run(["mount", "-t", "tmpfs", "tmpfs", path], check=True)
+    if path == base:
+        subprocess.run(["mkdir", base + "/in it"], check=True)
+print(json.dumps(_podview._mount_points()))
+"""
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None or os.geteuid() != 0, reason="needs root and unshare")
+def test_mount_points_are_read_with_their_escapes_undone_parents_first(tmp_path: Path) -> None:
+    """``_podview._mount_points`` (read as bytes from /proc/self/mountinfo) in a private mount
+    namespace of the test's own: a mount point with a space (``\\040`` there) comes back as
+    its path, after its parent mount, and ``/`` is left out."""
+    base = tmp_path / "mnt"
+    base.mkdir()
+    unshare = ["unshare", "--mount", "--propagation", "private"]
+    proc = subprocess.run(
+        [*unshare, sys.executable, "-c", MOUNT_POINTS_SCRIPT, str(base)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    points = json.loads(proc.stdout)
+    assert "/" not in points and "/proc" in points
+    assert points.index(str(base)) < points.index(f"{base}/in it")
+    assert points == sorted(points, key=lambda p: (p.count("/"), p))

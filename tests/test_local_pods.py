@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -23,7 +24,7 @@ from dflowctl.engines.local.pods import (
     PodResult,
     PodRunner,
 )
-from tests.conftest import Within, slowdown
+from tests.conftest import REPO, Within, slowdown
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -769,3 +770,34 @@ def test_an_output_found_through_a_link_out_of_the_root_is_never_handed_out(tmp_
     assert _take(plan, "a", root / "d", "own", []) == root / "d"
     assert _take(plan, "a", root, "own", []) == root
     assert (host / "f").read_text() == "host\n"
+
+
+USE_ENV_SCRIPT = """
+import json, os, subprocess, sys
+from dflowctl.engines.local import _podproc
+pod_env = json.loads(sys.argv[1])
+_podproc._use_env(pod_env)
+seen = subprocess.run(["env"], capture_output=True, text=True, check=True).stdout
+print(json.dumps({"python": dict(os.environ), "child": seen.splitlines()}))
+"""
+
+
+def test_a_warm_pod_s_environment_is_exactly_its_own_for_python_and_its_children() -> None:
+    """``_podproc._use_env`` in an interpreter started as the fork server is (its own
+    environment): the server's variables the pod lacks are gone, changed ones changed, new
+    ones set, and a program the pod starts inherits exactly that (the C environment too)."""
+    path = os.environ.get("PATH", "/usr/bin:/bin")
+    server_env = {"PATH": path, "KEEP": "same", "CHANGED": "server", "SERVER_ONLY": "secret"}
+    pod_env = {"PATH": path, "KEEP": "same", "CHANGED": "pod", "NEW": "x y"}
+    proc = subprocess.run(
+        [sys.executable, "-c", USE_ENV_SCRIPT, json.dumps(pod_env)],
+        cwd=REPO,
+        env=server_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["python"] == pod_env
+    assert sorted(report["child"]) == sorted(f"{k}={v}" for k, v in pod_env.items())
