@@ -239,17 +239,20 @@ def test_a_layer_s_modules_are_compiled_with_their_pod_paths_and_bounded(tmp_pat
     data_folder.mkdir()
     (data_folder / "d.py").write_text("D = 4\n")
 
-    def handed(path: list[str]) -> object:
+    def handed(path: list[str], imports_from: list[str] | None = None) -> object:
         spec = {
             "mode": "python",
             "view": {"layer": str(tmp_path / "layer")},
-            "py": {"no_bytecode": [SOURCE, "/tmp/data"], "path": path},
+            "py": {"no_bytecode": [SOURCE, "/tmp/data"], "path": path, "imports_from": imports_from},
         }
         _podcode.layer_modules(spec)
         return spec["py"].get("_modules")
 
     assert handed([]) is None  # shared folders off the pod's Python path: left to the pods
     assert sorted(handed([SOURCE + "/"])) == [f"{SOURCE}/a.py", f"{SOURCE}/pkg/b.py"]  # type: ignore[arg-type]
+    # where a dflowctl bootstrap imports its op from (it puts the folder on sys.path itself)
+    assert sorted(handed([], [SOURCE])) == [f"{SOURCE}/a.py", f"{SOURCE}/pkg/b.py"]  # type: ignore[arg-type]
+    assert handed([], ["/tmp/elsewhere"]) is None
     bounded = _podcode.MODULE_FILES
     try:
         _podcode.MODULE_FILES = 1
@@ -436,6 +439,85 @@ def test_a_fan_out_whose_items_write_into_their_source(tmp_path: Path, dflowctl_
     assert (ops / "note.txt").read_text() == "shared\n"
     work = next((dflowctl_home / "runs").iterdir()) / "work"
     assert not list(work.iterdir())  # the layer and the pods' folders are gone
+
+
+@needs_layers
+def test_an_op_s_modules_from_its_source_folder_are_compiled_once_for_the_run(
+    tmp_path: Path, dflowctl_home: Path
+) -> None:
+    """Through the real CLI: a dflowctl bootstrap puts its ``source:`` folder on ``sys.path``
+    itself (no PYTHONPATH); the warm server compiles that folder's modules once, so the items
+    after the first to run (the layer is made for the second) import them without compiling."""
+    ops = tmp_path / "ops"
+    ops.mkdir()
+    (ops / "helper.py").write_text("def twice(x):\n    return 2 * x\n")
+    (ops / "count.py").write_text(
+        textwrap.dedent(
+            """
+            import builtins
+
+            def run(x: int) -> int:
+                calls, real = [], builtins.compile
+                def counting(source, filename, *args, **kw):
+                    calls.append(str(filename))
+                    return real(source, filename, *args, **kw)
+                builtins.compile = counting
+                try:
+                    import helper
+                finally:
+                    builtins.compile = real
+                assert helper.twice(x) == 2 * x
+                return sum(1 for c in calls if c.endswith("/helper.py"))
+            """
+        )
+    )
+    spec = tmp_path / "wf.yaml"
+    spec.write_text(
+        textwrap.dedent(
+            """
+            apiVersion: dflowctl/v1alpha1
+            kind: Workflow
+            metadata: {name: counted}
+            spec:
+              ops:
+                count:
+                  image: python:3.12-slim
+                  python: count:run
+                  source: ./ops
+                  inputs: {parameters: {x: int}}
+                  outputs: {parameters: {compiles: int}}
+              steps:
+                - name: count
+                  op: count
+                  parameters: {x: "{{item}}"}
+                  foreach: {range: {count: 4}}
+            """
+        )
+    )
+    proc = run_cli("run", str(spec), "-o", "json", "--parallelism", "1", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    wf = json.loads(proc.stdout)
+    compiles = [
+        p["value"]
+        for n in wf["status"]["nodes"].values()
+        if n["type"] == "Pod"
+        for p in (n.get("outputs") or {}).get("parameters") or []
+        if p["name"] == "compiles"
+    ]
+    assert sorted(compiles) == ["0", "0", "0", "1"]  # the pod that ran before the layer was made
+
+
+def test_where_a_rendered_bootstrap_imports_its_op_from_is_known() -> None:
+    from dflowctl.engines.local import preload
+
+    proc = run_cli("render", "specs/fanout.yaml", "-o", "json")
+    assert proc.returncode == 0, proc.stderr
+    (square,) = [t for t in json.loads(proc.stdout)["spec"]["templates"] if t["name"] == "square"]
+    source = square["script"]["source"]  # the bootstrap as the pod runs it
+    assert preload.bootstrap_imports_from(source, {}) == [SOURCE]
+    assert preload.bootstrap_imports_from(source, {"DFLOWCTL_ROOT": "/w/root/"}) == ["/w/root/source"]
+    assert preload.bootstrap_imports_from("import mod\n", {}) == []
+    assert preload.bootstrap_imports_from(None, {}) == []
 
 
 MOUNT_POINTS_SCRIPT = """

@@ -84,7 +84,8 @@ MODULE_BYTES = 4 << 20  # ... and this much source: the rest as each pod imports
 
 def layer_modules(spec: dict) -> None:
     """Compile once per shared layer the Python modules of its folders that are on the warm
-    pod's Python path (``py["no_bytecode"]`` and ``py["path"]``: the run's ``source:`` folder),
+    pod's Python path (``py["no_bytecode"]`` and ``py["path"]``, or ``py["imports_from"]``:
+    where a dflowctl bootstrap imports its op from; the run's ``source:`` folder),
     read from the layer on the host; the children get them as ``py["_modules"]``
     (``_podproc._compiled_once``). Compiling the op's modules in every pod cost more than
     running a small op (a 500-line module: ~4 ms)."""
@@ -92,7 +93,7 @@ def layer_modules(spec: dict) -> None:
     layer = (spec.get("view") or {}).get("layer")
     if not py or not layer:
         return
-    on_path = {p.rstrip("/") for p in py.get("path") or ()}
+    on_path = {p.rstrip("/") for p in (*(py.get("path") or ()), *(py.get("imports_from") or ()))}
     folders = tuple(f for f in py.get("no_bytecode") or () if f.rstrip("/") in on_path)
     if not folders:
         return

@@ -194,6 +194,8 @@ def plan_pod(
     if py is not None and method == isolation.OVERLAY:
         # the run's shared folders (a ``source:`` folder): no ``__pycache__`` written there
         py["no_bytecode"] = sorted(shared)
+        if py["kind"] == "file" and py["target"] == script_path:  # where the bootstrap imports the op from
+            py["imports_from"] = preload_.bootstrap_imports_from(source, env)
     return PodPlan(
         argv, env, cwd, working_dir, view, method, root, py, python, preload, header, tuple(mounts), layer
     )

@@ -11,17 +11,27 @@ in each pod cost ~2 ms of CPU and the memory it takes), as the bootstrap looks i
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from functools import lru_cache
 
 DFLOW_MODULE = "dflow.python"
 _EMPTY = 'DFLOW_PYTHON = ""'  # the bootstrap's line when the op does not use dflow
 _CARRIED = "\nDFLOW_PYTHON = "
 _FILE = "\nDFLOW_FILE = "  # render/bootstrap.py: the bundled module's file name
+_BOOTSTRAP = "# dflowctl bootstrap:"  # render/bootstrap.py's first line
 
 
 def carries_dflow(source: str | None) -> bool:
     """Whether a script is the bootstrap of an op that uses dflow."""
     return source is not None and _CARRIED in source and _EMPTY not in source
+
+
+def bootstrap_imports_from(source: str | None, env: Mapping[str, str]) -> list[str]:
+    """The folder a dflowctl bootstrap puts on ``sys.path`` itself to import the op from
+    (``ROOT/source``; render/bootstrap.py), as the pod sees it; none for other scripts."""
+    if source is None or not source.startswith(_BOOTSTRAP):
+        return []
+    return [env.get("DFLOWCTL_ROOT", "/tmp/dflowctl").rstrip("/") + "/source"]
 
 
 def with_dflow(preload: tuple[str, ...] | None, defaults: list[str]) -> tuple[str, ...]:
