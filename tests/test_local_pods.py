@@ -197,6 +197,15 @@ def test_python_exit_codes(runner: PodRunner, tmp_path: Path, source: str, code:
         assert "_podserver" not in log and 'argo/staging/script", line' in log
 
 
+def test_a_missing_python_file_fails_as_python3_does(runner: PodRunner, tmp_path: Path) -> None:
+    tmpl = {"name": "t", "container": {"image": "python:3.11", "command": ["python3", "/no/such.py"]}}
+    res = run(runner, tmp_path, tmpl)
+    reason = "python3: can't open file '/no/such.py': [Errno 2] No such file or directory"
+    assert (res.phase, res.exit_code) == ("Failed", 2)
+    assert res.message.endswith(reason.split(": ", 1)[1]), res.message
+    assert "can't open file '/no/such.py': [Errno 2] No such file or directory" in log_of(tmp_path)
+
+
 def test_unknown_program_fails_the_pod(runner: PodRunner, tmp_path: Path) -> None:
     """As Argo's executor: the container's program not found fails it (Argo's e2e
     TestInvalidCommand: the workflow ends Failed, "executable file not found")."""

@@ -94,6 +94,7 @@ def _run_python(spec: dict) -> int:
 
     py = spec["py"]
     env = spec["env"]
+    server_tz = os.environ.get("TZ")
     _use_env(env)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -119,16 +120,21 @@ def _run_python(spec: dict) -> int:
     sys.dont_write_bytecode = bool(env.get("PYTHONDONTWRITEBYTECODE"))
     if "tempfile" in sys.modules:
         setattr(sys.modules["tempfile"], "tempdir", None)  # noqa: B010  (found again from TMPDIR)
-    import time
+    if env.get("TZ") != server_tz:  # the server's time zone is this pod's otherwise
+        import time
 
-    time.tzset()  # this pod's TZ
+        time.tzset()  # this pod's TZ
 
     code = py.get("_code")
     if py["kind"] == "file":
         filename = py["target"]
         try:
-            with open(filename, "rb") as fh:
-                source = fh.read()
+            if code is None:
+                with open(filename, "rb") as fh:
+                    source = fh.read()
+            else:  # compiled by the server from the text the engine wrote there: only still there?
+                os.stat(filename)
+                source = b""
         except OSError as exc:
             print(
                 f"{sys.executable}: can't open file {filename!r}: [Errno {exc.errno}] {exc.strerror}",
