@@ -166,16 +166,19 @@ def path_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def folder_digest(path: Path, run_name: str) -> str:
+def folder_digest(path: Path, run_name: str, known: Mapping[str, str] | None = None) -> str:
     """``path_digest`` of a fan-in folder (one entry per item) whose entries are named
     after the pods of run ``run_name``: those names differ from run to run, so such
-    an entry counts by its content alone; other entries by name and content."""
+    an entry counts by its content alone; other entries by name and content.
+    ``known``: host path -> ``path_digest`` of entries already digested (a run's stored
+    outputs, which do not change): those are not read again."""
     if not path.is_dir() or path.is_symlink() or not run_name:
         return path_digest(path)
     parts = []
     for entry in os.listdir(path):
         name = "" if entry.startswith(f"{run_name}-") else entry
-        parts.append(f"{name}\0{path_digest(path / entry)}")
+        digest = known.get(os.path.join(path, entry)) if known else None
+        parts.append(f"{name}\0{digest or path_digest(path / entry)}")
     return hashlib.sha256("\n".join(["fanin", *sorted(parts)]).encode()).hexdigest()
 
 

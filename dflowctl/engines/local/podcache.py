@@ -55,6 +55,7 @@ class StepReuse:
         self.repo = repo
         self._lock = threading.Lock()
         self._digests: dict[tuple[str, str], str] = {}
+        self._stored: dict[str, str] = {}  # host path of an output this run stored -> its digest
 
     # ------------------------------------------------------------------ key
 
@@ -86,7 +87,9 @@ class StepReuse:
             if memo in self._digests:
                 return self._digests[memo]
         # a run's artifacts do not change once stored; fan-in entries are named after pods
-        digest = folder_digest(host, self.wf_name)
+        with self._lock:
+            stored = dict(self._stored) if self._stored else None
+        digest = folder_digest(host, self.wf_name, stored)  # a fan-in: its items' outputs known
         with self._lock:
             self._digests[memo] = digest
         return digest
@@ -119,7 +122,7 @@ class StepReuse:
             key_ = (a.get("s3") or {}).get("key")
             if key_:
                 arts[str(a["name"])] = self.repo.path_of(str(key_))
-        return self.cache.store(
+        digests = self.cache.store(
             key,
             run=self.wf_name,
             node=node_name,
@@ -128,6 +131,9 @@ class StepReuse:
             exit_code=outputs.get("exitCode"),
             artifacts=arts,
         )
+        with self._lock:  # a fan-in over these outputs takes their digests from here
+            self._stored.update({str(arts[name]): digest for name, digest in digests.items()})
+        return digests
 
 
 def step_key_of(node_or_template: Mapping[str, Any]) -> str | None:
