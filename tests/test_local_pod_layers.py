@@ -385,6 +385,44 @@ def test_a_spec_too_large_for_one_request_goes_through_a_file(tmp_path: Path) ->
 
 
 @needs_layers
+def _fan_out_outputs(tmp_path: Path, entrypoint: str, output: str, count: int, parallelism: int) -> list[str]:
+    """Run (the real CLI) one Python op from ``tmp_path/ops`` over ``x`` in 0..count-1;
+    the values of its one output parameter ``output`` (``name: type``), in node order."""
+    spec = tmp_path / "wf.yaml"
+    spec.write_text(
+        textwrap.dedent(
+            f"""
+            apiVersion: dflowctl/v1alpha1
+            kind: Workflow
+            metadata: {{name: fanned}}
+            spec:
+              ops:
+                op:
+                  image: python:3.12-slim
+                  python: {entrypoint}
+                  source: ./ops
+                  inputs: {{parameters: {{x: int}}}}
+                  outputs: {{parameters: {{{output}}}}}
+              steps:
+                - name: each
+                  op: op
+                  parameters: {{x: "{{{{item}}}}"}}
+                  foreach: {{range: {{count: {count}}}}}
+            """
+        )
+    )
+    proc = run_cli("run", str(spec), "-o", "json", "--parallelism", str(parallelism), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    name = output.split(":")[0]
+    return [
+        p["value"]
+        for n in json.loads(proc.stdout)["status"]["nodes"].values()
+        if n["type"] == "Pod"
+        for p in (n.get("outputs") or {}).get("parameters") or []
+        if p["name"] == name
+    ]
+
+
 def test_a_fan_out_whose_items_write_into_their_source(tmp_path: Path, dflowctl_home: Path) -> None:
     ops = tmp_path / "ops"
     ops.mkdir()
@@ -402,39 +440,7 @@ def test_a_fan_out_whose_items_write_into_their_source(tmp_path: Path, dflowctl_
             """
         )
     )
-    spec = tmp_path / "wf.yaml"
-    spec.write_text(
-        textwrap.dedent(
-            """
-            apiVersion: dflowctl/v1alpha1
-            kind: Workflow
-            metadata: {name: touchy}
-            spec:
-              ops:
-                touch:
-                  image: python:3.12-slim
-                  python: touch:touch
-                  source: ./ops
-                  inputs: {parameters: {x: int}}
-                  outputs: {parameters: {seen: str}}
-              steps:
-                - name: touch
-                  op: touch
-                  parameters: {x: "{{item}}"}
-                  foreach: {range: {count: 6}}
-            """
-        )
-    )
-    proc = run_cli("run", str(spec), "-o", "json", "--parallelism", "2", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    wf = json.loads(proc.stdout)
-    seen = [
-        p["value"]
-        for n in wf["status"]["nodes"].values()
-        if n["type"] == "Pod"
-        for p in (n.get("outputs") or {}).get("parameters") or []
-        if p["name"] == "seen"
-    ]
+    seen = _fan_out_outputs(tmp_path, "touch:touch", "seen: str", 6, parallelism=2)
     assert seen == ["shared|"] * 6  # no item saw another's write
     assert (ops / "note.txt").read_text() == "shared\n"
     work = next((dflowctl_home / "runs").iterdir()) / "work"
@@ -471,39 +477,7 @@ def test_an_op_s_modules_from_its_source_folder_are_compiled_once_for_the_run(
             """
         )
     )
-    spec = tmp_path / "wf.yaml"
-    spec.write_text(
-        textwrap.dedent(
-            """
-            apiVersion: dflowctl/v1alpha1
-            kind: Workflow
-            metadata: {name: counted}
-            spec:
-              ops:
-                count:
-                  image: python:3.12-slim
-                  python: count:run
-                  source: ./ops
-                  inputs: {parameters: {x: int}}
-                  outputs: {parameters: {compiles: int}}
-              steps:
-                - name: count
-                  op: count
-                  parameters: {x: "{{item}}"}
-                  foreach: {range: {count: 4}}
-            """
-        )
-    )
-    proc = run_cli("run", str(spec), "-o", "json", "--parallelism", "1", cwd=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    wf = json.loads(proc.stdout)
-    compiles = [
-        p["value"]
-        for n in wf["status"]["nodes"].values()
-        if n["type"] == "Pod"
-        for p in (n.get("outputs") or {}).get("parameters") or []
-        if p["name"] == "compiles"
-    ]
+    compiles = _fan_out_outputs(tmp_path, "count:run", "compiles: int", 4, parallelism=1)
     assert sorted(compiles) == ["0", "0", "0", "1"]  # the pod that ran before the layer was made
 
 
