@@ -6,6 +6,8 @@ a later key that passes through such a link must not reach the host's files.
 
 from __future__ import annotations
 
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,7 @@ import pytest
 from dflowctl.argo import node_id
 from dflowctl.engines import RunOptions
 from dflowctl.engines.local import LocalEngine
+from dflowctl.engines.local import artifacts as artifacts_mod
 from dflowctl.engines.local.artifacts import LocalRepository
 from dflowctl.settings import load_settings
 
@@ -71,6 +74,49 @@ def test_put_creates_the_folders_of_a_fresh_key(tmp_path: Path) -> None:
     assert (tmp_path / "repo" / "wf" / "pod" / "deep" / "er" / "a.txt").read_text() == "a\n"
     with pytest.raises(Exception, match="invalid artifact key"):
         repo.writable_path("wf/../../outside")
+
+
+def test_pods_storing_under_one_key_at_once_keep_all_their_entries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pods of a group step end together and store their items' folders under one key:
+    every entry stays, none fails (the check of what is there and the replace are one step;
+    the window between them is widened here as a busy machine widens it)."""
+    repo = LocalRepository(tmp_path / "store")
+    removing = artifacts_mod.remove
+
+    def slow_remove(path: Path) -> None:
+        time.sleep(0.01)
+        removing(path)
+
+    monkeypatch.setattr(artifacts_mod, "remove", slow_remove)
+    sources = []
+    for pod in range(6):
+        src = tmp_path / f"pod-{pod}" / "out"
+        (src / str(pod)).mkdir(parents=True)
+        (src / str(pod) / "value.txt").write_text(f"{pod}\n")
+        sources.append(src)
+    start = threading.Barrier(len(sources))
+    errors: list[BaseException] = []
+
+    def store(src: Path) -> None:
+        start.wait()
+        try:
+            repo.put("run/dflowctl/fanin/step/out", src, {"archive": {"none": {}}})
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=store, args=(src,)) for src in sources]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    stored = repo.path_of("run/dflowctl/fanin/step/out")
+    assert sorted(p.name for p in stored.iterdir()) == [str(pod) for pod in range(6)]
+    assert [(stored / str(pod) / "value.txt").read_text() for pod in range(6)] == [
+        f"{pod}\n" for pod in range(6)
+    ]
 
 
 def test_an_artifact_key_with_a_parent_component_is_refused() -> None:

@@ -59,6 +59,9 @@ def is_stored_archive(key: str, path: Path) -> bool:
     return path.is_file() and (key.endswith((".tgz", ".tar.gz", ".zip")) or archive.is_tgz(path))
 
 
+_PUT_LOCKS = tuple(threading.Lock() for _ in range(64))  # ``put`` to one destination at a time
+
+
 class LocalRepository:
     """Reads and writes artifacts by key under one folder."""
 
@@ -87,22 +90,27 @@ class LocalRepository:
         return dest
 
     def put(self, key: str, source: Path, artifact: Mapping[str, Any]) -> None:
-        """Store ``source`` (a file or folder; it may be moved away) under ``key``."""
+        """Store ``source`` (a file or folder; it may be moved away) under ``key``. Pods that
+        end together may store under one key (the pods of a group step, each with its items'
+        folders): what is there is looked at and replaced or merged into under a lock of that
+        key, else one pod's check could see no folder, another's land there, and the first
+        remove it."""
         dest = self.writable_path(key)
         if is_archived(artifact):
             archive.pack(source, dest, fmt="zip" if _is_zip(artifact) else "tar")
             return
-        if source.is_dir() and not source.is_symlink() and dest.is_dir() and not dest.is_symlink():
-            merge_into(source, dest)  # as S3 does: a key prefix gains objects, keeps the others
-            return
-        remove(dest)
-        try:
-            os.replace(source, dest)
-        except OSError:
-            if source.is_dir():
-                shutil.copytree(source, dest, symlinks=True)
-            else:
-                shutil.copy2(source, dest)
+        with _PUT_LOCKS[hash(str(dest)) % len(_PUT_LOCKS)]:
+            if source.is_dir() and not source.is_symlink() and dest.is_dir() and not dest.is_symlink():
+                merge_into(source, dest)  # as S3 does: a key prefix gains objects, keeps the others
+                return
+            remove(dest)
+            try:
+                os.replace(source, dest)
+            except OSError:
+                if source.is_dir():
+                    shutil.copytree(source, dest, symlinks=True)
+                else:
+                    shutil.copy2(source, dest)
 
     def materialize(self, key: str, scratch: Path) -> Path:
         """A host path with the artifact's content: the stored file or folder itself, or
