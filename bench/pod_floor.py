@@ -20,7 +20,8 @@ prints the wall time and CPU per item of each, and the ratio of each to the targ
 issue 16 (N=1,000 in 4 s end to end): the floor's ratio is what the shape itself costs
 here, before dflowctl does anything. The pods' folders go under ``--scratch`` (default:
 the temp folder, where a run's home usually is), and so does the dflowctl run's home; the
-file system's cost of making and removing folders is most of the floor (compare ``--scratch /dev/shm``, a RAM file system).
+file system's cost of making and removing folders is a large part of the floor (the unspread
+line shows how large it was; compare ``--scratch /dev/shm``, a RAM file system).
 Needs private views (root, or user namespaces): else it says SKIPPED and why. Usage:
 
     python bench/pod_floor.py [--n 1000] [--workers W] [--scratch DIR] [--no-dflowctl]
