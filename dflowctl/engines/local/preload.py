@@ -14,6 +14,8 @@ import json
 from collections.abc import Mapping
 from functools import lru_cache
 
+from dflowctl.engines.local.isolation import BOOTSTRAP_ROOT, ENV_ROOT
+
 DFLOW_MODULE = "dflow.python"
 _EMPTY = 'DFLOW_PYTHON = ""'  # the bootstrap's line when the op does not use dflow
 _CARRIED = "\nDFLOW_PYTHON = "
@@ -31,7 +33,7 @@ def bootstrap_imports_from(source: str | None, env: Mapping[str, str]) -> list[s
     (``ROOT/source``; render/bootstrap.py), as the pod sees it; none for other scripts."""
     if source is None or not source.startswith(_BOOTSTRAP):
         return []
-    return [env.get("DFLOWCTL_ROOT", "/tmp/dflowctl").rstrip("/") + "/source"]
+    return [env.get(ENV_ROOT, BOOTSTRAP_ROOT).rstrip("/") + "/source"]
 
 
 def with_dflow(preload: tuple[str, ...] | None, defaults: list[str]) -> tuple[str, ...]:
