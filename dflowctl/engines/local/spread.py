@@ -29,6 +29,11 @@ FS_IOC_SETFLAGS = (1 << 30) | (_LONG << 16) | (ord("f") << 8) | 2
 FS_TOPDIR_FL = 0x00020000
 
 
+def _flags(fd: int) -> int:
+    out = fcntl.ioctl(fd, FS_IOC_GETFLAGS, bytes(max(_LONG, 4)))
+    return int(struct.unpack_from("i", out)[0])
+
+
 def folder_flags(folder: Path) -> int | None:
     """The inode flags of ``folder`` (``lsattr``), or None where the file system has none."""
     try:
@@ -36,8 +41,7 @@ def folder_flags(folder: Path) -> int | None:
     except OSError:
         return None
     try:
-        out = fcntl.ioctl(fd, FS_IOC_GETFLAGS, bytes(max(_LONG, 4)))
-        return int(struct.unpack_from("i", out)[0])
+        return _flags(fd)
     except OSError:
         return None
     finally:
@@ -48,23 +52,21 @@ def spread_subfolders(folder: Path) -> bool:
     """Mark ``folder`` so that its subfolders are spread over the disk's block groups.
     True when it is marked (now or before); False where the file system cannot
     (tmpfs, XFS, a folder of someone else's). Never raises."""
-    flags = folder_flags(folder)
-    if flags is None:
-        return False
-    if flags & FS_TOPDIR_FL:
-        return True
     try:
         fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError:
         return False
     try:
-        arg = struct.pack("i", flags | FS_TOPDIR_FL).ljust(max(_LONG, 4), b"\0")
-        fcntl.ioctl(fd, FS_IOC_SETFLAGS, arg)
+        flags = _flags(fd)
+        if not flags & FS_TOPDIR_FL:
+            arg = struct.pack("i", flags | FS_TOPDIR_FL).ljust(max(_LONG, 4), b"\0")
+            fcntl.ioctl(fd, FS_IOC_SETFLAGS, arg)
+            flags = _flags(fd)  # what the file system kept
+        return bool(flags & FS_TOPDIR_FL)
     except OSError:
         return False
     finally:
         os.close(fd)
-    return bool((folder_flags(folder) or 0) & FS_TOPDIR_FL)
 
 
 __all__ = ["FS_TOPDIR_FL", "folder_flags", "spread_subfolders"]
