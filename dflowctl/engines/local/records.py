@@ -28,9 +28,14 @@ MAX_NAME = 63
 
 @dataclass(frozen=True)
 class RunDir:
-    """The folder holding one run's record."""
+    """The folder holding one run's record (an absolute path: pods and fork servers
+    started in other folders are handed paths under it)."""
 
     path: Path
+
+    def __post_init__(self) -> None:
+        if not self.path.is_absolute():
+            object.__setattr__(self, "path", self.path.absolute())
 
     @property
     def name(self) -> str:
