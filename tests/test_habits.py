@@ -4,13 +4,15 @@ shell completion, and the run home found in a parent folder."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_cli
+from tests.conftest import SPECS, run_cli
 
 SPEC = """\
 apiVersion: dflowctl/v1alpha1
@@ -189,3 +191,45 @@ def test_run_home_found_in_a_parent_folder(tmp_path: Path, spec: Path) -> None:
         f"hint: no runs in {here}/.dflowctl; runs are recorded in project/.dflowctl"
         " (cd there, or set DFLOWCTL_HOME)\n"
     )
+
+
+@pytest.mark.parametrize("home", ["", "runs-here"], ids=["found", "relative-DFLOWCTL_HOME"])
+def test_a_fan_out_of_a_source_op_runs_under_a_relative_home(tmp_path: Path, home: str) -> None:
+    """The run home as found (``./.dflowctl``) or given relative: every pod, the ones after
+    the first reading the run's shared layer too, is handed absolute paths (the fork
+    server and the pod's view start in other folders)."""
+    project = tmp_path / "project"
+    project.mkdir()
+    shutil.copy(SPECS / "fanout.yaml", project / "fanout.yaml")
+    shutil.copytree(SPECS / "ops", project / "ops")
+    env = {"DFLOWCTL_HOME": home, "DFLOWCTL_CONFIG": str(tmp_path / "no-config.yaml")}
+    res = run_cli("run", "fanout.yaml", "-p", "n=4", "--name", "fan-here", cwd=project, env=env)
+    assert res.returncode == 0, res.stdout + res.stderr
+    res = run_cli("get", "fan-here", "-o", "json", cwd=project, env=env)
+    assert res.returncode == 0, res.stderr
+    status = json.loads(res.stdout)["status"]
+    assert status["phase"] == "Succeeded"
+    pods = [n for n in status["nodes"].values() if n["type"] == "Pod"]
+    assert sorted(n["phase"] for n in pods) == ["Succeeded"] * 5, [n.get("message") for n in pods]
+    (total,) = [n for n in pods if n["displayName"] == "total"]
+    assert {p["name"]: p.get("value") for p in total["outputs"]["parameters"]}["total"] == "14"
+    assert (project / (home or ".dflowctl") / "runs" / "fan-here").is_dir()
+
+
+def test_runs_made_in_the_same_second_are_listed_newest_first(dflowctl_home: Path, spec: Path) -> None:
+    """Kubernetes' creationTimestamp has whole seconds: two runs of one second are told
+    apart by when they were submitted, not by their names."""
+    for name in ("a-first", "b-second"):
+        assert run_cli("run", str(spec), "--name", name).returncode == 0
+    stamp = "2026-01-02T03:04:05Z"
+    for name in ("a-first", "b-second"):
+        record = dflowctl_home / "runs" / name / "workflow.json"
+        wf = json.loads(record.read_text())
+        wf["metadata"]["creationTimestamp"] = stamp
+        record.write_text(json.dumps(wf))
+    for verb in ("list", "status"):
+        res = run_cli(verb)
+        assert [line.split()[0] for line in res.stdout.splitlines()] == ["NAME", "b-second", "a-first"], (
+            res.stderr
+        )
+    assert "Name:      b-second\n" in run_cli("get", "@latest").stdout

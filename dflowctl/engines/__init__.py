@@ -100,7 +100,9 @@ class Engine(Protocol):
         """
         ...
 
-    def list_runs(self) -> list[Workflow]: ...
+    def list_runs(self) -> list[Workflow]:
+        """Every run, newest first (``runs.newest_first`` keeps this order within a second)."""
+        ...
 
     def get_run(self, name: str) -> Workflow:
         """The whole Workflow object; ``NotFoundError`` for an unknown name."""

@@ -149,19 +149,19 @@ class LocalEngine:
             shutil.copyfile(path, repo.writable_path(str(key)))
 
     def list_runs(self) -> list[Workflow]:
-        out = []
+        out: list[tuple[Workflow, RunDir]] = []
         for name in self.store.names():
+            run = RunDir(self.store.root / name)
             try:
-                out.append(self._load(RunDir(self.store.root / name)))
+                out.append((self._load(run), run))
             except NotFoundError as err:  # listed all the same: a broken record is still a run
-                out.append(_unreadable(name, err))
-        out.sort(key=lambda w: (w.get("metadata") or {}).get("creationTimestamp") or "", reverse=True)
-        return out
+                out.append((_unreadable(name, err), run))
+        return _newest_first(out)
 
     def list_summaries(self) -> list[Workflow]:
         """As ``list_runs`` without ``status.nodes`` (the run list's table needs none): a
         run's small ``summary.json`` when it is up to date, else its record."""
-        out = []
+        out: list[tuple[Workflow, RunDir]] = []
         for name in self.store.names():
             run = RunDir(self.store.root / name)
             wf = read_summary(run.workflow)
@@ -172,9 +172,8 @@ class LocalEngine:
                     wf = _unreadable(name, err)
             elif not (wf.get("status") or {}).get("finishedAt") and not run.is_running():
                 self._end_unexpectedly(run, wf)
-            out.append(wf)
-        out.sort(key=lambda w: (w.get("metadata") or {}).get("creationTimestamp") or "", reverse=True)
-        return out
+            out.append((wf, run))
+        return _newest_first(out)
 
     def get_run(self, name: str) -> Workflow:
         return self._read(self.store.get(name))
@@ -369,6 +368,23 @@ class LocalEngine:
 
     def manifest(self, name: str) -> Workflow:
         return read_yaml(self.store.get(name).manifest)
+
+
+def _newest_first(runs: list[tuple[Workflow, RunDir]]) -> list[Workflow]:
+    """Newest first by ``creationTimestamp`` (whole seconds, as Kubernetes writes it); runs
+    made in the same second by when their manifest was written (once, at submission)."""
+
+    def written(run: RunDir) -> int:
+        try:
+            return run.manifest.stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    keyed = [
+        ((wf.get("metadata") or {}).get("creationTimestamp") or "", written(run), wf) for wf, run in runs
+    ]
+    keyed.sort(key=lambda k: (k[0], k[1]), reverse=True)
+    return [wf for _created, _written, wf in keyed]
 
 
 def _unreadable(name: str, err: NotFoundError) -> Workflow:
