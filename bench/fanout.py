@@ -362,7 +362,10 @@ def main() -> None:
             home = base / f"home-{n}"
             home.mkdir()
             run = run_dflowctl(n, home, readers=n == max(sizes))
-            shutil.rmtree(home, ignore_errors=True)
+            # Not removed until every size has run: ext4 without a journal does not reuse an
+            # inode for 60-360 s after it is freed and scans past every such inode at each
+            # allocation in that block group, where the next size's home would be made
+            # (docs/benchmarks.md, "A freed run beside the next one").
             dflow = None
             if with_dflow and n <= args.dflow_max:
                 dwork = base / f"dflow-{n}"
@@ -370,8 +373,7 @@ def main() -> None:
                 # long enough for the bound alone (cap / N per item) to prove the target
                 cap = max(args.dflow_timeout, TARGET_RATIO * run.wall * 1.05)
                 print(f"  N={n}: dflow with a cap of {cap:.0f} s", flush=True)
-                dflow = run_dflow(dflow_python, n, dwork, cap)
-                shutil.rmtree(dwork, ignore_errors=True)
+                dflow = run_dflow(dflow_python, n, dwork, cap)  # kept until the end too
             load = os.getloadavg()[0]
             rows.append(Row(n, run, run.wall / n - op_time, spawn, dflow, load))
             print(f"  N={n} done in {run.wall:.1f} s (load average {load:.2f})", flush=True)
