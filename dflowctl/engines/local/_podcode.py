@@ -21,6 +21,28 @@ _CODE_CACHE: dict[tuple[str, str], object] = {}
 _CODE_CACHE_SIZE = 64
 
 
+_TEXTS: dict[int, str] = {}  # script texts by the number the client gave them
+TEXTS_KEPT = 64  # as forkserver.TEXTS_KEPT: the same texts, forgotten in the same order
+
+
+def restore_text(spec: dict) -> None:
+    """Put back the script text a request names by number (``text_ref``, a text sent
+    before with ``text_id``; forkserver.ForkServer._by_reference); LookupError: not known
+    (the pod is then started without the server)."""
+    py = spec.get("py")
+    if not isinstance(py, dict):
+        return
+    if "text_id" in py:
+        if len(_TEXTS) >= TEXTS_KEPT:
+            _TEXTS.pop(next(iter(_TEXTS)))
+        _TEXTS[int(py.pop("text_id"))] = py["source"]
+    elif "text_ref" in py:
+        number = int(py.pop("text_ref"))
+        if number not in _TEXTS:
+            raise LookupError(f"the fork server has no script text numbered {number}")
+        py["source"] = _TEXTS[number]
+
+
 def precompile(spec: dict) -> None:
     """Compile the pod's Python source once per distinct source; children inherit the code object.
 

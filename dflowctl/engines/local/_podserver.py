@@ -41,7 +41,7 @@ if TYPE_CHECKING:
     import resource
 
 if __package__:  # imported from the package (pods.py reads DEFAULT_PRELOAD)
-    from dflowctl.engines.local._podcode import layer_modules, precompile
+    from dflowctl.engines.local._podcode import layer_modules, precompile, restore_text
     from dflowctl.engines.local._podproc import _PRELOADED, STATUS_FD, _child_after_fork, pod_main
     from dflowctl.engines.local._podview import (
         PR_SET_CHILD_SUBREAPER,
@@ -51,7 +51,7 @@ if __package__:  # imported from the package (pods.py reads DEFAULT_PRELOAD)
         remember_under,
     )
 else:  # run as a script: its own folder is sys.path[0]
-    from _podcode import layer_modules, precompile  # type: ignore[no-redef]
+    from _podcode import layer_modules, precompile, restore_text  # type: ignore[no-redef]
     from _podproc import _PRELOADED, STATUS_FD, _child_after_fork, pod_main  # type: ignore[no-redef]
     from _podview import (  # type: ignore[no-redef]
         PR_SET_CHILD_SUBREAPER,
@@ -185,12 +185,13 @@ def serve(fd: int, preload: list[str]) -> None:
                 continue
             try:
                 spec = msg["inline"] if "inline" in msg else _load(msg["spec"])
+                restore_text(spec)
                 precompile(spec)
                 layer_modules(spec)
                 if spec.get("view"):
                     remember_under()  # what each pod would bind and unmount / to look under
                 pid = os.fork()
-            except OSError as exc:
+            except (OSError, LookupError) as exc:  # LookupError: a script text it does not have
                 send({"id": msg["id"], "error": f"could not start the pod: {exc}"})
                 for f in fds:
                     os.close(f)

@@ -23,6 +23,11 @@ from dflowctl.engines.local.isolation import SERVER_FILE
 
 START_TIMEOUT = 30.0
 INLINE_LIMIT = 60_000  # bytes of a request carrying its spec (the server reads up to 64 KiB)
+# A pod's script text goes to the server once; later pods of the same script name it by
+# number (a fan-out's bootstrap is ~25 kB: JSON in both processes for every pod, else).
+# The server keeps the same texts: the last TEXTS_KEPT, numbered in the same order.
+TEXT_MIN = 1024  # characters: shorter scripts are sent as they are
+TEXTS_KEPT = 64
 
 
 class ForkServerError(Exception):
@@ -81,6 +86,8 @@ class ForkServer:
         self._lock = threading.Lock()
         self._children: dict[int, Child] = {}
         self._next = 0
+        self._texts: dict[str, int] = {}  # script texts the server has -> their numbers
+        self._text_ids = 0
         self._alive = True
         self._ready = threading.Event()
         self._reader = threading.Thread(target=self._read, name=f"forkserver-{self._proc.pid}", daemon=True)
@@ -144,17 +151,42 @@ class ForkServer:
             self._next += 1
             ch = Child(self._next)
             self._children[ch.ident] = ch
-            payload = json.dumps({"id": ch.ident, "inline": spec}).encode()
-            if len(payload) > INLINE_LIMIT:
-                payload = json.dumps({"id": ch.ident, "spec": str(to_file())}).encode()
+            inline, new_text = self._by_reference(spec)
+            payload = json.dumps({"id": ch.ident, "inline": inline}).encode()
+            if len(payload) > INLINE_LIMIT:  # (the whole spec, its text too, in a file)
+                payload, new_text = json.dumps({"id": ch.ident, "spec": str(to_file())}).encode(), None
             try:
                 socket.send_fds(self._sock, [payload], list(fds))
             except OSError as exc:
                 self._children.pop(ch.ident, None)
                 raise ForkServerError(f"the fork server is gone: {exc}") from exc
+            if new_text is not None:
+                self._sent(new_text)
         if not ch._started.wait(START_TIMEOUT) or (ch.pid is None and ch.error is None):
             raise ForkServerError("the fork server did not answer")
         return ch
+
+    def _by_reference(self, spec: Mapping[str, Any]) -> tuple[Mapping[str, Any], str | None]:
+        """``spec`` with its script's text replaced by the number the server knows it by
+        (``text_ref``), or numbered for the server to keep (``text_id``; then the text is
+        returned too, for ``_sent`` once it went inline). The caller's spec is not changed."""
+        py = spec.get("py")
+        text = py.get("source") if isinstance(py, Mapping) else None
+        if not isinstance(py, Mapping) or not isinstance(text, str) or len(text) < TEXT_MIN:
+            return spec, None
+        known = self._texts.get(text)
+        if known is not None:
+            sent = {k: v for k, v in py.items() if k != "source"}
+            sent["text_ref"] = known
+            return {**spec, "py": sent}, None
+        return {**spec, "py": {**py, "text_id": self._text_ids + 1}}, text
+
+    def _sent(self, text: str) -> None:
+        """The server has ``text`` now, as the next number; it forgets the oldest as we do."""
+        self._text_ids += 1
+        if len(self._texts) >= TEXTS_KEPT:
+            self._texts.pop(next(iter(self._texts)))
+        self._texts[text] = self._text_ids
 
     def kill_orphans(self, sig: int) -> None:
         """Signal what pods left behind in sessions of their own (they are the server's
