@@ -119,22 +119,41 @@ def step_key(
     if outputs.get("artifacts"):
         outputs["artifacts"] = [{k: v for k, v in a.items() if k != "s3"} for a in outputs["artifacts"]]
     body["outputs"] = outputs
-    canon = _canonical(body, workflow_name)
+    long_texts: list[str] = []
+    canon = _canonical(body, workflow_name, long_texts)
     text = json.dumps(
         [KEY_VERSION, canon, dict(runtime or {})], sort_keys=True, separators=(",", ":"), ensure_ascii=False
     )
+    for n, encoded in enumerate(long_texts):  # the long strings' JSON, kept from the last items
+        text = text.replace(json.dumps(f"{_MARK}{n}\0"), encoded, 1)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def _canonical(value: Any, workflow_name: str) -> Any:
+# A long string (a pod's script: the same for every item of a fan-out) stands in the dumped
+# text as a mark no input can hold (NUL and a per-process random part), replaced by its
+# JSON text afterwards: the key is that of dumping it in place, without encoding it again.
+_MARK = f"\0dflowctl-{os.urandom(8).hex()}-"
+_LONG = 256
+
+
+def _canonical(value: Any, workflow_name: str, long_texts: list[str]) -> Any:
     """Mappings as such (sorted when dumped), lists of named entries sorted by name,
-    the run's name replaced by ``{{workflow.name}}``."""
-    if type(value) is str:  # (a pod's script is one long string, the same for every item)
-        return _renamed(value, workflow_name) if len(value) > 256 else _rename(value, workflow_name)
-    if isinstance(value, Mapping):
-        return {str(k): _canonical(v, workflow_name) for k, v in value.items()}
+    the run's name replaced by ``{{workflow.name}}``; strings over ``_LONG`` characters
+    as marks, their JSON text in ``long_texts``."""
+    if type(value) is str:
+        if len(value) <= _LONG:
+            return _rename(value, workflow_name)
+        long_texts.append(_encoded(value, workflow_name))
+        return f"{_MARK}{len(long_texts) - 1}\0"
+    if isinstance(value, Mapping):  # (a name stays itself: named entries are sorted by it)
+        return {
+            str(k): _rename(v, workflow_name)
+            if k == "name" and type(v) is str
+            else _canonical(v, workflow_name, long_texts)
+            for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
-        items = [_canonical(v, workflow_name) for v in value]
+        items = [_canonical(v, workflow_name, long_texts) for v in value]
         if items and all(isinstance(i, dict) and isinstance(i.get("name"), str) for i in items):
             items.sort(key=lambda i: i["name"])
         return items
@@ -148,8 +167,8 @@ def _rename(value: str, workflow_name: str) -> str:
 
 
 @functools.lru_cache(maxsize=64)
-def _renamed(value: str, workflow_name: str) -> str:
-    return _rename(value, workflow_name)
+def _encoded(value: str, workflow_name: str) -> str:
+    return json.dumps(_rename(value, workflow_name), ensure_ascii=False)
 
 
 def source_key_digest(s3_key: str) -> str | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -105,3 +106,33 @@ def test_zero_values_argo_writes_back_do_not_count() -> None:
     assert key(limited) != key(TMPL)
     named = {**TMPL, "script": {**TMPL["script"], "name": "worker"}}
     assert key(named) != key(TMPL)
+
+
+def test_the_key_s_recipe_is_the_one_stored_keys_were_made_with() -> None:
+    """A key made now equals the one the same template got before long strings were kept
+    encoded (pinned with the code before that change): entries in users' caches still hit.
+    Changing the recipe means bumping KEY_VERSION."""
+    script = "# the bootstrap of run wf-abcde\n" + 'print("a \\"quoted\\" line, é, \\\\ and \\t\x01")\n' * 40
+    tmpl = {
+        "name": "square",
+        "metadata": {"annotations": {"x": "y"}},
+        "inputs": {
+            "parameters": [{"name": "x", "value": "3"}, {"name": "a" * 300, "value": "long name"}],
+            "artifacts": [{"name": "data", "path": "/tmp/in"}],
+        },
+        "outputs": {"artifacts": [{"name": "result", "path": "/tmp/out", "s3": {"key": "wf-abcde/out"}}]},
+        "script": {
+            "image": "python:3.12",
+            "command": ["python3"],
+            "source": script,
+            "env": [{"name": "LONG", "value": "v" * 400}, {"name": "RUN", "value": "wf-abcde"}],
+        },
+    }
+    runtime = {"python": "/usr/bin/python3", "version": "3.11"}
+    expected = "fea1247b3be0bbe04dfa06384cf9072c088c06d90e9aae2a76dea0d532d3a198"
+    assert step_key(tmpl, "wf-abcde", {"data": "sha:1"}, runtime) == expected
+    assert step_key(tmpl, "wf-abcde", {"data": "sha:1"}, runtime) == expected  # (its long texts kept)
+    other_run = json.loads(json.dumps(tmpl).replace("wf-abcde", "wf-fghij"))
+    assert step_key(other_run, "wf-fghij", {"data": "sha:1"}, runtime) == expected
+    changed = {**tmpl, "script": {**tmpl["script"], "source": script + " "}}
+    assert step_key(changed, "wf-abcde", {"data": "sha:1"}, runtime) != expected
