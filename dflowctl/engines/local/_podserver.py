@@ -14,7 +14,8 @@ A pod spec (in the request, or a JSON file it names when too large for one) has:
 ``argv``, ``env``, ``cwd`` (as the pod sees it), ``mode`` ("exec" or "python"),
 ``py`` (for python mode: ``kind`` "file"|"code", ``target``, ``args``, ``path``:
 PYTHONPATH entries, ``source``: the script's text, compiled once per distinct
-text), ``view`` (null, or ``{"upper", "work",
+text; sent once with ``text_id`` N, then named by ``text_ref`` N instead),
+``view`` (null, or ``{"upper", "work",
 "merged", "tmp", "hostname", "binds"}``, with ``"layer"`` and ``"empty"`` when the run's
 shared layer is stacked in, for a private copy-on-write view:
 ``enter_view``; ``binds``: host folders under ``/tmp`` shown read-only at their path).
