@@ -199,7 +199,7 @@ def test_a_fan_out_of_a_source_op_runs_under_a_relative_home(tmp_path: Path, hom
     the first reading the run's shared layer too, is handed absolute paths (the fork
     server and the pod's view start in other folders)."""
     project = tmp_path / "project"
-    project.mkdir()
+    (project / ".dflowctl").mkdir(parents=True)  # found here: `.dflowctl`, whatever a parent holds
     shutil.copy(SPECS / "fanout.yaml", project / "fanout.yaml")
     shutil.copytree(SPECS / "ops", project / "ops")
     env = {"DFLOWCTL_HOME": home, "DFLOWCTL_CONFIG": str(tmp_path / "no-config.yaml")}
