@@ -34,6 +34,7 @@ from dflowctl.engines.local.runtime import stop_message
 from dflowctl.engines.local.scope import oversized_loop
 from dflowctl.engines.local.status import end_open_nodes
 from dflowctl.errors import EngineError, NotFoundError, UsageError
+from dflowctl.runs import started
 from dflowctl.settings import Settings
 
 POLL = 0.1
@@ -371,7 +372,7 @@ class LocalEngine:
 
 
 def _newest_first(runs: list[tuple[Workflow, RunDir]]) -> list[Workflow]:
-    """Newest first by ``creationTimestamp`` (whole seconds, as Kubernetes writes it); runs
+    """Newest first by ``runs.started`` (whole seconds, as Kubernetes writes them); runs
     made in the same second by when their manifest was written (once, at submission)."""
 
     def written(run: RunDir) -> int:
@@ -380,11 +381,9 @@ def _newest_first(runs: list[tuple[Workflow, RunDir]]) -> list[Workflow]:
         except OSError:
             return 0
 
-    keyed = [
-        ((wf.get("metadata") or {}).get("creationTimestamp") or "", written(run), wf) for wf, run in runs
-    ]
+    keyed = [(started(wf), written(run), wf) for wf, run in runs]
     keyed.sort(key=lambda k: (k[0], k[1]), reverse=True)
-    return [wf for _created, _written, wf in keyed]
+    return [wf for _started, _written, wf in keyed]
 
 
 def _unreadable(name: str, err: NotFoundError) -> Workflow:
