@@ -22,7 +22,7 @@ _CODE_CACHE_SIZE = 64
 
 
 _TEXTS: dict[int, str] = {}  # script texts by the number the client gave them
-TEXTS_KEPT = 64  # as forkserver.TEXTS_KEPT: the same texts, forgotten in the same order
+TEXTS_KEPT = 64  # forkserver keeps as many: the same texts, forgotten in the same order
 
 
 def restore_text(spec: dict) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dflowctl.engines.local._podcode import TEXTS_KEPT
 from dflowctl.engines.local.isolation import SERVER_FILE
 
 START_TIMEOUT = 30.0
@@ -27,7 +28,6 @@ INLINE_LIMIT = 60_000  # bytes of a request carrying its spec (the server reads 
 # number (a fan-out's bootstrap is ~25 kB: JSON in both processes for every pod, else).
 # The server keeps the same texts: the last TEXTS_KEPT, numbered in the same order.
 TEXT_MIN = 1024  # characters: shorter scripts are sent as they are
-TEXTS_KEPT = 64
 
 
 class ForkServerError(Exception):
