@@ -253,3 +253,22 @@ def test_the_run_list_reads_summaries_that_say_what_the_record_says(tmp_path: Pa
     record.pop(runlog.SNAPSHOT_KEY)
     run.workflow.write_text(json.dumps(record))
     assert engine.list_summaries()[0]["status"]["phase"] == "Failed"
+
+
+def test_the_end_of_a_run_does_not_wait_out_the_pause_between_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer pauses ``WRITE_INTERVAL`` after each write; ``close`` (the run's end) ends
+    that pause instead of waiting for it (it was up to a quarter of a second of every run)."""
+    monkeypatch.setattr(recorder, "WRITE_INTERVAL", 600)
+    book = _book()
+    writer = StatusWriter(book, tmp_path / "workflow.json", None)
+    writer.start()
+    book.create("w", "w", "Pod", "t", None)
+    deadline = time.monotonic() + 30
+    while writer._written != book.version and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert writer._written == book.version  # written once: the writer now pauses
+    writer.close()
+    assert not writer._thread.is_alive()  # the old code: still asleep after close's 5 s join
+    assert runlog.read_record(tmp_path / "workflow.json") == _expected(book)

@@ -59,7 +59,7 @@ class StatusWriter:
                 break
             if self.book.version != self._written:
                 self.flush()
-                time.sleep(WRITE_INTERVAL)
+                self._stop.wait(WRITE_INTERVAL)  # close() ends the pause: the run's end waits for no timer
             elif self._shown != self._written:
                 self._notify(False)
 
