@@ -171,8 +171,10 @@ class ForkServer:
         (``text_ref``), or numbered for the server to keep (``text_id``; then the text is
         returned too, for ``_sent`` once it went inline). The caller's spec is not changed."""
         py = spec.get("py")
-        text = py.get("source") if isinstance(py, Mapping) else None
-        if not isinstance(py, Mapping) or not isinstance(text, str) or len(text) < TEXT_MIN:
+        if not isinstance(py, Mapping):
+            return spec, None
+        text = py.get("source")
+        if not isinstance(text, str) or len(text) < TEXT_MIN:
             return spec, None
         known = self._texts.get(text)
         if known is not None:
