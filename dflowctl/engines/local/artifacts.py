@@ -15,7 +15,7 @@ import shutil
 import stat
 import tempfile
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -241,12 +241,13 @@ class LocalArtifactStore:
         return item
 
 
-def copy_folder(src: Path, dst: Path, mode: int) -> None:
+def copy_folder(src: Path, dst: Path, mode: int, copy_one: Callable[[str, str], None] | None = None) -> None:
     """``shutil.copytree(src, dst, symlinks=True)`` (``mode``: ``src``'s) with a third of
     its system calls (a 10,000-item download copies 10,000 folders): each file created
     with its mode (set again only when the umask takes bits away) and its times set
-    through its open descriptor, a folder's mode (not its times), links copied as links,
-    anything else left to ``shutil``."""
+    through its open descriptor (``copy_one``: ``copy_file`` unless given), a folder's
+    mode (not its times), links copied as links, anything else left to ``shutil``."""
+    copy_one = copy_one or copy_file
     os.mkdir(dst)
     with os.scandir(src) as listed:
         entries = list(listed)
@@ -256,9 +257,9 @@ def copy_folder(src: Path, dst: Path, mode: int) -> None:
             os.symlink(os.readlink(entry.path), target)
             shutil.copystat(entry.path, target, follow_symlinks=False)
         elif entry.is_dir():
-            copy_folder(Path(entry.path), Path(target), entry.stat().st_mode)
+            copy_folder(Path(entry.path), Path(target), entry.stat().st_mode, copy_one)
         elif entry.is_file():
-            copy_file(entry.path, target)
+            copy_one(entry.path, target)
         else:
             shutil.copy2(entry.path, target, follow_symlinks=False)  # fifos and devices refused there
     os.chmod(dst, stat.S_IMODE(mode))
@@ -281,6 +282,15 @@ def copy_file(src: str, dst: str) -> None:
             os.close(fdst)
     finally:
         os.close(fsrc)
+
+
+def link_file(src: str, dst: str) -> None:
+    """A hard link of ``src`` at a new ``dst`` (stored artifacts are never changed in
+    place), else a copy (``copy_file``) where the file system refuses one."""
+    try:
+        os.link(src, dst)
+    except OSError:
+        copy_file(src, dst)
 
 
 @functools.cache

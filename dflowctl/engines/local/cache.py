@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import stat
 import time
 import uuid
 from collections.abc import Iterator, Mapping
@@ -24,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dflowctl.engines.local.artifacts import copy_folder, link_file
 from dflowctl.stepkey import path_digest
 
 
@@ -243,20 +245,13 @@ class StepCache:
 def _copy(src: Path, dest: Path) -> None:
     """A copy made of hard links where the file system allows (stored artifacts are never
     changed in place, and a changed one no longer has its digest: a miss)."""
-    if src.is_dir() and not src.is_symlink():
-        shutil.copytree(src, dest, symlinks=True, copy_function=_link_or_copy)
-    else:
-        _link_or_copy(str(src), str(dest))
-
-
-def _link_or_copy(src: str, dest: str) -> None:
-    if os.path.islink(src):
+    mode = os.lstat(src).st_mode
+    if stat.S_ISDIR(mode):
+        copy_folder(src, dest, mode, link_file)
+    elif stat.S_ISLNK(mode):
         os.symlink(os.readlink(src), dest)
-        return
-    try:
-        os.link(src, dest)
-    except OSError:
-        shutil.copy2(src, dest)
+    else:
+        link_file(str(src), str(dest))
 
 
 def _remove(path: Path) -> None:

@@ -10,9 +10,7 @@ terminal as it comes.
 from __future__ import annotations
 
 import copy
-import os
 import re
-import shutil
 import tempfile
 import threading
 from collections.abc import Mapping
@@ -20,7 +18,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from dflowctl.engines.local import interpreter
-from dflowctl.engines.local.artifacts import LocalRepository
+from dflowctl.engines.local.artifacts import LocalRepository, copy_folder, link_file
 from dflowctl.engines.local.controller import Controller
 from dflowctl.engines.local.podcache import step_key_of
 from dflowctl.engines.local.records import RunDir
@@ -140,16 +138,9 @@ def _copy_inputs(src: LocalRepository, dest: LocalRepository, artifacts: list[di
             continue  # reported by the pod node as a missing input, as in the run
         target = dest.writable_path(str(key))
         if source.is_dir():
-            shutil.copytree(source, target, symlinks=True, copy_function=_link_or_copy)
+            copy_folder(source, target, source.stat().st_mode, link_file)
         else:
-            _link_or_copy(str(source), str(target))
-
-
-def _link_or_copy(src: str, dst: str) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
+            link_file(str(source), str(target))
 
 
 def _follow(log: Path, thread: threading.Thread, out: TextIO) -> None:
