@@ -255,6 +255,10 @@ def run_spec(
             console.print_object(actions.submit(eng, prepared, options), "json" if fmt == "json" else "yaml")
             return 0
         do_wait = default_wait(settings.engine) if wait is None else wait
+        if settings.engine == "local" and do_wait:  # its pods' isolation, found out beside the Python check
+            from dflowctl.engines.local.isolation import probe_early
+
+            probe_early(Path(settings.runs_dir))
         pythons = pythons_for(prepared, settings, python is not None)
         by_default = settings.reuse and settings.engine == "local"
         use_reuse = not no_reuse and (reuse is not None or by_default)

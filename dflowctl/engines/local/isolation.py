@@ -75,6 +75,24 @@ def method_for(work_dir: Path, *, real: bool = False) -> str:
         return _cache[dev]
 
 
+def probe_early(folder: Path) -> threading.Thread:
+    """Find out in a thread which method pods under ``folder`` get (``method_for``: its
+    probe starts an interpreter, ~50 ms) while the caller does something else (a run's
+    Python check): the run's first pod finds it known, or waits for it under the cache's
+    lock, never probing twice. Not a daemon: the process waits for it at its exit, so
+    the probe's folder is always removed."""
+    thread = threading.Thread(target=_probe_quietly, args=(folder,), name="dflowctl-isolation-probe")
+    thread.start()
+    return thread
+
+
+def _probe_quietly(folder: Path) -> None:
+    try:
+        method_for(folder)
+    except OSError:
+        pass  # a folder that cannot be read: the first pod finds out and says so
+
+
 def _existing_ancestor(path: Path) -> Path:
     path = path.resolve()
     while not path.exists():
