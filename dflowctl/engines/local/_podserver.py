@@ -294,7 +294,9 @@ def main(argv: list[str]) -> int:
         if len(argv) >= 4 and argv[2] == "--preload":
             preload = [m for m in argv[3].split(",") if m]
         serve(int(argv[1]), preload)
-        return 0
+        # Nothing of the server outlives it, nor is left to write (its output is
+        # discarded): no tearing down of its warm modules, which its runner waits for.
+        os._exit(0)
     if len(argv) == 2 and argv[0] == "--exec":
         spec = _load(argv[1])
         spec["mode"] = "exec"
