@@ -67,3 +67,34 @@ def test_the_exit_code_is_the_commands(tmp_path: Path) -> None:
     res = _run(tmp_path, "validate", "tests/data/invalid/dag_cycle.yaml")
     assert res.returncode == 2
     assert "cycle" in res.stderr and (tmp_path / "atexit").exists()
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(tmp_path: Path) -> None:
+    spec = tmp_path / "seq.yaml"
+    spec.write_text(
+        "apiVersion: dflowctl/v1alpha1\nkind: Workflow\nmetadata: {name: seq}\nspec:\n"
+        "  ops:\n    s: {image: 'alpine:3', script: 'seq 1 300000'}\n  steps:\n    - {name: s, op: s}\n",
+        encoding="utf-8",
+    )
+    env = {"PATH": "/usr/bin:/bin", "NO_COLOR": "1", "DFLOWCTL_HOME": str(tmp_path / "home")}
+    done = subprocess.run(
+        [sys.executable, "-m", "dflowctl", "run", str(spec)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "dflowctl", "logs", "@latest"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert reader.stdout is not None and reader.stderr is not None
+    assert reader.stdout.read(8) == b"s: 1\ns: "
+    reader.stdout.close()  # `dflowctl logs @latest | head -3`
+    err = reader.stderr.read()
+    assert reader.wait(60) == 1
+    assert err == b""  # no traceback, no "Exception ignored" from the last flush
