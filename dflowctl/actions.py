@@ -161,6 +161,22 @@ def python_plan(prepared: Prepared, settings: Settings, python_flag: bool = Fals
     return plan(prepared.manifest, python_context(settings, python_flag), prepared.template_ops, prepared.ops)
 
 
+def probe_python_early(ctx: PythonContext) -> None:
+    """Start asking the interpreter that a Python op with neither ``local:`` nor an image
+    of the config's ``python:`` mapping gets (``pyenv.choose``: ``python3`` by the rule)
+    while the spec is read; ``python_plan`` takes the answer (docs/local-engine.md)."""
+    from dflowctl.pyenv.choose import ChoiceError, choose
+    from dflowctl.pyenv.probe import start_early
+
+    if ctx.images:  # an op's image may choose another: ask when it is known
+        return
+    try:
+        python = choose(None, None, "python3", ctx).python
+    except ChoiceError:
+        return  # the plan says why, for the ops it concerns
+    start_early(python)
+
+
 def python_context(settings: Settings, python_flag: bool = False) -> PythonContext:
     """The settings' part of the rule for which Python runs a local op (``pyenv.choose``)."""
     from dflowctl.pyenv.choose import context_of

@@ -13,6 +13,7 @@ from dflowctl.cli import main
 from dflowctl.commands import run as run_command
 from dflowctl.engines.local import isolation
 from dflowctl.errors import UsageError
+from dflowctl.pyenv import probe as python_probe
 from tests.conftest import REPO
 
 
@@ -35,6 +36,7 @@ def test_the_probe_runs_while_the_python_check_does(
         raise UsageError("stop before the run")
 
     monkeypatch.setattr(isolation, "_probe", probe)
+    monkeypatch.setattr(python_probe, "start_early", lambda python: None)  # (not this test's)
     monkeypatch.setattr(run_command, "pythons_for", python_check)
     monkeypatch.chdir(REPO)
     assert main(["run", "specs/hello.yaml"]) == 2

@@ -238,6 +238,8 @@ def run_spec(
     local_python = (
         actions.python_context(settings, python is not None) if settings.engine == "local" else None
     )
+    if local_python is not None and not dry_run:  # the Python check's, started while the spec is read
+        actions.probe_python_early(local_python)
     with actions.prepared_manifest(
         spec, parameter, parameter_file, settings.engine, templates or (), artifact or (), local_python
     ) as prepared:

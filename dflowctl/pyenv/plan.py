@@ -20,7 +20,7 @@ from dflowctl.engines.local.interpreter import Interpreter
 from dflowctl.errors import Diagnostic, Location, SpecError
 from dflowctl.pyenv.choose import Choice, ChoiceError, Context, choose
 from dflowctl.pyenv.imports import op_imports, script_imports
-from dflowctl.pyenv.probe import Probe, ProbeError, probe
+from dflowctl.pyenv.probe import Probe, ProbeError, discard_early, probe
 from dflowctl.spec.model import Op
 
 OLDEST = (3, 8)  # the bootstrap and the pod starter (render/bootstrap.py, engines/local/_podserver.py)
@@ -94,6 +94,7 @@ def plan(
         except ProbeError as err:
             whos = sorted({n.what for n in needs if n.choice.python == python})
             diags.append(Diagnostic(f"{', '.join(whos)}: {err}"))
+    discard_early()  # one started for an interpreter no op chose
     out: dict[str, Interpreter] = {}
     reported: set[tuple[str, str]] = set()
     for need in needs:
