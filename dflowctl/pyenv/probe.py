@@ -73,9 +73,14 @@ class Asking:
     def __init__(self, python: str) -> None:
         self.python = python
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
-        self._cwd = tempfile.mkdtemp(prefix="dflowctl-probe-")
         self._proc: subprocess.Popen[str] | None = None
         self._error: str | None = None
+        try:
+            self._cwd = tempfile.mkdtemp(prefix="dflowctl-probe-")
+        except OSError as exc:
+            self._cwd = ""
+            self._error = f"cannot make an empty folder to run {python} in: {exc.strerror or exc}"
+            return
         try:
             self._proc = subprocess.Popen(
                 [python, "-c", _CODE],
@@ -122,7 +127,8 @@ class Asking:
         if self._proc is not None and self._proc.poll() is None:
             self._proc.kill()
             self._proc.communicate()
-        shutil.rmtree(self._cwd, ignore_errors=True)
+        if self._cwd:
+            shutil.rmtree(self._cwd, ignore_errors=True)
 
 
 _early: dict[str, Asking] = {}
