@@ -26,26 +26,20 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_venv(tmp_path_factory.mktemp("envs") / "v")
 
 
-def _probe_folders() -> set[str]:
-    import tempfile
-
-    return {p for p in os.listdir(tempfile.gettempdir()) if p.startswith("dflowctl-probe-")}
-
-
 def test_an_early_probe_is_taken_over_and_one_not_taken_is_ended(venv: Path) -> None:
     py = str(venv / "bin" / "python")
-    before = _probe_folders()
     probe_mod.start_early(py)
     asking = probe_mod._early[py]
     got = probe_mod.probe(py, ["onlyvenv", "surely_not_a_module_xyz"])  # the names come afterwards
     assert got.missing == {"surely_not_a_module_xyz"} and py not in probe_mod._early
     assert asking._proc is not None and asking._proc.returncode == 0  # that process answered
+    assert not os.path.exists(asking._cwd)
     probe_mod.start_early(py)
     unused = probe_mod._early[py]
     probe_mod.discard_early()
     assert probe_mod._early == {}
     assert unused._proc is not None and unused._proc.returncode is not None  # ended, not left waiting
-    assert _probe_folders() == before  # and no folder left
+    assert not os.path.exists(unused._cwd)  # and its folder removed
 
 
 def test_run_starts_the_probe_before_reading_the_spec(
