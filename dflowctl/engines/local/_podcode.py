@@ -1,11 +1,13 @@
 """Code the warm fork server compiles once for many pods, which its children inherit.
 
 Part of the pod process starters (``_podserver.py``), which run as scripts under whichever
-``python3`` a pod uses: standard library only, nothing from the package.
+``python3`` a pod uses: standard library only, nothing from the package but its sibling
+``_podproc.py``.
 
 - ``precompile``: a pod's script, once per distinct text (a fan-out runs the same script
   for every item), and the texts the script compiles itself at run time (the bundled
-  ``dflow.python`` of a bootstrap: ``_warm_texts``);
+  ``dflow.python`` of a bootstrap: ``_warm_texts``); a dflowctl bootstrap's definitions
+  run once, each pod running only its main guard (``_warm_main``);
 - ``layer_modules``: the modules of the run's shared layer that the pods import
   (``_podproc._compiled_once`` hands them to the import system).
 """
@@ -16,6 +18,11 @@ import __future__
 import json
 import os
 import sys
+
+if __package__:  # imported from the package
+    from dflowctl.engines.local._podproc import _PRELOADED
+else:  # run as a script: its own folder is sys.path[0]
+    from _podproc import _PRELOADED  # type: ignore[no-redef]
 
 _CODE_CACHE: dict[tuple[str, str], object] = {}
 _CODE_CACHE_SIZE = 64
@@ -66,6 +73,10 @@ def precompile(spec: dict) -> None:
         _CODE_CACHE[key] = code
         _warm_texts(py, code)
     py["_code"] = code
+    if isinstance(py.get("warm_main"), int):
+        warm = _warm_main(key, int(py["warm_main"]), code)
+        if warm is not None:
+            py["_warm"] = warm
 
 
 WARM = "_dflowctl_warm"  # render/bootstrap.py looks texts up in sys.modules[WARM].CODE
@@ -95,6 +106,49 @@ def _warm_texts(py: dict, script: object) -> None:
                 warm.CODE[(filename, text)] = compile(text, filename, "exec", flags=flags, dont_inherit=True)
         except (ValueError, TypeError, SyntaxError):
             pass  # the pod compiles it and reports what is wrong
+
+
+_WARM_MAIN: dict[tuple[str, str], tuple[object, object] | None] = {}
+_WARM_MAIN_KEPT = 8  # scripts whose definitions are kept run (the oldest forgotten first)
+
+
+def _warm_main(key: tuple[str, str], at: int, script: object) -> tuple[object, object] | None:
+    """A dflowctl bootstrap's definitions run once for all its pods (``py["warm_main"]``: where
+    its main guard starts, given only for a text render/bootcheck.py found to be exactly a
+    bootstrap: imports, constants, functions and classes before the guard, nothing that reads
+    the pod's world): (its ``__main__`` module, the guard's code). Running them in every pod
+    was ~0.3 ms of its CPU, most of it copy-on-write faults of the memory they take.
+    ``_podproc._run_python`` runs the guard in the module; None (anything failed): the whole
+    script runs in the pod as before."""
+    if key in _WARM_MAIN:
+        return _WARM_MAIN[key]
+    if len(_WARM_MAIN) >= _WARM_MAIN_KEPT:
+        _WARM_MAIN.pop(next(iter(_WARM_MAIN)))
+    filename, source = key
+    warm: tuple[object, object] | None = None
+    try:
+        import builtins
+        import types
+
+        flags = getattr(script, "co_flags", 0) & _FUTURE_FLAGS
+        head = compile(source[:at].encode("utf-8", "surrogateescape"), filename, "exec", dont_inherit=True)
+        guard = "\n" * source.count("\n", 0, at) + source[at:]  # its lines keep their numbers
+        tail = compile(
+            guard.encode("utf-8", "surrogateescape"), filename, "exec", flags=flags, dont_inherit=True
+        )
+        module = types.ModuleType("__main__")
+        module.__dict__["__builtins__"] = builtins
+        module.__file__ = filename
+        before = set(sys.modules)
+        exec(head, module.__dict__)
+        warm = (module, tail)
+        # what it imported is the server's, as the preloaded modules are: a module of the
+        # same name in a pod's own path makes that pod forget it (_podproc._unshadow)
+        _PRELOADED.update({m.split(".")[0] for m in sys.modules if m not in before})
+    except BaseException:  # the pod runs the whole script and reports what fails
+        warm = None
+    _WARM_MAIN[key] = warm
+    return warm
 
 
 _LAYER_MODULES: dict[tuple[str, tuple[str, ...]], dict[str, tuple[bytes, object]]] = {}

@@ -153,12 +153,16 @@ def _run_python(spec: dict) -> int:
         _no_bytecode_under(py["no_bytecode"])
     if py.get("_modules"):
         _compiled_once(py["_modules"])
-    _unshadow([first, *py.get("path", [])])
-    main = types.ModuleType("__main__")
-    main.__dict__["__builtins__"] = builtins
-    main.__file__ = filename if py["kind"] == "file" else None  # type: ignore[assignment]
-    if main.__file__ is None:
-        del main.__file__
+    shadowed = _unshadow([first, *py.get("path", [])])
+    warm = py.get("_warm") if code is not None and not shadowed else None
+    if warm is not None:  # a bootstrap's definitions, run by the server (_podcode._warm_main)
+        main, code = warm
+    else:
+        main = types.ModuleType("__main__")
+        main.__dict__["__builtins__"] = builtins
+        main.__file__ = filename if py["kind"] == "file" else None  # type: ignore[assignment]
+        if main.__file__ is None:
+            del main.__file__
     sys.modules["__main__"] = main
     try:
         if code is None:
@@ -276,14 +280,17 @@ def _compiled_once(table: dict[str, tuple[bytes, object]]) -> None:
     machinery.SourceFileLoader.source_to_code = compiled  # type: ignore[assignment,method-assign]
 
 
-def _unshadow(entries: list[str]) -> None:
-    """Forget preloaded modules that a module in the pod's own path entries would shadow.
+def _unshadow(entries: list[str]) -> bool:
+    """Forget preloaded modules that a module in the pod's own path entries would shadow;
+    whether there was one (a bootstrap's definitions, which import such modules, then run
+    in the pod too).
 
     A fresh interpreter would import the pod's ``json.py`` (say) from its
     PYTHONPATH; the warm one must not hand it the standard library's instead.
     """
+    shadowed = False
     if not _PRELOADED:
-        return
+        return shadowed
     for entry in entries:
         try:
             names = os.listdir(entry or ".")
@@ -292,5 +299,7 @@ def _unshadow(entries: list[str]) -> None:
         for name in names:
             stem = name[:-3] if name.endswith(".py") else name
             if stem in _PRELOADED:
+                shadowed = True
                 for mod in [m for m in sys.modules if m == stem or m.startswith(stem + ".")]:
                     del sys.modules[mod]
+    return shadowed

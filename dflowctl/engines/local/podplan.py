@@ -191,6 +191,9 @@ def plan_pod(
     if py is not None and py["kind"] == "file" and py["target"] == script_path:
         py["source"] = source  # compiled once by the warm interpreter, for every item,
         py["precompile"] = preload_.precompiled(source) if dflow and source else []  # with its dflow.python
+        warm_main = preload_.main_guard_at(source)
+        if warm_main is not None:  # a dflowctl bootstrap: its definitions run once, by the server
+            py["warm_main"] = warm_main
     if py is not None and method == isolation.OVERLAY:
         # the run's shared folders (a ``source:`` folder): no ``__pycache__`` written there
         py["no_bytecode"] = sorted(shared)

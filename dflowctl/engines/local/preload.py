@@ -36,6 +36,16 @@ def bootstrap_imports_from(source: str | None, env: Mapping[str, str]) -> list[s
     return [env.get(ENV_ROOT, BOOTSTRAP_ROOT).rstrip("/") + "/source"]
 
 
+def main_guard_at(source: str | None) -> int | None:
+    """Where the main guard of a dflowctl bootstrap starts (render/bootcheck.py): the warm
+    worker runs what is before it once for all its pods; None for any other script."""
+    if source is None or not source.startswith(_BOOTSTRAP):
+        return None
+    from dflowctl.render.bootcheck import main_guard_at as at
+
+    return at(source)
+
+
 def with_dflow(preload: tuple[str, ...] | None, defaults: list[str]) -> tuple[str, ...]:
     return (*(preload or defaults), DFLOW_MODULE)
 
