@@ -167,11 +167,12 @@ def probe_python_early(ctx: PythonContext) -> None:
     while the spec is read; ``python_plan`` takes the answer (docs/local-engine.md)."""
     from dflowctl.pyenv.choose import ChoiceError, choose
     from dflowctl.pyenv.probe import start_early
+    from dflowctl.spec.model import PYTHON_PROGRAM
 
     if ctx.images:  # an op's image may choose another: ask when it is known
         return
     try:
-        python = choose(None, None, "python3", ctx).python
+        python = choose(None, None, PYTHON_PROGRAM, ctx).python
     except ChoiceError:
         return  # the plan says why, for the ops it concerns
     start_early(python)

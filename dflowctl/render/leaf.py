@@ -312,7 +312,7 @@ def _body(
         if op.args:
             container["args"] = list(op.args)
     elif python:
-        container["command"] = ["python3"]
+        container["command"] = [model.PYTHON_PROGRAM]
     else:
         container["command"] = [op.shell or "sh"]
     env = _env(op, PARAM_ENV_PREFIX if python else "", pythonpath=has_source and not python) + extra_env

@@ -70,7 +70,7 @@ def entries_template(name: str) -> dict[str, Any]:
         },
         "script": {
             "image": DEFAULT_IMAGE,
-            "command": ["python3"],
+            "command": [model.PYTHON_PROGRAM],
             "env": [{"name": "DFLOWCTL_GROUP", "value": "{{inputs.parameters.group}}"}],
             "source": _script("split_entries.py"),
         },
@@ -99,7 +99,11 @@ def enumerate_template(name: str) -> dict[str, Any]:
                 {"name": "count", "valueFrom": {"path": f"{ROOT}/outputs/parameters/count"}},
             ]
         },
-        "script": {"image": DEFAULT_IMAGE, "command": ["python3"], "source": _script("enumerate_items.py")},
+        "script": {
+            "image": DEFAULT_IMAGE,
+            "command": [model.PYTHON_PROGRAM],
+            "source": _script("enumerate_items.py"),
+        },
     }
 
 
@@ -123,7 +127,7 @@ def check_template(name: str) -> dict[str, Any]:
         },
         "script": {
             "image": DEFAULT_IMAGE,
-            "command": ["python3"],
+            "command": [model.PYTHON_PROGRAM],
             "env": env,
             "source": _script("check_items.py"),
         },

@@ -160,6 +160,9 @@ class LocalPython:
 
 
 LOCAL_PYTHON_KINDS = ("python", "venv", "conda")
+# The program a Python op's template runs (render.leaf, render.slices), and so the one the
+# local engine looks for to run it (pyenv.choose: an op's ``local:``, else the rule for it)
+PYTHON_PROGRAM = "python3"
 
 
 @dataclass(frozen=True)

@@ -45,17 +45,17 @@ def shown(path: Path) -> str:
 def op_python(op: m.Op, ctx: Context | None) -> tuple[str | None, str]:
     """The interpreter that will run ``op`` locally (``pyenv.choose``; ``ctx``: the
     settings' part of the rule, None: the starting shell's environment only) and how
-    messages name it: ``python3`` when it is the one on PATH."""
+    messages name it: ``python3`` (``PYTHON_PROGRAM``) when it is the one on PATH."""
     import shutil
 
     from dflowctl.pyenv.choose import ChoiceError, Context, choose
 
     try:
-        chosen = choose(op.local, op.image, "python3", ctx or Context())
+        chosen = choose(op.local, op.image, m.PYTHON_PROGRAM, ctx or Context())
     except ChoiceError:  # the run says why (pyenv.plan); look it up as python3 meanwhile
-        return shutil.which("python3"), "python3"
-    if chosen.how == "python3 on PATH":
-        return chosen.python, "python3"
+        return shutil.which(m.PYTHON_PROGRAM), m.PYTHON_PROGRAM
+    if chosen.how == f"{m.PYTHON_PROGRAM} on PATH":
+        return chosen.python, m.PYTHON_PROGRAM
     return chosen.python, f"{chosen.python} ({chosen.how})"
 
 
