@@ -17,7 +17,7 @@ PYTHONPATH entries, ``source``: the script's text, compiled once per distinct
 text; sent once with ``text_id`` N, then named by ``text_ref`` N instead),
 ``view`` (null, or ``{"upper", "work",
 "merged", "tmp", "hostname", "binds"}``, with ``"layer"`` and ``"empty"`` when the run's
-shared layer is stacked in, for a private copy-on-write view:
+shared layer is stacked in and ``"inputs"`` for input folders mounted, for a private copy-on-write view:
 ``enter_view``; ``binds``: host folders under ``/tmp`` shown read-only at their path).
 A message ``{"kill_orphans": SIG}`` signals what pods left behind (the server is
 their subreaper).

@@ -108,7 +108,9 @@ def enter_view(view: dict[str, Any], before_chroot: Callable[[str], None] | None
     the empty private ``view["tmp"]``, with the host paths of ``view["binds"]`` (what the
     pod needs from the host's ``/tmp``: the package, an interpreter, a venv) bound in
     read-only. The kernel's own mounts (/proc, /sys, /dev, /run) and file mounts are
-    bound in as they are. ``before_chroot(merged)``, if given, runs last before the root
+    bound in as they are. ``view["inputs"]`` ([path, lower, upper, work] each: a large input
+    folder, ``podinputs``) are overlays of their own at their paths: the stored folder below,
+    the pod's changes above. ``before_chroot(merged)``, if given, runs last before the root
     changes (the test cluster's kubelet binds a pod's volumes there).
     """
     libc = _libc()
@@ -176,6 +178,8 @@ def enter_view(view: dict[str, Any], before_chroot: Callable[[str], None] | None
             _mount(libc, None, target, None, MS_BIND | MS_REMOUNT | MS_RDONLY)
         except OSError:
             pass  # still reachable; only not read-only
+    for target, lower, upper, layer_work in view.get("inputs") or ():  # large input folders (podinputs)
+        _mount_overlay(libc, merged + target, f"lowerdir={lower},upperdir={upper},workdir={layer_work}")
     for host, target, read_only in view.get("volumes") or ():  # the pod's emptyDir volumes
         os.makedirs(merged + target, exist_ok=True)
         _mount(libc, host, merged + target, None, MS_BIND)

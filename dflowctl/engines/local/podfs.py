@@ -11,6 +11,7 @@ changes to it).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import stat
@@ -55,6 +56,8 @@ def resolve_in_view(plan: PodPlan, container_path: str) -> tuple[PurePosixPath, 
             cur = os.path.dirname(cur)
             continue
         nxt = f"/{name}" if cur == "/" else f"{cur}/{name}"
+        if plan.inputs:
+            materialize(plan, nxt)
         host = _host(root, nxt)
         st = _lstat_text(host)
         base = None
@@ -85,7 +88,27 @@ def resolve_in_view(plan: PodPlan, container_path: str) -> tuple[PurePosixPath, 
                 pending = list(target.parts) + pending
             continue
         cur = nxt
+    if plan.inputs:
+        materialize(plan, cur, holding=True)
     return PurePosixPath(cur), base
+
+
+def materialize(plan: PodPlan, path: str, *, holding: bool = False) -> None:
+    """Copy into the pod's root, once each, the input folders mounted in its view
+    (``podinputs``) that the container path ``path`` lies in (``holding``: or holds), as the
+    pod saw them: the stored folder, then the pod's changes to it (its overlay's upper)."""
+    for mount in plan.inputs:
+        if mount.path in plan.materialized:
+            continue
+        inside = path == mount.path or path.startswith(mount.path + "/")
+        if not (inside or (holding and (path == "/" or mount.path.startswith(path + "/")))):
+            continue
+        plan.materialized.add(mount.path)
+        dest = isolation.host_path(plan.root, mount.path)
+        with contextlib.suppress(OSError):
+            dest.rmdir()  # its mount point: empty
+        _copy_tree(Path(mount.lower), dest)
+        _apply_layer(Path(mount.upper), dest)
 
 
 def _host(root: str, path: str) -> str:

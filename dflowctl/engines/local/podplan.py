@@ -20,11 +20,11 @@ import shutil
 import socket
 import stat
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dflowctl.engines.local import images, isolation, termination, volumes
+from dflowctl.engines.local import images, isolation, podinputs, termination, volumes
 from dflowctl.engines.local import preload as preload_
 from dflowctl.engines.local._podserver import DEFAULT_PRELOAD
 from dflowctl.engines.local.hostenv import EnvPolicy
@@ -55,6 +55,8 @@ class PodPlan:
     header: str | None = None  # the log's first line (the chosen Python of a spec's op)
     mounts: tuple[tuple[str, str, bool], ...] = ()  # emptyDir volumes bound in the view
     layer: Path | None = None  # the run's shared layer under the pod's own (podlayer), if any
+    inputs: tuple[podinputs.InputMount, ...] = ()  # input folders mounted, not copied (podinputs)
+    materialized: set[str] = field(default_factory=set)  # of those, copied after all (podfs)
 
 
 def _place_programs(folder: Path, programs: Mapping[str, str]) -> Path:
@@ -155,8 +157,9 @@ def plan_pod(
         binds = isolation.host_binds(python_folders, env.get("PATH", ""), stand_in=stand_in)
 
     shared = _shared_paths(req, mounts)
-    layer = _lay_out(
-        req, root, method, SCRIPT_PATH if source is not None else None, source, binds, mounts, shared
+    others = [k for k in known[len(req.input_artifacts) :] if k not in programs]  # outputs, working dir
+    layer, nested = _lay_out(
+        req, root, method, SCRIPT_PATH if source is not None else None, source, binds, mounts, shared, others
     )
     for container_path, wrapper in programs.items():  # after the inputs, as in the image
         host_file = isolation.host_path(root, container_path)
@@ -179,6 +182,8 @@ def plan_pod(
         }
         if layer is not None and req.layers is not None:  # stacked between the pod's layer and /
             view["layer"], view["empty"] = str(layer), str(req.layers.empty())
+        if nested:  # mounted at their paths (podinputs)
+            view["inputs"] = [m.view() for m in nested]
         Path(str(view["work"])).mkdir(parents=True, exist_ok=True)
         cwd = os.path.normpath(working_dir)
     else:
@@ -200,7 +205,20 @@ def plan_pod(
         if py["kind"] == "file" and py["target"] == script_path:  # where the bootstrap imports the op from
             py["imports_from"] = preload_.bootstrap_imports_from(source, env)
     return PodPlan(
-        argv, env, cwd, working_dir, view, method, root, py, python, preload, header, tuple(mounts), layer
+        argv,
+        env,
+        cwd,
+        working_dir,
+        view,
+        method,
+        root,
+        py,
+        python,
+        preload,
+        header,
+        tuple(mounts),
+        layer,
+        tuple(nested),
     )
 
 
@@ -253,28 +271,30 @@ def _lay_out(
     binds: list[str],
     mounts: Sequence[tuple[str, str, bool]],
     shared_paths: set[str],
-) -> Path | None:
+    others: Sequence[str] = (),
+) -> tuple[Path | None, list[podinputs.InputMount]]:
     """Put the input artifacts and the script in the pod's root, or (overlay mode) what the
     run's pods share in the run's shared layer (``podlayer``); returns that layer, if used.
     An input under a volume's mount path goes into the volume (as Argo's init container
     loads it there), never into the shared layer the volume would hide (``shared_paths``:
-    ``_shared_paths``)."""
+    ``_shared_paths``). A large input folder is mounted instead of copied (``podinputs``;
+    ``others``: the pod's output paths and working directory)."""
     layer = None
     shared = [(p, Path(h)) for p, h in req.input_artifacts if p in shared_paths]
     if method == isolation.OVERLAY and req.layers is not None:
         points = [b for b in binds if b.startswith("/tmp/")]
         layer = req.layers.get(shared, (script, source) if script and source is not None else None, points)
-    _place_inputs(
-        root,
-        [(p, h) for p, h in req.input_artifacts if layer is None or p not in shared_paths],
-        mounts,
-    )
+    own = [(p, Path(h)) for p, h in req.input_artifacts if layer is None or p not in shared_paths]
+    nested: list[podinputs.InputMount] = []
+    if method == isolation.OVERLAY and not req.keep_root:
+        nested, own = podinputs.split(root, own, mounts, others)
+    _place_inputs(root, own, mounts)
     if script is not None and source is not None and layer is None:
         host_script = isolation.host_path(root, script)
         host_script.parent.mkdir(parents=True, exist_ok=True)
         host_script.write_text(source, encoding="utf-8")
         host_script.chmod(0o755)
-    return layer
+    return layer, nested
 
 
 def _python_plan(
