@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from dflowctl.engines.local import isolation, podinputs
+from dflowctl.engines.local.podoutputs import collect_outputs
+from dflowctl.engines.local.podplan import PodPlan
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.timeout(180)
@@ -150,3 +152,18 @@ def test_which_inputs_are_mounted(tmp_path: Path) -> None:
     assert (root / "tmp" / "in" / "a").is_dir() and not list((root / "tmp" / "in" / "a").iterdir())
     for paths in (["/tmp/x", "/tmp/x/y"], ["/"]):  # one input inside another: both copied
         assert podinputs.split(root, [(p, big) for p in paths], [], []) == ([], [(p, big) for p in paths])
+
+
+def test_an_output_through_a_mounted_input_that_cannot_be_copied_is_the_step_s_error(tmp_path: Path) -> None:
+    """``podfs.materialize`` copies the stored folder when an output is read there; a copy
+    that fails (the folder gone, a full disk) is the node's message, never a traceback."""
+    root = tmp_path / "pod" / "root"
+    (root / "tmp" / "in").mkdir(parents=True)
+    (root / "tmp" / "link").symlink_to("/tmp/in")
+    (tmp_path / "up").mkdir()
+    mount = podinputs.InputMount("/tmp/in", str(tmp_path / "gone"), str(tmp_path / "up"), str(tmp_path / "w"))
+    plan = PodPlan([], {}, "/", "/", None, isolation.OVERLAY, root, None, None, None, inputs=(mount,))
+    template = {"outputs": {"artifacts": [{"name": "seen", "path": "/tmp/link"}]}}
+    params, arts, problem = collect_outputs(template, plan, strict=True)
+    assert (params, arts) == ({}, {})
+    assert problem is not None and problem.startswith("output artifact 'seen': ") and "gone" in problem

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from dflowctl.engines.local.podfs import RefusedPath, locate, norm, take
+from dflowctl.engines.local.podfs import locate, norm, take
 from dflowctl.engines.local.podplan import PodPlan
 from dflowctl.engines.local.scope import param_string
 
@@ -32,7 +32,7 @@ def collect_outputs(
             continue
         try:
             located = locate(plan, path)
-        except RefusedPath as exc:
+        except OSError as exc:  # RefusedPath, or a mounted input it could not copy (podfs)
             problem = problem or f"output parameter {p['name']!r}: {exc}"
             continue
         found = located[0] if located is not None else None
@@ -58,7 +58,7 @@ def collect_outputs(
             continue
         try:
             located = locate(plan, path)
-        except RefusedPath as exc:
+        except OSError as exc:  # RefusedPath, or a mounted input it could not copy (podfs)
             problem = problem or f"output artifact {a['name']!r}: {exc}"
             continue
         if located is not None:
