@@ -167,3 +167,29 @@ def test_an_output_through_a_mounted_input_that_cannot_be_copied_is_the_step_s_e
     params, arts, problem = collect_outputs(template, plan, strict=True)
     assert (params, arts) == ({}, {})
     assert problem is not None and problem.startswith("output artifact 'seen': ") and "gone" in problem
+
+
+def test_an_input_folder_holding_a_shared_input_is_copied(tmp_path: Path) -> None:
+    """A folder mounted over a path would hide what the run's shared layer puts under it."""
+    from dflowctl.engines.local.podapi import PodRequest
+    from dflowctl.engines.local.podplan import _lay_out
+
+    big = tmp_path / "big"
+    big.mkdir()
+    for i in range(podinputs.NESTED_MIN):
+        (big / str(i)).write_text("x")
+
+    class Layers:
+        def get(self, shared: Any, script: Any, points: Any) -> Path:
+            return tmp_path / "layer"
+
+    root = tmp_path / "pod" / "root"
+    root.mkdir(parents=True)
+    req = PodRequest("p", {}, tmp_path / "pod", [("/tmp/x", big), ("/tmp/x/y", big)], tmp_path / "log")
+    req = PodRequest(**{**vars(req), "layers": Layers(), "shared_inputs": frozenset({"/tmp/x/y"})})  # type: ignore[arg-type]
+    layer, nested = _lay_out(req, root, isolation.OVERLAY, None, None, [], [], {"/tmp/x/y"})
+    assert layer == tmp_path / "layer" and nested == []
+    assert len(list((root / "tmp" / "x").iterdir())) == podinputs.NESTED_MIN  # copied
+    req = PodRequest(**{**vars(req), "input_artifacts": [("/tmp/z", big), ("/tmp/x/y", big)]})
+    layer, nested = _lay_out(req, root, isolation.OVERLAY, None, None, [], [], {"/tmp/x/y"})
+    assert [m.path for m in nested] == ["/tmp/z"]

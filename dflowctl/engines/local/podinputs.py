@@ -50,7 +50,8 @@ def split(
     other_paths: Sequence[str],
 ) -> tuple[list[InputMount], list[tuple[str, Path]]]:
     """The inputs to mount (their mount points and folders made) and the ones to copy.
-    ``other_paths``: the pod's output paths and working directory (container paths)."""
+    ``other_paths``: the pod's output paths, working directory and inputs laid out elsewhere
+    (the run's shared layer), as container paths: an input that overlaps one is copied."""
     nested: list[InputMount] = []
     copied: list[tuple[str, Path]] = []
     paths = [PurePosixPath(os.path.normpath(p)) for p, _ in inputs]

@@ -287,7 +287,7 @@ def _lay_out(
     own = [(p, Path(h)) for p, h in req.input_artifacts if layer is None or p not in shared_paths]
     nested: list[podinputs.InputMount] = []
     if method == isolation.OVERLAY and not req.keep_root:
-        nested, own = podinputs.split(root, own, mounts, others)
+        nested, own = podinputs.split(root, own, mounts, [*others, *(p for p, _ in shared)])
     _place_inputs(root, own, mounts)
     if script is not None and source is not None and layer is None:
         host_script = isolation.host_path(root, script)
