@@ -1,7 +1,7 @@
 """Whether a script is, to the byte, a bootstrap this package renders: where its main guard starts.
 
 The local engine's warm fork server runs a bootstrap's definitions (its imports, constants,
-functions and classes, which read nothing of the pod's world: ``tests/test_bootcheck.py``
+functions and classes, which read nothing of the pod's world: ``tests/test_local_warm_main.py``
 holds render/bootstrap.py and render/bootgroup.py to that) once for all the pods of a script,
 and each pod then runs only the main guard (engines/local/_podcode.py, ``warm_main``). The
 server may do so only for a text that is ours, whatever op it carries: render/bootstrap.py
@@ -17,6 +17,7 @@ import json
 from functools import lru_cache
 
 from dflowctl.render.leaf import (
+    CONFIG_CALL,
     CONFIG_LINE,
     DFLOW_LINE,
     MAIN_GUARD,
@@ -25,8 +26,7 @@ from dflowctl.render.leaf import (
     group_runner_text,
 )
 
-_CONFIG_START = "CONFIG: dict[str, Any] = json.loads("
-_GUARD_START = 'if __name__ == "__main__":\n'
+_GUARD_START = MAIN_GUARD.split("\n", 1)[0] + "\n"  # its first line: `if __name__ == "__main__":`
 
 
 @lru_cache(maxsize=16)
@@ -36,8 +36,8 @@ def main_guard_at(source: str) -> int | None:
     head, rest = bootstrap_text().split(CONFIG_LINE, 1)
     middle, tail = rest.split(DFLOW_LINE, 1)
     body = tail[: -len(MAIN_GUARD)]
-    start = len(head) + len(_CONFIG_START)
-    if not source.startswith(head + _CONFIG_START):
+    start = len(head) + len(CONFIG_CALL)
+    if not source.startswith(head + CONFIG_CALL):
         return None
     line_end = source.find("\n", start)
     if line_end < 0 or source[line_end - 1] != ")" or not _json_string_literal(source[start : line_end - 1]):

@@ -26,6 +26,7 @@ COUNT_ENV = "DFLOWCTL_COUNT_"
 PARAM_ENV_PREFIX = "DFLOWCTL_PARAM_"
 DEFAULT_IMAGE = "python:3.12-slim"
 CONFIG_LINE = "CONFIG: dict[str, Any] = {}  # dflowctl:config"
+CONFIG_CALL = "CONFIG: dict[str, Any] = json.loads("  # + the op's interface as a JSON string literal + ")"
 DFLOW_LINE = 'DFLOW_PYTHON = ""  # dflowctl:dflow-python'
 # dflow's way: a FatalError exits 2 and is not retried; anything else follows the policy
 FATAL_EXPRESSION = "asInt(lastRetry.exitCode) != 2"
@@ -104,7 +105,7 @@ def bootstrap_source(op: model.Op, variant: LeafVariant | None = None) -> str:
     if variant is not None and variant.group:
         config["group"] = {"slice": variant.group, "pool": variant.pool or 1, "tolerate": variant.tolerate}
     literal = json.dumps(_unbraced(json.dumps(config)))
-    text = bootstrap_text().replace(CONFIG_LINE, f"CONFIG: dict[str, Any] = json.loads({literal})", 1)
+    text = bootstrap_text().replace(CONFIG_LINE, f"{CONFIG_CALL}{literal})", 1)
     if op.uses_dflow:
         text = text.replace(DFLOW_LINE, dflow_python_line(), 1)
     if group:
