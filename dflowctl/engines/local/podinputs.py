@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -56,6 +57,10 @@ def split(
     copied: list[tuple[str, Path]] = []
     paths = [PurePosixPath(os.path.normpath(p)) for p, _ in inputs]
     others = [PurePosixPath(os.path.normpath(p)) for p in other_paths]
+    try:
+        device = os.stat(root.parent).st_dev  # the file system of the pod's folder (its upper layers)
+    except OSError:
+        return [], list(inputs)
     for (path, host), here in zip(inputs, paths, strict=True):
         near = [*others, *(p for p in paths if p is not here)]
         upper, lower = root.parent / f"{FOLDER}{len(nested)}", os.path.realpath(host)
@@ -63,7 +68,7 @@ def split(
             str(here) == "/"
             or any(here == o or here in o.parents or o in here.parents for o in near)
             or volumes.volume_path(mounts, path) is not None
-            or not _large_folder(host, upper.parent)
+            or not _large_folder(host, device)
             or isolation._UNSAFE_FOR_OVERLAY.search(f"{lower}{upper}")
         ):
             copied.append((path, host))
@@ -75,11 +80,11 @@ def split(
     return nested, copied
 
 
-def _large_folder(host: Path, work: Path) -> bool:
-    """A real folder (not a link) of at least NESTED_MIN entries, on ``work``'s file system."""
+def _large_folder(host: Path, device: int) -> bool:
+    """A real folder (not a link) of at least NESTED_MIN entries, on the file system ``device``."""
     try:
         st = os.lstat(host)
-        if not os.path.isdir(host) or os.path.islink(host) or st.st_dev != os.stat(work).st_dev:
+        if not stat.S_ISDIR(st.st_mode) or st.st_dev != device:
             return False
         with os.scandir(host) as entries:
             return sum(1 for _ in itertools.islice(entries, NESTED_MIN)) >= NESTED_MIN

@@ -101,18 +101,16 @@ def plan_pod(
         env["PATH"] = f"{_place_programs(work / 'bin', on_path)}:{env.get('PATH', os.defpath)}"
     binds = isolation.host_binds(path_env=env.get("PATH", ""))
     outputs = tmpl.get("outputs") or {}
-    known = [p for p, _ in req.input_artifacts]
-    known += [a["path"] for a in outputs.get("artifacts") or [] if a.get("path")]
-    known += [
+    produced = [a["path"] for a in outputs.get("artifacts") or [] if a.get("path")]  # the output paths
+    produced += [
         p["valueFrom"]["path"]
         for p in outputs.get("parameters") or []
         if (p.get("valueFrom") or {}).get("path")
     ]
     programs = images.image_programs(body.get("image"))
-    known += list(programs)
     working_dir = str(body.get("workingDir") or "/")
-    if working_dir != "/":
-        known.append(working_dir)
+    in_dir = [working_dir] if working_dir != "/" else []
+    known = [*(p for p, _ in req.input_artifacts), *produced, *programs, *in_dir]
     try:
         mounts = volumes.plan_mounts(tmpl, body, work)
     except volumes.VolumeError as exc:
@@ -157,9 +155,16 @@ def plan_pod(
         binds = isolation.host_binds(python_folders, env.get("PATH", ""), stand_in=stand_in)
 
     shared = _shared_paths(req, mounts)
-    others = [k for k in known[len(req.input_artifacts) :] if k not in programs]  # outputs, working dir
     layer, nested = _lay_out(
-        req, root, method, SCRIPT_PATH if source is not None else None, source, binds, mounts, shared, others
+        req,
+        root,
+        method,
+        SCRIPT_PATH if source is not None else None,
+        source,
+        binds,
+        mounts,
+        shared,
+        [*produced, *in_dir],
     )
     for container_path, wrapper in programs.items():  # after the inputs, as in the image
         host_file = isolation.host_path(root, container_path)
