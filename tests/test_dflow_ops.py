@@ -31,6 +31,7 @@ spec:
     maybe: {python: "dflow_ops:Maybe", source: ./ops}
     split: {python: "dflow_ops:Split", source: ./ops}
     join: {python: "dflow_ops:Join", source: ./ops}
+    join-fn: {python: "dflow_ops:join_files", source: ./ops}
     typed: {python: "dflow_ops:Typed", source: ./ops}
     add: {python: "dflow_ops:add", source: ./ops}
     count: {python: "dflow_ops:count_lines", source: ./ops}
@@ -47,6 +48,9 @@ spec:
       - {name: write, op: write, parameters: {text: ab, times: 2}}
     - - name: join
         op: join
+        artifacts: {parts: "{{steps.split.outputs.artifacts.parts}}"}
+      - name: join-fn
+        op: join-fn
         artifacts: {parts: "{{steps.split.outputs.artifacts.parts}}"}
       - name: count
         op: count
@@ -121,6 +125,7 @@ def test_dflow_ops_run_without_dflow_and_without_declarations(tmp_path: Path) ->
     assert _params(wf, "maybe") == {"present": False}  # Artifact(optional=True), not given
     assert _params(wf, "split") == {"n": 3}
     assert _params(wf, "join") == {"joined": "a-b-c"}  # Artifact(List[Path]) in: the files, in order
+    assert _params(wf, "join-fn") == {"joined": "a+b+c"}  # @OP.function, Artifact(List[Path]) in
     assert _params(wf, "typed") == {"total": 4.5}  # List[int], Dict[str, float], Optional[str]
     assert _params(wf, "add") == {"total": 3}  # @OP.function, default b=2, TypedDict out
     assert _params(wf, "count") == {"lines": 1, "first": "1 + 2"}  # NamedTuple out, optional artifact

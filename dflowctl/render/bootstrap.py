@@ -261,9 +261,10 @@ def _is_list_annotation(annotation: object) -> bool:
 
 
 def wanted_as_list(entry: object) -> dict[str, bool]:
-    """Which inputs the code wants as a list of paths (List[Path] hints / signs)."""
+    """Which inputs the code wants as a list of paths (List[Path] hints / signs): an OP
+    class's sign, or an @OP.function's (an instance of its OP class)."""
     result: dict[str, bool] = {}
-    if inspect.isclass(entry) and hasattr(entry, "get_input_sign"):
+    if hasattr(entry, "get_input_sign"):
         try:
             sign = entry.get_input_sign()
         except Exception:

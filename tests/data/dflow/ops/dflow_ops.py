@@ -198,6 +198,11 @@ def count_lines(f: Artifact(Path), skip: Artifact(Path, optional=True) = None) -
     return Counted(len(lines), lines[0] if lines else "")
 
 
+@OP.function
+def join_files(parts: Artifact(List[Path]), sep: str = "+") -> {"joined": str}:
+    return {"joined": sep.join(p.read_text() for p in parts)}
+
+
 def scale(x: float, factor: float = 2.0):
     return {"y": x * factor}
 
