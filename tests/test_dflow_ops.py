@@ -32,6 +32,7 @@ spec:
     split: {python: "dflow_ops:Split", source: ./ops}
     join: {python: "dflow_ops:Join", source: ./ops}
     join-fn: {python: "dflow_ops:join_files", source: ./ops}
+    maybe-file: {python: "dflow_ops:maybe_file", source: ./ops}
     typed: {python: "dflow_ops:Typed", source: ./ops}
     add: {python: "dflow_ops:add", source: ./ops}
     count: {python: "dflow_ops:count_lines", source: ./ops}
@@ -46,7 +47,19 @@ spec:
       - {name: add, op: add, parameters: {a: 1}}
       - {name: scale, op: scale, parameters: {x: 1.5}}
       - {name: write, op: write, parameters: {text: ab, times: 2}}
-    - - name: join
+      - {name: no-file, op: maybe-file, parameters: {write: false}}
+      - {name: a-file, op: maybe-file, parameters: {write: true}}
+    - - name: maybe-not-written
+        op: maybe
+        artifacts: {extra: "{{steps.no-file.outputs.artifacts.f}}"}
+      - name: maybe-written
+        op: maybe
+        artifacts: {extra: "{{steps.a-file.outputs.artifacts.f}}"}
+      - name: maybe-each
+        op: maybe
+        artifacts: {extra: "{{steps.no-file.outputs.artifacts.f}}"}
+        foreach: {items: [1, 2], parallelism: 1}
+      - name: join
         op: join
         artifacts: {parts: "{{steps.split.outputs.artifacts.parts}}"}
       - name: join-fn
@@ -125,6 +138,12 @@ def test_dflow_ops_run_without_dflow_and_without_declarations(tmp_path: Path) ->
     assert _params(wf, "maybe") == {"present": False}  # Artifact(optional=True), not given
     assert _params(wf, "split") == {"n": 3}
     assert _params(wf, "join") == {"joined": "a-b-c"}  # Artifact(List[Path]) in: the files, in order
+    # an optional output not written, into an optional input: left out, as dflow renders it
+    # (the argument `optional: true`) and Argo resolves it; also through a parallelism wrapper
+    assert _params(wf, "maybe-not-written") == {"present": False}
+    assert _params(wf, "maybe-written") == {"present": True}
+    each = [p for n in _pods(wf, "maybe-each") for p in n["outputs"]["parameters"] if p["name"] == "present"]
+    assert [_decode(p["value"]) for p in each] == [False, False]
     assert _params(wf, "join-fn") == {"joined": "a+b+c"}  # @OP.function, Artifact(List[Path]) in
     assert _params(wf, "typed") == {"total": 4.5}  # List[int], Dict[str, float], Optional[str]
     assert _params(wf, "add") == {"total": 3}  # @OP.function, default b=2, TypedDict out

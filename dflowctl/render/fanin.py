@@ -90,7 +90,12 @@ def artifact_arg(
                 loc,
             )
         return {"name": name, "from": f"{{{{inputs.artifacts.{parts[2]}}}}}"}
-    return {"name": name, "from": ref.strip()}
+    arg: dict[str, Any] = {"name": name, "from": ref.strip()}
+    if any(a.name == name and a.optional for a in ops[step.op].inputs_artifacts):
+        # as dflow renders an optional input: Argo leaves out an argument it cannot resolve
+        # (an optional output that was not written) instead of failing the step
+        arg["optional"] = True
+    return arg
 
 
 def literal_artifact(ref: str, loc: Any) -> dict[str, Any]:

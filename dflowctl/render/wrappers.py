@@ -166,7 +166,7 @@ class Wrapping:
             k: v
             for k, v in (
                 ("parameters", [{"name": n} for n in lifter.params.values()]),
-                ("artifacts", [{"name": n} for n in lifter.artifacts.values()]),
+                ("artifacts", [lifter.optional_tag({"name": n}, t) for t, n in lifter.artifacts.items()]),
             )
             if v
         }
@@ -200,11 +200,12 @@ class Wrapping:
         outer: dict[str, Any] = {"name": rendered["name"], "template": name}
         if "depends" in rendered:
             outer["depends"] = rendered["depends"]
+        lifted_arts = lifter.artifacts.items()
         outer_args = {
             k: v
             for k, v in (
                 ("parameters", [{"name": n, "value": t} for t, n in lifter.params.items()]),
-                ("artifacts", [{"name": n, "from": t} for t, n in lifter.artifacts.items()]),
+                ("artifacts", [lifter.optional_tag({"name": n, "from": t}, t) for t, n in lifted_arts]),
             )
             if v
         }
@@ -231,6 +232,7 @@ class _Lifter:
         self.inside = inside or set()  # steps in the wrapper: references to them stay
         self.params: dict[str, str] = {}  # "{{tag}}" -> input name
         self.artifacts: dict[str, str] = {}
+        self.required: set[str] = set()  # lifted artifacts some use of which is not optional
         self.count = 0
 
     def _name(self) -> str:
@@ -257,6 +259,10 @@ class _Lifter:
         parts = tag.split(".")
         return len(parts) > 1 and parts[0] == "steps" and parts[1] in self.inside
 
+    def optional_tag(self, art: dict[str, Any], key: str) -> dict[str, Any]:
+        """A lifted artifact is optional on the wrapper when every use inside is."""
+        return art if key in self.required else {**art, "optional": True}
+
     def artifact(self, art: dict[str, Any]) -> dict[str, Any]:
         if "from" in art:
             tag = single_tag(art["from"])
@@ -264,6 +270,8 @@ class _Lifter:
                 key = f"{{{{{tag}}}}}"
                 if key not in self.artifacts:
                     self.artifacts[key] = self._name()
+                if not art.get("optional"):
+                    self.required.add(key)
                 return {**art, "from": f"{{{{inputs.artifacts.{self.artifacts[key]}}}}}"}
             return art
         if "s3" in art:

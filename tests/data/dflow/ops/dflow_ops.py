@@ -203,6 +203,14 @@ def join_files(parts: Artifact(List[Path]), sep: str = "+") -> {"joined": str}:
     return {"joined": sep.join(p.read_text() for p in parts)}
 
 
+@OP.function
+def maybe_file(write: bool) -> {"f": Artifact(Path, optional=True)}:
+    if not write:
+        return {"f": None}
+    Path("f.txt").write_text("here")
+    return {"f": Path("f.txt")}
+
+
 def scale(x: float, factor: float = 2.0):
     return {"y": x * factor}
 
