@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -215,3 +216,29 @@ def test_unreachable_cluster_exits_3(cluster_env: dict[str, str], tmp_path: Path
     assert run.returncode == 3, run.stdout + run.stderr
     assert run.stderr.startswith("error: cannot reach the Kubernetes API at https://127.0.0.1:9: ")
     assert "Traceback" not in run.stderr
+
+
+def test_dflow_ops_on_real_argo(cluster_env: dict[str, str], tmp_path: Path) -> None:
+    """The dflow OPs of tests/test_dflow_ops.py (classes and @OP.function, List[Path] in and
+    out, an optional output not written into an optional input, directly and through a
+    parallelism wrapper) agree on the real controller and the local engine."""
+    from tests.test_dflow_ops import OK_SPEC, OPS
+
+    shutil.copytree(OPS, tmp_path / "ops", ignore=shutil.ignore_patterns("__pycache__"))
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(OK_SPEC, encoding="utf-8")
+    env = {**cluster_env, "DFLOWCTL_HOME": str(tmp_path / "home")}
+    argo_wf, local_wf = run_both(str(spec), tmp_path, env)
+    try:
+        assert argo_wf["status"]["phase"] == "Succeeded"
+        assert outputs(argo_wf) == outputs(local_wf)
+        present = {
+            n["displayName"]: p["value"]
+            for n in argo_wf["status"]["nodes"].values()
+            for p in (n.get("outputs") or {}).get("parameters") or []
+            if n.get("type") == "Pod" and p["name"] == "present"
+        }
+        assert present["maybe-not-written"] == "false" and present["maybe-written"] == "true", present
+    finally:
+        if not os.environ.get("DFLOWCTL_KEEP_RUNS"):
+            cli("delete", argo_wf["metadata"]["name"], env=env)
