@@ -41,8 +41,9 @@ def register(app: typer.Typer) -> None:
         kubeconfig: str | None = KUBECONFIG_OPT,
         context: str | None = CONTEXT_OPT,
     ) -> int:
-        """Stop a run (its exit handler still runs); --terminate ends it at once; --node
-        stops one suspended node."""
+        """Stop a run (its exit handler still runs); --terminate ends it at once.
+
+        --node stops one suspended node."""
         from dflowctl import actions, console, runs
         from dflowctl.errors import UsageError
 
@@ -82,8 +83,9 @@ def register(app: typer.Typer) -> None:
         kubeconfig: str | None = KUBECONFIG_OPT,
         context: str | None = CONTEXT_OPT,
     ) -> int:
-        """Resume a suspended run (`argo resume`); with --node and -p, set that node's
-        supplied outputs first (`argo node set`)."""
+        """Resume a suspended run (`argo resume`).
+
+        With --node and -p, set that node's supplied outputs first (`argo node set`)."""
         from dflowctl import actions, console, runs
         from dflowctl.errors import UsageError
         from dflowctl.spec.params import parse_pairs

@@ -16,8 +16,9 @@ def register(app: typer.Typer) -> None:
         item: int | None = typer.Option(None, "--item", min=0, help="Which item of a foreach step."),
         engine: str | None = ENGINE_OPT,
     ) -> int:
-        """Run one step again on this machine with the inputs it had, in the foreground,
-        its output on the terminal; the run's record is not changed."""
+        """Run one step again on this machine with the inputs it had, in the foreground.
+
+        Its output goes to the terminal; the run's record is not changed."""
         import sys
 
         from dflowctl import actions, console
