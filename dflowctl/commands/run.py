@@ -177,6 +177,13 @@ def register(app: typer.Typer) -> None:
         rerun: list[str] = typer.Option(
             [], "--rerun", metavar="STEP", help="Run this step (or op) again even if it could be reused."
         ),
+        reuse_step: list[str] = typer.Option(
+            [],
+            "--reuse-step",
+            metavar="STEP",
+            help="With --reuse RUN: take this step's results (every item) from RUN even though its "
+            "code or inputs changed (dflow's reuse_step; local engine).",
+        ),
     ) -> int:
         """Run a workflow and show it live; exit 0 if it succeeded, 1 if it failed."""
         return run_spec(
@@ -200,6 +207,7 @@ def register(app: typer.Typer) -> None:
             reuse=reuse,
             no_reuse=no_reuse,
             rerun=tuple(rerun),
+            reuse_steps=tuple(reuse_step),
         )
 
 
@@ -225,6 +233,7 @@ def run_spec(
     reuse: str | None = None,
     no_reuse: bool = False,
     rerun: tuple[str, ...] = (),
+    reuse_steps: tuple[str, ...] = (),
 ) -> int:
     """``run`` (and ``submit``, which is ``run --no-wait``); ``artifact``: ``--artifact`` flags;
     ``reuse``: ``ANY_RUN`` or a run's name (``--reuse [RUN]``)."""
@@ -233,6 +242,12 @@ def run_spec(
 
     fmt = check_output(output)
     settings = settings_from(engine, namespace, kubeconfig, context, python=python)
+    if reuse_steps and settings.engine != "local":
+        raise UsageError(
+            "--reuse-step is for the local engine", hint="on Argo, --reuse RUN takes steps by key"
+        )
+    if reuse_steps and (reuse in (None, ANY_RUN) or no_reuse):
+        raise UsageError("--reuse-step takes steps from one earlier run", hint="add --reuse RUN")
     if server_dry_run and settings.engine != "argo":
         raise UsageError("--server-dry-run needs the argo engine", hint="add -e argo")
     local_python = (
@@ -275,6 +290,7 @@ def run_spec(
                 reuse=use_reuse,
                 reuse_from=reuse_from,
                 rerun=rerun,
+                reuse_steps=reuse_steps,
                 spec_path=spec,
             )
             return actions.submit(eng, prepared, options)

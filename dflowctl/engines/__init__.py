@@ -68,6 +68,7 @@ class RunOptions:
     reuse: bool = False  # take earlier successes of steps with the same key (the step cache)
     reuse_from: str | None = None  # ... only those of this earlier run
     rerun: tuple[str, ...] = ()  # steps (or ops) that run again in any case
+    reuse_steps: tuple[str, ...] = ()  # steps taken from ``reuse_from`` even if their key changed
     spec_path: Path | None = None  # the spec file the manifest came from (recorded for `retry`)
 
 

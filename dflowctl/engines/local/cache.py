@@ -33,12 +33,15 @@ from dflowctl.stepkey import path_digest
 class ReusePolicy:
     """What a run may reuse: nothing (``enabled`` False), any earlier success, or only
     the steps of one earlier run (``keys``: that run's step keys); ``rerun`` names
-    steps (or ops) that run again in any case."""
+    steps (or ops) that run again in any case; ``pinned``: a node's display name -> the
+    key of its result in ``from_run``, taken even though the node's key changed
+    (``--reuse-step``, dflow's ``reuse_step``)."""
 
     enabled: bool = False
     from_run: str | None = None
     keys: frozenset[str] | None = None
     rerun: frozenset[str] = field(default_factory=frozenset)
+    pinned: Mapping[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -46,6 +49,7 @@ class ReusePolicy:
             "from_run": self.from_run,
             "keys": sorted(self.keys) if self.keys is not None else None,
             "rerun": sorted(self.rerun),
+            "pinned": dict(self.pinned),
         }
 
     @classmethod
@@ -56,6 +60,7 @@ class ReusePolicy:
             from_run=data.get("from_run"),
             keys=frozenset(keys) if keys is not None else None,
             rerun=frozenset(data.get("rerun") or ()),
+            pinned={str(k): str(v) for k, v in (data.get("pinned") or {}).items()},
         )
 
 

@@ -27,7 +27,7 @@ from dflowctl.engines.local.artifacts import LocalArtifactStore, LocalRepository
 from dflowctl.engines.local.cache import ReusePolicy
 from dflowctl.engines.local.hostenv import EnvPolicy
 from dflowctl.engines.local.logstream import stream_log_blocks, stream_logs
-from dflowctl.engines.local.podcache import REUSE_FILE, run_keys
+from dflowctl.engines.local.podcache import REUSE_FILE, pinned_steps, run_keys
 from dflowctl.engines.local.records import RunDir, RunStore, read_yaml, write_atomic, write_yaml
 from dflowctl.engines.local.runlog import last_write, read_summary, record_stamp
 from dflowctl.engines.local.runtime import stop_message
@@ -133,14 +133,20 @@ class LocalEngine:
         """``--reuse [RUN]`` and ``--rerun STEP``: with RUN, only the keys of that run's
         successful steps."""
         keys = None
+        pinned: dict[str, str] = {}
+        if options.reuse_steps and not options.reuse_from:
+            raise UsageError("--reuse-step takes steps from one earlier run", hint="add --reuse RUN")
         if options.reuse_from:
             wf = self._load(self.store.get(options.reuse_from))
             keys = frozenset(run_keys(wf))
+            if options.reuse_steps:
+                pinned = pinned_steps(wf, options.reuse_steps)
         return ReusePolicy(
             enabled=options.reuse or bool(options.reuse_from),
             from_run=options.reuse_from,
             keys=keys,
             rerun=frozenset(options.rerun),
+            pinned=pinned,
         )
 
     def _put_uploads(self, run: RunDir, options: RunOptions) -> None:

@@ -22,6 +22,7 @@ from dflowctl.engines.local.cache import Entry, ReusePolicy, StepCache
 from dflowctl.engines.local.records import RunDir
 from dflowctl.stepkey import (
     CACHE_NAME,
+    HIDDEN_PREFIX,
     INPUTS_PARAM,
     KEY_PARAM,
     OUTPUTS_PARAM,
@@ -103,9 +104,14 @@ class StepReuse:
     # ------------------------------------------------------------------ reuse
 
     def earlier(self, key: str, display: str, template_name: str, named: str | None = None) -> Entry | None:
-        """An earlier success under ``key`` that this run may take, checked whole; else None."""
+        """An earlier success under ``key`` that this run may take, checked whole; else None.
+        A step pinned by ``--reuse-step`` takes its node's result in the earlier run under
+        that node's key, whatever its key is now (the entry's ``key`` then differs)."""
         if not self.policy.enabled or self.forced(display, template_name, named):
             return None
+        pinned = self.policy.pinned.get(display)
+        if pinned is not None:
+            return self.cache.lookup(pinned)
         if self.policy.keys is not None and key not in self.policy.keys:
             return None
         return self.cache.lookup(key)
@@ -167,18 +173,59 @@ def run_keys(workflow: Mapping[str, Any]) -> list[str]:
     for node in ((workflow.get("status") or {}).get("nodes") or {}).values():
         if node.get("type") != "Pod" or node.get("phase") != "Succeeded":
             continue
-        memo = node.get("memoizationStatus") or {}
-        key = memo.get("key") or next(
-            (
-                p.get("value")
-                for p in (node.get("outputs") or {}).get("parameters") or []
-                if p.get("name") == KEY_PARAM
-            ),
-            None,
-        )
+        key = _node_key(node)
         if key:
-            keys.append(str(key))
+            keys.append(key)
     return keys
+
+
+def _node_key(node: Mapping[str, Any]) -> str | None:
+    """A Pod node's step key: its ``memoizationStatus``, else its provenance parameter."""
+    memo = node.get("memoizationStatus") or {}
+    key = memo.get("key") or next(
+        (
+            p.get("value")
+            for p in (node.get("outputs") or {}).get("parameters") or []
+            if p.get("name") == KEY_PARAM
+        ),
+        None,
+    )
+    return str(key) if key else None
+
+
+def pinned_steps(workflow: Mapping[str, Any], names: Sequence[str]) -> dict[str, str]:
+    """``--reuse-step NAME``: display name -> key of each successful Pod node of ``workflow``
+    that NAME names (its step, display name, op/template or `key:`). A display name two
+    such nodes share is left out (it would be ambiguous: those steps run). A NAME that
+    names no such node is an error, with the names there are."""
+    wanted = set(names)
+    found: dict[str, str | None] = {}
+    matched: set[str] = set()
+    known: set[str] = set()
+    for node in ((workflow.get("status") or {}).get("nodes") or {}).values():
+        if node.get("type") != "Pod" or node.get("phase") != "Succeeded":
+            continue
+        display = str(node.get("displayName") or "")
+        key = _node_key(node)
+        aliases = {step_base(display), display, str(node.get("templateName") or ""), step_key_of(node)}
+        if not step_base(display).startswith(HIDDEN_PREFIX):  # not dflowctl's own helper pods
+            known.add(step_base(display))
+        hit = wanted.intersection(a for a in aliases if a)
+        if not hit or not key:
+            continue
+        matched.update(hit)
+        found[display] = None if display in found else str(key)
+    missing = sorted(wanted - matched)
+    if missing:
+        from dflowctl.errors import UsageError
+
+        there = ", ".join(sorted(known)) or "(none)"
+        raise UsageError(
+            f"--reuse-step {missing[0]}: {workflow.get('metadata', {}).get('name')} has no step of that name "
+            "that succeeded",
+            hint=f"its steps that succeeded: {there}",
+        )
+    return {display: key for display, key in found.items() if key is not None}
 
 
 def memoization(key: str, hit: bool) -> dict[str, Any]:

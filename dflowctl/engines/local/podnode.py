@@ -343,10 +343,17 @@ class PodNodes:
             outputs["exitCode"] = entry.exit_code
         # with `--reuse RUN` the key is RUN's (the entry may have been kept by a later run)
         source = reuse.policy.from_run or entry.run
-        provenance(outputs, keyed[0], keyed[1], entry.artifacts, source)
+        # a step pinned by --reuse-step keeps the key of the result it took, not its own
+        taken = entry.key
+        provenance(outputs, taken, keyed[1], entry.artifacts, source)
         log = self.run_dir.log_path(node["id"])
         log.parent.mkdir(parents=True, exist_ok=True)
-        log.write_text(f"dflowctl: reused the result of {entry.node} (run {source}, key {keyed[0][:12]})\n")
+        said = f"dflowctl: reused the result of {entry.node} (run {source}, key {taken[:12]})"
+        if taken != keyed[0]:
+            said += (
+                f"; taken by --reuse-step: this step's key now is {keyed[0][:12]} (code or inputs changed)"
+            )
+        log.write_text(said + "\n")
         now = rfc3339()
         self.book.finish(
             node,
@@ -354,7 +361,7 @@ class PodNodes:
             f"reused from {source}",
             outputs=outputs,
             startedAt=now,
-            memoizationStatus=memoization(keyed[0], True),
+            memoizationStatus=memoization(taken, True),
         )
         return True
 
