@@ -73,7 +73,9 @@ def _relaxed(wf: dict[str, Any]) -> list[str]:
     return sorted(_param(n, "y") for d, n in pods.items() if d.startswith("relax("))
 
 
-def test_a_pinned_step_is_taken_from_the_run_although_its_key_changed(tmp_path: Path) -> None:
+def test_a_pinned_step_is_taken_from_the_run_although_its_key_changed(
+    tmp_path: Path, dflowctl_home: Path
+) -> None:
     spec = _project(tmp_path)
     first = _run(spec)
     old = first["metadata"]["name"]
@@ -111,7 +113,7 @@ def test_a_pinned_step_is_taken_from_the_run_although_its_key_changed(tmp_path: 
     assert _relaxed(items) == ["0", "10", "20"]  # the first run's results, taken by their item
 
 
-def test_reuse_step_refusals_are_one_line_and_exit_2(tmp_path: Path) -> None:
+def test_reuse_step_refusals_are_one_line_and_exit_2(tmp_path: Path, dflowctl_home: Path) -> None:
     spec = _project(tmp_path)
     old = _run(spec)["metadata"]["name"]
     cases = {
@@ -133,3 +135,5 @@ def test_reuse_step_refusals_are_one_line_and_exit_2(tmp_path: Path) -> None:
     for args, said in cases.items():
         res = run_cli("run", str(spec), *args, cwd=tmp_path)
         assert (res.returncode, res.stderr) == (2, said), args
+    # refused before a run folder is made: only the first run is there
+    assert [p.name for p in (dflowctl_home / "runs").iterdir()] == [old]

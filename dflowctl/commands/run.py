@@ -246,8 +246,6 @@ def run_spec(
         raise UsageError(
             "--reuse-step is for the local engine", hint="on Argo, --reuse RUN takes steps by key"
         )
-    if reuse_steps and (reuse in (None, ANY_RUN) or no_reuse):
-        raise UsageError("--reuse-step takes steps from one earlier run", hint="add --reuse RUN")
     if server_dry_run and settings.engine != "argo":
         raise UsageError("--server-dry-run needs the argo engine", hint="add -e argo")
     local_python = (

@@ -78,12 +78,13 @@ class LocalEngine:
         _check_manifest(manifest)
         wf: Workflow = copy.deepcopy(dict(manifest))
         meta = wf.setdefault("metadata", {})
+        policy = self._policy(options)  # a refused --reuse-step leaves no run folder behind
         run = self.store.new_run(meta)
         lock = run.claim()  # a new folder: nobody else has it
         if lock is None:  # pragma: no cover - only if something else runs in it already
             raise EngineError(f"run {run.name!r} is being run by another process")
         try:
-            self._record(run, wf, meta, options)
+            self._record(run, wf, meta, options, policy)
         except BaseException:
             os.close(lock)
             raise
@@ -108,7 +109,9 @@ class LocalEngine:
             lock_fd=lock,
         )
 
-    def _record(self, run: RunDir, wf: Workflow, meta: dict[str, Any], options: RunOptions) -> None:
+    def _record(
+        self, run: RunDir, wf: Workflow, meta: dict[str, Any], options: RunOptions, policy: ReusePolicy
+    ) -> None:
         meta["name"] = run.name
         meta.setdefault("namespace", self.settings.namespace or "default")
         meta.setdefault("creationTimestamp", rfc3339())
@@ -124,7 +127,6 @@ class LocalEngine:
         if options.spec_path is not None:
             origin = {"spec": str(options.spec_path.resolve())}
             write_atomic(run.path / ORIGIN_FILE, json.dumps(origin))
-        policy = self._policy(options)
         if policy.enabled or policy.rerun:
             write_atomic(run.path / REUSE_FILE, json.dumps(policy.to_json()))
         write_atomic(run.workflow, json.dumps(wf, indent=1))
