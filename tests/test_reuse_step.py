@@ -137,3 +137,47 @@ def test_reuse_step_refusals_are_one_line_and_exit_2(tmp_path: Path, dflowctl_ho
         assert (res.returncode, res.stderr) == (2, said), args
     # refused before a run folder is made: only the first run is there
     assert [p.name for p in (dflowctl_home / "runs").iterdir()] == [old]
+
+
+KEYED = """\
+apiVersion: dflowctl/v1alpha1
+kind: Workflow
+metadata: {name: keyed-pin}
+spec:
+  parameters:
+    xs: {type: "list[int]", default: [1, 2, 3]}
+  ops:
+    relax: {python: "work:relax", source: ./ops}
+  steps:
+    - name: relax
+      op: relax
+      key: "relax-{{item}}"
+      parameters: {x: "{{item}}"}
+      foreach: {param: "{{workflow.parameters.xs}}"}
+"""
+
+
+def test_a_step_with_a_key_is_found_again_by_its_key_when_the_items_move(
+    tmp_path: Path, dflowctl_home: Path
+) -> None:
+    spec = _project(tmp_path)
+    spec.write_text(KEYED)
+    old = _run(spec)["metadata"]["name"]
+    (tmp_path / "ops" / "work.py").write_text(WORK.replace("FACTOR = 10", "FACTOR = 100"))
+    # the items move (and one is new): each keyed item takes its own earlier result
+    moved = _run(spec, "-p", "xs=[3, 1, 4]", "--reuse", old, "--reuse-step", "relax")
+    assert _by_x(moved) == {"3": ("30", True), "1": ("10", True), "4": ("400", False)}
+    # a single item by its key
+    one = _run(spec, "-p", "xs=[3, 1]", "--reuse", old, "--reuse-step", "relax-1")
+    assert _by_x(one) == {"3": ("300", False), "1": ("10", True)}
+
+
+def _by_x(wf: dict[str, Any]) -> dict[str, tuple[str, bool]]:
+    """Each item by its input ``x``: its output ``y`` and whether it was reused."""
+    out = {}
+    for display, node in _pods(wf).items():
+        if not display.startswith("relax("):
+            continue  # dflowctl's own pod that lists the items
+        x = next(p["value"] for p in node["inputs"]["parameters"] if p["name"] == "x")
+        out[x] = (_param(node, "y"), bool(node["memoizationStatus"]["hit"]))
+    return out

@@ -33,9 +33,9 @@ from dflowctl.stepkey import path_digest
 class ReusePolicy:
     """What a run may reuse: nothing (``enabled`` False), any earlier success, or only
     the steps of one earlier run (``keys``: that run's step keys); ``rerun`` names
-    steps (or ops) that run again in any case; ``pinned``: a node's display name -> the
-    key of its result in ``from_run``, taken even though the node's key changed
-    (``--reuse-step``, dflow's ``reuse_step``)."""
+    steps (or ops) that run again in any case; ``pinned``: a node (its `key:` or display
+    name, ``podcache.pin_of``) -> the key of its result in ``from_run``, taken even though
+    the node's key changed (``--reuse-step``, dflow's ``reuse_step``)."""
 
     enabled: bool = False
     from_run: str | None = None

@@ -109,7 +109,7 @@ class StepReuse:
         that node's key, whatever its key is now (the entry's ``key`` then differs)."""
         if not self.policy.enabled or self.forced(display, template_name, named):
             return None
-        pinned = self.policy.pinned.get(display)
+        pinned = self.policy.pinned.get(pin_of(display, named))
         if pinned is not None:
             return self.cache.lookup(pinned)
         if self.policy.keys is not None and key not in self.policy.keys:
@@ -194,10 +194,10 @@ def _node_key(node: Mapping[str, Any]) -> str | None:
 
 
 def pinned_steps(workflow: Mapping[str, Any], names: Sequence[str]) -> dict[str, str]:
-    """``--reuse-step NAME``: display name -> key of each successful Pod node of ``workflow``
-    that NAME names (its step, display name, op/template or `key:`). A display name two
-    such nodes share is left out (it would be ambiguous: those steps run). A NAME that
-    names no such node is an error, with the names there are."""
+    """``--reuse-step NAME``: ``pin_of`` -> key of each successful Pod node of ``workflow``
+    that NAME names (its step, display name, op/template or `key:`). A pin two such nodes
+    share is left out (it would be ambiguous: those steps run). A NAME that names no such
+    node is an error, with the names there are."""
     wanted = set(names)
     found: dict[str, str | None] = {}
     matched: set[str] = set()
@@ -207,14 +207,16 @@ def pinned_steps(workflow: Mapping[str, Any], names: Sequence[str]) -> dict[str,
             continue
         display = str(node.get("displayName") or "")
         key = _node_key(node)
-        aliases = {step_base(display), display, str(node.get("templateName") or ""), step_key_of(node)}
+        named = step_key_of(node)
+        aliases = {step_base(display), display, str(node.get("templateName") or ""), named}
         if not step_base(display).startswith(HIDDEN_PREFIX):  # not dflowctl's own helper pods
             known.add(step_base(display))
         hit = wanted.intersection(a for a in aliases if a)
         if not hit or not key:
             continue
         matched.update(hit)
-        found[display] = None if display in found else str(key)
+        pin = pin_of(display, named)
+        found[pin] = None if pin in found else str(key)
     missing = sorted(wanted - matched)
     if missing:
         from dflowctl.errors import UsageError
@@ -225,7 +227,13 @@ def pinned_steps(workflow: Mapping[str, Any], names: Sequence[str]) -> dict[str,
             "that succeeded",
             hint=f"its steps that succeeded: {there}",
         )
-    return {display: key for display, key in found.items() if key is not None}
+    return {pin: key for pin, key in found.items() if key is not None}
+
+
+def pin_of(display: str, named: str | None) -> str:
+    """How ``--reuse-step`` finds a node again in a new run: by the step's `key:` value
+    (dflow's key, stable when the items move), else by its display name."""
+    return f"key={named}" if named else display
 
 
 def memoization(key: str, hit: bool) -> dict[str, Any]:
