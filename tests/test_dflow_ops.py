@@ -33,6 +33,9 @@ spec:
     join: {python: "dflow_ops:Join", source: ./ops}
     join-fn: {python: "dflow_ops:join_files", source: ./ops}
     maybe-file: {python: "dflow_ops:maybe_file", source: ./ops}
+    pair: {python: "dflow_ops:Pair", source: ./ops}
+    pair-fn: {python: "dflow_ops:pair_fn", source: ./ops}
+    names: {python: "dflow_ops:names_of", source: ./ops}
     typed: {python: "dflow_ops:Typed", source: ./ops}
     add: {python: "dflow_ops:add", source: ./ops}
     count: {python: "dflow_ops:count_lines", source: ./ops}
@@ -49,6 +52,8 @@ spec:
       - {name: write, op: write, parameters: {text: ab, times: 2}}
       - {name: no-file, op: maybe-file, parameters: {write: false}}
       - {name: a-file, op: maybe-file, parameters: {write: true}}
+      - {name: pairs, op: pair, parameters: {i: "{{item}}"}, foreach: {items: [2, 1, 10]}}
+      - {name: pairs-fn, op: pair-fn, parameters: {i: "{{item}}"}, foreach: {range: {count: 2}}}
     - - name: maybe-not-written
         op: maybe
         artifacts: {extra: "{{steps.no-file.outputs.artifacts.f}}"}
@@ -62,6 +67,12 @@ spec:
       - name: join
         op: join
         artifacts: {parts: "{{steps.split.outputs.artifacts.parts}}"}
+      - name: stacked
+        op: names
+        artifacts: {files: "{{steps.pairs.outputs.artifacts.files}}"}
+      - name: stacked-fn
+        op: names
+        artifacts: {files: "{{steps.pairs-fn.outputs.artifacts.files}}"}
       - name: join-fn
         op: join-fn
         artifacts: {parts: "{{steps.split.outputs.artifacts.parts}}"}
@@ -144,6 +155,12 @@ def test_dflow_ops_run_without_dflow_and_without_declarations(tmp_path: Path) ->
     assert _params(wf, "maybe-written") == {"present": True}
     each = [p for n in _pods(wf, "maybe-each") for p in n["outputs"]["parameters"] if p["name"] == "present"]
     assert [_decode(p["value"]) for p in each] == [False, False]
+    # a fan-in of List[Path] outputs, stacked as dflow does: every item's files, item by item
+    assert _params(wf, "stacked") == {
+        "names": ["log_2.txt", "traj_2.dump", "log_1.txt", "traj_1.dump", "log_10.txt", "traj_10.dump"],
+        "texts": ["l2", "t2", "l1", "t1", "l10", "t10"],
+    }
+    assert _params(wf, "stacked-fn")["names"] == ["x_0.txt", "y_0.txt", "x_1.txt", "y_1.txt"]
     assert _params(wf, "join-fn") == {"joined": "a+b+c"}  # @OP.function, Artifact(List[Path]) in
     assert _params(wf, "typed") == {"total": 4.5}  # List[int], Dict[str, float], Optional[str]
     assert _params(wf, "add") == {"total": 3}  # @OP.function, default b=2, TypedDict out

@@ -15,7 +15,7 @@ from typing import Any
 
 from dflowctl.render import slices
 from dflowctl.render.depends import dag_depends
-from dflowctl.render.fanin import aligned_inputs, artifact_arg, fanin_source
+from dflowctl.render.fanin import aligned_inputs, artifact_arg, fanin_source, flat_inputs
 from dflowctl.render.leaf import (
     ALIGN_PREFIX,
     COUNT_PREFIX,
@@ -225,6 +225,9 @@ class Renderer(Wrapping):
             takes_index = index is not None and (fanin == "index" or emits_index(op))
             aligned = aligned_inputs(step, op, scope, self.wf.ops)
             slicing: dict[str, Any] = {"ok": slices.by_items(step)}
+            flat = flat_inputs(step, op, scope, self.wf.ops)
+            if flat:
+                slicing["flat"] = flat
             if group and step.foreach is not None and step.foreach.entries is not None:
                 slicing.update(
                     group=step.foreach.entries, pool=step.foreach.pool or 1, tolerate=slicing["ok"]

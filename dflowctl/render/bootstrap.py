@@ -148,6 +148,7 @@ def decode_list(name: str, raw: str, ptype: str) -> list[object]:
 INDEX_ENV = "DFLOWCTL_INDEX"
 ALIGN_ENV = "DFLOWCTL_ALIGN_"
 COUNT_ENV = "DFLOWCTL_COUNT_"
+FLAT_ENV = "DFLOWCTL_FLAT_"
 INDEX_OUTPUT = "dflowctl-index"
 
 
@@ -305,11 +306,23 @@ def read_inputs(root: Path, entry: object, given: Mapping[str, Path] | None = No
                 continue
             raise OpError(f"input artifact '{name}' is missing: {path} does not exist")
         if as_list.get(name):
-            entries = path.iterdir() if path.is_dir() else [path]
-            values[name] = [input_artifact(e) for e in sorted(entries, key=_entry_order)]
+            entries = sorted(path.iterdir(), key=_entry_order) if path.is_dir() else [path]
+            if os.environ.get(FLAT_ENV + name) and path.is_dir():
+                # a fan-in of list outputs (dflow's stacked List[Path]): every item's own
+                # paths, item by item, each item's by name
+                values[name] = [p for e in entries for p in _item_paths(e)]
+            else:
+                values[name] = [input_artifact(e) for e in entries]
         else:
             values[name] = input_artifact(path)
     return values
+
+
+def _item_paths(item: Path) -> list[Path]:
+    """What one item of a fan-in of list outputs returned: its folder's entries by name."""
+    if item.is_dir() and not item.is_symlink():
+        return sorted(item.iterdir())
+    return [item]
 
 
 def _opio(inputs: dict[str, object]) -> Any:

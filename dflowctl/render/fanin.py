@@ -64,6 +64,24 @@ def fanin_source(ref: str, scope: Scope) -> model.Step | None:
     return src if src is not None and src.foreach is not None else None
 
 
+def flat_inputs(step: model.Step, op: model.Op, scope: Scope, ops: Mapping[str, model.Op]) -> tuple[str, ...]:
+    """The input artifacts of a Python op given a fan-in of an output its code declares a
+    list of paths (``many``): the bootstrap lists every item's files in them (when the op
+    wants a list), not one entry per item."""
+    if op.kind != "python":
+        return ()
+    found = []
+    for name, ref in step.artifacts.items():
+        src = fanin_source(ref, scope)
+        tag = single_tag(ref)
+        if src is None or tag is None:
+            continue
+        out = ops[src.op].output_artifact(tag.split(".")[-1])
+        if out is not None and out.many:
+            found.append(name)
+    return tuple(found)
+
+
 def artifact_arg(
     name: str, ref: str, scope: Scope, step: model.Step, ops: Mapping[str, model.Op]
 ) -> dict[str, Any]:

@@ -23,6 +23,7 @@ COUNT_PREFIX = "dflowctl-count-"  # + input name: how many items the producer ha
 INDEX_ENV = "DFLOWCTL_INDEX"
 ALIGN_ENV = "DFLOWCTL_ALIGN_"
 COUNT_ENV = "DFLOWCTL_COUNT_"
+FLAT_ENV = "DFLOWCTL_FLAT_"  # + input name: a fan-in of list outputs, listed as every item's files
 PARAM_ENV_PREFIX = "DFLOWCTL_PARAM_"
 DEFAULT_IMAGE = "python:3.12-slim"
 CONFIG_LINE = "CONFIG: dict[str, Any] = {}  # dflowctl:config"
@@ -46,6 +47,7 @@ class LeafVariant:
     pool: int = 0  # foreach.pool: items at once inside a group pod
     tolerate: bool = False  # a group pod succeeds while one item did (the check step decides)
     ok: bool = False  # outputs dflowctl-ok (the step's phase is decided by its items)
+    flat: tuple[str, ...] = ()  # input artifacts given a fan-in of list outputs (fanin.flat_inputs)
 
 
 @cache
@@ -287,6 +289,7 @@ def _index_env(variant: LeafVariant) -> list[dict[str, Any]]:
     for name in variant.align:
         env.append({"name": ALIGN_ENV + name, "value": f"{{{{inputs.parameters.{ALIGN_PREFIX}{name}}}}}"})
         env.append({"name": COUNT_ENV + name, "value": f"{{{{inputs.parameters.{COUNT_PREFIX}{name}}}}}"})
+    env.extend({"name": FLAT_ENV + name, "value": "1"} for name in variant.flat)
     return env
 
 

@@ -93,6 +93,9 @@ class ArtifactDecl:
     loc: Location | None = None
     # positions of sub-fields ("default", "from", "op", "when", "parameters.X", ...), for checks
     locs: Mapping[str, Location] = field(default_factory=dict, compare=False, repr=False)
+    # a Python op's output its code declares a list of paths (dflow's Artifact(List[Path])):
+    # a fan-in of it reaches a list input as the files of every item, as dflow stacks them
+    many: bool = False
 
 
 @dataclass(frozen=True)

@@ -313,7 +313,7 @@ def _from_code(op: m.Op, side: str, code: opsig.Side) -> dict[str, Any]:
         if s.kind == "parameter"
     )
     arts = tuple(
-        m.ArtifactDecl(s.name, optional=s.optional, loc=loc)
+        m.ArtifactDecl(s.name, optional=s.optional, loc=loc, many=side == "outputs" and s.type[0] == "list")
         for s in code.slots.values()
         if s.kind == "artifact"
     )

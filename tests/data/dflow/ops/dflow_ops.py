@@ -203,6 +203,37 @@ def join_files(parts: Artifact(List[Path]), sep: str = "+") -> {"joined": str}:
     return {"joined": sep.join(p.read_text() for p in parts)}
 
 
+class Pair(OP):
+    """Each item returns two files (a List[Path] output): a fan-in of it is stacked."""
+
+    @classmethod
+    def get_input_sign(cls):
+        return OPIOSign({"i": int})
+
+    @classmethod
+    def get_output_sign(cls):
+        return OPIOSign({"files": Artifact(List[Path])})
+
+    @OP.exec_sign_check
+    def execute(self, op_in: OPIO) -> OPIO:
+        i = op_in["i"]
+        Path(f"traj_{i}.dump").write_text(f"t{i}")
+        Path(f"log_{i}.txt").write_text(f"l{i}")
+        return OPIO({"files": [Path(f"traj_{i}.dump"), Path(f"log_{i}.txt")]})
+
+
+@OP.function
+def pair_fn(i: int) -> {"files": Artifact(List[Path])}:
+    Path(f"x_{i}.txt").write_text(str(i))
+    Path(f"y_{i}.txt").write_text(str(i))
+    return {"files": [Path(f"x_{i}.txt"), Path(f"y_{i}.txt")]}
+
+
+@OP.function
+def names_of(files: Artifact(List[Path])) -> {"names": List[str], "texts": List[str]}:
+    return {"names": [p.name for p in files], "texts": [p.read_text() for p in files]}
+
+
 @OP.function
 def maybe_file(write: bool) -> {"f": Artifact(Path, optional=True)}:
     if not write:
