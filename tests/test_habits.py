@@ -121,7 +121,14 @@ def test_unknown_commands_name_ours() -> None:
 
 
 def test_latest_without_runs(dflowctl_home: Path, tmp_path: Path) -> None:
-    for args in (["status", "@latest"], ["logs", "@latest"], ["download", "@latest"], ["report", "@latest"]):
+    for args in (
+        ["status", "@latest"],
+        ["logs", "@latest"],
+        ["download", "@latest"],
+        ["report", "@latest"],
+        ["rerun", "@latest", "--step", "x"],
+        ["run", str(SPECS / "hello.yaml"), "--reuse", "@latest"],
+    ):
         res = run_cli(*args, cwd=tmp_path)
         assert (res.returncode, res.stderr) == (
             2,
@@ -129,9 +136,21 @@ def test_latest_without_runs(dflowctl_home: Path, tmp_path: Path) -> None:
         ), args
 
 
+def test_latest_in_rerun_and_run_reuse(dflowctl_home: Path, spec: Path, tmp_path: Path) -> None:
+    """@latest names the run started last in `rerun` and `run --reuse` as everywhere."""
+    res = run_cli("run", str(spec), cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    first = _name(res.stdout)
+    res = run_cli("rerun", "@latest", "--step", "say", cwd=tmp_path)
+    assert res.returncode == 0 and f"of {first} " in res.stderr, res.stderr
+    res = run_cli("run", str(spec), "--reuse", "@latest", cwd=tmp_path)
+    assert res.returncode == 0 and f"say  Succeeded  0s  reused from {first}" in res.stderr, res.stderr
+
+
 def test_logs_tail_grep_since(dflowctl_home: Path, spec: Path, tmp_path: Path) -> None:
     res = run_cli("run", str(spec), cwd=tmp_path)
     assert res.returncode == 0, res.stderr
+
     res = run_cli("logs", "@latest", "--tail", "2", cwd=tmp_path)
     assert res.stdout == "say: line two\nsay: line three\n"
     res = run_cli("logs", "@latest", "--grep", "t[wh]", cwd=tmp_path)

@@ -26,6 +26,7 @@ from dflowctl.commands._common import (
 )
 from dflowctl.engines import Workflow
 from dflowctl.errors import UsageError
+from dflowctl.runs import LATEST
 
 if TYPE_CHECKING:
     from dflowctl.actions import Prepared
@@ -171,7 +172,8 @@ def register(app: typer.Typer) -> None:
             "--reuse",
             metavar="[RUN]",
             help="Reuse the results of earlier steps with the same key (after the spec: any earlier run; "
-            "--reuse RUN: only that run's). Config setting `reuse: true` makes it the default.",
+            "--reuse RUN: only that run's; RUN may be @latest). "
+            "Config setting `reuse: true` makes it the default.",
         ),
         no_reuse: bool = typer.Option(False, "--no-reuse", help="Run every step (overrides `reuse: true`)."),
         rerun: list[str] = typer.Option(
@@ -242,6 +244,10 @@ def run_spec(
 
     fmt = check_output(output)
     settings = settings_from(engine, namespace, kubeconfig, context, python=python)
+    if reuse == LATEST:  # the run started last before this one
+        from dflowctl import runs
+
+        reuse = runs.resolve(actions.make_engine(settings), reuse)
     if reuse_steps and settings.engine != "local":
         raise UsageError(
             "--reuse-step is for the local engine", hint="on Argo, --reuse RUN takes steps by key"
