@@ -162,12 +162,21 @@ def run(
     parallelism: int | None = None,
     home: str | Path | None = None,
     namespace: str | None = None,
+    reuse: bool | str | None = None,
+    rerun: Sequence[str] = (),
+    reuse_steps: Sequence[str] = (),
 ) -> Run:
-    """Run a spec (or Argo Workflow file), as ``dflowctl run`` (``wait=False``: ``submit``)."""
+    """Run a spec (or Argo Workflow file), as ``dflowctl run`` (``wait=False``: ``submit``).
+    ``reuse``: ``True`` takes earlier results of steps with the same key (``--reuse``), a
+    run's name (or ``@latest``) only that run's (``--reuse RUN``), ``False`` none
+    (``--no-reuse``), ``None`` the config's ``reuse:``; ``rerun`` and ``reuse_steps`` as
+    ``--rerun`` and ``--reuse-step`` (docs/reuse.md)."""
     from dflowctl import actions
-    from dflowctl.commands.run import name_run, pythons_for
+    from dflowctl.commands.run import ANY_RUN, check_reuse, name_run, pythons_for, reuse_plan
 
     settings = _settings(engine, home, namespace)
+    flag = ANY_RUN if reuse is True else reuse if isinstance(reuse, str) else None
+    flag = check_reuse(settings, flag, reuse_steps)
     eng = actions.make_engine(settings)
     label_pairs = [f"{k}={v}" for k, v in (labels or {}).items()]
     local_python = actions.python_context(settings) if settings.engine == "local" else None
@@ -175,8 +184,18 @@ def run(
         Path(spec), _overrides(parameters), None, settings.engine, python=local_python
     ) as prepared:
         name_run(prepared.manifest, name, label_pairs)
+        use_reuse, reuse_from = reuse_plan(prepared, settings, flag, reuse is False, rerun)
         pythons = pythons_for(prepared, settings, python_flag=False)
-        options = RunOptions(wait=wait, parallelism=parallelism, pythons=pythons)
+        options = RunOptions(
+            wait=wait,
+            parallelism=parallelism,
+            pythons=pythons,
+            reuse=use_reuse,
+            reuse_from=reuse_from,
+            rerun=tuple(rerun),
+            reuse_steps=tuple(reuse_steps),
+            spec_path=Path(spec),
+        )
         workflow = actions.submit(eng, prepared, options)
     return Run(str((workflow.get("metadata") or {}).get("name") or ""), eng, workflow)
 

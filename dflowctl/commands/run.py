@@ -7,6 +7,7 @@ API (``dflowctl/api.py``) starts runs through ``pythons_for`` and ``name_run`` t
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -92,6 +93,34 @@ def pythons_for(prepared: Prepared, settings: Settings, python_flag: bool) -> di
 
     chosen = actions.python_plan(prepared, settings, python_flag=python_flag)
     return {name: i.to_json() for name, i in chosen.items()}
+
+
+def check_reuse(settings: Settings, reuse: str | None, reuse_steps: Sequence[str]) -> str | None:
+    """``--reuse [RUN]`` before anything runs: ``@latest`` as the run started last (before
+    this one); ``--reuse-step`` only on the local engine (the engine checks it has a RUN)."""
+    from dflowctl import actions
+
+    if reuse == LATEST:
+        from dflowctl import runs
+
+        reuse = runs.resolve(actions.make_engine(settings), reuse)
+    if reuse_steps and settings.engine != "local":
+        raise UsageError(
+            "--reuse-step is for the local engine", hint="on Argo, --reuse RUN takes steps by key"
+        )
+    return reuse
+
+
+def reuse_plan(
+    prepared: Prepared, settings: Settings, reuse: str | None, no_reuse: bool, rerun: Sequence[str]
+) -> tuple[bool, str | None]:
+    """(take earlier results, only RUN's): ``--reuse [RUN]``, ``--no-reuse``, config ``reuse:``
+    (local runs). On Argo the manifest is rewritten here instead (``argo_reuse``)."""
+    if settings.engine == "argo" and (reuse is not None or rerun) and not no_reuse:
+        argo_reuse(prepared, settings, reuse, tuple(rerun))
+    by_default = settings.reuse and settings.engine == "local"
+    use_reuse = not no_reuse and (reuse is not None or by_default)
+    return use_reuse, reuse if use_reuse and reuse not in (None, ANY_RUN) else None
 
 
 def argo_reuse(prepared: Prepared, settings: Settings, reuse: str | None, rerun: tuple[str, ...]) -> None:
@@ -244,14 +273,7 @@ def run_spec(
 
     fmt = check_output(output)
     settings = settings_from(engine, namespace, kubeconfig, context, python=python)
-    if reuse == LATEST:  # the run started last before this one
-        from dflowctl import runs
-
-        reuse = runs.resolve(actions.make_engine(settings), reuse)
-    if reuse_steps and settings.engine != "local":
-        raise UsageError(
-            "--reuse-step is for the local engine", hint="on Argo, --reuse RUN takes steps by key"
-        )
+    reuse = check_reuse(settings, reuse, reuse_steps)
     if server_dry_run and settings.engine != "argo":
         raise UsageError("--server-dry-run needs the argo engine", hint="add -e argo")
     local_python = (
@@ -265,8 +287,7 @@ def run_spec(
         name_run(prepared.manifest, name, label)
         for warning in prepared.warnings:
             console.info(f"warning: {warning}")
-        if settings.engine == "argo" and (reuse is not None or rerun) and not no_reuse:
-            argo_reuse(prepared, settings, reuse, rerun)
+        use_reuse, reuse_from = reuse_plan(prepared, settings, reuse, no_reuse, rerun)
         if dry_run:
             console.print_object(prepared.manifest, "json" if fmt == "json" else "yaml")
             return 0
@@ -281,9 +302,6 @@ def run_spec(
 
             probe_early(Path(settings.runs_dir))
         pythons = pythons_for(prepared, settings, python is not None)
-        by_default = settings.reuse and settings.engine == "local"
-        use_reuse = not no_reuse and (reuse is not None or by_default)
-        reuse_from = reuse if use_reuse and reuse not in (None, ANY_RUN) else None
 
         def start(on_update: OnUpdate | None) -> Workflow:
             options = RunOptions(
