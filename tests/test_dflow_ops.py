@@ -34,6 +34,8 @@ spec:
     join-fn: {python: "dflow_ops:join_files", source: ./ops}
     maybe-file: {python: "dflow_ops:maybe_file", source: ./ops}
     pair: {python: "dflow_ops:Pair", source: ./ops}
+    models: {python: "dflow_ops:Models", source: ./ops}
+    use-models: {python: "dflow_ops:use_models", source: ./ops}
     pair-fn: {python: "dflow_ops:pair_fn", source: ./ops}
     names: {python: "dflow_ops:names_of", source: ./ops}
     typed: {python: "dflow_ops:Typed", source: ./ops}
@@ -52,6 +54,7 @@ spec:
       - {name: write, op: write, parameters: {text: ab, times: 2}}
       - {name: no-file, op: maybe-file, parameters: {write: false}}
       - {name: a-file, op: maybe-file, parameters: {write: true}}
+      - {name: models, op: models}
       - {name: pairs, op: pair, parameters: {i: "{{item}}"}, foreach: {items: [2, 1, 10]}}
       - {name: pairs-fn, op: pair-fn, parameters: {i: "{{item}}"}, foreach: {range: {count: 2}}}
     - - name: maybe-not-written
@@ -67,6 +70,9 @@ spec:
       - name: join
         op: join
         artifacts: {parts: "{{steps.split.outputs.artifacts.parts}}"}
+      - name: use-models
+        op: use-models
+        artifacts: {models: "{{steps.models.outputs.artifacts.models}}"}
       - name: stacked
         op: names
         artifacts: {files: "{{steps.pairs.outputs.artifacts.files}}"}
@@ -95,6 +101,7 @@ spec:
     typed: {python: "dflow_ops:Typed", source: ./ops}
     flaky: {python: "dflow_ops:Flaky", source: ./ops, retry: 2}
     broken: {python: "dflow_ops:Broken", source: ./ops, retry: 2}
+    models: {python: "dflow_ops:Models", source: ./ops}
   steps:
     - - {name: extra, op: extra}
       - {name: wrong, op: wrong}
@@ -102,6 +109,7 @@ spec:
       - {name: typed, op: typed, parameters: {xs: "{{workflow.parameters.xs}}", weights: {}, label: x}}
       - {name: flaky, op: flaky}
       - {name: broken, op: broken}
+      - {name: bad-key, op: models, parameters: {bad: true}}
 """
 
 
@@ -161,6 +169,8 @@ def test_dflow_ops_run_without_dflow_and_without_declarations(tmp_path: Path) ->
         "texts": ["l2", "t2", "l1", "t1", "l10", "t10"],
     }
     assert _params(wf, "stacked-fn")["names"] == ["x_0.txt", "y_0.txt", "x_1.txt", "y_1.txt"]
+    # Artifact(Dict[str, Path]): a folder per key; the dict again on the way in
+    assert _params(wf, "use-models") == {"keys": ["first", "second"], "first": "one"}
     assert _params(wf, "join-fn") == {"joined": "a+b+c"}  # @OP.function, Artifact(List[Path]) in
     assert _params(wf, "typed") == {"total": 4.5}  # List[int], Dict[str, float], Optional[str]
     assert _params(wf, "add") == {"total": 3}  # @OP.function, default b=2, TypedDict out
@@ -189,6 +199,10 @@ def test_failures_name_the_key_and_the_line_transient_retries_fatal_does_not(tmp
         "in the output given by the OP"
     )
     assert message("typed") == "Error (exit code 1): TypeError: type of xs[1] must be int; got str instead"
+    assert message("bad-key") == (
+        "Error (exit code 1): op 'models' (dflow_ops:Models): output artifact 'models': "
+        "key 'a/b' cannot name a folder"
+    )
     flaky = _pods(wf, "flaky")
     assert len(flaky) == 3  # retry: 2 → three attempts
     line = _line('raise TransientError("the license server is busy")')

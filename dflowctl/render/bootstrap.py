@@ -252,19 +252,26 @@ def load_entrypoint(spec: str) -> object:
     return obj
 
 
-def _is_list_annotation(annotation: object) -> bool:
+def _shape_of(annotation: object) -> str:
+    """``"list"`` (List[Path]), ``"dict"`` (Dict[str, Path]) or ``""`` (one path)."""
+    if isinstance(annotation, str):
+        text = annotation.replace(" ", "").lower().replace("typing.", "").replace("optional[", "")
+        return "list" if text.startswith("list[") else "dict" if text.startswith("dict[") else ""
     origin = typing.get_origin(annotation)
     if origin in (list, tuple) or annotation in (list, tuple):
-        return True
+        return "list"
+    if origin is dict or annotation is dict:
+        return "dict"
     if origin is typing.Union:  # Optional[List[Path]]
-        return any(_is_list_annotation(a) for a in typing.get_args(annotation) if a is not type(None))
-    return False
+        shapes = [_shape_of(a) for a in typing.get_args(annotation) if a is not type(None)]
+        return next((s for s in shapes if s), "")
+    return ""
 
 
-def wanted_as_list(entry: object) -> dict[str, bool]:
-    """Which inputs the code wants as a list of paths (List[Path] hints / signs): an OP
-    class's sign, or an @OP.function's (an instance of its OP class)."""
-    result: dict[str, bool] = {}
+def wanted_shapes(entry: object) -> dict[str, str]:
+    """How the code wants each input artifact (``_shape_of`` its List[Path] / Dict[str, Path]
+    hint or sign): an OP class's sign, or an @OP.function's (an instance of its OP class)."""
+    result: dict[str, str] = {}
     if hasattr(entry, "get_input_sign"):
         try:
             sign = entry.get_input_sign()
@@ -272,8 +279,7 @@ def wanted_as_list(entry: object) -> dict[str, bool]:
             return result
         for name in CONFIG["inputs"]["artifacts"]:
             declared = sign.get(name) if hasattr(sign, "get") else None
-            hint = getattr(declared, "type", declared)
-            result[name] = _is_list_annotation(hint)
+            result[name] = _shape_of(getattr(declared, "type", declared))
         return result
     if callable(entry):
         try:
@@ -281,11 +287,7 @@ def wanted_as_list(entry: object) -> dict[str, bool]:
         except Exception:
             hints = getattr(entry, "__annotations__", {}) or {}
         for name in CONFIG["inputs"]["artifacts"]:
-            hint = hints.get(name)
-            if isinstance(hint, str):
-                result[name] = hint.replace(" ", "").lower().startswith(("list[", "typing.list["))
-            else:
-                result[name] = _is_list_annotation(hint)
+            result[name] = _shape_of(hints.get(name))
     return result
 
 
@@ -297,15 +299,19 @@ def read_inputs(root: Path, entry: object, given: Mapping[str, Path] | None = No
         if raw is None:
             raise OpError(f"input parameter '{name}' was not given (env {PARAM_ENV_PREFIX}{name} is unset)")
         values[name] = realign(name, decode_param(name, ungroup(name, raw), ptype))
-    as_list = wanted_as_list(entry)
+    shapes = wanted_shapes(entry)
     for name, decl in CONFIG["inputs"]["artifacts"].items():
         path = (given or {}).get(name) or root / "inputs" / "artifacts" / name
+        shape = shapes.get(name)
         if not path.exists():
             if decl.get("optional"):
-                values[name] = [] if as_list.get(name) else None
+                values[name] = [] if shape == "list" else {} if shape == "dict" else None
                 continue
             raise OpError(f"input artifact '{name}' is missing: {path} does not exist")
-        if as_list.get(name):
+        if shape == "dict":  # a Dict[str, Path] output: a folder per key
+            entries = sorted(path.iterdir()) if path.is_dir() else [path]
+            values[name] = {e.name: input_artifact(e) for e in entries}
+        elif shape == "list":
             entries = sorted(path.iterdir(), key=_entry_order) if path.is_dir() else [path]
             if os.environ.get(FLAT_ENV + name) and path.is_dir():
                 # a fan-in of list outputs (dflow's stacked List[Path]): every item's own
@@ -370,13 +376,27 @@ def as_outputs(result: object) -> dict[str, object]:
     return dict(result)
 
 
+def _dict_key(name: str, key: object) -> str:
+    """A key of a Dict[str, Path] output: the name of the folder its value is stored in."""
+    if not isinstance(key, str) or not key or key in (".", "..") or "/" in key or "\0" in key:
+        raise OpError(f"output artifact '{name}': key {key!r} cannot name a folder")
+    return key
+
+
 def _paths_of(name: str, value: object) -> list[Path]:
+    if isinstance(value, Mapping):  # Dict[str, Path]: each value under a folder named by its key
+        paths = []
+        for key, item in value.items():
+            _dict_key(name, key)
+            if item is not None:
+                paths.extend(_paths_of(name, item))
+        return paths
     items = list(value) if isinstance(value, (list, tuple)) else [value]
     paths = []
     for item in items:
         if not isinstance(item, (str, os.PathLike)):
             raise OpError(
-                f"output artifact '{name}' must be a path or a list of paths, got {_describe(item)}"
+                f"output artifact '{name}' must be a path, a list or a dict of paths, got {_describe(item)}"
             )
         path = Path(item)
         if not path.exists():
@@ -470,6 +490,12 @@ def artifact_name(path: Path) -> Path:
 
 
 def store_artifact(name: str, value: object, dest: Path) -> None:
+    if isinstance(value, Mapping):  # Dict[str, Path]: DEST/<key>/ holds each value
+        dest.mkdir(parents=True, exist_ok=True)
+        for key, item in value.items():
+            if item is not None:
+                store_artifact(name, item, dest / _dict_key(name, key))
+        return
     paths = _paths_of(name, value)
     if not isinstance(value, (list, tuple)) and paths[0].is_dir():
         _copy(paths[0], dest)

@@ -106,6 +106,32 @@ class Typed(OP):
         return OPIO({"total": sum(op_in["xs"]) * sum(op_in["weights"].values())})
 
 
+class Models(OP):
+    """Artifact(Dict[str, Path]) out and in: each value kept under its key."""
+
+    @classmethod
+    def get_input_sign(cls):
+        return OPIOSign({"bad": Parameter(bool, default=False)})
+
+    @classmethod
+    def get_output_sign(cls):
+        return OPIOSign({"models": Artifact(Dict[str, Path])})
+
+    @OP.exec_sign_check
+    def execute(self, op_in: OPIO) -> OPIO:
+        Path("m1.pb").write_text("one")
+        Path("fold").mkdir()
+        Path("fold/m2.pb").write_text("two")
+        Path("fold/extra.txt").write_text("x")
+        key = "a/b" if op_in["bad"] else "second"
+        return OPIO({"models": {"first": Path("m1.pb"), key: Path("fold")}})
+
+
+@OP.function
+def use_models(models: Artifact(Dict[str, Path])) -> {"keys": List[str], "first": str}:
+    return {"keys": sorted(models), "first": models["first"].read_text()}
+
+
 class ExtraKey(OP):
     @classmethod
     def get_input_sign(cls):
