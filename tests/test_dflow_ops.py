@@ -35,6 +35,8 @@ spec:
     maybe-file: {python: "dflow_ops:maybe_file", source: ./ops}
     pair: {python: "dflow_ops:Pair", source: ./ops}
     models: {python: "dflow_ops:Models", source: ./ops}
+    tagged: {python: "dflow_ops:Tagged", source: ./ops}
+    tagged-fn: {python: "dflow_ops:tagged_fn", source: ./ops}
     use-models: {python: "dflow_ops:use_models", source: ./ops}
     pair-fn: {python: "dflow_ops:pair_fn", source: ./ops}
     names: {python: "dflow_ops:names_of", source: ./ops}
@@ -55,6 +57,10 @@ spec:
       - {name: no-file, op: maybe-file, parameters: {write: false}}
       - {name: a-file, op: maybe-file, parameters: {write: true}}
       - {name: models, op: models}
+      - {name: untagged, op: tagged}
+      - {name: tagged, op: tagged, parameters: {tag: "null", n: 3}}
+      - {name: untagged-fn, op: tagged-fn}
+      - {name: tagged-fn, op: tagged-fn, parameters: {tag: x, n: 4}}
       - {name: pairs, op: pair, parameters: {i: "{{item}}"}, foreach: {items: [2, 1, 10]}}
       - {name: pairs-fn, op: pair-fn, parameters: {i: "{{item}}"}, foreach: {range: {count: 2}}}
     - - name: maybe-not-written
@@ -169,6 +175,11 @@ def test_dflow_ops_run_without_dflow_and_without_declarations(tmp_path: Path) ->
         "texts": ["l2", "t2", "l1", "t1", "l10", "t10"],
     }
     assert _params(wf, "stacked-fn")["names"] == ["x_0.txt", "y_0.txt", "x_1.txt", "y_1.txt"]
+    # a None default (dflow's Parameter(Optional[str], default=None), `= None`): None when not given
+    assert _params(wf, "untagged") == {"seen": "None None"}
+    assert _params(wf, "tagged") == {"seen": "None 3"}  # the text null is None, as in dflow
+    assert _params(wf, "untagged-fn") == {"seen": "None None"}
+    assert _params(wf, "tagged-fn") == {"seen": "'x' 4"}
     # Artifact(Dict[str, Path]): a folder per key; the dict again on the way in
     assert _params(wf, "use-models") == {"keys": ["first", "second"], "first": "one"}
     assert _params(wf, "join-fn") == {"joined": "a+b+c"}  # @OP.function, Artifact(List[Path]) in

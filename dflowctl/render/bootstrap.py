@@ -82,7 +82,12 @@ def _describe(value: object) -> str:
 
 
 def decode_param(name: str, raw: str, ptype: str) -> object:
-    """Turn the wire text of a parameter into a value of its declared type."""
+    """Turn the wire text of a parameter into a value of its declared type; ``T?``: an
+    input whose code default is None, the text ``null`` being None."""
+    if ptype.endswith("?"):
+        if raw == "null":
+            return None
+        ptype = ptype[:-1]
     if ptype == "str":
         return raw
     if ptype == "any":

@@ -118,8 +118,10 @@ def bootstrap_source(op: model.Op, variant: LeafVariant | None = None) -> str:
 
 
 def _typed(p: model.Param) -> str:
-    """What the bootstrap decodes a parameter as: ``list[int]`` decodes its items too."""
-    return p.shape if p.shape and p.shape.startswith("list[") else p.type
+    """What the bootstrap decodes a parameter as: ``list[int]`` decodes its items too; a
+    trailing ``?`` (``Param.nullable``): the text ``null`` is None."""
+    typed = p.shape if p.shape and p.shape.startswith("list[") else p.type
+    return typed + "?" if p.nullable else typed
 
 
 def param_decl(p: model.Param) -> dict[str, Any]:

@@ -68,6 +68,9 @@ class Param:
     loc: Location | None = None
     # positions of sub-fields ("default", "from", "op", "when", "parameters.X", ...), for checks
     locs: Mapping[str, Location] = field(default_factory=dict, compare=False, repr=False)
+    # a Python op's input whose code default is None (dflow's `Parameter(Optional[str],
+    # default=None)`, `tag: str | None = None`): the op gets None when it is not given
+    nullable: bool = False
 
     @property
     def required(self) -> bool:

@@ -307,6 +307,7 @@ def _from_code(op: m.Op, side: str, code: opsig.Side) -> dict[str, Any]:
             type=_spec_type(s.type),  # type: ignore[arg-type]
             shape=type_text(s.type) if s.type[1] else None,
             default=m.MISSING if s.default is opsig.NO_DEFAULT else s.default,
+            nullable=side == "inputs" and s.default is None,
             loc=loc,
         )
         for s in code.slots.values()

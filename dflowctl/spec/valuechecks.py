@@ -85,7 +85,9 @@ class ValueChecks(CheckBase):
     def params(self, params: Iterable[m.Param], what: str, *, output: bool = False) -> None:
         for p in params:
             self.identifier(p.name, what, p.loc)
-            if p.default is not m.MISSING and not fits(p.default, p.type):
+            if p.default is None and p.nullable:
+                pass  # the code's own `= None`: the op gets None
+            elif p.default is not m.MISSING and not fits(p.default, p.type):
                 self.error(
                     f"default of {what} `{p.name}` must be {TYPE_WORDS[p.type]} ({p.type}), "
                     f"not {kind_of(p.default)}",

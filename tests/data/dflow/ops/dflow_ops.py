@@ -132,6 +132,26 @@ def use_models(models: Artifact(Dict[str, Path])) -> {"keys": List[str], "first"
     return {"keys": sorted(models), "first": models["first"].read_text()}
 
 
+class Tagged(OP):
+    """A None default: the op gets None when the step gives nothing, the value when it does."""
+
+    @classmethod
+    def get_input_sign(cls):
+        return OPIOSign({"tag": Parameter(Optional[str], default=None), "n": Parameter(int, default=None)})
+
+    @classmethod
+    def get_output_sign(cls):
+        return OPIOSign({"seen": str})
+
+    @OP.exec_sign_check
+    def execute(self, op_in: OPIO) -> OPIO:
+        return OPIO({"seen": f"{op_in['tag']!r} {op_in['n']!r}"})
+
+
+def tagged_fn(tag: Optional[str] = None, n: "int | None" = None):
+    return {"seen": f"{tag!r} {n!r}"}
+
+
 class ExtraKey(OP):
     @classmethod
     def get_input_sign(cls):
