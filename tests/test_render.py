@@ -850,3 +850,12 @@ def test_a_list_input_fed_by_an_indexed_fan_in_is_aligned() -> None:
     env = {e["name"]: e["value"] for e in ts["sum-aligned"]["script"]["env"]}
     assert env["DFLOWCTL_ALIGN_ys"] == "{{inputs.parameters.dflowctl-align-ys}}"
     assert env["DFLOWCTL_COUNT_ys"] == "{{inputs.parameters.dflowctl-count-ys}}"
+
+
+def test_the_bootstrap_and_the_renderer_agree_on_the_names_they_share() -> None:
+    """The bootstrap is a standalone script: it keeps its own copy of the environment
+    names the renderer's templates set; each pair must be the same text."""
+    from dflowctl.render import bootstrap, leaf
+
+    for name in ("INDEX_ENV", "ALIGN_ENV", "COUNT_ENV", "FLAT_ENV", "PARAM_ENV_PREFIX"):
+        assert getattr(bootstrap, name) == getattr(leaf, name), name

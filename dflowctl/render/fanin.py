@@ -109,7 +109,8 @@ def artifact_arg(
             )
         return {"name": name, "from": f"{{{{inputs.artifacts.{parts[2]}}}}}"}
     arg: dict[str, Any] = {"name": name, "from": ref.strip()}
-    if any(a.name == name and a.optional for a in ops[step.op].inputs_artifacts):
+    decl = ops[step.op].input_artifact(name)
+    if decl is not None and decl.optional:
         # as dflow renders an optional input: Argo leaves out an argument it cannot resolve
         # (an optional output that was not written) instead of failing the step
         arg["optional"] = True
