@@ -176,7 +176,7 @@ def run(
 
     settings = _settings(engine, home, namespace)
     flag = ANY_RUN if reuse is True else reuse if isinstance(reuse, str) else None
-    flag = check_reuse(settings, flag, reuse_steps)
+    flag = check_reuse(settings, flag)
     eng = actions.make_engine(settings)
     label_pairs = [f"{k}={v}" for k, v in (labels or {}).items()]
     local_python = actions.python_context(settings) if settings.engine == "local" else None
@@ -184,7 +184,7 @@ def run(
         Path(spec), _overrides(parameters), None, settings.engine, python=local_python
     ) as prepared:
         name_run(prepared.manifest, name, label_pairs)
-        use_reuse, reuse_from = reuse_plan(prepared, settings, flag, reuse is False, rerun)
+        use_reuse, reuse_from = reuse_plan(prepared, settings, flag, reuse is False, rerun, reuse_steps)
         pythons = pythons_for(prepared, settings, python_flag=False)
         options = RunOptions(
             wait=wait,

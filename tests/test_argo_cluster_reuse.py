@@ -79,3 +79,35 @@ def test_reuse_on_real_argo(cluster_env: dict[str, str], tmp_path: Path) -> None
         if not os.environ.get("DFLOWCTL_KEEP_RUNS"):
             for name in names:
                 cli("delete", name, env=env)
+
+
+def test_reuse_step_on_real_argo(cluster_env: dict[str, str], tmp_path: Path) -> None:
+    """`--reuse RUN --reuse-step prepare` after editing the module prepare shares with relax:
+    prepare is a Steps node without a pod, relax runs the fixed code over its outputs."""
+    from tests.test_reuse_step import SPEC, WORK
+
+    env = {**cluster_env, "DFLOWCTL_HOME": str(tmp_path / "home")}
+    (tmp_path / "ops").mkdir()
+    (tmp_path / "ops" / "work.py").write_text(WORK)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(SPEC)
+    names: list[str] = []
+    try:
+        old = run(env, str(spec))
+        names.append(old["metadata"]["name"])
+        (tmp_path / "ops" / "work.py").write_text(WORK.replace("FACTOR = 10", "FACTOR = 100"))
+        new = run(env, str(spec), "--reuse", names[0], "--reuse-step", "prepare")
+        names.append(new["metadata"]["name"])
+        assert "prepare" not in pods(new) and len([p for p in pods(new) if p.startswith("relax(")]) == 3
+        ys = sorted(
+            int(p["value"])
+            for n in new["status"]["nodes"].values()
+            if n["type"] == "Pod" and n["displayName"].startswith("relax(")
+            for p in n["outputs"]["parameters"]
+            if p["name"] == "y"
+        )
+        assert ys == [0, 100, 200]
+    finally:
+        if not os.environ.get("DFLOWCTL_KEEP_RUNS"):
+            for name in names:
+                cli("delete", name, env=env)

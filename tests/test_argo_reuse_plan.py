@@ -182,3 +182,19 @@ def test_a_step_key_and_an_unset_default_input(tmp_path: Path) -> None:
     done = reuse_manifest(manifest, earlier_run(manifest, diamond_outcome))
     assert done.steps == ALL
     validate(done.manifest, tmp_path)
+
+
+def test_reuse_step_takes_a_step_whose_source_changed(tmp_path: Path) -> None:
+    """`--reuse-step` on Argo: steps whose op source changed are taken from RUN all the same;
+    a step reading only pinned results is a hit again by its own key."""
+    from dflowctl.errors import UsageError
+
+    old = earlier_run(diamond(tmp_path), diamond_outcome)
+    edited = diamond(tmp_path, source_edit=True)
+    assert reuse_manifest(edited, old, reuse_steps=["start"]).steps == ["start"]
+    both = reuse_manifest(edited, old, reuse_steps=["start", "left", "right", "join"])
+    assert both.steps == ALL  # report's inputs are the pinned join's outputs: the same key
+    assert reuse_manifest(edited, old, rerun=["start"], reuse_steps=["start"]).steps == []  # --rerun wins
+    validate(both.manifest, tmp_path)
+    with pytest.raises(UsageError, match="--reuse-step nosuch: wf has no step of that name"):
+        reuse_manifest(edited, old, reuse_steps=["nosuch"])

@@ -128,9 +128,6 @@ def test_reuse_step_refusals_are_one_line_and_exit_2(tmp_path: Path, dflowctl_ho
         ("--reuse", "--reuse-step", "prepare"): (
             "error: --reuse-step takes steps from one earlier run\n  hint: add --reuse RUN\n"
         ),
-        ("-e", "argo", "--reuse", old, "--reuse-step", "prepare"): (
-            "error: --reuse-step is for the local engine\n  hint: on Argo, --reuse RUN takes steps by key\n"
-        ),
     }
     for args, said in cases.items():
         res = run_cli("run", str(spec), *args, cwd=tmp_path)

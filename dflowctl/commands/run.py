@@ -95,35 +95,43 @@ def pythons_for(prepared: Prepared, settings: Settings, python_flag: bool) -> di
     return {name: i.to_json() for name, i in chosen.items()}
 
 
-def check_reuse(settings: Settings, reuse: str | None, reuse_steps: Sequence[str]) -> str | None:
+def check_reuse(settings: Settings, reuse: str | None) -> str | None:
     """``--reuse [RUN]`` before anything runs: ``@latest`` as the run started last (before
-    this one); ``--reuse-step`` only on the local engine (the engine checks it has a RUN)."""
+    this one)."""
     from dflowctl import actions
 
     if reuse == LATEST:
         from dflowctl import runs
 
         reuse = runs.resolve(actions.make_engine(settings), reuse)
-    if reuse_steps and settings.engine != "local":
-        raise UsageError(
-            "--reuse-step is for the local engine", hint="on Argo, --reuse RUN takes steps by key"
-        )
     return reuse
 
 
 def reuse_plan(
-    prepared: Prepared, settings: Settings, reuse: str | None, no_reuse: bool, rerun: Sequence[str]
+    prepared: Prepared,
+    settings: Settings,
+    reuse: str | None,
+    no_reuse: bool,
+    rerun: Sequence[str],
+    reuse_steps: Sequence[str] = (),
 ) -> tuple[bool, str | None]:
     """(take earlier results, only RUN's): ``--reuse [RUN]``, ``--no-reuse``, config ``reuse:``
-    (local runs). On Argo the manifest is rewritten here instead (``argo_reuse``)."""
-    if settings.engine == "argo" and (reuse is not None or rerun) and not no_reuse:
-        argo_reuse(prepared, settings, reuse, tuple(rerun))
+    (local runs; the local engine checks ``--reuse-step`` has a RUN). On Argo the manifest
+    is rewritten here instead (``argo_reuse``)."""
+    if settings.engine == "argo" and (reuse is not None or rerun or reuse_steps) and not no_reuse:
+        argo_reuse(prepared, settings, reuse, tuple(rerun), tuple(reuse_steps))
     by_default = settings.reuse and settings.engine == "local"
     use_reuse = not no_reuse and (reuse is not None or by_default)
     return use_reuse, reuse if use_reuse and reuse not in (None, ANY_RUN) else None
 
 
-def argo_reuse(prepared: Prepared, settings: Settings, reuse: str | None, rerun: tuple[str, ...]) -> None:
+def argo_reuse(
+    prepared: Prepared,
+    settings: Settings,
+    reuse: str | None,
+    rerun: tuple[str, ...],
+    reuse_steps: tuple[str, ...] = (),
+) -> None:
     """``-e argo --reuse RUN``: the steps RUN already ran are rendered without pods (docs/reuse.md)."""
     from dflowctl import actions, console
     from dflowctl.engines.argoreuse import reuse_manifest
@@ -141,7 +149,9 @@ def argo_reuse(prepared: Prepared, settings: Settings, reuse: str | None, rerun:
         raise UsageError("--reuse RUN on a cluster needs the argo engine", hint="add -e argo")
     old = engine.get_run(reuse)
     try:
-        done = reuse_manifest(prepared.manifest, old, rerun, engine.stored_keys(prepared.manifest))
+        done = reuse_manifest(
+            prepared.manifest, old, rerun, engine.stored_keys(prepared.manifest), reuse_steps
+        )
     except DflowctlError:
         raise  # the cluster or the repository: exit 3 with its message
     except Exception as err:  # a planning problem never stops the run: it reuses nothing
@@ -213,7 +223,7 @@ def register(app: typer.Typer) -> None:
             "--reuse-step",
             metavar="STEP",
             help="With --reuse RUN: take this step's results (every item) from RUN even though its "
-            "code or inputs changed (dflow's reuse_step; local engine).",
+            "code or inputs changed (dflow's reuse_step).",
         ),
     ) -> int:
         """Run a workflow and show it live; exit 0 if it succeeded, 1 if it failed."""
@@ -273,7 +283,7 @@ def run_spec(
 
     fmt = check_output(output)
     settings = settings_from(engine, namespace, kubeconfig, context, python=python)
-    reuse = check_reuse(settings, reuse, reuse_steps)
+    reuse = check_reuse(settings, reuse)
     if server_dry_run and settings.engine != "argo":
         raise UsageError("--server-dry-run needs the argo engine", hint="add -e argo")
     local_python = (
@@ -287,7 +297,7 @@ def run_spec(
         name_run(prepared.manifest, name, label)
         for warning in prepared.warnings:
             console.info(f"warning: {warning}")
-        use_reuse, reuse_from = reuse_plan(prepared, settings, reuse, no_reuse, rerun)
+        use_reuse, reuse_from = reuse_plan(prepared, settings, reuse, no_reuse, rerun, reuse_steps)
         if dry_run:
             console.print_object(prepared.manifest, "json" if fmt == "json" else "yaml")
             return 0

@@ -148,6 +148,22 @@ def old_results(old: Mapping[str, Any]) -> dict[str, Earlier]:
     """The successes of an earlier Argo run by key: its Pod nodes (keys computed from the
     template and recorded inputs) and the steps it reused itself (their recorded key)."""
     name = str(old["metadata"]["name"])
+    out: dict[str, Earlier] = {}
+    for key, node in _keyed(old):
+        origin = _param(node, REUSED_PARAM) or name
+        outputs = visible_outputs(node.get("outputs") or {})
+        out.setdefault(key, Earlier(outputs, str(node.get("name")), origin))
+    return out
+
+
+def node_keys(old: Mapping[str, Any]) -> dict[str, str]:
+    """The key of each successful node of an earlier Argo run that has one, by node id."""
+    return {str(node.get("id")): key for key, node in _keyed(old)}
+
+
+def _keyed(old: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:
+    """(key, node) of each successful node of ``old`` whose key can be computed."""
+    name = str(old["metadata"]["name"])
     spec = old.get("spec") or {}
     templates = template_table(spec)
     globals_ = workflow_globals({"metadata": dict(old["metadata"]), "spec": spec})
@@ -171,12 +187,7 @@ def old_results(old: Mapping[str, Any]) -> dict[str, Earlier]:
             continue
         keyed.append((key, node))
         _add_items(items, key, node.get("outputs") or {})
-    out: dict[str, Earlier] = {}
-    for key, node in keyed:
-        origin = _param(node, REUSED_PARAM) or name
-        outputs = visible_outputs(node.get("outputs") or {})
-        out.setdefault(key, Earlier(outputs, str(node.get("name")), origin))
-    return out
+    return keyed
 
 
 def old_fanins(results: Mapping[str, Earlier]) -> FaninTable:

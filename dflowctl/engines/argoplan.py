@@ -32,6 +32,7 @@ from dflowctl.engines.argokeys import (
     output_keys,
 )
 from dflowctl.engines.local.dag import run_dag
+from dflowctl.engines.local.podcache import pin_of
 from dflowctl.engines.local.retry import execute_with_retries
 from dflowctl.engines.local.runtime import Call, Node
 from dflowctl.engines.local.scope import ArtifactScope, TemplateError
@@ -109,6 +110,7 @@ class PlanRuntime:
         forced: Forced,
         old_fanin: Mapping[str, str],
         present: Callable[[str], bool] = lambda _key: True,
+        pins: Mapping[str, str] | None = None,
     ) -> None:
         self.name = PLAN_NAME
         meta = {k: v for k, v in (manifest.get("metadata") or {}).items() if k != "generateName"}
@@ -123,6 +125,7 @@ class PlanRuntime:
         self.forced = forced
         self.old_fanin = old_fanin
         self.present = present
+        self.pins = pins or {}  # --reuse-step: a node (podcache.pin_of) -> the key of its result in RUN
         self._items: dict[str, list[tuple[str, str]]] = {}
         self._lock = threading.Lock()
         self.refs = sibling_refs(self.templates)
@@ -199,6 +202,9 @@ class PlanRuntime:
                 key = leaf_key(self.templates[tmpl_name], inputs, self.globals, self.name, self.fanins)
             except (TemplateError, ExprError):
                 key = None
+            pinned = self.pins.get(pin_of(display, named)) if self.pins else None
+            if pinned is not None:  # taken whatever its key is now, under the key of the result
+                key = pinned
             found = self.earlier.get(key) if key is not None else None
             if found is not None and self.forced(display, tmpl_name, named, name):
                 found = None
@@ -260,11 +266,13 @@ def plan_reuse(
     old: Mapping[str, Any],
     forced: Forced = lambda _d, _t, _k, _n: False,
     present: Callable[[str], bool] = lambda _key: True,
+    pins: Mapping[str, str] | None = None,
 ) -> Plan:
     """Walk ``manifest`` against the successes of the earlier run ``old``; ``present`` says
-    whether an S3 key is (still) in the repository the new run reads."""
+    whether an S3 key is (still) in the repository the new run reads; ``pins``: the steps
+    ``--reuse-step`` takes from ``old`` whatever their key is now."""
     earlier = old_results(old)
-    rt = PlanRuntime(manifest, earlier, forced, old_fanins(earlier), present)
+    rt = PlanRuntime(manifest, earlier, forced, old_fanins(earlier), present, pins)
     return rt.run()
 
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,17 +84,26 @@ def reuse_manifest(
     old: Mapping[str, Any],
     rerun: Iterable[str] = (),
     present: Callable[[str], bool] = lambda _key: True,
+    reuse_steps: Sequence[str] = (),
 ) -> Reuse:
     """``manifest`` with the steps ``old`` already ran rendered without pods.
 
     A hit that cannot be rendered without its pod (inside a composite op, a loop that
     is not all hits, …) runs again, so what depends on it is planned again with it as
-    a miss, until the steps rendered without pods are the same twice.
+    a miss, until the steps rendered without pods are the same twice. ``reuse_steps``
+    (``--reuse-step``) are taken from ``old`` even though their keys changed.
     """
     forced = step_matcher(rerun)
+    pins = None
+    if reuse_steps:
+        from dflowctl.engines.argokeys import node_keys
+        from dflowctl.engines.local.podcache import pinned_steps
+
+        keys = node_keys(old)
+        pins = pinned_steps(old, reuse_steps, key_of=lambda node: keys.get(str(node.get("id"))))
     blocked: set[str] = set()
     while True:  # ends: `blocked` grows every round, and there are as many hits as planned leaves
-        plan = plan_reuse(manifest, old, _matcher(forced, frozenset(blocked)), present)
+        plan = plan_reuse(manifest, old, _matcher(forced, frozenset(blocked)), present, pins)
         out = _rewrite(manifest, old, plan)
         left = set(plan.hits) - out.covered
         if left <= blocked:

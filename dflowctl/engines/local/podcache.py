@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -193,20 +193,28 @@ def _node_key(node: Mapping[str, Any]) -> str | None:
     return str(key) if key else None
 
 
-def pinned_steps(workflow: Mapping[str, Any], names: Sequence[str]) -> dict[str, str]:
+def pinned_steps(
+    workflow: Mapping[str, Any],
+    names: Sequence[str],
+    key_of: Callable[[Mapping[str, Any]], str | None] | None = None,
+) -> dict[str, str]:
     """``--reuse-step NAME``: ``pin_of`` -> key of each successful Pod node of ``workflow``
     that NAME names (its step, display name, op/template or `key:`). A pin two such nodes
     share is left out (it would be ambiguous: those steps run). A NAME that names no such
-    node is an error, with the names there are."""
+    node is an error, with the names there are. ``key_of``: a node's key (default: the key
+    a local run recorded; an Argo run's are computed, ``argokeys.node_keys``)."""
     wanted = set(names)
+    key_of = key_of or _node_key
     found: dict[str, str | None] = {}
     matched: set[str] = set()
     known: set[str] = set()
     for node in ((workflow.get("status") or {}).get("nodes") or {}).values():
-        if node.get("type") != "Pod" or node.get("phase") != "Succeeded":
+        if node.get("phase") != "Succeeded":
+            continue
+        key = key_of(node)
+        if node.get("type") != "Pod" and key is None:  # (an Argo run's reused step has a key)
             continue
         display = str(node.get("displayName") or "")
-        key = _node_key(node)
         named = step_key_of(node)
         aliases = {step_base(display), display, str(node.get("templateName") or ""), named}
         if not step_base(display).startswith(HIDDEN_PREFIX):  # not dflowctl's own helper pods
@@ -241,7 +249,17 @@ def memoization(key: str, hit: bool) -> dict[str, Any]:
     return {"hit": hit, "key": key, "cacheName": CACHE_NAME}
 
 
-__all__ = ["Staged", "StepReuse", "memoization", "provenance", "run_keys", "step_base", "step_key_of"]
+__all__ = [
+    "Staged",
+    "StepReuse",
+    "memoization",
+    "pin_of",
+    "pinned_steps",
+    "provenance",
+    "run_keys",
+    "step_base",
+    "step_key_of",
+]
 
 
 REUSE_FILE = "reuse.json"  # the run's ReusePolicy, read by whichever process runs it
