@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,9 +156,13 @@ def old_results(old: Mapping[str, Any]) -> dict[str, Earlier]:
     return out
 
 
-def node_keys(old: Mapping[str, Any]) -> dict[str, str]:
-    """The key of each successful node of an earlier Argo run that has one, by node id."""
-    return {str(node.get("id")): key for key, node in _keyed(old)}
+def pinned_keys(old: Mapping[str, Any], reuse_steps: Sequence[str]) -> dict[str, str]:
+    """``--reuse-step``: the nodes of the earlier Argo run ``old`` those steps name
+    (``podcache.pin_of`` -> their key, computed as for ``old_results``)."""
+    from dflowctl.engines.local.podcache import pinned_steps
+
+    keys = {str(node.get("id")): key for key, node in _keyed(old)}
+    return pinned_steps(old, reuse_steps, key_of=lambda node: keys.get(str(node.get("id"))))
 
 
 def _keyed(old: Mapping[str, Any]) -> list[tuple[str, Mapping[str, Any]]]:

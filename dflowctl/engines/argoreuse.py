@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dflowctl.engines.argokeys import FANIN_MARK, TEMPLATE_PARAM, fanin_prefix
+from dflowctl.engines.argokeys import FANIN_MARK, TEMPLATE_PARAM, fanin_prefix, pinned_keys
 from dflowctl.engines.argoplan import PLAN_NAME, Forced, Hit, Plan, hit_of, plan_reuse, step_nodes
 from dflowctl.stepkey import REUSED_PARAM, is_provenance
 
@@ -94,13 +94,7 @@ def reuse_manifest(
     (``--reuse-step``) are taken from ``old`` even though their keys changed.
     """
     forced = step_matcher(rerun)
-    pins = None
-    if reuse_steps:
-        from dflowctl.engines.argokeys import node_keys
-        from dflowctl.engines.local.podcache import pinned_steps
-
-        keys = node_keys(old)
-        pins = pinned_steps(old, reuse_steps, key_of=lambda node: keys.get(str(node.get("id"))))
+    pins = pinned_keys(old, reuse_steps) if reuse_steps else None
     blocked: set[str] = set()
     while True:  # ends: `blocked` grows every round, and there are as many hits as planned leaves
         plan = plan_reuse(manifest, old, _matcher(forced, frozenset(blocked)), present, pins)

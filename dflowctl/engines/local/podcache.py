@@ -202,7 +202,7 @@ def pinned_steps(
     that NAME names (its step, display name, op/template or `key:`). A pin two such nodes
     share is left out (it would be ambiguous: those steps run). A NAME that names no such
     node is an error, with the names there are. ``key_of``: a node's key (default: the key
-    a local run recorded; an Argo run's are computed, ``argokeys.node_keys``)."""
+    a local run recorded; an Argo run's are computed, ``argokeys.pinned_keys``)."""
     wanted = set(names)
     key_of = key_of or _node_key
     found: dict[str, str | None] = {}
