@@ -410,7 +410,7 @@ def test_artifact_output_must_be_a_path(tmp_path: Path, user_src: Path) -> None:
         outputs_artifacts=(A("out"),),
     )
     res = run_op(op, tmp_path, {"x": "1"})
-    _assert_clean_error(res, "output artifact 'out' must be a path or a list of paths, got int")
+    _assert_clean_error(res, "output artifact 'out' must be a path, a list or a dict of paths, got int")
 
 
 def test_bad_input_value_is_a_clear_error(tmp_path: Path, user_src: Path) -> None:
