@@ -36,6 +36,8 @@ spec:
     pair: {python: "dflow_ops:Pair", source: ./ops}
     models: {python: "dflow_ops:Models", source: ./ops}
     tagged: {python: "dflow_ops:Tagged", source: ./ops}
+    energy: {python: "dflow_ops:Energy", source: ./ops}
+    total-e: {python: "dflow_ops:total_e", source: ./ops}
     tagged-fn: {python: "dflow_ops:tagged_fn", source: ./ops}
     use-models: {python: "dflow_ops:use_models", source: ./ops}
     pair-fn: {python: "dflow_ops:pair_fn", source: ./ops}
@@ -58,6 +60,11 @@ spec:
       - {name: a-file, op: maybe-file, parameters: {write: true}}
       - {name: models, op: models}
       - {name: untagged, op: tagged}
+      - name: energies
+        op: energy
+        parameters: {i: "{{item}}", fail: 2}
+        foreach: {items: [1, 2, 3]}
+        continue_on: {failed: true}
       - {name: tagged, op: tagged, parameters: {tag: "null", n: 3}}
       - {name: untagged-fn, op: tagged-fn}
       - {name: tagged-fn, op: tagged-fn, parameters: {tag: x, n: 4}}
@@ -79,6 +86,9 @@ spec:
       - name: use-models
         op: use-models
         artifacts: {models: "{{steps.models.outputs.artifacts.models}}"}
+      - name: sum-e
+        op: total-e
+        parameters: {es: "{{steps.energies.outputs.parameters.e}}"}
       - name: stacked
         op: names
         artifacts: {files: "{{steps.pairs.outputs.artifacts.files}}"}
@@ -180,6 +190,8 @@ def test_dflow_ops_run_without_dflow_and_without_declarations(tmp_path: Path) ->
     assert _params(wf, "tagged") == {"seen": "None 3"}  # the text null is None, as in dflow
     assert _params(wf, "untagged-fn") == {"seen": "None None"}
     assert _params(wf, "tagged-fn") == {"seen": "'x' 4"}
+    # a dflow OP's List[float] over a fan-in with a failed item: the successes only, as dflow
+    assert _params(wf, "sum-e") == {"total": 6.0, "n": 2}
     # Artifact(Dict[str, Path]): a folder per key; the dict again on the way in
     assert _params(wf, "use-models") == {"keys": ["first", "second"], "first": "one"}
     assert _params(wf, "join-fn") == {"joined": "a+b+c"}  # @OP.function, Artifact(List[Path]) in

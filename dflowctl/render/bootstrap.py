@@ -303,7 +303,10 @@ def read_inputs(root: Path, entry: object, given: Mapping[str, Path] | None = No
         raw = os.environ.get(PARAM_ENV_PREFIX + name)
         if raw is None:
             raise OpError(f"input parameter '{name}' was not given (env {PARAM_ENV_PREFIX}{name} is unset)")
-        values[name] = realign(name, decode_param(name, ungroup(name, raw), ptype))
+        value = decode_param(name, ungroup(name, raw), ptype)
+        # a dflow OP gets the successes only, as dflow stacks them: its sign check
+        # (List[float]) refuses the None a failed item leaves when realigned
+        values[name] = value if hasattr(entry, "get_input_sign") else realign(name, value)
     shapes = wanted_shapes(entry)
     for name, decl in CONFIG["inputs"]["artifacts"].items():
         path = (given or {}).get(name) or root / "inputs" / "artifacts" / name

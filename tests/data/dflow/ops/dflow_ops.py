@@ -152,6 +152,29 @@ def tagged_fn(tag: Optional[str] = None, n: "int | None" = None):
     return {"seen": f"{tag!r} {n!r}"}
 
 
+class Energy(OP):
+    """An item of a fan-out that may fail (the step continues on failure)."""
+
+    @classmethod
+    def get_input_sign(cls):
+        return OPIOSign({"i": int, "fail": int})
+
+    @classmethod
+    def get_output_sign(cls):
+        return OPIOSign({"e": float})
+
+    @OP.exec_sign_check
+    def execute(self, op_in: OPIO) -> OPIO:
+        if op_in["i"] == op_in["fail"]:
+            raise RuntimeError(f"item {op_in['i']} fails on purpose")
+        return OPIO({"e": op_in["i"] * 1.5})
+
+
+@OP.function
+def total_e(es: List[float]) -> {"total": float, "n": int}:
+    return {"total": sum(es), "n": len(es)}
+
+
 class ExtraKey(OP):
     @classmethod
     def get_input_sign(cls):
