@@ -26,6 +26,7 @@ from dflowctl.engines import ArtifactStore, LogBlock, LogLine, OnUpdate, RunOpti
 from dflowctl.engines.argologs import ArgoLogs
 from dflowctl.engines.argoobjects import (
     SUBMISSION_LABEL,
+    check_size,
     decode_nodes,
     encode_nodes,
     node_pod_name,
@@ -69,6 +70,7 @@ class ArgoEngine:
         meta["namespace"] = self.kube.namespace
         if options.dry_run:
             return body
+        check_size(body)
         if options.server_dry_run:
             return self.kube.create_workflow(body, dry_run=True)
         self._upload_sources(body, options.source_archives)

@@ -12,11 +12,30 @@ from typing import Any
 
 from dflowctl.argo import COMPLETED_LABEL, FAILED_OR_ERROR, PHASE_LABEL, Phase, pod_name
 from dflowctl.engines import Workflow
-from dflowctl.errors import EngineError
+from dflowctl.errors import EngineError, UsageError
 
 SUBMISSION_LABEL = "dflowctl.io/submission"
 POD_NAME_FORMAT = "workflows.argoproj.io/pod-name-format"
 RETRYABLE_NODE = FAILED_OR_ERROR | {Phase.OMITTED}
+# Argo's MAX_WORKFLOW_SIZE: its controller stops a Workflow whose object (spec and status)
+# is larger ("workflow is longer than maximum allowed size"); node-status offloading needs
+# a database and the Argo server
+MAX_WORKFLOW_BYTES = 1024 * 1024
+
+
+def check_size(body: Workflow) -> None:
+    """Refuse, before it is created, a Workflow whose spec alone is over Argo's limit."""
+    size = len(json.dumps(body, separators=(",", ":")).encode("utf-8"))
+    if size <= MAX_WORKFLOW_BYTES:
+        return
+    templates = (body.get("spec") or {}).get("templates") or []
+    scripts = sum(1 for t in templates if isinstance(t, Mapping) and t.get("script"))
+    raise UsageError(
+        f"the Workflow is {size / MAX_WORKFLOW_BYTES:.2f} MiB ({len(templates)} templates, {scripts} with "
+        "a script): Argo's controller stops a Workflow over 1 MiB (MAX_WORKFLOW_SIZE) at once",
+        hint="each Python op's template carries dflowctl's bootstrap (about 40 KB): run fewer distinct "
+        "ops (or variants of one) per workflow, or run it on the local engine",
+    )
 
 
 def decode_nodes(wf: Workflow) -> Workflow:
