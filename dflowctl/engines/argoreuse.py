@@ -49,12 +49,12 @@ class Reuse:
 
 def step_matcher(rerun: Iterable[str]) -> Callable[[str, str, str | None], bool]:
     """``--rerun S``: S names a step (any item), its display name, op template or `key:`."""
-    from dflowctl.engines.local.podcache import step_base
+    from dflowctl.engines.local.podcache import step_names
 
     wanted = frozenset(rerun)
 
     def forced(display: str, template: str, named: str | None) -> bool:
-        return bool(wanted) and not wanted.isdisjoint({step_base(display), display, template, named})
+        return bool(wanted) and not wanted.isdisjoint(step_names(display, template, named))
 
     return forced
 

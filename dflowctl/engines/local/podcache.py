@@ -46,6 +46,12 @@ def step_base(display: str) -> str:
     return _INDEX.sub("", display)
 
 
+def step_names(display: str, template: str, named: str | None) -> set[str | None]:
+    """What ``--rerun S`` / ``--reuse-step S`` may call a node: its step (any item), its
+    display name, its op template, or its step's `key:` (``named``)."""
+    return {step_base(display), display, template, named}
+
+
 class StepReuse:
     """The step cache as one run uses it (thread-safe)."""
 
@@ -98,8 +104,7 @@ class StepReuse:
     def forced(self, display: str, template_name: str, named: str | None = None) -> bool:
         """``--rerun S``: S names this step (any item), its op, or its `key:` (``named``)."""
         rerun = self.policy.rerun
-        names = {step_base(display), display, template_name, named}
-        return bool(rerun) and not rerun.isdisjoint(names)
+        return bool(rerun) and not rerun.isdisjoint(step_names(display, template_name, named))
 
     # ------------------------------------------------------------------ reuse
 
@@ -216,7 +221,7 @@ def pinned_steps(
             continue
         display = str(node.get("displayName") or "")
         named = step_key_of(node)
-        aliases = {step_base(display), display, str(node.get("templateName") or ""), named}
+        aliases = step_names(display, str(node.get("templateName") or ""), named)
         if not step_base(display).startswith(HIDDEN_PREFIX):  # not dflowctl's own helper pods
             known.add(step_base(display))
         hit = wanted.intersection(a for a in aliases if a)
@@ -259,6 +264,7 @@ __all__ = [
     "run_keys",
     "step_base",
     "step_key_of",
+    "step_names",
 ]
 
 
