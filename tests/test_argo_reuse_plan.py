@@ -198,3 +198,17 @@ def test_reuse_step_takes_a_step_whose_source_changed(tmp_path: Path) -> None:
     validate(both.manifest, tmp_path)
     with pytest.raises(UsageError, match="--reuse-step nosuch: wf has no step of that name"):
         reuse_manifest(edited, old, reuse_steps=["nosuch"])
+
+
+def test_a_step_whose_op_outputs_artifacts_only_is_reused(tmp_path: Path) -> None:
+    """specs/hello.yaml's `write`: its one output is an artifact. Its reused template has no
+    output parameter of its own, only the record of the run it was taken from (planning
+    used to fail with KeyError: 'parameters', and every step ran)."""
+    text = (SPECS / "hello.yaml").read_text(encoding="utf-8")
+    shutil.copytree(SPECS / "ops", tmp_path / "ops")
+    (tmp_path / "spec.yaml").write_text(text[: text.index("    - name: shout\n")], encoding="utf-8")
+    wf = load_spec(tmp_path / "spec.yaml")
+    manifest = render_workflow(wf, source_keys(upload_paths(wf)))
+    done = reuse_manifest(manifest, earlier_run(manifest, lambda _name, _inputs: ("Succeeded", {})))
+    assert done.steps == ["write"] and done.pods == 1
+    validate(done.manifest, tmp_path)

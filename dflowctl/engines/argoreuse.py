@@ -133,7 +133,7 @@ def _rewrite(manifest: Mapping[str, Any], old: Mapping[str, Any], plan: Plan) ->
         made = _loop(step, leaf, found, name, old, spec) if looped else _single(step, leaf, found[0], name)
         if made is None:
             continue
-        made["outputs"]["parameters"].append(
+        made["outputs"].setdefault("parameters", []).append(
             {"name": REUSED_PARAM, "valueFrom": {"expression": json.dumps(old_name)}}
         )
         added.append(made)
