@@ -212,3 +212,20 @@ def test_a_step_whose_op_outputs_artifacts_only_is_reused(tmp_path: Path) -> Non
     done = reuse_manifest(manifest, earlier_run(manifest, lambda _name, _inputs: ("Succeeded", {})))
     assert done.steps == ["write"] and done.pods == 1
     validate(done.manifest, tmp_path)
+
+
+def test_a_step_that_did_not_write_an_optional_output_runs_again(tmp_path: Path) -> None:
+    """Its reused template would lack that output, and Argo's controller refuses a reference
+    to it (`failed to resolve {{steps.no-file.outputs.artifacts.f}}`, found on the real
+    controller: tests/test_argo_cluster.py::test_dflow_ops_on_real_argo)."""
+    text = (SPECS / "hello.yaml").read_text(encoding="utf-8")
+    text = text[: text.index("    - name: shout\n")].replace("out_art: {}", "out_art: {optional: true}")
+    shutil.copytree(SPECS / "ops", tmp_path / "ops")
+    (tmp_path / "spec.yaml").write_text(text, encoding="utf-8")
+    wf = load_spec(tmp_path / "spec.yaml")
+    manifest = render_workflow(wf, source_keys(upload_paths(wf)))
+    old = earlier_run(manifest, lambda _name, _inputs: ("Succeeded", {}))
+    assert reuse_manifest(manifest, old).steps == ["write"]
+    for node in old["status"]["nodes"].values():
+        node.get("outputs", {}).pop("artifacts", None)
+    assert reuse_manifest(manifest, old).steps == []

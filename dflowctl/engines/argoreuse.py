@@ -247,13 +247,14 @@ def _single(step: dict[str, Any], leaf: Mapping[str, Any], hit: Hit, name: str) 
     }
     if any("{{" in v for v in [*values.values(), *keys.values()]) or not set(params) <= set(values):
         return None
+    if not set(arts) <= set(keys):  # an optional output it did not write: Argo's validation
+        return None  # refuses a reference to an output the reused template lacks, so it runs
     tmpl = _shell(leaf, name)
     step["template"] = name
     for p in params:
         _give(tmpl, step, p, "parameters", values[p])
     for a in arts:
-        if a in keys:
-            _give(tmpl, step, a, "artifacts", keys[a])
+        _give(tmpl, step, a, "artifacts", keys[a])
     return _finish(tmpl)
 
 
