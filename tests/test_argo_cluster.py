@@ -222,15 +222,20 @@ def test_dflow_ops_on_real_argo(cluster_env: dict[str, str], tmp_path: Path) -> 
     """dflow OPs of tests/test_dflow_ops.py agree on the real controller and the local engine:
     List[Path] into a function OP, an optional output not written into an optional input
     (directly and through a parallelism wrapper), a fan-in of List[Path] outputs stacked,
-    Dict[str, Path], None defaults, a list input over a fan-in with a failed item. (The whole
-    OK_SPEC, 27 op templates, is over Argo's 1 MiB: tests/test_argo_engine.py.)"""
-    from tests.test_dflow_ops import OPS
+    Dict[str, Path], None defaults, a list input over a fan-in with a failed item. Rendered,
+    the spec is over Argo's 1 MiB (27 Python op templates, each with the bootstrap): its
+    bootstrap is shipped once (render/bootship.py), and each pod runs its loader."""
+    from dflowctl.actions import render_file
+    from dflowctl.engines.argoreuse import reuse_manifest
+    from dflowctl.render.bootship import LOADER_MARK
+    from tests.test_dflow_ops import OK_SPEC, OPS
 
     shutil.copytree(OPS, tmp_path / "ops", ignore=shutil.ignore_patterns("__pycache__"))
     spec = tmp_path / "spec.yaml"
-    spec.write_text(ARGO_DFLOW_SPEC, encoding="utf-8")
+    spec.write_text(OK_SPEC, encoding="utf-8")
     env = {**cluster_env, "DFLOWCTL_HOME": str(tmp_path / "home")}
     argo_wf, local_wf = run_both(str(spec), tmp_path, env)
+    names: list[str] = []
     try:
         assert argo_wf["status"]["phase"] == "Succeeded"
         assert outputs(argo_wf) == outputs(local_wf)
@@ -242,64 +247,30 @@ def test_dflow_ops_on_real_argo(cluster_env: dict[str, str], tmp_path: Path) -> 
             if n.get("type") == "Pod"
         }
         assert got["maybe-not-written"]["present"] == "false" and got["maybe-written"]["present"] == "true"
-        assert json.loads(got["stacked"]["names"]) == ["log_2.txt", "traj_2.dump", "log_1.txt", "traj_1.dump"]
+        assert json.loads(got["stacked"]["names"]) == [
+            "log_2.txt",
+            "traj_2.dump",
+            "log_1.txt",
+            "traj_1.dump",
+            "log_10.txt",
+            "traj_10.dump",
+        ]
         assert json.loads(got["use-models"]["keys"]) == ["first", "second"]
         assert got["untagged"]["seen"] == "None None"
         assert json.loads(got["sum-e"]["n"]) == 2
+        sources = [t["script"]["source"] for t in argo_wf["spec"]["templates"] if "script" in t]
+        assert len(sources) == 27 and all(s.startswith(LOADER_MARK) for s in sources)
+        # `--reuse` of it: the keys of its stored templates (loaders) are those of the bootstrap
+        name = argo_wf["metadata"]["name"]
+        again = cli(
+            "run", "-e", "argo", "--wait", "-o", "json", str(spec), "--reuse", name, env=env, timeout=600
+        )
+        assert again.returncode == 0, again.stderr
+        names.append(json.loads(again.stdout)["metadata"]["name"])
+        expected = reuse_manifest(render_file(spec)[0], argo_wf)
+        assert len(expected.steps) >= 16
+        assert f"reusing {expected.pods} pod(s) of {name}: {', '.join(expected.steps)}" in again.stderr
     finally:
         if not os.environ.get("DFLOWCTL_KEEP_RUNS"):
-            cli("delete", argo_wf["metadata"]["name"], env=env)
-
-
-ARGO_DFLOW_SPEC = """
-apiVersion: dflowctl/v1alpha1
-kind: Workflow
-metadata: {name: dflow-argo}
-spec:
-  ops:
-    split: {python: "dflow_ops:Split", source: ./ops}
-    join-fn: {python: "dflow_ops:join_files", source: ./ops}
-    maybe: {python: "dflow_ops:Maybe", source: ./ops}
-    maybe-file: {python: "dflow_ops:maybe_file", source: ./ops}
-    pair: {python: "dflow_ops:Pair", source: ./ops}
-    names: {python: "dflow_ops:names_of", source: ./ops}
-    models: {python: "dflow_ops:Models", source: ./ops}
-    use-models: {python: "dflow_ops:use_models", source: ./ops}
-    tagged: {python: "dflow_ops:Tagged", source: ./ops}
-    energy: {python: "dflow_ops:Energy", source: ./ops}
-    total-e: {python: "dflow_ops:total_e", source: ./ops}
-  steps:
-    - - {name: split, op: split, parameters: {text: "a b c"}}
-      - {name: no-file, op: maybe-file, parameters: {write: false}}
-      - {name: a-file, op: maybe-file, parameters: {write: true}}
-      - {name: pairs, op: pair, parameters: {i: "{{item}}"}, foreach: {items: [2, 1]}}
-      - {name: models, op: models}
-      - {name: untagged, op: tagged}
-      - name: energies
-        op: energy
-        parameters: {i: "{{item}}", fail: 2}
-        foreach: {items: [1, 2, 3]}
-        continue_on: {failed: true}
-    - - name: join-fn
-        op: join-fn
-        artifacts: {parts: "{{steps.split.outputs.artifacts.parts}}"}
-      - name: maybe-not-written
-        op: maybe
-        artifacts: {extra: "{{steps.no-file.outputs.artifacts.f}}"}
-      - name: maybe-written
-        op: maybe
-        artifacts: {extra: "{{steps.a-file.outputs.artifacts.f}}"}
-      - name: maybe-each
-        op: maybe
-        artifacts: {extra: "{{steps.no-file.outputs.artifacts.f}}"}
-        foreach: {items: [1, 2], parallelism: 1}
-      - name: stacked
-        op: names
-        artifacts: {files: "{{steps.pairs.outputs.artifacts.files}}"}
-      - name: use-models
-        op: use-models
-        artifacts: {models: "{{steps.models.outputs.artifacts.models}}"}
-      - name: sum-e
-        op: total-e
-        parameters: {es: "{{steps.energies.outputs.parameters.e}}"}
-"""
+            for name in [argo_wf["metadata"]["name"], *names]:
+                cli("delete", name, env=env)

@@ -11,6 +11,7 @@ does. All cluster I/O goes through ``dflowctl.kube.KubeClient``.
 from __future__ import annotations
 
 import copy
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -33,6 +34,7 @@ from dflowctl.engines.argoobjects import (
     resubmit_manifest,
     retried_pod_nodes,
     retry_patch,
+    ship_bootstrap,
 )
 from dflowctl.errors import ClusterError, NotFoundError, UsageError
 from dflowctl.kube import KubeClient, WatchExpired
@@ -68,12 +70,13 @@ class ArgoEngine:
         if isinstance(wanted, str) and wanted:
             self.kube.use_namespace(wanted)  # -n / DFLOWCTL_NAMESPACE still win
         meta["namespace"] = self.kube.namespace
+        shipped = ship_bootstrap(body)
         if options.dry_run:
             return body
         check_size(body)
         if options.server_dry_run:
             return self.kube.create_workflow(body, dry_run=True)
-        self._upload_sources(body, options.source_archives)
+        self._upload_sources(body, options.source_archives, shipped)
         created = self._create(body)
         if not options.wait:
             return created
@@ -103,14 +106,21 @@ class ArgoEngine:
         store = self._store_for(body)
         return StoredKeys(lambda prefix: [o.key for o in store.list_prefix(prefix)])
 
-    def _upload_sources(self, body: Workflow, archives: Mapping[str, Any]) -> None:
-        """Put each ``source:`` archive in the artifact repository (content-addressed: once)."""
-        if not archives:
+    def _upload_sources(self, body: Workflow, archives: Mapping[str, Any], texts: Mapping[str, str]) -> None:
+        """Put each ``source:`` archive and shipped bootstrap (``texts``) in the artifact
+        repository (content-addressed: once)."""
+        if not archives and not texts:
             return
         store = self._store_for(body)
         for key, path in sorted(archives.items()):
             if not store.exists(key):
                 store.put_file(Path(path), key)
+        with tempfile.TemporaryDirectory(prefix="dflowctl-boot-") as tmp:
+            for key, text in sorted(texts.items()):
+                if not store.exists(key):
+                    path = Path(tmp, key.rsplit("/", 1)[-1])
+                    path.write_text(text, encoding="utf-8")
+                    store.put_file(path, key)
 
     def _create(self, body: Workflow) -> Workflow:
         """Create once, even across 5xx answers (found again by a unique label)."""

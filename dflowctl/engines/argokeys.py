@@ -23,6 +23,7 @@ from dflowctl.engines.local.scope import Scope, TemplateError
 from dflowctl.engines.local.templates import has_location, process_args, template_table
 from dflowctl.engines.local.wfglobals import workflow_globals
 from dflowctl.expr import ExprError
+from dflowctl.render.bootship import inline
 from dflowctl.stepkey import REUSED_PARAM, is_cacheable, is_provenance, source_key_digest, step_key
 
 FANIN_MARK = "/dflowctl/fanin/"  # render.body's fan-in keys: <run>/dflowctl/fanin/<step>/<artifact>/<index>
@@ -112,9 +113,11 @@ def leaf_key(
     fanins: Mapping[str, str],
 ) -> str | None:
     """The key of a leaf template run with ``inputs`` (parameters with values, artifacts
-    located), as both sides compute it; None for ``cache: false``."""
+    located), as both sides compute it; None for ``cache: false``. A template whose run
+    shipped the bootstrap (``render/bootship.py``) counts as the one that carried it."""
     if not is_cacheable(raw):
         return None
+    raw = inline(raw)
     args = {
         "parameters": [
             {"name": p["name"], "value": p["value"]} for p in inputs.get("parameters") or [] if "value" in p

@@ -23,18 +23,37 @@ RETRYABLE_NODE = FAILED_OR_ERROR | {Phase.OMITTED}
 MAX_WORKFLOW_BYTES = 1024 * 1024
 
 
+# over this, the Python bootstrap is shipped once (render/bootship.py) instead of in each
+# template: the rest of the 1 MiB is left for the node status Argo adds as the run goes
+SHIP_BOOTSTRAP_OVER = 256 * 1024
+
+
+def workflow_size(body: Workflow) -> int:
+    """The bytes of ``body`` as JSON, as Argo's controller counts them."""
+    return len(json.dumps(body, separators=(",", ":")).encode("utf-8"))
+
+
+def ship_bootstrap(body: Workflow) -> dict[str, str]:
+    """Over ``SHIP_BOOTSTRAP_OVER``, ship the bootstrap once (``bootship.ship``, in place);
+    returns the texts to store by key (none under it)."""
+    if workflow_size(body) <= SHIP_BOOTSTRAP_OVER:
+        return {}
+    from dflowctl.render.bootship import ship
+
+    return ship(body)
+
+
 def check_size(body: Workflow) -> None:
     """Refuse, before it is created, a Workflow whose spec alone is over Argo's limit."""
-    size = len(json.dumps(body, separators=(",", ":")).encode("utf-8"))
+    size = workflow_size(body)
     if size <= MAX_WORKFLOW_BYTES:
         return
     templates = (body.get("spec") or {}).get("templates") or []
-    scripts = sum(1 for t in templates if isinstance(t, Mapping) and t.get("script"))
     raise UsageError(
-        f"the Workflow is {size / MAX_WORKFLOW_BYTES:.2f} MiB ({len(templates)} templates, {scripts} with "
-        "a script): Argo's controller stops a Workflow over 1 MiB (MAX_WORKFLOW_SIZE) at once",
-        hint="each Python op's template carries dflowctl's bootstrap (about 40 KB): run fewer distinct "
-        "ops (or variants of one) per workflow, or run it on the local engine",
+        f"the Workflow is {size / MAX_WORKFLOW_BYTES:.2f} MiB ({len(templates)} templates): Argo's "
+        "controller stops a Workflow over 1 MiB (MAX_WORKFLOW_SIZE) at once",
+        hint="split it into workflows of fewer steps, or fan out over items (`foreach`, `group:`) "
+        "instead of writing steps out one by one, or run it on the local engine",
     )
 
 

@@ -107,8 +107,15 @@ def bootstrap_source(op: model.Op, variant: LeafVariant | None = None) -> str:
     if variant is not None and variant.group:
         config["group"] = {"slice": variant.group, "pool": variant.pool or 1, "tolerate": variant.tolerate}
     literal = json.dumps(_unbraced(json.dumps(config)))
-    text = bootstrap_text().replace(CONFIG_LINE, f"{CONFIG_CALL}{literal})", 1)
-    if op.uses_dflow:
+    return assemble_bootstrap(f"{CONFIG_CALL}{literal})", dflow=op.uses_dflow, group=group)
+
+
+def assemble_bootstrap(config_line: str, *, dflow: bool, group: bool) -> str:
+    """render/bootstrap.py with ``config_line`` for its CONFIG line, the bundled dflow.python
+    (``dflow``) and the group runner in place of its main guard (``group``): the one rule for
+    a bootstrap's text, inline (``bootstrap_source``) or shipped once (``render/bootship.py``)."""
+    text = bootstrap_text().replace(CONFIG_LINE, config_line, 1)
+    if dflow:
         text = text.replace(DFLOW_LINE, dflow_python_line(), 1)
     if group:
         if not text.endswith(MAIN_GUARD):
