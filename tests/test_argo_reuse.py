@@ -366,3 +366,17 @@ def test_an_example_reused_gives_what_it_gave(
     else:
         assert not reused and pods(new) == pods(old)
         assert f"nothing of {old_name} can be reused: every step runs" in again.stderr
+
+
+def test_a_step_reading_a_reused_steps_artifact_is_reused(argo_cluster: ArgoCluster, tmp_path: Path) -> None:
+    """specs/hello.yaml: `shout` reads `write`'s artifact, an S3 key under the first run's
+    name. Its key counts that key as it is on both sides (the run's name in it is not the
+    planned run's): both steps are reused, and the new run has no pod."""
+    spec = str(SPECS / "hello.yaml")
+    assert cli(argo_cluster, "run", "-e", "argo", "--wait", spec).returncode == 0
+    old_name = newest(argo_cluster)
+    again = cli(argo_cluster, "run", "-e", "argo", "--wait", spec, "--reuse", old_name)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"reusing 2 pod(s) of {old_name}: write, shout" in again.stderr
+    new = workflow(argo_cluster, newest(argo_cluster))
+    assert pods(new) == [] and outputs(new, "shout") == {"size": "12"}

@@ -61,7 +61,9 @@ def artifact_identity(art: Mapping[str, Any], fanins: Mapping[str, str]) -> str:
             return known
         if key in fanins:
             return f"fanin:{fanins[key]}:{sub}"
-        return f"s3:{key}:{sub}"
+        # digested: the key names the run that wrote it, which ``step_key`` would otherwise
+        # replace by its placeholder in the earlier run's keys and not in the planned run's
+        return f"s3:{_digest(key)}:{sub}"
     loc = {k: v for k, v in art.items() if k not in ("name", "path", "mode", "optional", "archive")}
     return "loc:" + _digest(json.dumps(loc, sort_keys=True, default=str))
 
