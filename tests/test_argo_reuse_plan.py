@@ -229,3 +229,23 @@ def test_a_step_that_did_not_write_an_optional_output_runs_again(tmp_path: Path)
     for node in old["status"]["nodes"].values():
         node.get("outputs", {}).pop("artifacts", None)
     assert reuse_manifest(manifest, old).steps == []
+
+
+def test_an_items_loop_is_reused_whole(tmp_path: Path) -> None:
+    """A `foreach: {items: […]}` fan-out (a parameter sweep: its items are `{dflowctl-i,
+    dflowctl-v}` pairs) is reused as a range loop is: its index is `item['dflowctl-i']`."""
+    text = (SPECS / "fanout.yaml").read_text(encoding="utf-8")
+    text = text.replace('range: {count: "{{workflow.parameters.n}}"}', "items: [4, 7, 9]")
+    shutil.copytree(SPECS / "ops", tmp_path / "ops")
+    (tmp_path / "spec.yaml").write_text(text, encoding="utf-8")
+    wf = load_spec(tmp_path / "spec.yaml")
+    manifest = render_workflow(wf, source_keys(upload_paths(wf)))
+    done = reuse_manifest(manifest, earlier_run(manifest))
+    assert done.steps == ["square", "total"] and done.pods == 4
+    square = done.manifest["spec"]["templates"][0]["steps"][0][0]
+    assert square["withItems"][2] == {"dflowctl-i": 2, "dflowctl-v": "9"}
+    assert {
+        "name": "dflowctl-out-a-result",
+        "s3": {"key": f'{WF}/dflowctl/fanin/square/result/{{{{=asInt(item["dflowctl-i"])}}}}'},
+    } in square["arguments"]["artifacts"]
+    validate(done.manifest, tmp_path)

@@ -36,6 +36,7 @@ OUT_PREFIX = "dflowctl-out-"  # inputs of a reused step that carry its outputs
 INDEX_PARAM = "dflowctl-index"  # render.body's item index (FANIN_INDEX_PARAM)
 FANIN_ROOT = "{{workflow.name}}/dflowctl/fanin/"
 _EXPR = re.compile(r"^\{\{=(.+)\}\}$", re.S)
+_ITEM_KEY = re.compile(r"^\{\{item\.([A-Za-z0-9_-]+)\}\}$")
 
 
 @dataclass
@@ -271,10 +272,9 @@ def _loop(
         (p for p in (step.get("arguments") or {}).get("parameters") or [] if p.get("name") == INDEX_PARAM),
         None,
     )
-    match = _EXPR.match(str((index_arg or {}).get("value") or ""))
-    if match is None:
+    index_expr = _index_expression(str((index_arg or {}).get("value") or ""))
+    if index_expr is None:
         return None
-    index_expr = match.group(1).strip()
     params, arts = _declared(leaf)
     rows: dict[int, list[str]] = {}
     roots: set[str] = set()
@@ -322,6 +322,17 @@ def _loop(
             _give(tmpl, step, a, "artifacts", f"{root}/{a}/{{{{={index_expr}}}}}")
         _repoint(spec, f"{FANIN_ROOT}{step['name']}/", f"{root}/")
     return _finish(tmpl)
+
+
+def _index_expression(value: str) -> str | None:
+    """The item's index as an Argo expression of ``item``: a range loop's is one already
+    (``{{=asInt(item)}}``); an items loop's pair (``{{item.dflowctl-i}}``) and a folder's entry
+    (``{{item.i}}``) are a key of the map ``item`` is in Argo's expressions."""
+    match = _EXPR.match(value)
+    if match is not None:
+        return match.group(1).strip()
+    key = _ITEM_KEY.match(value)
+    return None if key is None else f"asInt(item[{json.dumps(key.group(1))}])"
 
 
 def _whole(old: Mapping[str, Any], roots: set[str], arts: list[str], count: int) -> bool:
