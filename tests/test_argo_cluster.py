@@ -268,7 +268,7 @@ def test_dflow_ops_on_real_argo(cluster_env: dict[str, str], tmp_path: Path) -> 
         assert again.returncode == 0, again.stderr
         names.append(json.loads(again.stdout)["metadata"]["name"])
         expected = reuse_manifest(render_file(spec)[0], argo_wf)
-        assert len(expected.steps) >= 23
+        assert len(expected.steps) >= 25
         assert f"reusing {expected.pods} pod(s) of {name}: {', '.join(expected.steps)}" in again.stderr
     finally:
         if not os.environ.get("DFLOWCTL_KEEP_RUNS"):

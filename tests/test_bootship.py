@@ -264,7 +264,7 @@ def test_a_shipped_workflow_runs_through_the_argo_engine_as_locally(
     sources = [t["script"]["source"] for t in argo_wf["spec"]["templates"] if "script" in t]
     assert sources and all(s.startswith(bootship.LOADER_MARK) for s in sources)
     # `--reuse` of it plans with the bootstrap in each template: the steps reused are those a
-    # run that carried it would give (23 of them: the planner's own limits keep the rest)
+    # run that carried it would give (25 of them: the planner's own limits keep the rest)
     name = argo_wf["metadata"]["name"]
     again = run_cli(
         "run", "-e", "argo", "--wait", "-o", "json", "spec.yaml", "--reuse", name,
@@ -275,7 +275,7 @@ def test_a_shipped_workflow_runs_through_the_argo_engine_as_locally(
     carried = {**argo_wf, "spec": {**argo_wf["spec"], "templates": inlined}}
     assert not any(bootship.LOADER_MARK in json.dumps(t) for t in carried["spec"]["templates"])
     expected = reuse_manifest(render_file(tmp_path / "spec.yaml")[0], carried)
-    assert len(expected.steps) >= 23
+    assert len(expected.steps) >= 25
     assert f"reusing {expected.pods} pod(s) of {name}: {', '.join(expected.steps)}" in again.stderr
     reused = [n for n in json.loads(again.stdout)["status"]["nodes"].values() if n["type"] == "Pod"]
     assert not {n["displayName"] for n in reused} & set(expected.steps)

@@ -248,15 +248,33 @@ def _single(step: dict[str, Any], leaf: Mapping[str, Any], hit: Hit, name: str) 
     }
     if any("{{" in v for v in [*values.values(), *keys.values()]) or not set(params) <= set(values):
         return None
-    if not set(arts) <= set(keys):  # an optional output it did not write: Argo's validation
-        return None  # refuses a reference to an output the reused template lacks, so it runs
+    optional = {
+        str(a["name"]) for a in (leaf.get("outputs") or {}).get("artifacts") or [] if a.get("optional")
+    }
+    if not set(arts) - optional <= set(keys):
+        return None
     tmpl = _shell(leaf, name)
     step["template"] = name
     for p in params:
         _give(tmpl, step, p, "parameters", values[p])
     for a in arts:
-        _give(tmpl, step, a, "artifacts", keys[a])
+        if a in keys:
+            _give(tmpl, step, a, "artifacts", keys[a])
+        else:
+            _not_written(tmpl, a)
     return _finish(tmpl)
+
+
+def _not_written(tmpl: dict[str, Any], name: str) -> None:
+    """An optional output the earlier run did not write: declared all the same (Argo's
+    validation refuses a reference to an output a template lacks: `failed to resolve
+    {{steps.X.outputs.artifacts.f}}`), from an optional input given nothing, which Argo's
+    controller leaves out of the node's outputs as the pod that did not write it did."""
+    wire = f"{OUT_PREFIX}a-{name}"
+    tmpl["inputs"].setdefault("artifacts", []).append({"name": wire, "optional": True})
+    tmpl["outputs"]["artifacts"].append(
+        {"name": name, "from": f"{{{{inputs.artifacts.{wire}}}}}", "optional": True}
+    )
 
 
 def _loop(
