@@ -111,3 +111,47 @@ def test_reuse_step_on_real_argo(cluster_env: dict[str, str], tmp_path: Path) ->
         if not os.environ.get("DFLOWCTL_KEEP_RUNS"):
             for name in names:
                 cli("delete", name, env=env)
+
+
+def test_fan_out_then_reduce_over_a_folder_reused_on_real_argo(
+    cluster_env: dict[str, str], tmp_path: Path
+) -> None:
+    """tests/test_argo_reuse.py's dflow habit on the real controller: the loop over a folder's
+    entries (in its wrapper templates, with `parallelism`) is reused whole, download gives
+    the same files; after the reducer is fixed, `--reuse` of that run (a chain) runs it alone."""
+    from tests.test_argo_reuse import CHEM_OPS, CHEM_SPEC, REDUCE_OPS
+
+    env = {**cluster_env, "DFLOWCTL_HOME": str(tmp_path / "home")}
+    for folder, name, text in (("ops", "chem.py", CHEM_OPS), ("reduce", "reduce.py", REDUCE_OPS)):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / name).write_text(text, encoding="utf-8")
+    spec = str(tmp_path / "chem.yaml")
+    Path(spec).write_text(CHEM_SPEC, encoding="utf-8")
+    names: list[str] = []
+    try:
+        old = run(env, spec)
+        names.append(old["metadata"]["name"])
+        assert len(pods(old)) == 7
+        new = run(env, spec, "--reuse", names[0])
+        names.append(new["metadata"]["name"])
+        assert pods(new) == []
+        for name, where in ((names[0], "old"), (names[1], "new")):
+            got = cli("download", name, "-d", str(tmp_path / where), env=env, timeout=300)
+            assert got.returncode == 0, got.stderr
+        assert tree(tmp_path / "new") == tree(tmp_path / "old") != {}
+        fixed = REDUCE_OPS.replace('"best": min(energies)', '"best": max(energies)')
+        (tmp_path / "reduce" / "reduce.py").write_text(fixed, encoding="utf-8")
+        third = run(env, spec, "--reuse", names[1])
+        names.append(third["metadata"]["name"])
+        assert pods(third) == ["collect"]
+        node = next(n for n in third["status"]["nodes"].values() if n["displayName"] == "collect")
+        got = {
+            p["name"]: p["value"]
+            for p in node["outputs"]["parameters"]
+            if not p["name"].startswith("dflowctl-")
+        }
+        assert got == {"best": "101.5", "count": "4"}
+    finally:
+        if not os.environ.get("DFLOWCTL_KEEP_RUNS"):
+            for name in names:
+                cli("delete", name, env=env)

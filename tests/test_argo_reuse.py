@@ -380,3 +380,116 @@ def test_a_step_reading_a_reused_steps_artifact_is_reused(argo_cluster: ArgoClus
     assert f"reusing 2 pod(s) of {old_name}: write, shout" in again.stderr
     new = workflow(argo_cluster, newest(argo_cluster))
     assert pods(new) == [] and outputs(new, "shout") == {"size": "12"}
+
+
+CHEM_SPEC = """apiVersion: dflowctl/v1alpha1
+kind: Workflow
+metadata: {name: chem}
+spec:
+  ops:
+    prepare: {image: python:3.12-slim, python: "chem:Prepare", source: ./ops}
+    relax: {image: python:3.12-slim, python: "chem:Relax", source: ./ops}
+    collect: {image: python:3.12-slim, python: "reduce:collect", source: ./reduce}
+  steps:
+    - name: prepare
+      op: prepare
+      parameters: {n: 4}
+    - name: relax
+      op: relax
+      parameters: {scale: 0.5}
+      artifacts: {struct: "{{steps.prepare.outputs.artifacts.structs}}"}
+      foreach: {entries: struct, parallelism: 2}
+    - name: collect
+      op: collect
+      parameters: {energies: "{{steps.relax.outputs.parameters.energy}}"}
+      artifacts: {relaxed: "{{steps.relax.outputs.artifacts.relaxed}}"}
+"""
+
+CHEM_OPS = """from pathlib import Path
+from typing import List
+
+from dflow.python import OP, OPIO, Artifact, OPIOSign
+
+
+class Prepare(OP):
+    @classmethod
+    def get_input_sign(cls):
+        return OPIOSign({"n": int})
+
+    @classmethod
+    def get_output_sign(cls):
+        return OPIOSign({"structs": Artifact(List[Path])})
+
+    @OP.exec_sign_check
+    def execute(self, op_in: OPIO) -> OPIO:
+        out = []
+        for i in range(op_in["n"]):
+            out.append(Path(f"struct_{i}.xyz"))
+            out[-1].write_text(f"Si {i}\\n")
+        return OPIO({"structs": out})
+
+
+class Relax(OP):
+    @classmethod
+    def get_input_sign(cls):
+        return OPIOSign({"struct": Artifact(Path), "scale": float})
+
+    @classmethod
+    def get_output_sign(cls):
+        return OPIOSign({"relaxed": Artifact(Path), "energy": float})
+
+    @OP.exec_sign_check
+    def execute(self, op_in: OPIO) -> OPIO:
+        text = op_in["struct"].read_text()
+        e = float(text.split()[1]) * op_in["scale"] + 100
+        out = Path("relaxed") / op_in["struct"].name
+        out.parent.mkdir()
+        out.write_text(text + f"E={e}\\n")
+        return OPIO({"relaxed": out, "energy": e})
+"""
+
+REDUCE_OPS = """from pathlib import Path
+from typing import List
+
+from dflow.python import OP, Artifact
+
+
+@OP.function
+def collect(energies: List[float], relaxed: Artifact(List[Path])) -> {"best": float, "count": int}:
+    return {"best": min(energies), "count": len(relaxed)}
+"""
+
+
+def test_fan_out_then_reduce_over_a_folder_is_reused_after_fixing_the_reducer(
+    argo_cluster: ArgoCluster, tmp_path: Path
+) -> None:
+    """dflow's habit on Argo: prepare files, relax each (`foreach: entries`, with
+    `parallelism`: the loop sits in wrapper templates), collect. `--reuse` takes the pods
+    inside the wrappers too; after the reducer is fixed only it runs, also when the run
+    reused is itself one that reused everything (a chain)."""
+    for folder, name, text in (("ops", "chem.py", CHEM_OPS), ("reduce", "reduce.py", REDUCE_OPS)):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / name).write_text(text, encoding="utf-8")
+    spec = tmp_path / "chem.yaml"
+    spec.write_text(CHEM_SPEC, encoding="utf-8")
+    assert cli(argo_cluster, "run", "-e", "argo", "--wait", str(spec)).returncode == 0
+    first = newest(argo_cluster)
+    assert len(pods(workflow(argo_cluster, first))) == 7  # prepare, entries, 4 relax, collect
+    again = cli(argo_cluster, "run", "-e", "argo", "--wait", str(spec), "--reuse", first)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"reusing 7 pod(s) of {first}: prepare, dflowctl-entries, relax, collect" in again.stderr
+    second = newest(argo_cluster)
+    assert pods(workflow(argo_cluster, second)) == []
+    assert outputs(workflow(argo_cluster, second), "collect") == {"best": "100.0", "count": "4"}
+    for name, where in ((first, "first"), (second, "second")):
+        got = cli(argo_cluster, "download", name, "-d", str(tmp_path / where))
+        assert got.returncode == 0, got.stderr
+    assert tree(tmp_path / "second") == tree(tmp_path / "first") != {}
+
+    fixed = REDUCE_OPS.replace('"best": min(energies)', '"best": max(energies)')
+    (tmp_path / "reduce" / "reduce.py").write_text(fixed, encoding="utf-8")
+    third = cli(argo_cluster, "run", "-e", "argo", "--wait", str(spec), "--reuse", second)
+    assert third.returncode == 0, third.stdout + third.stderr
+    assert f"reusing 6 pod(s) of {second}: prepare, dflowctl-entries, relax" in third.stderr
+    wf = workflow(argo_cluster, newest(argo_cluster))
+    assert pods(wf) == ["collect"] and outputs(wf, "collect") == {"best": "101.5", "count": "4"}

@@ -257,3 +257,26 @@ def test_an_items_loop_is_reused_whole(tmp_path: Path) -> None:
         "s3": {"key": f'{WF}/dflowctl/fanin/square/result/{{{{=asInt(item["dflowctl-i"])}}}}'},
     } in square["arguments"]["artifacts"]
     validate(done.manifest, tmp_path)
+
+
+def test_an_artifact_counts_by_its_location_as_argo_records_it() -> None:
+    """Argo's controller records an argument's `from` + `subPath` as one key (seen on the
+    real controller: an entries loop's `slices/2`); a plan has them apart. Both count the
+    same, inside a fan-in folder too, and not as the key a run's name would be replaced in."""
+    from dflowctl.engines.argokeys import artifact_identity
+
+    fanins = {"wf/dflowctl/fanin/relax/relaxed": "d1"}
+    same = [
+        (
+            {"s3": {"key": "wf/wf-entries-1/slices"}, "subPath": "2"},
+            {"s3": {"key": "wf/wf-entries-1/slices/2"}},
+        ),
+        (
+            {"s3": {"key": "wf/dflowctl/fanin/relax/relaxed"}, "subPath": "0/a.txt"},
+            {"s3": {"key": "wf/dflowctl/fanin/relax/relaxed/0/a.txt"}},
+        ),
+    ]
+    for planned, recorded in same:
+        assert artifact_identity(planned, fanins) == artifact_identity(recorded, fanins)
+    assert artifact_identity({"s3": {"key": "wf/dflowctl/fanin/relax/relaxed"}}, fanins) == "fanin:d1:"
+    assert "wf" not in artifact_identity({"s3": {"key": "wf/wf-entries-1/slices"}}, {})

@@ -52,18 +52,24 @@ def fanin_prefix(key: str) -> str | None:
 
 def artifact_identity(art: Mapping[str, Any], fanins: Mapping[str, str]) -> str:
     """What an input artifact counts as in a key, on Argo (see the module doc)."""
-    sub = str(art.get("subPath") or "")
+    sub = str(art.get("subPath") or "").strip("/")
     s3 = art.get("s3")
     if isinstance(s3, Mapping):
         key = str(s3.get("key") or "").rstrip("/")
         known = source_key_digest(key)
         if known and not sub:
             return known
-        if key in fanins:
-            return f"fanin:{fanins[key]}:{sub}"
+        # Argo's controller records `from` and `subPath` as one key; a plan has them apart
+        key = f"{key}/{sub}" if sub else key
+        if FANIN_MARK in key:
+            parts = key.split("/")
+            for cut in range(len(parts), 0, -1):  # the fan-in folder, or a path inside it
+                prefix = "/".join(parts[:cut])
+                if prefix in fanins:
+                    return f"fanin:{fanins[prefix]}:{'/'.join(parts[cut:])}"
         # digested: the key names the run that wrote it, which ``step_key`` would otherwise
         # replace by its placeholder in the earlier run's keys and not in the planned run's
-        return f"s3:{_digest(key)}:{sub}"
+        return f"s3:{_digest(key)}"
     loc = {k: v for k, v in art.items() if k not in ("name", "path", "mode", "optional", "archive")}
     return "loc:" + _digest(json.dumps(loc, sort_keys=True, default=str))
 

@@ -117,49 +117,89 @@ def _rewrite(manifest: Mapping[str, Any], old: Mapping[str, Any], plan: Plan) ->
     entry = templates.get(str(spec.get("entrypoint") or ""))
     if entry is None or spec.get("onExit") == spec.get("entrypoint"):
         return out
-    old_name = str(old["metadata"]["name"])
-    taken = set(templates)
-    added: list[dict[str, Any]] = []
-    for base, step in _top_level(entry):
-        leaf = templates.get(str(step.get("template") or ""))
-        if leaf is None or not ("container" in leaf or "script" in leaf) or _uses_result(spec, step):
-            continue
-        looped = any(step.get(k) is not None for k in ("withItems", "withParam", "withSequence"))
-        nodes = step_nodes(plan, base, looped)
-        hits = [hit_of(plan, n) for n in nodes]
-        if not nodes or not plan.clean(base) or any(h is None for h in hits):
-            continue
-        found = [h for h in hits if h is not None]
-        name = _unique(f"dflowctl-reused-{step['name']}", taken)
-        made = _loop(step, leaf, found, name, old, spec) if looped else _single(step, leaf, found[0], name)
-        if made is None:
-            continue
-        made["outputs"].setdefault("parameters", []).append(
-            {"name": REUSED_PARAM, "valueFrom": {"expression": json.dumps(old_name)}}
-        )
-        added.append(made)
-        out.steps.append(str(step["name"]))
-        out.pods += len(found)
-        out.covered |= {h.node for h in found}
-        for h in found:
-            out.runs |= _runs_of(h.earlier.outputs)
-    spec["templates"] = list(spec.get("templates") or []) + added
+    rewriting = _Rewriting(out, spec, templates, plan, old, set(templates), _calls(templates.values()))
+    rewriting.body(entry, PLAN_NAME)
+    spec["templates"] = list(spec.get("templates") or []) + rewriting.added
     if out.runs:
         meta = out.manifest.setdefault("metadata", {})
         meta.setdefault("annotations", {})[REUSES_ANNOTATION] = ",".join(sorted(out.runs))
     return out
 
 
-def _top_level(entry: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    if entry.get("steps") is not None:
+@dataclass
+class _Rewriting:
+    """One rewrite of a manifest: the steps it renders without pods, in place."""
+
+    out: Reuse
+    spec: dict[str, Any]
+    templates: dict[str, dict[str, Any]]
+    plan: Plan
+    old: Mapping[str, Any]
+    taken: set[str]
+    calls: dict[str, int]
+    added: list[dict[str, Any]] = field(default_factory=list)
+
+    def body(self, tmpl: Mapping[str, Any], base: str) -> None:
+        """The steps (tasks) of ``tmpl``, whose node is ``base``; into a steps or DAG template
+        only one step calls (a wrapper: a loop's slices, its `parallelism`; a composite op
+        used once), so that its own reused steps change no other call."""
+        for node, step in _children(tmpl, base):
+            target = self.templates.get(str(step.get("template") or ""))
+            if target is None:
+                continue
+            looped = any(step.get(k) is not None for k in ("withItems", "withParam", "withSequence"))
+            if target.get("steps") is not None or target.get("dag") is not None:
+                if not looped and self.calls.get(str(target["name"])) == 1:
+                    self.body(target, node)
+                continue
+            if ("container" in target or "script" in target) and not _uses_result(self.spec, step):
+                self.leaf(node, step, target, looped)
+
+    def leaf(self, base: str, step: dict[str, Any], leaf: Mapping[str, Any], looped: bool) -> None:
+        nodes = step_nodes(self.plan, base, looped)
+        hits = [hit_of(self.plan, n) for n in nodes]
+        if not nodes or not self.plan.clean(base) or any(h is None for h in hits):
+            return
+        found = [h for h in hits if h is not None]
+        name = _unique(f"dflowctl-reused-{step['name']}", self.taken)
+        if looped:
+            made = _loop(step, leaf, found, name, self.old, self.spec)
+        else:
+            made = _single(step, leaf, found[0], name)
+        if made is None:
+            return
+        made["outputs"].setdefault("parameters", []).append(
+            {"name": REUSED_PARAM, "valueFrom": {"expression": json.dumps(str(self.old["metadata"]["name"]))}}
+        )
+        self.added.append(made)
+        self.out.steps.append(str(step["name"]))
+        self.out.pods += len(found)
+        self.out.covered |= {h.node for h in found}
+        for h in found:
+            self.out.runs |= _runs_of(h.earlier.outputs)
+
+
+def _calls(templates: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    """How many steps and tasks call each template."""
+    out: dict[str, int] = {}
+    for tmpl in templates:
+        for _node, step in _children(tmpl, ""):
+            name = str(step.get("template") or "")
+            out[name] = out.get(name, 0) + 1
+    return out
+
+
+def _children(tmpl: Mapping[str, Any], base: str) -> list[tuple[str, dict[str, Any]]]:
+    """(node name, step) of each step or task of ``tmpl``, whose node is named ``base``."""
+    if tmpl.get("steps") is not None:
         return [
-            (f"{PLAN_NAME}[{g}].{s['name']}", s)
-            for g, group in enumerate(entry["steps"] or [])
+            (f"{base}[{g}].{s['name']}", s)
+            for g, group in enumerate(tmpl["steps"] or [])
             for s in group or []
             if s.get("template")
         ]
-    if entry.get("dag") is not None:
-        return [(f"{PLAN_NAME}.{t['name']}", t) for t in entry["dag"].get("tasks") or [] if t.get("template")]
+    if tmpl.get("dag") is not None:
+        return [(f"{base}.{t['name']}", t) for t in tmpl["dag"].get("tasks") or [] if t.get("template")]
     return []
 
 
