@@ -145,12 +145,12 @@ def test_fan_out_then_reduce_over_a_folder_reused_on_real_argo(
         names.append(third["metadata"]["name"])
         assert pods(third) == ["collect"]
         node = next(n for n in third["status"]["nodes"].values() if n["displayName"] == "collect")
-        got = {
+        values = {
             p["name"]: p["value"]
             for p in node["outputs"]["parameters"]
             if not p["name"].startswith("dflowctl-")
         }
-        assert got == {"best": "101.5", "count": "4"}
+        assert values == {"best": "101.5", "count": "4"}
     finally:
         if not os.environ.get("DFLOWCTL_KEEP_RUNS"):
             for name in names:
