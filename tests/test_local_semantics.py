@@ -369,3 +369,17 @@ def test_a_stopped_run_starts_nothing_more_and_says_why() -> None:
     assert rt.pods == [f"{WF}[0].first"]
     assert root["phase"] == "Failed"
     assert root["message"] == "Stopped with strategy 'Terminate'"
+
+
+def test_a_loops_outputs_aggregate_as_argos_aggregated_json_value_list() -> None:
+    """Argo's ``aggregatedJSONValueList``: when every item's value is a JSON list or map (a
+    group pod's outputs), the list of them re-marshalled by Go (float64 numbers: the real
+    controller gave `[[100,100.5,101],[101.5]]` for `[100.0, 100.5, 101.0]` and `[101.5]`);
+    else the list of the texts."""
+    from dflowctl.engines.local.scope import aggregated_values
+
+    assert aggregated_values(["[100.0, 100.5, 101.0]", "[101.5]"]) == "[[100,100.5,101],[101.5]]"
+    assert aggregated_values(['{"b": 1, "a": [2.0]}', "[]"]) == '[{"a":[2],"b":1},[]]'
+    assert aggregated_values(["100.0", "3"]) == '["100.0","3"]'  # plain values stay texts
+    assert aggregated_values(["[1]", "x"]) == '["[1]","x"]'  # one that is not JSON: all texts
+    assert aggregated_values(["[NaN]"]) == '["[NaN]"]'  # Go's JSON has no NaN

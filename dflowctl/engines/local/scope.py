@@ -249,4 +249,26 @@ def aggregate_scope(prefix: str, children: Sequence[Mapping[str, Any]], scope: S
     scope[f"{prefix}.outputs.result"] = go_json(results)
     scope[f"{prefix}.outputs.parameters"] = go_json(params)
     for name, vals in values.items():
-        scope[f"{prefix}.outputs.parameters.{name}"] = go_json(vals)
+        scope[f"{prefix}.outputs.parameters.{name}"] = aggregated_values(vals)
+
+
+def aggregated_values(values: Sequence[str]) -> str:
+    """Argo's ``aggregatedJSONValueList``: when every value is a JSON list or map (a group
+    pod's outputs), the list of them as Go re-marshals them (numbers as float64, so ``100.0``
+    is ``100``); else the list of the texts."""
+    from dflowctl.expr.values import go_json as go_marshal
+
+    parsed: list[Any] = []
+    for text in values:
+        try:
+            value = json.loads(text, parse_int=float, parse_constant=_not_json)
+        except ValueError:
+            return go_json(list(values))
+        if not isinstance(value, (list, dict)):
+            return go_json(list(values))
+        parsed.append(value)
+    return go_marshal(parsed)
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # Python reads NaN and Infinity; Go does not
