@@ -113,12 +113,14 @@ def test_reuse_step_on_real_argo(cluster_env: dict[str, str], tmp_path: Path) ->
                 cli("delete", name, env=env)
 
 
+@pytest.mark.parametrize(("shape", "relax_pods"), [("parallelism: 2", 4), ("group: 3", 2)])
 def test_fan_out_then_reduce_over_a_folder_reused_on_real_argo(
-    cluster_env: dict[str, str], tmp_path: Path
+    cluster_env: dict[str, str], tmp_path: Path, shape: str, relax_pods: int
 ) -> None:
     """tests/test_argo_reuse.py's dflow habit on the real controller: the loop over a folder's
-    entries (in its wrapper templates, with `parallelism`) is reused whole, download gives
-    the same files; after the reducer is fixed, `--reuse` of that run (a chain) runs it alone."""
+    entries (in its wrapper templates, with `parallelism`, or in `group:` pods) is reused
+    whole, download gives the same files; after the reducer is fixed, `--reuse` of that run
+    (a chain) runs it alone."""
     from tests.test_argo_reuse import CHEM_OPS, CHEM_SPEC, REDUCE_OPS
 
     env = {**cluster_env, "DFLOWCTL_HOME": str(tmp_path / "home")}
@@ -126,12 +128,12 @@ def test_fan_out_then_reduce_over_a_folder_reused_on_real_argo(
         (tmp_path / folder).mkdir()
         (tmp_path / folder / name).write_text(text, encoding="utf-8")
     spec = str(tmp_path / "chem.yaml")
-    Path(spec).write_text(CHEM_SPEC, encoding="utf-8")
+    Path(spec).write_text(CHEM_SPEC.replace("parallelism: 2", shape), encoding="utf-8")
     names: list[str] = []
     try:
         old = run(env, spec)
         names.append(old["metadata"]["name"])
-        assert len(pods(old)) == 7
+        assert len(pods(old)) == 3 + relax_pods
         new = run(env, spec, "--reuse", names[0])
         names.append(new["metadata"]["name"])
         assert pods(new) == []

@@ -460,24 +460,26 @@ def collect(energies: List[float], relaxed: Artifact(List[Path])) -> {"best": fl
 """
 
 
+@pytest.mark.parametrize(("shape", "relax_pods"), [("parallelism: 2", 4), ("group: 3", 2)])
 def test_fan_out_then_reduce_over_a_folder_is_reused_after_fixing_the_reducer(
-    argo_cluster: ArgoCluster, tmp_path: Path
+    argo_cluster: ArgoCluster, tmp_path: Path, shape: str, relax_pods: int
 ) -> None:
     """dflow's habit on Argo: prepare files, relax each (`foreach: entries`, with
-    `parallelism`: the loop sits in wrapper templates), collect. `--reuse` takes the pods
-    inside the wrappers too; after the reducer is fixed only it runs, also when the run
-    reused is itself one that reused everything (a chain)."""
+    `parallelism`, or `group:` pods of several items: the loop sits in wrapper templates),
+    collect. `--reuse` takes the pods inside the wrappers too; after the reducer is fixed
+    only it runs, also when the run reused is itself one that reused everything (a chain)."""
     for folder, name, text in (("ops", "chem.py", CHEM_OPS), ("reduce", "reduce.py", REDUCE_OPS)):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / name).write_text(text, encoding="utf-8")
     spec = tmp_path / "chem.yaml"
-    spec.write_text(CHEM_SPEC, encoding="utf-8")
+    spec.write_text(CHEM_SPEC.replace("parallelism: 2", shape), encoding="utf-8")
     assert cli(argo_cluster, "run", "-e", "argo", "--wait", str(spec)).returncode == 0
     first = newest(argo_cluster)
-    assert len(pods(workflow(argo_cluster, first))) == 7  # prepare, entries, 4 relax, collect
+    assert len(pods(workflow(argo_cluster, first))) == 3 + relax_pods  # prepare, entries, relax, collect
     again = cli(argo_cluster, "run", "-e", "argo", "--wait", str(spec), "--reuse", first)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert f"reusing 7 pod(s) of {first}: prepare, dflowctl-entries, relax, collect" in again.stderr
+    reused = f"{3 + relax_pods} pod(s) of {first}: prepare, dflowctl-entries, relax, collect"
+    assert f"reusing {reused}" in again.stderr
     second = newest(argo_cluster)
     assert pods(workflow(argo_cluster, second)) == []
     assert outputs(workflow(argo_cluster, second), "collect") == {"best": "100.0", "count": "4"}
@@ -490,6 +492,6 @@ def test_fan_out_then_reduce_over_a_folder_is_reused_after_fixing_the_reducer(
     (tmp_path / "reduce" / "reduce.py").write_text(fixed, encoding="utf-8")
     third = cli(argo_cluster, "run", "-e", "argo", "--wait", str(spec), "--reuse", second)
     assert third.returncode == 0, third.stdout + third.stderr
-    assert f"reusing 6 pod(s) of {second}: prepare, dflowctl-entries, relax" in third.stderr
+    assert f"reusing {2 + relax_pods} pod(s) of {second}: prepare, dflowctl-entries, relax" in third.stderr
     wf = workflow(argo_cluster, newest(argo_cluster))
     assert pods(wf) == ["collect"] and outputs(wf, "collect") == {"best": "101.5", "count": "4"}

@@ -21,7 +21,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from dflowctl.engines.argokeys import TEMPLATE_PARAM, fanin_prefix
+from dflowctl.engines.argokeys import FANIN_MARK, TEMPLATE_PARAM, fanin_prefix
 from dflowctl.engines.argoplan import Hit
 from dflowctl.stepkey import is_provenance
 
@@ -30,6 +30,7 @@ INDEX_PARAM = "dflowctl-index"  # render.body's item index (FANIN_INDEX_PARAM)
 FANIN_ROOT = "{{workflow.name}}/dflowctl/fanin/"
 _EXPR = re.compile(r"^\{\{=(.+)\}\}$", re.S)
 _ITEM_KEY = re.compile(r"^\{\{item\.([A-Za-z0-9_-]+)\}\}$")
+_GROUP = re.compile(r"\([^()]*[:,]g:(\d+)[,)]")  # a group pod's node: `calc(1:count:2,first:2,g:1,path:1)`
 
 
 def _shell(leaf: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -133,7 +134,9 @@ def loop(
         (p for p in (step.get("arguments") or {}).get("parameters") or [] if p.get("name") == INDEX_PARAM),
         None,
     )
-    index_expr = _index_expression(str((index_arg or {}).get("value") or ""))
+    if index_arg is None:
+        return _groups(step, leaf, hits, name, old, spec)
+    index_expr = _index_expression(str(index_arg.get("value") or ""))
     if index_expr is None:
         return None
     params, arts = _declared(leaf)
@@ -161,15 +164,8 @@ def loop(
     tmpl = _shell(leaf, name)
     step["template"] = name
     shared = [p for p in params if p != INDEX_PARAM]
-    if shared:
-        # one JSON list, picked by the item alone (Argo expands an item's tags with the item only)
-        table = json.dumps([rows[i] for i in range(len(hits))], separators=(",", ":"))
-        if "{{" in table or "}}" in table:
-            return None
-        quoted = "'" + table.replace("\\", "\\\\").replace("'", "\\'") + "'"
-        for j, p in enumerate(shared):
-            pick = f"jsonpath({quoted}, '$[' + string({index_expr}) + '][{j}]')"
-            _give(tmpl, step, p, "parameters", f"{{{{={pick}}}}}")
+    if not _give_rows(tmpl, step, shared, [rows[i] for i in range(len(hits))], index_expr):
+        return None
     if INDEX_PARAM in params:
         tmpl["outputs"]["parameters"].append(
             {
@@ -183,6 +179,79 @@ def loop(
             _give(tmpl, step, a, "artifacts", f"{root}/{a}/{{{{={index_expr}}}}}")
         _repoint(spec, f"{FANIN_ROOT}{step['name']}/", f"{root}/")
     return _finish(tmpl)
+
+
+def _give_rows(
+    tmpl: dict[str, Any], step: dict[str, Any], params: list[str], rows: list[list[str]], index_expr: str
+) -> bool:
+    """Per-item output parameters as one JSON list, each item picking its row by
+    ``index_expr`` (Argo expands an item's tags with the item only); False when the list
+    cannot travel in a step's arguments."""
+    if not params:
+        return True
+    table = json.dumps(rows, separators=(",", ":"))
+    if "{{" in table or "}}" in table:
+        return False
+    quoted = "'" + table.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    for j, p in enumerate(params):
+        pick = f"jsonpath({quoted}, '$[' + string({index_expr}) + '][{j}]')"
+        _give(tmpl, step, p, "parameters", f"{{{{={pick}}}}}")
+    return True
+
+
+def _groups(
+    step: dict[str, Any],
+    leaf: Mapping[str, Any],
+    hits: list[Hit],
+    name: str,
+    old: Mapping[str, Any],
+    spec: dict[str, Any],
+) -> dict[str, Any] | None:
+    """A ``group:`` loop, every group reused: its pods (render/bootgroup.py, one per group of
+    items, the items ``{g, path, first, count}``) each wrote their items into the one fan-in
+    folder, ``<run>/dflowctl/fanin/<step>/<artifact>``; each group picks its row of outputs by
+    ``item["g"]``, and the folder is the earlier run's, written by these groups alone."""
+    if not str(step.get("withParam") or "").startswith("{{steps.dflowctl-entries.outputs."):
+        return None
+    params, arts = _declared(leaf)
+    rows: dict[int, list[str]] = {}
+    roots: set[str] = set()
+    for h in hits:
+        group = _GROUP.search(h.node)
+        got = h.earlier.outputs
+        values = {str(p["name"]): str(p["value"]) for p in got.get("parameters") or [] if "value" in p}
+        keys = {str(a["name"]): str((a.get("s3") or {}).get("key")) for a in got.get("artifacts") or []}
+        if group is None or not set(params) <= set(values) or set(keys) != set(arts):
+            return None
+        for a, key in keys.items():
+            if FANIN_MARK not in key or not key.endswith(f"/{a}"):
+                return None
+            roots.add(key[: -len(a) - 1])
+        rows[int(group.group(1))] = [values[p] for p in params]
+    if len(roots) > 1 or sorted(rows) != list(range(len(hits))):
+        return None
+    if roots and _writers(old, f"{next(iter(roots))}/{arts[0]}") != len(hits):
+        return None  # the folder holds a wider run's groups
+    tmpl = _shell(leaf, name)
+    step["template"] = name
+    if not _give_rows(tmpl, step, params, [rows[g] for g in range(len(hits))], 'asInt(item["g"])'):
+        return None
+    if roots:
+        root = roots.pop()
+        for a in arts:
+            _give(tmpl, step, a, "artifacts", f"{root}/{a}")
+        _repoint(spec, f"{FANIN_ROOT}{step['name']}/", f"{root}/")
+    return _finish(tmpl)
+
+
+def _writers(old: Mapping[str, Any], key: str) -> int:
+    """How many nodes of ``old`` give ``key`` as an output artifact."""
+    return sum(
+        1
+        for node in ((old.get("status") or {}).get("nodes") or {}).values()
+        for art in (node.get("outputs") or {}).get("artifacts") or []
+        if str((art.get("s3") or {}).get("key") or "") == key
+    )
 
 
 def _index_expression(value: str) -> str | None:
