@@ -279,3 +279,27 @@ def test_a_shipped_workflow_runs_through_the_argo_engine_as_locally(
     assert f"reusing {expected.pods} pod(s) of {name}: {', '.join(expected.steps)}" in again.stderr
     reused = [n for n in json.loads(again.stdout)["status"]["nodes"].values() if n["type"] == "Pod"]
     assert not {n["displayName"] for n in reused} & set(expected.steps)
+
+
+def test_without_an_artifact_repository_the_bootstrap_stays_in_each_template(
+    fake_kube: FakeKube, dflow_manifest: dict[str, Any]
+) -> None:
+    """Shipping needs the artifact repository; a cluster without one gets the Workflow as
+    rendered while it is under Argo's 1 MiB, and the size refusal over it."""
+    from dflowctl.engines.argo import ArgoEngine
+    from dflowctl.errors import UsageError
+    from dflowctl.settings import Settings
+
+    eng = ArgoEngine(Settings(kubeconfig=str(fake_kube.kubeconfig_path)))  # type: ignore[attr-defined]
+    with pytest.raises(UsageError, match=r"the Workflow is 1\.0[0-9] MiB"):
+        eng.submit(dflow_manifest, RunOptions(wait=False))
+    assert fake_kube.requests_matching("POST") == 0
+    mid = copy.deepcopy(dflow_manifest)
+    scripts = [t for t in mid["spec"]["templates"] if "script" in t]
+    mid["spec"]["templates"] = [t for t in mid["spec"]["templates"] if "script" not in t] + scripts[:12]
+    assert SHIP_BOOTSTRAP_OVER < workflow_size(mid) < 1024 * 1024
+    created = eng.submit(mid, RunOptions(wait=False))
+    stored = fake_kube.store.get("workflows", NAMESPACE, created["metadata"]["name"])
+    assert stored is not None
+    sources = [t["script"]["source"] for t in stored["spec"]["templates"] if "script" in t]
+    assert len(sources) == 12 and not any(s.startswith(bootship.LOADER_MARK) for s in sources)

@@ -36,7 +36,7 @@ from dflowctl.engines.argoobjects import (
     retry_patch,
     ship_bootstrap,
 )
-from dflowctl.errors import ClusterError, NotFoundError, UsageError
+from dflowctl.errors import ClusterError, NotFoundError, StorageError, UsageError
 from dflowctl.kube import KubeClient, WatchExpired
 from dflowctl.settings import Settings
 
@@ -70,13 +70,21 @@ class ArgoEngine:
         if isinstance(wanted, str) and wanted:
             self.kube.use_namespace(wanted)  # -n / DFLOWCTL_NAMESPACE still win
         meta["namespace"] = self.kube.namespace
+        carried = copy.deepcopy(body)
         shipped = ship_bootstrap(body)
         if options.dry_run:
             return body
+        store = None
+        if shipped:
+            try:
+                store = self._store_for(body)
+            except StorageError:  # no artifact repository: the bootstrap stays in each template
+                body, shipped = carried, {}
         check_size(body)
         if options.server_dry_run:
             return self.kube.create_workflow(body, dry_run=True)
-        self._upload_sources(body, options.source_archives, shipped)
+        if shipped or options.source_archives:
+            self._upload_sources(store or self._store_for(body), options.source_archives, shipped)
         created = self._create(body)
         if not options.wait:
             return created
@@ -106,12 +114,10 @@ class ArgoEngine:
         store = self._store_for(body)
         return StoredKeys(lambda prefix: [o.key for o in store.list_prefix(prefix)])
 
-    def _upload_sources(self, body: Workflow, archives: Mapping[str, Any], texts: Mapping[str, str]) -> None:
+    @staticmethod
+    def _upload_sources(store: Any, archives: Mapping[str, Any], texts: Mapping[str, str]) -> None:
         """Put each ``source:`` archive and shipped bootstrap (``texts``) in the artifact
         repository (content-addressed: once)."""
-        if not archives and not texts:
-            return
-        store = self._store_for(body)
         for key, path in sorted(archives.items()):
             if not store.exists(key):
                 store.put_file(Path(path), key)
