@@ -83,13 +83,19 @@ def _finish(tmpl: dict[str, Any]) -> dict[str, Any]:
     return tmpl
 
 
-def single(step: dict[str, Any], leaf: Mapping[str, Any], hit: Hit, name: str) -> dict[str, Any] | None:
-    params, arts = _declared(leaf)
+def _earlier(hit: Hit) -> tuple[dict[str, str], dict[str, str]]:
+    """The earlier run's outputs of a hit: parameter values and artifacts' S3 keys, by name."""
     got = hit.earlier.outputs
     values = {str(p["name"]): str(p["value"]) for p in got.get("parameters") or [] if "value" in p}
     keys = {
         str(a["name"]): str((a.get("s3") or {}).get("key")) for a in got.get("artifacts") or [] if a.get("s3")
     }
+    return values, keys
+
+
+def single(step: dict[str, Any], leaf: Mapping[str, Any], hit: Hit, name: str) -> dict[str, Any] | None:
+    params, arts = _declared(leaf)
+    values, keys = _earlier(hit)
     if any("{{" in v for v in [*values.values(), *keys.values()]) or not set(params) <= set(values):
         return None
     optional = {
@@ -148,9 +154,7 @@ def loop(
         )
         if idx is None or not str(idx).isdigit():
             return None
-        got = h.earlier.outputs
-        values = {str(p["name"]): str(p["value"]) for p in got.get("parameters") or [] if "value" in p}
-        keys = {str(a["name"]): str((a.get("s3") or {}).get("key")) for a in got.get("artifacts") or []}
+        values, keys = _earlier(h)
         if not set(params) <= set(values) or set(keys) != set(arts):
             return None
         for a, key in keys.items():
@@ -218,9 +222,7 @@ def _groups(
     roots: set[str] = set()
     for h in hits:
         group = _GROUP.search(h.node)
-        got = h.earlier.outputs
-        values = {str(p["name"]): str(p["value"]) for p in got.get("parameters") or [] if "value" in p}
-        keys = {str(a["name"]): str((a.get("s3") or {}).get("key")) for a in got.get("artifacts") or []}
+        values, keys = _earlier(h)
         if group is None or not set(params) <= set(values) or set(keys) != set(arts):
             return None
         for a, key in keys.items():
