@@ -26,6 +26,7 @@ from tests.k8s import fixtures
 from tests.k8s.fixtures import NAMESPACE
 from tests.k8s.server import FakeKube
 from tests.s3server import S3Env
+from tests.test_argo_reuse_plan import validate
 from tests.test_bootstrap import PYTHON, USER_OPS, python_op, script_of
 from tests.test_dflow_ops import OK_SPEC, OPS
 
@@ -48,7 +49,7 @@ def dflow_manifest(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 
 
 def test_shipping_moves_the_bootstrap_out_and_inline_gives_every_template_back(
-    dflow_manifest: dict[str, Any],
+    dflow_manifest: dict[str, Any], tmp_path: Path
 ) -> None:
     body = copy.deepcopy(dflow_manifest)
     before = workflow_size(body)
@@ -69,6 +70,7 @@ def test_shipping_moves_the_bootstrap_out_and_inline_gives_every_template_back(
             ]
     assert shipped == 27
     assert bootship.ship(body) == {}  # a loader is not shipped again
+    validate(body, tmp_path)  # Argo's schema and `argo lint`
 
 
 def test_group_and_plain_bootstraps_are_shipped_as_their_own_texts() -> None:
