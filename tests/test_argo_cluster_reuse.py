@@ -157,3 +157,46 @@ def test_fan_out_then_reduce_over_a_folder_reused_on_real_argo(
         if not os.environ.get("DFLOWCTL_KEEP_RUNS"):
             for name in names:
                 cli("delete", name, env=env)
+
+
+@pytest.mark.parametrize("example", ["composite", "countdown"])
+def test_composite_ops_reused_on_real_argo(cluster_env: dict[str, str], tmp_path: Path, example: str) -> None:
+    """A composite op used twice (specs/composite.yaml) and one that uses itself under `when`
+    (tests/test_argo_reuse.py's countdown): each call reuses its steps in a copy of the op's
+    template of its own; the real controller resolves them and gives the same outputs."""
+    import shutil
+
+    from tests.conftest import SPECS
+    from tests.test_argo_reuse import RECURSIVE_SPEC
+
+    env = {**cluster_env, "DFLOWCTL_HOME": str(tmp_path / "home")}
+    shutil.copytree(SPECS / "ops", tmp_path / "ops")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text((SPECS / "composite.yaml").read_text() if example == "composite" else RECURSIVE_SPEC)
+    names: list[str] = []
+    try:
+        old = run(env, str(spec))
+        names.append(old["metadata"]["name"])
+        new = run(env, str(spec), "--reuse", names[0])
+        names.append(new["metadata"]["name"])
+        assert pods(old) and pods(new) == []
+        shown = ("work", "sum", "both", "small", "large")
+        outputs = [
+            sorted(
+                (n["displayName"], json.dumps(visible(n), sort_keys=True))
+                for n in wf["status"]["nodes"].values()
+                if n["type"] in ("Pod", "Steps") and n["displayName"] in shown
+            )
+            for wf in (old, new)
+        ]
+        assert outputs[0] == outputs[1] and outputs[0]
+    finally:
+        if not os.environ.get("DFLOWCTL_KEEP_RUNS"):
+            for name in names:
+                cli("delete", name, env=env)
+
+
+def visible(node: dict[str, Any]) -> dict[str, Any]:
+    """A node's output parameters but dflowctl's own."""
+    params = (node.get("outputs") or {}).get("parameters") or []
+    return {p["name"]: p.get("value") for p in params if not p["name"].startswith("dflowctl-")}

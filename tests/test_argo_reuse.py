@@ -4,6 +4,7 @@ outputs are the earlier run's (download gives its files byte for byte), and the 
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -334,16 +335,17 @@ def results(wf: dict[str, Any]) -> dict[str, tuple[str, dict[str, str]]]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("example", "reuses"),
+    "example",
     [
-        ("conditional.yaml", True),
-        ("retry.yaml", True),
-        ("dag-diamond.yaml", True),
-        ("composite.yaml", False),  # composite ops are not reused on Argo (docs/reuse.md): all runs again
+        "conditional.yaml",
+        "retry.yaml",
+        "dag-diamond.yaml",
+        "composite.yaml",  # a composite op used twice: each call reuses in a copy of its own
+        "slices.yaml",  # entries, an items check, a reducer: in wrapper templates
     ],
 )
 def test_an_example_reused_gives_what_it_gave(
-    argo_cluster: ArgoCluster, tmp_path: Path, example: str, reuses: bool
+    argo_cluster: ArgoCluster, tmp_path: Path, example: str
 ) -> None:
     spec = str(SPECS / example)
     assert cli(argo_cluster, "run", "-e", "argo", "--wait", spec).returncode == 0
@@ -353,7 +355,7 @@ def test_an_example_reused_gives_what_it_gave(
     assert argo_cluster.kube.pruned == []
     old, new = workflow(argo_cluster, old_name), workflow(argo_cluster, newest(argo_cluster))
     before, after = results(old), results(new)
-    for step, (phase, params) in before.items():  # a composite's inner steps may not run again
+    for step, (phase, params) in before.items():  # the reused steps give what they gave
         if step in after:
             assert after[step] == (phase, params), step
     reused = [
@@ -361,11 +363,7 @@ def test_an_example_reused_gives_what_it_gave(
         for n in new["status"]["nodes"].values()
         if any(p["name"] == "dflowctl-reused" for p in (n.get("outputs") or {}).get("parameters") or [])
     ]
-    if reuses:
-        assert reused and len(pods(new)) < len(pods(old)), again.stderr
-    else:
-        assert not reused and pods(new) == pods(old)
-        assert f"nothing of {old_name} can be reused: every step runs" in again.stderr
+    assert reused and pods(old) and pods(new) == [], again.stderr
 
 
 def test_a_step_reading_a_reused_steps_artifact_is_reused(argo_cluster: ArgoCluster, tmp_path: Path) -> None:
@@ -495,3 +493,50 @@ def test_fan_out_then_reduce_over_a_folder_is_reused_after_fixing_the_reducer(
     assert f"reusing {2 + relax_pods} pod(s) of {second}: prepare, dflowctl-entries, relax" in third.stderr
     wf = workflow(argo_cluster, newest(argo_cluster))
     assert pods(wf) == ["collect"] and outputs(wf, "collect") == {"best": "101.5", "count": "4"}
+
+
+RECURSIVE_SPEC = """apiVersion: dflowctl/v1alpha1
+kind: Workflow
+metadata: {name: countdown}
+spec:
+  ops:
+    add:
+      image: python:3.12-slim
+      python: numbers:add
+      source: ./ops
+      inputs: {parameters: {a: int, b: int}}
+      outputs: {parameters: {sum: int}}
+    countdown:
+      inputs: {parameters: {n: int}}
+      steps:
+        - name: work
+          op: add
+          parameters: {a: "{{inputs.parameters.n}}", b: -1}
+        - name: again
+          op: countdown
+          parameters: {n: "{{steps.work.outputs.parameters.sum}}"}
+          when: "{{steps.work.outputs.parameters.sum}} > 0"
+  steps:
+    - name: top
+      op: countdown
+      parameters: {n: 3}
+"""
+
+
+def test_a_composite_op_that_uses_itself_is_reused_at_every_depth(
+    argo_cluster: ArgoCluster, tmp_path: Path
+) -> None:
+    """dflow's recursion (a Steps that uses itself under `when`): each depth's call gets a copy
+    of the composite op's template of its own, in which its step is reused."""
+    shutil.copytree(SPECS / "ops", tmp_path / "ops")
+    spec = tmp_path / "countdown.yaml"
+    spec.write_text(RECURSIVE_SPEC, encoding="utf-8")
+    assert cli(argo_cluster, "run", "-e", "argo", "--wait", str(spec)).returncode == 0
+    old_name = newest(argo_cluster)
+    assert pods(workflow(argo_cluster, old_name)) == ["work", "work", "work"]
+    again = cli(argo_cluster, "run", "-e", "argo", "--wait", str(spec), "--reuse", old_name)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"reusing 3 pod(s) of {old_name}: work, work, work" in again.stderr
+    new = workflow(argo_cluster, newest(argo_cluster))
+    assert pods(new) == [] and new["status"]["phase"] == "Succeeded"
+    assert results(new) == results(workflow(argo_cluster, old_name))

@@ -22,6 +22,7 @@ from dflowctl.engines.argoplan import PLAN_NAME, Forced, Plan, hit_of, plan_reus
 from dflowctl.engines.argoreused import loop, single
 from dflowctl.stepkey import REUSED_PARAM
 
+_UNDER = (".", "[", "(")  # what follows a node's name in the names of the nodes under it
 REUSES_ANNOTATION = "dflowctl.io/reuses"  # runs whose artifacts this run reads, comma-separated
 ARTIFACT_GC_FINALIZER = "workflows.argoproj.io/artifact-gc"  # Argo deletes the outputs before the object
 
@@ -127,20 +128,41 @@ class _Rewriting:
     added: list[dict[str, Any]] = field(default_factory=list)
 
     def body(self, tmpl: Mapping[str, Any], base: str) -> None:
-        """The steps (tasks) of ``tmpl``, whose node is ``base``; into a steps or DAG template
-        only one step calls (a wrapper: a loop's slices, its `parallelism`; a composite op
-        used once), so that its own reused steps change no other call."""
+        """The steps (tasks) of ``tmpl``, whose node is ``base``, and those of the steps or DAG
+        templates they call (a loop's wrappers, composite ops): one that other steps call too
+        is copied for this step first (when something under it is a hit), so that the steps
+        reused in it change no other call."""
         for node, step in _children(tmpl, base):
             target = self.templates.get(str(step.get("template") or ""))
             if target is None:
                 continue
             looped = any(step.get(k) is not None for k in ("withItems", "withParam", "withSequence"))
             if target.get("steps") is not None or target.get("dag") is not None:
-                if not looped and self.calls.get(str(target["name"])) == 1:
-                    self.body(target, node)
+                if looped or not self._hits_under(node):
+                    continue
+                if self.calls.get(str(target["name"])) != 1:
+                    target = self._own_copy(step, target)
+                self.body(target, node)
                 continue
             if ("container" in target or "script" in target) and not _uses_result(self.spec, step):
                 self.leaf(node, step, target, looped)
+
+    def _hits_under(self, node: str) -> bool:
+        return any(h.startswith(node) and h[len(node) : len(node) + 1] in _UNDER for h in self.plan.hits)
+
+    def _own_copy(self, step: dict[str, Any], target: Mapping[str, Any]) -> dict[str, Any]:
+        """A copy of the steps or DAG template ``step`` calls, for ``step`` alone; the
+        templates it calls are called once more each (so they are copied in their turn)."""
+        own = copy.deepcopy(dict(target))
+        own["name"] = _unique(f"{target['name']}-{step['name']}", self.taken)
+        self.templates[own["name"]] = own
+        self.added.append(own)
+        self.calls[own["name"]] = 1
+        step["template"] = own["name"]
+        for _node, inner in _children(own, ""):
+            name = str(inner.get("template") or "")
+            self.calls[name] = self.calls.get(name, 0) + 1
+        return own
 
     def leaf(self, base: str, step: dict[str, Any], leaf: Mapping[str, Any], looped: bool) -> None:
         nodes = step_nodes(self.plan, base, looped)
