@@ -2,8 +2,8 @@
 
 ``argoplan`` finds the hits. A step (or task) whose every node is a hit -- one leaf, or
 each item of a loop -- gets a template of its own that runs nothing (``argoreused``),
-in the entrypoint and in any steps or DAG template only one step calls (a loop's
-wrappers, a composite op used once). A hit that cannot be rendered so runs, and what
+at any depth: a loop's wrappers, composite ops (one that several steps call is copied
+for each call with a hit under it). A hit that cannot be rendered so runs, and what
 reads it is planned again. Not through Argo's ``memoize``: its cache is a ConfigMap, at
 most 1 MiB per namespace, with no content check (docs/argo.md).
 """
