@@ -70,6 +70,9 @@ def test_shipping_moves_the_bootstrap_out_and_inline_gives_every_template_back(
             ]
     assert shipped == 27
     assert bootship.ship(body) == {}  # a loader is not shipped again
+    from dflowctl.results import declared_types
+
+    assert declared_types(body) == declared_types(dflow_manifest) != {}  # what `outputs` decodes by
     validate(body, tmp_path)  # Argo's schema and `argo lint`
 
 
