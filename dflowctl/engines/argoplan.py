@@ -70,7 +70,16 @@ class Plan:
 
     def clean(self, name: str) -> bool:
         """No miss at or under node ``name``."""
-        return not any(m == name or (m.startswith(name) and m[len(name)] in _STOP) for m in self.misses)
+        return not any(_at_or_under(m, name) for m in self.misses)
+
+    def hit_under(self, name: str) -> bool:
+        """A hit at or under node ``name``."""
+        return any(_at_or_under(h, name) for h in self.hits)
+
+
+def _at_or_under(node: str, name: str) -> bool:
+    """Node ``node`` is node ``name`` or one under it (its steps, items, retries)."""
+    return node == name or (node.startswith(name) and node[len(name)] in _STOP)
 
 
 _REF = re.compile(r"\b(?:steps|tasks)\.([A-Za-z0-9][-A-Za-z0-9_]*)")

@@ -22,7 +22,6 @@ from dflowctl.engines.argoplan import PLAN_NAME, Forced, Plan, hit_of, plan_reus
 from dflowctl.engines.argoreused import loop, single
 from dflowctl.stepkey import REUSED_PARAM
 
-_UNDER = (".", "[", "(")  # what follows a node's name in the names of the nodes under it
 REUSES_ANNOTATION = "dflowctl.io/reuses"  # runs whose artifacts this run reads, comma-separated
 ARTIFACT_GC_FINALIZER = "workflows.argoproj.io/artifact-gc"  # Argo deletes the outputs before the object
 
@@ -138,7 +137,7 @@ class _Rewriting:
                 continue
             looped = any(step.get(k) is not None for k in ("withItems", "withParam", "withSequence"))
             if target.get("steps") is not None or target.get("dag") is not None:
-                if looped or not self._hits_under(node):
+                if looped or not self.plan.hit_under(node):
                     continue
                 if self.calls.get(str(target["name"])) != 1:
                     target = self._own_copy(step, target)
@@ -146,9 +145,6 @@ class _Rewriting:
                 continue
             if ("container" in target or "script" in target) and not _uses_result(self.spec, step):
                 self.leaf(node, step, target, looped)
-
-    def _hits_under(self, node: str) -> bool:
-        return any(h.startswith(node) and h[len(node) : len(node) + 1] in _UNDER for h in self.plan.hits)
 
     def _own_copy(self, step: dict[str, Any], target: Mapping[str, Any]) -> dict[str, Any]:
         """A copy of the steps or DAG template ``step`` calls, for ``step`` alone; the

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from dflowctl.engines.argokeys import FANIN_MARK, TEMPLATE_PARAM, fanin_prefix
@@ -177,12 +177,27 @@ def loop(
                 "valueFrom": {"expression": f"inputs.parameters[{json.dumps(INDEX_PARAM)}]"},
             }
         )
-    if roots:
-        root = roots.pop()
-        for a in arts:
-            _give(tmpl, step, a, "artifacts", f"{root}/{a}/{{{{={index_expr}}}}}")
-        _repoint(spec, f"{FANIN_ROOT}{step['name']}/", f"{root}/")
+    _give_fanin(tmpl, step, spec, roots, arts, f"/{{{{={index_expr}}}}}")
     return _finish(tmpl)
+
+
+def _give_fanin(
+    tmpl: dict[str, Any],
+    step: dict[str, Any],
+    spec: dict[str, Any],
+    roots: set[str],
+    arts: list[str],
+    item: str,
+) -> None:
+    """A loop's artifacts from the earlier run's fan-in folder (``roots``: it, or none), each
+    ``<root>/<artifact>`` + ``item`` (an item's index, or nothing for a group's shared
+    folder); the steps that read the fan-in read that folder."""
+    if not roots:
+        return
+    root = next(iter(roots))
+    for a in arts:
+        _give(tmpl, step, a, "artifacts", f"{root}/{a}{item}")
+    _repoint(spec, f"{FANIN_ROOT}{step['name']}/", f"{root}/")
 
 
 def _give_rows(
@@ -232,28 +247,21 @@ def _groups(
         rows[int(group.group(1))] = [values[p] for p in params]
     if len(roots) > 1 or sorted(rows) != list(range(len(hits))):
         return None
-    if roots and _writers(old, f"{next(iter(roots))}/{arts[0]}") != len(hits):
+    if roots and sum(key == f"{next(iter(roots))}/{arts[0]}" for key in _output_keys(old)) != len(hits):
         return None  # the folder holds a wider run's groups
     tmpl = _shell(leaf, name)
     step["template"] = name
     if not _give_rows(tmpl, step, params, [rows[g] for g in range(len(hits))], 'asInt(item["g"])'):
         return None
-    if roots:
-        root = roots.pop()
-        for a in arts:
-            _give(tmpl, step, a, "artifacts", f"{root}/{a}")
-        _repoint(spec, f"{FANIN_ROOT}{step['name']}/", f"{root}/")
+    _give_fanin(tmpl, step, spec, roots, arts, "")
     return _finish(tmpl)
 
 
-def _writers(old: Mapping[str, Any], key: str) -> int:
-    """How many nodes of ``old`` give ``key`` as an output artifact."""
-    return sum(
-        1
-        for node in ((old.get("status") or {}).get("nodes") or {}).values()
-        for art in (node.get("outputs") or {}).get("artifacts") or []
-        if str((art.get("s3") or {}).get("key") or "") == key
-    )
+def _output_keys(old: Mapping[str, Any]) -> Iterator[str]:
+    """The S3 key of every output artifact of every node of ``old``."""
+    for node in ((old.get("status") or {}).get("nodes") or {}).values():
+        for art in (node.get("outputs") or {}).get("artifacts") or []:
+            yield str((art.get("s3") or {}).get("key") or "")
 
 
 def _index_expression(value: str) -> str | None:
@@ -274,12 +282,7 @@ def _whole(old: Mapping[str, Any], roots: set[str], arts: list[str], count: int)
     root = next(iter(roots))
     for a in arts:
         prefix = f"{root}/{a}"
-        found = set()
-        for node in ((old.get("status") or {}).get("nodes") or {}).values():
-            for art in (node.get("outputs") or {}).get("artifacts") or []:
-                key = str((art.get("s3") or {}).get("key") or "")
-                if fanin_prefix(key) == prefix:
-                    found.add(key.rsplit("/", 1)[1])
+        found = {key.rsplit("/", 1)[1] for key in _output_keys(old) if fanin_prefix(key) == prefix}
         if found != {str(i) for i in range(count)}:
             return False
     return True
