@@ -231,7 +231,7 @@ def test_the_argo_engine_ships_and_stores_the_bootstrap_over_a_quarter_of_the_li
     # under a quarter of the limit a Workflow is created as it was rendered
     small = copy.deepcopy(dflow_manifest)
     small["spec"]["templates"] = [t for t in small["spec"]["templates"] if "script" not in t][:1]
-    assert workflow_size(small) <= SHIP_BOOTSTRAP_OVER and ship_bootstrap(small) == {}
+    assert workflow_size(small) <= SHIP_BOOTSTRAP_OVER and ship_bootstrap(small) == (small, {})
 
 
 argo_cluster = fixtures.argo_cluster

@@ -70,16 +70,16 @@ class ArgoEngine:
         if isinstance(wanted, str) and wanted:
             self.kube.use_namespace(wanted)  # -n / DFLOWCTL_NAMESPACE still win
         meta["namespace"] = self.kube.namespace
-        carried = copy.deepcopy(body)
-        shipped = ship_bootstrap(body)
+        shipped_body, shipped = ship_bootstrap(body)
         if options.dry_run:
-            return body
+            return shipped_body
         store = None
         if shipped:
             try:
-                store = self._store_for(body)
+                store = self._store_for(shipped_body)
+                body = shipped_body
             except StorageError:  # no artifact repository: the bootstrap stays in each template
-                body, shipped = carried, {}
+                shipped = {}
         check_size(body)
         if options.server_dry_run:
             return self.kube.create_workflow(body, dry_run=True)

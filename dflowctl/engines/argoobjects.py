@@ -33,14 +33,15 @@ def workflow_size(body: Workflow) -> int:
     return len(json.dumps(body, separators=(",", ":")).encode("utf-8"))
 
 
-def ship_bootstrap(body: Workflow) -> dict[str, str]:
-    """Over ``SHIP_BOOTSTRAP_OVER``, ship the bootstrap once (``bootship.ship``, in place);
-    returns the texts to store by key (none under it)."""
+def ship_bootstrap(body: Workflow) -> tuple[Workflow, dict[str, str]]:
+    """Over ``SHIP_BOOTSTRAP_OVER``, a copy of ``body`` with the bootstrap shipped once
+    (``bootship.ship``) and the texts to store by key; under it, ``body`` and none."""
     if workflow_size(body) <= SHIP_BOOTSTRAP_OVER:
-        return {}
+        return body, {}
     from dflowctl.render.bootship import ship
 
-    return ship(body)
+    shipped = copy.deepcopy(body)
+    return shipped, ship(shipped)
 
 
 def check_size(body: Workflow) -> None:
