@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +25,8 @@ from tests.k8s.fixtures import NAMESPACE
 from tests.k8s.server import FakeKube
 from tests.s3server import S3Env
 from tests.test_argo_reuse_plan import validate
-from tests.test_bootstrap import PYTHON, USER_OPS, python_op, script_of
+from tests.test_bootstrap import describe_op, python_op, run_op, script_of
+from tests.test_bootstrap import user_src as user_src  # the fixture, used here too
 from tests.test_dflow_ops import OK_SPEC, OPS
 
 fake_kube = fixtures.fake_kube
@@ -120,15 +119,6 @@ def test_a_steps_key_is_the_same_shipped_or_carried(dflow_manifest: dict[str, An
     assert bootship.inline(other) is other
 
 
-def _run(script: str, root: Path, cwd: Path, params: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    path = cwd / "script"
-    path.write_text(script, encoding="utf-8")
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DFLOWCTL_ROOT": str(root)}
-    env["DFLOWCTL_TERMINATION_LOG"] = str(cwd / "termination-log")
-    env.update({f"DFLOWCTL_PARAM_{k}": v for k, v in params.items()})
-    return subprocess.run([PYTHON, str(path)], cwd=cwd, env=env, capture_output=True, text=True, timeout=60)
-
-
 def _both(op: m.Op, tmp_path: Path, params: dict[str, str]) -> list[tuple[int, dict[str, str], str]]:
     """Run ``op`` carried and shipped; per run: exit code, output files, termination log."""
     inline = script_of(op)
@@ -136,47 +126,28 @@ def _both(op: m.Op, tmp_path: Path, params: dict[str, str]) -> list[tuple[int, d
     ((_key, text),) = bootship.ship(body).items()
     loader = body["spec"]["templates"][0]["script"]["source"]
     out = []
-    for how, script in (("carried", inline), ("shipped", loader)):
-        cwd = tmp_path / how
-        root = cwd / "root"
-        shutil.copytree(op.source, root / "source")  # type: ignore[arg-type]
-        if how == "shipped":
-            (root / "bootstrap.py").write_text(text, encoding="utf-8")
-        proc = _run(script, root, cwd, params)
-        files = {
-            str(p.relative_to(root / "outputs")): p.read_text()
-            for p in sorted((root / "outputs").rglob("*"))
+    for how, script, files in (("carried", inline, {}), ("shipped", loader, {"bootstrap.py": text})):
+        log = tmp_path / how / "termination-log"
+        res = run_op(
+            op,
+            tmp_path / how,
+            params,
+            extra_env={"DFLOWCTL_TERMINATION_LOG": str(log)},
+            script=script,
+            root_files=files,
+        )
+        written = {
+            str(p.relative_to(res.root / "outputs")): p.read_text()
+            for p in sorted((res.root / "outputs").rglob("*"))
             if p.is_file()
         }
-        log = cwd / "termination-log"
-        out.append((proc.returncode, files, log.read_text() if log.exists() else ""))
+        out.append((res.code, written, log.read_text() if log.exists() else ""))
     return out
 
 
-@pytest.fixture
-def user_src(tmp_path: Path) -> Path:
-    src = tmp_path / "src"
-    src.mkdir()
-    (src / "userops.py").write_text(USER_OPS, encoding="utf-8")
-    return src
-
-
 def test_the_loader_runs_a_function_op_as_the_bootstrap_does(user_src: Path, tmp_path: Path) -> None:
-    op = python_op(
-        "describe",
-        "userops:describe",
-        user_src,
-        inputs_parameters=(
-            P("flag", "bool"),
-            P("ratio", "float"),
-            P("cfg", "dict"),
-            P("tags", "list"),
-            P("anything"),
-        ),
-        outputs_parameters=(P("text"), P("cfg", "dict"), P("echo")),
-    )
     params = {"flag": "true", "ratio": "0.5", "cfg": '{"a": 1}', "tags": "[1, 2]", "anything": "x"}
-    carried, shipped = _both(op, tmp_path, params)
+    carried, shipped = _both(describe_op(user_src), tmp_path, params)
     assert carried == shipped
     assert carried[0] == 0 and json.loads(carried[1]["parameters/cfg"]) == {"a": 1, "n": 2}
 

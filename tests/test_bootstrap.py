@@ -138,22 +138,30 @@ def run_op(
     params: dict[str, str] | None = None,
     artifacts: dict[str, Path] | None = None,
     extra_env: dict[str, str] | None = None,
+    *,
+    script: str | None = None,
+    root_files: dict[str, str] | None = None,
 ) -> Result:
-    """Lay out inputs the way Argo does (source unpacked at ROOT/source) and run the script."""
+    """Lay out inputs the way Argo does (source unpacked at ROOT/source) and run the script
+    (``script``: another text than the op's rendered one; ``root_files``: more input files,
+    by their path under ROOT)."""
     root = tmp_path / "root"
     if op.source is not None:
         shutil.copytree(op.source, root / "source")
+    for rel, text in (root_files or {}).items():
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(text, encoding="utf-8")
     for name, src in (artifacts or {}).items():
         dest = root / "inputs" / "artifacts" / name
         dest.parent.mkdir(parents=True, exist_ok=True)
         (shutil.copytree if src.is_dir() else shutil.copy)(src, dest)
-    script = tmp_path / "script"
-    script.write_text(script_of(op), encoding="utf-8")
+    path = tmp_path / "script"
+    path.write_text(script_of(op) if script is None else script, encoding="utf-8")
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "DFLOWCTL_ROOT": str(root)}
     env.update({f"DFLOWCTL_PARAM_{k}": v for k, v in (params or {}).items()})
     env.update(extra_env or {})
     proc = subprocess.run(
-        [PYTHON, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+        [PYTHON, str(path)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )
     return Result(proc.returncode, proc.stdout, proc.stderr, root)
 
@@ -274,11 +282,12 @@ def test_op_class_gets_list_of_paths_for_list_sign(tmp_path: Path, user_src: Pat
     assert res.param("names") == '["a", "b", "c"]'
 
 
-def test_types_decode_and_encode(tmp_path: Path, user_src: Path) -> None:
-    op = python_op(
+def describe_op(src: Path) -> m.Op:
+    """USER_OPS's `describe`: one input and output of each parameter type."""
+    return python_op(
         "describe",
         "userops:describe",
-        user_src,
+        src,
         inputs_parameters=(
             P("flag", "bool"),
             P("ratio", "float"),
@@ -288,8 +297,11 @@ def test_types_decode_and_encode(tmp_path: Path, user_src: Path) -> None:
         ),
         outputs_parameters=(P("text", "str"), P("cfg", "dict"), P("echo", "any")),
     )
+
+
+def test_types_decode_and_encode(tmp_path: Path, user_src: Path) -> None:
     res = run_op(
-        op,
+        describe_op(user_src),
         tmp_path,
         {"flag": "true", "ratio": "2", "cfg": '{"k": 1}', "tags": '["x", "y"]', "anything": "plain"},
     )
