@@ -121,6 +121,8 @@ class ArgoEngine:
         for key, path in sorted(archives.items()):
             if not store.exists(key):
                 store.put_file(Path(path), key)
+        if not texts:
+            return
         with tempfile.TemporaryDirectory(prefix="dflowctl-boot-") as tmp:
             for key, text in sorted(texts.items()):
                 if not store.exists(key):

@@ -68,7 +68,7 @@ def ship(body: MutableMapping[str, Any]) -> dict[str, str]:
         start = source.index("\n" + CONFIG_CALL) + 1
         end = source.index("\n", start)
         text = source[:start] + SHIPPED_CONFIG_LINE + source[end:]
-        key = f"{KEY_PREFIX}{hashlib.sha256(text.encode('utf-8')).hexdigest()}.py"
+        key = _key(text)
         stored[key] = text
         script["source"] = loader(source[start:end])
         inputs = tmpl.setdefault("inputs", {})
@@ -84,7 +84,12 @@ def _shipped_texts() -> dict[str, str]:
         for dflow in (False, True)
         for group in (False, True)
     ]
-    return {f"{KEY_PREFIX}{hashlib.sha256(t.encode('utf-8')).hexdigest()}.py": t for t in texts}
+    return {_key(t): t for t in texts}
+
+
+def _key(text: str) -> str:
+    """Where a shipped text is stored: named by its content."""
+    return f"{KEY_PREFIX}{hashlib.sha256(text.encode('utf-8')).hexdigest()}.py"
 
 
 def inline(tmpl: Mapping[str, Any]) -> Mapping[str, Any]:
